@@ -1,0 +1,1 @@
+//! One file per core command. OWNER: integrator.

@@ -1,0 +1,1 @@
+//! OWNER: commands helper.

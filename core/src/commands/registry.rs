@@ -1,0 +1,4 @@
+//! OWNER: commands helper.
+/// The one command registry.
+#[derive(Default)]
+pub struct Registry {}

@@ -1,0 +1,309 @@
+//! The events that cross the seam between the core and a network, in both directions.
+//!
+//! A network converts its protocol into [`RemoteEvent`]s and hands them to the core; the core
+//! turns Matrix events in portal rooms into [`MatrixEvent`]s and hands them to the network.
+//! Neither side sees the other's wire format.
+
+use ruma::{OwnedEventId, OwnedMxcUri, OwnedUserId};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{PortalKey, RemoteChatId, RemoteMessageId, RemoteUserId};
+
+/// The body of a message, in whichever form both sides understand.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageContent {
+    /// What kind of message this is.
+    pub kind: MessageKind,
+    /// Plain-text body (always present; the fallback for clients without HTML).
+    pub body: String,
+    /// Matrix `org.matrix.custom.html` body, when the message has formatting.
+    pub html: Option<String>,
+    /// Attached media, for media kinds.
+    pub media: Option<Media>,
+    /// Matrix users mentioned (for `m.mentions` and pills).
+    pub mentions: Vec<OwnedUserId>,
+}
+
+impl MessageContent {
+    /// A plain text message.
+    pub fn text(body: impl Into<String>) -> Self {
+        Self {
+            kind: MessageKind::Text,
+            body: body.into(),
+            html: None,
+            media: None,
+            mentions: vec![],
+        }
+    }
+
+    /// A plain notice (`m.notice`), as bots send.
+    pub fn notice(body: impl Into<String>) -> Self {
+        Self {
+            kind: MessageKind::Notice,
+            ..Self::text(body)
+        }
+    }
+
+    /// An emote (`/me`).
+    pub fn emote(body: impl Into<String>) -> Self {
+        Self {
+            kind: MessageKind::Emote,
+            ..Self::text(body)
+        }
+    }
+
+    /// Adds an HTML body.
+    pub fn with_html(mut self, html: impl Into<String>) -> Self {
+        self.html = Some(html.into());
+        self
+    }
+}
+
+/// The `msgtype` of a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    Text,
+    Notice,
+    Emote,
+    Image,
+    Video,
+    Audio,
+    File,
+    /// A sticker, sent to Matrix as an image.
+    Sticker,
+    /// A location, sent as a `geo:` link.
+    Location,
+}
+
+impl MessageKind {
+    /// Whether this kind carries a [`Media`] attachment.
+    pub fn has_media(self) -> bool {
+        matches!(
+            self,
+            Self::Image | Self::Video | Self::Audio | Self::File | Self::Sticker
+        )
+    }
+}
+
+/// Media attached to a message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Media {
+    /// Where the content lives in the Matrix media repository (after upload).
+    pub mxc: Option<OwnedMxcUri>,
+    /// A public HTTP(S) URL for the content (what IRC and XMPP users get as a link).
+    pub url: Option<String>,
+    /// File name shown to users.
+    pub filename: String,
+    /// MIME type, if known.
+    pub mimetype: Option<String>,
+    /// Size in bytes, if known.
+    pub size: Option<u64>,
+    /// The bytes, when a network hands them over directly for upload.
+    #[serde(skip)]
+    pub data: Option<bytes::Bytes>,
+}
+
+/// An event from the remote network, addressed to one portal.
+#[derive(Clone, Debug)]
+pub struct RemoteEvent {
+    /// The portal it concerns; created on demand if it does not exist yet.
+    pub portal: PortalKey,
+    /// What happened.
+    pub kind: RemoteEventKind,
+}
+
+/// What happened on the remote side.
+#[derive(Clone, Debug)]
+pub enum RemoteEventKind {
+    /// A new message.
+    Message {
+        id: RemoteMessageId,
+        sender: RemoteUserId,
+        content: MessageContent,
+        /// The remote message this one replies to.
+        reply_to: Option<RemoteMessageId>,
+    },
+    /// A message was edited.
+    Edit {
+        target: RemoteMessageId,
+        sender: RemoteUserId,
+        content: MessageContent,
+    },
+    /// A message was deleted.
+    Redaction {
+        target: RemoteMessageId,
+        sender: RemoteUserId,
+    },
+    /// A reaction was added (`key` is usually an emoji).
+    Reaction {
+        id: RemoteMessageId,
+        target: RemoteMessageId,
+        sender: RemoteUserId,
+        key: String,
+    },
+    /// A remote user started or stopped typing.
+    Typing { sender: RemoteUserId, typing: bool },
+    /// A remote user read up to a message.
+    ReadReceipt {
+        sender: RemoteUserId,
+        up_to: RemoteMessageId,
+    },
+    /// A remote user's membership changed.
+    Membership {
+        user: RemoteUserId,
+        change: MembershipChange,
+    },
+    /// The chat's name, topic or avatar changed (only the fields that are `Some`).
+    ChatInfo(ChatInfo),
+    /// A remote user's profile changed (display name, avatar); applies to their ghost everywhere.
+    Profile {
+        user: RemoteUserId,
+        profile: RemoteProfile,
+    },
+    /// A line from the bridge itself to show in the portal as a notice (e.g. "netsplit").
+    Notice { body: String },
+}
+
+/// A change of membership, both directions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MembershipChange {
+    Join,
+    Leave {
+        reason: Option<String>,
+    },
+    Kick {
+        by: Option<RemoteUserId>,
+        reason: Option<String>,
+    },
+    Ban {
+        by: Option<RemoteUserId>,
+        reason: Option<String>,
+    },
+    /// Power on the remote side (IRC +o/+v, MUC affiliation) as a Matrix power level.
+    Power {
+        level: i64,
+    },
+}
+
+/// Information about a remote chat; `None` fields are unknown or unchanged.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChatInfo {
+    pub name: Option<String>,
+    pub topic: Option<String>,
+    pub avatar: Option<Media>,
+}
+
+/// A remote user's profile; `None` fields are unknown or unchanged.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RemoteProfile {
+    pub displayname: Option<String>,
+    pub avatar: Option<Media>,
+}
+
+/// An event from Matrix in a portal room, addressed to the network.
+#[derive(Clone, Debug)]
+pub struct MatrixEvent {
+    /// The Matrix event ID (for the message map).
+    pub event_id: OwnedEventId,
+    /// The Matrix user who sent it (a real user, never one of our ghosts).
+    pub sender: OwnedUserId,
+    /// What happened.
+    pub kind: MatrixEventKind,
+}
+
+/// What a Matrix user did in a portal.
+#[derive(Clone, Debug)]
+pub enum MatrixEventKind {
+    /// A message; `reply_to` is already resolved to the remote message, when it is bridged.
+    Message {
+        content: MessageContent,
+        reply_to: Option<ReplyTarget>,
+    },
+    /// An edit of an earlier bridged message.
+    Edit {
+        target: RemoteMessageId,
+        content: MessageContent,
+    },
+    /// A redaction of an earlier bridged message.
+    Redaction {
+        target: RemoteMessageId,
+        reason: Option<String>,
+    },
+    /// A reaction to an earlier bridged message.
+    Reaction {
+        target: RemoteMessageId,
+        key: String,
+    },
+    /// The user joined or left the portal room.
+    Membership { change: MembershipChange },
+    /// The user kicked or banned a ghost.
+    GhostMembership {
+        ghost: RemoteUserId,
+        change: MembershipChange,
+    },
+    /// The user changed the room topic or name.
+    ChatInfo(ChatInfo),
+    /// The user started or stopped typing.
+    Typing { typing: bool },
+    /// The user read up to a bridged message.
+    ReadReceipt { up_to: RemoteMessageId },
+}
+
+/// The message a Matrix reply points at, as the network needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplyTarget {
+    /// The remote ID of the message replied to.
+    pub message: RemoteMessageId,
+    /// Its remote sender, when known (IRC writes replies as `nick: text`).
+    pub sender: Option<RemoteUserId>,
+    /// A short excerpt of it, for networks that quote.
+    pub excerpt: Option<String>,
+}
+
+/// The result of handing a Matrix event to the network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delivered {
+    /// Sent; the remote ID to record in the message map.
+    As(RemoteMessageId),
+    /// Sent, but the network has no ID for it (IRC).
+    Untracked,
+    /// Deliberately not sent (a reaction on a network without reactions): no notice.
+    Ignored,
+}
+
+/// Why a Matrix event could not reach the network. The core shows `reason` to the sender as a
+/// notice in the room: no message is dropped silently.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{reason}")]
+pub struct DeliveryError {
+    /// Human-readable, shown to the sender.
+    pub reason: String,
+    /// Whether trying again later may work (e.g. not connected yet).
+    pub retryable: bool,
+}
+
+impl DeliveryError {
+    /// A failure that will not go away by retrying.
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            retryable: false,
+        }
+    }
+    /// A failure that may pass (connection down, flood limit).
+    pub fn transient(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            retryable: true,
+        }
+    }
+}
+
+/// A private chat the network wants opened (e.g. an IRC PM to a puppet).
+#[derive(Clone, Debug)]
+pub struct DmRequest {
+    pub chat: RemoteChatId,
+    pub with: RemoteUserId,
+    pub receiver: OwnedUserId,
+}

@@ -1,0 +1,22 @@
+//! ferrybridge-core: the appservice core every ferrybridge bridge runs on.
+//!
+//! A network crate implements [`bridge::Bridge`] and calls [`cli::main`]; everything
+//! Matrix-facing lives here. See `ARCHITECTURE.md` at the repository root for the data flow.
+
+pub mod appservice;
+pub mod bot;
+pub mod bridge;
+pub mod commands;
+pub mod config;
+pub mod events;
+pub mod ghost;
+pub mod host;
+pub mod ids;
+pub mod login;
+pub mod matrix;
+pub mod portal;
+pub mod store;
+pub mod templates;
+
+pub use bridge::{Bridge, BridgeError, Capabilities, NetworkInfo, PortalSpec};
+pub use host::BridgeHost;

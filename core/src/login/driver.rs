@@ -1,0 +1,1 @@
+//! Drives a [`super::LoginProcess`] from the management room. OWNER: integrator.

@@ -1,0 +1,2 @@
+//! Conversions between the core's [`crate::events::MessageContent`] and Matrix event content.
+//! OWNER: matrix helper.

@@ -1,0 +1,1 @@
+//! Per-portal ordered queues. OWNER: integrator.
