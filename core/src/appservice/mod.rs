@@ -4,13 +4,43 @@
 //! CONTRACT (skeleton by the integrator; the appservice owner fills in, keeping these names):
 //! a transaction is acknowledged only after [`Store::record_transaction`] committed its events,
 //! then each new event is handed to [`AppserviceHandler::dispatch`] in order.
+//!
+//! The state holds the store as an `Arc<dyn TransactionLog>` (implemented for [`Store`]) so
+//! the HTTP layer can be tested with an in-memory log; build it with
+//! [`AppserviceState::from_store`] in production.
+//!
+//! Every response to a failure is Matrix-style JSON ([`errors::MatrixError`]): 401/403 for
+//! auth, 400 for bad IDs or bodies, 413 over [`MAX_BODY_BYTES`], 404/405 `M_UNRECOGNIZED` for
+//! unknown paths and methods, 500 when the store fails (the homeserver then retries).
 
-use std::sync::Arc;
+use std::{future::Future, sync::Arc};
 
 use async_trait::async_trait;
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    middleware,
+    routing::{get, post, put},
+};
 use ruma::{RoomAliasId, UserId};
 
-use crate::store::{InboxEvent, Store};
+use crate::store::{InboxEvent, Store, StoreError, TxnOutcome};
+
+mod auth;
+pub mod errors;
+mod ping;
+mod queries;
+mod span;
+#[cfg(test)]
+mod tests;
+mod transactions;
+
+pub use errors::MatrixError;
+pub use span::REQUEST_ID_HEADER;
+
+/// Largest request body accepted (Synapse batches at most 100 PDUs and 100 EDUs per
+/// transaction; 16 MiB leaves room for large events while bounding memory).
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// What the core does with what the homeserver sends.
 #[async_trait]
@@ -23,16 +53,108 @@ pub trait AppserviceHandler: Send + Sync + 'static {
     async fn query_alias(&self, alias: &RoomAliasId) -> bool;
 }
 
+/// The one store operation the HTTP layer needs: durably record a transaction's events.
+/// A seam so the API can be tested without a database.
+#[async_trait]
+pub trait TransactionLog: Send + Sync + 'static {
+    /// See [`Store::record_transaction`].
+    async fn record_transaction(
+        &self,
+        txn_id: &str,
+        events: &[String],
+    ) -> Result<TxnOutcome, StoreError>;
+}
+
+#[async_trait]
+impl TransactionLog for Store {
+    async fn record_transaction(
+        &self,
+        txn_id: &str,
+        events: &[String],
+    ) -> Result<TxnOutcome, StoreError> {
+        Store::record_transaction(self, txn_id, events).await
+    }
+}
+
 /// Shared state of the HTTP handlers.
 #[derive(Clone)]
 pub struct AppserviceState {
+    /// The token the homeserver must present.
     pub hs_token: Arc<str>,
-    pub store: Store,
+    /// Where transactions are recorded before they are acknowledged.
+    pub store: Arc<dyn TransactionLog>,
     pub handler: Arc<dyn AppserviceHandler>,
+    /// Also record and dispatch ephemeral events (typing, receipts, presence; MSC2409), after
+    /// the transaction's timeline events. Off by default: they are then ignored.
+    pub record_ephemeral: bool,
+}
+
+impl AppserviceState {
+    pub fn new(
+        hs_token: impl Into<Arc<str>>,
+        store: Arc<dyn TransactionLog>,
+        handler: Arc<dyn AppserviceHandler>,
+    ) -> Self {
+        Self {
+            hs_token: hs_token.into(),
+            store,
+            handler,
+            record_ephemeral: false,
+        }
+    }
+
+    /// The production state, recording into the database.
+    pub fn from_store(
+        hs_token: impl Into<Arc<str>>,
+        store: Store,
+        handler: Arc<dyn AppserviceHandler>,
+    ) -> Self {
+        Self::new(hs_token, Arc::new(store), handler)
+    }
+
+    /// Turns recording of ephemeral events on or off.
+    pub fn with_ephemeral(mut self, record: bool) -> Self {
+        self.record_ephemeral = record;
+        self
+    }
 }
 
 /// The axum router for the appservice API.
-pub fn router(state: AppserviceState) -> axum::Router {
-    let _ = state;
-    todo!()
+pub fn router(state: AppserviceState) -> Router {
+    Router::new()
+        .route(
+            "/_matrix/app/v1/transactions/{txn_id}",
+            put(transactions::put_transaction),
+        )
+        .route("/_matrix/app/v1/users/{user_id}", get(queries::query_user))
+        .route(
+            "/_matrix/app/v1/rooms/{room_alias}",
+            get(queries::query_alias),
+        )
+        .route("/_matrix/app/v1/ping", post(ping::ping))
+        // Legacy unprefixed paths (pre-r0 homeservers).
+        .route("/transactions/{txn_id}", put(transactions::put_transaction))
+        .route("/users/{user_id}", get(queries::query_user))
+        .route("/rooms/{room_alias}", get(queries::query_alias))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_hs_token,
+        ))
+        .fallback(errors::unrecognized_path)
+        .method_not_allowed_fallback(errors::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(span::with_request_span))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests
+/// finish (so a transaction being recorded is either acknowledged or retried, never half-done).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
