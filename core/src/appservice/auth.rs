@@ -13,11 +13,11 @@ use axum::{
 };
 use subtle::ConstantTimeEq;
 
-use super::{AppserviceState, errors::MatrixError};
+use super::{ApiState, errors::MatrixError};
 
 /// Middleware: rejects the request unless it carries our `hs_token`.
 pub(crate) async fn require_hs_token(
-    State(state): State<AppserviceState>,
+    State(state): State<ApiState>,
     request: Request,
     next: Next,
 ) -> Response {

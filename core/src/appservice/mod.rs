@@ -5,9 +5,8 @@
 //! a transaction is acknowledged only after [`Store::record_transaction`] committed its events,
 //! then each new event is handed to [`AppserviceHandler::dispatch`] in order.
 //!
-//! The state holds the store as an `Arc<dyn TransactionLog>` (implemented for [`Store`]) so
-//! the HTTP layer can be tested with an in-memory log; build it with
-//! [`AppserviceState::from_store`] in production.
+//! [`AppserviceState`] is generic over a [`TransactionLog`] (the one store call this layer
+//! makes), defaulting to [`Store`], so the HTTP layer is tested with an in-memory log.
 //!
 //! Every response to a failure is Matrix-style JSON ([`errors::MatrixError`]): 401/403 for
 //! auth, 400 for bad IDs or bodies, 413 over [`MAX_BODY_BYTES`], 404/405 `M_UNRECOGNIZED` for
@@ -65,6 +64,18 @@ pub trait TransactionLog: Send + Sync + 'static {
     ) -> Result<TxnOutcome, StoreError>;
 }
 
+/// Lets a caller keep a handle on the log it hands to the router (tests do).
+#[async_trait]
+impl<T: TransactionLog + ?Sized> TransactionLog for Arc<T> {
+    async fn record_transaction(
+        &self,
+        txn_id: &str,
+        events: &[String],
+    ) -> Result<TxnOutcome, StoreError> {
+        T::record_transaction(self, txn_id, events).await
+    }
+}
+
 #[async_trait]
 impl TransactionLog for Store {
     async fn record_transaction(
@@ -77,50 +88,63 @@ impl TransactionLog for Store {
 }
 
 /// Shared state of the HTTP handlers.
+///
+/// Generic over the transaction log so tests can use an in-memory one; production uses the
+/// default, [`Store`], e.g. `AppserviceState { hs_token, store: store.clone(), handler }`.
 #[derive(Clone)]
-pub struct AppserviceState {
+pub struct AppserviceState<L = Store> {
     /// The token the homeserver must present.
     pub hs_token: Arc<str>,
     /// Where transactions are recorded before they are acknowledged.
-    pub store: Arc<dyn TransactionLog>,
+    pub store: L,
     pub handler: Arc<dyn AppserviceHandler>,
-    /// Also record and dispatch ephemeral events (typing, receipts, presence; MSC2409), after
-    /// the transaction's timeline events. Off by default: they are then ignored.
-    pub record_ephemeral: bool,
 }
 
-impl AppserviceState {
+impl<L: TransactionLog> AppserviceState<L> {
     pub fn new(
         hs_token: impl Into<Arc<str>>,
-        store: Arc<dyn TransactionLog>,
+        store: L,
         handler: Arc<dyn AppserviceHandler>,
     ) -> Self {
         Self {
             hs_token: hs_token.into(),
             store,
             handler,
-            record_ephemeral: false,
         }
-    }
-
-    /// The production state, recording into the database.
-    pub fn from_store(
-        hs_token: impl Into<Arc<str>>,
-        store: Store,
-        handler: Arc<dyn AppserviceHandler>,
-    ) -> Self {
-        Self::new(hs_token, Arc::new(store), handler)
-    }
-
-    /// Turns recording of ephemeral events on or off.
-    pub fn with_ephemeral(mut self, record: bool) -> Self {
-        self.record_ephemeral = record;
-        self
     }
 }
 
+/// Behaviour switches of the router beyond its state.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RouterOptions {
+    /// Also record and dispatch ephemeral events (typing, receipts, presence; MSC2409, sent
+    /// when the registration sets `receive_ephemeral`), after the transaction's timeline
+    /// events, as their raw JSON (they have no `event_id`). Off by default: they are ignored.
+    pub record_ephemeral: bool,
+}
+
+/// What the handlers share, type-erased so they need no generics.
+#[derive(Clone)]
+pub(crate) struct ApiState {
+    hs_token: Arc<str>,
+    store: Arc<dyn TransactionLog>,
+    handler: Arc<dyn AppserviceHandler>,
+    record_ephemeral: bool,
+}
+
+/// The axum router for the appservice API, with default [`RouterOptions`].
+pub fn router<L: TransactionLog>(state: AppserviceState<L>) -> Router {
+    router_with(state, RouterOptions::default())
+}
+
 /// The axum router for the appservice API.
-pub fn router(state: AppserviceState) -> Router {
+pub fn router_with<L: TransactionLog>(state: AppserviceState<L>, options: RouterOptions) -> Router {
+    let state = ApiState {
+        hs_token: state.hs_token,
+        store: Arc::new(state.store),
+        handler: state.handler,
+        record_ephemeral: options.record_ephemeral,
+    };
     Router::new()
         .route(
             "/_matrix/app/v1/transactions/{txn_id}",

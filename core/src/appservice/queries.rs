@@ -10,10 +10,10 @@ use axum::{
 };
 use ruma::{RoomAliasId, UserId};
 
-use super::{AppserviceState, errors::MatrixError};
+use super::{ApiState, errors::MatrixError};
 
 pub(crate) async fn query_user(
-    State(state): State<AppserviceState>,
+    State(state): State<ApiState>,
     user_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<serde_json::Value>, MatrixError> {
     let raw = decoded(user_id, "user ID")?;
@@ -29,7 +29,7 @@ pub(crate) async fn query_user(
 }
 
 pub(crate) async fn query_alias(
-    State(state): State<AppserviceState>,
+    State(state): State<ApiState>,
     alias: Result<Path<String>, PathRejection>,
 ) -> Result<Json<serde_json::Value>, MatrixError> {
     let raw = decoded(alias, "room alias")?;

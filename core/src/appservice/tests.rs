@@ -86,17 +86,21 @@ struct Harness {
 }
 
 fn harness() -> Harness {
-    harness_with(|state| state)
+    harness_with(RouterOptions::default())
 }
 
-fn harness_with(configure: impl FnOnce(AppserviceState) -> AppserviceState) -> Harness {
+fn harness_with(options: RouterOptions) -> Harness {
     let log = Arc::new(FakeLog::default());
     let handler = Arc::new(FakeHandler::default());
-    let state = AppserviceState::new(TOKEN, log.clone(), handler.clone());
+    let state = AppserviceState {
+        hs_token: TOKEN.into(),
+        store: log.clone(),
+        handler: handler.clone(),
+    };
     Harness {
         log,
         handler,
-        router: router(configure(state)),
+        router: router_with(state, options),
     }
 }
 
@@ -309,7 +313,9 @@ async fn ephemeral_events_are_ignored_unless_enabled() {
     assert_eq!(h.put_txn("t1", body).await.status, StatusCode::OK);
     assert_eq!(h.dispatched().len(), 1);
 
-    let h = harness_with(|state| state.with_ephemeral(true));
+    let h = harness_with(RouterOptions {
+        record_ephemeral: true,
+    });
     assert_eq!(h.put_txn("t1", body).await.status, StatusCode::OK);
     let dispatched = h.dispatched();
     assert_eq!(dispatched.len(), 2);
@@ -532,4 +538,14 @@ async fn serve_answers_over_tcp_and_shuts_down_gracefully() {
         .expect("server stops")
         .unwrap()
         .unwrap();
+}
+
+/// The production form compiles: a struct literal with the real store, `L` inferred.
+#[allow(dead_code)]
+fn production_state_compiles(store: &Store, handler: Arc<dyn AppserviceHandler>) -> Router {
+    router(AppserviceState {
+        hs_token: Arc::from("token"),
+        store: store.clone(),
+        handler,
+    })
 }

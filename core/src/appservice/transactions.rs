@@ -11,7 +11,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{AppserviceState, errors::MatrixError};
+use super::{ApiState, errors::MatrixError};
 use crate::store::{InboxEvent, TxnOutcome};
 
 /// The transaction body; events stay raw so the inbox keeps them byte for byte.
@@ -28,7 +28,7 @@ struct TransactionBody<'a> {
 }
 
 pub(crate) async fn put_transaction(
-    State(state): State<AppserviceState>,
+    State(state): State<ApiState>,
     txn_id: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, MatrixError> {
@@ -48,7 +48,7 @@ pub(crate) async fn put_transaction(
 }
 
 async fn accept(
-    state: &AppserviceState,
+    state: &ApiState,
     txn_id: &str,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, MatrixError> {
