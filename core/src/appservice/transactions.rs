@@ -1,0 +1,178 @@
+//! `PUT /transactions/{txnId}`: record the pushed events durably, acknowledge, dispatch.
+//!
+//! Nothing is recorded unless the whole body is valid; nothing is dispatched unless the store
+//! committed; a replayed transaction is acknowledged without dispatching anything again.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, State, rejection::BytesRejection, rejection::PathRejection},
+};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::{ApiState, errors::MatrixError};
+use crate::store::{InboxEvent, TxnOutcome};
+
+/// The transaction body; events stay raw so the inbox keeps them byte for byte.
+#[derive(Deserialize)]
+struct TransactionBody<'a> {
+    #[serde(borrow)]
+    events: Vec<&'a RawValue>,
+    /// Ephemeral events (MSC2409, stable name), sent when the registration asks for them.
+    #[serde(borrow, default)]
+    ephemeral: Option<Vec<&'a RawValue>>,
+    /// The same under MSC2409's unstable name.
+    #[serde(borrow, default, rename = "de.sorunome.msc2409.ephemeral")]
+    ephemeral_unstable: Option<Vec<&'a RawValue>>,
+}
+
+pub(crate) async fn put_transaction(
+    State(state): State<ApiState>,
+    txn_id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, MatrixError> {
+    let txn_id = txn_id
+        .map_err(|err| MatrixError::invalid_param(format!("invalid transaction ID: {err}")))?
+        .0;
+    tracing::Span::current().record("txn_id", txn_id.as_str());
+    let result = accept(&state, &txn_id, body).await;
+    if let Err(err) = &result {
+        tracing::warn!(
+            errcode = err.errcode,
+            "transaction rejected: {}",
+            err.message
+        );
+    }
+    result
+}
+
+async fn accept(
+    state: &ApiState,
+    txn_id: &str,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, MatrixError> {
+    let body = body.map_err(super::errors::body_error)?;
+    let events = parse_events(&body, state.record_ephemeral)?;
+    let outcome = state
+        .store
+        .record_transaction(txn_id, &events)
+        .await
+        .map_err(|err| {
+            tracing::error!("cannot record transaction: {err}");
+            MatrixError::unknown("could not record the transaction; retry later")
+        })?;
+    match outcome {
+        TxnOutcome::Duplicate => {
+            tracing::info!(
+                events = events.len(),
+                "duplicate transaction acknowledged, not dispatched"
+            );
+        }
+        TxnOutcome::New(ids) => {
+            tracing::info!(events = events.len(), "transaction accepted");
+            if ids.len() != events.len() {
+                // A store bug; what was recorded but not dispatched is replayed from the inbox.
+                tracing::error!(
+                    recorded = ids.len(),
+                    events = events.len(),
+                    "store returned a different number of inbox IDs than events"
+                );
+            }
+            for (id, json) in ids.into_iter().zip(events) {
+                let event = InboxEvent {
+                    id,
+                    txn_id: txn_id.to_owned(),
+                    json,
+                };
+                state.handler.dispatch(event).await;
+            }
+        }
+    }
+    Ok(Json(serde_json::json!({})))
+}
+
+/// Validates the body and returns each event's raw JSON: timeline events first, then the
+/// ephemeral ones when `with_ephemeral` is set.
+fn parse_events(body: &[u8], with_ephemeral: bool) -> Result<Vec<String>, MatrixError> {
+    serde_json::from_slice::<&RawValue>(body)
+        .map_err(|err| MatrixError::not_json(format!("request body is not JSON: {err}")))?;
+    let parsed: TransactionBody<'_> = serde_json::from_slice(body).map_err(|err| {
+        MatrixError::bad_json(format!(
+            "transaction body must be an object with an `events` array: {err}"
+        ))
+    })?;
+    let mut events = objects(&parsed.events, "events")?;
+    let ephemeral = match (&parsed.ephemeral, &parsed.ephemeral_unstable) {
+        (Some(list), _) => Some((list, "ephemeral")),
+        (None, Some(list)) => Some((list, "de.sorunome.msc2409.ephemeral")),
+        (None, None) => None,
+    };
+    if let Some((list, field)) = ephemeral {
+        if with_ephemeral {
+            events.extend(objects(list, field)?);
+        } else if !list.is_empty() {
+            tracing::debug!(count = list.len(), "ignoring ephemeral events");
+        }
+    }
+    Ok(events)
+}
+
+/// Each entry must be a JSON object; returns their raw text.
+fn objects(list: &[&RawValue], field: &str) -> Result<Vec<String>, MatrixError> {
+    list.iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            if raw.get().starts_with('{') {
+                Ok(raw.get().to_owned())
+            } else {
+                Err(MatrixError::bad_json(format!(
+                    "`{field}[{i}]` is not a JSON object"
+                )))
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_raw_events_in_order() {
+        let body = br#"{"events": [ {"type":"m.room.message", "b":1,"a":2}, {"type":"x"} ]}"#;
+        let events = parse_events(body, false).unwrap();
+        assert_eq!(
+            events,
+            [
+                r#"{"type":"m.room.message", "b":1,"a":2}"#,
+                r#"{"type":"x"}"#
+            ]
+        );
+    }
+
+    #[test]
+    fn ephemeral_events_only_when_asked() {
+        let body = br#"{"events": [{"type":"a"}], "de.sorunome.msc2409.ephemeral": [{"type":"m.typing"}]}"#;
+        assert_eq!(parse_events(body, false).unwrap().len(), 1);
+        assert_eq!(
+            parse_events(body, true).unwrap(),
+            [r#"{"type":"a"}"#, r#"{"type":"m.typing"}"#]
+        );
+        let bad = br#"{"events": [], "ephemeral": [1]}"#;
+        assert!(parse_events(bad, false).is_ok());
+        assert_eq!(parse_events(bad, true).unwrap_err().errcode, "M_BAD_JSON");
+    }
+
+    #[test]
+    fn rejects_malformed_bodies() {
+        let code = |body: &[u8]| parse_events(body, true).unwrap_err().errcode;
+        assert_eq!(code(b"{not json"), "M_NOT_JSON");
+        assert_eq!(code(b""), "M_NOT_JSON");
+        assert_eq!(code(b"{}"), "M_BAD_JSON");
+        assert_eq!(code(b"[]"), "M_BAD_JSON");
+        assert_eq!(code(br#"{"events": {}}"#), "M_BAD_JSON");
+        assert_eq!(code(br#"{"events": [{}, "x"]}"#), "M_BAD_JSON");
+        assert_eq!(code(br#"{"events": [[]]}"#), "M_BAD_JSON");
+    }
+}
