@@ -228,7 +228,7 @@ impl Intent {
             Some(b) => Outgoing::json(method, url, b),
             None => Outgoing::new(method, url),
         };
-        let resp = self.client.send(out.as_user(self.assert_user())).await?;
+        let resp = self.client.send(out.asserting(self.assert_user())).await?;
         if resp.body.is_empty() {
             return Ok(json!({}));
         }

@@ -9,7 +9,10 @@ use ruma::{
     api::client::{alias::get_alias, authenticated_media, media::create_content},
 };
 
-use super::{MatrixClient, MatrixError, transport::Outgoing};
+use super::{
+    MatrixClient, MatrixError,
+    transport::{Outgoing, join_segments},
+};
 
 /// Splits an `mxc://server/id` URI, or says why it cannot be used.
 fn mxc_parts(mxc: &MxcUri) -> Result<(&ruma::ServerName, &str), MatrixError> {
@@ -99,11 +102,14 @@ impl MatrixClient {
     /// This is the legacy unauthenticated download URL: homeservers that enforce authenticated
     /// media (Synapse's `enable_authenticated_media`, default on since 1.120) refuse it for media
     /// uploaded after the switch, so such links need a media proxy in front. An unparsable URI
-    /// is returned as is.
+    /// is returned as is. [`MatrixClient::with_public_media_base`] points links at a proxy
+    /// instead.
     pub fn public_media_url(&self, mxc: &OwnedMxcUri) -> String {
-        match mxc_parts(mxc).and_then(|(server, id)| {
-            self.url(&["_matrix", "media", "v3", "download", server.as_str(), id])
-        }) {
+        let url = mxc_parts(mxc).and_then(|(server, id)| match &self.public_media_base {
+            Some(base) => join_segments(base, &[server.as_str(), id]),
+            None => self.url(&["_matrix", "media", "v3", "download", server.as_str(), id]),
+        });
+        match url {
             Ok(url) => url.to_string(),
             Err(_) => mxc.to_string(),
         }

@@ -24,6 +24,8 @@ mod rooms;
 mod transport;
 
 #[cfg(test)]
+mod synapse_smoke;
+#[cfg(test)]
 mod tests;
 
 pub use convert::{ConvertError, ParsedMessage};
@@ -93,6 +95,8 @@ pub struct MatrixClient {
     authenticated_media: Arc<AtomicBool>,
     /// The homeserver's default room version, once asked (it decides power level rules).
     default_room_version: Arc<Mutex<Option<String>>>,
+    /// Where [`MatrixClient::public_media_url`] points when a media proxy serves downloads.
+    public_media_base: Option<url::Url>,
 }
 
 /// Connect timeout for the homeserver.
@@ -138,12 +142,21 @@ impl MatrixClient {
             registered: Arc::default(),
             authenticated_media: Arc::new(AtomicBool::new(authenticated_media)),
             default_room_version: Arc::default(),
+            public_media_base: None,
         })
     }
 
     /// Replaces the retry policy (e.g. a shorter budget in tests).
     pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// Makes [`MatrixClient::public_media_url`] return `{base}/{server}/{media_id}` instead of
+    /// the homeserver's legacy download URL, for a proxy that fetches media with the appservice
+    /// token (needed when the homeserver enforces authenticated media).
+    pub fn with_public_media_base(mut self, base: url::Url) -> Self {
+        self.public_media_base = Some(base);
         self
     }
 
@@ -172,7 +185,7 @@ impl MatrixClient {
 
     /// Requests made as the bot.
     pub fn bot_intent(&self) -> Intent {
-        self.as_user(&self.bot().to_owned())
+        self.as_user(self.bot())
     }
 }
 

@@ -324,7 +324,7 @@ impl Intent {
         ])?;
         let mut url = url;
         url.query_pairs_mut().append_pair("format", "event");
-        let out = Outgoing::new(Method::GET, url).as_user(self.assert_user());
+        let out = Outgoing::new(Method::GET, url).asserting(self.assert_user());
         match self.client.send(out).await {
             Ok(resp) => Ok(is_privileged_creator(&resp.json()?, user)),
             Err(e) if e.errcode() == Some("M_NOT_FOUND") => Ok(false),

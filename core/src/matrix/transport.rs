@@ -63,7 +63,7 @@ impl Outgoing {
     }
 
     /// Adds the appservice identity assertion (`?user_id=`).
-    pub fn as_user(mut self, user: Option<&UserId>) -> Self {
+    pub fn asserting(mut self, user: Option<&UserId>) -> Self {
         if let Some(user) = user {
             self.url
                 .query_pairs_mut()
@@ -234,16 +234,21 @@ impl MatrixClient {
 
     /// `{homeserver}/{segments...}` with each segment percent-encoded as one path segment.
     pub(crate) fn url(&self, segments: &[&str]) -> Result<url::Url, MatrixError> {
-        let mut url = self.homeserver.clone();
-        {
-            let mut path = url
-                .path_segments_mut()
-                .map_err(|()| MatrixError::Format("homeserver URL cannot be a base".into()))?;
-            path.pop_if_empty();
-            path.extend(segments);
-        }
-        Ok(url)
+        join_segments(&self.homeserver, segments)
     }
+}
+
+/// `base` with `segments` appended, each percent-encoded as one path segment.
+pub(crate) fn join_segments(base: &url::Url, segments: &[&str]) -> Result<url::Url, MatrixError> {
+    let mut url = base.clone();
+    {
+        let mut path = url
+            .path_segments_mut()
+            .map_err(|()| MatrixError::Format(format!("URL cannot be a base: {base}")))?;
+        path.pop_if_empty();
+        path.extend(segments);
+    }
+    Ok(url)
 }
 
 #[cfg(test)]
