@@ -26,6 +26,8 @@ mod transport;
 #[cfg(test)]
 mod synapse_smoke;
 #[cfg(test)]
+mod test_fake;
+#[cfg(test)]
 mod tests;
 
 pub use convert::{ConvertError, ParsedMessage};
