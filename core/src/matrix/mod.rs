@@ -1,17 +1,38 @@
 //! The client side: requests to the homeserver as the bot or as any ghost, with one retry
 //! policy for all of them.
 //!
-//! CONTRACT (skeleton written by the integrator; the matrix owner fills in bodies, may add
-//! methods and private modules such as `retry.rs`, `rooms.rs`, `media.rs`, `convert.rs`, but keeps
-//! these signatures so other modules compile):
+//! [`MatrixClient`] holds the connection and the appservice token; [`Intent`] is the same client
+//! acting as one user (the bot, or a ghost through the `user_id` assertion). Every request goes
+//! through one send function (`transport.rs`) and one retry policy ([`retry::RetryPolicy`]).
+//! Methods live by topic: `intent.rs` (registration, profile, events), `rooms.rs` (rooms,
+//! membership, power levels), `media.rs` (media repository, aliases); `convert.rs` maps message
+//! content both ways.
 
-use bytes::Bytes;
-use ruma::{OwnedEventId, OwnedMxcUri, OwnedRoomAliasId, OwnedRoomId, OwnedUserId, UserId};
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex, atomic::AtomicBool},
+    time::Duration,
+};
 
-use crate::events::MessageContent;
+use ruma::{OwnedMxcUri, OwnedUserId, UserId};
 
 pub mod convert;
+mod intent;
+mod media;
 pub mod retry;
+mod rooms;
+mod transport;
+
+#[cfg(test)]
+mod synapse_smoke;
+#[cfg(test)]
+mod test_fake;
+#[cfg(test)]
+mod tests;
+
+pub use convert::{ConvertError, ParsedMessage};
+pub use retry::RetryPolicy;
+pub use rooms::CREATOR_POWER_LEVEL;
 
 /// Client failures, after retries.
 #[derive(Debug, thiserror::Error)]
@@ -63,8 +84,27 @@ pub struct CreateRoom {
 /// A handle on the homeserver for the appservice; cheap to clone.
 #[derive(Clone)]
 pub struct MatrixClient {
-    // owner: reqwest client, base URL, as_token, bot user ID, retry policy
+    http: reqwest::Client,
+    /// Base URL, always ending in `/`.
+    homeserver: url::Url,
+    as_token: Arc<str>,
+    bot: OwnedUserId,
+    policy: RetryPolicy,
+    /// Users known to exist, so `ensure_registered` costs one request per user per process.
+    registered: Arc<Mutex<HashSet<OwnedUserId>>>,
+    /// Whether to try `/_matrix/client/v1/media/download` first; cleared once the homeserver
+    /// shows it does not support it.
+    authenticated_media: Arc<AtomicBool>,
+    /// The homeserver's default room version, once asked (it decides power level rules).
+    default_room_version: Arc<Mutex<Option<String>>>,
+    /// Where [`MatrixClient::public_media_url`] points when a media proxy serves downloads.
+    public_media_base: Option<url::Url>,
 }
+
+/// Connect timeout for the homeserver.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Timeout of one HTTP exchange (media uploads included).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl MatrixClient {
     /// Builds a client for `homeserver` using `as_token`; `bot` is the bridge bot's user ID.
@@ -74,187 +114,103 @@ impl MatrixClient {
         bot: OwnedUserId,
         authenticated_media: bool,
     ) -> Result<Self, MatrixError> {
-        todo!("{homeserver}{as_token}{bot}{authenticated_media}")
+        if homeserver.cannot_be_a_base() || !matches!(homeserver.scheme(), "http" | "https") {
+            return Err(MatrixError::Format(format!(
+                "homeserver URL must be http(s): {homeserver}"
+            )));
+        }
+        // reqwest is built with `rustls-no-provider` and panics without a process-wide provider;
+        // installing one here (a no-op if the binary already did) keeps `new` panic-free.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("ferrybridge/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| MatrixError::Transport(format!("building HTTP client: {e}")))?;
+        let mut base = homeserver.clone();
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        base.set_query(None);
+        base.set_fragment(None);
+        Ok(Self {
+            http,
+            homeserver: base,
+            as_token: Arc::from(as_token),
+            bot,
+            policy: RetryPolicy::default(),
+            registered: Arc::default(),
+            authenticated_media: Arc::new(AtomicBool::new(authenticated_media)),
+            default_room_version: Arc::default(),
+            public_media_base: None,
+        })
+    }
+
+    /// Replaces the retry policy (e.g. a shorter budget in tests).
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Makes [`MatrixClient::public_media_url`] return `{base}/{server}/{media_id}` instead of
+    /// the homeserver's legacy download URL, for a proxy that fetches media with the appservice
+    /// token (needed when the homeserver enforces authenticated media).
+    pub fn with_public_media_base(mut self, base: url::Url) -> Self {
+        self.public_media_base = Some(base);
+        self
+    }
+
+    /// The retry policy in force.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.policy
+    }
+
+    /// The homeserver base URL (ends in `/`).
+    pub fn homeserver(&self) -> &url::Url {
+        &self.homeserver
     }
 
     /// The bot's user ID.
     pub fn bot(&self) -> &UserId {
-        todo!()
+        &self.bot
     }
 
     /// Requests made as `user` (the bot, or a ghost via `user_id` assertion).
     pub fn as_user(&self, user: &UserId) -> Intent {
-        todo!("{user}")
+        Intent {
+            client: self.clone(),
+            user: user.to_owned(),
+        }
     }
 
     /// Requests made as the bot.
     pub fn bot_intent(&self) -> Intent {
-        self.as_user(&self.bot().to_owned())
-    }
-
-    /// Uploads media as the bot.
-    pub async fn upload(
-        &self,
-        data: Bytes,
-        content_type: &str,
-        filename: Option<&str>,
-    ) -> Result<OwnedMxcUri, MatrixError> {
-        todo!("{}{content_type}{filename:?}", data.len())
-    }
-
-    /// Downloads media (authenticated endpoint first, legacy fallback).
-    pub async fn download(
-        &self,
-        mxc: &OwnedMxcUri,
-    ) -> Result<(Bytes, Option<String>), MatrixError> {
-        todo!("{mxc}")
-    }
-
-    /// A public HTTP URL for an `mxc://` URI (what IRC/XMPP users get as a link).
-    pub fn public_media_url(&self, mxc: &OwnedMxcUri) -> String {
-        todo!("{mxc}")
-    }
-
-    /// Resolves an alias to a room ID.
-    pub async fn resolve_alias(
-        &self,
-        alias: &OwnedRoomAliasId,
-    ) -> Result<Option<OwnedRoomId>, MatrixError> {
-        todo!("{alias}")
+        self.as_user(self.bot())
     }
 }
 
 /// Requests as one user. Cheap to clone.
 #[derive(Clone)]
 pub struct Intent {
-    // owner
+    client: MatrixClient,
+    user: OwnedUserId,
 }
 
 impl Intent {
     /// The user this intent acts as.
     pub fn user_id(&self) -> &UserId {
-        todo!()
+        &self.user
     }
-    /// Registers the user (`m.login.application_service`); `M_USER_IN_USE` counts as success.
-    pub async fn ensure_registered(&self) -> Result<(), MatrixError> {
-        todo!()
+
+    /// The client this intent sends through.
+    pub fn client(&self) -> &MatrixClient {
+        &self.client
     }
-    pub async fn set_displayname(&self, name: &str) -> Result<(), MatrixError> {
-        todo!("{name}")
-    }
-    pub async fn set_avatar(&self, url: Option<&OwnedMxcUri>) -> Result<(), MatrixError> {
-        todo!("{url:?}")
-    }
-    pub async fn create_room(&self, req: &CreateRoom) -> Result<OwnedRoomId, MatrixError> {
-        todo!("{req:?}")
-    }
-    pub async fn invite(&self, room: &OwnedRoomId, user: &UserId) -> Result<(), MatrixError> {
-        todo!("{room}{user}")
-    }
-    /// Joins a room by ID (idempotent).
-    pub async fn join(&self, room: &OwnedRoomId) -> Result<(), MatrixError> {
-        todo!("{room}")
-    }
-    pub async fn leave(&self, room: &OwnedRoomId, reason: Option<&str>) -> Result<(), MatrixError> {
-        todo!("{room}{reason:?}")
-    }
-    pub async fn kick(
-        &self,
-        room: &OwnedRoomId,
-        user: &UserId,
-        reason: Option<&str>,
-    ) -> Result<(), MatrixError> {
-        todo!("{room}{user}{reason:?}")
-    }
-    pub async fn ban(
-        &self,
-        room: &OwnedRoomId,
-        user: &UserId,
-        reason: Option<&str>,
-    ) -> Result<(), MatrixError> {
-        todo!("{room}{user}{reason:?}")
-    }
-    /// Sends a message; `reply_to` and `replaces` add the relations (edits get `m.new_content`).
-    pub async fn send_message(
-        &self,
-        room: &OwnedRoomId,
-        content: &MessageContent,
-        reply_to: Option<&OwnedEventId>,
-        replaces: Option<&OwnedEventId>,
-    ) -> Result<OwnedEventId, MatrixError> {
-        todo!("{room}{content:?}{reply_to:?}{replaces:?}")
-    }
-    /// Sends any room event with a JSON body.
-    pub async fn send_event(
-        &self,
-        room: &OwnedRoomId,
-        event_type: &str,
-        content: &serde_json::Value,
-    ) -> Result<OwnedEventId, MatrixError> {
-        todo!("{room}{event_type}{content}")
-    }
-    pub async fn send_state(
-        &self,
-        room: &OwnedRoomId,
-        event_type: &str,
-        state_key: &str,
-        content: &serde_json::Value,
-    ) -> Result<OwnedEventId, MatrixError> {
-        todo!("{room}{event_type}{state_key}{content}")
-    }
-    /// A state event's content, or `None` if it is not set.
-    pub async fn get_state(
-        &self,
-        room: &OwnedRoomId,
-        event_type: &str,
-        state_key: &str,
-    ) -> Result<Option<serde_json::Value>, MatrixError> {
-        todo!("{room}{event_type}{state_key}")
-    }
-    pub async fn redact(
-        &self,
-        room: &OwnedRoomId,
-        event: &OwnedEventId,
-        reason: Option<&str>,
-    ) -> Result<OwnedEventId, MatrixError> {
-        todo!("{room}{event}{reason:?}")
-    }
-    pub async fn react(
-        &self,
-        room: &OwnedRoomId,
-        event: &OwnedEventId,
-        key: &str,
-    ) -> Result<OwnedEventId, MatrixError> {
-        todo!("{room}{event}{key}")
-    }
-    pub async fn typing(&self, room: &OwnedRoomId, typing: bool) -> Result<(), MatrixError> {
-        todo!("{room}{typing}")
-    }
-    pub async fn read_receipt(
-        &self,
-        room: &OwnedRoomId,
-        event: &OwnedEventId,
-    ) -> Result<(), MatrixError> {
-        todo!("{room}{event}")
-    }
-    /// Members currently joined.
-    pub async fn joined_members(
-        &self,
-        room: &OwnedRoomId,
-    ) -> Result<Vec<OwnedUserId>, MatrixError> {
-        todo!("{room}")
-    }
-    /// The power level of `user` in `room` (from `m.room.power_levels`, with spec defaults).
-    pub async fn power_level(&self, room: &OwnedRoomId, user: &UserId) -> Result<i64, MatrixError> {
-        todo!("{room}{user}")
-    }
-    /// Sets one user's power level, keeping the rest of the power levels event.
-    pub async fn set_power_level(
-        &self,
-        room: &OwnedRoomId,
-        user: &UserId,
-        level: i64,
-    ) -> Result<(), MatrixError> {
-        todo!("{room}{user}{level}")
+
+    /// The `user_id` to assert: none for the bot (the token already names it).
+    fn assert_user(&self) -> Option<&UserId> {
+        (self.user != self.client.bot).then_some(&*self.user)
     }
 }
