@@ -1,0 +1,106 @@
+//! The message map: remote message ID ↔ Matrix event ID, for replies, edits and redactions.
+
+use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::decode;
+use super::{Store, StoreError};
+use crate::ids::{PortalKey, RemoteChatId, RemoteMessageId, RemoteUserId};
+
+/// One bridged message: remote ID ↔ Matrix event ID, for replies, edits and redactions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageRow {
+    pub portal: PortalKey,
+    pub remote_id: RemoteMessageId,
+    pub event_id: OwnedEventId,
+    pub room_id: OwnedRoomId,
+    /// The remote sender (a ghost) or `None` when a Matrix user sent it.
+    pub remote_sender: Option<RemoteUserId>,
+    /// The Matrix sender.
+    pub sender: OwnedUserId,
+    pub timestamp_ms: i64,
+}
+
+macro_rules! select_messages {
+    ($rest:literal) => {
+        concat!(
+            "SELECT chat, receiver, remote_id, event_id, room_id, remote_sender, sender, \
+             timestamp_ms FROM messages ",
+            $rest
+        )
+    };
+}
+
+fn from_row(row: &AnyRow) -> Result<MessageRow, StoreError> {
+    let remote_sender: Option<String> = row.try_get("remote_sender")?;
+    Ok(MessageRow {
+        portal: PortalKey {
+            chat: RemoteChatId(row.try_get("chat")?),
+            receiver: decode::receiver_from_db(row.try_get("receiver")?)?,
+        },
+        remote_id: RemoteMessageId(row.try_get("remote_id")?),
+        event_id: decode::id("messages.event_id", row.try_get("event_id")?)?,
+        room_id: decode::id("messages.room_id", row.try_get("room_id")?)?,
+        remote_sender: remote_sender.map(RemoteUserId),
+        sender: decode::id("messages.sender", row.try_get("sender")?)?,
+        timestamp_ms: row.try_get("timestamp_ms")?,
+    })
+}
+
+impl Store {
+    /// Records a bridged message; a duplicate (same portal and remote ID, or same event ID)
+    /// is ignored and returns `false`.
+    pub async fn insert_message(&self, msg: &MessageRow) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO messages (chat, receiver, remote_id, event_id, room_id, remote_sender, \
+             sender, timestamp_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        )
+        .bind(msg.portal.chat.as_str())
+        .bind(decode::receiver_to_db(msg.portal.receiver.as_ref()))
+        .bind(msg.remote_id.as_str())
+        .bind(msg.event_id.as_str())
+        .bind(msg.room_id.as_str())
+        .bind(msg.remote_sender.as_ref().map(|s| s.as_str()))
+        .bind(msg.sender.as_str())
+        .bind(msg.timestamp_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn message_by_remote(
+        &self,
+        portal: &PortalKey,
+        remote: &RemoteMessageId,
+    ) -> Result<Option<MessageRow>, StoreError> {
+        let row = sqlx::query(select_messages!(
+            "WHERE chat = $1 AND receiver = $2 AND remote_id = $3"
+        ))
+        .bind(portal.chat.as_str())
+        .bind(decode::receiver_to_db(portal.receiver.as_ref()))
+        .bind(remote.as_str())
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    pub async fn message_by_event(
+        &self,
+        event: &OwnedEventId,
+    ) -> Result<Option<MessageRow>, StoreError> {
+        let row = sqlx::query(select_messages!("WHERE event_id = $1"))
+            .bind(event.as_str())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    pub async fn delete_message_by_event(&self, event: &OwnedEventId) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM messages WHERE event_id = $1")
+            .bind(event.as_str())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}

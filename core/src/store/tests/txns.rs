@@ -1,0 +1,186 @@
+//! Transaction dedupe and the inbox, including restarts and crashes.
+
+use super::for_each_backend;
+use crate::store::{InboxEvent, TxnOutcome};
+
+fn events(n: usize, tag: &str) -> Vec<String> {
+    (0..n)
+        .map(|i| format!(r#"{{"type":"m.room.message","n":{i},"tag":"{tag}"}}"#))
+        .collect()
+}
+
+fn new_ids(outcome: TxnOutcome) -> Vec<i64> {
+    match outcome {
+        TxnOutcome::New(ids) => ids,
+        TxnOutcome::Duplicate => panic!("expected a new transaction"),
+    }
+}
+
+#[tokio::test]
+async fn dedupe_and_inbox_order() {
+    for_each_backend(async |db| {
+        let store = db.connect().await;
+        let first = events(3, "t1");
+        let ids = new_ids(store.record_transaction("t1", &first).await.unwrap());
+        assert_eq!(ids.len(), 3);
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+
+        // A replay is refused and adds nothing.
+        assert_eq!(
+            store
+                .record_transaction("t1", &events(5, "again"))
+                .await
+                .unwrap(),
+            TxnOutcome::Duplicate
+        );
+        // An empty transaction is still remembered.
+        assert_eq!(
+            store.record_transaction("t2", &[]).await.unwrap(),
+            TxnOutcome::New(vec![])
+        );
+        assert_eq!(
+            store.record_transaction("t2", &[]).await.unwrap(),
+            TxnOutcome::Duplicate
+        );
+        let later = new_ids(
+            store
+                .record_transaction("t3", &events(2, "t3"))
+                .await
+                .unwrap(),
+        );
+        assert!(later[0] > ids[2]);
+
+        let pending = store.pending_inbox().await.unwrap();
+        let expected: Vec<InboxEvent> = ids
+            .iter()
+            .zip(&first)
+            .map(|(id, json)| (*id, "t1", json.clone()))
+            .chain(
+                later
+                    .iter()
+                    .zip(events(2, "t3"))
+                    .map(|(id, j)| (*id, "t3", j)),
+            )
+            .map(|(id, txn, json)| InboxEvent {
+                id,
+                txn_id: txn.into(),
+                json,
+            })
+            .collect();
+        assert_eq!(pending, expected);
+
+        store.finish_inbox(ids[1]).await.unwrap();
+        store.finish_inbox(ids[1]).await.unwrap(); // twice is fine
+        store.finish_inbox(-42).await.unwrap(); // unknown is fine
+        let left: Vec<i64> = store
+            .pending_inbox()
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(left, vec![ids[0], ids[2], later[0], later[1]]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn restart_keeps_dedupe_and_pending_events() {
+    for_each_backend(async |db| {
+        let store = db.connect().await;
+        let ids = new_ids(
+            store
+                .record_transaction("t1", &events(2, "a"))
+                .await
+                .unwrap(),
+        );
+        store.finish_inbox(ids[0]).await.unwrap();
+        // "Crash": the second event was never finished.
+        drop(store);
+
+        let store = db.connect().await;
+        assert_eq!(
+            store
+                .record_transaction("t1", &events(2, "a"))
+                .await
+                .unwrap(),
+            TxnOutcome::Duplicate
+        );
+        let pending = store.pending_inbox().await.unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].id, ids[1]);
+        assert_eq!(pending[0].json, events(2, "a")[1]);
+        store.finish_inbox(ids[1]).await.unwrap();
+        store.close().await;
+
+        let store = db.connect().await;
+        assert!(store.pending_inbox().await.unwrap().is_empty());
+        // IDs are never reused after deletion, so inbox order stays arrival order.
+        let next = new_ids(
+            store
+                .record_transaction("t2", &events(1, "b"))
+                .await
+                .unwrap(),
+        );
+        assert!(next[0] > ids[1], "{next:?} after {ids:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_replays_record_once() {
+    for_each_backend(async |db| {
+        let store = db.connect().await;
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.record_transaction("same", &events(3, "x")).await })
+            })
+            .collect();
+        let mut new = 0;
+        for task in tasks {
+            match task.await.unwrap().unwrap() {
+                TxnOutcome::New(ids) => {
+                    assert_eq!(ids.len(), 3);
+                    new += 1;
+                }
+                TxnOutcome::Duplicate => {}
+            }
+        }
+        assert_eq!(new, 1);
+        assert_eq!(store.pending_inbox().await.unwrap().len(), 3);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn prune_forgets_only_old_finished_transactions() {
+    for_each_backend(async |db| {
+        let store = db.connect().await;
+        let done = new_ids(
+            store
+                .record_transaction("done", &events(1, "d"))
+                .await
+                .unwrap(),
+        );
+        store.finish_inbox(done[0]).await.unwrap();
+        store
+            .record_transaction("pending", &events(1, "p"))
+            .await
+            .unwrap();
+
+        // Nothing is older than the epoch.
+        assert_eq!(store.prune_transactions(0).await.unwrap(), 0);
+        // Everything is older than the far future, but "pending" still has an event.
+        assert_eq!(store.prune_transactions(i64::MAX).await.unwrap(), 1);
+        assert_eq!(
+            store.record_transaction("pending", &[]).await.unwrap(),
+            TxnOutcome::Duplicate
+        );
+        assert!(matches!(
+            store.record_transaction("done", &[]).await.unwrap(),
+            TxnOutcome::New(_)
+        ));
+    })
+    .await;
+}
