@@ -20,6 +20,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use crate::commands::Command;
 use crate::config::{ConfigError, NetworkConfig};
 use crate::events::{ChatInfo, Delivered, DeliveryError, MatrixEvent};
+use crate::ghost::GhostNaming;
 use crate::host::BridgeHost;
 use crate::ids::{PortalKey, PortalKind, RemoteUserId};
 use crate::login::LoginProcess;
@@ -98,7 +99,7 @@ pub enum BridgeError {
 #[async_trait]
 pub trait Bridge: Send + Sync + Sized + 'static {
     /// The `network:` section of the config.
-    type Config: NetworkConfig + Serialize + DeserializeOwned + Send + Sync + 'static;
+    type Config: NetworkConfig + Clone + Serialize + DeserializeOwned + Send + Sync + 'static;
 
     /// Names and defaults.
     fn info() -> NetworkInfo;
@@ -108,6 +109,12 @@ pub trait Bridge: Send + Sync + Sized + 'static {
 
     /// What this network supports.
     fn capabilities(&self) -> Capabilities;
+
+    /// How remote user IDs become the variables of the ghost username template and back.
+    /// The default maps the whole ID to `{id}`.
+    fn ghost_naming(&self) -> Arc<dyn GhostNaming> {
+        Arc::new(crate::ghost::IdNaming)
+    }
 
     /// Starts connections (restoring those that were up before a restart). The host is the
     /// network's handle on the core for the rest of its life.

@@ -27,6 +27,10 @@ pub(crate) struct HostInner {
     pub permissions: crate::commands::Permissions,
     pub network_name: &'static str,
     pub version: &'static str,
+    pub network: crate::network::Network,
+    pub capabilities: crate::bridge::Capabilities,
+    pub registry: Arc<crate::commands::Registry>,
+    pub pending: crate::login::driver::PendingInputs,
 }
 
 impl BridgeHost {
@@ -69,6 +73,14 @@ impl BridgeHost {
     /// The bridge version.
     pub fn version(&self) -> &'static str {
         self.inner.version
+    }
+    /// The network, type-erased (for core commands such as `login`).
+    pub fn network(&self) -> &crate::network::Network {
+        &self.inner.network
+    }
+    /// Bot notices and management rooms.
+    pub fn notices(&self) -> &crate::bot::Notices {
+        &self.inner.notices
     }
     /// Sends `text` to `user` from the bot, in their management room (created if missing).
     pub async fn notify(&self, user: &OwnedUserId, text: &str) {

@@ -6,17 +6,23 @@
 pub mod appservice;
 pub mod bot;
 pub mod bridge;
+pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod events;
 pub mod ghost;
 pub mod host;
 pub mod ids;
+pub mod logging;
 pub mod login;
 pub mod matrix;
+pub mod network;
 pub mod portal;
+mod router;
+pub mod runtime;
 pub mod store;
 pub mod templates;
 
 pub use bridge::{Bridge, BridgeError, Capabilities, NetworkInfo, PortalSpec};
 pub use host::BridgeHost;
+pub use runtime::{RunningBridge, start, start_with};

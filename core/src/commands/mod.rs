@@ -8,6 +8,7 @@
 //! Replies go out as `m.notice` in reply to the command.
 
 pub mod cmd;
+pub(crate) mod dispatch;
 pub mod help;
 pub mod parser;
 pub mod permissions;

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use example::example_config;
-pub use load::{load_config, parse_config};
+pub use load::{Tokens, load_config, load_config_with, parse_config, parse_config_with, validate};
 
 use crate::commands::PermissionLevel;
 

@@ -9,6 +9,7 @@
 use async_trait::async_trait;
 
 pub mod driver;
+mod qr;
 
 /// What the login wants from, or shows to, the user next.
 #[derive(Clone, Debug, PartialEq, Eq)]

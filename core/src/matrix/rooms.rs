@@ -190,6 +190,37 @@ impl Intent {
         }
     }
 
+    /// Points `alias` at `room` (for a second spelling of the same remote chat). An alias that
+    /// already exists is left alone.
+    pub async fn create_alias(
+        &self,
+        alias: &ruma::RoomAliasId,
+        room: &OwnedRoomId,
+    ) -> Result<(), MatrixError> {
+        let body = serde_json::json!({ "room_id": room });
+        match self
+            .request_json(
+                http::Method::PUT,
+                &[
+                    "_matrix",
+                    "client",
+                    "v3",
+                    "directory",
+                    "room",
+                    alias.as_str(),
+                ],
+                Some(&body),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.errcode() == Some("M_UNKNOWN") || e.errcode() == Some("M_ROOM_IN_USE") => {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Joins a room by ID (idempotent).
     pub async fn join(&self, room: &OwnedRoomId) -> Result<(), MatrixError> {
         let req = join_room_by_id::v3::Request::new(room.clone());

@@ -1,24 +1,303 @@
-//! Portals: one Matrix room per remote chat, created on demand, never twice; and the per-portal
-//! ordered queues. OWNER: integrator.
+//! Portals: one Matrix room per remote chat. Created on demand (a remote event for an unknown
+//! chat, an alias query, a command), never twice for the same chat: creation of one key is
+//! serialised by a per-key lock, and the store's unique constraints back that up.
+//!
+//! Every event of a portal, from either side, runs on the portal's ordered queue
+//! ([`queue::OrderedQueues`]); `remote.rs` applies remote events to Matrix.
 
-use crate::events::RemoteEvent;
-use crate::store::PortalRow;
-
+mod create;
 pub mod queue;
+mod remote;
+
+pub(crate) use remote::now_ms;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ruma::{OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomAliasId};
+
+use crate::bridge::{BridgeError, NetworkInfo};
+use crate::events::RemoteEvent;
+use crate::ghost::{GhostError, Ghosts};
+use crate::ids::{PortalKey, PortalKind};
+use crate::matrix::{MatrixClient, MatrixError};
+use crate::network::Network;
+use crate::store::{PortalRow, Store, StoreError};
+use crate::templates::Template;
+
+use queue::OrderedQueues;
 
 /// A portal as the network sees it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Portal {
     pub row: PortalRow,
 }
 
-/// The portal manager.
+impl Portal {
+    /// The portal's key.
+    pub fn key(&self) -> &PortalKey {
+        &self.row.key
+    }
+    /// The portal's room.
+    pub fn room_id(&self) -> &OwnedRoomId {
+        &self.row.room_id
+    }
+}
+
+/// Portal failures.
+#[derive(Debug, thiserror::Error)]
+pub enum PortalError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Matrix(#[from] MatrixError),
+    #[error(transparent)]
+    Ghost(#[from] GhostError),
+    #[error(transparent)]
+    Network(#[from] BridgeError),
+    #[error("{0} is already bridged")]
+    AlreadyBridged(String),
+}
+
+/// What a queue is keyed by: a portal, or a room that is not (yet) one, such as a
+/// management room.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum QueueKey {
+    Portal(PortalKey),
+    Room(OwnedRoomId),
+}
+
+/// The portal manager; cheap to clone.
 #[derive(Clone)]
-pub struct Portals {}
+pub struct Portals {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub store: Store,
+    pub matrix: MatrixClient,
+    pub ghosts: Ghosts,
+    pub network: Network,
+    pub info: NetworkInfo,
+    pub domain: String,
+    pub alias_template: Option<Template>,
+    pub queues: OrderedQueues<QueueKey>,
+    creating: Mutex<HashMap<PortalKey, Arc<tokio::sync::Mutex<()>>>>,
+}
 
 impl Portals {
+    /// A portal manager for `network`.
+    pub fn new(
+        store: Store,
+        matrix: MatrixClient,
+        ghosts: Ghosts,
+        network: Network,
+        domain: String,
+        alias_template: Option<Template>,
+    ) -> Self {
+        let info = network.info();
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                matrix,
+                ghosts,
+                network,
+                info,
+                domain,
+                alias_template,
+                queues: OrderedQueues::new(Duration::from_secs(60)),
+                creating: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The portal for `key`, if it exists.
+    pub async fn get(&self, key: &PortalKey) -> Result<Option<Portal>, PortalError> {
+        Ok(self
+            .inner
+            .store
+            .portal_by_key(key)
+            .await?
+            .map(|row| Portal { row }))
+    }
+
+    /// The portal bridged into `room`, if any.
+    pub async fn by_room(&self, room: &OwnedRoomId) -> Result<Option<Portal>, PortalError> {
+        Ok(self
+            .inner
+            .store
+            .portal_by_room(room)
+            .await?
+            .map(|row| Portal { row }))
+    }
+
+    /// The portal for `key`, created (room and all) if it does not exist yet.
+    pub async fn get_or_create(&self, key: &PortalKey) -> Result<Portal, PortalError> {
+        if let Some(p) = self.get(key).await? {
+            return Ok(p);
+        }
+        let _guard = self.creation_lock(key).await;
+        if let Some(p) = self.get(key).await? {
+            return Ok(p);
+        }
+        let spec = self.inner.network.describe_chat(key).await?;
+        self.create_locked(spec, None).await
+    }
+
+    /// Creates the portal a homeserver alias query asked for; `Ok(false)` if the network knows
+    /// no such chat.
+    pub async fn create_for_alias(&self, alias: &RoomAliasId) -> Result<bool, PortalError> {
+        let Some(template) = &self.inner.alias_template else {
+            return Ok(false);
+        };
+        if alias.server_name().as_str() != self.inner.domain {
+            return Ok(false);
+        }
+        let Some(vars) = template.parse_localpart(alias.alias()) else {
+            return Ok(false);
+        };
+        let Some(spec) = self.inner.network.resolve_alias(&vars).await? else {
+            return Ok(false);
+        };
+        let _guard = self.creation_lock(&spec.key).await;
+        if let Some(existing) = self.get(&spec.key).await? {
+            // Same chat under another spelling (IRC channels are case-insensitive): point the
+            // queried alias at the existing room.
+            self.inner
+                .matrix
+                .bot_intent()
+                .create_alias(alias, existing.room_id())
+                .await?;
+            return Ok(true);
+        }
+        self.create_locked(spec, Some(alias.alias().to_owned()))
+            .await?;
+        Ok(true)
+    }
+
+    /// Links an existing room to a remote chat (plumbing, or a DM a user opened by inviting a
+    /// ghost). Fails if either side is already bridged.
+    pub async fn link_room(
+        &self,
+        key: &PortalKey,
+        room: &OwnedRoomId,
+        kind: PortalKind,
+        plumbed: bool,
+    ) -> Result<Portal, PortalError> {
+        let _guard = self.creation_lock(key).await;
+        if self.get(key).await?.is_some() {
+            return Err(PortalError::AlreadyBridged(key.to_string()));
+        }
+        let row = PortalRow {
+            key: key.clone(),
+            room_id: room.clone(),
+            kind,
+            plumbed,
+            name: None,
+            topic: None,
+            avatar: None,
+        };
+        if !self.inner.store.insert_portal(&row).await? {
+            return Err(PortalError::AlreadyBridged(room.to_string()));
+        }
+        let bot = self.inner.matrix.bot_intent();
+        let (state_key, content) = create::bridge_state(&self.inner, key);
+        for event_type in ["m.bridge", "uk.half-shot.bridge"] {
+            if let Err(e) = bot.send_state(room, event_type, &state_key, &content).await {
+                tracing::warn!(room = %room, error = %e, "could not set bridge info on linked room");
+            }
+        }
+        Ok(Portal { row })
+    }
+
+    /// Unlinks a portal: the room stays, the bridge leaves it and forgets the mapping.
+    pub async fn unlink(&self, portal: &Portal) -> Result<(), PortalError> {
+        self.inner.store.delete_portal(portal.key()).await?;
+        self.inner.network.portal_removed(portal).await;
+        let bot = self.inner.matrix.bot_intent();
+        let _ = bot
+            .send_message(
+                portal.room_id(),
+                &crate::events::MessageContent::notice("This room is no longer bridged."),
+                None,
+                None,
+            )
+            .await;
+        let _ = bot.leave(portal.room_id(), Some("unlinked")).await;
+        Ok(())
+    }
+
+    /// Deletes a portal the bridge created: everyone but the bot is kicked, then the bot leaves.
+    pub async fn delete(&self, portal: &Portal) -> Result<(), PortalError> {
+        self.inner.store.delete_portal(portal.key()).await?;
+        self.inner.network.portal_removed(portal).await;
+        let bot = self.inner.matrix.bot_intent();
+        for member in bot
+            .joined_members(portal.room_id())
+            .await
+            .unwrap_or_default()
+        {
+            if member.as_str() != bot.user_id().as_str() {
+                let _ = bot
+                    .kick(portal.room_id(), &member, Some("portal deleted"))
+                    .await;
+            }
+        }
+        let _ = bot.leave(portal.room_id(), Some("portal deleted")).await;
+        Ok(())
+    }
+
+    /// Invites `user` to the portal (no-op errors such as "already joined" are ignored).
+    pub async fn invite(&self, portal: &Portal, user: &OwnedUserId) -> Result<(), PortalError> {
+        match self
+            .inner
+            .matrix
+            .bot_intent()
+            .invite(portal.room_id(), user)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if e.errcode() == Some("M_FORBIDDEN") => {
+                tracing::debug!(room = %portal.room_id(), %user, error = %e, "invite refused (already a member?)");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The alias of a portal with these alias variables, if the network has aliases.
+    pub fn alias_for(&self, vars: &[(String, String)]) -> Option<OwnedRoomAliasId> {
+        let template = self.inner.alias_template.as_ref()?;
+        let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let localpart = template.render_localpart(&refs).ok()?;
+        RoomAliasId::parse(format!("#{localpart}:{}", self.inner.domain)).ok()
+    }
+
+    /// Queues a remote event on its portal's queue.
     pub(crate) async fn queue_remote(&self, event: RemoteEvent) {
-        let _ = event;
-        todo!()
+        let this = self.clone();
+        let key = QueueKey::Portal(event.portal.clone());
+        self.inner
+            .queues
+            .push(key, async move { this.apply_remote(event).await });
+    }
+
+    /// Queues any job on `key`'s queue.
+    pub(crate) fn queue(&self, key: QueueKey, job: impl Future<Output = ()> + Send + 'static) {
+        self.inner.queues.push(key, job);
+    }
+
+    async fn creation_lock(&self, key: &PortalKey) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut map = self
+                .inner
+                .creating
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            map.retain(|_, l| Arc::strong_count(l) > 1);
+            map.entry(key.clone()).or_default().clone()
+        };
+        lock.lock_owned().await
     }
 }

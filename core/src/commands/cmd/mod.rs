@@ -1,1 +1,47 @@
-//! One file per core command. OWNER: integrator.
+//! The core's own commands, one file each; [`core_commands`] lists them for the registry.
+
+mod cancel;
+mod delete_portals;
+mod help;
+mod login;
+mod logout;
+mod ping;
+mod plumb;
+mod unlink;
+mod version;
+
+use std::sync::Arc;
+
+use super::Command;
+use crate::bridge::Capabilities;
+
+/// The core commands a network with `caps` gets.
+pub fn core_commands(caps: &Capabilities) -> Vec<Arc<dyn Command>> {
+    let mut list: Vec<Arc<dyn Command>> = vec![
+        Arc::new(help::Help),
+        Arc::new(cancel::Cancel),
+        Arc::new(version::Version),
+        Arc::new(plumb::Plumb),
+        Arc::new(unlink::Unlink),
+        Arc::new(delete_portals::DeletePortal),
+        Arc::new(delete_portals::DeleteAllPortals),
+    ];
+    if caps.login {
+        list.push(Arc::new(login::Login));
+        list.push(Arc::new(logout::Logout));
+        list.push(Arc::new(ping::Ping));
+    }
+    list
+}
+
+/// Parses a room ID argument, with a clear error.
+fn room_arg(arg: Option<&String>) -> Result<ruma::OwnedRoomId, super::CommandError> {
+    let arg = arg.ok_or_else(|| {
+        super::CommandError::Usage("Name the room by its ID (!room:server).".into())
+    })?;
+    ruma::RoomId::parse(arg.as_str()).map_err(|_| {
+        super::CommandError::Usage(format!(
+            "{arg:?} is not a room ID; room IDs start with `!`."
+        ))
+    })
+}

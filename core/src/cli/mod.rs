@@ -1,0 +1,116 @@
+//! The command line every bridge binary shares:
+//! `generate-config`, `generate-registration -c config.yaml [-o registration.yaml]`,
+//! `check-config -c config.yaml`, `run -c config.yaml`.
+
+mod registration;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::bridge::Bridge;
+use crate::config::{NetworkConfig, Tokens, example_config, load_config, load_config_with};
+
+pub use registration::{fill_secrets, registration_for};
+
+#[derive(Parser)]
+#[command(version, about = "A ferrybridge Matrix bridge")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the commented example config.
+    GenerateConfig,
+    /// Write the appservice registration for the homeserver (and fill tokens into the config).
+    GenerateRegistration {
+        #[arg(short, long, default_value = "config.yaml")]
+        config: PathBuf,
+        #[arg(short, long, default_value = "registration.yaml")]
+        output: PathBuf,
+    },
+    /// Check a config file and report every problem.
+    CheckConfig {
+        #[arg(short, long, default_value = "config.yaml")]
+        config: PathBuf,
+    },
+    /// Run the bridge.
+    Run {
+        #[arg(short, long, default_value = "config.yaml")]
+        config: PathBuf,
+    },
+}
+
+/// The whole `main` of a bridge binary.
+pub fn main<B: Bridge>() -> ExitCode {
+    // Several TLS stacks meet in one binary (see notes on rustls providers): pick one first.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match run::<B>(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run<B: Bridge>(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::GenerateConfig => {
+            print!("{}", example_config(&B::info(), &B::Config::example_yaml()));
+            Ok(())
+        }
+        Command::GenerateRegistration { config, output } => {
+            let text = std::fs::read_to_string(&config)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", config.display()))?;
+            let filled = fill_secrets(&text);
+            if filled != text {
+                std::fs::write(&config, &filled)?;
+                eprintln!("wrote new tokens and secrets key into {}", config.display());
+            }
+            let parsed = load_config_with::<B::Config>(&config, Tokens::Required)?;
+            let registration = registration_for(&parsed)?;
+            std::fs::write(&output, registration)?;
+            eprintln!(
+                "wrote {}; add it to your homeserver's app_service_config_files",
+                output.display()
+            );
+            Ok(())
+        }
+        Command::CheckConfig { config } => {
+            load_config::<B::Config>(&config)?;
+            println!("{}: OK", config.display());
+            Ok(())
+        }
+        Command::Run { config } => {
+            let config = load_config::<B::Config>(&config)?;
+            crate::logging::init(&config.logging);
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async move {
+                let running = crate::runtime::start::<B>(config).await?;
+                shutdown_signal().await;
+                tracing::info!("shutting down");
+                running.stop().await;
+                Ok(())
+            })
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,95 @@
+//! Building the registration from a config, and filling generated secrets into a config file
+//! without disturbing its comments.
+
+use ferrybridge_registration::{
+    Registration, alias_regex_for_localpart, generate_token, regex_for_localpart,
+};
+
+use crate::config::{Config, ConfigError};
+use crate::templates::Template;
+
+/// The registration YAML for `config`: the bot, the ghosts' user namespace and the portals'
+/// alias namespace, all exclusive.
+pub fn registration_for<N>(config: &Config<N>) -> Result<String, ConfigError> {
+    let asv = &config.appservice;
+    let domain = &config.homeserver.domain;
+    let template = |key: &str, text: &str| {
+        Template::parse(text).map_err(|e| ConfigError::new(key, e.to_string()))
+    };
+    let users = template("appservice.username_template", &asv.username_template)?;
+    let mut user_regexes = vec![
+        regex_for_localpart(&regex::escape(&asv.bot.username), domain),
+        regex_for_localpart(&users.namespace_regex(), domain),
+    ];
+    let mut alias_regexes = Vec::new();
+    if !asv.alias_template.is_empty() {
+        let aliases = template("appservice.alias_template", &asv.alias_template)?;
+        alias_regexes.push(alias_regex_for_localpart(
+            &aliases.namespace_regex(),
+            domain,
+        ));
+    }
+    let invalid = |e: ferrybridge_registration::RegistrationError| {
+        ConfigError::new("appservice", e.to_string())
+    };
+    let user_regexes = user_regexes
+        .drain(..)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(invalid)?;
+    let alias_regexes = alias_regexes
+        .drain(..)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(invalid)?;
+    let registration = Registration::new(
+        asv.id.clone(),
+        asv.address.as_str().trim_end_matches('/'),
+        asv.as_token.clone(),
+        asv.hs_token.clone(),
+        asv.bot.username.clone(),
+        user_regexes,
+        alias_regexes,
+    )
+    .map_err(invalid)?;
+    registration.to_yaml().map_err(invalid)
+}
+
+/// Fills empty `as_token`, `hs_token` and `secrets_key` values in config text with fresh ones,
+/// line by line, so the admin's comments and layout survive.
+pub fn fill_secrets(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 200);
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        let newline = if line.ends_with('\n') { "\n" } else { "" };
+        let fresh = match trimmed.trim_end() {
+            "as_token: \"\"" | "as_token: ''" | "as_token:" => Some(("as_token", generate_token())),
+            "hs_token: \"\"" | "hs_token: ''" | "hs_token:" => Some(("hs_token", generate_token())),
+            "secrets_key: \"\"" | "secrets_key: ''" | "secrets_key:" => Some((
+                "secrets_key",
+                crate::store::SecretKey::generate().to_base64(),
+            )),
+            _ => None,
+        };
+        match fresh {
+            Some((key, value)) => out.push_str(&format!("{indent}{key}: \"{value}\"{newline}")),
+            None => out.push_str(line),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fills_only_empty_values_and_keeps_comments() {
+        let text = "# comment\nappservice:\n  as_token: \"\"\n  hs_token: keep-me\nbridge:\n  secrets_key: ''\n";
+        let out = fill_secrets(text);
+        assert!(out.starts_with("# comment\nappservice:\n  as_token: \""));
+        assert!(out.contains("  hs_token: keep-me\n"));
+        assert!(!out.contains("as_token: \"\"\n"));
+        assert!(!out.contains("secrets_key: ''"));
+        assert_eq!(fill_secrets(&out), out, "a filled config stays as it is");
+    }
+}

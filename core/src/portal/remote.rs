@@ -1,0 +1,317 @@
+//! Applying remote events to Matrix: messages, edits, redactions, reactions, typing, receipts,
+//! membership, chat info and profiles, posted by the sender's ghost.
+
+use ruma::OwnedEventId;
+
+use super::{Portal, PortalError, Portals};
+use crate::events::{ChatInfo, MembershipChange, MessageContent, RemoteEvent, RemoteEventKind};
+use crate::ids::{RemoteMessageId, RemoteUserId};
+use crate::matrix::Intent;
+use crate::store::MessageRow;
+
+impl Portals {
+    /// Applies one remote event; runs on the portal's queue. Failures are logged: there is no
+    /// remote sender to notify, and the queue must go on.
+    pub(super) async fn apply_remote(&self, event: RemoteEvent) {
+        let key = event.portal.clone();
+        if let Err(e) = self.try_apply_remote(event).await {
+            tracing::error!(portal = %key, error = %e, "could not bridge remote event to Matrix");
+        }
+    }
+
+    async fn try_apply_remote(&self, event: RemoteEvent) -> Result<(), PortalError> {
+        let inner = &self.inner;
+        // Profile changes concern the ghost, not the room: no portal needed.
+        if let RemoteEventKind::Profile { user, profile } = &event.kind {
+            inner.ghosts.set_profile(user, profile).await?;
+            return Ok(());
+        }
+        // Events that cannot create a portal are dropped for unknown chats (there is nothing
+        // in Matrix they could refer to).
+        let creates = matches!(
+            event.kind,
+            RemoteEventKind::Message { .. }
+                | RemoteEventKind::ChatInfo(_)
+                | RemoteEventKind::Membership {
+                    change: MembershipChange::Join,
+                    ..
+                }
+        );
+        let portal = if creates {
+            self.get_or_create(&event.portal).await?
+        } else {
+            match self.get(&event.portal).await? {
+                Some(p) => p,
+                None => return Ok(()),
+            }
+        };
+        let room = portal.room_id().clone();
+        match event.kind {
+            RemoteEventKind::Message {
+                id,
+                sender,
+                mut content,
+                reply_to,
+            } => {
+                if inner
+                    .store
+                    .message_by_remote(portal.key(), &id)
+                    .await?
+                    .is_some()
+                {
+                    tracing::debug!(portal = %portal.key(), message = %id, "already bridged; skipping replay");
+                    return Ok(());
+                }
+                let ghost = inner.ghosts.ensure_joined(&sender, &room).await?;
+                self.upload_media(&mut content).await?;
+                let reply = match reply_to {
+                    Some(r) => self.event_for(&portal, &r).await?,
+                    None => None,
+                };
+                let event_id = ghost
+                    .send_message(&room, &content, reply.as_ref(), None)
+                    .await?;
+                self.record(&portal, id, event_id, Some(sender), &ghost)
+                    .await?;
+            }
+            RemoteEventKind::Edit {
+                target,
+                sender,
+                mut content,
+            } => {
+                let Some(original) = self.event_for(&portal, &target).await? else {
+                    return Ok(());
+                };
+                let ghost = inner.ghosts.ensure_joined(&sender, &room).await?;
+                self.upload_media(&mut content).await?;
+                ghost
+                    .send_message(&room, &content, None, Some(&original))
+                    .await?;
+            }
+            RemoteEventKind::Redaction { target, sender } => {
+                let Some(original) = self.event_for(&portal, &target).await? else {
+                    return Ok(());
+                };
+                let ghost = inner.ghosts.ensure_joined(&sender, &room).await?;
+                ghost.redact(&room, &original, None).await?;
+                inner.store.delete_message_by_event(&original).await?;
+            }
+            RemoteEventKind::Reaction {
+                id,
+                target,
+                sender,
+                key,
+            } => {
+                let Some(original) = self.event_for(&portal, &target).await? else {
+                    return Ok(());
+                };
+                let ghost = inner.ghosts.ensure_joined(&sender, &room).await?;
+                let event_id = ghost.react(&room, &original, &key).await?;
+                self.record(&portal, id, event_id, Some(sender), &ghost)
+                    .await?;
+            }
+            RemoteEventKind::Typing { sender, typing } => {
+                let ghost = inner.ghosts.ensure_joined(&sender, &room).await?;
+                ghost.typing(&room, typing).await?;
+            }
+            RemoteEventKind::ReadReceipt { sender, up_to } => {
+                let Some(event) = self.event_for(&portal, &up_to).await? else {
+                    return Ok(());
+                };
+                let ghost = inner.ghosts.ensure_joined(&sender, &room).await?;
+                ghost.read_receipt(&room, &event).await?;
+            }
+            RemoteEventKind::Membership { user, change } => {
+                self.apply_membership(&portal, user, change).await?
+            }
+            RemoteEventKind::ChatInfo(info) => self.apply_chat_info(&portal, info).await?,
+            RemoteEventKind::Notice { body } => {
+                inner
+                    .matrix
+                    .bot_intent()
+                    .send_message(&room, &MessageContent::notice(body), None, None)
+                    .await?;
+            }
+            RemoteEventKind::Profile { .. } => unreachable!("handled above"),
+        }
+        Ok(())
+    }
+
+    async fn apply_membership(
+        &self,
+        portal: &Portal,
+        user: RemoteUserId,
+        change: MembershipChange,
+    ) -> Result<(), PortalError> {
+        let inner = &self.inner;
+        let room = portal.room_id();
+        let ghost_id = inner.ghosts.mxid(&user)?;
+        match change {
+            MembershipChange::Join => {
+                inner.ghosts.ensure_joined(&user, room).await?;
+            }
+            MembershipChange::Leave { reason } => {
+                inner.ghosts.forget_membership(&ghost_id, room);
+                inner
+                    .matrix
+                    .as_user(&ghost_id)
+                    .leave(room, reason.as_deref())
+                    .await?;
+            }
+            MembershipChange::Kick { ref by, ref reason }
+            | MembershipChange::Ban { ref by, ref reason } => {
+                let banned = matches!(change, MembershipChange::Ban { .. });
+                inner.ghosts.forget_membership(&ghost_id, room);
+                let verb = if banned { "banned" } else { "kicked" };
+                let text = match (by, reason) {
+                    (Some(by), Some(r)) => format!("{verb} by {by}: {r}"),
+                    (Some(by), None) => format!("{verb} by {by}"),
+                    (None, Some(r)) => r.clone(),
+                    (None, None) => verb.to_owned(),
+                };
+                // The bot has the power to kick; the reason names the remote kicker.
+                let bot = inner.matrix.bot_intent();
+                if banned {
+                    bot.ban(room, &ghost_id, Some(&text)).await?;
+                } else {
+                    bot.kick(room, &ghost_id, Some(&text)).await?;
+                }
+            }
+            MembershipChange::Power { level } => {
+                inner.ghosts.ensure_joined(&user, room).await?;
+                inner
+                    .matrix
+                    .bot_intent()
+                    .set_power_level(room, &ghost_id, level)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn apply_chat_info(&self, portal: &Portal, info: ChatInfo) -> Result<(), PortalError> {
+        let inner = &self.inner;
+        let bot = inner.matrix.bot_intent();
+        let room = portal.room_id();
+        let mut row = portal.row.clone();
+        // A plumbed room keeps its own name and avatar; the topic still follows.
+        if let Some(name) = info
+            .name
+            .filter(|n| !portal.row.plumbed && row.name.as_ref() != Some(n))
+        {
+            bot.send_state(
+                room,
+                "m.room.name",
+                "",
+                &serde_json::json!({ "name": name }),
+            )
+            .await?;
+            row.name = Some(name);
+        }
+        if let Some(topic) = info.topic.filter(|t| row.topic.as_ref() != Some(t)) {
+            bot.send_state(
+                room,
+                "m.room.topic",
+                "",
+                &serde_json::json!({ "topic": topic }),
+            )
+            .await?;
+            row.topic = Some(topic);
+        }
+        if let Some(mut avatar) = info.avatar.filter(|_| !portal.row.plumbed) {
+            if avatar.mxc.is_none() {
+                if let Some(data) = avatar.data.take() {
+                    let mime = avatar
+                        .mimetype
+                        .as_deref()
+                        .unwrap_or("application/octet-stream");
+                    avatar.mxc = Some(
+                        inner
+                            .matrix
+                            .upload(data, mime, Some(&avatar.filename))
+                            .await?,
+                    );
+                }
+            }
+            if let Some(mxc) = avatar.mxc.filter(|m| row.avatar.as_ref() != Some(m)) {
+                bot.send_state(
+                    room,
+                    "m.room.avatar",
+                    "",
+                    &serde_json::json!({ "url": mxc }),
+                )
+                .await?;
+                row.avatar = Some(mxc);
+            }
+        }
+        if row != portal.row {
+            inner.store.update_portal(&row).await?;
+        }
+        Ok(())
+    }
+
+    /// Uploads media the network handed over as bytes.
+    async fn upload_media(&self, content: &mut MessageContent) -> Result<(), PortalError> {
+        if let Some(media) = content.media.as_mut() {
+            if media.mxc.is_none() {
+                if let Some(data) = media.data.take() {
+                    let mime = media
+                        .mimetype
+                        .clone()
+                        .unwrap_or_else(|| "application/octet-stream".into());
+                    media.size.get_or_insert(data.len() as u64);
+                    media.mxc = Some(
+                        self.inner
+                            .matrix
+                            .upload(data, &mime, Some(&media.filename))
+                            .await?,
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The Matrix event a remote message was bridged as.
+    pub(crate) async fn event_for(
+        &self,
+        portal: &Portal,
+        remote: &RemoteMessageId,
+    ) -> Result<Option<OwnedEventId>, PortalError> {
+        Ok(self
+            .inner
+            .store
+            .message_by_remote(portal.key(), remote)
+            .await?
+            .map(|m| m.event_id))
+    }
+
+    async fn record(
+        &self,
+        portal: &Portal,
+        remote_id: RemoteMessageId,
+        event_id: OwnedEventId,
+        remote_sender: Option<RemoteUserId>,
+        ghost: &Intent,
+    ) -> Result<(), PortalError> {
+        let row = MessageRow {
+            portal: portal.key().clone(),
+            remote_id,
+            event_id,
+            room_id: portal.room_id().clone(),
+            remote_sender,
+            sender: ghost.user_id().to_owned(),
+            timestamp_ms: now_ms(),
+        };
+        self.inner.store.insert_message(&row).await?;
+        Ok(())
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

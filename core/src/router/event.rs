@@ -1,0 +1,100 @@
+//! The few fields of a raw Matrix event the router needs, parsed leniently: an event we can't
+//! read is logged and skipped, never a reason to stop the queue.
+
+use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
+use serde::Deserialize;
+
+/// A timeline event from a transaction.
+#[derive(Clone, Debug, Deserialize)]
+pub(crate) struct RawEvent {
+    pub event_id: OwnedEventId,
+    pub room_id: OwnedRoomId,
+    pub sender: OwnedUserId,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub state_key: Option<String>,
+    #[serde(default)]
+    pub content: serde_json::Value,
+    /// Top-level `redacts` of room versions before 11.
+    #[serde(default)]
+    pub redacts: Option<OwnedEventId>,
+}
+
+impl RawEvent {
+    /// Parses an inbox row.
+    pub fn parse(json: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    /// `content.membership` of a member event.
+    pub fn membership(&self) -> Option<&str> {
+        self.content.get("membership").and_then(|m| m.as_str())
+    }
+
+    /// The target of a member event.
+    pub fn state_user(&self) -> Option<OwnedUserId> {
+        self.state_key
+            .as_deref()
+            .and_then(|s| ruma::UserId::parse(s).ok())
+    }
+
+    /// The event a redaction redacts (in `content` since room version 11).
+    pub fn redacts(&self) -> Option<OwnedEventId> {
+        self.redacts.clone().or_else(|| {
+            self.content
+                .get("redacts")
+                .and_then(|r| r.as_str())
+                .and_then(|r| ruma::EventId::parse(r).ok())
+        })
+    }
+
+    /// `content.body` of a message.
+    pub fn body(&self) -> Option<&str> {
+        self.content.get("body").and_then(|b| b.as_str())
+    }
+
+    /// Whether this is an `m.replace` edit.
+    pub fn is_edit(&self) -> bool {
+        self.content
+            .pointer("/m.relates_to/rel_type")
+            .and_then(|r| r.as_str())
+            == Some("m.replace")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_message_and_reads_fields() {
+        let e = RawEvent::parse(
+            r#"{"event_id":"$a","room_id":"!r","sender":"@u:hs","type":"m.room.message","content":{"body":"hi","m.relates_to":{"rel_type":"m.replace","event_id":"$b"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(e.body(), Some("hi"));
+        assert!(e.is_edit());
+        assert_eq!(e.room_id.as_str(), "!r");
+    }
+
+    #[test]
+    fn redacts_from_content_or_top_level() {
+        let v11 = RawEvent::parse(r#"{"event_id":"$a","room_id":"!r","sender":"@u:hs","type":"m.room.redaction","content":{"redacts":"$x"}}"#).unwrap();
+        assert_eq!(v11.redacts().unwrap().as_str(), "$x");
+        let old = RawEvent::parse(r#"{"event_id":"$a","room_id":"!r:hs","sender":"@u:hs","type":"m.room.redaction","redacts":"$y","content":{}}"#).unwrap();
+        assert_eq!(old.redacts().unwrap().as_str(), "$y");
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(RawEvent::parse("{}").is_err());
+        assert!(RawEvent::parse("[]").is_err());
+        assert!(
+            RawEvent::parse(
+                r#"{"event_id":"no-sigil","room_id":"!r","sender":"@u:hs","type":"x"}"#
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,120 @@
+//! Membership events that concern the bot or a ghost: invites open management rooms and DMs;
+//! kicks of ghosts in portals go to the network.
+
+use ruma::{OwnedRoomId, OwnedUserId};
+
+use super::{RawEvent, Router};
+use crate::commands::PermissionLevel;
+use crate::ids::PortalKind;
+use crate::portal::Portal;
+
+impl Router {
+    pub(super) async fn ours_membership(
+        &self,
+        event: &RawEvent,
+        target: &OwnedUserId,
+        portal: Option<&Portal>,
+    ) {
+        let membership = event.membership().unwrap_or_default();
+        let is_bot = target.as_str() == self.host.matrix().bot().as_str();
+        match (membership, is_bot, portal) {
+            ("invite", true, _) => self.bot_invited(event).await,
+            ("invite", false, None) => self.ghost_invited(event, target).await,
+            ("leave" | "ban", false, Some(portal)) if event.sender != *target => {
+                self.portal_event(event.clone(), portal.clone()).await;
+            }
+            _ => {}
+        }
+    }
+
+    /// The bot was invited: a DM becomes the sender's management room; other rooms are joined
+    /// for users allowed to use the bridge (so that `plumb` can work there).
+    async fn bot_invited(&self, event: &RawEvent) {
+        let room = &event.room_id;
+        let level = self.host.permissions().level_of(&event.sender);
+        let bot = self.host.matrix().bot_intent();
+        let is_direct = event
+            .content
+            .get("is_direct")
+            .and_then(|d| d.as_bool())
+            .unwrap_or(false);
+        if level < PermissionLevel::Relay || (!is_direct && level < PermissionLevel::User) {
+            tracing::info!(sender = %event.sender, %room, "refusing invite from a user without permission");
+            let _ = bot
+                .leave(room, Some("you are not allowed to use this bridge"))
+                .await;
+            return;
+        }
+        if let Err(e) = bot.join(room).await {
+            tracing::warn!(%room, error = %e, "could not join after invite");
+            return;
+        }
+        if !is_direct {
+            return;
+        }
+        if let Err(e) = self
+            .host
+            .store()
+            .set_management_room(&event.sender, Some(room))
+            .await
+        {
+            tracing::error!(%room, error = %e, "could not record management room");
+        }
+        let name = self.host.network_name();
+        let text = format!(
+            "Hello, I'm the {name} bridge bot. Send `help` to see what I can do; in this room commands need no prefix."
+        );
+        let _ = self.host.notices().send(room, &text, None, None).await;
+    }
+
+    /// A ghost was invited to a room that is not a portal: a user wants a private chat with
+    /// that remote user.
+    async fn ghost_invited(&self, event: &RawEvent, ghost_id: &OwnedUserId) {
+        let room = &event.room_id;
+        let Some(remote) = self.host.ghosts().remote_of(ghost_id) else {
+            return;
+        };
+        let ghost = self.host.matrix().as_user(ghost_id);
+        let level = self.host.permissions().level_of(&event.sender);
+        let opened = if level < PermissionLevel::User {
+            Err("you are not allowed to start private chats through this bridge".to_owned())
+        } else {
+            match self.host.network().open_dm(&event.sender, &remote).await {
+                Ok(key) => self.link_dm(&key, room, ghost_id).await,
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        if let Err(reason) = opened {
+            // Say why in the room, then leave: the user sees the reason, nothing is silent.
+            let _ = self.host.ghosts().ensure(&remote).await;
+            if ghost.join(room).await.is_ok() {
+                let content = crate::events::MessageContent::notice(format!(
+                    "Cannot open a private chat: {reason}"
+                ));
+                let _ = ghost.send_message(room, &content, None, None).await;
+            }
+            let _ = ghost.leave(room, Some(&reason)).await;
+        }
+    }
+
+    async fn link_dm(
+        &self,
+        key: &crate::ids::PortalKey,
+        room: &OwnedRoomId,
+        ghost_id: &OwnedUserId,
+    ) -> Result<(), String> {
+        let ghost = self.host.matrix().as_user(ghost_id);
+        ghost.ensure_registered().await.map_err(|e| e.to_string())?;
+        ghost.join(room).await.map_err(|e| e.to_string())?;
+        // The bot joins too, so delivery failures can be reported as notices.
+        if ghost.invite(room, self.host.matrix().bot()).await.is_ok() {
+            let _ = self.host.matrix().bot_intent().join(room).await;
+        }
+        self.host
+            .portals()
+            .link_room(key, room, PortalKind::Dm, false)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}

@@ -1,0 +1,127 @@
+//! The router: which portal, management room or ghost does an event from the homeserver
+//! concern? Each event is queued on the ordered queue of its portal (or of its room, for rooms
+//! that are not portals) and its inbox row is finished once handled, so a crash replays it.
+
+mod event;
+mod members;
+mod portal_events;
+mod rooms;
+
+use async_trait::async_trait;
+use ruma::{RoomAliasId, UserId};
+
+use crate::appservice::AppserviceHandler;
+use crate::host::BridgeHost;
+use crate::portal::QueueKey;
+use crate::store::InboxEvent;
+
+pub(crate) use event::RawEvent;
+
+/// Routes appservice events into the core; the [`AppserviceHandler`] of a running bridge.
+#[derive(Clone)]
+pub struct Router {
+    host: BridgeHost,
+}
+
+impl Router {
+    /// A router over the core services in `host`.
+    pub fn new(host: BridgeHost) -> Self {
+        Self { host }
+    }
+
+    /// Queues an event and, once handled, removes it from the inbox.
+    pub async fn route(&self, inbox: InboxEvent) {
+        let event = match RawEvent::parse(&inbox.json) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(txn = %inbox.txn_id, error = %e, "skipping unreadable event");
+                self.finish(inbox.id).await;
+                return;
+            }
+        };
+        let portal = match self.host.portals().by_room(&event.room_id).await {
+            Ok(p) => p,
+            Err(e) => {
+                // Leave it in the inbox: it is replayed at the next start.
+                tracing::error!(event = %event.event_id, error = %e, "cannot look up portal; event stays in the inbox");
+                return;
+            }
+        };
+        let key = match &portal {
+            Some(p) => QueueKey::Portal(p.key().clone()),
+            None => QueueKey::Room(event.room_id.clone()),
+        };
+        let this = self.clone();
+        let span = tracing::info_span!("event", txn = %inbox.txn_id, event = %event.event_id, kind = %event.kind);
+        self.host.portals().queue(
+            key,
+            tracing::Instrument::instrument(
+                async move {
+                    this.handle(event, portal).await;
+                    this.finish(inbox.id).await;
+                },
+                span,
+            ),
+        );
+    }
+
+    async fn handle(&self, event: RawEvent, portal: Option<crate::portal::Portal>) {
+        // Our own users' events come back to us: never bridge them again.
+        if self.is_ours(&event.sender) {
+            return;
+        }
+        if event.kind == "m.room.member" {
+            if let Some(target) = event.state_user() {
+                if self.is_ours(&target) {
+                    self.ours_membership(&event, &target, portal.as_ref()).await;
+                    return;
+                }
+            }
+        }
+        match portal {
+            Some(portal) => self.portal_event(event, portal).await,
+            None => self.room_event(event).await,
+        }
+    }
+
+    /// Whether `user` is the bot or a ghost.
+    fn is_ours(&self, user: &UserId) -> bool {
+        user == self.host.matrix().bot() || self.host.ghosts().is_ghost(user)
+    }
+
+    async fn finish(&self, id: i64) {
+        if let Err(e) = self.host.store().finish_inbox(id).await {
+            tracing::error!(inbox = id, error = %e, "could not finish inbox event; it will be replayed");
+        }
+    }
+}
+
+#[async_trait]
+impl AppserviceHandler for Router {
+    async fn dispatch(&self, event: InboxEvent) {
+        self.route(event).await;
+    }
+
+    async fn query_user(&self, user: &UserId) -> bool {
+        let Some(remote) = self.host.ghosts().remote_of(user) else {
+            return false;
+        };
+        match self.host.ghosts().ensure(&remote).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(%user, error = %e, "user query failed");
+                false
+            }
+        }
+    }
+
+    async fn query_alias(&self, alias: &RoomAliasId) -> bool {
+        match self.host.portals().create_for_alias(alias).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(%alias, error = %e, "alias query failed");
+                false
+            }
+        }
+    }
+}

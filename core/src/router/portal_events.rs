@@ -1,0 +1,265 @@
+//! Matrix → remote: events in portal rooms become [`MatrixEvent`]s for the network. What the
+//! network can't deliver comes back to the sender as a notice; nothing is dropped silently.
+
+use ruma::OwnedEventId;
+
+use super::{RawEvent, Router};
+use crate::commands::PermissionLevel;
+use crate::events::{
+    ChatInfo, Delivered, MatrixEvent, MatrixEventKind, MembershipChange, ReplyTarget,
+};
+use crate::ids::RemoteMessageId;
+use crate::matrix::convert::from_matrix_content;
+use crate::portal::Portal;
+use crate::store::MessageRow;
+
+/// Prefix of the message-map ID recorded for messages the network could not give an ID to, so
+/// that a replayed transaction still finds them and does not send them twice.
+const UNTRACKED_PREFIX: &str = "untracked:";
+
+impl Router {
+    pub(super) async fn portal_event(&self, event: RawEvent, portal: Portal) {
+        let store = self.host.store();
+        match store.message_by_event(&event.event_id).await {
+            Ok(Some(_)) => {
+                tracing::debug!("already delivered; skipping replay");
+                return;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "message map lookup failed");
+                return;
+            }
+        }
+        let level = self.host.permissions().level_of(&event.sender);
+        if level < PermissionLevel::Relay {
+            if event.kind == "m.room.message" {
+                let name = self.host.network_name();
+                self.tell_sender(&event, &format!("Your message was not sent to {name}: you are not allowed to use this bridge.")).await;
+            }
+            return;
+        }
+        let kind = match self.to_matrix_kind(&event, &portal).await {
+            Ok(Some(kind)) => kind,
+            Ok(None) => return,
+            Err(reason) => {
+                self.tell_sender(&event, &reason).await;
+                return;
+            }
+        };
+        if !self.supported(&kind) {
+            return;
+        }
+        let records = matches!(
+            kind,
+            MatrixEventKind::Message { .. }
+                | MatrixEventKind::Edit { .. }
+                | MatrixEventKind::Reaction { .. }
+        );
+        let matrix_event = MatrixEvent {
+            event_id: event.event_id.clone(),
+            sender: event.sender.clone(),
+            kind,
+        };
+        let remote_id = match self
+            .host
+            .network()
+            .handle_matrix_event(&portal, matrix_event)
+            .await
+        {
+            Ok(Delivered::As(id)) => id,
+            Ok(Delivered::Untracked) => {
+                RemoteMessageId::new(format!("{UNTRACKED_PREFIX}{}", event.event_id))
+            }
+            Ok(Delivered::Ignored) => return,
+            Err(e) => {
+                let name = self.host.network_name();
+                tracing::info!(reason = %e.reason, "delivery failed; telling the sender");
+                self.tell_sender(
+                    &event,
+                    &format!("⚠️ Your message was not delivered to {name}: {}", e.reason),
+                )
+                .await;
+                return;
+            }
+        };
+        if records {
+            let row = MessageRow {
+                portal: portal.key().clone(),
+                remote_id,
+                event_id: event.event_id.clone(),
+                room_id: portal.room_id().clone(),
+                remote_sender: None,
+                sender: event.sender.clone(),
+                timestamp_ms: crate::portal::now_ms(),
+            };
+            if let Err(e) = store.insert_message(&row).await {
+                tracing::error!(error = %e, "could not record delivered message");
+            }
+        }
+    }
+
+    /// Converts a portal event; `Ok(None)` for events the bridge does not carry, `Err` with a
+    /// reason for the sender when the event can't be understood.
+    async fn to_matrix_kind(
+        &self,
+        event: &RawEvent,
+        portal: &Portal,
+    ) -> Result<Option<MatrixEventKind>, String> {
+        let store = self.host.store();
+        let lookup =
+            |id: OwnedEventId| async move { store.message_by_event(&id).await.ok().flatten() };
+        Ok(Some(match event.kind.as_str() {
+            "m.room.message" | "m.sticker" => {
+                let mut parsed = from_matrix_content(&event.content)
+                    .map_err(|e| format!("Your message could not be read by the bridge: {e}"))?;
+                if event.kind == "m.sticker" {
+                    parsed.content.kind = crate::events::MessageKind::Sticker;
+                }
+                if let Some(media) = parsed.content.media.as_mut() {
+                    if let (Some(mxc), None) = (&media.mxc, &media.url) {
+                        media.url = Some(self.host.matrix().public_media_url(mxc));
+                    }
+                }
+                if let Some(original) = parsed.replaces {
+                    // An edit of something never bridged has nothing to correct remotely.
+                    let Some(row) = lookup(original).await else {
+                        return Ok(None);
+                    };
+                    MatrixEventKind::Edit {
+                        target: row.remote_id,
+                        content: parsed.content,
+                    }
+                } else {
+                    let reply_to = match parsed.reply_to {
+                        Some(id) => lookup(id).await.map(|row| ReplyTarget {
+                            message: row.remote_id,
+                            sender: row.remote_sender,
+                            excerpt: None,
+                        }),
+                        None => None,
+                    };
+                    MatrixEventKind::Message {
+                        content: parsed.content,
+                        reply_to,
+                    }
+                }
+            }
+            "m.reaction" => {
+                let rel = event.content.get("m.relates_to");
+                let target = rel
+                    .and_then(|r| r.get("event_id"))
+                    .and_then(|e| e.as_str())
+                    .and_then(|e| ruma::EventId::parse(e).ok());
+                let key = rel.and_then(|r| r.get("key")).and_then(|k| k.as_str());
+                let (Some(target), Some(key)) = (target, key) else {
+                    return Ok(None);
+                };
+                let Some(row) = lookup(target).await else {
+                    return Ok(None);
+                };
+                MatrixEventKind::Reaction {
+                    target: row.remote_id,
+                    key: key.to_owned(),
+                }
+            }
+            "m.room.redaction" => {
+                let Some(target) = event.redacts() else {
+                    return Ok(None);
+                };
+                let Some(row) = lookup(target).await else {
+                    return Ok(None);
+                };
+                let reason = event
+                    .content
+                    .get("reason")
+                    .and_then(|r| r.as_str())
+                    .map(str::to_owned);
+                MatrixEventKind::Redaction {
+                    target: row.remote_id,
+                    reason,
+                }
+            }
+            "m.room.member" => {
+                let Some(target) = event.state_user() else {
+                    return Ok(None);
+                };
+                let reason = event
+                    .content
+                    .get("reason")
+                    .and_then(|r| r.as_str())
+                    .map(str::to_owned);
+                let membership = event.membership().unwrap_or_default();
+                if target == event.sender {
+                    match membership {
+                        "join" => MatrixEventKind::Membership {
+                            change: MembershipChange::Join,
+                        },
+                        "leave" => MatrixEventKind::Membership {
+                            change: MembershipChange::Leave { reason },
+                        },
+                        _ => return Ok(None),
+                    }
+                } else {
+                    let Some(ghost) = self.host.ghosts().remote_of(&target) else {
+                        return Ok(None);
+                    };
+                    let change = match membership {
+                        "leave" => MembershipChange::Kick { by: None, reason },
+                        "ban" => MembershipChange::Ban { by: None, reason },
+                        _ => return Ok(None),
+                    };
+                    MatrixEventKind::GhostMembership { ghost, change }
+                }
+            }
+            "m.room.topic" => {
+                let topic = event
+                    .content
+                    .get("topic")
+                    .and_then(|t| t.as_str())
+                    .unwrap_or_default();
+                MatrixEventKind::ChatInfo(ChatInfo {
+                    topic: Some(topic.to_owned()),
+                    ..ChatInfo::default()
+                })
+            }
+            "m.room.name" if !portal.row.plumbed => {
+                let name = event
+                    .content
+                    .get("name")
+                    .and_then(|t| t.as_str())
+                    .unwrap_or_default();
+                MatrixEventKind::ChatInfo(ChatInfo {
+                    name: Some(name.to_owned()),
+                    ..ChatInfo::default()
+                })
+            }
+            _ => return Ok(None),
+        }))
+    }
+
+    /// Whether the network takes this kind of event at all (no noise for what it lacks).
+    fn supported(&self, kind: &MatrixEventKind) -> bool {
+        let caps = &self.host.inner.capabilities;
+        match kind {
+            MatrixEventKind::Edit { .. } => caps.edits,
+            MatrixEventKind::Redaction { .. } => caps.redactions,
+            MatrixEventKind::Reaction { .. } => caps.reactions,
+            MatrixEventKind::Typing { .. } => caps.typing,
+            MatrixEventKind::ReadReceipt { .. } => caps.read_receipts,
+            _ => true,
+        }
+    }
+
+    /// A notice to the sender of `event`, in reply to it, in its room.
+    async fn tell_sender(&self, event: &RawEvent, text: &str) {
+        if let Err(e) = self
+            .host
+            .notices()
+            .send(&event.room_id, text, None, Some(&event.event_id))
+            .await
+        {
+            tracing::error!(error = %e, "could not send failure notice: {text}");
+        }
+    }
+}
