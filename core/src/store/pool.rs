@@ -6,7 +6,7 @@ use std::str::FromStr;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
-use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
 
 use super::StoreError;
 
@@ -50,6 +50,9 @@ pub(super) async fn open(
     let pool = match backend {
         Backend::Sqlite => open_sqlite(uri, max_connections).await?,
         Backend::Postgres => {
+            // One direct attempt first: the pool would retry until its acquire timeout and
+            // then only say "pool timed out", hiding "connection refused" or a bad password.
+            AnyConnection::connect(uri).await?.close().await?;
             AnyPoolOptions::new()
                 .max_connections(max_connections)
                 .connect(uri)

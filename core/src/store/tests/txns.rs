@@ -153,6 +153,45 @@ async fn concurrent_replays_record_once() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_transactions_all_commit() {
+    for_each_backend(async |db| {
+        let store = db.connect().await;
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let txn = format!("txn{i}");
+                    let ids = new_ids(store.record_transaction(&txn, &events(3, &txn)).await?);
+                    for id in &ids[..2] {
+                        store.finish_inbox(*id).await?;
+                    }
+                    Ok::<_, crate::store::StoreError>(ids)
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for task in tasks {
+            let ids = task
+                .await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{:?}: {e}", db.backend));
+            assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+            all.push(ids[2]);
+        }
+        all.sort_unstable();
+        let pending: Vec<i64> = store
+            .pending_inbox()
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(pending, all);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn prune_forgets_only_old_finished_transactions() {
     for_each_backend(async |db| {
