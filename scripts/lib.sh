@@ -18,7 +18,7 @@ fb_venv() {
 fb_port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # Alive = exists and is not a zombie (PID 1 on some machines reaps orphans only every ~2 s).
-fb_alive() { [ -r "/proc/$1/stat" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f1)" != Z ]; }
+fb_alive() { local s; s="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1; s="${s##*) }"; [ "${s%% *}" != Z ]; }
 
 # fb_wait_port PORT SECONDS PID: wait until PORT listens; fail early if PID dies.
 fb_wait_port() {

@@ -73,13 +73,13 @@ general {
 };
 EOF
 
-nohup inspircd --config="$DATA/inspircd.conf" --nofork --runasroot >"$DATA/inspircd.stdout" 2>&1 </dev/null &
+nohup setsid inspircd --config="$DATA/inspircd.conf" --nofork --runasroot >"$DATA/inspircd.stdout" 2>&1 </dev/null &
 IPID=$!
 echo "$IPID $DATA" > "$RUN/pids/inspircd.pid"
 fb_wait_port "$PORT" 30 "$IPID" || { echo "inspircd failed; see $DATA/inspircd.stdout" >&2; tail -5 "$DATA/inspircd.stdout" >&2; exit 1; }
 if [ "$SERVICES" = none ]; then echo "$IPID"; exit 0; fi
 
-nohup atheme-services -n -c "$DATA/atheme.conf" \
+nohup setsid atheme-services -n -c "$DATA/atheme.conf" \
   -D "$DATA/atheme" -l "$DATA/atheme/atheme.log" -p "$DATA/atheme/atheme.pid" >"$DATA/atheme.stdout" 2>&1 </dev/null &
 APID=$!
 echo "$APID $DATA" > "$RUN/pids/atheme.pid"

@@ -63,7 +63,7 @@ for a in $ACCOUNTS; do  # prosodyctl (run as root) drops to prosody_user itself
 done
 
 # -F: stay in the foreground (we background it); setpriv execs, so $! is prosody (lua5.4) itself.
-nohup setpriv --reuid=prosody --regid=prosody --clear-groups prosody --config "$CFG" -F >"$DATA/stdout.log" 2>&1 </dev/null &
+nohup setsid setpriv --reuid=prosody --regid=prosody --clear-groups prosody --config "$CFG" -F >"$DATA/stdout.log" 2>&1 </dev/null &
 PID=$!
 echo "$PID $DATA" > "$RUN/pids/prosody.pid"
 for _ in $(seq 1 300); do

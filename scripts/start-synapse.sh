@@ -98,11 +98,11 @@ CFG
 # Same key format as `homeserver --generate-keys`, without its ~2 s import of all of Synapse.
 [ -f "$DATA/signing.key" ] || "$PY" -c 'import sys; from signedjson.key import generate_signing_key as g, write_signing_keys as w; w(open(sys.argv[1], "w"), [g("a_fb")])' "$DATA/signing.key"
 
-nohup "$PY" -m synapse.app.homeserver -c "$DATA/homeserver.yaml" >"$DATA/stdout.log" 2>&1 </dev/null &
+nohup setsid "$PY" -m synapse.app.homeserver -c "$DATA/homeserver.yaml" >"$DATA/stdout.log" 2>&1 </dev/null &
 PID=$!
 echo "$PID $DATA" > "$FB_RUN/pids/synapse.pid"
 if [ -n "${FERRYBRIDGE_WATCH_PID:-}" ]; then
-  nohup bash -c '
+  nohup setsid bash -c '
     source "$1"; watch="$2"; pid="$3"; data="$4"
     while fb_alive "$watch" && fb_alive "$pid"; do sleep 1; done
     if fb_alive "$pid" && tr "\0" " " < "/proc/$pid/cmdline" | grep -qF -- "$data"; then
