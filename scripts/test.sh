@@ -45,4 +45,4 @@ if [ -f scripts/check-config-equality.sh ]; then
   bash scripts/check-config-equality.sh
 fi
 
-step "all passed in $(fb_since "$T0") s"
+echo; echo "==> all passed in $(fb_since "$T0") s"
