@@ -2,13 +2,39 @@
 
 use std::time::Duration;
 
-use ferrybridge_tests::{Synapse, register_user, text_body};
+use ferrybridge_tests::{Synapse, TestUser, register_user, text_body};
 
 const T: Duration = Duration::from_secs(20);
 
+const REGISTRATION: &str = r#"
+id: smoke
+url: null
+as_token: smoke_as_token_0123456789
+hs_token: smoke_hs_token_0123456789
+sender_localpart: smokebot
+rate_limited: false
+namespaces:
+  users: [{exclusive: true, regex: "@_smoke_.*"}]
+"#;
+
 #[tokio::test]
 async fn dm_invite_join_and_message() {
-    let synapse = Synapse::start(&[]).await.unwrap();
+    // Synapse loads an appservice registration (url: null = the AS receives no transactions).
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().join("registration.yaml");
+    std::fs::write(&reg, REGISTRATION).unwrap();
+    let synapse = Synapse::start(&[reg]).await.unwrap();
+    let bot_id = "@smokebot:localhost".try_into().unwrap();
+    let bot = TestUser::appservice(&synapse, "smoke_as_token_0123456789", bot_id).unwrap();
+    assert_eq!(bot.whoami().await.unwrap().as_str(), "@smokebot:localhost");
+    let ghost = TestUser::appservice_register(&synapse, "smoke_as_token_0123456789", "_smoke_g")
+        .await
+        .unwrap();
+    assert_eq!(
+        ghost.whoami().await.unwrap().as_str(),
+        "@_smoke_g:localhost"
+    );
+
     let alice = register_user(&synapse, "alice", true).await.unwrap();
     let bob = register_user(&synapse, "bob", false).await.unwrap();
     assert_eq!(alice.user_id.as_str(), "@alice:localhost");

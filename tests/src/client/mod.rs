@@ -5,13 +5,11 @@
 //! assert on exactly what the bridge put on the wire. A `TestUser` is bound to the tokio runtime
 //! of the test that created it: don't share one between tests.
 
-use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use hmac::{KeyInit, Mac};
 use reqwest::Method;
 use ruma::{EventId, OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
 use serde::de::DeserializeOwned;
@@ -19,6 +17,12 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::Synapse;
+
+mod register;
+mod sync;
+
+pub use register::register_user;
+use sync::SyncState;
 
 /// A logged-in Matrix user of the test homeserver.
 #[derive(Debug)]
@@ -35,49 +39,7 @@ pub struct TestUser {
     sync: Mutex<SyncState>,
 }
 
-/// What /sync has delivered so far; `wait_for` consumes matches from it.
-#[derive(Debug, Default)]
-struct SyncState {
-    since: Option<String>,
-    events: Vec<(OwnedRoomId, Value)>,
-    consumed: HashSet<String>,
-    invites: Vec<OwnedRoomId>,
-    invites_returned: HashSet<OwnedRoomId>,
-}
-
 /// Registers a user through Synapse's shared-secret admin API (nonce + HMAC-SHA1), which works
-/// with registration disabled and without rate limits. The password is `<localpart>-password`.
-pub async fn register_user(synapse: &Synapse, localpart: &str, admin: bool) -> Result<TestUser> {
-    let http = http_client()?;
-    let url = format!("{}/_synapse/admin/v1/register", synapse.base_url());
-    let nonce_resp: Value = check(http.get(&url).send().await?, "GET nonce").await?;
-    let nonce = nonce_resp["nonce"]
-        .as_str()
-        .ok_or_else(|| anyhow!("no nonce in {nonce_resp}"))?;
-    let password = format!("{localpart}-password");
-    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(synapse.shared_secret().as_bytes())
-        .map_err(|e| anyhow!("hmac key: {e}"))?;
-    mac.update(nonce.as_bytes());
-    mac.update(b"\0");
-    mac.update(localpart.as_bytes());
-    mac.update(b"\0");
-    mac.update(password.as_bytes());
-    mac.update(b"\0");
-    mac.update(if admin { b"admin" } else { b"notadmin" });
-    let digest = mac.finalize().into_bytes();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    let body = json!({
-        "nonce": nonce, "username": localpart, "password": password, "admin": admin, "mac": hex,
-    });
-    let resp: Value = check(
-        http.post(&url).json(&body).send().await?,
-        &format!("register {localpart}"),
-    )
-    .await?;
-    let user_id: OwnedUserId = field(&resp, "user_id")?;
-    let access_token: String = field(&resp, "access_token")?;
-    TestUser::new(synapse, user_id, access_token, password, None)
-}
 
 /// `content.body` of an `m.room.message` event, for predicates.
 pub fn text_body(event: &Value) -> Option<&str> {
@@ -86,7 +48,7 @@ pub fn text_body(event: &Value) -> Option<&str> {
         .flatten()
 }
 
-fn http_client() -> Result<reqwest::Client> {
+pub(crate) fn http_client() -> Result<reqwest::Client> {
     // reqwest is built with `rustls-no-provider`: building any Client panics without a process-wide
     // provider, even for plain http. Ignore the error if one is already installed.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -96,11 +58,11 @@ fn http_client() -> Result<reqwest::Client> {
         .context("building reqwest client")
 }
 
-fn field<T: DeserializeOwned>(v: &Value, name: &str) -> Result<T> {
+pub(crate) fn field<T: DeserializeOwned>(v: &Value, name: &str) -> Result<T> {
     serde_json::from_value(v[name].clone()).with_context(|| format!("field {name:?} in {v}"))
 }
 
-async fn check(resp: reqwest::Response, what: &str) -> Result<Value> {
+pub(crate) async fn check(resp: reqwest::Response, what: &str) -> Result<Value> {
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
     if !status.is_success() {
@@ -110,15 +72,6 @@ async fn check(resp: reqwest::Response, what: &str) -> Result<Value> {
         return Ok(json!({}));
     }
     serde_json::from_str(&text).with_context(|| format!("{what}: response is not JSON: {text}"))
-}
-
-fn short(v: &Value) -> String {
-    let s = v.to_string();
-    if s.len() > 200 {
-        format!("{}…", &s[..s.floor_char_boundary(200)])
-    } else {
-        s
-    }
 }
 
 impl TestUser {
@@ -155,6 +108,35 @@ impl TestUser {
             as_token.to_owned(),
             String::new(),
             Some(user_id),
+        )
+    }
+
+    /// Registers the appservice user `localpart` (`m.login.application_service`) and returns a
+    /// client acting as it with the `as_token`: the bridge's side of a test.
+    pub async fn appservice_register(
+        synapse: &Synapse,
+        as_token: &str,
+        localpart: &str,
+    ) -> Result<TestUser> {
+        let http = http_client()?;
+        let body = json!({"type": "m.login.application_service", "username": localpart});
+        let resp = http
+            .post(format!("{}/_matrix/client/v3/register", synapse.base_url()))
+            .bearer_auth(as_token)
+            .json(&body)
+            .send()
+            .await?;
+        let r = check(resp, &format!("appservice register {localpart}")).await?;
+        Self::appservice(synapse, as_token, field(&r, "user_id")?)
+    }
+
+    /// `GET /account/whoami`: the user ID the homeserver sees for this client.
+    pub async fn whoami(&self) -> Result<OwnedUserId> {
+        field(
+            &self
+                .call(Method::GET, &["account", "whoami"], &[], None)
+                .await?,
+            "user_id",
         )
     }
 
@@ -388,162 +370,5 @@ impl TestUser {
             )
             .await?;
         field(&r, "chunk")
-    }
-
-    /// Waits until an event in `room` matching `pred` arrives through /sync and returns it.
-    /// Each event is returned at most once per user (a matched event is consumed), and events
-    /// that arrived before the call (since this user's first sync) count, so there is no race
-    /// between acting and waiting. On timeout the error lists the room's recent events.
-    pub async fn wait_for(
-        &self,
-        room: &RoomId,
-        timeout: Duration,
-        pred: impl Fn(&Value) -> bool,
-    ) -> Result<Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(ev) = self.take_matching(room, &pred) {
-                return Ok(ev);
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                bail!(
-                    "{} saw no matching event in {room} within {timeout:?}; recent events:\n{}",
-                    self.user_id,
-                    self.recent(room, 15)
-                );
-            }
-            self.sync_once((deadline - now).min(Duration::from_secs(1)))
-                .await?;
-        }
-    }
-
-    /// Waits for an invite to a room not returned by an earlier call; returns the room ID.
-    pub async fn wait_for_invite(&self, timeout: Duration) -> Result<OwnedRoomId> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            {
-                let mut st = self.lock();
-                let next = st
-                    .invites
-                    .iter()
-                    .find(|r| !st.invites_returned.contains(*r))
-                    .cloned();
-                if let Some(room) = next {
-                    st.invites_returned.insert(room.clone());
-                    return Ok(room);
-                }
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                bail!("{} got no invite within {timeout:?}", self.user_id);
-            }
-            self.sync_once((deadline - now).min(Duration::from_secs(1)))
-                .await?;
-        }
-    }
-
-    /// Every event /sync has delivered so far for `room` (state then timeline, in order).
-    pub fn seen_events(&self, room: &RoomId) -> Vec<Value> {
-        let st = self.lock();
-        st.events
-            .iter()
-            .filter(|(r, _)| r == room)
-            .map(|(_, e)| e.clone())
-            .collect()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, SyncState> {
-        self.sync.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn take_matching(&self, room: &RoomId, pred: &impl Fn(&Value) -> bool) -> Option<Value> {
-        let mut st = self.lock();
-        let st = &mut *st;
-        for (r, ev) in &st.events {
-            if r != room {
-                continue;
-            }
-            let id = ev["event_id"].as_str().unwrap_or_default();
-            if !st.consumed.contains(id) && pred(ev) {
-                st.consumed.insert(id.to_owned());
-                return Some(ev.clone());
-            }
-        }
-        None
-    }
-
-    fn recent(&self, room: &RoomId, n: usize) -> String {
-        let st = self.lock();
-        let evs: Vec<&Value> = st
-            .events
-            .iter()
-            .filter(|(r, _)| r == room)
-            .map(|(_, e)| e)
-            .collect();
-        if evs.is_empty() {
-            return "  (none: is the user in the room?)".to_owned();
-        }
-        evs[evs.len().saturating_sub(n)..]
-            .iter()
-            .map(|e| {
-                format!(
-                    "  {} {} {} {}",
-                    e["type"].as_str().unwrap_or("?"),
-                    e["sender"].as_str().unwrap_or("?"),
-                    e["state_key"]
-                        .as_str()
-                        .map(|k| format!("[{k}]"))
-                        .unwrap_or_default(),
-                    short(&e["content"])
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    /// One /sync long-poll of at most `timeout`; records events and invites.
-    pub async fn sync_once(&self, timeout: Duration) -> Result<()> {
-        let since = self.lock().since.clone();
-        let ms = timeout.as_millis().to_string();
-        let filter = r#"{"room":{"timeline":{"limit":100}},"presence":{"types":[]}}"#;
-        let mut query = vec![
-            ("timeout", ms.as_str()),
-            ("filter", filter),
-            ("set_presence", "offline"),
-        ];
-        if let Some(s) = &since {
-            query.push(("since", s));
-        }
-        let r = self.call(Method::GET, &["sync"], &query, None).await?;
-        let mut st = self.lock();
-        if st.since != since {
-            return Ok(()); // a concurrent sync already advanced; drop ours to avoid duplicates
-        }
-        for section in ["join", "leave"] {
-            let Some(rooms) = r["rooms"][section].as_object() else {
-                continue;
-            };
-            for (room_id, room) in rooms {
-                let room_id = RoomId::parse(room_id.as_str())?;
-                for part in ["state", "timeline"] {
-                    for ev in room[part]["events"].as_array().into_iter().flatten() {
-                        let mut ev = ev.clone();
-                        ev["room_id"] = json!(room_id);
-                        st.events.push((room_id.clone(), ev));
-                    }
-                }
-            }
-        }
-        if let Some(invites) = r["rooms"]["invite"].as_object() {
-            for room_id in invites.keys() {
-                let room_id = RoomId::parse(room_id.as_str())?;
-                if !st.invites.contains(&room_id) {
-                    st.invites.push(room_id);
-                }
-            }
-        }
-        st.since = Some(field(&r, "next_batch")?);
-        Ok(())
     }
 }
