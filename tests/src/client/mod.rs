@@ -39,8 +39,6 @@ pub struct TestUser {
     sync: Mutex<SyncState>,
 }
 
-/// Registers a user through Synapse's shared-secret admin API (nonce + HMAC-SHA1), which works
-
 /// `content.body` of an `m.room.message` event, for predicates.
 pub fn text_body(event: &Value) -> Option<&str> {
     (event["type"] == "m.room.message")

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::{TestUser, check, field, http_client};
 use crate::Synapse;
 
+/// Registers a user through Synapse's shared-secret admin API (nonce + HMAC-SHA1), which works
 /// with registration disabled and without rate limits. The password is `<localpart>-password`.
 pub async fn register_user(synapse: &Synapse, localpart: &str, admin: bool) -> Result<TestUser> {
     let http = http_client()?;
