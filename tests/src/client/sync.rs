@@ -1,0 +1,190 @@
+//! Receiving: /sync long-polls feed a per-user log that `wait_for` and `wait_for_invite`
+//! consume, so a test can act first and wait afterwards without racing the homeserver.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use reqwest::Method;
+use ruma::{OwnedRoomId, RoomId};
+use serde_json::{Value, json};
+
+use super::{TestUser, field};
+
+/// What /sync has delivered so far; `wait_for` consumes matches from it.
+#[derive(Debug, Default)]
+pub(super) struct SyncState {
+    pub(super) since: Option<String>,
+    pub(super) events: Vec<(OwnedRoomId, Value)>,
+    pub(super) consumed: HashSet<String>,
+    pub(super) invites: Vec<OwnedRoomId>,
+    pub(super) invites_returned: HashSet<OwnedRoomId>,
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 200 {
+        format!("{}…", &s[..s.floor_char_boundary(200)])
+    } else {
+        s
+    }
+}
+
+impl TestUser {
+    /// Waits until an event in `room` matching `pred` arrives through /sync and returns it.
+    /// Each event is returned at most once per user (a matched event is consumed), and events
+    /// that arrived before the call (since this user's first sync) count, so there is no race
+    /// between acting and waiting. On timeout the error lists the room's recent events.
+    pub async fn wait_for(
+        &self,
+        room: &RoomId,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Result<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(ev) = self.take_matching(room, &pred) {
+                return Ok(ev);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                bail!(
+                    "{} saw no matching event in {room} within {timeout:?}; recent events:\n{}",
+                    self.user_id,
+                    self.recent(room, 15)
+                );
+            }
+            self.sync_once((deadline - now).min(Duration::from_secs(1)))
+                .await?;
+        }
+    }
+
+    /// Waits for an invite to a room not returned by an earlier call; returns the room ID.
+    pub async fn wait_for_invite(&self, timeout: Duration) -> Result<OwnedRoomId> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            {
+                let mut st = self.lock();
+                let next = st
+                    .invites
+                    .iter()
+                    .find(|r| !st.invites_returned.contains(*r))
+                    .cloned();
+                if let Some(room) = next {
+                    st.invites_returned.insert(room.clone());
+                    return Ok(room);
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                bail!("{} got no invite within {timeout:?}", self.user_id);
+            }
+            self.sync_once((deadline - now).min(Duration::from_secs(1)))
+                .await?;
+        }
+    }
+
+    /// Every event /sync has delivered so far for `room` (state then timeline, in order).
+    pub fn seen_events(&self, room: &RoomId) -> Vec<Value> {
+        let st = self.lock();
+        st.events
+            .iter()
+            .filter(|(r, _)| r == room)
+            .map(|(_, e)| e.clone())
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SyncState> {
+        self.sync.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn take_matching(&self, room: &RoomId, pred: &impl Fn(&Value) -> bool) -> Option<Value> {
+        let mut st = self.lock();
+        let st = &mut *st;
+        for (r, ev) in &st.events {
+            if r != room {
+                continue;
+            }
+            let id = ev["event_id"].as_str().unwrap_or_default();
+            if !st.consumed.contains(id) && pred(ev) {
+                st.consumed.insert(id.to_owned());
+                return Some(ev.clone());
+            }
+        }
+        None
+    }
+
+    fn recent(&self, room: &RoomId, n: usize) -> String {
+        let st = self.lock();
+        let evs: Vec<&Value> = st
+            .events
+            .iter()
+            .filter(|(r, _)| r == room)
+            .map(|(_, e)| e)
+            .collect();
+        if evs.is_empty() {
+            return "  (none: is the user in the room?)".to_owned();
+        }
+        evs[evs.len().saturating_sub(n)..]
+            .iter()
+            .map(|e| {
+                format!(
+                    "  {} {} {} {}",
+                    e["type"].as_str().unwrap_or("?"),
+                    e["sender"].as_str().unwrap_or("?"),
+                    e["state_key"]
+                        .as_str()
+                        .map(|k| format!("[{k}]"))
+                        .unwrap_or_default(),
+                    short(&e["content"])
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// One /sync long-poll of at most `timeout`; records events and invites.
+    pub async fn sync_once(&self, timeout: Duration) -> Result<()> {
+        let since = self.lock().since.clone();
+        let ms = timeout.as_millis().to_string();
+        let filter = r#"{"room":{"timeline":{"limit":100}},"presence":{"types":[]}}"#;
+        let mut query = vec![
+            ("timeout", ms.as_str()),
+            ("filter", filter),
+            ("set_presence", "offline"),
+        ];
+        if let Some(s) = &since {
+            query.push(("since", s));
+        }
+        let r = self.call(Method::GET, &["sync"], &query, None).await?;
+        let mut st = self.lock();
+        if st.since != since {
+            return Ok(()); // a concurrent sync already advanced; drop ours to avoid duplicates
+        }
+        for section in ["join", "leave"] {
+            let Some(rooms) = r["rooms"][section].as_object() else {
+                continue;
+            };
+            for (room_id, room) in rooms {
+                let room_id = RoomId::parse(room_id.as_str())?;
+                for part in ["state", "timeline"] {
+                    for ev in room[part]["events"].as_array().into_iter().flatten() {
+                        let mut ev = ev.clone();
+                        ev["room_id"] = json!(room_id);
+                        st.events.push((room_id.clone(), ev));
+                    }
+                }
+            }
+        }
+        if let Some(invites) = r["rooms"]["invite"].as_object() {
+            for room_id in invites.keys() {
+                let room_id = RoomId::parse(room_id.as_str())?;
+                if !st.invites.contains(&room_id) {
+                    st.invites.push(room_id);
+                }
+            }
+        }
+        st.since = Some(field(&r, "next_batch")?);
+        Ok(())
+    }
+}
