@@ -37,3 +37,18 @@ pub fn content_to_irc(content: &MessageContent, pill_nick: PillResolver<'_>) -> 
 
 #[cfg(test)]
 mod proptests;
+
+/// Bytes of colour digits after a `\x03` (`fg[,bg]`), for code-aware splitting.
+pub(crate) fn parse_mirc_color_len(s: &str) -> usize {
+    irc_to_html::parse_mirc_color(s).2
+}
+
+/// `(fg, bg, bytes)` of the colour digits after a `\x03`.
+pub(crate) fn parse_mirc_color_codes(s: &str) -> (Option<u8>, Option<u8>, usize) {
+    irc_to_html::parse_mirc_color(s)
+}
+
+/// Bytes of hex colour after a `\x04` (`RRGGBB[,RRGGBB]`).
+pub(crate) fn parse_hex_color_len(s: &str) -> usize {
+    irc_to_html::parse_hex_color(s).2
+}

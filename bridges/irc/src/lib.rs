@@ -6,3 +6,4 @@
 //! errors into user-facing notices, and [`line`] parses raw lines safely.
 
 pub mod format;
+pub mod split;
