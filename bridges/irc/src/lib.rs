@@ -6,4 +6,5 @@
 //! errors into user-facing notices, and [`line`] parses raw lines safely.
 
 pub mod format;
+pub mod nick;
 pub mod split;
