@@ -5,6 +5,7 @@
 //! [`flood`] paces outgoing lines, [`backoff`] paces reconnects, [`numerics`] turns server
 //! errors into user-facing notices, and [`line`] parses raw lines safely.
 
+pub mod config;
 pub mod format;
 pub mod nick;
 pub mod split;
