@@ -5,7 +5,9 @@
 //! [`flood`] paces outgoing lines, [`backoff`] paces reconnects, [`numerics`] turns server
 //! errors into user-facing notices, and [`line`] parses raw lines safely.
 
+pub mod backoff;
 pub mod config;
+pub mod flood;
 pub mod format;
 pub mod nick;
 pub mod split;
