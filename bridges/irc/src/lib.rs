@@ -10,4 +10,5 @@ pub mod config;
 pub mod flood;
 pub mod format;
 pub mod nick;
+pub mod numerics;
 pub mod split;
