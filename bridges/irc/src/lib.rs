@@ -9,6 +9,7 @@ pub mod backoff;
 pub mod config;
 pub mod flood;
 pub mod format;
+pub mod line;
 pub mod nick;
 pub mod numerics;
 pub mod split;
