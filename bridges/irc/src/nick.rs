@@ -155,10 +155,14 @@ pub fn render_nick(
         displayname = clean_fragment(vars.localpart);
     }
     let render = |dn: &str| {
-        template
-            .replace("{displayname}", dn)
-            .replace("{localpart}", vars.localpart)
-            .replace("{mxid}", vars.mxid)
+        render_placeholders(
+            template,
+            &[
+                ("displayname", dn),
+                ("localpart", vars.localpart),
+                ("mxid", vars.mxid),
+            ],
+        )
     };
     let full = clean_nick(&render(&displayname), usize::MAX)?;
     if full.len() > max_len && template.contains("{displayname}") {
@@ -167,6 +171,37 @@ pub fn render_nick(
         truncate_at_char(&mut displayname, keep);
     }
     clean_nick(&render(&displayname), max_len)
+}
+
+/// Replaces `{name}` placeholders in one pass, so values containing braces are never expanded
+/// again; unknown placeholders stay as written. Used for the nick, realname and ident templates
+/// until the core's template engine takes over.
+pub fn render_placeholders(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let value = after.find('}').and_then(|close| {
+            let name = &after[..close];
+            values
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v, close))
+        });
+        match value {
+            Some((v, close)) => {
+                out.push_str(v);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// An ident (the USER name) from a Matrix localpart: lowercase ASCII letters and digits, at most

@@ -195,8 +195,9 @@ fn enter(out: &mut Out, stack: &mut Vec<Step>, node: NodeRef, pill_nick: PillRes
             undo.prefix = true;
             let marker = match out.lists.last_mut() {
                 Some(Some(n)) => {
+                    let current = *n;
                     *n = n.saturating_add(1);
-                    format!("{}. ", *n - 1)
+                    format!("{current}. ")
                 }
                 _ => "- ".to_owned(),
             };

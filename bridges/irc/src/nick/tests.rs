@@ -88,6 +88,25 @@ fn nick_template_rendering() {
 }
 
 #[test]
+fn placeholders_render_once() {
+    let vals = [("displayname", "{mxid}"), ("mxid", "@a:b")];
+    assert_eq!(
+        render_placeholders("{displayname}|{mxid}|{x}|{", &vals),
+        "{mxid}|@a:b|{x}|{"
+    );
+    let vars = NickTemplateVars {
+        displayname: "{mxid}",
+        localpart: "a",
+        mxid: "@a:b",
+    };
+    assert_eq!(
+        render_nick("{displayname}[m]", &vars, 30).as_deref(),
+        Ok("{mxid}[m]")
+    );
+    assert_eq!(render_placeholders("é{mxid}ü", &vals), "é@a:bü");
+}
+
+#[test]
 fn idents_from_localparts() {
     assert_eq!(ident_from_localpart("alice"), "alice");
     assert_eq!(ident_from_localpart("Very.Long_Name123"), "verylongna");

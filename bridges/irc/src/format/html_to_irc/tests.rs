@@ -110,6 +110,18 @@ fn quotes_and_lists() {
 }
 
 #[test]
+fn extreme_list_starts_do_not_overflow() {
+    assert_eq!(
+        conv("<ol start=\"-9223372036854775808\"><li>a</li><li>b</li></ol>"),
+        "-9223372036854775808. a\n-9223372036854775807. b"
+    );
+    assert_eq!(
+        conv("<ol start=\"9223372036854775807\"><li>a</li><li>b</li></ol>"),
+        "9223372036854775807. a\n9223372036854775807. b"
+    );
+}
+
+#[test]
 fn pre_keeps_whitespace_and_is_monospace() {
     assert_eq!(
         conv("<pre><code>fn  main() {\n    x\n}</code></pre>"),
