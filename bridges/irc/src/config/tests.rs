@@ -1,0 +1,112 @@
+use super::*;
+
+fn parse(yaml: &str) -> Result<IrcConfig, serde_norway::Error> {
+    serde_norway::from_str(yaml)
+}
+
+fn keys(cfg: &IrcConfig) -> Vec<String> {
+    cfg.problems().into_iter().map(|e| e.key).collect()
+}
+
+#[test]
+fn example_parses_to_defaults_and_validates() {
+    let yaml = IrcConfig::example_yaml();
+    assert!(yaml.lines().all(|l| l.is_empty() || l.starts_with("  ")));
+    // Nested under `network:` as the core will place it.
+    #[derive(serde::Deserialize)]
+    struct Wrapper {
+        network: IrcConfig,
+    }
+    let wrapped: Wrapper = serde_norway::from_str(&format!("network:\n{yaml}")).unwrap();
+    let cfg = wrapped.network;
+    assert_eq!(
+        cfg,
+        IrcConfig {
+            servers: BTreeMap::from([("localhost".into(), ServerConfig::new("localhost"))])
+        }
+    );
+    assert_eq!(NetworkConfig::validate(&cfg), vec![]);
+    assert_eq!(cfg.servers["localhost"].port(), 6667);
+}
+
+#[test]
+fn minimal_server_gets_defaults() {
+    let cfg = parse("servers:\n  oftc:\n    address: irc.oftc.net\n    tls: true\n").unwrap();
+    let s = &cfg.servers["oftc"];
+    assert_eq!(s.port(), 6697);
+    assert_eq!(s.nick_template, "{displayname}[m]");
+    assert_eq!(s.join_permission, PermissionLevel::User);
+    assert_eq!(
+        s.flood,
+        FloodConfig {
+            burst: 5,
+            per_second: 2.0
+        }
+    );
+    assert_eq!(s.password_mode, PasswordMode::Sasl);
+    assert!(cfg.problems().is_empty());
+    assert_eq!(cfg.find_server("OFTC").map(|(k, _)| k), Some("oftc"));
+    assert_eq!(
+        cfg.find_server("irc.oftc.net").map(|(k, _)| k),
+        Some("oftc")
+    );
+    assert!(cfg.find_server("libera").is_none());
+}
+
+#[test]
+fn unknown_fields_are_rejected() {
+    let err = parse("servers:\n  a:\n    address: x\n    colour: red\n").unwrap_err();
+    assert!(err.to_string().contains("colour"), "{err}");
+    assert!(parse("server: {}\n").is_err());
+    assert!(parse("servers:\n  a:\n    address: x\n    password_mode: plain\n").is_err());
+}
+
+#[test]
+fn bad_values_give_keyed_errors() {
+    let yaml = r##"
+servers:
+  good:
+    address: "irc://bad host"
+    port: 0
+    nick_template: "{nick}"
+    ghost_template: "_{network}_"
+    alias_template: "{channel"
+    exclude_channels: ["#ok", "nochan"]
+    max_connections: 0
+    concurrent_connects: 0
+    flood: { burst: 0, per_second: 0 }
+    ping_timeout_secs: 1
+  Bad Name:
+    address: x
+"##;
+    let cfg = parse(yaml).unwrap();
+    let got = keys(&cfg);
+    for key in [
+        "servers.good.address",
+        "servers.good.port",
+        "servers.good.nick_template",
+        "servers.good.ghost_template",
+        "servers.good.alias_template",
+        "servers.good.exclude_channels[1]",
+        "servers.good.max_connections",
+        "servers.good.concurrent_connects",
+        "servers.good.flood.burst",
+        "servers.good.flood.per_second",
+        "servers.good.ping_timeout_secs",
+        "servers.Bad Name",
+    ] {
+        assert!(got.contains(&key.to_owned()), "missing {key} in {got:?}");
+    }
+    assert_eq!(got.len(), 12, "{got:?}");
+    let prefixed = NetworkConfig::validate(&cfg);
+    assert!(
+        prefixed
+            .iter()
+            .all(|e| e.key.starts_with("network.servers."))
+    );
+}
+
+#[test]
+fn empty_config_is_an_error() {
+    assert_eq!(keys(&IrcConfig::default()), vec!["servers".to_owned()]);
+}

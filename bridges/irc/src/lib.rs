@@ -1,0 +1,15 @@
+//! IRC bridge for ferrybridge: the protocol building blocks the `Bridge` impl is wired from.
+//!
+//! Each module has one job: [`format`] converts styles, [`split`] fits text into IRC lines,
+//! [`nick`] makes valid nicks and compares names, [`config`] is the `network:` section,
+//! [`flood`] paces outgoing lines, [`backoff`] paces reconnects, [`numerics`] turns server
+//! errors into user-facing notices, and [`line`] parses raw lines safely.
+
+pub mod backoff;
+pub mod config;
+pub mod flood;
+pub mod format;
+pub mod line;
+pub mod nick;
+pub mod numerics;
+pub mod split;
