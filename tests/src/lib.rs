@@ -4,13 +4,16 @@
 //!
 //! Peers must be installed first (`scripts/install-peers.sh`; `scripts/test.sh` does it).
 
+pub mod bridge_env;
 pub mod client;
+pub mod echo;
 pub mod postgres;
 pub mod synapse;
 pub mod wait;
 
 use std::path::PathBuf;
 
+pub use bridge_env::BridgeEnv;
 pub use client::{TestUser, register_user, text_body};
 pub use postgres::{PgDbGuard, fresh_postgres_db};
 pub use synapse::Synapse;

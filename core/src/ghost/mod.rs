@@ -161,7 +161,18 @@ impl Ghosts {
         if self.joined_cache().contains(&key) {
             return Ok(intent);
         }
-        intent.join(room).await?;
+        if let Err(e) = intent.join(room).await {
+            if e.errcode() != Some("M_FORBIDDEN") {
+                return Err(e.into());
+            }
+            // Invite-only portal: the bot lets the ghost in.
+            self.inner
+                .matrix
+                .bot_intent()
+                .invite(room, intent.user_id())
+                .await?;
+            intent.join(room).await?;
+        }
         self.joined_cache().insert(key);
         Ok(intent)
     }

@@ -105,16 +105,18 @@ impl Router {
     ) -> Result<(), String> {
         let ghost = self.host.matrix().as_user(ghost_id);
         ghost.ensure_registered().await.map_err(|e| e.to_string())?;
-        ghost.join(room).await.map_err(|e| e.to_string())?;
-        // The bot joins too, so delivery failures can be reported as notices.
-        if ghost.invite(room, self.host.matrix().bot()).await.is_ok() {
-            let _ = self.host.matrix().bot_intent().join(room).await;
-        }
+        // Linked before the ghost joins: once the user sees the ghost, their messages are routed
+        // to the portal.
         self.host
             .portals()
             .link_room(key, room, PortalKind::Dm, false)
             .await
             .map_err(|e| e.to_string())?;
+        ghost.join(room).await.map_err(|e| e.to_string())?;
+        // The bot joins too, so delivery failures can be reported as notices.
+        if ghost.invite(room, self.host.matrix().bot()).await.is_ok() {
+            let _ = self.host.matrix().bot_intent().join(room).await;
+        }
         Ok(())
     }
 }

@@ -66,6 +66,18 @@ impl Router {
     }
 
     async fn handle(&self, event: RawEvent, portal: Option<crate::portal::Portal>) {
+        // A room can become a portal while its events wait in the room's queue (a DM is linked
+        // when the ghost accepts the invite): look again.
+        let portal = match portal {
+            Some(p) => Some(p),
+            None => self
+                .host
+                .portals()
+                .by_room(&event.room_id)
+                .await
+                .ok()
+                .flatten(),
+        };
         // Our own users' events come back to us: never bridge them again.
         if self.is_ours(&event.sender) {
             return;

@@ -1,0 +1,122 @@
+//! Runs a bridge in-process against a real Synapse: writes its config and registration into a
+//! temp dir, starts Synapse with the registration, starts the bridge, and can restart it on the
+//! same database (to test that restarts lose and duplicate nothing).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use ferrybridge_core::bridge::Bridge;
+use ferrybridge_core::cli::{fill_secrets, registration_for};
+use ferrybridge_core::config::{Config, Tokens, example_config, parse_config_with};
+use ferrybridge_core::{RunningBridge, start_with};
+use ruma::{OwnedUserId, UserId};
+
+use crate::{Synapse, TestUser, free_port, register_user};
+
+/// A bridge of network `B` running against its own Synapse.
+pub struct BridgeEnv<B: Bridge> {
+    pub synapse: Synapse,
+    pub config: Config<B::Config>,
+    pub dir: tempfile::TempDir,
+    running: Option<RunningBridge>,
+}
+
+impl<B: Bridge> BridgeEnv<B> {
+    /// The example config of `B` with `network_yaml` as its network section (indented by two
+    /// spaces), pointed at a fresh Synapse and a SQLite file (or `database_uri`).
+    pub async fn start(
+        network_yaml: &str,
+        database_uri: Option<String>,
+        bridge: Arc<B>,
+    ) -> Result<Self> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        init_test_logging();
+        let dir = tempfile::tempdir()?;
+        let port = free_port()?;
+        // The example config is the admin's starting point: test that it works as shipped.
+        let text = fill_secrets(&example_config(&B::info(), network_yaml));
+        let mut config: Config<B::Config> =
+            parse_config_with(&text, Tokens::Required).context("example config")?;
+        config.appservice.port = port;
+        config.appservice.address = format!("http://127.0.0.1:{port}").parse()?;
+        config.database.uri =
+            database_uri.unwrap_or_else(|| format!("sqlite://{}/bridge.db", dir.path().display()));
+        let registration = dir.path().join("registration.yaml");
+        std::fs::write(&registration, registration_for(&config)?)?;
+        let synapse = Synapse::start(&[registration]).await?;
+        config.homeserver.address = synapse.base_url().parse()?;
+        config.homeserver.domain = synapse.server_name().to_owned();
+        let mut env = Self {
+            synapse,
+            config,
+            dir,
+            running: None,
+        };
+        env.run(bridge).await?;
+        Ok(env)
+    }
+
+    /// Starts the bridge (again) with `bridge` as its network.
+    pub async fn run(&mut self, bridge: Arc<B>) -> Result<()> {
+        anyhow::ensure!(self.running.is_none(), "bridge already running");
+        self.running = Some(
+            start_with(self.config.clone(), bridge)
+                .await
+                .context("starting the bridge")?,
+        );
+        Ok(())
+    }
+
+    /// Stops the bridge; the database and Synapse stay.
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await;
+        }
+    }
+
+    /// The running bridge's core services.
+    pub fn host(&self) -> Option<&ferrybridge_core::BridgeHost> {
+        self.running.as_ref().map(|r| r.host())
+    }
+
+    /// The bridge bot's user ID.
+    pub fn bot(&self) -> OwnedUserId {
+        UserId::parse(format!(
+            "@{}:{}",
+            self.config.appservice.bot.username, self.config.homeserver.domain
+        ))
+        .expect("bot user ID from a validated config")
+    }
+
+    /// The appservice API base URL (for feeding transactions directly).
+    pub fn appservice_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.config.appservice.port)
+    }
+
+    /// The token the homeserver uses towards the bridge.
+    pub fn hs_token(&self) -> &str {
+        &self.config.appservice.hs_token
+    }
+
+    /// A new real Matrix user on this Synapse (`admin` is a bridge admin by the example config).
+    pub async fn user(&self, localpart: &str) -> Result<TestUser> {
+        register_user(&self.synapse, localpart, false).await
+    }
+
+    /// Where the test's files live.
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().to_owned()
+    }
+}
+
+/// Logs to the test's captured output; `RUST_LOG` picks the level.
+fn init_test_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}

@@ -1,0 +1,414 @@
+//! The core end to end, against a real Synapse, through the loopback echo network: the bot DM,
+//! commands, portals, messages with replies/edits/reactions/redactions both ways, failure
+//! notices, logins, aliases, DMs with ghosts, plumbing, restarts and replayed transactions.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use ferrybridge_core::bridge::Bridge;
+use ferrybridge_tests::echo::{EchoBridge, EchoConfig};
+use ferrybridge_tests::{BridgeEnv, TestUser, text_body};
+use ruma::{OwnedEventId, OwnedRoomId, RoomId};
+use serde_json::{Value, json};
+
+const T: Duration = Duration::from_secs(30);
+
+fn echo_net() -> Arc<EchoBridge> {
+    Arc::new(
+        EchoBridge::new(EchoConfig {
+            fail_word: "fail".into(),
+        })
+        .expect("echo bridge"),
+    )
+}
+
+async fn env() -> Result<BridgeEnv<EchoBridge>> {
+    BridgeEnv::start(
+        &<EchoConfig as ferrybridge_core::config::NetworkConfig>::example_yaml(),
+        None,
+        echo_net(),
+    )
+    .await
+}
+
+fn sender(ev: &Value) -> &str {
+    ev["sender"].as_str().unwrap_or_default()
+}
+
+fn is_notice_containing(ev: &Value, needle: &str) -> bool {
+    ev["type"] == "m.room.message"
+        && ev["content"]["msgtype"] == "m.notice"
+        && text_body(ev).is_some_and(|b| b.contains(needle))
+}
+
+fn replies_to(ev: &Value, event: &OwnedEventId) -> bool {
+    ev["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == event.as_str()
+}
+
+/// Opens a DM with the bot and waits for its greeting.
+async fn bot_dm(env: &BridgeEnv<EchoBridge>, user: &TestUser) -> Result<OwnedRoomId> {
+    let dm = user.create_dm(&env.bot()).await?;
+    user.wait_for(&dm, T, |ev| is_notice_containing(ev, "help"))
+        .await?;
+    Ok(dm)
+}
+
+/// Sends a command and waits for the bot's notice replying to it.
+async fn command(user: &TestUser, room: &RoomId, text: &str) -> Result<String> {
+    let id = user.send_text(room, text).await?;
+    let ev = user
+        .wait_for(room, T, |ev| {
+            ev["content"]["msgtype"] == "m.notice" && replies_to(ev, &id)
+        })
+        .await?;
+    Ok(text_body(&ev).unwrap_or_default().to_owned())
+}
+
+/// `open <chat>` in the DM, then accept the invite.
+async fn open_portal(user: &TestUser, dm: &RoomId, chat: &str) -> Result<OwnedRoomId> {
+    let reply = command(user, dm, &format!("open {chat}")).await?;
+    anyhow::ensure!(
+        reply.starts_with("Invited you to"),
+        "unexpected reply: {reply}"
+    );
+    let room = user.wait_for_invite(T).await?;
+    user.join(room.as_str()).await?;
+    Ok(room)
+}
+
+async fn wait_echo(user: &TestUser, room: &RoomId, body: &str) -> Result<Value> {
+    let want = format!("echo: {body}");
+    user.wait_for(room, T, |ev| {
+        ev["type"] == "m.room.message" && text_body(ev) == Some(want.as_str())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn bot_dm_commands_portal_messages_and_restart() -> Result<()> {
+    let mut env = env().await?;
+    let alice = env.user("alice").await?;
+    let dm = bot_dm(&env, &alice).await?;
+
+    let help = command(&alice, &dm, "help").await?;
+    assert!(
+        help.contains("open") && help.contains("login") && help.contains("version"),
+        "help: {help}"
+    );
+    assert!(!help.contains("plumb"), "plumb is for admins only: {help}");
+    let unknown = command(&alice, &dm, "frobnicate").await?;
+    assert!(
+        unknown.contains("Unknown command `frobnicate`") && unknown.contains("help"),
+        "{unknown}"
+    );
+    let usage = command(&alice, &dm, "!open").await?;
+    assert!(usage.contains("Usage: `open <chat>`"), "{usage}");
+    let version = command(&alice, &dm, "BRIDGEVERSION").await?;
+    assert!(version.starts_with("ferrybridge-echo "), "{version}");
+
+    let room = open_portal(&alice, &dm, "lobby").await?;
+    let ghost = format!("@_echo_echo:{}", env.synapse.server_name());
+
+    // A message comes back from the ghost, as a reply to it.
+    let hello = alice.send_text(&room, "hello").await?;
+    let echo = wait_echo(&alice, &room, "hello").await?;
+    assert_eq!(sender(&echo), ghost);
+    assert!(replies_to(&echo, &hello), "echo is a reply: {echo}");
+    let echo_id = echo["event_id"].as_str().unwrap_or_default().to_owned();
+    let member = alice.get_state(&room, "m.room.member", &ghost).await?;
+    assert_eq!(member["displayname"], "echo (Echo)");
+
+    // An edit maps to an edit of the echo.
+    alice
+        .send_json(
+            &room,
+            "m.room.message",
+            json!({
+                "msgtype": "m.text", "body": "* hello again",
+                "m.new_content": {"msgtype": "m.text", "body": "hello again"},
+                "m.relates_to": {"rel_type": "m.replace", "event_id": hello},
+            }),
+        )
+        .await?;
+    let edit = alice
+        .wait_for(&room, T, |ev| {
+            ev["content"]["m.relates_to"]["rel_type"] == "m.replace" && sender(ev) == ghost
+        })
+        .await?;
+    assert_eq!(
+        edit["content"]["m.relates_to"]["event_id"],
+        echo_id.as_str()
+    );
+    assert_eq!(
+        edit["content"]["m.new_content"]["body"],
+        "echo: hello again"
+    );
+
+    // A reaction to my message comes back as the ghost's reaction to it.
+    alice
+        .send_json(
+            &room,
+            "m.reaction",
+            json!({"m.relates_to": {"rel_type": "m.annotation", "event_id": hello, "key": "👍"}}),
+        )
+        .await?;
+    let reaction = alice
+        .wait_for(&room, T, |ev| {
+            ev["type"] == "m.reaction" && sender(ev) == ghost
+        })
+        .await?;
+    assert_eq!(
+        reaction["content"]["m.relates_to"]["event_id"],
+        hello.as_str()
+    );
+    assert_eq!(reaction["content"]["m.relates_to"]["key"], "👍");
+
+    // Redacting my message redacts the echo.
+    alice.redact(&room, &hello, None).await?;
+    let redaction = alice
+        .wait_for(&room, T, |ev| {
+            ev["type"] == "m.room.redaction" && sender(ev) == ghost
+        })
+        .await?;
+    let redacted = redaction["content"]["redacts"]
+        .as_str()
+        .or(redaction["redacts"].as_str())
+        .unwrap_or_default();
+    assert_eq!(redacted, echo_id);
+
+    // What the network can't deliver is said, not dropped.
+    let failing = alice.send_text(&room, "this will fail").await?;
+    let notice = alice
+        .wait_for(&room, T, |ev| is_notice_containing(ev, "not delivered"))
+        .await?;
+    assert!(replies_to(&notice, &failing), "{notice}");
+    assert_eq!(sender(&notice), env.bot().as_str());
+
+    // After a restart, the portal and the message map are still there.
+    env.stop().await;
+    env.run(echo_net()).await?;
+    let after = alice.send_text(&room, "after restart").await?;
+    let echo = wait_echo(&alice, &room, "after restart").await?;
+    assert!(replies_to(&echo, &after));
+    let again = command(&alice, &dm, "open lobby").await?;
+    assert_eq!(
+        again,
+        format!("Invited you to {room}."),
+        "no second portal for the same chat"
+    );
+    Ok(())
+}
+
+/// PUTs a transaction straight to the appservice API.
+async fn put_txn(
+    env: &BridgeEnv<EchoBridge>,
+    txn: &str,
+    token: Option<&str>,
+    body: &Value,
+) -> Result<(u16, Value)> {
+    let client = reqwest::Client::new();
+    let mut req = client
+        .put(format!(
+            "{}/_matrix/app/v1/transactions/{txn}",
+            env.appservice_url()
+        ))
+        .json(body);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let resp = req.send().await?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.json().await.unwrap_or(Value::Null)))
+}
+
+#[tokio::test]
+async fn replayed_transactions_are_not_bridged_twice_and_tokens_are_checked() -> Result<()> {
+    let mut env = env().await?;
+    let alice = env.user("alice").await?;
+    let dm = bot_dm(&env, &alice).await?;
+    let room = open_portal(&alice, &dm, "replay").await?;
+
+    let event = json!({
+        "event_id": "$replayed-event-1", "room_id": room, "sender": alice.user_id,
+        "type": "m.room.message", "origin_server_ts": 1, "content": {"msgtype": "m.text", "body": "replayed"},
+    });
+    let txn = json!({ "events": [event] });
+    let token = env.hs_token().to_owned();
+    assert_eq!(put_txn(&env, "txn-1", Some(&token), &txn).await?.0, 200);
+    assert_eq!(
+        put_txn(&env, "txn-1", Some(&token), &txn).await?.0,
+        200,
+        "a replay is acknowledged"
+    );
+    // The same event in another transaction is found in the message map.
+    assert_eq!(put_txn(&env, "txn-2", Some(&token), &txn).await?.0, 200);
+    // ... and after a restart too.
+    env.stop().await;
+    env.run(echo_net()).await?;
+    assert_eq!(put_txn(&env, "txn-1", Some(&token), &txn).await?.0, 200);
+
+    // The portal queue is ordered: once the marker's echo is in, any duplicate would be too.
+    alice.send_text(&room, "marker").await?;
+    wait_echo(&alice, &room, "marker").await?;
+    let echoes = alice
+        .messages(&room, 100)
+        .await?
+        .iter()
+        .filter(|ev| text_body(ev) == Some("echo: replayed"))
+        .count();
+    assert_eq!(echoes, 1, "the replayed event was bridged exactly once");
+
+    let (status, body) = put_txn(&env, "txn-3", None, &txn).await?;
+    assert_eq!(
+        (status, body["errcode"].as_str()),
+        (401, Some("M_UNAUTHORIZED"))
+    );
+    let (status, body) = put_txn(&env, "txn-3", Some("wrong-token"), &txn).await?;
+    assert_eq!(
+        (status, body["errcode"].as_str()),
+        (403, Some("M_FORBIDDEN"))
+    );
+    let (status, _) = put_txn(
+        &env,
+        "txn-3",
+        Some(&token),
+        &json!({"events": "not a list"}),
+    )
+    .await?;
+    assert_eq!(status, 400);
+    Ok(())
+}
+
+#[tokio::test]
+async fn login_steps_cancel_and_secret_input() -> Result<()> {
+    let env = env().await?;
+    let alice = env.user("alice").await?;
+    let dm = bot_dm(&env, &alice).await?;
+    let wait_notice = |needle: &'static str| {
+        let alice = &alice;
+        let dm = &dm;
+        async move {
+            alice
+                .wait_for(dm, T, |ev| is_notice_containing(ev, needle))
+                .await
+        }
+    };
+
+    let ping = command(&alice, &dm, "ping").await?;
+    assert!(ping.contains("not logged in"), "{ping}");
+    alice.send_text(&dm, "login").await?;
+    wait_notice("phone number").await?;
+    alice.send_text(&dm, "+4412345678").await?;
+    wait_notice("code").await?;
+    alice.send_text(&dm, "99999").await?;
+    wait_notice("code").await?; // a wrong code asks again
+    // While the login waits for input, `help` is input, but `cancel` is still a command.
+    alice.send_text(&dm, "cancel").await?;
+    wait_notice("Login cancelled").await?;
+
+    alice.send_text(&dm, "login").await?;
+    wait_notice("phone number").await?;
+    alice.send_text(&dm, "+4412345678").await?;
+    wait_notice("code").await?;
+    alice.send_text(&dm, "12345").await?;
+    wait_notice("password").await?;
+    let secret = alice.send_text(&dm, "hunter2").await?;
+    let redaction = alice
+        .wait_for(&dm, T, |ev| ev["type"] == "m.room.redaction")
+        .await?;
+    let redacted = redaction["content"]["redacts"]
+        .as_str()
+        .or(redaction["redacts"].as_str())
+        .unwrap_or_default();
+    assert_eq!(
+        redacted,
+        secret.as_str(),
+        "the password message is redacted"
+    );
+    wait_notice("Successfully logged in as +4412345678").await?;
+
+    let ping = command(&alice, &dm, "ping").await?;
+    assert_eq!(ping, "You are logged in as +4412345678.");
+    let again = command(&alice, &dm, "login").await?;
+    assert!(again.contains("already logged in"), "{again}");
+    assert_eq!(command(&alice, &dm, "logout").await?, "Logged out.");
+    Ok(())
+}
+
+#[tokio::test]
+async fn alias_query_ghost_dm_and_plumbing() -> Result<()> {
+    let env = env().await?;
+    let server = env.synapse.server_name().to_owned();
+    let alice = env.user("alice").await?;
+
+    // Joining an alias in the bridge's namespace creates the portal.
+    let plaza = alice.join(&format!("#_echo_plaza:{server}")).await?;
+    alice.send_text(&plaza, "hi plaza").await?;
+    wait_echo(&alice, &plaza, "hi plaza").await?;
+    let name = alice.get_state(&plaza, "m.room.name", "").await?;
+    assert_eq!(name["name"], "Echo plaza");
+    let bridge = alice
+        .get_state(&plaza, "m.bridge", "fi.ferrybridge://echo/plaza")
+        .await?;
+    assert_eq!(bridge["protocol"]["id"], "echo");
+
+    // Inviting a ghost to a DM opens a private chat with that remote user.
+    let bob = ruma::UserId::parse(format!("@_echo_bob:{server}"))?;
+    let dm = alice.create_dm(&bob).await?;
+    ferrybridge_tests::wait_until(T, || async {
+        alice
+            .joined_members(&dm)
+            .await
+            .is_ok_and(|m| m.contains(&bob))
+    })
+    .await?;
+    alice.send_text(&dm, "hi bob").await?;
+    let echo = wait_echo(&alice, &dm, "hi bob").await?;
+    assert_eq!(sender(&echo), bob.as_str());
+
+    // A remote user the network doesn't know gets a clear refusal, not silence.
+    let nobody = ruma::UserId::parse(format!("@_echo_nobody:{server}"))?;
+    let dm = alice.create_dm(&nobody).await?;
+    alice
+        .wait_for(&dm, T, |ev| {
+            is_notice_containing(ev, "Cannot open a private chat")
+        })
+        .await?;
+
+    // Plumbing: an admin links an existing room; a plain user may not unlink it.
+    let admin = env.user("admin").await?;
+    let admin_dm = bot_dm(&env, &admin).await?;
+    let existing = admin
+        .create_room(json!({"name": "Our room", "preset": "public_chat"}))
+        .await?;
+    let not_in = command(&admin, &admin_dm, &format!("plumb {existing} town")).await?;
+    assert!(not_in.contains("Invite me"), "{not_in}");
+    admin.invite(&existing, &env.bot()).await?;
+    ferrybridge_tests::wait_until(T, || async {
+        admin
+            .joined_members(&existing)
+            .await
+            .is_ok_and(|m| m.contains(&env.bot()))
+    })
+    .await?;
+    let plumbed = command(&admin, &admin_dm, &format!("plumb {existing} town")).await?;
+    assert!(plumbed.starts_with("Bridged"), "{plumbed}");
+    admin.send_text(&existing, "hello town").await?;
+    wait_echo(&admin, &existing, "hello town").await?;
+    let name = admin.get_state(&existing, "m.room.name", "").await?;
+    assert_eq!(name["name"], "Our room", "a plumbed room keeps its name");
+
+    let alice_dm = bot_dm(&env, &alice).await?;
+    alice.join(existing.as_str()).await?;
+    let refused = command(&alice, &alice_dm, &format!("unlink {existing} town")).await?;
+    assert!(refused.contains("moderator"), "{refused}");
+    let unlinked = command(&admin, &admin_dm, &format!("unlink {existing} town")).await?;
+    assert!(unlinked.starts_with("Unlinked"), "{unlinked}");
+    Ok(())
+}
+
+#[test]
+fn echo_info_is_consistent() {
+    assert_eq!(EchoBridge::info().id, "echo");
+}
