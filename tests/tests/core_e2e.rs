@@ -412,3 +412,25 @@ async fn alias_query_ghost_dm_and_plumbing() -> Result<()> {
 fn echo_info_is_consistent() {
     assert_eq!(EchoBridge::info().id, "echo");
 }
+
+#[tokio::test]
+async fn postgres_backend_keeps_portals_across_restarts() -> Result<()> {
+    let (db, _guard) = ferrybridge_tests::fresh_postgres_db().await?;
+    let yaml = <EchoConfig as ferrybridge_core::config::NetworkConfig>::example_yaml();
+    let mut env = BridgeEnv::start(&yaml, Some(db), echo_net()).await?;
+    let alice = env.user("alice").await?;
+    let dm = bot_dm(&env, &alice).await?;
+    let room = open_portal(&alice, &dm, "pg").await?;
+    alice.send_text(&room, "before").await?;
+    wait_echo(&alice, &room, "before").await?;
+
+    env.stop().await;
+    env.run(echo_net()).await?;
+    alice.send_text(&room, "after").await?;
+    wait_echo(&alice, &room, "after").await?;
+    assert_eq!(
+        command(&alice, &dm, "open pg").await?,
+        format!("Invited you to {room}.")
+    );
+    Ok(())
+}

@@ -98,7 +98,7 @@ pub fn validate<N: NetworkConfig>(config: &Config<N>, tokens: Tokens) -> Vec<Con
     if asv.id.trim().is_empty() {
         err("appservice.id", "must not be empty".into());
     }
-    if ruma::UserId::parse(format!("@{}:{}", asv.bot.username, hs.domain)).is_err()
+    if ruma::UserId::parse(format!("@{}:localhost", asv.bot.username)).is_err()
         || asv.bot.username.is_empty()
     {
         err(
@@ -128,19 +128,15 @@ pub fn validate<N: NetworkConfig>(config: &Config<N>, tokens: Tokens) -> Vec<Con
     if !asv.as_token.is_empty() && asv.as_token == asv.hs_token {
         err("appservice.hs_token", "must differ from as_token".into());
     }
-    match Template::parse(&asv.username_template) {
-        Ok(t) if t.variables().is_empty() => err(
-            "appservice.username_template",
-            "must contain a variable such as {id}".into(),
-        ),
-        Ok(_) => {}
-        Err(e) => err("appservice.username_template", e.to_string()),
+    // Ghost IDs and aliases must map back to the remote ID they came from.
+    if let Err(e) = Template::parse(&asv.username_template).and_then(|t| t.check_localpart()) {
+        err("appservice.username_template", e.to_string());
     }
     if let Err(e) = Template::parse(&asv.displayname_template) {
         err("appservice.displayname_template", e.to_string());
     }
     if !asv.alias_template.is_empty() {
-        if let Err(e) = Template::parse(&asv.alias_template) {
+        if let Err(e) = Template::parse(&asv.alias_template).and_then(|t| t.check_localpart()) {
             err("appservice.alias_template", e.to_string());
         }
     }
@@ -193,3 +189,7 @@ pub fn validate<N: NetworkConfig>(config: &Config<N>, tokens: Tokens) -> Vec<Con
     }));
     errors
 }
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;
