@@ -24,8 +24,6 @@ mod rooms;
 mod transport;
 
 #[cfg(test)]
-mod synapse_smoke;
-#[cfg(test)]
 mod test_fake;
 #[cfg(test)]
 mod tests;

@@ -1,24 +1,37 @@
-//! A smoke run of every client method against a real homeserver. Ignored by default; run with
-//! `FERRYBRIDGE_SMOKE_HS=http://127.0.0.1:8008 FERRYBRIDGE_SMOKE_AS_TOKEN=... \
-//!  FERRYBRIDGE_SMOKE_BOT=@bridgebot:localhost cargo test --workspace --lib synapse_smoke -- --ignored`
-//! (the appservice must own `@_irc_.*` and `#_irc_.*`).
+//! Every Matrix client method once, against a real Synapse: registration, profiles, media,
+//! rooms (public, DM, alias, avatar, `m.bridge`, power levels), state, messages with replies and
+//! edits, reactions, typing, receipts, redactions, kicks, bans and leaves.
 
 use bytes::Bytes;
+use ferrybridge_core::events::MessageContent;
+use ferrybridge_core::matrix::*;
+use ferrybridge_registration::Registration;
+use ferrybridge_tests::Synapse;
 use ruma::{OwnedRoomAliasId, OwnedUserId};
 use serde_json::json;
 
-use super::*;
-use crate::events::MessageContent;
-
 #[tokio::test]
-#[ignore = "needs a homeserver; see the module doc"]
-async fn synapse_smoke() {
-    let hs = url::Url::parse(&std::env::var("FERRYBRIDGE_SMOKE_HS").unwrap()).unwrap();
-    let token = std::env::var("FERRYBRIDGE_SMOKE_AS_TOKEN").unwrap();
-    let bot: OwnedUserId = std::env::var("FERRYBRIDGE_SMOKE_BOT")
-        .unwrap()
-        .try_into()
-        .unwrap();
+async fn every_client_method_against_synapse() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = ferrybridge_registration::generate_token();
+    let registration = Registration::new(
+        "smoke",
+        "http://127.0.0.1:9",
+        token.clone(),
+        ferrybridge_registration::generate_token(),
+        "bridgebot",
+        vec![
+            "^@bridgebot:localhost$".into(),
+            "^@_irc_.*:localhost$".into(),
+        ],
+        vec!["^#_irc_.*:localhost$".into()],
+    )
+    .unwrap();
+    let path = dir.path().join("registration.yaml");
+    std::fs::write(&path, registration.to_yaml().unwrap()).unwrap();
+    let synapse = Synapse::start(&[path]).await.unwrap();
+    let hs = url::Url::parse(&synapse.base_url()).unwrap();
+    let bot: OwnedUserId = "@bridgebot:localhost".try_into().unwrap();
     let server = bot.server_name().to_owned();
     let client = MatrixClient::new(&hs, &token, bot.clone(), true).unwrap();
     let suffix = std::process::id();
@@ -116,8 +129,8 @@ async fn synapse_smoke() {
         .await
         .unwrap();
     let mut image = MessageContent::text("");
-    image.kind = crate::events::MessageKind::Image;
-    image.media = Some(crate::events::Media {
+    image.kind = ferrybridge_core::events::MessageKind::Image;
+    image.media = Some(ferrybridge_core::events::Media {
         mxc: Some(mxc.clone()),
         url: None,
         filename: "a.png".into(),
