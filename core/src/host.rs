@@ -31,6 +31,7 @@ pub(crate) struct HostInner {
     pub capabilities: crate::bridge::Capabilities,
     pub registry: Arc<crate::commands::Registry>,
     pub pending: crate::login::driver::PendingInputs,
+    pub media_links: crate::media_links::MediaLinks,
 }
 
 impl BridgeHost {
@@ -77,6 +78,10 @@ impl BridgeHost {
     /// The network, type-erased (for core commands such as `login`).
     pub fn network(&self) -> &crate::network::Network {
         &self.inner.network
+    }
+    /// A URL for Matrix media that people on the remote network can open.
+    pub fn media_url(&self, mxc: &ruma::MxcUri, filename: Option<&str>) -> String {
+        self.inner.media_links.url(mxc, filename)
     }
     /// Bot notices and management rooms.
     pub fn notices(&self) -> &crate::bot::Notices {

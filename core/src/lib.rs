@@ -16,6 +16,7 @@ pub mod ids;
 pub mod logging;
 pub mod login;
 pub mod matrix;
+pub mod media_links;
 pub mod network;
 pub mod portal;
 mod router;

@@ -150,10 +150,15 @@ pub async fn start_with<B: Bridge>(
             .map_err(|e| ConfigError::new("network", e.to_string()))?;
     }
     let permissions = Permissions::from_config(&config.bridge.permissions)?;
+    let media_links = crate::media_links::MediaLinks::new(
+        asv.public_address.clone(),
+        &asv.hs_token,
+        matrix.clone(),
+    );
     let host = BridgeHost {
         inner: Arc::new(HostInner {
             store: store.clone(),
-            matrix,
+            matrix: matrix.clone(),
             portals,
             ghosts,
             notices,
@@ -166,6 +171,7 @@ pub async fn start_with<B: Bridge>(
             capabilities: caps,
             registry: Arc::new(registry),
             pending: Default::default(),
+            media_links: media_links.clone(),
         }),
     };
 
@@ -198,13 +204,10 @@ pub async fn start_with<B: Bridge>(
         .local_addr()
         .map_err(|source| StartError::Listen { addr, source })?;
     let (shutdown, shutdown_rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(crate::appservice::serve(
-        listener,
-        router(state),
-        async move {
-            let _ = shutdown_rx.await;
-        },
-    ));
+    let app = router(state).merge(media_links.router());
+    let server = tokio::spawn(crate::appservice::serve(listener, app, async move {
+        let _ = shutdown_rx.await;
+    }));
     tracing::info!(address = %local, "appservice listening");
 
     bridge.clone().start(host.clone()).await?;

@@ -40,6 +40,7 @@ impl<B: Bridge> BridgeEnv<B> {
             parse_config_with(&text, Tokens::Required).context("example config")?;
         config.appservice.port = port;
         config.appservice.address = format!("http://127.0.0.1:{port}").parse()?;
+        config.appservice.public_address = Some(config.appservice.address.clone());
         config.database.uri =
             database_uri.unwrap_or_else(|| format!("sqlite://{}/bridge.db", dir.path().display()));
         let registration = dir.path().join("registration.yaml");

@@ -200,7 +200,12 @@ impl Bridge for EchoBridge {
                     )));
                 }
                 let id = self.next_id("m");
-                let echo = MessageContent::text(format!("echo: {}", content.body));
+                // Media comes back as the link a remote user would get.
+                let text = match content.media.as_ref().and_then(|m| m.url.as_ref()) {
+                    Some(url) => url.clone(),
+                    None => content.body.clone(),
+                };
+                let echo = MessageContent::text(format!("echo: {text}"));
                 send(RemoteEventKind::Message {
                     id: echo_id(&id),
                     sender: answerer,

@@ -177,6 +177,39 @@ async fn bot_dm_commands_portal_messages_and_restart() -> Result<()> {
         .unwrap_or_default();
     assert_eq!(redacted, echo_id);
 
+    // Media goes out as a link that works without a Matrix account.
+    let host = env.host().expect("running");
+    let png = bytes::Bytes::from_static(b"\x89PNG\r\n\x1a\nnot really a picture");
+    let mxc = host
+        .matrix()
+        .upload(png.clone(), "image/png", Some("cat.png"))
+        .await?;
+    alice
+        .send_json(
+            &room,
+            "m.room.message",
+            json!({"msgtype": "m.image", "body": "cat.png", "url": mxc}),
+        )
+        .await?;
+    let link_echo = alice
+        .wait_for(&room, T, |ev| {
+            text_body(ev).is_some_and(|b| b.starts_with("echo: http"))
+        })
+        .await?;
+    let link = text_body(&link_echo)
+        .unwrap_or_default()
+        .trim_start_matches("echo: ")
+        .to_owned();
+    assert!(
+        link.contains("/_ferrybridge/media/") && link.ends_with("/cat.png"),
+        "{link}"
+    );
+    let fetched = reqwest::get(&link).await?;
+    assert_eq!(fetched.status().as_u16(), 200);
+    assert_eq!(fetched.bytes().await?, png);
+    let forged = link.replace("/_ferrybridge/media/", "/_ferrybridge/media/x");
+    assert_eq!(reqwest::get(&forged).await?.status().as_u16(), 404);
+
     // What the network can't deliver is said, not dropped.
     let failing = alice.send_text(&room, "this will fail").await?;
     let notice = alice

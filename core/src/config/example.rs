@@ -28,6 +28,10 @@ appservice:
   # Where the bridge listens.
   hostname: 127.0.0.1
   port: {port}
+  # Where people on the remote network can open media links (files sent from Matrix), served by
+  # the bridge itself; empty: links point at the homeserver, which must then allow
+  # unauthenticated media downloads.
+  public_address:
   # The registration ID: unique among the homeserver's appservices.
   id: {id}
   bot:

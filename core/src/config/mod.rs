@@ -102,6 +102,10 @@ pub struct AppserviceConfig {
     pub hostname: String,
     /// The port to listen on.
     pub port: u16,
+    /// Where people on the remote network can reach this bridge over HTTP(S) to open media links;
+    /// `None` makes links point at the homeserver (which then must serve unauthenticated media).
+    #[serde(default)]
+    pub public_address: Option<url::Url>,
     /// The registration ID.
     pub id: String,
     pub bot: BotConfig,

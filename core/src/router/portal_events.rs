@@ -118,7 +118,7 @@ impl Router {
                 }
                 if let Some(media) = parsed.content.media.as_mut() {
                     if let (Some(mxc), None) = (&media.mxc, &media.url) {
-                        media.url = Some(self.host.matrix().public_media_url(mxc));
+                        media.url = Some(self.host.media_url(mxc, Some(&media.filename)));
                     }
                 }
                 if let Some(original) = parsed.replaces {
