@@ -27,9 +27,14 @@ impl RawEvent {
         serde_json::from_str(json)
     }
 
+    /// A string field of `content`.
+    pub fn content_str(&self, key: &str) -> Option<&str> {
+        self.content.get(key).and_then(|v| v.as_str())
+    }
+
     /// `content.membership` of a member event.
     pub fn membership(&self) -> Option<&str> {
-        self.content.get("membership").and_then(|m| m.as_str())
+        self.content_str("membership")
     }
 
     /// The target of a member event.
@@ -51,7 +56,7 @@ impl RawEvent {
 
     /// `content.body` of a message.
     pub fn body(&self) -> Option<&str> {
-        self.content.get("body").and_then(|b| b.as_str())
+        self.content_str("body")
     }
 
     /// Whether this is an `m.replace` edit.

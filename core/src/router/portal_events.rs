@@ -170,11 +170,7 @@ impl Router {
                 let Some(row) = lookup(target).await else {
                     return Ok(None);
                 };
-                let reason = event
-                    .content
-                    .get("reason")
-                    .and_then(|r| r.as_str())
-                    .map(str::to_owned);
+                let reason = event.content_str("reason").map(str::to_owned);
                 MatrixEventKind::Redaction {
                     target: row.remote_id,
                     reason,
@@ -184,11 +180,7 @@ impl Router {
                 let Some(target) = event.state_user() else {
                     return Ok(None);
                 };
-                let reason = event
-                    .content
-                    .get("reason")
-                    .and_then(|r| r.as_str())
-                    .map(str::to_owned);
+                let reason = event.content_str("reason").map(str::to_owned);
                 let membership = event.membership().unwrap_or_default();
                 if target == event.sender {
                     match membership {
@@ -213,22 +205,14 @@ impl Router {
                 }
             }
             "m.room.topic" => {
-                let topic = event
-                    .content
-                    .get("topic")
-                    .and_then(|t| t.as_str())
-                    .unwrap_or_default();
+                let topic = event.content_str("topic").unwrap_or_default();
                 MatrixEventKind::ChatInfo(ChatInfo {
                     topic: Some(topic.to_owned()),
                     ..ChatInfo::default()
                 })
             }
             "m.room.name" if !portal.row.plumbed => {
-                let name = event
-                    .content
-                    .get("name")
-                    .and_then(|t| t.as_str())
-                    .unwrap_or_default();
+                let name = event.content_str("name").unwrap_or_default();
                 MatrixEventKind::ChatInfo(ChatInfo {
                     name: Some(name.to_owned()),
                     ..ChatInfo::default()
