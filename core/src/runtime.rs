@@ -8,7 +8,7 @@ use ruma::UserId;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::appservice::{AppserviceState, router};
+use crate::appservice::{AppserviceState, RouterOptions, router_with};
 use crate::bot::Notices;
 use crate::bridge::{Bridge, BridgeError};
 use crate::commands::{Permissions, Registry, cmd::core_commands};
@@ -204,7 +204,10 @@ pub async fn start_with<B: Bridge>(
         .local_addr()
         .map_err(|source| StartError::Listen { addr, source })?;
     let (shutdown, shutdown_rx) = oneshot::channel::<()>();
-    let app = router(state).merge(media_links.router());
+    let options = RouterOptions {
+        record_ephemeral: caps.typing || caps.read_receipts,
+    };
+    let app = router_with(state, options).merge(media_links.router());
     let server = tokio::spawn(crate::appservice::serve(listener, app, async move {
         let _ = shutdown_rx.await;
     }));

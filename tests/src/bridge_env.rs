@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use ferrybridge_core::bridge::Bridge;
-use ferrybridge_core::cli::{fill_secrets, registration_for};
+use ferrybridge_core::cli::{fill_secrets, registration_with};
 use ferrybridge_core::config::{Config, Tokens, example_config, parse_config_with};
 use ferrybridge_core::{RunningBridge, start_with};
 use ruma::{OwnedUserId, UserId};
@@ -44,7 +44,10 @@ impl<B: Bridge> BridgeEnv<B> {
         config.database.uri =
             database_uri.unwrap_or_else(|| format!("sqlite://{}/bridge.db", dir.path().display()));
         let registration = dir.path().join("registration.yaml");
-        std::fs::write(&registration, registration_for(&config)?)?;
+        std::fs::write(
+            &registration,
+            registration_with(&config, &bridge.capabilities())?,
+        )?;
         let synapse = Synapse::start(&[registration]).await?;
         config.homeserver.address = synapse.base_url().parse()?;
         config.homeserver.domain = synapse.server_name().to_owned();

@@ -155,8 +155,8 @@ impl Bridge for EchoBridge {
             edits: true,
             redactions: true,
             reactions: true,
-            typing: false,
-            read_receipts: false,
+            typing: true,
+            read_receipts: true,
             login: true,
         }
     }

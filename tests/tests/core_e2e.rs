@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use ferrybridge_core::bridge::Bridge;
+use ferrybridge_core::events::MatrixEventKind;
 use ferrybridge_tests::echo::{EchoBridge, EchoConfig};
 use ferrybridge_tests::{BridgeEnv, TestUser, text_body};
 use ruma::{OwnedEventId, OwnedRoomId, RoomId};
@@ -465,5 +466,49 @@ async fn postgres_backend_keeps_portals_across_restarts() -> Result<()> {
         command(&alice, &dm, "open pg").await?,
         format!("Invited you to {room}.")
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn typing_and_read_receipts_reach_the_network() -> Result<()> {
+    let net = echo_net();
+    let yaml = <EchoConfig as ferrybridge_core::config::NetworkConfig>::example_yaml();
+    let env = BridgeEnv::start(&yaml, None, net.clone()).await?;
+    let alice = env.user("alice").await?;
+    let dm = bot_dm(&env, &alice).await?;
+    let room = open_portal(&alice, &dm, "typing").await?;
+    alice.send_text(&room, "read me").await?;
+    let echo = wait_echo(&alice, &room, "read me").await?;
+    let echo_id = echo["event_id"].as_str().unwrap_or_default().to_owned();
+
+    let user = alice.user_id.to_string();
+    let typing = json!({"typing": true, "timeout": 30000});
+    alice
+        .call(
+            reqwest::Method::PUT,
+            &["rooms", room.as_str(), "typing", &user],
+            &[],
+            Some(&typing),
+        )
+        .await?;
+    alice
+        .call(
+            reqwest::Method::POST,
+            &["rooms", room.as_str(), "receipt", "m.read", &echo_id],
+            &[],
+            Some(&json!({})),
+        )
+        .await?;
+    ferrybridge_tests::wait_until(T, || {
+        let seen = net.seen();
+        async move {
+            let typing = seen.iter().any(|s| matches!(s.event.kind, MatrixEventKind::Typing { typing: true }));
+            let receipt = seen
+                .iter()
+                .any(|s| matches!(&s.event.kind, MatrixEventKind::ReadReceipt { up_to } if up_to.as_str().starts_with("echo-of-")));
+            typing && receipt
+        }
+    })
+    .await?;
     Ok(())
 }

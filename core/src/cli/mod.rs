@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use crate::bridge::Bridge;
 use crate::config::{NetworkConfig, Tokens, example_config, load_config, load_config_with};
 
-pub use registration::{fill_secrets, registration_for};
+pub use registration::{fill_secrets, registration_for, registration_with};
 
 #[derive(Parser)]
 #[command(version, about = "A ferrybridge Matrix bridge")]
@@ -72,7 +72,8 @@ fn run<B: Bridge>(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("wrote new tokens and secrets key into {}", config.display());
             }
             let parsed = load_config_with::<B::Config>(&config, Tokens::Required)?;
-            let registration = registration_for(&parsed)?;
+            let caps = B::new(parsed.network.clone())?.capabilities();
+            let registration = registration_with(&parsed, &caps)?;
             std::fs::write(&output, registration)?;
             eprintln!(
                 "wrote {}; add it to your homeserver's app_service_config_files",

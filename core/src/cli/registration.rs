@@ -5,12 +5,22 @@ use ferrybridge_registration::{
     Registration, alias_regex_for_localpart, generate_token, regex_for_localpart,
 };
 
+use crate::bridge::Capabilities;
 use crate::config::{Config, ConfigError};
 use crate::templates::Template;
 
 /// The registration YAML for `config`: the bot, the ghosts' user namespace and the portals'
 /// alias namespace, all exclusive.
 pub fn registration_for<N>(config: &Config<N>) -> Result<String, ConfigError> {
+    registration_with(config, &Capabilities::default())
+}
+
+/// As [`registration_for`], asking the homeserver for typing notifications and read receipts
+/// (MSC2409 ephemeral events) when the network shows them.
+pub fn registration_with<N>(
+    config: &Config<N>,
+    caps: &Capabilities,
+) -> Result<String, ConfigError> {
     let asv = &config.appservice;
     let domain = &config.homeserver.domain;
     let template = |key: &str, text: &str| {
@@ -50,6 +60,11 @@ pub fn registration_for<N>(config: &Config<N>) -> Result<String, ConfigError> {
         alias_regexes,
     )
     .map_err(invalid)?;
+    let mut registration = registration;
+    if caps.typing || caps.read_receipts {
+        registration.receive_ephemeral = Some(true);
+        registration.push_ephemeral_unstable = Some(true);
+    }
     registration.to_yaml().map_err(invalid)
 }
 

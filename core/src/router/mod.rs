@@ -2,6 +2,7 @@
 //! concern? Each event is queued on the ordered queue of its portal (or of its room, for rooms
 //! that are not portals) and its inbox row is finished once handled, so a crash replays it.
 
+mod ephemeral;
 mod event;
 mod members;
 mod portal_events;
@@ -21,12 +22,16 @@ pub(crate) use event::RawEvent;
 #[derive(Clone)]
 pub struct Router {
     host: BridgeHost,
+    typing: std::sync::Arc<ephemeral::TypingState>,
 }
 
 impl Router {
     /// A router over the core services in `host`.
     pub fn new(host: BridgeHost) -> Self {
-        Self { host }
+        Self {
+            host,
+            typing: Default::default(),
+        }
     }
 
     /// Queues an event and, once handled, removes it from the inbox.
@@ -34,7 +39,13 @@ impl Router {
         let event = match RawEvent::parse(&inbox.json) {
             Ok(e) => e,
             Err(e) => {
-                tracing::warn!(txn = %inbox.txn_id, error = %e, "skipping unreadable event");
+                // Ephemeral events (typing, receipts) have no event ID.
+                match serde_json::from_str::<ephemeral::EphemeralEvent>(&inbox.json) {
+                    Ok(ephemeral) => self.route_ephemeral(ephemeral).await,
+                    Err(_) => {
+                        tracing::warn!(txn = %inbox.txn_id, error = %e, "skipping unreadable event")
+                    }
+                }
                 self.finish(inbox.id).await;
                 return;
             }
