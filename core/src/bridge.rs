@@ -123,6 +123,12 @@ pub trait Bridge: Send + Sync + Sized + 'static {
     /// Stops cleanly (QUIT, stream close). Called once at shutdown.
     async fn stop(&self) {}
 
+    /// Whether the bot stays in rooms that are not a DM with it (IRC: yes, to plumb them;
+    /// Telegram and WhatsApp: no, commands only work in a DM, so it says so and leaves).
+    fn bot_joins_group_rooms(&self) -> bool {
+        true
+    }
+
     /// The network's own bot commands, added to the core's registry.
     fn commands(self: &Arc<Self>) -> Vec<Arc<dyn Command>> {
         Vec::new()

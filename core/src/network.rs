@@ -23,6 +23,7 @@ pub trait NetworkHandle: Send + Sync + 'static {
     fn info(&self) -> NetworkInfo;
     fn capabilities(&self) -> Capabilities;
     fn ghost_naming(&self) -> Arc<dyn GhostNaming>;
+    fn bot_joins_group_rooms(&self) -> bool;
     async fn handle_matrix_event(
         &self,
         portal: &Portal,
@@ -64,6 +65,9 @@ impl<B: Bridge> NetworkHandle for B {
     }
     fn ghost_naming(&self) -> Arc<dyn GhostNaming> {
         Bridge::ghost_naming(self)
+    }
+    fn bot_joins_group_rooms(&self) -> bool {
+        Bridge::bot_joins_group_rooms(self)
     }
     async fn handle_matrix_event(
         &self,

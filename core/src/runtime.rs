@@ -47,6 +47,7 @@ pub struct RunningBridge {
     shutdown: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
     stop_network: Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send>,
+    pruner: JoinHandle<()>,
 }
 
 impl RunningBridge {
@@ -60,6 +61,7 @@ impl RunningBridge {
     }
     /// Stops accepting transactions, then stops the network.
     pub async fn stop(self) {
+        self.pruner.abort();
         let _ = self.shutdown.send(());
         match self.server.await {
             Ok(Ok(())) => {}
@@ -213,6 +215,7 @@ pub async fn start_with<B: Bridge>(
     }));
     tracing::info!(address = %local, "appservice listening");
 
+    let pruner = tokio::spawn(prune_transactions(store.clone()));
     bridge.clone().start(host.clone()).await?;
     let stopper = bridge.clone();
     Ok(RunningBridge {
@@ -220,6 +223,7 @@ pub async fn start_with<B: Bridge>(
         addr: local,
         shutdown,
         server,
+        pruner,
         stop_network: Box::new(move || Box::pin(async move { stopper.stop().await })),
     })
 }
@@ -235,5 +239,23 @@ fn secret_key<N>(config: &Config<N>) -> Result<SecretKey, ConfigError> {
         )),
         None => SecretKey::from_base64(&config.bridge.secrets_key)
             .map_err(|e| ConfigError::new("bridge.secrets_key", e.to_string())),
+    }
+}
+
+/// How long a handled transaction ID is remembered. Homeservers retry a transaction only until
+/// it is acknowledged; a week covers any outage worth surviving.
+const TXN_MEMORY: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// Forgets old transaction IDs hourly, so the dedupe table does not grow forever.
+async fn prune_transactions(store: Store) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let cutoff = crate::portal::now_ms() - TXN_MEMORY.as_millis() as i64;
+        match store.prune_transactions(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "forgot old transaction IDs"),
+            Err(e) => tracing::warn!(error = %e, "could not prune transaction IDs"),
+        }
     }
 }

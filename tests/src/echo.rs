@@ -32,6 +32,13 @@ pub struct EchoConfig {
     /// Text that makes a message undeliverable.
     #[serde(default = "default_fail_word")]
     pub fail_word: String,
+    /// Whether the bot stays in group rooms it is invited to (Telegram-like bridges: no).
+    #[serde(default = "yes")]
+    pub bot_in_groups: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_fail_word() -> String {
@@ -164,6 +171,10 @@ impl Bridge for EchoBridge {
     async fn start(self: Arc<Self>, host: BridgeHost) -> Result<(), BridgeError> {
         let _ = self.host.set(host);
         Ok(())
+    }
+
+    fn bot_joins_group_rooms(&self) -> bool {
+        self.config.bot_in_groups
     }
 
     fn commands(self: &Arc<Self>) -> Vec<Arc<dyn Command>> {

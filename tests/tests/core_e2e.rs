@@ -19,6 +19,7 @@ fn echo_net() -> Arc<EchoBridge> {
     Arc::new(
         EchoBridge::new(EchoConfig {
             fail_word: "fail".into(),
+            bot_in_groups: true,
         })
         .expect("echo bridge"),
     )
@@ -510,5 +511,34 @@ async fn typing_and_read_receipts_reach_the_network() -> Result<()> {
         }
     })
     .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_dm_only_bot_explains_and_leaves_group_rooms() -> Result<()> {
+    let net = Arc::new(EchoBridge::new(EchoConfig {
+        fail_word: "fail".into(),
+        bot_in_groups: false,
+    })?);
+    let yaml = "  bot_in_groups: false\n";
+    let env = BridgeEnv::start(yaml, None, net).await?;
+    let alice = env.user("alice").await?;
+    let group = alice.create_room(json!({"name": "not a DM"})).await?;
+    alice.invite(&group, &env.bot()).await?;
+    alice
+        .wait_for(&group, T, |ev| {
+            is_notice_containing(ev, "only work in a direct chat")
+        })
+        .await?;
+    alice
+        .wait_for(&group, T, |ev| {
+            ev["type"] == "m.room.member"
+                && ev["state_key"] == env.bot().as_str()
+                && ev["content"]["membership"] == "leave"
+        })
+        .await?;
+    // A DM still works.
+    let dm = bot_dm(&env, &alice).await?;
+    assert!(command(&alice, &dm, "help").await?.contains("open"));
     Ok(())
 }

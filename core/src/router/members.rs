@@ -50,6 +50,14 @@ impl Router {
             return;
         }
         if !is_direct {
+            if !self.host.network().bot_joins_group_rooms() {
+                let text =
+                    "I only work in a direct chat: start a DM with me and send `help` there.";
+                let _ = self.host.notices().send(room, text, None, None).await;
+                let _ = bot
+                    .leave(room, Some("commands only work in a direct chat"))
+                    .await;
+            }
             return;
         }
         if let Err(e) = self
