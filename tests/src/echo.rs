@@ -35,6 +35,9 @@ pub struct EchoConfig {
     /// Whether the bot stays in group rooms it is invited to (Telegram-like bridges: no).
     #[serde(default = "yes")]
     pub bot_in_groups: bool,
+    /// Whether messages are echoed back (benchmarks turn it off to measure one direction).
+    #[serde(default = "yes")]
+    pub echo: bool,
 }
 
 fn yes() -> bool {
@@ -86,6 +89,11 @@ impl EchoBridge {
     /// Every Matrix event handed to the network so far.
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// How many Matrix events the network has been handed.
+    pub fn seen_count(&self) -> usize {
+        self.seen.lock().unwrap().len()
     }
 
     fn host(&self) -> Result<&BridgeHost, DeliveryError> {
@@ -211,6 +219,9 @@ impl Bridge for EchoBridge {
                     )));
                 }
                 let id = self.next_id("m");
+                if !self.config.echo {
+                    return Ok(Delivered::As(id));
+                }
                 // Media comes back as the link a remote user would get.
                 let text = match content.media.as_ref().and_then(|m| m.url.as_ref()) {
                     Some(url) => url.clone(),

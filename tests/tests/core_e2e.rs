@@ -20,6 +20,7 @@ fn echo_net() -> Arc<EchoBridge> {
         EchoBridge::new(EchoConfig {
             fail_word: "fail".into(),
             bot_in_groups: true,
+            echo: true,
         })
         .expect("echo bridge"),
     )
@@ -519,6 +520,7 @@ async fn a_dm_only_bot_explains_and_leaves_group_rooms() -> Result<()> {
     let net = Arc::new(EchoBridge::new(EchoConfig {
         fail_word: "fail".into(),
         bot_in_groups: false,
+        echo: true,
     })?);
     let yaml = "  bot_in_groups: false\n";
     let env = BridgeEnv::start(yaml, None, net).await?;

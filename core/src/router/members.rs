@@ -21,7 +21,8 @@ impl Router {
             ("invite", true, _) => self.bot_invited(event).await,
             ("invite", false, None) => self.ghost_invited(event, target).await,
             ("leave" | "ban", false, Some(portal)) if event.sender != *target => {
-                self.portal_event(event.clone(), portal.clone()).await;
+                // A kick of a ghost is not a message: nothing to record.
+                let _ = self.portal_event(event.clone(), portal.clone()).await;
             }
             _ => {}
         }

@@ -14,7 +14,7 @@ use ruma::{RoomAliasId, UserId};
 use crate::appservice::AppserviceHandler;
 use crate::host::BridgeHost;
 use crate::portal::QueueKey;
-use crate::store::InboxEvent;
+use crate::store::{InboxEvent, MessageRow};
 
 pub(crate) use event::RawEvent;
 
@@ -68,15 +68,20 @@ impl Router {
             key,
             tracing::Instrument::instrument(
                 async move {
-                    this.handle(event, portal).await;
-                    this.finish(inbox.id).await;
+                    let delivered = this.handle(event, portal).await;
+                    this.finish_with(inbox.id, delivered).await;
                 },
                 span,
             ),
         );
     }
 
-    async fn handle(&self, event: RawEvent, portal: Option<crate::portal::Portal>) {
+    /// Handles one event; returns the message-map row of a delivered portal message.
+    async fn handle(
+        &self,
+        event: RawEvent,
+        portal: Option<crate::portal::Portal>,
+    ) -> Option<MessageRow> {
         // A room can become a portal while its events wait in the room's queue (a DM is linked
         // when the ghost accepts the invite): look again.
         let portal = match portal {
@@ -91,25 +96,39 @@ impl Router {
         };
         // Our own users' events come back to us: never bridge them again.
         if self.is_ours(&event.sender) {
-            return;
+            return None;
         }
         if event.kind == "m.room.member" {
             if let Some(target) = event.state_user() {
                 if self.is_ours(&target) {
                     self.ours_membership(&event, &target, portal.as_ref()).await;
-                    return;
+                    return None;
                 }
             }
         }
         match portal {
             Some(portal) => self.portal_event(event, portal).await,
-            None => self.room_event(event).await,
+            None => {
+                self.room_event(event).await;
+                None
+            }
         }
     }
 
     /// Whether `user` is the bot or a ghost.
     fn is_ours(&self, user: &UserId) -> bool {
         user == self.host.matrix().bot() || self.host.ghosts().is_ghost(user)
+    }
+
+    async fn finish_with(&self, id: i64, delivered: Option<MessageRow>) {
+        if let Err(e) = self
+            .host
+            .store()
+            .finish_inbox_with(id, delivered.as_ref())
+            .await
+        {
+            tracing::error!(inbox = id, error = %e, "could not finish inbox event; it will be replayed");
+        }
     }
 
     async fn finish(&self, id: i64) {

@@ -18,17 +18,18 @@ use crate::store::MessageRow;
 const UNTRACKED_PREFIX: &str = "untracked:";
 
 impl Router {
-    pub(super) async fn portal_event(&self, event: RawEvent, portal: Portal) {
+    /// Delivers a portal event; returns the message-map row to record with the inbox finish.
+    pub(super) async fn portal_event(&self, event: RawEvent, portal: Portal) -> Option<MessageRow> {
         let store = self.host.store();
         match store.message_by_event(&event.event_id).await {
             Ok(Some(_)) => {
                 tracing::debug!("already delivered; skipping replay");
-                return;
+                return None;
             }
             Ok(None) => {}
             Err(e) => {
                 tracing::error!(error = %e, "message map lookup failed");
-                return;
+                return None;
             }
         }
         let level = self.host.permissions().level_of(&event.sender);
@@ -37,18 +38,18 @@ impl Router {
                 let name = self.host.network_name();
                 self.tell_sender(&event, &format!("Your message was not sent to {name}: you are not allowed to use this bridge.")).await;
             }
-            return;
+            return None;
         }
         let kind = match self.to_matrix_kind(&event, &portal).await {
             Ok(Some(kind)) => kind,
-            Ok(None) => return,
+            Ok(None) => return None,
             Err(reason) => {
                 self.tell_sender(&event, &reason).await;
-                return;
+                return None;
             }
         };
         if !self.supported(&kind) {
-            return;
+            return None;
         }
         let records = matches!(
             kind,
@@ -71,7 +72,7 @@ impl Router {
             Ok(Delivered::Untracked) => {
                 RemoteMessageId::new(format!("{UNTRACKED_PREFIX}{}", event.event_id))
             }
-            Ok(Delivered::Ignored) => return,
+            Ok(Delivered::Ignored) => return None,
             Err(e) => {
                 let name = self.host.network_name();
                 tracing::info!(reason = %e.reason, "delivery failed; telling the sender");
@@ -80,23 +81,18 @@ impl Router {
                     &format!("⚠️ Your message was not delivered to {name}: {}", e.reason),
                 )
                 .await;
-                return;
+                return None;
             }
         };
-        if records {
-            let row = MessageRow {
-                portal: portal.key().clone(),
-                remote_id,
-                event_id: event.event_id.clone(),
-                room_id: portal.room_id().clone(),
-                remote_sender: None,
-                sender: event.sender.clone(),
-                timestamp_ms: crate::portal::now_ms(),
-            };
-            if let Err(e) = store.insert_message(&row).await {
-                tracing::error!(error = %e, "could not record delivered message");
-            }
-        }
+        records.then(|| MessageRow {
+            portal: portal.key().clone(),
+            remote_id,
+            event_id: event.event_id.clone(),
+            room_id: portal.room_id().clone(),
+            remote_sender: None,
+            sender: event.sender.clone(),
+            timestamp_ms: crate::portal::now_ms(),
+        })
     }
 
     /// Converts a portal event; `Ok(None)` for events the bridge does not carry, `Err` with a

@@ -52,21 +52,27 @@ impl Store {
     /// Records a bridged message; a duplicate (same portal and remote ID, or same event ID)
     /// is ignored and returns `false`.
     pub async fn insert_message(&self, msg: &MessageRow) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO messages (chat, receiver, remote_id, event_id, room_id, remote_sender, \
-             sender, timestamp_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-        )
-        .bind(msg.portal.chat.as_str())
-        .bind(decode::receiver_to_db(msg.portal.receiver.as_ref()))
-        .bind(msg.remote_id.as_str())
-        .bind(msg.event_id.as_str())
-        .bind(msg.room_id.as_str())
-        .bind(msg.remote_sender.as_ref().map(|s| s.as_str()))
-        .bind(msg.sender.as_str())
-        .bind(msg.timestamp_ms)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        insert_message_on(self.pool(), msg).await
+    }
+
+    /// Finishes an inbox event and records the message it was delivered as, in one database
+    /// transaction: one commit per bridged event instead of two, and never one without the
+    /// other.
+    pub async fn finish_inbox_with(
+        &self,
+        inbox_id: i64,
+        msg: Option<&MessageRow>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        if let Some(msg) = msg {
+            insert_message_on(&mut *tx, msg).await?;
+        }
+        sqlx::query("DELETE FROM inbox WHERE id = $1")
+            .bind(inbox_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn message_by_remote(
@@ -103,4 +109,25 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+async fn insert_message_on<'e, E>(exec: E, msg: &MessageRow) -> Result<bool, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let done = sqlx::query(
+        "INSERT INTO messages (chat, receiver, remote_id, event_id, room_id, remote_sender, \
+         sender, timestamp_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+    )
+    .bind(msg.portal.chat.as_str())
+    .bind(decode::receiver_to_db(msg.portal.receiver.as_ref()))
+    .bind(msg.remote_id.as_str())
+    .bind(msg.event_id.as_str())
+    .bind(msg.room_id.as_str())
+    .bind(msg.remote_sender.as_ref().map(|s| s.as_str()))
+    .bind(msg.sender.as_str())
+    .bind(msg.timestamp_ms)
+    .execute(exec)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -223,3 +223,44 @@ async fn prune_forgets_only_old_finished_transactions() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn finishing_an_event_records_its_message_in_the_same_transaction() {
+    use crate::ids::{PortalKey, RemoteMessageId};
+    use crate::store::MessageRow;
+    for_each_backend(async |db| {
+        let store = db.connect().await;
+        let ids = new_ids(
+            store
+                .record_transaction("t-finish", &events(2, "f"))
+                .await
+                .unwrap(),
+        );
+        let row = MessageRow {
+            portal: PortalKey::shared("chat"),
+            remote_id: RemoteMessageId::new("r1"),
+            event_id: ruma::EventId::parse("$e1").unwrap(),
+            room_id: ruma::RoomId::parse("!room").unwrap(),
+            remote_sender: None,
+            sender: ruma::UserId::parse("@u:hs").unwrap(),
+            timestamp_ms: 1,
+        };
+        store.finish_inbox_with(ids[0], Some(&row)).await.unwrap();
+        store.finish_inbox_with(ids[1], None).await.unwrap();
+        assert!(store.pending_inbox().await.unwrap().is_empty());
+        assert_eq!(
+            store.message_by_event(&row.event_id).await.unwrap(),
+            Some(row.clone())
+        );
+        // A replayed delivery records nothing twice and still finishes.
+        let again = new_ids(
+            store
+                .record_transaction("t-finish-2", &events(1, "g"))
+                .await
+                .unwrap(),
+        );
+        store.finish_inbox_with(again[0], Some(&row)).await.unwrap();
+        assert!(store.pending_inbox().await.unwrap().is_empty());
+    })
+    .await;
+}

@@ -1,0 +1,157 @@
+//! Relay throughput of the core, both ways, through the loopback echo network, and memory.
+//!
+//! Matrix → network: transactions are PUT straight to the appservice endpoint (as a homeserver
+//! would), and the clock stops when the network has been handed every message. Network →
+//! Matrix: the network queues messages and the clock stops when the homeserver has received
+//! every send. The homeserver is the stand-in of `ferrybridge_tests::bench_hs`, so the numbers
+//! are the bridge's own (store, queues, HTTP), not Synapse's.
+//!
+//! Run: `cargo bench -p ferrybridge-benches --bench core_relay` (env BENCH_MESSAGES, default 20000).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferrybridge_core::bridge::Bridge;
+use ferrybridge_core::cli::fill_secrets;
+use ferrybridge_core::config::{Config, NetworkConfig, Tokens, example_config, parse_config_with};
+use ferrybridge_core::events::{MessageContent, RemoteEvent, RemoteEventKind};
+use ferrybridge_core::ids::{PortalKey, RemoteMessageId, RemoteUserId};
+use ferrybridge_tests::bench_hs::BenchHomeserver;
+use ferrybridge_tests::echo::{EchoBridge, EchoConfig};
+use serde_json::json;
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let n: usize = std::env::var("BENCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let hs = BenchHomeserver::start().await?;
+    let dir = tempfile::tempdir()?;
+    let port = ferrybridge_tests::free_port()?;
+    let text = fill_secrets(&example_config(
+        &EchoBridge::info(),
+        &EchoConfig::example_yaml(),
+    ));
+    let mut config: Config<EchoConfig> = parse_config_with(&text, Tokens::Required)?;
+    config.homeserver.address = hs.url().parse()?;
+    config.homeserver.domain = "bench".into();
+    config.appservice.port = port;
+    config.database.uri = format!("sqlite://{}/bench.db", dir.path().display());
+    config.logging.level = "warn".into();
+    let rss_idle = rss_kib();
+    let net = Arc::new(EchoBridge::new(EchoConfig {
+        fail_word: "\u{0}never".into(),
+        bot_in_groups: true,
+        echo: false,
+    })?);
+    let running = ferrybridge_core::start_with(config.clone(), net.clone()).await?;
+    let host = running.host().clone();
+    let key = PortalKey::shared("bench");
+    let portal = host.portals().get_or_create(&key).await?;
+    let room = portal.room_id().to_string();
+    println!("core relay benchmark: {n} messages, SQLite store, 2-core machine");
+
+    // Matrix → network, in transactions of 50 events (homeservers batch).
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/_matrix/app/v1/transactions");
+    let token = config.appservice.hs_token.clone();
+    let batch = 50;
+    let start = Instant::now();
+    for (t, chunk) in (0..n).collect::<Vec<_>>().chunks(batch).enumerate() {
+        let events: Vec<_> = chunk
+            .iter()
+            .map(|i| json!({"event_id": format!("$bench-{i}"), "room_id": room, "sender": "@user:bench", "type": "m.room.message",
+                             "origin_server_ts": 0, "content": {"msgtype": "m.text", "body": format!("message {i}")}}))
+            .collect();
+        let resp = client
+            .put(format!("{url}/b{t}"))
+            .bearer_auth(&token)
+            .json(&json!({"events": events}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            resp.status().is_success(),
+            "transaction refused: {}",
+            resp.status()
+        );
+    }
+    wait(|| net.seen_count() >= n, Duration::from_secs(600)).await?;
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "matrix -> network: {:>8.0} msg/s  ({n} messages in {batch}-event transactions, {secs:.2} s)",
+        n as f64 / secs
+    );
+
+    // Matrix → network, one event per transaction (latency-bound: each waits for its commit).
+    let single = n / 10;
+    let start = Instant::now();
+    for i in 0..single {
+        let event = json!({"event_id": format!("$single-{i}"), "room_id": room, "sender": "@user:bench", "type": "m.room.message",
+                           "origin_server_ts": 0, "content": {"msgtype": "m.text", "body": "one"}});
+        client
+            .put(format!("{url}/s{i}"))
+            .bearer_auth(&token)
+            .json(&json!({"events": [event]}))
+            .send()
+            .await?;
+    }
+    wait(|| net.seen_count() >= n + single, Duration::from_secs(600)).await?;
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "matrix -> network: {:>8.0} txn/s  ({single} single-event transactions, {secs:.2} s)",
+        single as f64 / secs
+    );
+
+    // Network → Matrix.
+    let before = hs.sent();
+    let start = Instant::now();
+    for i in 0..n {
+        host.send(RemoteEvent {
+            portal: key.clone(),
+            kind: RemoteEventKind::Message {
+                id: RemoteMessageId::new(format!("r{i}")),
+                sender: RemoteUserId::new(format!("user{}", i % 20)),
+                content: MessageContent::text(format!("remote {i}")),
+                reply_to: None,
+            },
+        })
+        .await;
+    }
+    wait(|| hs.sent() >= before + n as u64, Duration::from_secs(600)).await?;
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "network -> matrix: {:>8.0} msg/s  ({n} messages from 20 ghosts, {secs:.2} s)",
+        n as f64 / secs
+    );
+
+    println!(
+        "memory: RSS {} MiB idle process, {} MiB after the runs",
+        rss_idle / 1024,
+        rss_kib() / 1024
+    );
+    running.stop().await;
+    Ok(())
+}
+
+async fn wait(done: impl Fn() -> bool, limit: Duration) -> anyhow::Result<()> {
+    let start = Instant::now();
+    while !done() {
+        anyhow::ensure!(start.elapsed() < limit, "timed out");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok(())
+}
+
+/// Resident memory of this process in KiB (Linux).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}

@@ -1,0 +1,84 @@
+//! A stand-in homeserver for BENCHMARKS only: it answers every client-server request at once
+//! (sends get fresh event IDs, rooms get fresh room IDs) and counts the events sent to it, so a
+//! benchmark measures the bridge rather than Synapse (which cannot take thousands of messages a
+//! second on two cores). Functional tests always use a real Synapse.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Json};
+use serde_json::json;
+
+/// Counters of what the bridge sent.
+#[derive(Default)]
+pub struct BenchCounters {
+    /// Room events sent (`PUT /rooms/{room}/send/...`).
+    pub sent: AtomicU64,
+    /// Every request.
+    pub requests: AtomicU64,
+}
+
+/// A running stand-in homeserver.
+pub struct BenchHomeserver {
+    pub addr: SocketAddr,
+    pub counters: Arc<BenchCounters>,
+}
+
+impl BenchHomeserver {
+    /// Starts on a free local port.
+    pub async fn start() -> anyhow::Result<Self> {
+        let counters = Arc::new(BenchCounters::default());
+        let app = Router::new().fallback(answer).with_state(counters.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { addr, counters })
+    }
+
+    /// The base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Room events sent so far.
+    pub fn sent(&self) -> u64 {
+        self.counters.sent.load(Ordering::Relaxed)
+    }
+}
+
+async fn answer(State(counters): State<Arc<BenchCounters>>, req: Request) -> impl IntoResponse {
+    counters.requests.fetch_add(1, Ordering::Relaxed);
+    let path = req.uri().path().to_owned();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    if path.contains("/send/") || path.contains("/redact/") {
+        counters.sent.fetch_add(1, Ordering::Relaxed);
+        return Json(json!({ "event_id": format!("${id}") }));
+    }
+    if path.ends_with("/createRoom") {
+        return Json(json!({ "room_id": format!("!{id}") }));
+    }
+    if path.ends_with("/register") {
+        return Json(json!({ "user_id": "@registered:bench", "access_token": "x" }));
+    }
+    if path.ends_with("/capabilities") {
+        return Json(
+            json!({ "capabilities": { "m.room_versions": { "default": "12", "available": { "12": "stable" } } } }),
+        );
+    }
+    if path.contains("/join") {
+        let room = path.split('/').nth_back(1).unwrap_or("!r").to_owned();
+        return Json(json!({ "room_id": room }));
+    }
+    if path.contains("/state/") {
+        return Json(json!({ "event_id": format!("${id}") }));
+    }
+    if path.contains("/upload") {
+        return Json(json!({ "content_uri": format!("mxc://bench/{id}") }));
+    }
+    Json(json!({}))
+}
