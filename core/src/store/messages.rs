@@ -5,7 +5,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::decode;
-use super::{Store, StoreError};
+use super::{Durability, Store, StoreError};
 use crate::ids::{PortalKey, RemoteChatId, RemoteMessageId, RemoteUserId};
 
 /// One bridged message: remote ID ↔ Matrix event ID, for replies, edits and redactions.
@@ -63,7 +63,9 @@ impl Store {
         inbox_id: i64,
         msg: Option<&MessageRow>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        // Bookkeeping: after a power loss at worst the event is delivered again.
+        let mut conn = self.pool().acquire().await?;
+        let mut tx = self.begin_on(&mut conn, Durability::Relaxed).await?;
         if let Some(msg) = msg {
             insert_message_on(&mut *tx, msg).await?;
         }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use sqlx::AnyPool;
 
 mod decode;
+mod durability;
 mod ghosts;
 mod kv;
 mod messages;
@@ -29,6 +30,7 @@ mod users;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use durability::Durability;
 pub use ghosts::GhostRow;
 pub use messages::MessageRow;
 pub use pool::Backend;

@@ -76,6 +76,9 @@ async fn open_sqlite(uri: &str, max_connections: u32) -> Result<AnyPool, StoreEr
             // How long a writer waits for another connection's write lock before failing.
             conn.execute("PRAGMA busy_timeout = 10000").await?;
             conn.execute("PRAGMA foreign_keys = ON").await?;
+            // Commits survive a crash of the bridge; only the ones that acknowledge a
+            // homeserver transaction also wait for the disk (see `Durability`).
+            conn.execute("PRAGMA synchronous = NORMAL").await?;
             Ok(())
         })
     });

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::Row;
 
-use super::{Store, StoreError};
+use super::{Durability, Store, StoreError};
 
 /// Whether a transaction was new or a replay.
 #[derive(Debug, PartialEq, Eq)]
@@ -43,7 +43,10 @@ impl Store {
         txn_id: &str,
         events: &[String],
     ) -> Result<TxnOutcome, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        // The homeserver forgets a transaction once we acknowledge it: this commit must be on
+        // disk, not just handed to the OS.
+        let mut conn = self.pool().acquire().await?;
+        let mut tx = self.begin_on(&mut conn, Durability::Synchronous).await?;
         let inserted = sqlx::query(
             "INSERT INTO processed_txns (txn_id, recorded_at_ms) VALUES ($1, $2) \
              ON CONFLICT (txn_id) DO NOTHING",
@@ -55,6 +58,7 @@ impl Store {
         .rows_affected();
         if inserted == 0 {
             tx.rollback().await?;
+            self.relax(&mut conn).await?;
             return Ok(TxnOutcome::Duplicate);
         }
         let mut ids = Vec::with_capacity(events.len());
@@ -68,6 +72,7 @@ impl Store {
             ids.push(id);
         }
         tx.commit().await?;
+        self.relax(&mut conn).await?;
         Ok(TxnOutcome::New(ids))
     }
 
