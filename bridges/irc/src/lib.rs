@@ -6,10 +6,21 @@
 //! errors into user-facing notices, and [`line`] parses raw lines safely.
 
 pub mod backoff;
+pub mod bridge;
+pub mod commands;
 pub mod config;
+pub mod conn;
 pub mod flood;
 pub mod format;
+pub mod ids;
 pub mod line;
+pub mod net;
 pub mod nick;
 pub mod numerics;
+pub mod outbound;
+pub mod puppet;
+pub mod relay;
 pub mod split;
+
+pub use bridge::IrcBridge;
+pub use config::IrcConfig;
