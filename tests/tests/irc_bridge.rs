@@ -1,0 +1,173 @@
+//! The IRC bridge end to end: a real Synapse, a real InspIRCd + Atheme, the bridge in-process,
+//! a real Matrix client and raw IRC clients.
+
+#[path = "irc/support.rs"]
+mod support;
+
+use ferrybridge_tests::text_body;
+use support::{RawIrc, Setup, T, command, join_channel};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_and_messages_both_ways() {
+    let setup = Setup::start().await.unwrap();
+    let mut bob = RawIrc::connect(setup.ircd.port, "bob").await.unwrap();
+    bob.join("#test").await.unwrap();
+
+    let (alice, dm) = setup.user("alice").await.unwrap();
+    let room = join_channel(&alice, &dm, "#test").await.unwrap();
+
+    // Matrix → IRC, from alice's puppet.
+    alice.send_text(&room, "hello irc").await.unwrap();
+    let line = bob
+        .expect(|l| l.contains("PRIVMSG #test :hello irc"))
+        .await
+        .unwrap();
+    assert!(line.starts_with(":alice[m]!"), "{line}");
+
+    // IRC → Matrix, from bob's ghost.
+    bob.send("PRIVMSG #test :hi matrix").await.unwrap();
+    let ev = alice
+        .wait_for(&room, T, |e| text_body(e) == Some("hi matrix"))
+        .await
+        .unwrap();
+    assert_eq!(ev["sender"], "@_localhost_bob:localhost");
+
+    // The room is reachable by its alias too.
+    let by_alias = alice
+        .resolve_alias("#_localhost_#test:localhost")
+        .await
+        .unwrap();
+    assert_eq!(by_alias, room);
+
+    // !nick changes the puppet's nick; bob sees it.
+    let reply = command(&alice, &dm, "!nick Alicia").await.unwrap();
+    assert!(reply.contains("Alicia"), "{reply}");
+    bob.expect(|l| l.contains("NICK") && l.contains("Alicia"))
+        .await
+        .unwrap();
+
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alias_join_creates_portal() {
+    let setup = Setup::start().await.unwrap();
+    let mut bob = RawIrc::connect(setup.ircd.port, "bobby").await.unwrap();
+    bob.join("#aliased").await.unwrap();
+    let (carol, _dm) = setup.user("carol").await.unwrap();
+    let room = carol.join("#_localhost_#aliased:localhost").await.unwrap();
+    // The bot joins the channel; bob's ghost shows up and his lines arrive.
+    bob.expect(|l| l.contains("JOIN") && l.contains("ferrybridge"))
+        .await
+        .unwrap();
+    bob.send("PRIVMSG #aliased :anyone here?").await.unwrap();
+    carol
+        .wait_for(&room, T, |e| text_body(e) == Some("anyone here?"))
+        .await
+        .unwrap();
+    // carol talks: her puppet connects and joins.
+    carol.send_text(&room, "yes, me").await.unwrap();
+    bob.expect(|l| l.contains("PRIVMSG #aliased :yes, me"))
+        .await
+        .unwrap();
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moderated_channel_gives_a_notice() {
+    let setup = Setup::start().await.unwrap();
+    let mut op = RawIrc::connect(setup.ircd.port, "op").await.unwrap();
+    op.join("#quiet").await.unwrap();
+    let (dave, dm) = setup.user("dave").await.unwrap();
+    let room = join_channel(&dave, &dm, "#quiet").await.unwrap();
+    op.send("MODE #quiet +m").await.unwrap();
+    op.expect(|l| l.contains("MODE #quiet +m")).await.unwrap();
+    let ev = dave.send_text(&room, "can you hear me").await.unwrap();
+    let notice = dave
+        .wait_for(&room, T, |e| {
+            e["sender"] == "@ircbot:localhost"
+                && text_body(e).is_some_and(|b| b.contains("not delivered"))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        notice["content"]["m.relates_to"]["m.in_reply_to"]["event_id"],
+        ev.as_str()
+    );
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_messages_both_ways() {
+    let setup = Setup::start().await.unwrap();
+    let mut eve = RawIrc::connect(setup.ircd.port, "eve").await.unwrap();
+    let (frank, dm) = setup.user("frank").await.unwrap();
+    // frank connects (through !nick with no argument nothing connects, so join a channel).
+    join_channel(&frank, &dm, "#pm").await.unwrap();
+    eve.send("PRIVMSG frank[m] :psst").await.unwrap();
+    let room = frank.wait_for_invite(T).await.unwrap();
+    frank.join(room.as_str()).await.unwrap();
+    let ev = frank
+        .wait_for(&room, T, |e| text_body(e) == Some("psst"))
+        .await
+        .unwrap();
+    assert_eq!(ev["sender"], "@_localhost_eve:localhost");
+    frank.send_text(&room, "hello eve").await.unwrap();
+    eve.expect(|l| l.contains("PRIVMSG eve :hello eve"))
+        .await
+        .unwrap();
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storepass_username_reconnect_uses_sasl() {
+    let setup = Setup::start().await.unwrap();
+    // Register an account with NickServ from a raw client.
+    let mut reg = RawIrc::connect(setup.ircd.port, "gina_acct").await.unwrap();
+    reg.send("PRIVMSG NickServ :REGISTER s3cretpass gina@example.com")
+        .await
+        .unwrap();
+    reg.expect(|l| l.contains("NickServ") && l.contains("registered"))
+        .await
+        .unwrap();
+    reg.send("QUIT").await.unwrap();
+
+    let (gina, dm) = setup.user("gina").await.unwrap();
+    join_channel(&gina, &dm, "#auth").await.unwrap();
+    let r = command(&gina, &dm, "!username gina_acct").await.unwrap();
+    assert!(r.contains("gina_acct"), "{r}");
+    let r = command(&gina, &dm, "!storepass s3cretpass").await.unwrap();
+    assert!(r.contains("Stored"), "{r}");
+    command(&gina, &dm, "!reconnect").await.unwrap();
+    // whois shows the account once logged in.
+    let mut ok = false;
+    for _ in 0..20 {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let r = command(&gina, &dm, "!whois gina[m]").await.unwrap();
+        if r.contains("logged in as gina_acct") {
+            ok = true;
+            break;
+        }
+    }
+    assert!(ok, "SASL login did not happen");
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn puppets_reconnect_and_rejoin_after_server_restart() {
+    let mut setup = Setup::start().await.unwrap();
+    let (hank, dm) = setup.user("hank").await.unwrap();
+    let room = join_channel(&hank, &dm, "#restart").await.unwrap();
+    setup.ircd.restart().await.unwrap();
+    let mut ivy = RawIrc::connect(setup.ircd.port, "ivy").await.unwrap();
+    ivy.join("#restart").await.unwrap();
+    // hank's puppet comes back into the channel by itself, with its nick.
+    ivy.expect(|l| l.starts_with(":hank[m]!") && l.contains("JOIN"))
+        .await
+        .unwrap();
+    hank.send_text(&room, "back again").await.unwrap();
+    ivy.expect(|l| l.contains("PRIVMSG #restart :back again"))
+        .await
+        .unwrap();
+    setup.stop().await;
+}
