@@ -87,7 +87,6 @@ impl Drop for Ircd {
 
 /// A raw IRC client speaking lines.
 pub struct RawIrc {
-    pub nick: String,
     reader: BufReader<OwnedReadHalf>,
     writer: OwnedWriteHalf,
     pub seen: Vec<String>,
@@ -98,7 +97,6 @@ impl RawIrc {
         let stream = TcpStream::connect(("127.0.0.1", port)).await?;
         let (r, w) = stream.into_split();
         let mut c = RawIrc {
-            nick: nick.to_owned(),
             reader: BufReader::new(r),
             writer: w,
             seen: Vec::new(),
@@ -153,7 +151,7 @@ pub struct Setup {
     pub ircd: Ircd,
     pub synapse: Synapse,
     pub bridge: Option<RunningBridge>,
-    pub dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
 }
 
 pub fn bot_id() -> OwnedUserId {
@@ -198,7 +196,7 @@ impl Setup {
             ircd,
             synapse,
             bridge: Some(running),
-            dir,
+            _dir: dir,
         })
     }
 
@@ -213,6 +211,11 @@ impl Setup {
                 && e["content"]["membership"] == "join"
         })
         .await?;
+        // ... and greets; take the greeting so replies to commands are not confused with it.
+        user.wait_for(&dm, T, |e| {
+            e["sender"] == "@ircbot:localhost" && e["content"]["msgtype"] == "m.notice"
+        })
+        .await?;
         Ok((user, dm))
     }
 
@@ -225,10 +228,11 @@ impl Setup {
 
 /// Sends a command in `room` and returns the bot's reply text.
 pub async fn command(user: &TestUser, room: &OwnedRoomId, cmd: &str) -> Result<String> {
-    user.send_text(room, cmd).await?;
+    let sent = user.send_text(room, cmd).await?;
     let reply = user
         .wait_for(room, T, |e| {
-            e["sender"] == "@ircbot:localhost" && e["content"]["msgtype"] == "m.notice"
+            e["sender"] == "@ircbot:localhost"
+                && e["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == sent.as_str()
         })
         .await?;
     Ok(text_body(&reply).unwrap_or_default().to_owned())
