@@ -81,7 +81,9 @@ async fn moderated_channel_gives_a_notice() {
     let (dave, dm) = setup.user("dave").await.unwrap();
     let room = join_channel(&dave, &dm, "#quiet").await.unwrap();
     op.send("MODE #quiet +m").await.unwrap();
-    op.expect(|l| l.contains("MODE #quiet +m")).await.unwrap();
+    op.expect(|l| l.contains("MODE #quiet") && l.contains("+m"))
+        .await
+        .unwrap();
     let ev = dave.send_text(&room, "can you hear me").await.unwrap();
     let notice = dave
         .wait_for(&room, T, |e| {

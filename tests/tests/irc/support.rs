@@ -74,7 +74,11 @@ impl Ircd {
 
     fn kill(&mut self) {
         for pid in self.pids.drain(..) {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-9")
+                .arg(pid.to_string())
+                .stderr(std::process::Stdio::null())
+                .status();
         }
     }
 }
