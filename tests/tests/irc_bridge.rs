@@ -173,3 +173,120 @@ async fn puppets_reconnect_and_rejoin_after_server_restart() {
         .unwrap();
     setup.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_cmd_listrooms_whois_feature_active_and_refusals() {
+    let setup = Setup::start().await.unwrap();
+    let mut op = RawIrc::connect(setup.ircd.port, "keeper").await.unwrap();
+    op.join("#keyed").await.unwrap();
+    op.send("MODE #keyed +k sesame").await.unwrap();
+    op.expect(|l| l.contains("MODE #keyed") && l.contains("+k"))
+        .await
+        .unwrap();
+    let (jack, dm) = setup.user("jack").await.unwrap();
+
+    let r = command(&jack, &dm, "!join #secret").await.unwrap();
+    assert!(r.contains("excluded"), "{r}");
+    let r = command(&jack, &dm, "!join #keyed").await.unwrap();
+    assert!(r.contains("key"), "{r}");
+    let r = command(&jack, &dm, "!join #keyed sesame").await.unwrap();
+    assert!(r.contains("Joined #keyed"), "{r}");
+    jack.wait_for_invite(T).await.unwrap();
+
+    let r = command(&jack, &dm, "!listrooms").await.unwrap();
+    assert!(
+        r.contains("#keyed") && r.contains("https://matrix.to/#/"),
+        "{r}"
+    );
+    let r = command(&jack, &dm, "!whois keeper").await.unwrap();
+    assert!(r.contains("keeper is keeper@"), "{r}");
+    let r = command(&jack, &dm, "!whois @jack:localhost").await.unwrap();
+    assert!(r.contains("jack[m]"), "{r}");
+    let r = command(&jack, &dm, "!whois nobody_here").await.unwrap();
+    assert!(r.contains("not on"), "{r}");
+    let r = command(&jack, &dm, "!active").await.unwrap();
+    assert!(r.contains("active as jack[m]"), "{r}");
+    let r = command(&jack, &dm, "!feature mentions false")
+        .await
+        .unwrap();
+    assert!(r.contains("now false"), "{r}");
+    let r = command(&jack, &dm, "!nick").await.unwrap();
+    assert!(r.contains("localhost: jack[m]"), "{r}");
+    let r = command(&jack, &dm, "!nick keeper").await.unwrap();
+    assert!(r.contains("in use"), "{r}");
+    let r = command(&jack, &dm, "!cmd quit").await.unwrap();
+    assert!(r.contains("uppercase"), "{r}");
+    let r = command(&jack, &dm, "!cmd QUIT :bye").await.unwrap();
+    assert!(r.contains("cannot be sent"), "{r}");
+    // Success is silent; the raw command reaches IRC.
+    jack.send_text(&dm, "!cmd PRIVMSG keeper :raw hello")
+        .await
+        .unwrap();
+    op.expect(|l| l.contains("PRIVMSG keeper :raw hello"))
+        .await
+        .unwrap();
+    let r = command(&jack, &dm, "!quit").await.unwrap();
+    assert!(r.contains("Disconnected"), "{r}");
+    op.expect(|l| l.starts_with(":jack[m]!") && l.contains("QUIT"))
+        .await
+        .unwrap();
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_power_and_displayname_follow() {
+    let setup = Setup::start().await.unwrap();
+    let mut lee = RawIrc::connect(setup.ircd.port, "lee").await.unwrap();
+    lee.join("#mod").await.unwrap();
+    lee.send("TOPIC #mod :the first topic").await.unwrap();
+    let (kim, dm) = setup.user("kim").await.unwrap();
+    let room = join_channel(&kim, &dm, "#mod").await.unwrap();
+    // lee created the channel, so is an operator: his ghost gets power 50.
+    let lee_ghost = "@_localhost_lee:localhost";
+    ferrybridge_tests::wait_until(T, || async {
+        kim.get_state(&room, "m.room.power_levels", "")
+            .await
+            .is_ok_and(|pl| pl["users"][lee_ghost] == 50)
+    })
+    .await
+    .unwrap();
+    lee.send("TOPIC #mod :a new topic").await.unwrap();
+    ferrybridge_tests::wait_until(T, || async {
+        kim.get_state(&room, "m.room.topic", "")
+            .await
+            .is_ok_and(|t| t["topic"] == "a new topic")
+    })
+    .await
+    .unwrap();
+    // A display name change becomes a NICK.
+    kim.set_displayname("Kimberly").await.unwrap();
+    lee.expect(|l| l.starts_with(":kim[m]!") && l.contains("NICK") && l.contains("Kimberly[m]"))
+        .await
+        .unwrap();
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bridge_restart_restores_puppets() {
+    let mut setup = Setup::start().await.unwrap();
+    let mut nate = RawIrc::connect(setup.ircd.port, "nate").await.unwrap();
+    nate.join("#persist").await.unwrap();
+    let (mia, dm) = setup.user("mia").await.unwrap();
+    let room = join_channel(&mia, &dm, "#persist").await.unwrap();
+    nate.expect(|l| l.starts_with(":mia[m]!") && l.contains("JOIN"))
+        .await
+        .unwrap();
+    setup.restart_bridge().await.unwrap();
+    nate.expect(|l| l.starts_with(":mia[m]!") && l.contains("QUIT"))
+        .await
+        .unwrap();
+    nate.expect(|l| l.starts_with(":mia[m]!") && l.contains("JOIN"))
+        .await
+        .unwrap();
+    // and the bot relays again.
+    nate.send("PRIVMSG #persist :still there?").await.unwrap();
+    mia.wait_for(&room, T, |e| text_body(e) == Some("still there?"))
+        .await
+        .unwrap();
+    setup.stop().await;
+}

@@ -184,6 +184,7 @@ impl Bridge for IrcBridge {
                 .map(|(_, c)| c.to_owned())
                 .collect();
             net.start_bot(channels);
+            tokio::spawn(crate::restore::restore_all(net.clone()));
         }
         Ok(())
     }

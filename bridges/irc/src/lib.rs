@@ -20,6 +20,7 @@ pub mod numerics;
 pub mod outbound;
 pub mod puppet;
 pub mod relay;
+pub mod restore;
 pub mod split;
 
 pub use bridge::IrcBridge;

@@ -41,6 +41,7 @@ pub async fn ready_puppet(
     conn.wait_registered(CONNECT_WAIT).await.map_err(fail)?;
     if is_channel(target) && !conn.in_channel(target) {
         conn.join(target, None, REQUEST_WAIT).await.map_err(fail)?;
+        crate::restore::remember(net, user, target, true).await;
     }
     Ok(conn)
 }
@@ -77,6 +78,13 @@ pub async fn handle(
         }
         MatrixEventKind::Membership { change } if is_channel(&target) => match change {
             MembershipChange::Join => {
+                // A join while already in the channel is a profile change.
+                if let Some(conn) = net.puppet(&event.sender)
+                    && conn.in_channel(&target)
+                {
+                    follow_displayname(host, net, &conn, &event.sender).await;
+                    return Ok(Delivered::Untracked);
+                }
                 ready_puppet(net, &event.sender, &target).await?;
                 Ok(Delivered::Untracked)
             }
@@ -84,6 +92,7 @@ pub async fn handle(
                 if let Some(conn) = net.puppet(&event.sender) {
                     conn.part(&target, reason.as_deref());
                 }
+                crate::restore::remember(net, &event.sender, &target, false).await;
                 Ok(Delivered::Untracked)
             }
             _ => Ok(Delivered::Ignored),
@@ -127,6 +136,41 @@ pub async fn handle(
             Ok(Delivered::Untracked)
         }
         _ => Ok(Delivered::Ignored),
+    }
+}
+
+/// A display name change becomes a NICK, unless the user chose a nick with `!nick`.
+async fn follow_displayname(host: &BridgeHost, net: &IrcNetwork, conn: &Conn, user: &OwnedUserId) {
+    let key = crate::net::user_key(&net.name, user);
+    let custom: Option<String> = host
+        .store()
+        .kv_get(crate::net::KV_NICK, &key)
+        .await
+        .ok()
+        .flatten();
+    if custom.is_some() {
+        return;
+    }
+    let Ok(config) = net.puppet_config(host, user).await else {
+        return;
+    };
+    let desired = conn.state().desired_nick;
+    if config.nick == desired {
+        return;
+    }
+    match conn.change_nick(&config.nick, REQUEST_WAIT).await {
+        Ok(nick) => {
+            host.notify(user, &format!("Your nick on {} is now {nick}.", net.name))
+                .await
+        }
+        Err(e) => {
+            conn.set_desired_nick(&desired);
+            host.notify(
+                user,
+                &format!("Could not follow your display name on {}: {e}", net.name),
+            )
+            .await
+        }
     }
 }
 

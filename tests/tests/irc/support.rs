@@ -152,6 +152,7 @@ impl RawIrc {
 
 /// A running bridge with its Synapse and IRC server.
 pub struct Setup {
+    pub config: Config<IrcConfig>,
     pub ircd: Ircd,
     pub synapse: Synapse,
     pub bridge: Option<RunningBridge>,
@@ -181,6 +182,7 @@ fn config_for(dir: &Path, irc_port: u16, hs: Option<&str>) -> Result<(Config<Irc
     server.flood.burst = 100;
     server.flood.per_second = 100.0;
     server.ping_timeout_secs = 10;
+    server.exclude_channels = vec!["#secret".into()];
     let reg = dir.join("registration.yaml");
     std::fs::write(&reg, ferrybridge_core::cli::registration_for(&config)?)?;
     Ok((config, reg))
@@ -195,8 +197,9 @@ impl Setup {
         let synapse = Synapse::start(&[reg]).await?;
         config.homeserver.address = synapse.base_url().parse()?;
         let bridge = IrcBridge::new(config.network.clone())?;
-        let running = start_with(config, Arc::new(bridge)).await?;
+        let running = start_with(config.clone(), Arc::new(bridge)).await?;
         Ok(Setup {
+            config,
             ircd,
             synapse,
             bridge: Some(running),
@@ -221,6 +224,16 @@ impl Setup {
         })
         .await?;
         Ok((user, dm))
+    }
+
+    /// Stops the bridge and starts it again on the same database.
+    pub async fn restart_bridge(&mut self) -> Result<()> {
+        if let Some(b) = self.bridge.take() {
+            b.stop().await;
+        }
+        let bridge = IrcBridge::new(self.config.network.clone())?;
+        self.bridge = Some(start_with(self.config.clone(), Arc::new(bridge)).await?);
+        Ok(())
     }
 
     pub async fn stop(mut self) {

@@ -30,10 +30,12 @@ impl Command for Quit {
     async fn run(&self, ctx: &CommandContext, _args: Vec<String>) -> Result<Reply, CommandError> {
         let mut quit = Vec::new();
         for net in self.0.networks.values() {
-            if let Some(conn) = lock(&net.puppets).remove(&ctx.sender) {
+            let conn = lock(&net.puppets).remove(&ctx.sender);
+            if let Some(conn) = conn {
                 conn.quit("Left via the bridge");
                 quit.push(net.name.clone());
             }
+            crate::restore::forget(net, &ctx.sender).await;
         }
         Ok(Reply::text(if quit.is_empty() {
             "You are not connected to IRC.".to_owned()
