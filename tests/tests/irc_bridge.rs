@@ -290,3 +290,114 @@ async fn bridge_restart_restores_puppets() {
         .unwrap();
     setup.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matrix_started_dm_with_a_ghost() {
+    let setup = Setup::start().await.unwrap();
+    let mut olga = RawIrc::connect(setup.ircd.port, "olga").await.unwrap();
+    let (oscar, _dm) = setup.user("oscar").await.unwrap();
+    let ghost: ruma::OwnedUserId = "@_localhost_olga:localhost".try_into().unwrap();
+    let room = oscar.create_dm(&ghost).await.unwrap();
+    oscar
+        .wait_for(&room, T, |e| {
+            e["type"] == "m.room.member"
+                && e["state_key"] == ghost.as_str()
+                && e["content"]["membership"] == "join"
+        })
+        .await
+        .unwrap();
+    oscar.send_text(&room, "hi olga").await.unwrap();
+    let line = match olga.expect(|l| l.contains("PRIVMSG olga :hi olga")).await {
+        Ok(l) => l,
+        Err(e) => panic!("{e}: room events {:#?}", oscar.messages(&room, 20).await),
+    };
+    assert!(line.starts_with(":oscar[m]!"), "{line}");
+    olga.send("PRIVMSG oscar[m] :hi oscar").await.unwrap();
+    let ev = oscar
+        .wait_for(&room, T, |e| text_body(e) == Some("hi oscar"))
+        .await
+        .unwrap();
+    assert_eq!(ev["sender"], ghost.as_str());
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn formatting_emotes_replies_and_long_messages() {
+    let setup = Setup::start().await.unwrap();
+    let mut pat = RawIrc::connect(setup.ircd.port, "pat").await.unwrap();
+    pat.join("#fmt").await.unwrap();
+    let (quinn, dm) = setup.user("quinn").await.unwrap();
+    let room = join_channel(&quinn, &dm, "#fmt").await.unwrap();
+
+    // IRC → Matrix: bold becomes HTML, ACTION an emote.
+    pat.send("PRIVMSG #fmt :this is \x02bold\x02")
+        .await
+        .unwrap();
+    let ev = quinn
+        .wait_for(&room, T, |e| text_body(e) == Some("this is bold"))
+        .await
+        .unwrap();
+    let html = ev["content"]["formatted_body"].as_str().unwrap_or_default();
+    assert!(html.contains("bold</"), "{html}");
+    pat.send("PRIVMSG #fmt :\x01ACTION waves\x01")
+        .await
+        .unwrap();
+    let ev = quinn
+        .wait_for(&room, T, |e| text_body(e) == Some("waves"))
+        .await
+        .unwrap();
+    assert_eq!(ev["content"]["msgtype"], "m.emote");
+
+    // Matrix → IRC: HTML bold, emote, a reply as `nick: text`.
+    quinn
+        .send_json(
+            &room,
+            "m.room.message",
+            serde_json::json!({"msgtype": "m.text", "body": "so *strong*",
+                "format": "org.matrix.custom.html", "formatted_body": "so <strong>strong</strong>"}),
+        )
+        .await
+        .unwrap();
+    pat.expect(|l| l.contains("PRIVMSG #fmt :so \x02strong"))
+        .await
+        .unwrap();
+    quinn
+        .send_json(
+            &room,
+            "m.room.message",
+            serde_json::json!({"msgtype": "m.emote", "body": "nods"}),
+        )
+        .await
+        .unwrap();
+    pat.expect(|l| l.contains("PRIVMSG #fmt :\x01ACTION nods\x01"))
+        .await
+        .unwrap();
+    quinn
+        .send_json(
+            &room,
+            "m.room.message",
+            serde_json::json!({"msgtype": "m.text", "body": "> <@_localhost_pat:localhost> waves\n\nhello back",
+                "m.relates_to": {"m.in_reply_to": {"event_id": ev["event_id"]}}}),
+        )
+        .await
+        .unwrap();
+    pat.expect(|l| l.contains("PRIVMSG #fmt :pat: hello back"))
+        .await
+        .unwrap();
+
+    // Past the line limit (3): a preview and a link to the full text.
+    let long: Vec<String> = (1..=8).map(|i| format!("line number {i}")).collect();
+    quinn.send_text(&room, &long.join("\n")).await.unwrap();
+    pat.expect(|l| l.contains("PRIVMSG #fmt :line number 1"))
+        .await
+        .unwrap();
+    let link = pat
+        .expect(|l| l.contains("PRIVMSG #fmt :(full message: http"))
+        .await
+        .unwrap();
+    assert!(
+        !pat.seen.iter().any(|l| l.contains("line number 4")),
+        "{link}"
+    );
+    setup.stop().await;
+}
