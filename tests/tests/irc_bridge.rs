@@ -401,3 +401,77 @@ async fn formatting_emotes_replies_and_long_messages() {
     );
     setup.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plumb_kick_and_unlink() {
+    let setup = Setup::start().await.unwrap();
+    let mut rita = RawIrc::connect(setup.ircd.port, "rita").await.unwrap();
+    rita.join("#plumbed").await.unwrap();
+    let (admin, dm) = setup.user("admin").await.unwrap();
+    let room = admin
+        .create_room(serde_json::json!({"name": "Our room", "invite": ["@ircbot:localhost"]}))
+        .await
+        .unwrap();
+    admin
+        .wait_for(&room, T, |e| {
+            e["type"] == "m.room.member"
+                && e["state_key"] == "@ircbot:localhost"
+                && e["content"]["membership"] == "join"
+        })
+        .await
+        .unwrap();
+    let r = command(&admin, &dm, &format!("!plumb {room} localhost #plumbed"))
+        .await
+        .unwrap();
+    assert!(r.contains("Bridged"), "{r}");
+    rita.expect(|l| l.starts_with(":ferrybridge!") && l.contains("JOIN"))
+        .await
+        .unwrap();
+    rita.send("PRIVMSG #plumbed :hello plumbed room")
+        .await
+        .unwrap();
+    admin
+        .wait_for(&room, T, |e| text_body(e) == Some("hello plumbed room"))
+        .await
+        .unwrap();
+    admin.send_text(&room, "hello rita").await.unwrap();
+    rita.expect(|l| l.contains("PRIVMSG #plumbed :hello rita"))
+        .await
+        .unwrap();
+    // The room keeps its own name.
+    let name = admin.get_state(&room, "m.room.name", "").await.unwrap();
+    assert_eq!(name["name"], "Our room");
+
+    // A Matrix kick of the ghost becomes a KICK by the kicker's puppet (made operator first).
+    rita.send("MODE #plumbed +o admin[m]").await.unwrap();
+    rita.expect(|l| l.contains("MODE #plumbed") && l.contains("admin[m]"))
+        .await
+        .unwrap();
+    admin
+        .call(
+            reqwest::Method::POST,
+            &["rooms", room.as_str(), "kick"],
+            &[],
+            Some(&serde_json::json!({"user_id": "@_localhost_rita:localhost", "reason": "behave"})),
+        )
+        .await
+        .unwrap();
+    rita.expect(|l| l.starts_with(":admin[m]!") && l.contains("KICK #plumbed rita :behave"))
+        .await
+        .unwrap();
+
+    let r = command(&admin, &dm, &format!("!unlink {room} localhost #plumbed"))
+        .await
+        .unwrap();
+    assert!(r.contains("Unlinked"), "{r}");
+    // The bot left the channel (rita, kicked, sees the names list on rejoining).
+    rita.join("#plumbed").await.unwrap();
+    let names = rita
+        .seen
+        .iter()
+        .rev()
+        .find(|l| l.contains(" 353 "))
+        .unwrap();
+    assert!(!names.contains("ferrybridge"), "{names}");
+    setup.stop().await;
+}

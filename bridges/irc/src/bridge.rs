@@ -299,16 +299,10 @@ impl Bridge for IrcBridge {
         };
         self.check_channel(&net, channel)
             .map_err(BridgeError::Invalid)?;
+        let key = PortalKey::shared(chat_id(&net.name, channel));
         let chan = channel.clone();
         tokio::spawn(async move { net.bot_join(&chan).await });
-        Ok(PortalKey::shared(chat_id(
-            &self
-                .pick_network(args)
-                .map_err(BridgeError::Invalid)?
-                .0
-                .name,
-            channel,
-        )))
+        Ok(key)
     }
 
     async fn portal_removed(&self, portal: &Portal) {

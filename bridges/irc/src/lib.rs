@@ -15,6 +15,7 @@ pub mod format;
 pub mod ids;
 pub mod line;
 pub mod net;
+pub mod netsplit;
 pub mod nick;
 pub mod numerics;
 pub mod outbound;

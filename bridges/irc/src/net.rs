@@ -61,6 +61,8 @@ pub struct IrcNetwork {
     /// Folded nicks of our puppets, so the bot does not bridge their lines back.
     pub puppet_nicks: Mutex<HashMap<String, OwnedUserId>>,
     pub channels: Mutex<HashMap<String, ChannelView>>,
+    /// Netsplit quits held back (see [`crate::netsplit`]).
+    pub netsplit: Mutex<crate::netsplit::Pending>,
     /// Serialises puppet creation (one connection per user, even for a burst).
     creating: tokio::sync::Mutex<()>,
 }
@@ -77,6 +79,7 @@ impl IrcNetwork {
             puppets: Mutex::new(HashMap::new()),
             puppet_nicks: Mutex::new(HashMap::new()),
             channels: Mutex::new(HashMap::new()),
+            netsplit: Mutex::new(HashMap::new()),
             creating: tokio::sync::Mutex::new(()),
         }
     }

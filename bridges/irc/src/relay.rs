@@ -75,7 +75,7 @@ async fn send(net: &IrcNetwork, portal: PortalKey, kind: RemoteEventKind) {
     }
 }
 
-async fn member(net: &IrcNetwork, channel: &str, nick: &str, change: MembershipChange) {
+pub(crate) async fn member(net: &IrcNetwork, channel: &str, nick: &str, change: MembershipChange) {
     send(
         net,
         PortalKey::shared(chat_id(&net.name, channel)),
@@ -154,7 +154,7 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
                 view.members
                     .insert(fold(&nick), (nick.clone(), String::new()));
             }
-            if net.is_ours(&nick) {
+            if net.is_ours(&nick) || crate::netsplit::returned(net, &nick, chan) {
                 return;
             }
             let portal = PortalKey::shared(chat_id(&net.name, chan));
@@ -184,6 +184,13 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
                 }
             }
             if net.is_ours(&nick) {
+                return;
+            }
+            if let Some(r) = reason
+                .as_deref()
+                .filter(|r| crate::netsplit::is_netsplit(r))
+            {
+                crate::netsplit::hold(net, &nick, chans, r);
                 return;
             }
             let reason = Some(match reason {

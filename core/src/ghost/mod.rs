@@ -161,7 +161,18 @@ impl Ghosts {
         if self.joined_cache().contains(&key) {
             return Ok(intent);
         }
-        intent.join(room).await?;
+        if let Err(e) = intent.join(room).await {
+            // Invite-only rooms (plumbed ones, typically) need an invite first: the bot sends it.
+            if e.errcode() != Some("M_FORBIDDEN") {
+                return Err(e.into());
+            }
+            self.inner
+                .matrix
+                .bot_intent()
+                .invite(room, intent.user_id())
+                .await?;
+            intent.join(room).await?;
+        }
         self.joined_cache().insert(key);
         Ok(intent)
     }
