@@ -50,10 +50,10 @@ impl IrcBridge {
         {
             return Ok((net.clone(), &args[1..]));
         }
-        if self.networks.len() == 1 {
-            if let Some(net) = self.networks.values().next() {
-                return Ok((net.clone(), args));
-            }
+        if self.networks.len() == 1
+            && let Some(net) = self.networks.values().next()
+        {
+            return Ok((net.clone(), args));
         }
         let names: Vec<&str> = self.networks.keys().map(String::as_str).collect();
         Err(match args.first() {
@@ -308,10 +308,9 @@ impl Bridge for IrcBridge {
     async fn portal_removed(&self, portal: &Portal) {
         if let Some((net, target)) = self.network_of(portal.key().chat.as_str())
             && is_channel(target)
+            && let Some(bot) = net.bot.get()
         {
-            if let Some(bot) = net.bot.get() {
-                bot.part(target, Some("unbridged"));
-            }
+            bot.part(target, Some("unbridged"));
         }
     }
 

@@ -183,19 +183,19 @@ pub fn irc_text(host: &BridgeHost, net: &IrcNetwork, content: &MessageContent) -
         net.puppet(user).map(|c| c.nick()).filter(|n| !n.is_empty())
     };
     let mut text = content_to_irc(content, &resolve);
-    if content.kind.has_media() {
-        if let Some(media) = &content.media {
-            let url = media.url.clone().unwrap_or_default();
-            let name = if content.body.is_empty() {
-                media.filename.clone()
-            } else {
-                content.body.clone()
-            };
-            text = match media.size {
-                Some(size) => format!("{name} ({}) {url}", human_size(size)),
-                None => format!("{name} {url}"),
-            };
-        }
+    if content.kind.has_media()
+        && let Some(media) = &content.media
+    {
+        let url = media.url.clone().unwrap_or_default();
+        let name = if content.body.is_empty() {
+            media.filename.clone()
+        } else {
+            content.body.clone()
+        };
+        text = match media.size {
+            Some(size) => format!("{name} ({}) {url}", human_size(size)),
+            None => format!("{name} {url}"),
+        };
     }
     text
 }
@@ -220,10 +220,10 @@ pub async fn send_message(
     prefix: Option<&str>,
 ) -> Result<(), DeliveryError> {
     let mut text = irc_text(host, net, content);
-    if let Some(sender) = reply_to.and_then(|r| r.sender.as_ref()) {
-        if let Some((_, nick)) = split_user(sender) {
-            text = format!("{}: {text}", net.spelled_nick(nick));
-        }
+    if let Some(sender) = reply_to.and_then(|r| r.sender.as_ref())
+        && let Some((_, nick)) = split_user(sender)
+    {
+        text = format!("{}: {text}", net.spelled_nick(nick));
     }
     if let Some(p) = prefix {
         text = format!("{p}{text}");

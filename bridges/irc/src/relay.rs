@@ -234,10 +234,10 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
             let Some(old) = source else { return };
             let chans = channels_of(net, &fold(&old));
             for chan in &chans {
-                if let Some(view) = lock(&net.channels).get_mut(chan) {
-                    if let Some((_, modes)) = view.members.remove(&fold(&old)) {
-                        view.members.insert(fold(new), (new.clone(), modes));
-                    }
+                if let Some(view) = lock(&net.channels).get_mut(chan)
+                    && let Some((_, modes)) = view.members.remove(&fold(&old))
+                {
+                    view.members.insert(fold(new), (new.clone(), modes));
                 }
             }
             if net.is_ours(&old) || net.is_ours(new) || fold(&old) == me {
