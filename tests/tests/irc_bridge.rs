@@ -348,6 +348,18 @@ async fn formatting_emotes_replies_and_long_messages() {
         .unwrap();
     assert_eq!(ev["content"]["msgtype"], "m.emote");
 
+    // A puppet's nick becomes a mention of its Matrix user.
+    pat.send("PRIVMSG #fmt :quinn[m]: look here").await.unwrap();
+    let ev = quinn
+        .wait_for(&room, T, |e| text_body(e) == Some("quinn[m]: look here"))
+        .await
+        .unwrap();
+    let html = ev["content"]["formatted_body"].as_str().unwrap_or_default();
+    assert!(
+        html.contains("https://matrix.to/#/@quinn:localhost"),
+        "{html}"
+    );
+
     // Matrix → IRC: HTML bold, emote, a reply as `nick: text`.
     quinn
         .send_json(

@@ -14,6 +14,7 @@ pub mod flood;
 pub mod format;
 pub mod ids;
 pub mod line;
+pub mod mentions;
 pub mod net;
 pub mod netsplit;
 pub mod nick;

@@ -121,9 +121,18 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
                 return;
             }
             let notice = matches!(msg.command, Command::NOTICE(..));
-            let Some(content) = text_content(text, notice) else {
+            let Some(mut content) = text_content(text, notice) else {
                 return;
             };
+            let puppets: Vec<(String, ruma::OwnedUserId)> = net
+                .puppets
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .filter(|(_, c)| c.in_channel(target))
+                .map(|(u, c)| (c.nick(), u.clone()))
+                .collect();
+            crate::mentions::apply(&mut content, &puppets);
             let portal = PortalKey::shared(chat_id(&net.name, target));
             profile(net, portal.clone(), &nick).await;
             send(
