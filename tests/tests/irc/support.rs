@@ -153,6 +153,8 @@ impl RawIrc {
 /// A running bridge with its Synapse and IRC server.
 pub struct Setup {
     pub config: Config<IrcConfig>,
+    /// The network, for benchmarks that drive puppets directly.
+    pub irc: Arc<IrcBridge>,
     pub ircd: Ircd,
     pub synapse: Synapse,
     pub bridge: Option<RunningBridge>,
@@ -196,10 +198,11 @@ impl Setup {
         let (mut config, reg) = config_for(dir.path(), ircd.port, None)?;
         let synapse = Synapse::start(&[reg]).await?;
         config.homeserver.address = synapse.base_url().parse()?;
-        let bridge = IrcBridge::new(config.network.clone())?;
-        let running = start_with(config.clone(), Arc::new(bridge)).await?;
+        let bridge = Arc::new(IrcBridge::new(config.network.clone())?);
+        let running = start_with(config.clone(), bridge.clone()).await?;
         Ok(Setup {
             config,
+            irc: bridge,
             ircd,
             synapse,
             bridge: Some(running),
@@ -231,8 +234,9 @@ impl Setup {
         if let Some(b) = self.bridge.take() {
             b.stop().await;
         }
-        let bridge = IrcBridge::new(self.config.network.clone())?;
-        self.bridge = Some(start_with(self.config.clone(), Arc::new(bridge)).await?);
+        let bridge = Arc::new(IrcBridge::new(self.config.network.clone())?);
+        self.irc = bridge.clone();
+        self.bridge = Some(start_with(self.config.clone(), bridge).await?);
         Ok(())
     }
 
