@@ -106,14 +106,30 @@ async fn private_messages_both_ways() {
     let (frank, dm) = setup.user("frank").await.unwrap();
     // frank connects (through !nick with no argument nothing connects, so join a channel).
     join_channel(&frank, &dm, "#pm").await.unwrap();
-    eve.send("PRIVMSG frank[m] :psst").await.unwrap();
+    // A burst of PMs opens one room.
+    for i in 0..3 {
+        eve.send(&format!("PRIVMSG frank[m] :psst {i}"))
+            .await
+            .unwrap();
+    }
     let room = frank.wait_for_invite(T).await.unwrap();
     frank.join(room.as_str()).await.unwrap();
-    let ev = frank
-        .wait_for(&room, T, |e| text_body(e) == Some("psst"))
+    for i in 0..3 {
+        let body = format!("psst {i}");
+        let ev = frank
+            .wait_for(&room, T, |e| text_body(e) == Some(body.as_str()))
+            .await
+            .unwrap();
+        assert_eq!(ev["sender"], "@_localhost_eve:localhost");
+    }
+    let direct: Vec<_> = frank
+        .joined_rooms()
         .await
-        .unwrap();
-    assert_eq!(ev["sender"], "@_localhost_eve:localhost");
+        .unwrap()
+        .into_iter()
+        .filter(|r| r != &dm)
+        .collect();
+    assert_eq!(direct.len(), 2, "the #pm portal and one DM: {direct:?}");
     frank.send_text(&room, "hello eve").await.unwrap();
     eve.expect(|l| l.contains("PRIVMSG eve :hello eve"))
         .await
@@ -485,5 +501,25 @@ async fn plumb_kick_and_unlink() {
         .find(|l| l.contains(" 353 "))
         .unwrap();
     assert!(!names.contains("ferrybridge"), "{names}");
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_puppets_are_disconnected() {
+    let setup = Setup::start_tuned(|s| s.idle_timeout_secs = 3)
+        .await
+        .unwrap();
+    let mut sam = RawIrc::connect(setup.ircd.port, "sam").await.unwrap();
+    sam.join("#idle").await.unwrap();
+    let (tom, dm) = setup.user("tom").await.unwrap();
+    join_channel(&tom, &dm, "#idle").await.unwrap();
+    sam.expect(|l| l.starts_with(":tom[m]!") && l.contains("QUIT") && l.contains("Idle"))
+        .await
+        .unwrap();
+    tom.wait_for(&dm, T, |e| {
+        text_body(e).is_some_and(|b| b.contains("without activity"))
+    })
+    .await
+    .unwrap();
     setup.stop().await;
 }

@@ -185,6 +185,7 @@ impl Bridge for IrcBridge {
                 .collect();
             net.start_bot(channels);
             tokio::spawn(crate::restore::restore_all(net.clone()));
+            tokio::spawn(crate::idle::reaper(net.clone()));
         }
         Ok(())
     }

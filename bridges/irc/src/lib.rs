@@ -12,6 +12,7 @@ pub mod config;
 pub mod conn;
 pub mod flood;
 pub mod format;
+pub mod idle;
 pub mod ids;
 pub mod line;
 pub mod mentions;

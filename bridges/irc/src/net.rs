@@ -61,6 +61,8 @@ pub struct IrcNetwork {
     /// Folded nicks of our puppets, so the bot does not bridge their lines back.
     pub puppet_nicks: Mutex<HashMap<String, OwnedUserId>>,
     pub channels: Mutex<HashMap<String, ChannelView>>,
+    /// When each user last used IRC from Matrix (for `idle_timeout_secs`).
+    pub last_active: Mutex<HashMap<OwnedUserId, tokio::time::Instant>>,
     /// Netsplit quits held back (see [`crate::netsplit`]).
     pub netsplit: Mutex<crate::netsplit::Pending>,
     /// Serialises puppet creation (one connection per user, even for a burst).
@@ -80,6 +82,7 @@ impl IrcNetwork {
             puppet_nicks: Mutex::new(HashMap::new()),
             channels: Mutex::new(HashMap::new()),
             netsplit: Mutex::new(HashMap::new()),
+            last_active: Mutex::new(HashMap::new()),
             creating: tokio::sync::Mutex::new(()),
         }
     }
@@ -130,6 +133,7 @@ impl IrcNetwork {
 
     /// The puppet of `user`, connecting it on first use (does not wait for registration).
     pub async fn ensure_puppet(self: &Arc<Self>, user: &OwnedUserId) -> Result<Conn, String> {
+        crate::idle::touch(self, user);
         if let Some(c) = self.puppet(user) {
             return Ok(c);
         }

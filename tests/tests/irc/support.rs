@@ -192,10 +192,20 @@ fn config_for(dir: &Path, irc_port: u16, hs: Option<&str>) -> Result<(Config<Irc
 
 impl Setup {
     pub async fn start() -> Result<Setup> {
+        Self::start_tuned(|_| {}).await
+    }
+
+    /// As [`Setup::start`], with the IRC network's config adjusted first.
+    pub async fn start_tuned(
+        tune: impl FnOnce(&mut ferrybridge_irc::config::ServerConfig),
+    ) -> Result<Setup> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let ircd = Ircd::start()?;
         let dir = tempfile::tempdir()?;
         let (mut config, reg) = config_for(dir.path(), ircd.port, None)?;
+        if let Some(server) = config.network.servers.get_mut("localhost") {
+            tune(server);
+        }
         let synapse = Synapse::start(&[reg]).await?;
         config.homeserver.address = synapse.base_url().parse()?;
         let bridge = Arc::new(IrcBridge::new(config.network.clone())?);
