@@ -413,6 +413,22 @@ async fn formatting_emotes_replies_and_long_messages() {
         .await
         .unwrap();
 
+    // Media goes out as a link.
+    quinn
+        .send_json(
+            &room,
+            "m.room.message",
+            serde_json::json!({"msgtype": "m.image", "body": "cat.png",
+                "url": "mxc://localhost/abcdef", "info": {"size": 2048, "mimetype": "image/png"}}),
+        )
+        .await
+        .unwrap();
+    let line = pat
+        .expect(|l| l.contains("PRIVMSG #fmt :cat.png (2 KiB) http"))
+        .await
+        .unwrap();
+    assert!(line.contains("abcdef"), "{line}");
+
     // Past the line limit (3): a preview and a link to the full text.
     let long: Vec<String> = (1..=8).map(|i| format!("line number {i}")).collect();
     quinn.send_text(&room, &long.join("\n")).await.unwrap();
