@@ -63,6 +63,8 @@ pub struct IrcNetwork {
     pub channels: Mutex<HashMap<String, ChannelView>>,
     /// When each user last used IRC from Matrix (for `idle_timeout_secs`).
     pub last_active: Mutex<HashMap<OwnedUserId, tokio::time::Instant>>,
+    /// Nick spellings whose ghost display name was already set by this process.
+    pub profiled: Mutex<std::collections::HashSet<String>>,
     /// Netsplit quits held back (see [`crate::netsplit`]).
     pub netsplit: Mutex<crate::netsplit::Pending>,
     /// Serialises puppet creation (one connection per user, even for a burst).
@@ -82,6 +84,7 @@ impl IrcNetwork {
             puppet_nicks: Mutex::new(HashMap::new()),
             channels: Mutex::new(HashMap::new()),
             netsplit: Mutex::new(HashMap::new()),
+            profiled: Mutex::new(Default::default()),
             last_active: Mutex::new(HashMap::new()),
             creating: tokio::sync::Mutex::new(()),
         }

@@ -87,8 +87,11 @@ pub(crate) async fn member(net: &IrcNetwork, channel: &str, nick: &str, change: 
     .await;
 }
 
-/// Sets the ghost's display name to the nick as spelled (once per spelling).
+/// Sets the ghost's display name to the nick as spelled (once per spelling and process).
 pub async fn profile(net: &IrcNetwork, portal: PortalKey, nick: &str) {
+    if !lock(&net.profiled).insert(nick.to_owned()) {
+        return;
+    }
     send(
         net,
         portal,
