@@ -37,7 +37,11 @@ pub(super) async fn run(
     mut cmds: mpsc::UnboundedReceiver<Cmd>,
     shared: Arc<Shared>,
 ) {
-    let mut backoff = Backoff::default();
+    let mut backoff = Backoff::new(
+        Duration::from_secs(1),
+        Duration::from_secs(120),
+        Duration::from_secs(300),
+    );
     loop {
         let started = Instant::now();
         let end = {
@@ -75,7 +79,11 @@ pub(super) async fn run(
                 shared.lock().last_error = Some(reason.clone());
                 let _ = events.send(ConnEvent::Disconnected { reason });
                 backoff.on_disconnect(started.elapsed());
-                let delay = backoff.next_delay();
+                // "Equal jitter": at least half the ceiling, so quick refusals during an
+                // outage do not race the ceiling up; the wait stays within about twice the
+                // outage, never hours.
+                let ceiling = backoff.ceiling();
+                let delay = ceiling / 2 + backoff.next_delay() / 2;
                 let sleep = tokio::time::sleep(delay);
                 tokio::pin!(sleep);
                 loop {
