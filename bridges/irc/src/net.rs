@@ -251,6 +251,11 @@ impl IrcNetwork {
 
     /// Makes the bot join `channel` (to relay it), logging failures.
     pub async fn bot_join(&self, channel: &str) {
+        self.bot_join_with_key(channel, None).await
+    }
+
+    /// As [`Self::bot_join`], with the channel key a user gave (`!join #chan key`).
+    pub async fn bot_join_with_key(&self, channel: &str, key: Option<&str>) {
         let Some(bot) = self.bot.get() else { return };
         if bot.in_channel(channel) {
             return;
@@ -259,7 +264,7 @@ impl IrcNetwork {
             tracing::warn!(network = %self.name, %channel, error = %e, "bot not connected; channel joins later");
             return;
         }
-        if let Err(e) = bot.join(channel, None, REQUEST_WAIT).await {
+        if let Err(e) = bot.join(channel, key, REQUEST_WAIT).await {
             tracing::warn!(network = %self.name, %channel, error = %e, "bot could not join channel");
         }
     }

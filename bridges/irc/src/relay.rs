@@ -225,7 +225,17 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
             if let Some(view) = lock(&net.channels).get_mut(&fold(chan)) {
                 view.members.remove(&fold(who));
             }
-            if fold(who) == me || net.is_ours(who) {
+            if fold(who) == me {
+                // Kicked bot: the portal would go quiet; rejoin after a pause.
+                tracing::warn!(network = %net.name, channel = %chan, "bridge bot was kicked; rejoining");
+                let (net, chan) = (net.clone(), chan.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    net.bot_join(&chan).await;
+                });
+                return;
+            }
+            if net.is_ours(who) {
                 return;
             }
             let by = source

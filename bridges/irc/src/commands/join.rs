@@ -65,7 +65,7 @@ impl Command for Join {
             .get_or_create(&portal_key)
             .await
             .map_err(failed)?;
-        net.bot_join(channel).await;
+        net.bot_join_with_key(channel, key).await;
         ctx.host
             .portals()
             .invite(&portal, &ctx.sender)
