@@ -550,3 +550,31 @@ async fn idle_puppets_are_disconnected() {
     .unwrap();
     setup.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nickserv_password_mode_identifies() {
+    let setup = Setup::start_tuned(|s| {
+        s.password_mode = ferrybridge_irc::config::PasswordMode::Nickserv;
+    })
+    .await
+    .unwrap();
+    let mut reg = RawIrc::connect(setup.ircd.port, "wes_acct").await.unwrap();
+    reg.send("PRIVMSG NickServ :REGISTER n1ckpass wes@example.com")
+        .await
+        .unwrap();
+    reg.expect(|l| l.contains("NickServ") && l.contains("registered"))
+        .await
+        .unwrap();
+    reg.send("QUIT").await.unwrap();
+    let (wes, dm) = setup.user("wes").await.unwrap();
+    command(&wes, &dm, "!username wes_acct").await.unwrap();
+    command(&wes, &dm, "!storepass n1ckpass").await.unwrap();
+    command(&wes, &dm, "!reconnect").await.unwrap();
+    // NickServ's answer reaches the user in the bot DM.
+    wes.wait_for(&dm, T, |e| {
+        text_body(e).is_some_and(|b| b.contains("NickServ") && b.contains("identified"))
+    })
+    .await
+    .unwrap();
+    setup.stop().await;
+}
