@@ -324,7 +324,7 @@ fn d_ghost_template() -> String {
     "_{network}_{nick}".into()
 }
 fn d_alias_template() -> String {
-    "_{network}_{channel}".into()
+    "_{network}_#{channel}".into()
 }
 fn d_join_permission() -> PermissionLevel {
     PermissionLevel::User

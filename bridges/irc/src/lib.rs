@@ -6,10 +6,25 @@
 //! errors into user-facing notices, and [`line`] parses raw lines safely.
 
 pub mod backoff;
+pub mod bridge;
+pub mod commands;
 pub mod config;
+pub mod conn;
 pub mod flood;
 pub mod format;
+pub mod idle;
+pub mod ids;
 pub mod line;
+pub mod mentions;
+pub mod net;
+pub mod netsplit;
 pub mod nick;
 pub mod numerics;
+pub mod outbound;
+pub mod puppet;
+pub mod relay;
+pub mod restore;
 pub mod split;
+
+pub use bridge::IrcBridge;
+pub use config::IrcConfig;

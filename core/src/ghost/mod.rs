@@ -162,10 +162,10 @@ impl Ghosts {
             return Ok(intent);
         }
         if let Err(e) = intent.join(room).await {
+            // Invite-only rooms (plumbed ones, typically) need an invite first: the bot sends it.
             if e.errcode() != Some("M_FORBIDDEN") {
                 return Err(e.into());
             }
-            // Invite-only portal: the bot lets the ghost in.
             self.inner
                 .matrix
                 .bot_intent()

@@ -106,6 +106,18 @@ impl Router {
                 }
             }
         }
+        // A room may have become a portal while this event waited on the room's queue (a DM
+        // linked when the user invited a ghost): look again rather than drop the event.
+        let portal = match portal {
+            Some(p) => Some(p),
+            None => self
+                .host
+                .portals()
+                .by_room(&event.room_id)
+                .await
+                .ok()
+                .flatten(),
+        };
         match portal {
             Some(portal) => self.portal_event(event, portal).await,
             None => {

@@ -19,10 +19,13 @@ fn example_parses_to_defaults_and_validates() {
     }
     let wrapped: Wrapper = serde_norway::from_str(&format!("network:\n{yaml}")).unwrap();
     let cfg = wrapped.network;
+    // The example spells the port out (run-local patches it).
+    let mut expected = ServerConfig::new("localhost");
+    expected.port = Some(6667);
     assert_eq!(
         cfg,
         IrcConfig {
-            servers: BTreeMap::from([("localhost".into(), ServerConfig::new("localhost"))])
+            servers: BTreeMap::from([("localhost".into(), expected)])
         }
     );
     assert_eq!(NetworkConfig::validate(&cfg), vec![]);

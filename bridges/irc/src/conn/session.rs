@@ -1,0 +1,483 @@
+//! The connection task: connect, register, serve, and reconnect with backoff.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use irc::proto::{CapSubCommand, Command, Message};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::io::{self, Reader};
+use super::{Auth, Cmd, ConnConfig, ConnEvent, Shared, Step, Waiter};
+use crate::backoff::{Backoff, ConnectLimiter};
+use crate::flood::FloodControl;
+use crate::ids::fold;
+use crate::line::parse_line;
+use crate::nick::{DEFAULT_NICKLEN, alternatives};
+use crate::numerics::IrcFailure;
+
+/// How long registration may take before the attempt counts as failed.
+const REGISTER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How a session ended.
+enum End {
+    /// Dropped or failed: reconnect after a backoff.
+    Lost(String),
+    /// Quit on request: stop.
+    Quit,
+    /// Reconnect now, maybe with a new config.
+    Reconnect(Option<Box<ConnConfig>>),
+}
+
+pub(super) async fn run(
+    mut config: ConnConfig,
+    limiter: ConnectLimiter,
+    events: mpsc::UnboundedSender<ConnEvent>,
+    mut cmds: mpsc::UnboundedReceiver<Cmd>,
+    shared: Arc<Shared>,
+) {
+    let mut backoff = Backoff::new(
+        Duration::from_secs(1),
+        Duration::from_secs(120),
+        Duration::from_secs(300),
+    );
+    loop {
+        let started = Instant::now();
+        let end = {
+            let permit = tokio::select! {
+                p = limiter.acquire() => p,
+                end = idle(&mut cmds) => match end {
+                    End::Quit => return,
+                    _ => continue,
+                },
+            };
+            match io::connect(&config.server).await {
+                Ok((reader, writer)) => {
+                    let mut session = Session::new(&config, &events, &shared, writer);
+                    session.serve(reader, &mut cmds, Some(permit)).await
+                }
+                Err(e) => End::Lost(format!("cannot connect: {e}")),
+            }
+        };
+        shared.lock().registered = false;
+        let _ = shared.registered.send(false);
+        for entry in shared.lock().channels.values_mut() {
+            entry.joined = false;
+        }
+        match end {
+            End::Quit => return,
+            End::Reconnect(new) => {
+                if let Some(new) = new {
+                    config = *new;
+                }
+                backoff.reset();
+                continue;
+            }
+            End::Lost(reason) => {
+                tracing::info!(network = %config.network, nick = %config.nick, %reason, "IRC connection lost");
+                shared.lock().last_error = Some(reason.clone());
+                let _ = events.send(ConnEvent::Disconnected { reason });
+                backoff.on_disconnect(started.elapsed());
+                // "Equal jitter": at least half the ceiling, so quick refusals during an
+                // outage do not race the ceiling up; the wait stays within about twice the
+                // outage, never hours.
+                let ceiling = backoff.ceiling();
+                let delay = ceiling / 2 + backoff.next_delay() / 2;
+                let sleep = tokio::time::sleep(delay);
+                tokio::pin!(sleep);
+                loop {
+                    tokio::select! {
+                        _ = &mut sleep => break,
+                        end = idle(&mut cmds) => match end {
+                            End::Quit => return,
+                            End::Reconnect(new) => {
+                                if let Some(new) = new { config = *new; }
+                                backoff.reset();
+                                break;
+                            }
+                            End::Lost(_) => {}
+                        },
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Handles commands while disconnected: requests fail at once (never silently), quit/reconnect
+/// end the wait. Returns `Lost` after a plain send, so the caller keeps waiting.
+async fn idle(cmds: &mut mpsc::UnboundedReceiver<Cmd>) -> End {
+    match cmds.recv().await {
+        None | Some(Cmd::Quit(_)) => End::Quit,
+        Some(Cmd::Reconnect(c)) => End::Reconnect(c),
+        Some(Cmd::Send { waiter, .. }) => {
+            if let Some(w) = waiter {
+                let _ = w.tx.send(Err(IrcFailure::NotConnected {
+                    target: "IRC".into(),
+                }));
+            }
+            End::Lost(String::new())
+        }
+    }
+}
+
+struct Session<'a> {
+    config: &'a ConnConfig,
+    events: &'a mpsc::UnboundedSender<ConnEvent>,
+    shared: &'a Arc<Shared>,
+    out: mpsc::UnboundedSender<String>,
+    waiters: Vec<Waiter>,
+    registered: bool,
+    nick: String,
+    alternatives: Vec<String>,
+    sasl_done: bool,
+}
+
+impl<'a> Session<'a> {
+    fn new(
+        config: &'a ConnConfig,
+        events: &'a mpsc::UnboundedSender<ConnEvent>,
+        shared: &'a Arc<Shared>,
+        writer: io::Writer,
+    ) -> Self {
+        let (out, rx) = mpsc::unbounded_channel();
+        let flood = Arc::new(FloodControl::from_config(&config.server.flood));
+        tokio::spawn(io::writer_task(writer, rx, flood));
+        let nick = {
+            let st = shared.lock();
+            if st.desired_nick.is_empty() {
+                config.nick.clone()
+            } else {
+                st.desired_nick.clone()
+            }
+        };
+        let mut alts: Vec<String> = alternatives(&nick, DEFAULT_NICKLEN).take(50).collect();
+        alts.reverse();
+        Self {
+            config,
+            events,
+            shared,
+            out,
+            waiters: Vec::new(),
+            registered: false,
+            nick,
+            alternatives: alts,
+            sasl_done: false,
+        }
+    }
+
+    fn send(&self, line: impl Into<String>) {
+        let _ = self.out.send(line.into());
+    }
+
+    async fn serve(
+        &mut self,
+        mut reader: Reader,
+        cmds: &mut mpsc::UnboundedReceiver<Cmd>,
+        mut permit: Option<crate::backoff::ConnectPermit>,
+    ) -> End {
+        self.register_start();
+        let ping_timeout = Duration::from_secs(self.config.server.ping_timeout_secs.max(10));
+        let started = Instant::now();
+        let mut last_seen = Instant::now();
+        let mut pinged = false;
+        let mut buf = Vec::with_capacity(512);
+        loop {
+            let deadline = if self.registered {
+                last_seen
+                    + if pinged {
+                        ping_timeout
+                    } else {
+                        ping_timeout / 2
+                    }
+            } else {
+                started + REGISTER_TIMEOUT
+            };
+            tokio::select! {
+                read = io::read_line(&mut reader, &mut buf) => match read {
+                    Ok(Some(())) => {
+                        last_seen = Instant::now();
+                        pinged = false;
+                        match parse_line(&buf) {
+                            Ok(parsed) => {
+                                if let Some(end) = self.handle(parsed.message) {
+                                    self.fail_waiters();
+                                    return end;
+                                }
+                                if self.registered {
+                                    permit.take();
+                                }
+                            }
+                            Err(e) => tracing::debug!(error = %e, "ignoring malformed IRC line"),
+                        }
+                    }
+                    Ok(None) => { self.fail_waiters(); return End::Lost("connection closed by the server".into()); }
+                    Err(e) => { self.fail_waiters(); return End::Lost(format!("read error: {e}")); }
+                },
+                cmd = cmds.recv() => match cmd {
+                    None | Some(Cmd::Quit(_)) => {
+                        let reason = match cmd { Some(Cmd::Quit(r)) => r, _ => "bridge stopping".into() };
+                        self.send(format!("QUIT :{reason}"));
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        self.fail_waiters();
+                        return End::Quit;
+                    }
+                    Some(Cmd::Reconnect(c)) => {
+                        self.send("QUIT :Reconnecting");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        self.fail_waiters();
+                        return End::Reconnect(c);
+                    }
+                    Some(Cmd::Send { lines, waiter }) => {
+                        if !self.registered {
+                            if let Some(w) = waiter {
+                                let _ = w.tx.send(Err(IrcFailure::NotConnected { target: "IRC".into() }));
+                            }
+                            continue;
+                        }
+                        if let Some(w) = waiter { self.waiters.push(w); }
+                        for l in lines { self.send(l); }
+                    }
+                },
+                _ = tokio::time::sleep_until(deadline) => {
+                    if !self.registered {
+                        self.fail_waiters();
+                        return End::Lost("registration timed out".into());
+                    }
+                    if pinged {
+                        self.fail_waiters();
+                        return End::Lost(format!("ping timeout ({}s without data)", ping_timeout.as_secs()));
+                    }
+                    self.send("PING :ferrybridge-keepalive");
+                    pinged = true;
+                }
+            }
+        }
+    }
+
+    fn register_start(&mut self) {
+        match &self.config.auth {
+            Some(Auth::ServerPassword(p)) => self.send(format!("PASS :{p}")),
+            Some(Auth::Sasl { .. }) => self.send("CAP REQ :sasl"),
+            _ => {}
+        }
+        self.send(format!("NICK {}", self.nick));
+        self.send(format!(
+            "USER {} 0 * :{}",
+            self.config.ident, self.config.realname
+        ));
+    }
+
+    fn fail_waiters(&mut self) {
+        for w in self.waiters.drain(..) {
+            let _ = w.tx.send(Err(IrcFailure::NotConnected {
+                target: "IRC".into(),
+            }));
+        }
+    }
+
+    fn event(&self, e: ConnEvent) {
+        let _ = self.events.send(e);
+    }
+
+    /// Handles one line; `Some` ends the session.
+    fn handle(&mut self, msg: Message) -> Option<End> {
+        match &msg.command {
+            Command::PING(a, b) => {
+                match b {
+                    Some(b) => self.send(format!("PONG {a} :{b}")),
+                    None => self.send(format!("PONG :{a}")),
+                }
+                return None;
+            }
+            Command::ERROR(text) => return Some(End::Lost(format!("server error: {text}"))),
+            Command::CAP(_, sub, a, b) if !self.registered => {
+                let caps = b.as_deref().or(a.as_deref()).unwrap_or_default();
+                match sub {
+                    CapSubCommand::ACK if caps.contains("sasl") => self.send("AUTHENTICATE PLAIN"),
+                    CapSubCommand::NAK => {
+                        self.send("CAP END");
+                        self.event(ConnEvent::Failure(IrcFailure::SaslAborted));
+                    }
+                    _ => {}
+                }
+                return None;
+            }
+            Command::AUTHENTICATE(arg) if arg == "+" => {
+                if let Some(Auth::Sasl { account, password }) = &self.config.auth {
+                    let raw = format!("{account}\0{account}\0{password}");
+                    let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
+                    // 400-byte chunks; an exact multiple ends with "+".
+                    let chunks: Vec<&str> = encoded
+                        .as_bytes()
+                        .chunks(400)
+                        .map(|c| std::str::from_utf8(c).unwrap_or_default())
+                        .collect();
+                    for c in &chunks {
+                        self.send(format!("AUTHENTICATE {c}"));
+                    }
+                    if encoded.len() % 400 == 0 {
+                        self.send("AUTHENTICATE +");
+                    }
+                }
+                return None;
+            }
+            _ => {}
+        }
+        if let Command::Response(resp, args) = &msg.command {
+            let code = *resp as u16;
+            match code {
+                903 => {
+                    self.sasl_done = true;
+                    self.send("CAP END");
+                    return None;
+                }
+                902 | 904 | 905 | 906 => {
+                    self.send("CAP END");
+                    if let Some(f) = IrcFailure::from_message(&msg) {
+                        self.event(ConnEvent::Failure(f));
+                    }
+                    return None;
+                }
+                1 => {
+                    self.registered = true;
+                    let nick = args.first().cloned().unwrap_or_else(|| self.nick.clone());
+                    self.on_registered(nick);
+                    return None;
+                }
+                432 | 433 | 436 | 437 if !self.registered => {
+                    match self.alternatives.pop() {
+                        Some(alt) => {
+                            self.nick = alt.clone();
+                            self.send(format!("NICK {alt}"));
+                        }
+                        None => {
+                            if let Some(f) = IrcFailure::from_message(&msg) {
+                                self.event(ConnEvent::Failure(f));
+                            }
+                            return Some(End::Lost("no usable nick".into()));
+                        }
+                    }
+                    return None;
+                }
+                464 | 465 => {
+                    if let Some(f) = IrcFailure::from_message(&msg) {
+                        self.shared.lock().last_error = Some(f.to_string());
+                        self.event(ConnEvent::Failure(f));
+                    }
+                    return None;
+                }
+                _ => {}
+            }
+        }
+        let before = self.nick.clone();
+        if self.registered {
+            self.track_self(&msg);
+        }
+        if !self.offer_to_waiters(&msg, &before) {
+            self.event(ConnEvent::Message(msg));
+        }
+        None
+    }
+
+    fn on_registered(&mut self, nick: String) {
+        let (rejoin, desired) = {
+            let mut st = self.shared.lock();
+            st.nick = nick.clone();
+            st.registered = true;
+            st.last_error = None;
+            if st.desired_nick.is_empty() {
+                st.desired_nick = nick.clone();
+            }
+            let rejoin: Vec<(String, Option<String>)> = st
+                .channels
+                .values()
+                .map(|c| (c.name.clone(), c.key.clone()))
+                .collect();
+            (rejoin, st.desired_nick.clone())
+        };
+        self.nick = nick.clone();
+        tracing::info!(network = %self.config.network, %nick, "IRC connection registered");
+        if let Some(Auth::NickServ { account, password }) = &self.config.auth {
+            self.send(format!("PRIVMSG NickServ :IDENTIFY {account} {password}"));
+        }
+        // Restore the nick we had before a reconnect (a ghost of us may hold it briefly).
+        if fold(&desired) != fold(&nick) {
+            self.send(format!("NICK {desired}"));
+        }
+        for (name, key) in rejoin {
+            match key {
+                Some(k) => self.send(format!("JOIN {name} {k}")),
+                None => self.send(format!("JOIN {name}")),
+            }
+        }
+        let _ = self.shared.registered.send(true);
+        self.event(ConnEvent::Registered { nick });
+    }
+
+    /// Keeps our own nick, host and channel list up to date.
+    fn track_self(&mut self, msg: &Message) {
+        let me = fold(&self.nick);
+        let from_me = msg.source_nickname().is_some_and(|n| fold(n) == me);
+        match &msg.command {
+            Command::NICK(new) if from_me => {
+                let old = std::mem::replace(&mut self.nick, new.clone());
+                self.shared.lock().nick = new.clone();
+                self.event(ConnEvent::NickChanged {
+                    old,
+                    new: new.clone(),
+                });
+            }
+            Command::JOIN(chan, _, _) if from_me => {
+                let mut st = self.shared.lock();
+                if let Some(irc::proto::Prefix::Nickname(_, user, host)) = &msg.prefix {
+                    st.user = Some(user.clone());
+                    st.host = Some(host.clone());
+                }
+                let entry = st.channels.entry(fold(chan)).or_default();
+                entry.name = chan.clone();
+                entry.joined = true;
+            }
+            Command::PART(chan, _) if from_me => {
+                self.shared.lock().channels.remove(&fold(chan));
+            }
+            Command::KICK(chan, who, _) if fold(who) == me => {
+                self.shared.lock().channels.remove(&fold(chan));
+            }
+            _ => {}
+        }
+    }
+
+    /// Gives the line to the first waiter that wants it; whether one did.
+    fn offer_to_waiters(&mut self, msg: &Message, nick: &str) -> bool {
+        self.waiters.retain(|w| !w.tx.is_closed());
+        let mut taken = false;
+        let mut i = 0;
+        while i < self.waiters.len() {
+            let step = (self.waiters[i].matcher)(msg, nick);
+            match step {
+                Step::Ignore => {
+                    i += 1;
+                    continue;
+                }
+                Step::Collect => {
+                    self.waiters[i].collected.push(msg.clone());
+                }
+                Step::Done => {
+                    let mut w = self.waiters.remove(i);
+                    w.collected.push(msg.clone());
+                    let _ = w.tx.send(Ok(w.collected));
+                }
+                Step::Fail(f) => {
+                    let w = self.waiters.remove(i);
+                    let _ = w.tx.send(Err(f));
+                }
+            }
+            taken = true;
+            break;
+        }
+        // Keep PONGs of our own confirmations out of the owner's way.
+        taken || matches!(&msg.command, Command::PONG(..))
+    }
+}

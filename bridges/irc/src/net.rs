@@ -1,0 +1,308 @@
+//! One configured IRC network: its listening bot connection, the Matrix users' puppet
+//! connections, and what the bot knows about the channels it sits in.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use ferrybridge_core::BridgeHost;
+use ruma::{OwnedUserId, UserId};
+use tokio::sync::mpsc;
+
+use crate::backoff::ConnectLimiter;
+use crate::config::{PasswordMode, ServerConfig};
+use crate::conn::{Auth, Conn, ConnConfig};
+use crate::ids::fold;
+use crate::nick::{
+    DEFAULT_NICKLEN, NickTemplateVars, ident_from_localpart, render_nick, render_placeholders,
+};
+
+/// Nick of the listening bot connection.
+pub const BOT_NICK: &str = "ferrybridge";
+/// How long a Matrix message waits for its puppet to connect before the sender is told.
+pub const CONNECT_WAIT: Duration = Duration::from_secs(30);
+/// How long to wait for a server's answer to one request.
+pub const REQUEST_WAIT: Duration = Duration::from_secs(15);
+
+/// Store namespaces (key-value area and secrets).
+pub const KV_NICK: &str = "irc_nick";
+pub const KV_USERNAME: &str = "irc_username";
+pub const KV_FEATURES: &str = "irc_features";
+
+/// The secret name of a user's password on `network`.
+pub fn password_secret(network: &str) -> String {
+    format!("irc_password:{network}")
+}
+
+/// The key-value key of a user's setting on `network`.
+pub fn user_key(network: &str, user: &UserId) -> String {
+    format!("{network} {user}")
+}
+
+/// A channel as the bot sees it.
+#[derive(Clone, Debug, Default)]
+pub struct ChannelView {
+    pub name: String,
+    pub topic: Option<String>,
+    /// Folded nick → (nick as spelled, mode prefixes like `@`/`+`).
+    pub members: BTreeMap<String, (String, String)>,
+    /// Members from a NAMES reply still being received.
+    pub names_pending: BTreeMap<String, (String, String)>,
+}
+
+/// One IRC network.
+pub struct IrcNetwork {
+    pub name: String,
+    pub config: ServerConfig,
+    pub limiter: ConnectLimiter,
+    pub host: OnceLock<BridgeHost>,
+    pub bot: OnceLock<Conn>,
+    pub puppets: Mutex<HashMap<OwnedUserId, Conn>>,
+    /// Folded nicks of our puppets, so the bot does not bridge their lines back.
+    pub puppet_nicks: Mutex<HashMap<String, OwnedUserId>>,
+    pub channels: Mutex<HashMap<String, ChannelView>>,
+    /// When each user last used IRC from Matrix (for `idle_timeout_secs`).
+    pub last_active: Mutex<HashMap<OwnedUserId, tokio::time::Instant>>,
+    /// Nick spellings whose ghost display name was already set by this process.
+    pub profiled: Mutex<std::collections::HashSet<String>>,
+    /// Netsplit quits held back (see [`crate::netsplit`]).
+    pub netsplit: Mutex<crate::netsplit::Pending>,
+    /// Serialises puppet creation (one connection per user, even for a burst).
+    creating: tokio::sync::Mutex<()>,
+}
+
+impl IrcNetwork {
+    pub fn new(name: String, config: ServerConfig) -> Self {
+        let limiter = ConnectLimiter::new(config.concurrent_connects);
+        Self {
+            name,
+            config,
+            limiter,
+            host: OnceLock::new(),
+            bot: OnceLock::new(),
+            puppets: Mutex::new(HashMap::new()),
+            puppet_nicks: Mutex::new(HashMap::new()),
+            channels: Mutex::new(HashMap::new()),
+            netsplit: Mutex::new(HashMap::new()),
+            profiled: Mutex::new(Default::default()),
+            last_active: Mutex::new(HashMap::new()),
+            creating: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn host(&self) -> Option<&BridgeHost> {
+        self.host.get()
+    }
+
+    /// Whether the folded nick is one of ours (the bot or a puppet).
+    pub fn is_ours(&self, nick: &str) -> bool {
+        let f = fold(nick);
+        if self.bot.get().is_some_and(|b| fold(&b.nick()) == f) {
+            return true;
+        }
+        lock(&self.puppet_nicks).contains_key(&f)
+    }
+
+    /// The Matrix user behind a puppet nick.
+    pub fn puppet_owner(&self, nick: &str) -> Option<OwnedUserId> {
+        lock(&self.puppet_nicks).get(&fold(nick)).cloned()
+    }
+
+    /// The puppet of `user`, if connected or connecting.
+    pub fn puppet(&self, user: &UserId) -> Option<Conn> {
+        lock(&self.puppets)
+            .get(user)
+            .filter(|c| !c.is_closed())
+            .cloned()
+    }
+
+    /// Whether `channel` is excluded from bridging.
+    pub fn excluded(&self, channel: &str) -> bool {
+        self.config
+            .exclude_channels
+            .iter()
+            .any(|c| fold(c) == fold(channel))
+    }
+
+    /// The nick as currently spelled on a channel the bot is in, else as given.
+    pub fn spelled_nick(&self, folded: &str) -> String {
+        for view in lock(&self.channels).values() {
+            if let Some((nick, _)) = view.members.get(folded) {
+                return nick.clone();
+            }
+        }
+        folded.to_owned()
+    }
+
+    /// The puppet of `user`, connecting it on first use (does not wait for registration).
+    pub async fn ensure_puppet(self: &Arc<Self>, user: &OwnedUserId) -> Result<Conn, String> {
+        crate::idle::touch(self, user);
+        if let Some(c) = self.puppet(user) {
+            return Ok(c);
+        }
+        let _guard = self.creating.lock().await;
+        if let Some(c) = self.puppet(user) {
+            return Ok(c);
+        }
+        let host = self.host().ok_or("the bridge is still starting")?.clone();
+        let config = self.puppet_config(&host, user).await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let conn = Conn::spawn(config, self.limiter.clone(), tx);
+        lock(&self.puppets).insert(user.clone(), conn.clone());
+        tokio::spawn(crate::puppet::run_owner(
+            self.clone(),
+            user.clone(),
+            conn.clone(),
+            rx,
+        ));
+        Ok(conn)
+    }
+
+    /// The connection settings of `user`'s puppet: nick, ident, realname, credentials.
+    pub async fn puppet_config(
+        &self,
+        host: &BridgeHost,
+        user: &OwnedUserId,
+    ) -> Result<ConnConfig, String> {
+        let store = host.store();
+        let key = user_key(&self.name, user);
+        let custom: Option<String> = store.kv_get(KV_NICK, &key).await.ok().flatten();
+        let nick = match custom {
+            Some(n) => n,
+            None => {
+                let displayname = fetch_displayname(host, user).await.unwrap_or_default();
+                render_nick(
+                    &self.config.nick_template,
+                    &NickTemplateVars {
+                        displayname: &displayname,
+                        localpart: user.localpart(),
+                        mxid: user.as_str(),
+                    },
+                    DEFAULT_NICKLEN,
+                )
+                .map_err(|e| format!("cannot make an IRC nick for you: {e}"))?
+            }
+        };
+        let vars = [
+            ("localpart", user.localpart()),
+            ("mxid", user.as_str()),
+            ("displayname", user.localpart()),
+        ];
+        let ident = ident_from_localpart(&render_placeholders(&self.config.ident_template, &vars));
+        let realname = render_placeholders(&self.config.realname_template, &vars);
+        let username: Option<String> = store.kv_get(KV_USERNAME, &key).await.ok().flatten();
+        let password = store
+            .get_secret(user, &password_secret(&self.name))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|p| String::from_utf8(p).ok());
+        let auth = password.map(|password| {
+            let account = username.clone().unwrap_or_else(|| nick.clone());
+            match self.config.password_mode {
+                PasswordMode::Sasl => Auth::Sasl { account, password },
+                PasswordMode::ServerPassword => Auth::ServerPassword(password),
+                PasswordMode::Nickserv => Auth::NickServ { account, password },
+            }
+        });
+        Ok(ConnConfig {
+            network: self.name.clone(),
+            server: self.config.clone(),
+            nick,
+            ident: username
+                .as_deref()
+                .map(ident_from_localpart)
+                .unwrap_or(ident),
+            realname,
+            auth,
+        })
+    }
+
+    /// Starts the bot connection that listens in every portal channel.
+    pub fn start_bot(self: &Arc<Self>, channels: Vec<String>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let config = ConnConfig {
+            network: self.name.clone(),
+            server: self.config.clone(),
+            nick: BOT_NICK.to_owned(),
+            ident: "bridge".to_owned(),
+            realname: "ferrybridge Matrix bridge".to_owned(),
+            auth: None,
+        };
+        let conn = Conn::spawn(config, self.limiter.clone(), tx);
+        if self.bot.set(conn.clone()).is_err() {
+            conn.quit("duplicate");
+            return;
+        }
+        tokio::spawn(crate::relay::run(self.clone(), conn.clone(), rx));
+        let this = self.clone();
+        tokio::spawn(async move {
+            if conn
+                .wait_registered(Duration::from_secs(3600))
+                .await
+                .is_ok()
+            {
+                for chan in channels {
+                    this.bot_join(&chan).await;
+                }
+            }
+        });
+    }
+
+    /// Makes the bot join `channel` (to relay it), logging failures.
+    pub async fn bot_join(&self, channel: &str) {
+        self.bot_join_with_key(channel, None).await
+    }
+
+    /// As [`Self::bot_join`], with the channel key a user gave (`!join #chan key`).
+    pub async fn bot_join_with_key(&self, channel: &str, key: Option<&str>) {
+        let Some(bot) = self.bot.get() else { return };
+        if bot.in_channel(channel) {
+            return;
+        }
+        if let Err(e) = bot.wait_registered(CONNECT_WAIT).await {
+            tracing::warn!(network = %self.name, %channel, error = %e, "bot not connected; channel joins later");
+            return;
+        }
+        if let Err(e) = bot.join(channel, key, REQUEST_WAIT).await {
+            tracing::warn!(network = %self.name, %channel, error = %e, "bot could not join channel");
+        }
+    }
+
+    /// Quits every connection.
+    pub fn stop(&self) {
+        for c in lock(&self.puppets).values() {
+            c.quit("Bridge shutting down");
+        }
+        if let Some(b) = self.bot.get() {
+            b.quit("Bridge shutting down");
+        }
+    }
+}
+
+/// A Matrix user's display name, for the nick template.
+pub async fn fetch_displayname(host: &BridgeHost, user: &UserId) -> Option<String> {
+    let v = host
+        .matrix()
+        .bot_intent()
+        .request_json(
+            http::Method::GET,
+            &[
+                "_matrix",
+                "client",
+                "v3",
+                "profile",
+                user.as_str(),
+                "displayname",
+            ],
+            None,
+        )
+        .await
+        .ok()?;
+    v.get("displayname")?.as_str().map(str::to_owned)
+}
+
+/// Locks a std mutex, shrugging off poisoning (the data stays usable).
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

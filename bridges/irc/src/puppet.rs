@@ -1,0 +1,117 @@
+//! The owner task of one Matrix user's puppet connection: tells the user about connection
+//! state and failures, keeps the puppet-nick registry current, and turns private messages to
+//! the puppet into DM portals.
+
+use std::sync::Arc;
+
+use ferrybridge_core::events::{RemoteEvent, RemoteEventKind};
+use ferrybridge_core::ids::PortalKey;
+use irc::proto::Command;
+use ruma::OwnedUserId;
+use tokio::sync::mpsc;
+
+use crate::conn::{Conn, ConnEvent};
+use crate::ids::{chat_id, fold, is_channel, user_id};
+use crate::net::{IrcNetwork, lock};
+use crate::numerics::IrcFailure;
+use crate::relay::{new_message_id, profile, text_content};
+
+pub async fn run_owner(
+    net: Arc<IrcNetwork>,
+    user: OwnedUserId,
+    conn: Conn,
+    mut rx: mpsc::UnboundedReceiver<ConnEvent>,
+) {
+    let mut announced: Option<String> = None;
+    while let Some(event) = rx.recv().await {
+        let Some(host) = net.host() else { continue };
+        match event {
+            ConnEvent::Registered { nick } => {
+                lock(&net.puppet_nicks).insert(fold(&nick), user.clone());
+                if announced.as_deref() != Some(nick.as_str()) {
+                    host.notify(
+                        &user,
+                        &format!("You are connected to {} as {nick}.", net.name),
+                    )
+                    .await;
+                    announced = Some(nick);
+                }
+            }
+            ConnEvent::NickChanged { old, new } => {
+                {
+                    let mut nicks = lock(&net.puppet_nicks);
+                    nicks.remove(&fold(&old));
+                    nicks.insert(fold(&new), user.clone());
+                }
+                announced = Some(new);
+            }
+            ConnEvent::Failure(f) => {
+                host.notify(&user, &format!("{}: {f}", net.name)).await;
+            }
+            ConnEvent::Disconnected { reason } => {
+                if conn.is_closed() {
+                    break;
+                }
+                tracing::info!(network = %net.name, %user, %reason, "puppet disconnected; reconnecting");
+            }
+            ConnEvent::Message(msg) => {
+                let me = conn.nick();
+                match &msg.command {
+                    Command::PRIVMSG(target, text) | Command::NOTICE(target, text)
+                        if !is_channel(target) && fold(target) == fold(&me) =>
+                    {
+                        let Some(nick) = msg.source_nickname().map(str::to_owned) else {
+                            continue;
+                        };
+                        if net.is_ours(&nick) || nick.contains('.') {
+                            continue;
+                        }
+                        if !net.config.private_messages {
+                            conn.send(vec![format!(
+                                "NOTICE {nick} :Private messages to Matrix users are disabled on this bridge."
+                            )]);
+                            continue;
+                        }
+                        let notice = matches!(msg.command, Command::NOTICE(..));
+                        // Services talk in notices; those go to the user, not to a DM room.
+                        if notice && nick.to_ascii_lowercase().ends_with("serv") {
+                            host.notify(&user, &format!("{nick}: {text}")).await;
+                            continue;
+                        }
+                        let Some(content) = text_content(text, notice) else {
+                            continue;
+                        };
+                        let portal = PortalKey::private(chat_id(&net.name, &nick), user.clone());
+                        profile(&net, portal.clone(), &nick).await;
+                        host.send(RemoteEvent {
+                            portal,
+                            kind: RemoteEventKind::Message {
+                                id: new_message_id(&net.name),
+                                sender: user_id(&net.name, &nick),
+                                content,
+                                reply_to: None,
+                            },
+                        })
+                        .await;
+                    }
+                    Command::KICK(chan, who, reason) if fold(who) == fold(&me) => {
+                        let by = msg.source_nickname().unwrap_or("someone");
+                        let why = reason.as_deref().unwrap_or("no reason given");
+                        host.notify(
+                            &user,
+                            &format!("You were kicked from {chan} on {} by {by}: {why}", net.name),
+                        )
+                        .await;
+                    }
+                    _ => {
+                        if let Some(f) = IrcFailure::from_message(&msg) {
+                            host.notify(&user, &format!("{}: {f}", net.name)).await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut nicks = lock(&net.puppet_nicks);
+    nicks.retain(|_, u| u != &user);
+}

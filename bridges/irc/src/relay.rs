@@ -1,0 +1,387 @@
+//! IRC → Matrix: the bot connection's view of its channels becomes remote events. Lines from
+//! our own puppets are skipped (their Matrix originals are already in the room).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ferrybridge_core::events::{
+    ChatInfo, MembershipChange, MessageKind, RemoteEvent, RemoteEventKind, RemoteProfile,
+};
+use ferrybridge_core::ids::{PortalKey, RemoteMessageId};
+use irc::proto::{Command, Message, Mode, Response};
+use tokio::sync::mpsc;
+
+use crate::conn::{Conn, ConnEvent};
+use crate::format::irc_to_content;
+use crate::ids::{chat_id, fold, is_channel, user_id};
+use crate::net::{ChannelView, IrcNetwork, lock};
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A unique ID for a message from IRC (IRC has none).
+pub fn new_message_id(network: &str) -> RemoteMessageId {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    RemoteMessageId::new(format!("{network}/{ms}-{n}"))
+}
+
+/// Power level for IRC channel modes.
+pub fn power_of(prefixes: &str) -> i64 {
+    if prefixes.contains(['~', '&', '@']) {
+        50
+    } else if prefixes.contains('%') {
+        25
+    } else if prefixes.contains('+') {
+        10
+    } else {
+        0
+    }
+}
+
+/// A text line (PRIVMSG/NOTICE/CTCP ACTION) as Matrix content; `None` for other CTCPs.
+pub fn text_content(text: &str, notice: bool) -> Option<ferrybridge_core::events::MessageContent> {
+    if let Some(inner) = text.strip_prefix('\x01') {
+        let inner = inner.strip_suffix('\x01').unwrap_or(inner);
+        let action = inner.strip_prefix("ACTION ")?;
+        return Some(irc_to_content(action, true));
+    }
+    let mut content = irc_to_content(text, false);
+    if notice {
+        content.kind = MessageKind::Notice;
+    }
+    Some(content)
+}
+
+/// Runs the bot's event loop until its connection ends.
+pub async fn run(net: Arc<IrcNetwork>, bot: Conn, mut rx: mpsc::UnboundedReceiver<ConnEvent>) {
+    while let Some(event) = rx.recv().await {
+        match event {
+            ConnEvent::Message(msg) => handle(&net, &bot, msg).await,
+            ConnEvent::Registered { nick } => {
+                tracing::info!(network = %net.name, %nick, "bridge bot connected to IRC");
+            }
+            ConnEvent::Disconnected { .. } => lock(&net.channels).clear(),
+            _ => {}
+        }
+    }
+}
+
+async fn send(net: &IrcNetwork, portal: PortalKey, kind: RemoteEventKind) {
+    if let Some(host) = net.host() {
+        host.send(RemoteEvent { portal, kind }).await;
+    }
+}
+
+pub(crate) async fn member(net: &IrcNetwork, channel: &str, nick: &str, change: MembershipChange) {
+    send(
+        net,
+        PortalKey::shared(chat_id(&net.name, channel)),
+        RemoteEventKind::Membership {
+            user: user_id(&net.name, nick),
+            change,
+        },
+    )
+    .await;
+}
+
+/// Sets the ghost's display name to the nick as spelled (once per spelling and process).
+pub async fn profile(net: &IrcNetwork, portal: PortalKey, nick: &str) {
+    if !lock(&net.profiled).insert(nick.to_owned()) {
+        return;
+    }
+    send(
+        net,
+        portal,
+        RemoteEventKind::Profile {
+            user: user_id(&net.name, nick),
+            profile: RemoteProfile {
+                displayname: Some(nick.to_owned()),
+                avatar: None,
+            },
+        },
+    )
+    .await;
+}
+
+fn channels_of(net: &IrcNetwork, folded_nick: &str) -> Vec<String> {
+    lock(&net.channels)
+        .iter()
+        .filter(|(_, v)| v.members.contains_key(folded_nick))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
+    let source = msg.source_nickname().map(str::to_owned);
+    let me = fold(&bot.nick());
+    match &msg.command {
+        Command::PRIVMSG(target, text) | Command::NOTICE(target, text) => {
+            let Some(nick) = source else { return };
+            if !is_channel(target) || net.is_ours(&nick) || nick.contains('.') {
+                return;
+            }
+            let notice = matches!(msg.command, Command::NOTICE(..));
+            let Some(mut content) = text_content(text, notice) else {
+                return;
+            };
+            let puppets: Vec<(String, ruma::OwnedUserId)> = net
+                .puppets
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .filter(|(_, c)| c.in_channel(target))
+                .map(|(u, c)| (c.nick(), u.clone()))
+                .collect();
+            crate::mentions::apply(&mut content, &puppets);
+            let portal = PortalKey::shared(chat_id(&net.name, target));
+            profile(net, portal.clone(), &nick).await;
+            send(
+                net,
+                portal,
+                RemoteEventKind::Message {
+                    id: new_message_id(&net.name),
+                    sender: user_id(&net.name, &nick),
+                    content,
+                    reply_to: None,
+                },
+            )
+            .await;
+        }
+        Command::JOIN(chan, _, _) => {
+            let Some(nick) = source else { return };
+            if fold(&nick) == me {
+                lock(&net.channels).insert(
+                    fold(chan),
+                    ChannelView {
+                        name: chan.clone(),
+                        ..ChannelView::default()
+                    },
+                );
+                return;
+            }
+            if let Some(view) = lock(&net.channels).get_mut(&fold(chan)) {
+                view.members
+                    .insert(fold(&nick), (nick.clone(), String::new()));
+            }
+            if net.is_ours(&nick) || crate::netsplit::returned(net, &nick, chan) {
+                return;
+            }
+            let portal = PortalKey::shared(chat_id(&net.name, chan));
+            profile(net, portal, &nick).await;
+            member(net, chan, &nick, MembershipChange::Join).await;
+        }
+        Command::PART(chan, reason) => {
+            let Some(nick) = source else { return };
+            if fold(&nick) == me {
+                lock(&net.channels).remove(&fold(chan));
+                return;
+            }
+            if let Some(view) = lock(&net.channels).get_mut(&fold(chan)) {
+                view.members.remove(&fold(&nick));
+            }
+            if !net.is_ours(&nick) {
+                let reason = reason.clone().filter(|r| !r.is_empty());
+                member(net, chan, &nick, MembershipChange::Leave { reason }).await;
+            }
+        }
+        Command::QUIT(reason) => {
+            let Some(nick) = source else { return };
+            let chans = channels_of(net, &fold(&nick));
+            for chan in &chans {
+                if let Some(view) = lock(&net.channels).get_mut(chan) {
+                    view.members.remove(&fold(&nick));
+                }
+            }
+            if net.is_ours(&nick) {
+                return;
+            }
+            if let Some(r) = reason
+                .as_deref()
+                .filter(|r| crate::netsplit::is_netsplit(r))
+            {
+                crate::netsplit::hold(net, &nick, chans, r);
+                return;
+            }
+            let reason = Some(match reason {
+                Some(r) if !r.is_empty() => format!("Quit: {r}"),
+                _ => "Quit".to_owned(),
+            });
+            for chan in chans {
+                member(
+                    net,
+                    &chan,
+                    &nick,
+                    MembershipChange::Leave {
+                        reason: reason.clone(),
+                    },
+                )
+                .await;
+            }
+        }
+        Command::KICK(chan, who, reason) => {
+            if let Some(view) = lock(&net.channels).get_mut(&fold(chan)) {
+                view.members.remove(&fold(who));
+            }
+            if fold(who) == me {
+                // Kicked bot: the portal would go quiet; rejoin after a pause.
+                tracing::warn!(network = %net.name, channel = %chan, "bridge bot was kicked; rejoining");
+                let (net, chan) = (net.clone(), chan.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    net.bot_join(&chan).await;
+                });
+                return;
+            }
+            if net.is_ours(who) {
+                return;
+            }
+            let by = source
+                .filter(|n| !net.is_ours(n))
+                .map(|n| user_id(&net.name, &n));
+            member(
+                net,
+                chan,
+                who,
+                MembershipChange::Kick {
+                    by,
+                    reason: reason.clone(),
+                },
+            )
+            .await;
+        }
+        Command::NICK(new) => {
+            let Some(old) = source else { return };
+            let chans = channels_of(net, &fold(&old));
+            for chan in &chans {
+                if let Some(view) = lock(&net.channels).get_mut(chan)
+                    && let Some((_, modes)) = view.members.remove(&fold(&old))
+                {
+                    view.members.insert(fold(new), (new.clone(), modes));
+                }
+            }
+            if net.is_ours(&old) || net.is_ours(new) || fold(&old) == me {
+                return;
+            }
+            for chan in chans {
+                let reason = Some(format!("Nick changed to {new}"));
+                member(net, &chan, &old, MembershipChange::Leave { reason }).await;
+                profile(net, PortalKey::shared(chat_id(&net.name, &chan)), new).await;
+                member(net, &chan, new, MembershipChange::Join).await;
+            }
+        }
+        Command::TOPIC(chan, Some(topic)) => {
+            if source.as_deref().is_some_and(|n| net.is_ours(n)) {
+                return;
+            }
+            topic_changed(net, chan, topic).await;
+        }
+        Command::Response(Response::RPL_TOPIC, args) if args.len() >= 3 => {
+            topic_changed(net, &args[1], &args[2]).await;
+        }
+        Command::Response(Response::RPL_NAMREPLY, args) if args.len() >= 4 => {
+            let chan = &args[2];
+            let mut channels = lock(&net.channels);
+            let view = channels.entry(fold(chan)).or_insert_with(|| ChannelView {
+                name: chan.clone(),
+                ..ChannelView::default()
+            });
+            for entry in args[3].split_whitespace() {
+                let split = entry
+                    .find(|c: char| !matches!(c, '~' | '&' | '@' | '%' | '+'))
+                    .unwrap_or(entry.len());
+                let (modes, nick) = entry.split_at(split);
+                let nick = nick.split('!').next().unwrap_or(nick);
+                if !nick.is_empty() {
+                    view.names_pending
+                        .insert(fold(nick), (nick.to_owned(), modes.to_owned()));
+                }
+            }
+        }
+        Command::Response(Response::RPL_ENDOFNAMES, args) if args.len() >= 2 => {
+            let chan = args[1].clone();
+            let names = {
+                let mut channels = lock(&net.channels);
+                let Some(view) = channels.get_mut(&fold(&chan)) else {
+                    return;
+                };
+                view.members = std::mem::take(&mut view.names_pending);
+                view.members.clone()
+            };
+            let portal = PortalKey::shared(chat_id(&net.name, &chan));
+            for (folded, (nick, modes)) in names {
+                if folded == me || net.is_ours(&nick) {
+                    continue;
+                }
+                profile(net, portal.clone(), &nick).await;
+                member(net, &chan, &nick, MembershipChange::Join).await;
+                let level = power_of(&modes);
+                if level > 0 {
+                    member(net, &chan, &nick, MembershipChange::Power { level }).await;
+                }
+            }
+        }
+        Command::ChannelMODE(chan, modes) => {
+            for mode in modes {
+                let (plus, m, arg) = match mode {
+                    Mode::Plus(m, a) => (true, m, a),
+                    Mode::Minus(m, a) => (false, m, a),
+                    Mode::NoPrefix(_) => continue,
+                };
+                let letter = match m {
+                    irc::proto::ChannelMode::Oper => '@',
+                    irc::proto::ChannelMode::Voice => '+',
+                    irc::proto::ChannelMode::Halfop => '%',
+                    _ => continue,
+                };
+                let Some(nick) = arg else { continue };
+                let modes_now = {
+                    let mut channels = lock(&net.channels);
+                    let Some(view) = channels.get_mut(&fold(chan)) else {
+                        continue;
+                    };
+                    let Some((_, modes)) = view.members.get_mut(&fold(nick)) else {
+                        continue;
+                    };
+                    if plus {
+                        if !modes.contains(letter) {
+                            modes.push(letter);
+                        }
+                    } else {
+                        modes.retain(|c| c != letter);
+                    }
+                    modes.clone()
+                };
+                if net.is_ours(nick) {
+                    continue;
+                }
+                let level = power_of(&modes_now);
+                member(net, chan, nick, MembershipChange::Power { level }).await;
+            }
+        }
+        _ => {}
+    }
+}
+
+async fn topic_changed(net: &IrcNetwork, chan: &str, topic: &str) {
+    let changed = {
+        let mut channels = lock(&net.channels);
+        let view = channels.entry(fold(chan)).or_default();
+        let changed = view.topic.as_deref() != Some(topic);
+        view.topic = Some(topic.to_owned());
+        changed
+    };
+    if changed {
+        send(
+            net,
+            PortalKey::shared(chat_id(&net.name, chan)),
+            RemoteEventKind::ChatInfo(ChatInfo {
+                topic: Some(topic.to_owned()),
+                ..ChatInfo::default()
+            }),
+        )
+        .await;
+    }
+}

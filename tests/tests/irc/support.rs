@@ -1,0 +1,281 @@
+//! Shared pieces of the IRC integration tests: a throwaway InspIRCd + Atheme, a raw IRC client,
+//! and the bridge running in-process against a real Synapse.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use ferrybridge_core::bridge::Bridge;
+use ferrybridge_core::config::{Config, NetworkConfig, Tokens, example_config, parse_config_with};
+use ferrybridge_core::{RunningBridge, start_with};
+use ferrybridge_irc::{IrcBridge, IrcConfig};
+use ferrybridge_tests::{Synapse, TestUser, free_port, register_user, repo_root, text_body};
+use ruma::{OwnedRoomId, OwnedUserId};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+pub const T: Duration = Duration::from_secs(30);
+
+/// InspIRCd + Atheme on free ports; stopped on drop.
+pub struct Ircd {
+    pub port: u16,
+    link_port: u16,
+    pub dir: tempfile::TempDir,
+    pids: Vec<u32>,
+}
+
+impl Ircd {
+    pub fn start() -> Result<Ircd> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port()?;
+        let link_port = free_port()?;
+        let mut ircd = Ircd {
+            port,
+            link_port,
+            dir,
+            pids: Vec::new(),
+        };
+        ircd.launch()?;
+        Ok(ircd)
+    }
+
+    fn launch(&mut self) -> Result<()> {
+        let data = self.dir.path().join("data");
+        let out = Command::new(repo_root().join("scripts/start-ircd.sh"))
+            .arg(&data)
+            .env("IRC_PORT", self.port.to_string())
+            .env("IRC_LINK_PORT", self.link_port.to_string())
+            .env("FERRYBRIDGE_RUN", self.dir.path().join("run"))
+            .output()
+            .context("start-ircd.sh")?;
+        if !out.status.success() {
+            bail!(
+                "start-ircd.sh failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        self.pids = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        Ok(())
+    }
+
+    /// Kills the servers (as a crash would) and starts them again on the same ports.
+    pub async fn restart(&mut self) -> Result<()> {
+        self.kill();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        self.launch()
+    }
+
+    fn kill(&mut self) {
+        for pid in self.pids.drain(..) {
+            let _ = Command::new("kill")
+                .arg("-9")
+                .arg(pid.to_string())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+impl Drop for Ircd {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A raw IRC client speaking lines.
+pub struct RawIrc {
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    pub seen: Vec<String>,
+}
+
+impl RawIrc {
+    pub async fn connect(port: u16, nick: &str) -> Result<RawIrc> {
+        let stream = TcpStream::connect(("127.0.0.1", port)).await?;
+        let (r, w) = stream.into_split();
+        let mut c = RawIrc {
+            reader: BufReader::new(r),
+            writer: w,
+            seen: Vec::new(),
+        };
+        c.send(&format!("NICK {nick}")).await?;
+        c.send(&format!("USER {nick} 0 * :raw test client")).await?;
+        c.expect(|l| l.split(' ').nth(1) == Some("001")).await?;
+        Ok(c)
+    }
+
+    pub async fn send(&mut self, line: &str) -> Result<()> {
+        self.writer
+            .write_all(format!("{line}\r\n").as_bytes())
+            .await?;
+        Ok(())
+    }
+
+    /// Reads lines (answering pings) until one matches.
+    pub async fn expect(&mut self, pred: impl Fn(&str) -> bool) -> Result<String> {
+        let deadline = tokio::time::Instant::now() + T;
+        loop {
+            let mut line = String::new();
+            let n = tokio::time::timeout_at(deadline, self.reader.read_line(&mut line))
+                .await
+                .with_context(|| format!("timed out; saw: {:#?}", self.seen))??;
+            if n == 0 {
+                bail!("connection closed; saw: {:#?}", self.seen);
+            }
+            let line = line.trim_end().to_owned();
+            if let Some(arg) = line.strip_prefix("PING ") {
+                self.send(&format!("PONG {arg}")).await?;
+                continue;
+            }
+            self.seen.push(line.clone());
+            if pred(&line) {
+                return Ok(line);
+            }
+        }
+    }
+
+    pub async fn join(&mut self, channel: &str) -> Result<()> {
+        self.send(&format!("JOIN {channel}")).await?;
+        let chan = channel.to_owned();
+        self.expect(move |l| l.contains(" 366 ") && l.contains(&chan))
+            .await?;
+        Ok(())
+    }
+}
+
+/// A running bridge with its Synapse and IRC server.
+pub struct Setup {
+    pub config: Config<IrcConfig>,
+    /// The network, for benchmarks that drive puppets directly.
+    pub irc: Arc<IrcBridge>,
+    pub ircd: Ircd,
+    pub synapse: Synapse,
+    pub bridge: Option<RunningBridge>,
+    _dir: tempfile::TempDir,
+}
+
+pub fn bot_id() -> OwnedUserId {
+    "@ircbot:localhost".try_into().unwrap()
+}
+
+fn config_for(dir: &Path, irc_port: u16, hs: Option<&str>) -> Result<(Config<IrcConfig>, PathBuf)> {
+    let text = ferrybridge_core::cli::fill_secrets(&example_config(
+        &IrcBridge::info(),
+        &IrcConfig::example_yaml(),
+    ));
+    let mut config = parse_config_with::<IrcConfig>(&text, Tokens::Required)?;
+    let port = free_port()?;
+    config.appservice.port = port;
+    config.appservice.address = format!("http://127.0.0.1:{port}").parse()?;
+    if let Some(hs) = hs {
+        config.homeserver.address = hs.parse()?;
+    }
+    config.database.uri = format!("sqlite://{}", dir.join("bridge.db").display());
+    let server = config.network.servers.get_mut("localhost").unwrap();
+    server.address = "127.0.0.1".into();
+    server.port = Some(irc_port);
+    server.flood.burst = 100;
+    server.flood.per_second = 100.0;
+    server.ping_timeout_secs = 10;
+    server.exclude_channels = vec!["#secret".into()];
+    let reg = dir.join("registration.yaml");
+    std::fs::write(&reg, ferrybridge_core::cli::registration_for(&config)?)?;
+    Ok((config, reg))
+}
+
+impl Setup {
+    pub async fn start() -> Result<Setup> {
+        Self::start_tuned(|_| {}).await
+    }
+
+    /// As [`Setup::start`], with the IRC network's config adjusted first.
+    pub async fn start_tuned(
+        tune: impl FnOnce(&mut ferrybridge_irc::config::ServerConfig),
+    ) -> Result<Setup> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let ircd = Ircd::start()?;
+        let dir = tempfile::tempdir()?;
+        let (mut config, reg) = config_for(dir.path(), ircd.port, None)?;
+        if let Some(server) = config.network.servers.get_mut("localhost") {
+            tune(server);
+        }
+        let synapse = Synapse::start(&[reg]).await?;
+        config.homeserver.address = synapse.base_url().parse()?;
+        let bridge = Arc::new(IrcBridge::new(config.network.clone())?);
+        let running = start_with(config.clone(), bridge.clone()).await?;
+        Ok(Setup {
+            config,
+            irc: bridge,
+            ircd,
+            synapse,
+            bridge: Some(running),
+            _dir: dir,
+        })
+    }
+
+    /// A Matrix user with a management room with the bot.
+    pub async fn user(&self, localpart: &str) -> Result<(TestUser, OwnedRoomId)> {
+        let user = register_user(&self.synapse, localpart, false).await?;
+        let dm = user.create_dm(&bot_id()).await?;
+        // The bot joins the DM; wait for that before talking to it.
+        user.wait_for(&dm, T, |e| {
+            e["type"] == "m.room.member"
+                && e["state_key"] == "@ircbot:localhost"
+                && e["content"]["membership"] == "join"
+        })
+        .await?;
+        // ... and greets; take the greeting so replies to commands are not confused with it.
+        user.wait_for(&dm, T, |e| {
+            e["sender"] == "@ircbot:localhost" && e["content"]["msgtype"] == "m.notice"
+        })
+        .await?;
+        Ok((user, dm))
+    }
+
+    /// Stops the bridge and starts it again on the same database.
+    pub async fn restart_bridge(&mut self) -> Result<()> {
+        if let Some(b) = self.bridge.take() {
+            b.stop().await;
+        }
+        let bridge = Arc::new(IrcBridge::new(self.config.network.clone())?);
+        self.irc = bridge.clone();
+        self.bridge = Some(start_with(self.config.clone(), bridge).await?);
+        Ok(())
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(b) = self.bridge.take() {
+            b.stop().await;
+        }
+    }
+}
+
+/// Sends a command in `room` and returns the bot's reply text.
+pub async fn command(user: &TestUser, room: &OwnedRoomId, cmd: &str) -> Result<String> {
+    let sent = user.send_text(room, cmd).await?;
+    let reply = user
+        .wait_for(room, T, |e| {
+            e["sender"] == "@ircbot:localhost"
+                && e["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == sent.as_str()
+        })
+        .await?;
+    Ok(text_body(&reply).unwrap_or_default().to_owned())
+}
+
+/// `!join #chan` and join the room we are invited to.
+pub async fn join_channel(user: &TestUser, dm: &OwnedRoomId, chan: &str) -> Result<OwnedRoomId> {
+    let reply = command(user, dm, &format!("!join {chan}")).await?;
+    if !reply.contains("Joined") {
+        bail!("join failed: {reply}");
+    }
+    let room = user.wait_for_invite(T).await?;
+    user.join(room.as_str()).await?;
+    Ok(room)
+}

@@ -1,0 +1,82 @@
+//! IRC bridge benchmark (ignored by default; run with
+//! `cargo test -p ferrybridge-tests --test irc_bench --release -- --ignored --nocapture`):
+//! memory per puppet connection above the idle bridge, the time to connect them, and the time
+//! for all of them to reconnect after the IRC server restarts. `FB_BENCH_PUPPETS` sets the count
+//! (default 1000).
+
+#[path = "irc/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use ruma::OwnedUserId;
+use support::Setup;
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+async fn all_registered(setup: &Setup, users: &[OwnedUserId], timeout: Duration) -> Duration {
+    let net = setup.irc.networks.get("localhost").unwrap();
+    let start = Instant::now();
+    loop {
+        let up = users
+            .iter()
+            .filter(|u| net.puppet(u).is_some_and(|c| c.is_registered()))
+            .count();
+        if up == users.len() {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "only {up}/{} puppets registered",
+            users.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run explicitly"]
+async fn puppet_memory_and_reconnect() {
+    let n: usize = std::env::var("FB_BENCH_PUPPETS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let mut setup = Setup::start().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = rss_kib();
+    let users: Vec<OwnedUserId> = (0..n)
+        .map(|i| format!("@bench{i}:localhost").try_into().unwrap())
+        .collect();
+    let net = setup.irc.networks.get("localhost").unwrap().clone();
+    let start = Instant::now();
+    for u in &users {
+        net.ensure_puppet(u).await.unwrap();
+    }
+    all_registered(&setup, &users, Duration::from_secs(600)).await;
+    let connect = start.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let loaded = rss_kib();
+    let per = (loaded.saturating_sub(idle)) as f64 / n as f64;
+    setup.ircd.restart().await.unwrap();
+    let restarted = Instant::now();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    all_registered(&setup, &users, Duration::from_secs(900)).await;
+    let reconnect = restarted.elapsed();
+    println!(
+        "BENCH puppets={n} idle_rss={idle}KiB loaded_rss={loaded}KiB per_puppet={per:.1}KiB \
+         connect_all={:.1}s reconnect_all_after_ircd_restart={:.1}s",
+        connect.as_secs_f64(),
+        reconnect.as_secs_f64()
+    );
+    setup.stop().await;
+}
