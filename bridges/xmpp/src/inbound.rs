@@ -1,0 +1,403 @@
+//! XMPP → Matrix: routes incoming stanzas. Groupchat messages and occupant presences of MUCs
+//! our puppets are in go to MUC portals; chat messages to a puppet JID go to that Matrix
+//! user's DM portal; error stanzas for what we sent become notices; IQs are answered.
+
+use ferrybridge_core::events::{MembershipChange, RemoteEvent, RemoteEventKind, RemoteProfile};
+use ferrybridge_core::ids::{PortalKey, RemoteMessageId, RemoteUserId};
+use tokio_xmpp::Stanza;
+use xmpp_parsers::jid::{BareJid, Jid};
+use xmpp_parsers::message::{Message, MessageType};
+use xmpp_parsers::presence::{Presence, Type as PresenceType};
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+
+use crate::bridge::XmppBridge;
+use crate::convert::{self, ChatState, Inbound};
+use crate::xml::{self, attr, child};
+
+/// Handles one incoming stanza. Never fails: problems are logged (and answered when the
+/// protocol asks for it).
+pub async fn handle(bridge: &XmppBridge, stanza: Stanza) {
+    match stanza {
+        Stanza::Iq(iq) => {
+            let is_puppet = iq
+                .to()
+                .is_some_and(|to| bridge.puppets.user_of(to).is_some());
+            crate::iq::handle(iq, &bridge.outbox, is_puppet);
+        }
+        Stanza::Message(msg) => message(bridge, msg).await,
+        Stanza::Presence(p) => presence(bridge, p).await,
+    }
+}
+
+async fn send(bridge: &XmppBridge, portal: PortalKey, kind: RemoteEventKind) {
+    if let Ok(host) = bridge.host() {
+        host.send(RemoteEvent { portal, kind }).await;
+    }
+}
+
+async fn message(bridge: &XmppBridge, msg: Message) {
+    let (Some(from), Some(to)) = (msg.from.clone(), msg.to.clone()) else {
+        tracing::debug!("message without from/to ignored");
+        return;
+    };
+    if msg.type_ == MessageType::Error {
+        bounced(bridge, &msg).await;
+        return;
+    }
+    let room = from.to_bare();
+    if msg.type_ == MessageType::Groupchat {
+        muc_message(
+            bridge,
+            &room,
+            from.resource().map(|r| r.as_str()),
+            &to,
+            &msg,
+        )
+        .await;
+        return;
+    }
+    let Some(user) = bridge.puppets.user_of(&to) else {
+        // To the component itself or someone we don't know.
+        refuse(
+            bridge,
+            &msg,
+            "this address does not belong to a Matrix user",
+        );
+        return;
+    };
+    let Ok(host) = bridge.host() else { return };
+    if user.server_name().as_str() != host.domain() {
+        refuse(
+            bridge,
+            &msg,
+            "this bridge only serves users of its own homeserver",
+        );
+        return;
+    }
+    // A private message from a MUC occupant keeps the full JID (it is only reachable so).
+    let chat = if from.resource().is_some() && bridge.mucs.knows_room(&room) {
+        from.to_string()
+    } else {
+        room.to_string()
+    };
+    let portal = PortalKey::private(chat.as_str(), user);
+    let inbound = Inbound::parse(&msg);
+    for kind in events(RemoteUserId::new(chat), &inbound) {
+        send(bridge, portal.clone(), kind).await;
+    }
+}
+
+/// The remote events one message stanza stands for.
+fn events(sender: RemoteUserId, i: &Inbound) -> Vec<RemoteEventKind> {
+    if let Some(target) = &i.retraction_of {
+        return vec![RemoteEventKind::Redaction {
+            target: RemoteMessageId::new(target.as_str()),
+            sender,
+        }];
+    }
+    if let Some(content) = i.content() {
+        if let Some(target) = &i.correction_of {
+            return vec![RemoteEventKind::Edit {
+                target: RemoteMessageId::new(target.as_str()),
+                sender,
+                content,
+            }];
+        }
+        let id =
+            i.id.clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        return vec![RemoteEventKind::Message {
+            id: RemoteMessageId::new(id),
+            sender,
+            content,
+            reply_to: i.reply_to.as_deref().map(RemoteMessageId::new),
+        }];
+    }
+    match i.chat_state {
+        Some(state) => vec![RemoteEventKind::Typing {
+            sender,
+            typing: state == ChatState::Composing,
+        }],
+        None => vec![],
+    }
+}
+
+async fn muc_message(
+    bridge: &XmppBridge,
+    room: &BareJid,
+    nick: Option<&str>,
+    to: &Jid,
+    msg: &Message,
+) {
+    // Every puppet in the room gets a copy; one is bridged.
+    if !bridge.mucs.is_primary(room, to) {
+        return;
+    }
+    let inbound = Inbound::parse(msg);
+    if inbound.delayed {
+        return;
+    }
+    let portal = PortalKey::shared(room.as_str());
+    let Some(nick) = nick else {
+        // From the room itself: subject changes and announcements.
+        if let Some(subject) = inbound.subject {
+            send(
+                bridge,
+                portal,
+                RemoteEventKind::ChatInfo(ferrybridge_core::events::ChatInfo {
+                    topic: Some(subject),
+                    ..Default::default()
+                }),
+            )
+            .await;
+        } else if let Some(body) = inbound.body {
+            send(bridge, portal, RemoteEventKind::Notice { body }).await;
+        }
+        return;
+    };
+    let ours = bridge.mucs.is_puppet_nick(room, nick)
+        || inbound
+            .id
+            .as_deref()
+            .is_some_and(|id| bridge.mucs.was_sent(id))
+        || origin_id(msg).is_some_and(|id| bridge.mucs.was_sent(&id));
+    if ours {
+        return;
+    }
+    if inbound.body.is_none()
+        && let Some(subject) = &inbound.subject
+    {
+        send(
+            bridge,
+            portal,
+            RemoteEventKind::ChatInfo(ferrybridge_core::events::ChatInfo {
+                topic: Some(subject.clone()),
+                ..Default::default()
+            }),
+        )
+        .await;
+        return;
+    }
+    let sender = occupant_ghost(bridge, room, nick);
+    for kind in events(sender, &inbound) {
+        send(bridge, portal.clone(), kind).await;
+    }
+}
+
+fn origin_id(msg: &Message) -> Option<String> {
+    msg.payloads
+        .iter()
+        .find(|p| p.is("origin-id", xml::NS_SID))
+        .and_then(|p| attr(p, "id"))
+        .map(str::to_owned)
+}
+
+/// The ghost of an occupant: their real JID if the room disclosed it, else `room/nick`.
+fn occupant_ghost(bridge: &XmppBridge, room: &BareJid, nick: &str) -> RemoteUserId {
+    match bridge.mucs.occupant_jid(room, nick) {
+        Some(real) => RemoteUserId::new(real.as_str()),
+        None => RemoteUserId::new(format!("{room}/{nick}")),
+    }
+}
+
+/// An error stanza for a message we sent: tell the sender in the portal.
+async fn bounced(bridge: &XmppBridge, msg: &Message) {
+    let Some(id) = msg.id.as_ref().map(|i| i.0.as_str()) else {
+        return;
+    };
+    let Some(portal) = bridge.pending.take(id) else {
+        tracing::debug!(id, "error stanza for a message we do not track");
+        return;
+    };
+    let reason = convert::error_text(&msg.payloads);
+    send(
+        bridge,
+        portal,
+        RemoteEventKind::Notice {
+            body: format!("A message could not be delivered on XMPP: {reason}"),
+        },
+    )
+    .await;
+}
+
+/// Answers a message we cannot take with an error stanza (RFC 6120 §8.3).
+fn refuse(bridge: &XmppBridge, msg: &Message, text: &str) {
+    let (Some(from), Some(to)) = (msg.from.clone(), msg.to.clone()) else {
+        return;
+    };
+    let mut err = Message::error(Some(from));
+    err.from = Some(to);
+    err.id = msg.id.clone();
+    let error = StanzaError::new(
+        ErrorType::Cancel,
+        DefinedCondition::ServiceUnavailable,
+        "en",
+        text,
+    );
+    err.payloads.push(error.into());
+    bridge.outbox.send(err);
+}
+
+async fn presence(bridge: &XmppBridge, p: Presence) {
+    let (Some(from), Some(to)) = (p.from.clone(), p.to.clone()) else {
+        return;
+    };
+    let room = from.to_bare();
+    let Some(nick) = from.resource().map(|r| r.as_str().to_owned()) else {
+        return;
+    };
+    let Some(muc_user) = p
+        .payloads
+        .iter()
+        .find(|e| e.is("x", xml::NS_MUC_USER))
+        .cloned()
+    else {
+        if p.type_ == PresenceType::Error {
+            join_failed(bridge, &room, &to, &p).await;
+        }
+        return;
+    };
+    let statuses: Vec<String> = muc_user
+        .children()
+        .filter(|c| c.name() == "status")
+        .filter_map(|c| attr(c, "code").map(str::to_owned))
+        .collect();
+    let item = child(&muc_user, "item", xml::NS_MUC_USER);
+    let real = item
+        .and_then(|i| attr(i, "jid"))
+        .and_then(|j| Jid::new(j).ok())
+        .map(|j| j.to_bare());
+    let portal = PortalKey::shared(room.as_str());
+
+    if let Some((user, our_nick)) = bridge.mucs.puppet_by_jid(&room, &to)
+        && our_nick == nick
+    {
+        if p.type_ == PresenceType::Unavailable {
+            // Our puppet was removed (kick 307, ban 301, shutdown 332...).
+            bridge.mucs.remove(&room, &user);
+            let why = if statuses.iter().any(|s| s == "301") {
+                "was banned from"
+            } else if statuses.iter().any(|s| s == "307") {
+                "was kicked from"
+            } else {
+                "left"
+            };
+            send(
+                bridge,
+                portal,
+                RemoteEventKind::Notice {
+                    body: format!("{user} {why} the XMPP room as {nick}."),
+                },
+            )
+            .await;
+        } else {
+            bridge.mucs.self_presence(&room, &to, &nick);
+        }
+        return;
+    }
+    if p.type_ == PresenceType::Error {
+        join_failed(bridge, &room, &to, &p).await;
+        return;
+    }
+    if bridge.mucs.is_puppet_nick(&room, &nick) || !bridge.mucs.is_primary(&room, &to) {
+        return;
+    }
+    let ghost = match &real {
+        Some(j) => RemoteUserId::new(j.as_str()),
+        None => RemoteUserId::new(format!("{room}/{nick}")),
+    };
+    if p.type_ == PresenceType::Unavailable {
+        bridge.mucs.occupant_gone(&room, &nick);
+        let reason = item
+            .and_then(|i| child(i, "reason", xml::NS_MUC_USER))
+            .map(|r| r.text());
+        let change = if statuses.iter().any(|s| s == "301") {
+            MembershipChange::Ban { by: None, reason }
+        } else if statuses.iter().any(|s| s == "307") {
+            MembershipChange::Kick { by: None, reason }
+        } else {
+            MembershipChange::Leave { reason }
+        };
+        send(
+            bridge,
+            portal,
+            RemoteEventKind::Membership {
+                user: ghost,
+                change,
+            },
+        )
+        .await;
+        return;
+    }
+    if bridge.mucs.occupant_seen(&room, &nick, real.clone()) {
+        send(
+            bridge,
+            portal.clone(),
+            RemoteEventKind::Profile {
+                user: ghost.clone(),
+                profile: RemoteProfile {
+                    displayname: Some(nick.clone()),
+                    avatar: None,
+                },
+            },
+        )
+        .await;
+        send(
+            bridge,
+            portal,
+            RemoteEventKind::Membership {
+                user: ghost,
+                change: MembershipChange::Join,
+            },
+        )
+        .await;
+    }
+}
+
+async fn join_failed(bridge: &XmppBridge, room: &BareJid, to: &Jid, p: &Presence) {
+    let conflict = p
+        .payloads
+        .iter()
+        .any(|e| e.name() == "error" && child(e, "conflict", xml::NS_STANZAS).is_some());
+    let reason = convert::error_text(&p.payloads);
+    if let Some(retry) = bridge.mucs.join_error(room, to, conflict, &reason) {
+        bridge.outbox.send(retry);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_xmpp::minidom::Element;
+
+    fn inbound(xml: &str) -> Inbound {
+        let el: Element = xml.parse().unwrap();
+        Inbound::parse(&Message::try_from(el).unwrap())
+    }
+
+    #[test]
+    fn events_for_each_kind() {
+        let ns = "jabber:component:accept";
+        let s = RemoteUserId::new("alice@localhost");
+        let e = events(
+            s.clone(),
+            &inbound(&format!(
+                "<message xmlns='{ns}' id='1'><body>x</body></message>"
+            )),
+        );
+        assert!(matches!(&e[..], [RemoteEventKind::Message { id, .. }] if id.as_str() == "1"));
+        let e = events(
+            s.clone(),
+            &inbound(&format!(
+                "<message xmlns='{ns}'><composing xmlns='{}'/></message>",
+                xml::NS_CHATSTATES
+            )),
+        );
+        assert!(matches!(
+            &e[..],
+            [RemoteEventKind::Typing { typing: true, .. }]
+        ));
+        let e = events(s, &inbound(&format!("<message xmlns='{ns}'/>")));
+        assert!(e.is_empty());
+    }
+}

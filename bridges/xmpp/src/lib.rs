@@ -1,0 +1,24 @@
+//! The XMPP bridge for ferrybridge: an external component (XEP-0114) that puts Matrix users
+//! into XMPP MUCs as puppet occupants, XMPP users into Matrix as ghosts, and bridges direct
+//! chats both ways.
+//!
+//! Layout: [`config`] (the `network:` section), [`conn`] (component stream, keepalive,
+//! reconnects), [`inbound`] (XMPP → Matrix), [`outbound`] (Matrix → XMPP), [`convert`]
+//! (message stanzas ↔ message content), [`muc`] (MUC occupancy), [`naming`] (JIDs ↔ IDs),
+//! [`iq`] (IQ answers), [`pending`] (bounced messages), [`commands`] (bot commands).
+
+pub mod bridge;
+pub mod commands;
+pub mod config;
+pub mod conn;
+pub mod convert;
+pub mod inbound;
+pub mod iq;
+pub mod muc;
+pub mod naming;
+pub mod outbound;
+pub mod pending;
+pub mod xml;
+
+pub use bridge::XmppBridge;
+pub use config::XmppConfig;
