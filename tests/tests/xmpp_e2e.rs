@@ -1,0 +1,346 @@
+//! The XMPP bridge end to end: a real Prosody (started by the project's script), a real
+//! Synapse, and an XMPP user driven by raw XML over c2s (no tokio-xmpp client: the bridge's
+//! `component` feature would change its namespace, see the crates notes).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use ferrybridge_core::bridge::Bridge;
+use ferrybridge_core::config::NetworkConfig;
+use ferrybridge_tests::{BridgeEnv, free_port, repo_root, text_body};
+use ferrybridge_xmpp::{XmppBridge, XmppConfig};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const T: Duration = Duration::from_secs(30);
+const SECRET: &str = "ferrybridge-test-secret";
+
+/// A throwaway Prosody; killed on drop.
+struct Prosody {
+    pid: u32,
+    c2s: u16,
+    component: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Prosody {
+    async fn start() -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("fb-prosody-").tempdir()?;
+        // Prosody runs as its own user: the data dir must be traversable.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )?;
+        let (c2s, component) = (free_port()?, free_port()?);
+        let out = std::process::Command::new(repo_root().join("scripts/start-prosody.sh"))
+            .arg(dir.path().join("prosody"))
+            .env("XMPP_C2S_PORT", c2s.to_string())
+            .env("XMPP_COMPONENT_PORT", component.to_string())
+            .env("XMPP_COMPONENT", "matrix.localhost")
+            .env("XMPP_COMPONENT_SECRET", SECRET)
+            .env("XMPP_ACCOUNTS", "alice:alicepass carol:carolpass")
+            .env("FERRYBRIDGE_RUN", dir.path().join("run"))
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "start-prosody.sh failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let pid = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .context("prosody PID")?;
+        Ok(Self {
+            pid,
+            c2s,
+            component,
+            _dir: dir,
+        })
+    }
+
+    fn network_yaml(&self, secret: &str) -> String {
+        format!(
+            "  component:\n    jid: matrix.localhost\n    secret: {secret}\n    server: 127.0.0.1:{}\n  keepalive_secs: 10\n",
+            self.component
+        )
+    }
+}
+
+impl Drop for Prosody {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg(self.pid.to_string())
+            .status();
+    }
+}
+
+/// An XMPP user speaking raw XML over c2s (SASL PLAIN, no TLS: the test server allows it).
+struct XmppClient {
+    stream: TcpStream,
+    buf: String,
+}
+
+fn b64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+impl XmppClient {
+    async fn login(port: u16, user: &str, pass: &str) -> Result<Self> {
+        let stream = TcpStream::connect(("127.0.0.1", port)).await?;
+        let mut c = Self {
+            stream,
+            buf: String::new(),
+        };
+        let header = "<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' \
+                      xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
+        c.send(header).await?;
+        c.wait_for("</stream:features>").await?;
+        let auth = b64(format!("\0{user}\0{pass}").as_bytes());
+        c.send(&format!(
+            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{auth}</auth>"
+        ))
+        .await?;
+        c.wait_for("<success").await?;
+        c.send(header).await?;
+        c.wait_for("</stream:features>").await?;
+        c.send("<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>test</resource></bind></iq>").await?;
+        c.wait_for("</iq>").await?;
+        c.send("<presence/>").await?;
+        Ok(c)
+    }
+
+    async fn send(&mut self, xml: &str) -> Result<()> {
+        self.stream.write_all(xml.as_bytes()).await?;
+        Ok(())
+    }
+
+    /// Reads until `needle` appears; returns everything read up to and including it, and
+    /// keeps the rest for the next call.
+    async fn wait_for(&mut self, needle: &str) -> Result<String> {
+        let deadline = tokio::time::Instant::now() + T;
+        loop {
+            if let Some(pos) = self.buf.find(needle) {
+                let end = pos + needle.len();
+                let seen = self.buf[..end].to_owned();
+                self.buf.drain(..end);
+                return Ok(seen);
+            }
+            let mut chunk = [0u8; 8192];
+            let n = tokio::time::timeout_at(deadline, self.stream.read(&mut chunk))
+                .await
+                .with_context(|| format!("no {needle:?} within {T:?}; got: {}", self.buf))??;
+            if n == 0 {
+                bail!(
+                    "stream closed while waiting for {needle:?}; got: {}",
+                    self.buf
+                );
+            }
+            self.buf.push_str(&String::from_utf8_lossy(&chunk[..n]));
+        }
+    }
+}
+
+fn sender(ev: &Value) -> &str {
+    ev["sender"].as_str().unwrap_or_default()
+}
+
+/// The network section without its two-space indent.
+fn dedent(yaml: &str) -> String {
+    yaml.lines()
+        .map(|l| l.strip_prefix("  ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn net(yaml: &str) -> Result<Arc<XmppBridge>> {
+    let cfg: XmppConfig = serde_norway::from_str(&dedent(yaml))?;
+    Ok(Arc::new(XmppBridge::new(cfg)?))
+}
+
+#[tokio::test]
+async fn muc_messages_both_ways_and_dms_both_ways() -> Result<()> {
+    let prosody = Prosody::start().await?;
+    let yaml = prosody.network_yaml(SECRET);
+    let env = BridgeEnv::start(&yaml, None, net(&yaml)?).await?;
+    let server = env.synapse.server_name().to_owned();
+    let mut alice = XmppClient::login(prosody.c2s, "alice", "alicepass").await?;
+    alice
+        .send("<presence to='lobby@conference.localhost/alice'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>")
+        .await?;
+    alice.wait_for("status code='110'").await?;
+
+    // A Matrix user joins the MUC's alias: the portal appears, their puppet joins the MUC.
+    let bob = env.user("bob").await?;
+    let room = bob
+        .join(&format!("#_xmpp_lobby_conference.localhost:{server}"))
+        .await?;
+    let seen = alice
+        .wait_for("from='lobby@conference.localhost/bob'")
+        .await?;
+    assert!(seen.contains("<presence"), "{seen}");
+
+    // Matrix → MUC.
+    bob.send_text(&room, "hello from matrix").await?;
+    let seen = alice.wait_for("hello from matrix").await?;
+    assert!(
+        seen.contains("from='lobby@conference.localhost/bob'"),
+        "{seen}"
+    );
+
+    // MUC → Matrix, from the occupant's ghost; the reflection of bob's message is not echoed.
+    alice
+        .send("<message to='lobby@conference.localhost' type='groupchat' id='a1'><body>hi from xmpp</body></message>")
+        .await?;
+    let ghost = format!("@_xmpp_lobby=40conference.localhost/alice:{server}");
+    let ev = bob
+        .wait_for(&room, T, |ev| text_body(ev) == Some("hi from xmpp"))
+        .await?;
+    assert_eq!(sender(&ev), ghost);
+    let echoes = bob
+        .seen_events(&room)
+        .into_iter()
+        .filter(|ev| text_body(ev) == Some("hello from matrix"))
+        .count();
+    assert_eq!(echoes, 1, "bob's own message must not come back");
+
+    // A correction from XMPP edits the Matrix message.
+    alice
+        .send("<message to='lobby@conference.localhost' type='groupchat' id='a2'><body>hi from XMPP!</body><replace xmlns='urn:xmpp:message-correct:0' id='a1'/></message>")
+        .await?;
+    let edit = bob
+        .wait_for(&room, T, |ev| {
+            ev["content"]["m.relates_to"]["rel_type"] == "m.replace"
+        })
+        .await?;
+    assert_eq!(edit["content"]["m.new_content"]["body"], "hi from XMPP!");
+
+    // XMPP → Matrix DM: a chat to bob's puppet JID invites bob to a DM with alice's ghost.
+    let puppet = format!("bob_{server}@matrix.localhost");
+    alice
+        .send(&format!(
+            "<message to='{puppet}' type='chat' id='d1'><body>psst bob</body></message>"
+        ))
+        .await?;
+    let dm = bob.wait_for_invite(T).await?;
+    bob.join(dm.as_str()).await?;
+    let ev = bob
+        .wait_for(&dm, T, |ev| text_body(ev) == Some("psst bob"))
+        .await?;
+    assert_eq!(sender(&ev), format!("@_xmpp_alice=40localhost:{server}"));
+
+    // Matrix → XMPP DM.
+    bob.send_text(&dm, "hello alice").await?;
+    let seen = alice.wait_for("hello alice").await?;
+    assert!(seen.contains(&format!("from='{puppet}/bridge'")), "{seen}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn matrix_dm_with_a_ghost_reaches_the_xmpp_user() -> Result<()> {
+    let prosody = Prosody::start().await?;
+    let yaml = prosody.network_yaml(SECRET);
+    let env = BridgeEnv::start(&yaml, None, net(&yaml)?).await?;
+    let server = env.synapse.server_name().to_owned();
+    let mut carol = XmppClient::login(prosody.c2s, "carol", "carolpass").await?;
+    let dave = env.user("dave").await?;
+    let ghost: ruma::OwnedUserId = format!("@_xmpp_carol=40localhost:{server}").parse()?;
+    let dm = dave.create_dm(&ghost).await?;
+    dave.wait_for(&dm, T, |ev| {
+        ev["type"] == "m.room.member"
+            && ev["state_key"] == ghost.as_str()
+            && ev["content"]["membership"] == "join"
+    })
+    .await?;
+    dave.send_text(&dm, "hi carol").await?;
+    let seen = carol.wait_for("hi carol").await?;
+    assert!(seen.contains("type='chat'"), "{seen}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_stanzas_get_errors_and_the_bridge_keeps_working() -> Result<()> {
+    let prosody = Prosody::start().await?;
+    let yaml = prosody.network_yaml(SECRET);
+    let env = BridgeEnv::start(&yaml, None, net(&yaml)?).await?;
+    let server = env.synapse.server_name().to_owned();
+    let mut alice = XmppClient::login(prosody.c2s, "alice", "alicepass").await?;
+    // To the component itself, and to an address that is no Matrix user: error stanzas.
+    alice
+        .send("<message to='matrix.localhost' type='chat' id='x1'><body>hello?</body></message>")
+        .await?;
+    let seen = alice.wait_for("</message>").await?;
+    assert!(seen.contains("type='error'"), "{seen}");
+    alice
+        .send("<message to='nobody@matrix.localhost' type='chat' id='x2'><body>hello?</body></message>")
+        .await?;
+    let seen = alice.wait_for("</message>").await?;
+    assert!(seen.contains("type='error'"), "{seen}");
+    // An unknown IQ is answered with an error; a ping with a result.
+    alice
+        .send("<iq to='matrix.localhost' type='get' id='q1'><query xmlns='urn:example:nothing'/></iq>")
+        .await?;
+    let seen = alice.wait_for("</iq>").await?;
+    assert!(seen.contains("service-unavailable"), "{seen}");
+    alice
+        .send("<iq to='matrix.localhost' type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await?;
+    let seen = alice.wait_for("id='p1'").await? + &alice.wait_for(">").await?;
+    let tag = &seen[seen.rfind("<iq").unwrap_or(0)..];
+    assert!(tag.contains("type='result'"), "{tag}");
+    // Odd but well-formed content: an empty body, a bogus chat state, a reply without id.
+    alice
+        .send(&format!("<message to='bob_{server}@matrix.localhost' type='chat'><body></body><bogus xmlns='urn:x'/><reply xmlns='urn:xmpp:reply:0'/></message>"))
+        .await?;
+    // Still alive: a real DM gets through.
+    let bob = env.user("bob").await?;
+    alice
+        .send(&format!(
+            "<message to='bob_{server}@matrix.localhost' type='chat' id='ok1'><body>still here</body></message>"
+        ))
+        .await?;
+    let dm = bob.wait_for_invite(T).await?;
+    bob.join(dm.as_str()).await?;
+    bob.wait_for(&dm, T, |ev| text_body(ev) == Some("still here"))
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn wrong_secret_is_a_clear_startup_error() -> Result<()> {
+    let prosody = Prosody::start().await?;
+    let yaml = prosody.network_yaml("not-the-secret");
+    let err = match BridgeEnv::start(&yaml, None, net(&yaml)?).await {
+        Ok(_) => bail!("the bridge started with a wrong secret"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("refused the component handshake"), "{err}");
+    assert!(err.contains("secret"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn example_network_section_is_valid() {
+    let cfg: XmppConfig = serde_norway::from_str(&dedent(&XmppConfig::example_yaml())).unwrap();
+    assert!(cfg.validate().is_empty());
+    assert_eq!(XmppBridge::info().id, "xmpp");
+}
