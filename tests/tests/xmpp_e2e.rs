@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use ferrybridge_core::bridge::Bridge;
 use ferrybridge_core::config::NetworkConfig;
 use ferrybridge_tests::{BridgeEnv, free_port, repo_root, text_body};
+use ferrybridge_xmpp::conn::connect;
 use ferrybridge_xmpp::{XmppBridge, XmppConfig};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -274,6 +275,31 @@ async fn matrix_dm_with_a_ghost_reaches_the_xmpp_user() -> Result<()> {
     dave.send_text(&dm, "hi carol").await?;
     let seen = carol.wait_for("hi carol").await?;
     assert!(seen.contains("type='chat'"), "{seen}");
+
+    // A DM to an XMPP address that does not exist: the server's error becomes a notice.
+    let nobody: ruma::OwnedUserId = format!("@_xmpp_nobody=40localhost:{server}").parse()?;
+    let dm = dave.create_dm(&nobody).await?;
+    dave.wait_for(&dm, T, |ev| {
+        ev["type"] == "m.room.member"
+            && ev["state_key"] == nobody.as_str()
+            && ev["content"]["membership"] == "join"
+    })
+    .await?;
+    // The bot joins private portals too, to say what went wrong.
+    let bot = env.bot();
+    dave.wait_for(&dm, T, |ev| {
+        ev["type"] == "m.room.member"
+            && ev["state_key"] == bot.as_str()
+            && ev["content"]["membership"] == "join"
+    })
+    .await?;
+    dave.send_text(&dm, "anyone there?").await?;
+    let notice = dave
+        .wait_for(&dm, T, |ev| {
+            text_body(ev).is_some_and(|b| b.contains("could not be delivered"))
+        })
+        .await?;
+    assert_eq!(notice["content"]["msgtype"], "m.notice", "{notice}");
     Ok(())
 }
 
@@ -335,6 +361,26 @@ async fn wrong_secret_is_a_clear_startup_error() -> Result<()> {
     };
     assert!(err.contains("refused the component handshake"), "{err}");
     assert!(err.contains("secret"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_second_connection_for_the_same_component_is_a_clear_error() -> Result<()> {
+    let prosody = Prosody::start().await?;
+    let server = format!("127.0.0.1:{}", prosody.component);
+    let keepalive = Duration::from_secs(10);
+    let _first = connect("matrix.localhost", SECRET, &server, keepalive).await?;
+    let err = match connect("matrix.localhost", SECRET, &server, keepalive).await {
+        Ok(_) => bail!("a second component connection was accepted"),
+        Err(e) => e,
+    };
+    assert!(err.is_fatal(), "{err}");
+    assert!(err.to_string().contains("already connected"), "{err}");
+    let unreachable = connect("matrix.localhost", SECRET, "127.0.0.1:1", keepalive)
+        .await
+        .err()
+        .context("nothing listens on port 1")?;
+    assert!(!unreachable.is_fatal(), "{unreachable}");
     Ok(())
 }
 

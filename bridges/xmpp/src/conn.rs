@@ -17,10 +17,12 @@ use xmpp_parsers::jid::Jid;
 /// Why the component could not connect.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    /// The server refused the handshake: a wrong secret (or an unknown component domain).
+    /// The server refused the handshake. Prosody answers a wrong secret and a component that
+    /// is already connected the same way on the wire as far as the client library shows.
     #[error(
-        "the XMPP server at {server} refused the component handshake for {jid}: check \
-         network.component.secret against the server's component secret"
+        "the XMPP server at {server} refused the component handshake for {jid}: either \
+         network.component.secret does not match the server's component secret, or another \
+         process is already connected as {jid}"
     )]
     Refused { jid: String, server: String },
     /// The server closed the stream during the handshake: usually another process is already
