@@ -201,7 +201,7 @@ async fn muc_messages_both_ways_and_dms_both_ways() -> Result<()> {
     assert!(seen.contains("<presence"), "{seen}");
 
     // Matrix → MUC.
-    bob.send_text(&room, "hello from matrix").await?;
+    let hello = bob.send_text(&room, "hello from matrix").await?;
     let seen = alice.wait_for("hello from matrix").await?;
     assert!(
         seen.contains("from='lobby@conference.localhost/bob'"),
@@ -234,6 +234,33 @@ async fn muc_messages_both_ways_and_dms_both_ways() -> Result<()> {
         })
         .await?;
     assert_eq!(edit["content"]["m.new_content"]["body"], "hi from XMPP!");
+
+    // A retraction from XMPP redacts it; a Matrix redaction retracts on XMPP.
+    alice
+        .send("<message to='lobby@conference.localhost' type='groupchat' id='a3'><retract xmlns='urn:xmpp:message-retract:1' id='a1'/><body>retracted</body></message>")
+        .await?;
+    bob.wait_for(&room, T, |ev| ev["type"] == "m.room.redaction")
+        .await?;
+    bob.redact(&room, &hello, None).await?;
+    alice.wait_for("urn:xmpp:message-retract:1").await?;
+
+    // The bot's `join` command is the other way in.
+    alice
+        .send("<presence to='lobby2@conference.localhost/alice'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>")
+        .await?;
+    alice.wait_for("status code='110'").await?;
+    let mgmt = bob.create_dm(&env.bot()).await?;
+    bob.wait_for(&mgmt, T, |ev| {
+        text_body(ev).is_some_and(|b| b.contains("help"))
+    })
+    .await?;
+    bob.send_text(&mgmt, "join lobby2@conference.localhost")
+        .await?;
+    let room2 = bob.wait_for_invite(T).await?;
+    bob.join(room2.as_str()).await?;
+    alice
+        .wait_for("from='lobby2@conference.localhost/bob'")
+        .await?;
 
     // XMPP → Matrix DM: a chat to bob's puppet JID invites bob to a DM with alice's ghost.
     let puppet = format!("bob_{server}@matrix.localhost");
