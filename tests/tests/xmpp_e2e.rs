@@ -35,14 +35,24 @@ impl Prosody {
             std::os::unix::fs::PermissionsExt::from_mode(0o755),
         )?;
         let (c2s, component) = (free_port()?, free_port()?);
+        let pid = Self::launch(dir.path(), "p1", c2s, component)?;
+        Ok(Self {
+            pid,
+            c2s,
+            component,
+            _dir: dir,
+        })
+    }
+
+    fn launch(dir: &std::path::Path, name: &str, c2s: u16, component: u16) -> Result<u32> {
         let out = std::process::Command::new(repo_root().join("scripts/start-prosody.sh"))
-            .arg(dir.path().join("prosody"))
+            .arg(dir.join(name))
             .env("XMPP_C2S_PORT", c2s.to_string())
             .env("XMPP_COMPONENT_PORT", component.to_string())
             .env("XMPP_COMPONENT", "matrix.localhost")
             .env("XMPP_COMPONENT_SECRET", SECRET)
             .env("XMPP_ACCOUNTS", "alice:alicepass carol:carolpass")
-            .env("FERRYBRIDGE_RUN", dir.path().join("run"))
+            .env("FERRYBRIDGE_RUN", dir.join("run"))
             .output()?;
         if !out.status.success() {
             bail!(
@@ -50,16 +60,34 @@ impl Prosody {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let pid = String::from_utf8_lossy(&out.stdout)
+        String::from_utf8_lossy(&out.stdout)
             .trim()
             .parse()
-            .context("prosody PID")?;
-        Ok(Self {
-            pid,
-            c2s,
-            component,
-            _dir: dir,
-        })
+            .context("prosody PID")
+    }
+
+    /// Stops the server and starts a fresh one on the same ports (a server restart).
+    async fn restart(&mut self, name: &str) -> Result<()> {
+        self.kill();
+        let deadline = tokio::time::Instant::now() + T;
+        while TcpStream::connect(("127.0.0.1", self.c2s)).await.is_ok()
+            || TcpStream::connect(("127.0.0.1", self.component))
+                .await
+                .is_ok()
+        {
+            if tokio::time::Instant::now() > deadline {
+                bail!("prosody did not stop");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.pid = Self::launch(self._dir.path(), name, self.c2s, self.component)?;
+        Ok(())
+    }
+
+    fn kill(&self) {
+        let _ = std::process::Command::new("kill")
+            .arg(self.pid.to_string())
+            .status();
     }
 
     fn network_yaml(&self, secret: &str) -> String {
@@ -72,9 +100,7 @@ impl Prosody {
 
 impl Drop for Prosody {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .arg(self.pid.to_string())
-            .status();
+        self.kill();
     }
 }
 
@@ -280,6 +306,64 @@ async fn muc_messages_both_ways_and_dms_both_ways() -> Result<()> {
     bob.send_text(&dm, "hello alice").await?;
     let seen = alice.wait_for("hello alice").await?;
     assert!(seen.contains(&format!("from='{puppet}/bridge'")), "{seen}");
+    Ok(())
+}
+
+/// Alice (re)joins `lobby` and waits for her own presence.
+async fn alice_in_lobby(prosody: &Prosody) -> Result<XmppClient> {
+    let mut alice = XmppClient::login(prosody.c2s, "alice", "alicepass").await?;
+    alice
+        .send("<presence to='lobby@conference.localhost/alice'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>")
+        .await?;
+    alice.wait_for("status code='110'").await?;
+    Ok(alice)
+}
+
+#[tokio::test]
+async fn idle_stream_survives_and_puppets_return_after_restarts() -> Result<()> {
+    let mut prosody = Prosody::start().await?;
+    // Short keepalive: the stream would time out after 3 × 5 s of silence without pings.
+    let yaml = prosody
+        .network_yaml(SECRET)
+        .replace("keepalive_secs: 10", "keepalive_secs: 5");
+    let mut env = BridgeEnv::start(&yaml, None, net(&yaml)?).await?;
+    let server = env.synapse.server_name().to_owned();
+    let mut alice = alice_in_lobby(&prosody).await?;
+    let bob = env.user("bob").await?;
+    let room = bob
+        .join(&format!("#_xmpp_lobby_conference.localhost:{server}"))
+        .await?;
+    alice
+        .wait_for("from='lobby@conference.localhost/bob'")
+        .await?;
+
+    tokio::time::sleep(Duration::from_secs(17)).await;
+    bob.send_text(&room, "after a quiet while").await?;
+    alice.wait_for("after a quiet while").await?;
+
+    // The bridge restarts: bob's puppet is back in the room without doing anything.
+    // (Puppets stay in the room while the bridge is down; the rejoin shows as a presence.)
+    env.stop().await;
+    env.run(net(&yaml)?).await?;
+    alice
+        .wait_for("from='lobby@conference.localhost/bob'")
+        .await?;
+    bob.send_text(&room, "after the bridge restart").await?;
+    alice.wait_for("after the bridge restart").await?;
+
+    // The XMPP server restarts: the bridge reconnects and the puppet rejoins.
+    prosody.restart("p2").await?;
+    let mut alice = alice_in_lobby(&prosody).await?;
+    alice
+        .wait_for("from='lobby@conference.localhost/bob'")
+        .await?;
+    bob.send_text(&room, "after the server restart").await?;
+    alice.wait_for("after the server restart").await?;
+    alice
+        .send("<message to='lobby@conference.localhost' type='groupchat' id='r1'><body>welcome back</body></message>")
+        .await?;
+    bob.wait_for(&room, T, |ev| text_body(ev) == Some("welcome back"))
+        .await?;
     Ok(())
 }
 
