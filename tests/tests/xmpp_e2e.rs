@@ -448,6 +448,21 @@ async fn bad_stanzas_get_errors_and_the_bridge_keeps_working() -> Result<()> {
     alice
         .send(&format!("<message to='bob_{server}@matrix.localhost' type='chat'><body></body><bogus xmlns='urn:x'/><reply xmlns='urn:xmpp:reply:0'/></message>"))
         .await?;
+    // Stanzas the parser refuses (a bogus message type, an IQ without id) are dropped
+    // without taking the component stream down for long.
+    alice
+        .send(&format!("<message to='bob_{server}@matrix.localhost' type='bogus' id='b1'><body>?</body></message>"))
+        .await?;
+    let seen = alice.wait_for("bad-request").await?;
+    assert!(
+        seen.contains("id='b1'") && seen.contains("type='error'"),
+        "{seen}"
+    );
+    alice
+        .send(&format!(
+            "<iq to='bob_{server}@matrix.localhost' type='get'><ping xmlns='urn:xmpp:ping'/></iq>"
+        ))
+        .await?;
     // Still alive: a real DM gets through.
     let bob = env.user("bob").await?;
     alice

@@ -226,6 +226,9 @@ impl conn::Handler for XmppBridge {
     async fn stanza(&self, stanza: Stanza) {
         crate::inbound::handle(self, stanza).await;
     }
+    async fn invalid(&self, error: tokio_xmpp::xmlstream::StreamElementError) {
+        crate::inbound::answer_invalid(self, error);
+    }
     async fn connected(&self) {
         crate::outbound::rejoin_all(self).await;
     }

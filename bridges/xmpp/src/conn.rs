@@ -8,23 +8,32 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use rand::Rng;
 use tokio::sync::{Mutex, mpsc, watch};
-use tokio_xmpp::connect::{DnsConfig, TcpServerConnector};
-use tokio_xmpp::xmlstream::Timeouts;
-use tokio_xmpp::{Component, Stanza};
+use tokio_xmpp::Stanza;
+use tokio_xmpp::connect::{DnsConfig, ServerConnector, TcpServerConnector};
+use tokio_xmpp::xmlstream::{
+    FallibleStreamElement, ReadError, StreamElementError, Timeouts, XmppStream, XmppStreamElement,
+};
+use xmpp_parsers::component::Handshake;
 use xmpp_parsers::iq::Iq;
 use xmpp_parsers::jid::Jid;
+use xmpp_parsers::ns;
+use xmpp_parsers::stream_error::{DefinedCondition as StreamCondition, StreamError};
 
 /// Why the component could not connect.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    /// The server refused the handshake. Prosody answers a wrong secret and a component that
-    /// is already connected the same way on the wire as far as the client library shows.
+    /// The server refused the secret.
     #[error(
-        "the XMPP server at {server} refused the component handshake for {jid}: either \
-         network.component.secret does not match the server's component secret, or another \
-         process is already connected as {jid}"
+        "the XMPP server at {server} refused the component handshake for {jid}: \
+         network.component.secret does not match the server's component secret"
     )]
     Refused { jid: String, server: String },
+    /// Another connection already holds the component.
+    #[error(
+        "the XMPP server at {server} refused {jid}: another process is already connected as \
+         this component (stop it, or give this bridge its own component domain)"
+    )]
+    Taken { jid: String, server: String },
     /// The server closed the stream during the handshake: usually another process is already
     /// connected as this component, or the domain is not configured as a component.
     #[error(
@@ -49,10 +58,12 @@ impl ConnectError {
     }
 }
 
-/// A connected component stream.
-pub type Stream = Component<TcpServerConnector>;
+/// A connected, authenticated component stream. We drive tokio-xmpp's XML stream ourselves
+/// (rather than its `Component`) so that one stanza the parser refuses, or a quiet minute,
+/// does not end the whole stream.
+pub type Stream = XmppStream<<TcpServerConnector as ServerConnector>::Stream>;
 
-/// Connects and authenticates once.
+/// Connects and authenticates once (XEP-0114 handshake).
 pub async fn connect(
     jid: &str,
     secret: &str,
@@ -64,11 +75,9 @@ pub async fn connect(
         read_timeout: keepalive * 3,
         response_timeout: Duration::from_secs(30),
     };
-    let connector = TcpServerConnector::from(DnsConfig::addr(server));
-    let attempt = Component::new_with_connector(jid, secret, connector, timeouts);
+    let attempt = handshake(jid, secret, server, timeouts);
     match tokio::time::timeout(Duration::from_secs(30), attempt).await {
-        Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err(classify(e, jid, server)),
+        Ok(result) => result,
         Err(_) => Err(ConnectError::Unreachable {
             server: server.into(),
             detail: "no handshake answer within 30 s".into(),
@@ -76,27 +85,57 @@ pub async fn connect(
     }
 }
 
+async fn handshake(
+    jid: &str,
+    secret: &str,
+    server: &str,
+    timeouts: Timeouts,
+) -> Result<Stream, ConnectError> {
+    let closed = |detail: String| ConnectError::Closed {
+        jid: jid.to_owned(),
+        server: server.to_owned(),
+        detail,
+    };
+    let domain = Jid::new(jid).map_err(|e| closed(format!("bad component JID: {e}")))?;
+    let connector = TcpServerConnector::from(DnsConfig::addr(server));
+    let (mut pending, _) = connector
+        .connect(&domain, ns::COMPONENT, timeouts)
+        .await
+        .map_err(|e| classify(e, jid, server))?;
+    let header = pending.take_header();
+    let mut stream: Stream = pending.skip_features();
+    let Some(stream_id) = header.id else {
+        return Err(closed("the server sent no stream id".into()));
+    };
+    let hs = Handshake::from_stream_id_and_password(stream_id.into_owned(), secret);
+    stream
+        .send(&XmppStreamElement::ComponentHandshake(hs))
+        .await
+        .map_err(|e| closed(e.to_string()))?;
+    loop {
+        match stream.next().await {
+            Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::ComponentHandshake(_)))) => {
+                return Ok(stream);
+            }
+            Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::StreamError(e)))) => {
+                return Err(stream_error(&e.0, jid, server));
+            }
+            Some(Err(ReadError::SoftTimeout)) => {}
+            Some(Ok(other)) => return Err(closed(format!("unexpected answer: {other:?}"))),
+            Some(Err(e)) => return Err(closed(e.to_string())),
+            None => return Err(closed("connection closed".into())),
+        }
+    }
+}
+
 fn classify(e: tokio_xmpp::Error, jid: &str, server: &str) -> ConnectError {
     use tokio_xmpp::Error as E;
     let (jid, server) = (jid.to_owned(), server.to_owned());
     match e {
-        E::Auth(_) => ConnectError::Refused { jid, server },
-        E::Io(io)
-            if matches!(
-                io.kind(),
-                std::io::ErrorKind::ConnectionRefused
-                    | std::io::ErrorKind::TimedOut
-                    | std::io::ErrorKind::NotFound
-                    | std::io::ErrorKind::AddrNotAvailable
-                    | std::io::ErrorKind::HostUnreachable
-                    | std::io::ErrorKind::NetworkUnreachable
-            ) =>
-        {
-            ConnectError::Unreachable {
-                server,
-                detail: io.to_string(),
-            }
-        }
+        E::Io(io) => ConnectError::Unreachable {
+            server,
+            detail: io.to_string(),
+        },
         E::Connection(c) => ConnectError::Unreachable {
             server,
             detail: c.to_string(),
@@ -105,6 +144,20 @@ fn classify(e: tokio_xmpp::Error, jid: &str, server: &str) -> ConnectError {
             jid,
             server,
             detail: other.to_string(),
+        },
+    }
+}
+
+/// What a stream error during the handshake means for the admin.
+fn stream_error(e: &StreamError, jid: &str, server: &str) -> ConnectError {
+    let (jid, server) = (jid.to_owned(), server.to_owned());
+    match e.condition {
+        StreamCondition::NotAuthorized => ConnectError::Refused { jid, server },
+        StreamCondition::Conflict => ConnectError::Taken { jid, server },
+        _ => ConnectError::Closed {
+            jid,
+            server,
+            detail: e.to_string(),
         },
     }
 }
@@ -175,6 +228,8 @@ impl Outbox {
 pub trait Handler: Send + Sync + 'static {
     /// A stanza arrived.
     async fn stanza(&self, stanza: Stanza);
+    /// A stanza arrived that could not be parsed (answer it with an error if it asks for one).
+    async fn invalid(&self, error: StreamElementError);
     /// The stream is (again) up: restore MUC presences.
     async fn connected(&self);
 }
@@ -250,21 +305,43 @@ async fn session(
     handler: &dyn Handler,
     stop: &mut watch::Receiver<bool>,
 ) {
-    let (mut sink, mut incoming) = stream.split();
+    let mut stream = stream;
     let mut ping = tokio::time::interval(params.keepalive);
     ping.tick().await;
     let from = Jid::new(&params.jid).ok();
     let mut n = 0u64;
     loop {
         tokio::select! {
-            stanza = incoming.next() => match stanza {
-                Some(stanza) => handler.stanza(stanza).await,
-                // The stream ended: closed, timed out, or a stanza it could not parse.
+            item = stream.next() => match item {
+                Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::Stanza(stanza)))) => {
+                    handler.stanza(stanza).await
+                }
+                Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::StreamError(e)))) => {
+                    tracing::warn!(error = %e.0, "the XMPP server closed the component stream");
+                    return;
+                }
+                Some(Ok(FallibleStreamElement::Ok(other))) => {
+                    tracing::debug!(?other, "ignoring a non-stanza element");
+                }
+                Some(Ok(FallibleStreamElement::Err(error))) => {
+                    tracing::warn!(%error, "dropping a stanza that does not parse");
+                    handler.invalid(error).await;
+                }
+                // A quiet stream: the keepalive ping below makes the server answer.
+                Some(Err(ReadError::SoftTimeout)) => {}
+                Some(Err(ReadError::ParseError(error))) => {
+                    tracing::warn!(%error, "dropping an element that does not parse");
+                }
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "XMPP component stream failed");
+                    return;
+                }
                 None => return,
             },
             out = rx.recv() => match out {
                 Some(stanza) => {
-                    if let Err(e) = sink.send(stanza).await {
+                    let el = XmppStreamElement::Stanza(stanza);
+                    if let Err(e) = stream.send(&el).await {
                         tracing::warn!(error = %e, "could not send to the XMPP server");
                         return;
                     }
@@ -278,13 +355,14 @@ async fn session(
                 if let Some(from) = &from {
                     iq = iq.with_from(from.clone());
                 }
-                if let Err(e) = sink.send(Stanza::Iq(iq)).await {
+                let el = XmppStreamElement::Stanza(Stanza::Iq(iq));
+                if let Err(e) = stream.send(&el).await {
                     tracing::warn!(error = %e, "keepalive ping failed");
                     return;
                 }
             }
             _ = stop.changed() => {
-                let _ = sink.close().await;
+                let _ = stream.shutdown().await;
                 return;
             }
         }

@@ -5,6 +5,7 @@
 use ferrybridge_core::events::{MembershipChange, RemoteEvent, RemoteEventKind, RemoteProfile};
 use ferrybridge_core::ids::{PortalKey, RemoteMessageId, RemoteUserId};
 use tokio_xmpp::Stanza;
+use tokio_xmpp::xmlstream::StreamElementError;
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::message::{Message, MessageType};
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
@@ -236,6 +237,46 @@ fn refuse(bridge: &XmppBridge, msg: &Message, text: &str) {
     );
     err.payloads.push(error.into());
     bridge.outbox.send(err);
+}
+
+/// Answers a stanza the parser refused with `bad-request`, when the protocol asks for an
+/// answer (IQ requests, messages and presences that are not errors themselves).
+pub fn answer_invalid(bridge: &XmppBridge, error: StreamElementError) {
+    let StreamElementError::InvalidStanza { name, header, .. } = error else {
+        return;
+    };
+    let (Some(from), Some(to)) = (
+        header.from.as_deref().and_then(|f| Jid::new(f).ok()),
+        header.to.as_deref().and_then(|t| Jid::new(t).ok()),
+    ) else {
+        return;
+    };
+    if header.type_.as_deref() == Some("error") || header.type_.as_deref() == Some("result") {
+        return;
+    }
+    let error = StanzaError::new(
+        ErrorType::Modify,
+        DefinedCondition::BadRequest,
+        "en",
+        "this stanza could not be parsed",
+    );
+    match name.to_string().as_str() {
+        "iq" => {
+            let Some(id) = header.id else { return };
+            let iq = xmpp_parsers::iq::Iq::from_error(id, error)
+                .with_from(to)
+                .with_to(from);
+            bridge.outbox.send(iq);
+        }
+        "message" => {
+            let mut err = Message::error(Some(from));
+            err.from = Some(to);
+            err.id = header.id.map(xmpp_parsers::message::Id);
+            err.payloads.push(error.into());
+            bridge.outbox.send(err);
+        }
+        _ => {}
+    }
 }
 
 async fn presence(bridge: &XmppBridge, p: Presence) {
