@@ -368,6 +368,71 @@ async fn idle_stream_survives_and_puppets_return_after_restarts() -> Result<()> 
 }
 
 #[tokio::test]
+async fn nick_conflicts_vcards_kicks_and_leaving() -> Result<()> {
+    let prosody = Prosody::start().await?;
+    let yaml = prosody.network_yaml(SECRET);
+    let env = BridgeEnv::start(&yaml, None, net(&yaml)?).await?;
+    let server = env.synapse.server_name().to_owned();
+    // Alice owns the room and took the nick "bob".
+    let mut alice = XmppClient::login(prosody.c2s, "alice", "alicepass").await?;
+    alice
+        .send("<presence to='den@conference.localhost/bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
+        .await?;
+    alice.wait_for("status code='110'").await?;
+    let mut carol = XmppClient::login(prosody.c2s, "carol", "carolpass").await?;
+    carol
+        .send("<presence to='den@conference.localhost/carol'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
+        .await?;
+    carol.wait_for("status code='110'").await?;
+
+    let bob = env.user("bob").await?;
+    let room = bob
+        .join(&format!("#_xmpp_den_conference.localhost:{server}"))
+        .await?;
+    alice
+        .wait_for("from='den@conference.localhost/bob [matrix]'")
+        .await?;
+
+    // The puppet's vCard points at the Matrix user.
+    alice
+        .send(&format!("<iq to='bob_{server}@matrix.localhost' type='get' id='v1'><vCard xmlns='vcard-temp'/></iq>"))
+        .await?;
+    let seen = alice.wait_for("</iq>").await?;
+    assert!(
+        seen.contains(&format!("https://matrix.to/#/@bob:{server}")),
+        "{seen}"
+    );
+
+    // Carol is a ghost in the Matrix room; when the owner kicks her, the ghost is kicked.
+    let carol_ghost = format!("@_xmpp_den=40conference.localhost/carol:{server}");
+    bob.wait_for(&room, T, |ev| {
+        ev["type"] == "m.room.member"
+            && ev["state_key"] == carol_ghost.as_str()
+            && ev["content"]["membership"] == "join"
+    })
+    .await?;
+    alice
+        .send("<iq to='den@conference.localhost' type='set' id='k1'><query xmlns='http://jabber.org/protocol/muc#admin'><item nick='carol' role='none'><reason>bye</reason></item></query></iq>")
+        .await?;
+    carol.wait_for("status code='307'").await?;
+    bob.wait_for(&room, T, |ev| {
+        ev["type"] == "m.room.member"
+            && ev["state_key"] == carol_ghost.as_str()
+            && ev["content"]["membership"] == "leave"
+    })
+    .await?;
+
+    // Leaving the Matrix room takes the puppet out of the MUC.
+    bob.leave(&room).await?;
+    let seen = alice
+        .wait_for("from='den@conference.localhost/bob [matrix]'")
+        .await?;
+    let tag = &seen[seen.rfind("<presence").unwrap_or(0)..];
+    assert!(tag.contains("type='unavailable'"), "{tag}");
+    Ok(())
+}
+
+#[tokio::test]
 async fn matrix_dm_with_a_ghost_reaches_the_xmpp_user() -> Result<()> {
     let prosody = Prosody::start().await?;
     let yaml = prosody.network_yaml(SECRET);

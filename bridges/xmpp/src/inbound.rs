@@ -20,10 +20,28 @@ use crate::xml::{self, attr, child};
 pub async fn handle(bridge: &XmppBridge, stanza: Stanza) {
     match stanza {
         Stanza::Iq(iq) => {
-            let is_puppet = iq
-                .to()
-                .is_some_and(|to| bridge.puppets.user_of(to).is_some());
-            crate::iq::handle(iq, &bridge.outbox, is_puppet);
+            if let xmpp_parsers::iq::Iq::Error { id, error, .. } = &iq
+                && let Some(portal) = bridge.pending.take(id)
+            {
+                // A moderation request we sent was refused: say so in the portal.
+                let reason = error
+                    .texts
+                    .values()
+                    .next()
+                    .cloned()
+                    .unwrap_or_else(|| format!("{:?}", error.defined_condition));
+                send(
+                    bridge,
+                    portal,
+                    RemoteEventKind::Notice {
+                        body: format!("The XMPP room refused the request: {reason}"),
+                    },
+                )
+                .await;
+                return;
+            }
+            let puppet = iq.to().and_then(|to| bridge.puppets.user_of(to));
+            crate::iq::handle(iq, &bridge.outbox, puppet.as_deref());
         }
         Stanza::Message(msg) => message(bridge, msg).await,
         Stanza::Presence(p) => presence(bridge, p).await,
@@ -82,6 +100,26 @@ async fn message(bridge: &XmppBridge, msg: Message) {
         room.to_string()
     };
     let portal = PortalKey::private(chat.as_str(), user);
+    if let Some(nick) = msg
+        .payloads
+        .iter()
+        .find(|p| p.is("nick", xml::NS_NICK))
+        .map(|n| n.text())
+        .filter(|n| !n.trim().is_empty())
+    {
+        // XEP-0172: the name the user wants to be shown by.
+        let profile = RemoteProfile {
+            displayname: Some(nick),
+            avatar: None,
+        };
+        let user = RemoteUserId::new(chat.as_str());
+        send(
+            bridge,
+            portal.clone(),
+            RemoteEventKind::Profile { user, profile },
+        )
+        .await;
+    }
     let inbound = Inbound::parse(&msg);
     for kind in events(RemoteUserId::new(chat), &inbound) {
         send(bridge, portal.clone(), kind).await;

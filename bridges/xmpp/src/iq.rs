@@ -8,8 +8,12 @@ use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 use crate::conn::{Outbox, is_ping_id};
 use crate::xml::{self, build, text_el};
 
-/// Answers one IQ.
-pub fn handle(iq: Iq, outbox: &Outbox, is_puppet: bool) {
+/// vcard-temp (XEP-0054).
+pub const NS_VCARD: &str = "vcard-temp";
+
+/// Answers one IQ; `puppet` is the Matrix user whose puppet JID it was sent to, if any.
+pub fn handle(iq: Iq, outbox: &Outbox, puppet: Option<&ruma::UserId>) {
+    let is_puppet = puppet.is_some();
     match iq {
         Iq::Get {
             from,
@@ -25,6 +29,10 @@ pub fn handle(iq: Iq, outbox: &Outbox, is_puppet: bool) {
                     Ok(Some(build("query", xml::NS_DISCO_ITEMS, &[])))
                 }
                 ("query", xml::NS_VERSION) if !is_puppet => Ok(Some(version())),
+                ("vCard", NS_VCARD) => match puppet {
+                    Some(user) => Ok(Some(vcard(user))),
+                    None => Err(DefinedCondition::ItemNotFound),
+                },
                 _ => Err(DefinedCondition::ServiceUnavailable),
             };
             reply(outbox, to, from, id, answer);
@@ -104,6 +112,24 @@ fn disco_info(is_puppet: bool) -> Element {
         q.append_child(build("feature", xml::NS_DISCO_INFO, &[("var", var)]));
     }
     q
+}
+
+/// A puppet's vCard: its Matrix ID and a matrix.to link, so XMPP users can find the person.
+fn vcard(user: &ruma::UserId) -> Element {
+    let mut v = build("vCard", NS_VCARD, &[]);
+    v.append_child(text_el("FN", NS_VCARD, user.as_str()));
+    v.append_child(text_el("NICKNAME", NS_VCARD, user.localpart()));
+    v.append_child(text_el(
+        "URL",
+        NS_VCARD,
+        &format!("https://matrix.to/#/{user}"),
+    ));
+    v.append_child(text_el(
+        "DESC",
+        NS_VCARD,
+        "A Matrix user, bridged by ferrybridge.",
+    ));
+    v
 }
 
 fn version() -> Element {

@@ -5,7 +5,7 @@
 //! Layout: [`config`] (the `network:` section), [`conn`] (component stream, keepalive,
 //! reconnects), [`inbound`] (XMPP → Matrix), [`outbound`] (Matrix → XMPP), [`convert`]
 //! (message stanzas ↔ message content), [`muc`] (MUC occupancy), [`naming`] (JIDs ↔ IDs),
-//! [`iq`] (IQ answers), [`pending`] (bounced messages), [`commands`] (bot commands).
+//! [`iq`] (IQ answers), [`moderation`] (kicks, bans, subjects), [`pending`] (bounced messages), [`commands`] (bot commands).
 
 pub mod bridge;
 pub mod commands;
@@ -14,6 +14,7 @@ pub mod conn;
 pub mod convert;
 pub mod inbound;
 pub mod iq;
+pub mod moderation;
 pub mod muc;
 pub mod naming;
 pub mod outbound;

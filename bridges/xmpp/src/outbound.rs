@@ -15,6 +15,7 @@ use xmpp_parsers::message::{Message, MessageType};
 
 use crate::bridge::XmppBridge;
 use crate::convert;
+use crate::moderation;
 use crate::muc::{self, JoinStart};
 use crate::naming;
 
@@ -111,6 +112,27 @@ pub async fn handle(
             convert::make_chat_state(&mut m, typing);
             bridge.outbox.send(m);
             return Ok(Delivered::Ignored);
+        }
+        MatrixEventKind::GhostMembership { ghost, change } => {
+            let Some(room) = muc_room else {
+                return Ok(Delivered::Ignored);
+            };
+            let iq = moderation::admin_request(&from, room, &ghost, &change, &id)
+                .map_err(DeliveryError::permanent)?;
+            join(bridge, portal, room, &sender).await?;
+            bridge.pending.insert(&id, portal.key());
+            bridge.outbox.send(iq);
+            return Ok(Delivered::Untracked);
+        }
+        MatrixEventKind::ChatInfo(info) => {
+            let (Some(room), Some(topic)) = (muc_room, info.topic) else {
+                return Ok(Delivered::Ignored);
+            };
+            join(bridge, portal, room, &sender).await?;
+            let msg = moderation::subject(&from, room, &topic, &id);
+            bridge.pending.insert(&id, portal.key());
+            bridge.outbox.send(msg);
+            return Ok(Delivered::Untracked);
         }
         _ => return Ok(Delivered::Ignored),
     };
