@@ -424,11 +424,85 @@ async fn nick_conflicts_vcards_kicks_and_leaving() -> Result<()> {
 
     // Leaving the Matrix room takes the puppet out of the MUC.
     bob.leave(&room).await?;
-    let seen = alice
-        .wait_for("from='den@conference.localhost/bob [matrix]'")
+    let mut left = false;
+    for _ in 0..10 {
+        let seen = alice.wait_for("type='unavailable'").await? + &alice.wait_for(">").await?;
+        let tag = &seen[seen.rfind("<presence").unwrap_or(0)..];
+        if tag.contains("from='den@conference.localhost/bob [matrix]'") {
+            left = true;
+            break;
+        }
+    }
+    assert!(left, "bob's puppet did not leave");
+    Ok(())
+}
+
+#[tokio::test]
+async fn xmpp_users_join_public_matrix_rooms_through_the_gateway() -> Result<()> {
+    let prosody = Prosody::start().await?;
+    let yaml = prosody.network_yaml(SECRET);
+    let env = BridgeEnv::start(&yaml, None, net(&yaml)?).await?;
+    let server = env.synapse.server_name().to_owned();
+    let erin = env.user("erin").await?;
+    let town = erin
+        .create_room(serde_json::json!({
+            "preset": "public_chat", "visibility": "public",
+            "room_alias_name": "town", "name": "Town square",
+        }))
         .await?;
-    let tag = &seen[seen.rfind("<presence").unwrap_or(0)..];
-    assert!(tag.contains("type='unavailable'"), "{tag}");
+    let room_jid = format!("#town%{server}@matrix.localhost");
+
+    let mut alice = XmppClient::login(prosody.c2s, "alice", "alicepass").await?;
+    // (disco#items on matrix.localhost is answered by Prosody's own mod_disco with the test
+    // server's config, so the room list the bridge serves is not asserted here.)
+
+    alice
+        .send(&format!(
+            "<presence to='{room_jid}/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>"
+        ))
+        .await?;
+    let seen = alice.wait_for("status code='110'").await?;
+    assert!(
+        seen.contains(&format!("from='{room_jid}/erin'")),
+        "Matrix users are occupants: {seen}"
+    );
+    alice.wait_for("<subject").await?;
+    let ghost = format!("@_xmpp_alice=40localhost:{server}");
+    erin.wait_for(&town, T, |ev| {
+        ev["type"] == "m.room.member"
+            && ev["state_key"] == ghost.as_str()
+            && ev["content"]["membership"] == "join"
+    })
+    .await?;
+
+    erin.send_text(&town, "hello gateway").await?;
+    let seen = alice.wait_for("hello gateway").await?;
+    assert!(seen.contains(&format!("from='{room_jid}/erin'")), "{seen}");
+
+    alice
+        .send(&format!(
+            "<message to='{room_jid}' type='groupchat' id='g1'><body>hi matrix</body></message>"
+        ))
+        .await?;
+    let ev = erin
+        .wait_for(&town, T, |ev| text_body(ev) == Some("hi matrix"))
+        .await?;
+    assert_eq!(sender(&ev), ghost);
+    // The room reflects alice's own message to her, as a MUC does.
+    alice.wait_for("hi matrix").await?;
+
+    // Leaving takes the ghost out of the Matrix room.
+    alice
+        .send(&format!(
+            "<presence to='{room_jid}/alice' type='unavailable'/>"
+        ))
+        .await?;
+    erin.wait_for(&town, T, |ev| {
+        ev["type"] == "m.room.member"
+            && ev["state_key"] == ghost.as_str()
+            && ev["content"]["membership"] == "leave"
+    })
+    .await?;
     Ok(())
 }
 

@@ -18,6 +18,7 @@ use xmpp_parsers::jid::{BareJid, Jid};
 
 use crate::config::XmppConfig;
 use crate::conn::{self, Outbox, Params};
+use crate::gateway::Gateway;
 use crate::muc::Mucs;
 use crate::naming::{self, JidNaming, Puppets};
 use crate::pending::Pending;
@@ -31,6 +32,7 @@ pub struct XmppBridge {
     rx: Arc<Mutex<mpsc::UnboundedReceiver<Stanza>>>,
     pub(crate) mucs: Mucs,
     pub(crate) pending: Pending,
+    pub(crate) gateway: Gateway,
     stop: watch::Sender<bool>,
 }
 
@@ -107,6 +109,7 @@ impl Bridge for XmppBridge {
             rx: Arc::new(Mutex::new(rx)),
             mucs: Mucs::default(),
             pending: Pending::default(),
+            gateway: Gateway::default(),
             stop,
         })
     }

@@ -25,8 +25,8 @@ pub struct XmppConfig {
     /// Resource of puppet JIDs (`alice_example.com@component/<resource>`).
     #[serde(default = "default_resource")]
     pub resource: String,
-    /// MUC service through which XMPP users would reach public Matrix rooms (the gateway).
-    /// Empty: `matrix.<component jid>`. Not served yet; reserved so configs stay valid.
+    /// MUC service through which XMPP users reach public Matrix rooms (the gateway). The
+    /// component can only serve its own domain, so this is empty or the component JID.
     #[serde(default)]
     pub gateway_muc: String,
 }
@@ -88,13 +88,9 @@ impl XmppConfig {
         PuppetShape::parse(&self.user_template).map_err(|e| ConfigError::new("user_template", e))
     }
 
-    /// The gateway's MUC domain (`matrix.<component>` unless configured).
+    /// The gateway's MUC domain: the component's own.
     pub fn gateway_domain(&self) -> String {
-        if self.gateway_muc.is_empty() {
-            format!("matrix.{}", self.component.jid)
-        } else {
-            self.gateway_muc.clone()
-        }
+        self.component.jid.clone()
     }
 
     /// How often to ping.
@@ -139,10 +135,11 @@ impl NetworkConfig for XmppConfig {
                 "must be a non-empty resource without `/`, `@` or spaces",
             ));
         }
-        if !self.gateway_muc.is_empty() && BareJid::new(&self.gateway_muc).is_err() {
+        if !self.gateway_muc.is_empty() && self.gateway_muc != self.component.jid {
             errors.push(ConfigError::new(
                 "gateway_muc",
-                "must be a domain such as matrix.matrix.xmpp.example.com, or empty",
+                "must be empty or the component JID: a component only receives stanzas for \
+                 its own domain",
             ));
         }
         errors
@@ -167,7 +164,9 @@ impl NetworkConfig for XmppConfig {
   keepalive_secs: 30
   # Resource of puppet JIDs.
   resource: bridge
-  # MUC service of the gateway into public Matrix rooms; empty means matrix.<component jid>.
+  # MUC service of the gateway into public Matrix rooms: the component's own domain, where
+  # #alias%server@matrix.localhost is the Matrix room #alias:server (disco#items lists the
+  # public ones). Leave empty (or set it to the component jid).
   gateway_muc: ""
 "#
         .into()
@@ -194,7 +193,7 @@ mod tests {
     fn example_section_is_valid() {
         let cfg = parse(&XmppConfig::example_yaml().replace("\n  ", "\n"));
         assert!(cfg.validate().is_empty(), "{:?}", cfg.validate());
-        assert_eq!(cfg.gateway_domain(), "matrix.matrix.localhost");
+        assert_eq!(cfg.gateway_domain(), "matrix.localhost");
     }
 
     #[test]

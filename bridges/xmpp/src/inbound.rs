@@ -13,6 +13,7 @@ use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
 use crate::bridge::XmppBridge;
 use crate::convert::{self, ChatState, Inbound};
+use crate::gateway;
 use crate::xml::{self, attr, child};
 
 /// Handles one incoming stanza. Never fails: problems are logged (and answered when the
@@ -40,6 +41,18 @@ pub async fn handle(bridge: &XmppBridge, stanza: Stanza) {
                 .await;
                 return;
             }
+            if let xmpp_parsers::iq::Iq::Get {
+                from: Some(from),
+                to: Some(to),
+                id,
+                payload,
+            } = &iq
+                && payload.is("query", xml::NS_DISCO_ITEMS)
+                && to.node().is_none()
+            {
+                disco_items(bridge, from.clone(), to.clone(), id.clone()).await;
+                return;
+            }
             let puppet = iq.to().and_then(|to| bridge.puppets.user_of(to));
             crate::iq::handle(iq, &bridge.outbox, puppet.as_deref());
         }
@@ -61,6 +74,18 @@ async fn message(bridge: &XmppBridge, msg: Message) {
     };
     if msg.type_ == MessageType::Error {
         bounced(bridge, &msg).await;
+        return;
+    }
+    if gateway::is_room(bridge.puppets.component(), &to) {
+        if msg.type_ == MessageType::Groupchat {
+            gateway::message(bridge, msg).await;
+        } else {
+            refuse(
+                bridge,
+                &msg,
+                "private messages through gateway rooms are not supported",
+            );
+        }
         return;
     }
     let room = from.to_bare();
@@ -127,7 +152,7 @@ async fn message(bridge: &XmppBridge, msg: Message) {
 }
 
 /// The remote events one message stanza stands for.
-fn events(sender: RemoteUserId, i: &Inbound) -> Vec<RemoteEventKind> {
+pub(crate) fn events(sender: RemoteUserId, i: &Inbound) -> Vec<RemoteEventKind> {
     if let Some(target) = &i.retraction_of {
         return vec![RemoteEventKind::Redaction {
             target: RemoteMessageId::new(target.as_str()),
@@ -317,10 +342,33 @@ pub fn answer_invalid(bridge: &XmppBridge, error: StreamElementError) {
     }
 }
 
+/// `disco#items` on the component: the public Matrix rooms reachable through the gateway.
+async fn disco_items(bridge: &XmppBridge, from: Jid, to: Jid, id: String) {
+    let mut query = xml::build("query", xml::NS_DISCO_ITEMS, &[]);
+    for (jid, name) in gateway::room_list(bridge).await {
+        query.append_child(xml::build(
+            "item",
+            xml::NS_DISCO_ITEMS,
+            &[("jid", jid.as_str()), ("name", name.as_str())],
+        ));
+    }
+    let iq = xmpp_parsers::iq::Iq::Result {
+        from: Some(to),
+        to: Some(from),
+        id,
+        payload: Some(query),
+    };
+    bridge.outbox.send(iq);
+}
+
 async fn presence(bridge: &XmppBridge, p: Presence) {
     let (Some(from), Some(to)) = (p.from.clone(), p.to.clone()) else {
         return;
     };
+    if gateway::is_room(bridge.puppets.component(), &to) {
+        gateway::presence(bridge, p).await;
+        return;
+    }
     let room = from.to_bare();
     let Some(nick) = from.resource().map(|r| r.as_str().to_owned()) else {
         return;
@@ -478,5 +526,22 @@ mod tests {
         ));
         let e = events(s, &inbound(&format!("<message xmlns='{ns}'/>")));
         assert!(e.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod disco_tests {
+    use super::*;
+    use tokio_xmpp::minidom::Element;
+
+    #[test]
+    fn disco_items_query_is_recognised() {
+        let el: Element = "<iq xmlns='jabber:component:accept' type='get' id='d' from='a@b/c' to='matrix.localhost'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>".parse().unwrap();
+        let iq = xmpp_parsers::iq::Iq::try_from(el).unwrap();
+        let xmpp_parsers::iq::Iq::Get { payload, to, .. } = &iq else {
+            panic!("{iq:?}")
+        };
+        assert!(payload.is("query", xml::NS_DISCO_ITEMS), "{payload:?}");
+        assert!(to.as_ref().unwrap().node().is_none());
     }
 }

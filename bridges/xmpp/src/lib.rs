@@ -4,7 +4,7 @@
 //!
 //! Layout: [`config`] (the `network:` section), [`conn`] (component stream, keepalive,
 //! reconnects), [`inbound`] (XMPP → Matrix), [`outbound`] (Matrix → XMPP), [`convert`]
-//! (message stanzas ↔ message content), [`muc`] (MUC occupancy), [`naming`] (JIDs ↔ IDs),
+//! (message stanzas ↔ message content), [`muc`] (MUC occupancy), [`naming`] (JIDs ↔ IDs), [`gateway`] (XMPP users in public Matrix rooms),
 //! [`iq`] (IQ answers), [`moderation`] (kicks, bans, subjects), [`pending`] (bounced messages), [`commands`] (bot commands).
 
 pub mod bridge;
@@ -12,6 +12,7 @@ pub mod commands;
 pub mod config;
 pub mod conn;
 pub mod convert;
+pub mod gateway;
 pub mod inbound;
 pub mod iq;
 pub mod moderation;

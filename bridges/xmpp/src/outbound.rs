@@ -60,6 +60,12 @@ pub async fn handle(
             "the bridge is not connected to the XMPP server right now",
         ));
     }
+    if portal.key().receiver.is_none()
+        && let Ok(jid) = Jid::new(portal.key().chat.as_str())
+        && crate::gateway::is_room(bridge.puppets.component(), &jid)
+    {
+        return crate::gateway::matrix_event(bridge, &jid.to_bare(), portal, event).await;
+    }
     let target = target(portal.key())?;
     let sender = event.sender.clone();
     let from = bridge.puppets.full(&sender).ok_or_else(|| {
