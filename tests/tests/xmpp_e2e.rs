@@ -261,6 +261,33 @@ async fn muc_messages_both_ways_and_dms_both_ways() -> Result<()> {
         .await?;
     assert_eq!(edit["content"]["m.new_content"]["body"], "hi from XMPP!");
 
+    // Reactions both ways (XEP-0444).
+    let hi_event = ev["event_id"].as_str().unwrap_or_default().to_owned();
+    bob.send_json(
+        &room,
+        "m.reaction",
+        serde_json::json!({"m.relates_to": {"rel_type": "m.annotation", "event_id": hi_event, "key": "👍"}}),
+    )
+    .await?;
+    let seen = alice.wait_for("</reactions>").await?;
+    assert!(
+        seen.contains("<reactions") && seen.contains("id='a1'") && seen.contains("👍"),
+        "{seen}"
+    );
+    alice
+        .send("<message to='lobby@conference.localhost' type='groupchat' id='a4'><reactions xmlns='urn:xmpp:reactions:0' id='a1'><reaction>🎉</reaction></reactions></message>")
+        .await?;
+    let reaction = bob
+        .wait_for(&room, T, |ev| {
+            ev["type"] == "m.reaction" && sender(ev) == ghost
+        })
+        .await?;
+    assert_eq!(reaction["content"]["m.relates_to"]["key"], "🎉");
+    assert_eq!(
+        reaction["content"]["m.relates_to"]["event_id"],
+        hi_event.as_str()
+    );
+
     // A retraction from XMPP redacts it; a Matrix redaction retracts on XMPP.
     alice
         .send("<message to='lobby@conference.localhost' type='groupchat' id='a3'><retract xmlns='urn:xmpp:message-retract:1' id='a1'/><body>retracted</body></message>")

@@ -33,6 +33,7 @@ pub struct XmppBridge {
     pub(crate) mucs: Mucs,
     pub(crate) pending: Pending,
     pub(crate) gateway: Gateway,
+    pub(crate) reactions: crate::reactions::Reactions,
     stop: watch::Sender<bool>,
 }
 
@@ -110,6 +111,7 @@ impl Bridge for XmppBridge {
             mucs: Mucs::default(),
             pending: Pending::default(),
             gateway: Gateway::default(),
+            reactions: Default::default(),
             stop,
         })
     }
@@ -118,7 +120,7 @@ impl Bridge for XmppBridge {
         Capabilities {
             edits: true,
             redactions: true,
-            reactions: false,
+            reactions: true,
             typing: true,
             read_receipts: false,
             login: false,

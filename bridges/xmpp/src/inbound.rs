@@ -14,6 +14,7 @@ use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 use crate::bridge::XmppBridge;
 use crate::convert::{self, ChatState, Inbound};
 use crate::gateway;
+use crate::reactions;
 use crate::xml::{self, attr, child};
 
 /// Handles one incoming stanza. Never fails: problems are logged (and answered when the
@@ -145,10 +146,44 @@ async fn message(bridge: &XmppBridge, msg: Message) {
         )
         .await;
     }
+    if let Some(kinds) = reaction_events(bridge, &chat, &chat, &msg) {
+        for kind in kinds {
+            send(bridge, portal.clone(), kind).await;
+        }
+        return;
+    }
     let inbound = Inbound::parse(&msg);
     for kind in events(RemoteUserId::new(chat), &inbound) {
         send(bridge, portal.clone(), kind).await;
     }
+}
+
+/// Reactions (XEP-0444): the sender's new set, as added reactions and redacted ones.
+pub(crate) fn reaction_events(
+    bridge: &XmppBridge,
+    chat: &str,
+    sender: &str,
+    msg: &Message,
+) -> Option<Vec<RemoteEventKind>> {
+    let (target, keys) = reactions::parse(msg)?;
+    let change = bridge.reactions.set(chat, sender, &target, keys);
+    let user = RemoteUserId::new(sender);
+    let mut out = Vec::new();
+    for key in change.added {
+        out.push(RemoteEventKind::Reaction {
+            id: RemoteMessageId::new(reactions::reaction_id(sender, &target, &key)),
+            target: RemoteMessageId::new(target.as_str()),
+            sender: user.clone(),
+            key,
+        });
+    }
+    for key in change.removed {
+        out.push(RemoteEventKind::Redaction {
+            target: RemoteMessageId::new(reactions::reaction_id(sender, &target, &key)),
+            sender: user.clone(),
+        });
+    }
+    Some(out)
 }
 
 /// The remote events one message stanza stands for.
@@ -243,6 +278,12 @@ async fn muc_message(
         return;
     }
     let sender = occupant_ghost(bridge, room, nick);
+    if let Some(kinds) = reaction_events(bridge, room.as_str(), sender.as_str(), msg) {
+        for kind in kinds {
+            send(bridge, portal.clone(), kind).await;
+        }
+        return;
+    }
     for kind in events(sender, &inbound) {
         send(bridge, portal.clone(), kind).await;
     }

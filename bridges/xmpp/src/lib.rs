@@ -5,7 +5,7 @@
 //! Layout: [`config`] (the `network:` section), [`conn`] (component stream, keepalive,
 //! reconnects), [`inbound`] (XMPP → Matrix), [`outbound`] (Matrix → XMPP), [`convert`]
 //! (message stanzas ↔ message content), [`muc`] (MUC occupancy), [`naming`] (JIDs ↔ IDs), [`gateway`] (XMPP users in public Matrix rooms),
-//! [`iq`] (IQ answers), [`moderation`] (kicks, bans, subjects), [`pending`] (bounced messages), [`commands`] (bot commands).
+//! [`iq`] (IQ answers), [`moderation`] (kicks, bans, subjects), [`pending`] (bounced messages), [`reactions`] (XEP-0444), [`commands`] (bot commands).
 
 pub mod bridge;
 pub mod commands;
@@ -20,6 +20,7 @@ pub mod muc;
 pub mod naming;
 pub mod outbound;
 pub mod pending;
+pub mod reactions;
 pub mod xml;
 
 pub use bridge::XmppBridge;

@@ -18,6 +18,7 @@ use crate::convert;
 use crate::moderation;
 use crate::muc::{self, JoinStart};
 use crate::naming;
+use crate::reactions;
 
 /// Store namespace of MUC puppets to restore after a restart.
 const KV_MUC: &str = "xmpp_muc_puppets";
@@ -104,8 +105,43 @@ pub async fn handle(
         }
         MatrixEventKind::Redaction { target, .. } => {
             let mut m = new_msg();
-            convert::make_retraction(&mut m, target.as_str());
+            match reactions::parse_reaction_id(target.as_str()) {
+                // Redacting a reaction: send the remaining set.
+                Some((_, message, key)) => {
+                    let set = bridge.reactions.toggle(
+                        portal.key().chat.as_str(),
+                        sender.as_str(),
+                        &message,
+                        &key,
+                        false,
+                    );
+                    m.payloads.extend(reactions::payload(&message, &set));
+                }
+                None => convert::make_retraction(&mut m, target.as_str()),
+            }
             m
+        }
+        MatrixEventKind::Reaction { target, key } => {
+            let set = bridge.reactions.toggle(
+                portal.key().chat.as_str(),
+                sender.as_str(),
+                target.as_str(),
+                &key,
+                true,
+            );
+            let mut m = new_msg();
+            m.payloads.extend(reactions::payload(target.as_str(), &set));
+            if let Some(room) = muc_room {
+                join(bridge, portal, room, &sender).await?;
+                bridge.mucs.remember_sent(&id);
+            }
+            bridge.pending.insert(&id, portal.key());
+            bridge.outbox.send(m);
+            return Ok(Delivered::As(RemoteMessageId::new(reactions::reaction_id(
+                sender.as_str(),
+                target.as_str(),
+                &key,
+            ))));
         }
         MatrixEventKind::Typing { typing } => {
             // Typing never triggers a join: only puppets already in the room show it.
