@@ -10,6 +10,7 @@ pub mod echo;
 pub mod postgres;
 pub mod synapse;
 pub mod wait;
+pub mod xmpp;
 
 use std::path::PathBuf;
 

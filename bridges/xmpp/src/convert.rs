@@ -30,6 +30,8 @@ pub struct Inbound {
     pub reply_to: Option<String>,
     /// Typing notification (XEP-0085); `None` when absent.
     pub chat_state: Option<ChatState>,
+    /// The message the sender has displayed (XEP-0333), for read receipts.
+    pub displayed: Option<String>,
     /// An attached URL (XEP-0066) and its description.
     pub oob_url: Option<String>,
     /// Delayed (history replay): not bridged.
@@ -76,6 +78,9 @@ impl Inbound {
             .map(|u| u.text().trim().to_owned())
             .filter(|u| u.starts_with("https://") || u.starts_with("http://"));
         let delayed = payload("delay", xml::NS_DELAY).is_some();
+        let displayed = payload("displayed", xml::NS_MARKERS)
+            .and_then(|d| attr(d, "id"))
+            .map(str::to_owned);
         let mut body = msg
             .get_best_body_cloned(vec!["en"])
             .map(|(_, b)| b)
@@ -94,6 +99,7 @@ impl Inbound {
             retraction_of,
             reply_to,
             chat_state,
+            displayed,
             oob_url,
             delayed,
             subject,

@@ -3,7 +3,7 @@
 //! chats both ways.
 //!
 //! Layout: [`config`] (the `network:` section), [`conn`] (component stream, keepalive,
-//! reconnects), [`inbound`] (XMPP → Matrix), [`outbound`] (Matrix → XMPP), [`convert`]
+//! reconnects), [`inbound`] (XMPP → Matrix), [`presence`] (MUC presences), [`outbound`] (Matrix → XMPP), [`convert`]
 //! (message stanzas ↔ message content), [`muc`] (MUC occupancy), [`naming`] (JIDs ↔ IDs), [`gateway`] (XMPP users in public Matrix rooms),
 //! [`iq`] (IQ answers), [`moderation`] (kicks, bans, subjects), [`pending`] (bounced messages), [`reactions`] (XEP-0444), [`commands`] (bot commands).
 
@@ -20,6 +20,7 @@ pub mod muc;
 pub mod naming;
 pub mod outbound;
 pub mod pending;
+pub mod presence;
 pub mod reactions;
 pub mod xml;
 

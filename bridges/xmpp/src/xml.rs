@@ -19,6 +19,8 @@ pub const NS_REPLY: &str = "urn:xmpp:reply:0";
 pub const NS_FALLBACK: &str = "urn:xmpp:fallback:0";
 /// XEP-0085 chat states.
 pub const NS_CHATSTATES: &str = "http://jabber.org/protocol/chatstates";
+/// XEP-0333 chat markers.
+pub const NS_MARKERS: &str = "urn:xmpp:chat-markers:0";
 /// XEP-0066 out-of-band data.
 pub const NS_OOB: &str = "jabber:x:oob";
 /// XEP-0334 processing hints.
