@@ -53,11 +53,21 @@ async fn muc_messages_both_ways_and_dms_both_ways() -> Result<()> {
         .await?;
     assert!(seen.contains("<presence"), "{seen}");
 
+    // A display name change is a nick change in the MUC.
+    bob.set_displayname("Bobby").await?;
+    let seen = alice
+        .wait_for("from='lobby@conference.localhost/Bobby'")
+        .await?;
+    assert!(
+        seen.contains("code='303'"),
+        "the old nick goes with status 303: {seen}"
+    );
+
     // Matrix → MUC.
     let hello = bob.send_text(&room, "hello from matrix").await?;
     let seen = alice.wait_for("hello from matrix").await?;
     assert!(
-        seen.contains("from='lobby@conference.localhost/bob'"),
+        seen.contains("from='lobby@conference.localhost/Bobby'"),
         "{seen}"
     );
 
@@ -139,7 +149,7 @@ async fn muc_messages_both_ways_and_dms_both_ways() -> Result<()> {
     let room2 = bob.wait_for_invite(T).await?;
     bob.join(room2.as_str()).await?;
     alice
-        .wait_for("from='lobby2@conference.localhost/bob'")
+        .wait_for("from='lobby2@conference.localhost/Bobby'")
         .await?;
 
     // XMPP → Matrix DM: a chat to bob's puppet JID invites bob to a DM with alice's ghost.

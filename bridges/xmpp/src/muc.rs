@@ -179,6 +179,25 @@ impl Mucs {
         None
     }
 
+    /// Changes a joined puppet's nick; returns the presence that asks the room for it, or
+    /// `None` when the puppet is not joined or already has that nick.
+    pub fn rename(&self, room: &BareJid, user: &OwnedUserId, nick: &str) -> Option<Presence> {
+        let mut st = self.lock();
+        let slot = st
+            .rooms
+            .get_mut(room)?
+            .puppets
+            .iter_mut()
+            .find(|s| &s.user == user && s.joined)?;
+        if slot.base_nick == nick {
+            return None;
+        }
+        slot.base_nick = nick.to_owned();
+        slot.nick = nick.to_owned();
+        slot.attempts = 0;
+        join_presence(&slot.jid, room, nick)
+    }
+
     /// The puppet of `user` left `room` (or was removed): forgets it.
     pub fn remove(&self, room: &BareJid, user: &OwnedUserId) -> Option<(FullJid, String)> {
         let mut st = self.lock();
@@ -333,6 +352,19 @@ mod tests {
         }
         assert!(m.join_error(&room, &to, true, "conflict").is_none());
         assert_eq!(rx.await.unwrap(), Err("conflict".into()));
+    }
+
+    #[test]
+    fn rename_only_when_joined_and_different() {
+        let m = Mucs::default();
+        let (room, user, jid) = ids();
+        let _ = m.begin_join(&room, &user, &jid, "Alice");
+        assert!(m.rename(&room, &user, "Alicia").is_none(), "not joined yet");
+        m.self_presence(&room, &Jid::from(jid.clone()), "Alice");
+        assert!(m.rename(&room, &user, "Alice").is_none());
+        let p = m.rename(&room, &user, "Alicia").unwrap();
+        assert_eq!(p.to.unwrap().as_str(), "room@conference.localhost/Alicia");
+        assert!(m.is_puppet_nick(&room, "Alicia"));
     }
 
     #[test]

@@ -86,6 +86,9 @@ pub async fn handle(
         MatrixEventKind::Membership { change } => {
             if let Some(room) = muc_room {
                 match change {
+                    MembershipChange::Join if bridge.mucs.is_joined(room, &sender) => {
+                        refresh_nick(bridge, portal, room, &sender).await
+                    }
                     MembershipChange::Join => join(bridge, portal, room, &sender).await?,
                     _ => leave(bridge, room, &sender).await,
                 }
@@ -219,7 +222,27 @@ async fn join(
         DeliveryError::permanent(format!("{user} cannot be given an XMPP address"))
     })?;
     let nick = nick_for(bridge, portal, user).await;
-    let waiter = match bridge.mucs.begin_join(room, user, &jid, &nick) {
+    join_as(bridge, room, user, &jid, nick).await
+}
+
+/// A Matrix join event for a user already in the room (a display name change): the puppet
+/// changes nick in the MUC.
+async fn refresh_nick(bridge: &XmppBridge, portal: &Portal, room: &BareJid, user: &OwnedUserId) {
+    let nick = nick_for(bridge, portal, user).await;
+    if let Some(presence) = bridge.mucs.rename(room, user, &nick) {
+        bridge.outbox.send(presence);
+        save(bridge, room, user, &nick).await;
+    }
+}
+
+async fn join_as(
+    bridge: &XmppBridge,
+    room: &BareJid,
+    user: &OwnedUserId,
+    jid: &xmpp_parsers::jid::FullJid,
+    nick: String,
+) -> Result<(), DeliveryError> {
+    let waiter = match bridge.mucs.begin_join(room, user, jid, &nick) {
         JoinStart::Joined => return Ok(()),
         JoinStart::Wait(rx, presence) => {
             if let Some(p) = presence {

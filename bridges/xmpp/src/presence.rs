@@ -48,6 +48,15 @@ pub async fn handle(bridge: &XmppBridge, p: Presence) {
         .map(|j| j.to_bare());
     let portal = PortalKey::shared(room.as_str());
 
+    if p.type_ == PresenceType::Unavailable
+        && statuses.iter().any(|s| s == "303")
+        && item
+            .and_then(|i| attr(i, "nick"))
+            .is_some_and(|new| bridge.mucs.is_puppet_nick(&room, new))
+    {
+        // A puppet's old nick going away after a nick change.
+        return;
+    }
     if let Some((user, our_nick)) = bridge.mucs.puppet_by_jid(&room, &to)
         && our_nick == nick
     {
