@@ -14,6 +14,26 @@ use ferrybridge_xmpp::conn::connect;
 use ferrybridge_xmpp::{XmppBridge, XmppConfig};
 use serde_json::Value;
 
+/// Serves `body` once over HTTP on a free port; returns its URL.
+async fn serve_once(body: &'static [u8], mime: &'static str) -> Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    tokio::spawn(async move {
+        if let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: {mime}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = sock.write_all(head.as_bytes()).await;
+            let _ = sock.write_all(body).await;
+        }
+    });
+    Ok(format!("http://127.0.0.1:{port}/cat.png"))
+}
+
 fn sender(ev: &Value) -> &str {
     ev["sender"].as_str().unwrap_or_default()
 }
@@ -484,6 +504,25 @@ async fn bad_stanzas_get_errors_and_the_bridge_keeps_working() -> Result<()> {
     bob.join(dm.as_str()).await?;
     bob.wait_for(&dm, T, |ev| text_body(ev) == Some("still here"))
         .await?;
+
+    // An attachment link (XEP-0066) is fetched into the media repository.
+    let url = serve_once(b"\x89PNG not really an image", "image/png").await?;
+    alice
+        .send(&format!(
+            "<message to='bob_{server}@matrix.localhost' type='chat' id='img1'><body>{url}</body>\
+             <x xmlns='jabber:x:oob'><url>{url}</url></x></message>"
+        ))
+        .await?;
+    let image = bob
+        .wait_for(&dm, T, |ev| ev["content"]["msgtype"] == "m.image")
+        .await?;
+    assert!(
+        image["content"]["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("mxc://")),
+        "{image}"
+    );
+    assert_eq!(image["content"]["info"]["mimetype"], "image/png");
     Ok(())
 }
 

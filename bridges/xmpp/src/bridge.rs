@@ -34,6 +34,7 @@ pub struct XmppBridge {
     pub(crate) pending: Pending,
     pub(crate) gateway: Gateway,
     pub(crate) reactions: crate::reactions::Reactions,
+    pub(crate) http: reqwest::Client,
     stop: watch::Sender<bool>,
 }
 
@@ -112,6 +113,7 @@ impl Bridge for XmppBridge {
             pending: Pending::default(),
             gateway: Gateway::default(),
             reactions: Default::default(),
+            http: crate::media::client(),
             stop,
         })
     }

@@ -330,11 +330,11 @@ pub async fn message(bridge: &XmppBridge, msg: Message) {
     let portal = PortalKey::shared(room.as_str());
     if let Ok(host) = bridge.host() {
         for kind in crate::inbound::events(sender, &inbound) {
-            host.send(RemoteEvent {
+            let event = RemoteEvent {
                 portal: portal.clone(),
                 kind,
-            })
-            .await;
+            };
+            crate::media::send_with_media(host, &bridge.http, event).await;
         }
     }
     let Ok(reflected_from) = FullJid::new(&format!("{room}/{nick}")) else {

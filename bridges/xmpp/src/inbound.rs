@@ -63,7 +63,7 @@ pub async fn handle(bridge: &XmppBridge, stanza: Stanza) {
 
 pub(crate) async fn send(bridge: &XmppBridge, portal: PortalKey, kind: RemoteEventKind) {
     if let Ok(host) = bridge.host() {
-        host.send(RemoteEvent { portal, kind }).await;
+        crate::media::send_with_media(host, &bridge.http, RemoteEvent { portal, kind }).await;
     }
 }
 

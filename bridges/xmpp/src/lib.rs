@@ -5,7 +5,7 @@
 //! Layout: [`config`] (the `network:` section), [`conn`] (component stream, keepalive,
 //! reconnects), [`inbound`] (XMPP → Matrix), [`presence`] (MUC presences), [`outbound`] (Matrix → XMPP), [`convert`]
 //! (message stanzas ↔ message content), [`muc`] (MUC occupancy), [`naming`] (JIDs ↔ IDs), [`gateway`] (XMPP users in public Matrix rooms),
-//! [`iq`] (IQ answers), [`moderation`] (kicks, bans, subjects), [`pending`] (bounced messages), [`reactions`] (XEP-0444), [`commands`] (bot commands).
+//! [`iq`] (IQ answers), [`media`] (attachments fetched from XMPP), [`moderation`] (kicks, bans, subjects), [`pending`] (bounced messages), [`reactions`] (XEP-0444), [`commands`] (bot commands).
 
 pub mod bridge;
 pub mod commands;
@@ -15,6 +15,7 @@ pub mod convert;
 pub mod gateway;
 pub mod inbound;
 pub mod iq;
+pub mod media;
 pub mod moderation;
 pub mod muc;
 pub mod naming;
