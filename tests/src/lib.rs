@@ -11,6 +11,7 @@ pub mod echo;
 pub mod postgres;
 pub mod synapse;
 pub mod wait;
+pub mod xmpp;
 
 use std::path::PathBuf;
 

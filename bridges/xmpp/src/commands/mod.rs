@@ -1,0 +1,3 @@
+//! The XMPP bridge's own bot commands, one per file.
+
+pub mod join;

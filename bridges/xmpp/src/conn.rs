@@ -1,0 +1,415 @@
+//! The XEP-0114 component connection: connect and authenticate, pump stanzas both ways, ping
+//! so that an idle stream is not dropped, and reconnect with jittered exponential backoff.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use rand::Rng;
+use tokio::sync::{Mutex, mpsc, watch};
+use tokio_xmpp::Stanza;
+use tokio_xmpp::connect::{DnsConfig, ServerConnector, TcpServerConnector};
+use tokio_xmpp::xmlstream::{
+    FallibleStreamElement, ReadError, StreamElementError, Timeouts, XmppStream, XmppStreamElement,
+};
+use xmpp_parsers::component::Handshake;
+use xmpp_parsers::iq::Iq;
+use xmpp_parsers::jid::Jid;
+use xmpp_parsers::ns;
+use xmpp_parsers::stream_error::{DefinedCondition as StreamCondition, StreamError};
+
+/// Why the component could not connect.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The server refused the secret.
+    #[error(
+        "the XMPP server at {server} refused the component handshake for {jid}: \
+         network.component.secret does not match the server's component secret"
+    )]
+    Refused { jid: String, server: String },
+    /// Another connection already holds the component.
+    #[error(
+        "the XMPP server at {server} refused {jid}: another process is already connected as \
+         this component (stop it, or give this bridge its own component domain)"
+    )]
+    Taken { jid: String, server: String },
+    /// The server closed the stream during the handshake: usually another process is already
+    /// connected as this component, or the domain is not configured as a component.
+    #[error(
+        "the XMPP server at {server} closed the stream during the handshake for {jid}: another \
+         process may already be connected as this component, or {jid} is not configured as a \
+         component on the server ({detail})"
+    )]
+    Closed {
+        jid: String,
+        server: String,
+        detail: String,
+    },
+    /// The server could not be reached (retried in the background).
+    #[error("cannot reach the XMPP server at {server}: {detail}")]
+    Unreachable { server: String, detail: String },
+}
+
+impl ConnectError {
+    /// Whether retrying cannot help without an admin changing something.
+    pub fn is_fatal(&self) -> bool {
+        !matches!(self, ConnectError::Unreachable { .. })
+    }
+}
+
+/// A connected, authenticated component stream. We drive tokio-xmpp's XML stream ourselves
+/// (rather than its `Component`) so that one stanza the parser refuses, or a quiet minute,
+/// does not end the whole stream.
+pub type Stream = XmppStream<<TcpServerConnector as ServerConnector>::Stream>;
+
+/// Connects and authenticates once (XEP-0114 handshake).
+pub async fn connect(
+    jid: &str,
+    secret: &str,
+    server: &str,
+    keepalive: Duration,
+) -> Result<Stream, ConnectError> {
+    let timeouts = Timeouts {
+        // Pings every `keepalive` keep this from firing on a healthy stream.
+        read_timeout: keepalive * 3,
+        response_timeout: Duration::from_secs(30),
+    };
+    let attempt = handshake(jid, secret, server, timeouts);
+    match tokio::time::timeout(Duration::from_secs(30), attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(ConnectError::Unreachable {
+            server: server.into(),
+            detail: "no handshake answer within 30 s".into(),
+        }),
+    }
+}
+
+async fn handshake(
+    jid: &str,
+    secret: &str,
+    server: &str,
+    timeouts: Timeouts,
+) -> Result<Stream, ConnectError> {
+    let closed = |detail: String| ConnectError::Closed {
+        jid: jid.to_owned(),
+        server: server.to_owned(),
+        detail,
+    };
+    let domain = Jid::new(jid).map_err(|e| closed(format!("bad component JID: {e}")))?;
+    let connector = TcpServerConnector::from(DnsConfig::addr(server));
+    let (mut pending, _) = connector
+        .connect(&domain, ns::COMPONENT, timeouts)
+        .await
+        .map_err(|e| classify(e, jid, server))?;
+    let header = pending.take_header();
+    let mut stream: Stream = pending.skip_features();
+    let Some(stream_id) = header.id else {
+        return Err(closed("the server sent no stream id".into()));
+    };
+    let hs = Handshake::from_stream_id_and_password(stream_id.into_owned(), secret);
+    stream
+        .send(&XmppStreamElement::ComponentHandshake(hs))
+        .await
+        .map_err(|e| closed(e.to_string()))?;
+    loop {
+        match stream.next().await {
+            Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::ComponentHandshake(_)))) => {
+                return Ok(stream);
+            }
+            Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::StreamError(e)))) => {
+                return Err(stream_error(&e.0, jid, server));
+            }
+            Some(Err(ReadError::SoftTimeout)) => {}
+            Some(Ok(other)) => return Err(closed(format!("unexpected answer: {other:?}"))),
+            Some(Err(e)) => return Err(closed(e.to_string())),
+            None => return Err(closed("connection closed".into())),
+        }
+    }
+}
+
+fn classify(e: tokio_xmpp::Error, jid: &str, server: &str) -> ConnectError {
+    use tokio_xmpp::Error as E;
+    let (jid, server) = (jid.to_owned(), server.to_owned());
+    match e {
+        E::Io(io) => ConnectError::Unreachable {
+            server,
+            detail: io.to_string(),
+        },
+        E::Connection(c) => ConnectError::Unreachable {
+            server,
+            detail: c.to_string(),
+        },
+        other => ConnectError::Closed {
+            jid,
+            server,
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// What a stream error during the handshake means for the admin.
+fn stream_error(e: &StreamError, jid: &str, server: &str) -> ConnectError {
+    let (jid, server) = (jid.to_owned(), server.to_owned());
+    match e.condition {
+        StreamCondition::NotAuthorized => ConnectError::Refused { jid, server },
+        StreamCondition::Conflict => ConnectError::Taken { jid, server },
+        _ => ConnectError::Closed {
+            jid,
+            server,
+            detail: e.to_string(),
+        },
+    }
+}
+
+/// Jittered exponential backoff: 1 s doubling to 60 s, each delay ±25 %.
+#[derive(Debug)]
+pub struct Backoff {
+    attempt: u32,
+}
+
+impl Backoff {
+    pub fn new() -> Self {
+        Self { attempt: 0 }
+    }
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+    /// The delay before the next attempt.
+    pub fn next_delay(&mut self) -> Duration {
+        let base = 1000u64.saturating_mul(1 << self.attempt.min(6)).min(60_000);
+        self.attempt = self.attempt.saturating_add(1);
+        let jitter = rand::rng().random_range(0.75..1.25);
+        Duration::from_millis((base as f64 * jitter) as u64)
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The sending half every part of the bridge uses; stanzas queue while reconnecting.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: mpsc::UnboundedSender<Stanza>,
+    connected: Arc<AtomicBool>,
+}
+
+impl Outbox {
+    /// A new outbox and the receiver the connection drains.
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<Stanza>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (
+            Self {
+                tx,
+                connected: Arc::new(AtomicBool::new(false)),
+            },
+            rx,
+        )
+    }
+    /// Queues a stanza.
+    pub fn send(&self, stanza: impl Into<Stanza>) {
+        // The receiver only goes away at shutdown; dropping is then correct.
+        let _ = self.tx.send(stanza.into());
+    }
+    /// Whether the component stream is up.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+    fn set_connected(&self, up: bool) {
+        self.connected.store(up, Ordering::Relaxed);
+    }
+}
+
+/// What the connection calls back into.
+#[async_trait::async_trait]
+pub trait Handler: Send + Sync + 'static {
+    /// A stanza arrived.
+    async fn stanza(&self, stanza: Stanza);
+    /// A stanza arrived that could not be parsed (answer it with an error if it asks for one).
+    async fn invalid(&self, error: StreamElementError);
+    /// The stream is (again) up: restore MUC presences.
+    async fn connected(&self);
+}
+
+/// Connection parameters.
+#[derive(Clone, Debug)]
+pub struct Params {
+    pub jid: String,
+    pub secret: String,
+    pub server: String,
+    pub keepalive: Duration,
+    /// Where keepalive pings go (the server's domain).
+    pub ping_to: Jid,
+}
+
+/// Runs sessions until `stop` flips, starting with an already connected `first` stream.
+pub async fn run(
+    params: Params,
+    first: Option<Stream>,
+    outbox: Outbox,
+    rx: Arc<Mutex<mpsc::UnboundedReceiver<Stanza>>>,
+    handler: Arc<dyn Handler>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = Backoff::new();
+    let mut next = first;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let stream = match next.take() {
+            Some(s) => Some(s),
+            None => match connect(
+                &params.jid,
+                &params.secret,
+                &params.server,
+                params.keepalive,
+            )
+            .await
+            {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "XMPP component connection failed");
+                    None
+                }
+            },
+        };
+        if let Some(stream) = stream {
+            backoff.reset();
+            tracing::info!(jid = %params.jid, server = %params.server, "XMPP component connected");
+            outbox.set_connected(true);
+            handler.connected().await;
+            let mut rx = rx.lock().await;
+            session(stream, &params, &mut rx, handler.as_ref(), &mut stop).await;
+            outbox.set_connected(false);
+            if *stop.borrow() {
+                return;
+            }
+            tracing::warn!("XMPP component stream ended; reconnecting");
+        }
+        let delay = backoff.next_delay();
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn session(
+    stream: Stream,
+    params: &Params,
+    rx: &mut mpsc::UnboundedReceiver<Stanza>,
+    handler: &dyn Handler,
+    stop: &mut watch::Receiver<bool>,
+) {
+    let mut stream = stream;
+    let mut ping = tokio::time::interval(params.keepalive);
+    ping.tick().await;
+    let from = Jid::new(&params.jid).ok();
+    let mut n = 0u64;
+    loop {
+        tokio::select! {
+            item = stream.next() => match item {
+                Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::Stanza(stanza)))) => {
+                    handler.stanza(stanza).await
+                }
+                Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::StreamError(e)))) => {
+                    tracing::warn!(error = %e.0, "the XMPP server closed the component stream");
+                    return;
+                }
+                Some(Ok(FallibleStreamElement::Ok(other))) => {
+                    tracing::debug!(?other, "ignoring a non-stanza element");
+                }
+                Some(Ok(FallibleStreamElement::Err(error))) => {
+                    tracing::warn!(%error, "dropping a stanza that does not parse");
+                    handler.invalid(error).await;
+                }
+                // A quiet stream: the keepalive ping below makes the server answer.
+                Some(Err(ReadError::SoftTimeout)) => {}
+                Some(Err(ReadError::ParseError(error))) => {
+                    tracing::warn!(%error, "dropping an element that does not parse");
+                }
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "XMPP component stream failed");
+                    return;
+                }
+                None => return,
+            },
+            out = rx.recv() => match out {
+                Some(stanza) => {
+                    let el = XmppStreamElement::Stanza(stanza);
+                    if let Err(e) = stream.send(&el).await {
+                        tracing::warn!(error = %e, "could not send to the XMPP server");
+                        return;
+                    }
+                }
+                None => return,
+            },
+            _ = ping.tick() => {
+                n += 1;
+                let mut iq = Iq::from_get(format!("fb-ping-{n}"), xmpp_parsers::ping::Ping)
+                    .with_to(params.ping_to.clone());
+                if let Some(from) = &from {
+                    iq = iq.with_from(from.clone());
+                }
+                let el = XmppStreamElement::Stanza(Stanza::Iq(iq));
+                if let Err(e) = stream.send(&el).await {
+                    tracing::warn!(error = %e, "keepalive ping failed");
+                    return;
+                }
+            }
+            _ = stop.changed() => {
+                let _ = stream.shutdown().await;
+                return;
+            }
+        }
+    }
+}
+
+/// Where pings go: the parent domain of the component (`matrix.example.com` → `example.com`).
+pub fn ping_target(component: &str) -> Option<Jid> {
+    let parent = component
+        .split_once('.')
+        .map(|(_, p)| p)
+        .filter(|p| p.contains('.') || *p == "localhost");
+    Jid::new(parent.unwrap_or(component)).ok()
+}
+
+/// `true` for IDs of our own keepalive pings.
+pub fn is_ping_id(id: &str) -> bool {
+    id.starts_with("fb-ping-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_caps() {
+        let mut b = Backoff::new();
+        let first = b.next_delay();
+        assert!((750..=1250).contains(&(first.as_millis() as u64)));
+        for _ in 0..20 {
+            let d = b.next_delay();
+            assert!(d <= Duration::from_millis(75_000));
+        }
+        b.reset();
+        assert!(b.next_delay() <= Duration::from_millis(1250));
+    }
+
+    #[test]
+    fn ping_targets() {
+        assert_eq!(
+            ping_target("matrix.localhost").unwrap().as_str(),
+            "localhost"
+        );
+        assert_eq!(
+            ping_target("matrix.xmpp.example.com").unwrap().as_str(),
+            "xmpp.example.com"
+        );
+        assert_eq!(ping_target("example.com").unwrap().as_str(), "example.com");
+    }
+}

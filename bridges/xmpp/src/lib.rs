@@ -1,0 +1,29 @@
+//! The XMPP bridge for ferrybridge: an external component (XEP-0114) that puts Matrix users
+//! into XMPP MUCs as puppet occupants, XMPP users into Matrix as ghosts, and bridges direct
+//! chats both ways.
+//!
+//! Layout: [`config`] (the `network:` section), [`conn`] (component stream, keepalive,
+//! reconnects), [`inbound`] (XMPP → Matrix), [`presence`] (MUC presences), [`outbound`] (Matrix → XMPP), [`convert`]
+//! (message stanzas ↔ message content), [`muc`] (MUC occupancy), [`naming`] (JIDs ↔ IDs), [`gateway`] (XMPP users in public Matrix rooms),
+//! [`iq`] (IQ answers), [`media`] (attachments fetched from XMPP), [`moderation`] (kicks, bans, subjects), [`pending`] (bounced messages), [`reactions`] (XEP-0444), [`commands`] (bot commands).
+
+pub mod bridge;
+pub mod commands;
+pub mod config;
+pub mod conn;
+pub mod convert;
+pub mod gateway;
+pub mod inbound;
+pub mod iq;
+pub mod media;
+pub mod moderation;
+pub mod muc;
+pub mod naming;
+pub mod outbound;
+pub mod pending;
+pub mod presence;
+pub mod reactions;
+pub mod xml;
+
+pub use bridge::XmppBridge;
+pub use config::XmppConfig;
