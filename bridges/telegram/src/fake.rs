@@ -492,6 +492,13 @@ impl TelegramNetwork for FakeClient {
         self.send(Sent::Read { chat, up_to })
     }
 
+    async fn disconnect(&self) {
+        // Like Telegram: what arrives while nobody is connected waits for catch-up.
+        if let Some(me) = self.st().authorized {
+            self.world.w().listeners.remove(&me);
+        }
+    }
+
     async fn download(&self, media: &MediaRef) -> Result<bytes::Bytes, TgError> {
         self.world
             .w()

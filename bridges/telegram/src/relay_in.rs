@@ -64,11 +64,25 @@ pub async fn handle(
                     tracing::debug!(id, "deletion of a message we never saw");
                     continue;
                 };
+                // Telegram does not say who deleted: redact as the author's ghost (who may),
+                // or in a DM as the other party (the room's creator).
+                let key = TelegramBridge::portal_key(chat, &session.mxid);
+                let author = host
+                    .store()
+                    .message_by_remote(&key, &message_id(id))
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|row| row.remote_sender);
+                let sender = author.unwrap_or_else(|| match chat.kind {
+                    crate::network::ChatKind::User => TelegramBridge::remote_user(chat.id),
+                    _ => TelegramBridge::remote_user(session.me.id),
+                });
                 send(
                     chat,
                     RemoteEventKind::Redaction {
                         target: message_id(id),
-                        sender: TelegramBridge::remote_user(session.me.id),
+                        sender,
                     },
                 )
                 .await;

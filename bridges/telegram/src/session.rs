@@ -140,17 +140,18 @@ impl UserSession {
             Some(photo) => self.media(photo, "avatar.jpg", "image/jpeg").await,
             None => None,
         };
-        host.send(RemoteEvent {
-            portal: TelegramBridge::portal_key(ChatRef::user(user.id), &self.mxid),
-            kind: RemoteEventKind::Profile {
-                user: TelegramBridge::remote_user(user.id),
-                profile: RemoteProfile {
-                    displayname: Some(user.display_name()),
-                    avatar,
-                },
-            },
-        })
-        .await;
+        // Applied directly (not queued), so a portal created next shows the name at once.
+        let profile = RemoteProfile {
+            displayname: Some(user.display_name()),
+            avatar,
+        };
+        if let Err(e) = host
+            .ghosts()
+            .set_profile(&TelegramBridge::remote_user(user.id), &profile)
+            .await
+        {
+            tracing::warn!(user = user.id, error = %e, "cannot set ghost profile");
+        }
     }
 
     /// Downloads a Telegram file as Matrix-bound media (the core uploads it).
