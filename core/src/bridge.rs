@@ -189,6 +189,13 @@ pub trait Bridge: Send + Sync + Sized + 'static {
         Err(BridgeError::Invalid("this bridge has no login".into()))
     }
 
+    /// Whether the bot accepts invites to rooms that are not a DM with it (for `plumb`). A
+    /// network that only takes commands in a DM (Telegram) says no: the bot then explains that
+    /// and leaves.
+    fn bot_joins_group_rooms(&self) -> bool {
+        true
+    }
+
     /// Who `user` is logged in as, if anyone (for `ping` and `help`).
     async fn whoami(&self, _user: &OwnedUserId) -> Option<String> {
         None

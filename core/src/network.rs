@@ -52,6 +52,7 @@ pub trait NetworkHandle: Send + Sync + 'static {
     ) -> Result<Box<dyn LoginProcess>, BridgeError>;
     async fn logout(&self, user: &OwnedUserId) -> Result<(), BridgeError>;
     async fn whoami(&self, user: &OwnedUserId) -> Option<String>;
+    fn bot_joins_group_rooms(&self) -> bool;
 }
 
 #[async_trait]
@@ -111,5 +112,8 @@ impl<B: Bridge> NetworkHandle for B {
     }
     async fn whoami(&self, user: &OwnedUserId) -> Option<String> {
         Bridge::whoami(self, user).await
+    }
+    fn bot_joins_group_rooms(&self) -> bool {
+        Bridge::bot_joins_group_rooms(self)
     }
 }
