@@ -201,3 +201,23 @@ async fn real_adapter_without_route_to_telegram_fails_clearly() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn bot_invited_to_a_group_room_explains_and_leaves() -> Result<()> {
+    let world = world();
+    let env = env(&world).await?;
+    let alice = env.user("alice").await?;
+    let room = alice
+        .create_room(serde_json::json!({"name": "Not a DM", "preset": "private_chat"}))
+        .await?;
+    alice.invite(&room, &env.bot()).await?;
+    wait_notice(&alice, &room, "only take commands in a direct message").await?;
+    ferrybridge_tests::wait_until(T, || async {
+        alice
+            .joined_members(&room)
+            .await
+            .is_ok_and(|m| !m.contains(&env.bot()))
+    })
+    .await?;
+    Ok(())
+}

@@ -381,4 +381,9 @@ impl Bridge for TelegramBridge {
     async fn whoami(&self, user: &OwnedUserId) -> Option<String> {
         self.session(user).map(|s| s.account_label())
     }
+
+    /// The guide: a room with the bot that is not a direct message does not work.
+    fn bot_joins_group_rooms(&self) -> bool {
+        false
+    }
 }
