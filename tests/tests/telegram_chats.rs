@@ -176,6 +176,42 @@ async fn recent_chats_pm_search_list_open_and_incoming_portals() -> Result<()> {
     .await?;
     group.title = "Book club 2".into();
     world.add_chat(group);
+    let dave = user(6000, "Dave", "+4400000006", "dave");
+    world
+        .inject(
+            ME,
+            TgUpdate::Member {
+                chat: ChatRef::group(GROUP),
+                user: dave.clone(),
+                joined: true,
+            },
+        )
+        .await;
+    let dave_ghost = ghost(&env, 6000);
+    wait_until(T, || async {
+        alice
+            .joined_members(&group_room)
+            .await
+            .is_ok_and(|m| m.iter().any(|u| u.as_str() == dave_ghost))
+    })
+    .await?;
+    world
+        .inject(
+            ME,
+            TgUpdate::Member {
+                chat: ChatRef::group(GROUP),
+                user: dave,
+                joined: false,
+            },
+        )
+        .await;
+    wait_until(T, || async {
+        alice
+            .joined_members(&group_room)
+            .await
+            .is_ok_and(|m| m.iter().all(|u| u.as_str() != dave_ghost))
+    })
+    .await?;
 
     // A message from someone new creates their portal and invites us.
     let eve = user(5000, "Eve", "+4400000005", "eve");
