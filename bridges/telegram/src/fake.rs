@@ -171,7 +171,7 @@ impl FakeWorld {
         let listener = self.w().listeners.get(&account).cloned();
         if let Some(tx) = listener {
             match tx.send(update).await {
-                Ok(()) => return,
+                Ok(()) => {}
                 Err(mpsc::error::SendError(update)) => {
                     self.w().listeners.remove(&account);
                     self.w()

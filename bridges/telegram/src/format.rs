@@ -22,10 +22,10 @@ pub fn tg_to_matrix(
     }
     let mut mentions = vec![];
     for e in entities {
-        if let EntityKind::MentionName { user_id } = e.kind {
-            if let Some(mxid) = ghost(user_id) {
-                mentions.push(mxid);
-            }
+        if let EntityKind::MentionName { user_id } = e.kind
+            && let Some(mxid) = ghost(user_id)
+        {
+            mentions.push(mxid);
         }
     }
     let mut html = generate_html_message(text, &to_tl(entities));

@@ -207,17 +207,17 @@ impl UserSession {
                 for m in &info.members {
                     self.ensure_profile(host, m).await;
                 }
-                if let Some(photo) = &info.photo {
-                    if let Some(avatar) = self.media(photo, "chat.jpg", "image/jpeg").await {
-                        host.send(RemoteEvent {
-                            portal: key.clone(),
-                            kind: RemoteEventKind::ChatInfo(ChatInfo {
-                                avatar: Some(avatar),
-                                ..Default::default()
-                            }),
-                        })
-                        .await;
-                    }
+                if let Some(photo) = &info.photo
+                    && let Some(avatar) = self.media(photo, "chat.jpg", "image/jpeg").await
+                {
+                    host.send(RemoteEvent {
+                        portal: key.clone(),
+                        kind: RemoteEventKind::ChatInfo(ChatInfo {
+                            avatar: Some(avatar),
+                            ..Default::default()
+                        }),
+                    })
+                    .await;
                 }
             }
         }
@@ -243,10 +243,10 @@ impl UserSession {
             .iter()
             .filter(|c| c.last_message_at.is_some_and(|t| t >= since))
         {
-            if chat.chat.kind == crate::network::ChatKind::User {
-                if let Some(user) = chat.members.first() {
-                    self.ensure_profile(host, user).await;
-                }
+            if chat.chat.kind == crate::network::ChatKind::User
+                && let Some(user) = chat.members.first()
+            {
+                self.ensure_profile(host, user).await;
             }
             match self.ensure_portal(host, chat.chat).await {
                 Ok(_) => opened += 1,

@@ -244,10 +244,9 @@ impl TelegramNetwork for GrammersClient {
                     Ok(update) => {
                         if let grammers_client::update::Update::NewMessage(m)
                         | grammers_client::update::Update::MessageEdited(m) = &update
+                            && let Some((ours, theirs)) = convert::media(m)
                         {
-                            if let Some((ours, theirs)) = convert::media(m) {
-                                media.remember(ours.handle, theirs);
-                            }
+                            media.remember(ours.handle, theirs);
                         }
                         for u in convert::update(&update, me) {
                             if tx.send(u).await.is_err() {
@@ -318,12 +317,15 @@ impl TelegramNetwork for GrammersClient {
                 self.cache_users(&r.users).await;
                 return Self::first_user(&r.users);
             }
-            Err(e) => match map_invocation(e) {
-                e @ (TgError::Network(_) | TgError::FloodWait(_) | TgError::Unauthorized) => {
+            Err(e) => {
+                let e = map_invocation(e);
+                if matches!(
+                    e,
+                    TgError::Network(_) | TgError::FloodWait(_) | TgError::Unauthorized
+                ) {
                     return Err(e);
                 }
-                _ => {}
-            },
+            }
         }
         // Not public by number: import as a contact (what Telegram apps do).
         let imported = self
