@@ -176,6 +176,23 @@ async fn recent_chats_pm_search_list_open_and_incoming_portals() -> Result<()> {
     .await?;
     group.title = "Book club 2".into();
     world.add_chat(group);
+    let photo = world.add_file("group-photo", b"\xff\xd8\xffgroup photo");
+    world
+        .inject(
+            ME,
+            TgUpdate::ChatPhoto {
+                chat: ChatRef::group(GROUP),
+                photo: Some(photo),
+            },
+        )
+        .await;
+    wait_until(T, || async {
+        alice
+            .get_state(&group_room, "m.room.avatar", "")
+            .await
+            .is_ok_and(|a| a["url"].as_str().is_some_and(|u| u.starts_with("mxc://")))
+    })
+    .await?;
     let dave = user(6000, "Dave", "+4400000006", "dave");
     world
         .inject(
