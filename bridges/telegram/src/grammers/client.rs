@@ -102,11 +102,17 @@ impl GrammersClient {
 
     fn chat_of(&self, peer: &Peer) -> TgChat {
         let chat = convert::chat_ref(peer.id());
+        let has_photo = match peer {
+            Peer::User(u) => u.photo().is_some(),
+            Peer::Group(g) => g.photo().is_some(),
+            Peer::Channel(c) => c.photo().is_some(),
+            Peer::Community(c) => c.photo().is_some(),
+        };
         TgChat {
             chat,
             title: peer.name().unwrap_or_default().to_owned(),
             about: None,
-            photo: None,
+            photo: has_photo.then(|| convert::profile_photo(chat)),
             members: match peer {
                 Peer::User(u) => vec![convert::user(u)],
                 _ => vec![],
@@ -491,8 +497,27 @@ impl TelegramNetwork for GrammersClient {
     }
 
     async fn download(&self, media: &MediaRef) -> Result<bytes::Bytes, TgError> {
-        let m = self.media.get(media).ok_or(TgError::NotFound)?;
-        let mut it = self.client.iter_download(&m);
+        let mut it = match media.0.strip_prefix(convert::PHOTO_PREFIX) {
+            Some(chat) => {
+                let chat: ChatRef = chat.parse().map_err(|_| TgError::NotFound)?;
+                let peer = self.peer(chat).await?;
+                let resolved = self
+                    .client
+                    .resolve_peer(peer)
+                    .await
+                    .map_err(map_invocation)?;
+                let photo = resolved
+                    .photo(false)
+                    .await
+                    .map_err(map_invocation)?
+                    .ok_or(TgError::NotFound)?;
+                self.client.iter_download(&photo)
+            }
+            None => {
+                let m = self.media.get(media).ok_or(TgError::NotFound)?;
+                self.client.iter_download(&m)
+            }
+        };
         let mut out = Vec::new();
         while let Some(chunk) = it.next().await.map_err(map_invocation)? {
             out.extend_from_slice(&chunk);

@@ -35,9 +35,19 @@ pub fn user(u: &User) -> TgUser {
         last_name: u.last_name().map(str::to_owned),
         username: u.username().map(str::to_owned),
         phone: u.phone().map(str::to_owned),
-        photo: None,
+        photo: u
+            .photo()
+            .map(|_| profile_photo(ChatRef::user(u.id().bare_id_unchecked()))),
     }
 }
+
+/// The handle of a peer's current profile or chat photo (resolved when downloaded).
+pub fn profile_photo(chat: ChatRef) -> MediaRef {
+    MediaRef(format!("{PHOTO_PREFIX}{chat}"))
+}
+
+/// Handles of peer photos start with this; message media handles never do.
+pub const PHOTO_PREFIX: &str = "photo:";
 
 /// A peer seen as a "user" (channel posts have the channel as sender).
 pub fn peer_as_user(p: &Peer) -> TgUser {
@@ -151,8 +161,9 @@ fn action(msg: &Message) -> Option<Vec<TgUpdate>> {
         }],
         A::ChatEditPhoto(_) => vec![TgUpdate::ChatPhoto {
             chat,
-            photo: Some(MediaRef(format!("{chat}:{}", msg.id()))),
+            photo: Some(profile_photo(chat)),
         }],
+        A::ChatDeletePhoto => vec![TgUpdate::ChatPhoto { chat, photo: None }],
         _ => vec![],
     })
 }
@@ -258,6 +269,16 @@ pub fn raw(u: &tl::enums::Update, me: i64) -> Vec<TgUpdate> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn photo_handles_name_the_peer() {
+        let h = profile_photo(ChatRef::group(5));
+        assert_eq!(h.0, "photo:g5");
+        assert_eq!(
+            h.0.strip_prefix(PHOTO_PREFIX).map(str::parse::<ChatRef>),
+            Some(Ok(ChatRef::group(5)))
+        );
+    }
 
     #[test]
     fn peer_ids_round_trip() {
