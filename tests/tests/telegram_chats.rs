@@ -96,6 +96,9 @@ async fn recent_chats_pm_search_list_open_and_incoming_portals() -> Result<()> {
         last_message_at: Some(now() - 90 * 86_400),
     };
     world.add_chat(group.clone());
+    let mut carol = user(CAROL, "Carol", "+4400000003", "carol_tg");
+    carol.photo = Some(world.add_file("carol-photo", b"\xff\xd8\xffcarol"));
+    world.add_user(carol);
     let env = env(&world).await?;
     let alice = env.user("alice").await?;
     let dm = bot_dm(&env, &alice).await?;
@@ -112,6 +115,20 @@ async fn recent_chats_pm_search_list_open_and_incoming_portals() -> Result<()> {
     let pm = command(&alice, &dm, "pm +4400000003").await?;
     assert!(pm.starts_with("Opened a chat with Carol"), "{pm}");
     let carol_room = accept(&alice).await?;
+    let profile = alice
+        .call(
+            reqwest::Method::GET,
+            &["profile", &ghost(&env, CAROL)],
+            &[],
+            None,
+        )
+        .await?;
+    assert!(
+        profile["avatar_url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("mxc://")),
+        "ghost avatar from the Telegram photo: {profile}"
+    );
     let again = command(&alice, &dm, "pm @carol_tg").await?;
     assert!(again.contains(carol_room.as_str()), "same portal: {again}");
     let nobody = command(&alice, &dm, "pm +4400000999").await?;
