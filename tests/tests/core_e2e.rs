@@ -529,7 +529,7 @@ async fn a_dm_only_bot_explains_and_leaves_group_rooms() -> Result<()> {
     alice.invite(&group, &env.bot()).await?;
     alice
         .wait_for(&group, T, |ev| {
-            is_notice_containing(ev, "only work in a direct chat")
+            is_notice_containing(ev, "only take commands in a direct message")
         })
         .await?;
     alice

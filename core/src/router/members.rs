@@ -52,11 +52,13 @@ impl Router {
         }
         if !is_direct {
             if !self.host.network().bot_joins_group_rooms() {
-                let text =
-                    "I only work in a direct chat: start a DM with me and send `help` there.";
-                let _ = self.host.notices().send(room, text, None, None).await;
+                let text = format!(
+                    "I only take commands in a direct message: start a DM with me ({}). Leaving this room.",
+                    bot.user_id()
+                );
+                let _ = self.host.notices().send(room, &text, None, None).await;
                 let _ = bot
-                    .leave(room, Some("commands only work in a direct chat"))
+                    .leave(room, Some("commands only work in a direct message"))
                     .await;
             }
             return;

@@ -1,0 +1,389 @@
+//! [`TelegramBridge`]: the [`Bridge`] implementation. Holds one [`UserSession`] per logged-in
+//! Matrix user; the network behind each is made by a [`NetworkFactory`] (grammers for real,
+//! the fake in tests).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ferrybridge_core::BridgeHost;
+use ferrybridge_core::bridge::{Bridge, BridgeError, Capabilities, NetworkInfo, PortalSpec};
+use ferrybridge_core::commands::Command;
+use ferrybridge_core::config::ConfigError;
+use ferrybridge_core::events::{ChatInfo, Delivered, DeliveryError, MatrixEvent};
+use ferrybridge_core::ids::{PortalKey, PortalKind, RemoteUserId};
+use ferrybridge_core::login::LoginProcess;
+use ferrybridge_core::portal::Portal;
+use ruma::OwnedUserId;
+
+use crate::config::TelegramConfig;
+use crate::login::TelegramLogin;
+use crate::network::{ChatKind, ChatRef, NetworkFactory, TelegramNetwork, TgChat, TgError, TgUser};
+use crate::session::UserSession;
+
+/// Store namespace of logins in progress (so a restart can tell the user to start over).
+pub(crate) const PENDING_LOGINS: &str = "telegram-login-pending";
+
+/// The Telegram network.
+pub struct TelegramBridge {
+    pub(crate) config: TelegramConfig,
+    pub(crate) factory: Arc<dyn NetworkFactory>,
+    host: OnceLock<BridgeHost>,
+    users: Mutex<HashMap<OwnedUserId, Arc<UserSession>>>,
+    me: OnceLock<Weak<Self>>,
+}
+
+impl TelegramBridge {
+    /// A bridge whose users connect through `factory` (tests pass the fake).
+    pub fn with_factory(config: TelegramConfig, factory: Arc<dyn NetworkFactory>) -> Self {
+        Self {
+            config,
+            factory,
+            host: OnceLock::new(),
+            users: Mutex::new(HashMap::new()),
+            me: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn host(&self) -> Result<&BridgeHost, BridgeError> {
+        self.host
+            .get()
+            .ok_or_else(|| BridgeError::Remote("the Telegram bridge is not started yet".into()))
+    }
+
+    /// How long to wait for Telegram before giving up on a call.
+    pub(crate) fn timeout(&self) -> Duration {
+        Duration::from_secs(self.config.connect_timeout_secs.max(1))
+    }
+
+    fn users(&self) -> std::sync::MutexGuard<'_, HashMap<OwnedUserId, Arc<UserSession>>> {
+        self.users.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The logged-in session of `user`.
+    pub fn session(&self, user: &OwnedUserId) -> Option<Arc<UserSession>> {
+        self.users().get(user).cloned()
+    }
+
+    /// How many users are logged in (for the benchmark).
+    pub fn session_count(&self) -> usize {
+        self.users().len()
+    }
+
+    /// Runs a Telegram call with the configured timeout; a timeout is a network error.
+    pub(crate) async fn call<T>(
+        &self,
+        fut: impl Future<Output = Result<T, TgError>>,
+    ) -> Result<T, TgError> {
+        match tokio::time::timeout(self.timeout(), fut).await {
+            Ok(r) => r,
+            Err(_) => Err(TgError::Network(format!(
+                "no answer within {} seconds",
+                self.timeout().as_secs()
+            ))),
+        }
+    }
+
+    /// A login finished: remember it, start relaying and open recent chats.
+    pub(crate) async fn logged_in(
+        &self,
+        user: &OwnedUserId,
+        net: Arc<dyn TelegramNetwork>,
+        me: TgUser,
+    ) -> Result<(), BridgeError> {
+        let host = self.host()?.clone();
+        let state =
+            serde_json::json!({ "id": me.id, "name": me.display_name(), "phone": me.phone });
+        host.store()
+            .set_login_state(user, Some(&state))
+            .await
+            .map_err(|e| BridgeError::Other(e.into()))?;
+        let _ = host.store().kv_delete(PENDING_LOGINS, user.as_str()).await;
+        self.activate(user, net, me, true).await;
+        Ok(())
+    }
+
+    /// Starts the update loop of a session; after a fresh login, also opens recent chats.
+    async fn activate(
+        &self,
+        user: &OwnedUserId,
+        net: Arc<dyn TelegramNetwork>,
+        me: TgUser,
+        open_recent: bool,
+    ) {
+        let Some(bridge) = self.me.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        let Some(host) = self.host.get().cloned() else {
+            return;
+        };
+        let session = Arc::new(UserSession::new(user.clone(), net, me));
+        if let Some(old) = self.users().insert(user.clone(), session.clone()) {
+            old.stop();
+        }
+        session.start(bridge.clone(), host.clone()).await;
+        if open_recent {
+            let s = session.clone();
+            tokio::spawn(async move {
+                if let Err(e) = s.open_recent(&bridge, &host).await {
+                    host.notify(&s.mxid, &format!("Could not open your recent chats: {e}"))
+                        .await;
+                }
+            });
+        }
+    }
+
+    /// Drops a session whose authorization Telegram revoked.
+    pub(crate) async fn session_ended(&self, user: &OwnedUserId, reason: &str) {
+        if let Some(s) = self.users().remove(user) {
+            s.stop();
+        }
+        if let Some(host) = self.host.get() {
+            let _ = host.store().set_login_state(user, None).await;
+            self.factory.forget(user, host.store()).await;
+            host.notify(user, reason).await;
+        }
+    }
+
+    /// Reconnects users who were logged in before a restart and tells those whose login was
+    /// interrupted to start over.
+    async fn restore(self: Arc<Self>, host: BridgeHost) {
+        match host.store().kv_list(PENDING_LOGINS, "").await {
+            Ok(pending) => {
+                for (key, _) in pending {
+                    let _ = host.store().kv_delete(PENDING_LOGINS, &key).await;
+                    if let Ok(user) = OwnedUserId::try_from(key) {
+                        host.notify(&user, "The bridge restarted while you were logging in. Please send `login` to start over.").await;
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot read pending logins"),
+        }
+        let users = match host.store().logged_in_users().await {
+            Ok(u) => u,
+            Err(e) => return tracing::error!(error = %e, "cannot read logged-in users"),
+        };
+        for u in users {
+            let user = u.mxid.clone();
+            let me = async {
+                let net = self.factory.connect(&user, host.store()).await?;
+                let me = self.call(net.me()).await?;
+                Ok::<_, TgError>((net, me))
+            };
+            match me.await {
+                Ok((net, me)) => self.activate(&user, net, me, false).await,
+                Err(TgError::Unauthorized) => {
+                    self.session_ended(&user, "Your Telegram session was ended (signed out from another device?). Send `login` to log in again.").await
+                }
+                Err(e) => {
+                    tracing::warn!(%user, error = %e, "cannot reconnect to Telegram");
+                    host.notify(&user, &format!("Could not reconnect to Telegram ({e}). The bridge will try again when it restarts; your session is kept.")).await;
+                }
+            }
+        }
+    }
+
+    /// The portal key of a chat as seen by `user`.
+    pub fn portal_key(chat: ChatRef, user: &OwnedUserId) -> PortalKey {
+        match chat.kind {
+            ChatKind::User => PortalKey::private(chat.to_string(), user.clone()),
+            _ => PortalKey::shared(chat.to_string()),
+        }
+    }
+
+    /// The remote user ID of a Telegram user (the ghost's `{id}`).
+    pub fn remote_user(id: i64) -> RemoteUserId {
+        RemoteUserId::new(id.to_string())
+    }
+
+    /// Describes a chat for portal creation, using `session`'s view of it.
+    pub(crate) async fn spec_for(
+        &self,
+        key: &PortalKey,
+        chat: &TgChat,
+        session: &UserSession,
+    ) -> PortalSpec {
+        let kind = match chat.chat.kind {
+            ChatKind::User => PortalKind::Dm,
+            ChatKind::Group => PortalKind::Group,
+            ChatKind::Channel => PortalKind::Group,
+        };
+        let mut members: Vec<RemoteUserId> = match kind {
+            PortalKind::Dm => vec![Self::remote_user(chat.chat.id)],
+            _ => chat
+                .members
+                .iter()
+                .filter(|m| m.id != session.me.id)
+                .map(|m| Self::remote_user(m.id))
+                .collect(),
+        };
+        members.dedup();
+        PortalSpec {
+            key: key.clone(),
+            kind,
+            info: ChatInfo {
+                // A DM is named after the ghost by clients; groups carry their title.
+                name: (kind != PortalKind::Dm).then(|| chat.title.clone()),
+                topic: chat.about.clone(),
+                avatar: None,
+            },
+            alias_vars: None,
+            members,
+        }
+    }
+
+    /// Any session that can see a shared chat (the receiver's for private ones).
+    fn session_for(&self, key: &PortalKey) -> Option<Arc<UserSession>> {
+        match &key.receiver {
+            Some(user) => self.session(user),
+            None => self.users().values().next().cloned(),
+        }
+    }
+}
+
+#[async_trait]
+impl Bridge for TelegramBridge {
+    type Config = TelegramConfig;
+
+    fn info() -> NetworkInfo {
+        NetworkInfo {
+            id: "telegram",
+            display_name: "Telegram",
+            bot_username: "telegram",
+            bot_displayname: "Telegram bridge bot",
+            default_port: 29317,
+            ghost_template: "_telegram_{id}",
+            displayname_template: "{name} (Telegram)",
+            alias_template: None,
+            command_prefix: "!tg",
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+
+    fn new(config: TelegramConfig) -> Result<Self, ConfigError> {
+        let factory = crate::grammers::GrammersFactory::new(&config)?;
+        Ok(Self::with_factory(config, Arc::new(factory)))
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            edits: true,
+            redactions: true,
+            reactions: true,
+            typing: true,
+            read_receipts: true,
+            login: true,
+        }
+    }
+
+    async fn start(self: Arc<Self>, host: BridgeHost) -> Result<(), BridgeError> {
+        let _ = self.me.set(Arc::downgrade(&self));
+        let _ = self.host.set(host.clone());
+        // Reconnecting may wait on Telegram: do not hold up the appservice.
+        tokio::spawn(self.clone().restore(host));
+        Ok(())
+    }
+
+    async fn stop(&self) {
+        let sessions: Vec<_> = self.users().drain().map(|(_, s)| s).collect();
+        for s in sessions {
+            s.stop();
+            s.net.disconnect().await;
+        }
+    }
+
+    fn commands(self: &Arc<Self>) -> Vec<Arc<dyn Command>> {
+        crate::commands::all(self)
+    }
+
+    async fn handle_matrix_event(
+        &self,
+        portal: &Portal,
+        event: MatrixEvent,
+    ) -> Result<Delivered, DeliveryError> {
+        let session = self.session(&event.sender).ok_or_else(|| {
+            DeliveryError::permanent(
+                "you are not logged in to Telegram; send `login` to the Telegram bridge bot",
+            )
+        })?;
+        let host = self
+            .host()
+            .map_err(|e| DeliveryError::transient(e.to_string()))?;
+        crate::relay_out::deliver(self, host, &session, portal, event).await
+    }
+
+    async fn describe_chat(&self, key: &PortalKey) -> Result<PortalSpec, BridgeError> {
+        let chat: ChatRef = key
+            .chat
+            .as_str()
+            .parse()
+            .map_err(|e: crate::network::BadChatId| BridgeError::Invalid(e.to_string()))?;
+        let session = self.session_for(key).ok_or(BridgeError::NotLoggedIn)?;
+        let info = self
+            .call(session.net.chat(chat))
+            .await
+            .map_err(|e| BridgeError::Remote(e.to_string()))?;
+        Ok(self.spec_for(key, &info, &session).await)
+    }
+
+    async fn open_dm(
+        &self,
+        user: &OwnedUserId,
+        ghost: &RemoteUserId,
+    ) -> Result<PortalKey, BridgeError> {
+        let session = self.session(user).ok_or(BridgeError::NotLoggedIn)?;
+        let id: i64 = ghost
+            .as_str()
+            .parse()
+            .map_err(|_| BridgeError::Invalid(format!("{ghost} is not a Telegram user")))?;
+        self.call(session.net.chat(ChatRef::user(id)))
+            .await
+            .map_err(|e| BridgeError::Remote(e.to_string()))?;
+        Ok(Self::portal_key(ChatRef::user(id), user))
+    }
+
+    async fn start_login(
+        &self,
+        user: &OwnedUserId,
+        _args: &[String],
+    ) -> Result<Box<dyn LoginProcess>, BridgeError> {
+        let bridge =
+            self.me.get().and_then(Weak::upgrade).ok_or_else(|| {
+                BridgeError::Remote("the Telegram bridge is not started yet".into())
+            })?;
+        let host = self.host()?;
+        let _ = host
+            .store()
+            .kv_set(PENDING_LOGINS, user.as_str(), &true)
+            .await;
+        Ok(Box::new(TelegramLogin::new(bridge, user.clone())))
+    }
+
+    async fn logout(&self, user: &OwnedUserId) -> Result<(), BridgeError> {
+        let session = self.users().remove(user);
+        let host = self.host()?;
+        if let Some(s) = &session {
+            s.stop();
+            if let Err(e) = self.call(s.net.logout()).await {
+                tracing::warn!(%user, error = %e, "Telegram sign-out failed; forgetting the session anyway");
+            }
+            s.net.disconnect().await;
+        }
+        self.factory.forget(user, host.store()).await;
+        host.store()
+            .set_login_state(user, None)
+            .await
+            .map_err(|e| BridgeError::Other(e.into()))?;
+        Ok(())
+    }
+
+    async fn whoami(&self, user: &OwnedUserId) -> Option<String> {
+        self.session(user).map(|s| s.account_label())
+    }
+
+    /// The guide: a room with the bot that is not a direct message does not work.
+    fn bot_joins_group_rooms(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,322 @@
+//! grammers' messages, peers and updates → our [`crate::network`] types.
+
+use grammers_client::message::Message;
+use grammers_client::peer::{Peer, User};
+use grammers_client::update::Update;
+use grammers_session::types::{PeerId, PeerKind};
+use grammers_tl_types as tl;
+
+use super::entities::from_tl;
+use crate::network::{ChatRef, MediaKind, MediaRef, TgMedia, TgMessage, TgUpdate, TgUser};
+
+/// A peer ID as our chat reference.
+pub fn chat_ref(id: PeerId) -> ChatRef {
+    let bare = id.bare_id_unchecked();
+    match id.kind() {
+        PeerKind::User => ChatRef::user(bare),
+        PeerKind::Chat => ChatRef::group(bare),
+        PeerKind::Channel => ChatRef::channel(bare),
+    }
+}
+
+/// Our chat reference as a grammers peer ID.
+pub fn peer_id(chat: ChatRef) -> PeerId {
+    match chat.kind {
+        crate::network::ChatKind::User => PeerId::user_unchecked(chat.id),
+        crate::network::ChatKind::Group => PeerId::chat_unchecked(chat.id),
+        crate::network::ChatKind::Channel => PeerId::channel_unchecked(chat.id),
+    }
+}
+
+pub fn user(u: &User) -> TgUser {
+    TgUser {
+        id: u.id().bare_id_unchecked(),
+        first_name: u.first_name().unwrap_or_default().to_owned(),
+        last_name: u.last_name().map(str::to_owned),
+        username: u.username().map(str::to_owned),
+        phone: u.phone().map(str::to_owned),
+        photo: u
+            .photo()
+            .map(|_| profile_photo(ChatRef::user(u.id().bare_id_unchecked()))),
+    }
+}
+
+/// The handle of a peer's current profile or chat photo (resolved when downloaded).
+pub fn profile_photo(chat: ChatRef) -> MediaRef {
+    MediaRef(format!("{PHOTO_PREFIX}{chat}"))
+}
+
+/// Handles of peer photos start with this; message media handles never do.
+pub const PHOTO_PREFIX: &str = "photo:";
+
+/// A peer seen as a "user" (channel posts have the channel as sender).
+pub fn peer_as_user(p: &Peer) -> TgUser {
+    match p {
+        Peer::User(u) => user(u),
+        other => TgUser {
+            id: other.id().bare_id_unchecked(),
+            first_name: other.name().unwrap_or_default().to_owned(),
+            ..Default::default()
+        },
+    }
+}
+
+/// The media of a message, with a handle the adapter can resolve later.
+pub fn media(msg: &Message) -> Option<(TgMedia, grammers_client::media::Media)> {
+    use grammers_client::media::Media as M;
+    let m = msg.media()?;
+    let handle = MediaRef(format!("{}:{}", chat_ref(msg.peer_id()), msg.id()));
+    let media = match &m {
+        M::Photo(_) => TgMedia {
+            kind: MediaKind::Photo,
+            handle,
+            file_name: None,
+            mime: Some("image/jpeg".into()),
+            size: None,
+        },
+        M::Sticker(s) => TgMedia {
+            kind: MediaKind::Sticker,
+            handle,
+            file_name: Some("sticker.webp".into()),
+            mime: s.document.mime_type().map(str::to_owned),
+            size: None,
+        },
+        M::Document(d) => {
+            let mime = d.mime_type().map(str::to_owned);
+            let kind = match mime.as_deref() {
+                Some("audio/ogg") => MediaKind::Voice,
+                Some(m) if m.starts_with("audio/") => MediaKind::Audio,
+                Some(m) if m.starts_with("video/") => MediaKind::Video,
+                Some(m) if m.starts_with("image/") => MediaKind::Photo,
+                _ => MediaKind::Document,
+            };
+            TgMedia {
+                kind,
+                handle,
+                file_name: d.name().filter(|n| !n.is_empty()).map(str::to_owned),
+                mime,
+                size: d.size().map(|s| s as u64),
+            }
+        }
+        _ => return None,
+    };
+    Some((media, m))
+}
+
+pub fn message(msg: &Message) -> TgMessage {
+    let chat = chat_ref(msg.peer_id());
+    let sender = match msg.sender() {
+        Some(p) => peer_as_user(p),
+        None => TgUser {
+            id: msg
+                .sender_id()
+                .map(|s| s.bare_id_unchecked())
+                .unwrap_or(chat.id),
+            ..Default::default()
+        },
+    };
+    TgMessage {
+        id: msg.id(),
+        chat,
+        sender,
+        outgoing: msg.outgoing(),
+        text: msg.text().to_owned(),
+        entities: msg.fmt_entities().map(|e| from_tl(e)).unwrap_or_default(),
+        reply_to: msg.reply_to_message_id(),
+        media: media(msg).map(|(m, _)| m),
+    }
+}
+
+/// Service messages (title changes, joins, leaves) as updates of their own.
+fn action(msg: &Message) -> Option<Vec<TgUpdate>> {
+    use tl::enums::MessageAction as A;
+    let chat = chat_ref(msg.peer_id());
+    let user_of = |id: i64| TgUser {
+        id,
+        ..Default::default()
+    };
+    Some(match msg.action()? {
+        A::ChatEditTitle(t) => vec![TgUpdate::ChatTitle {
+            chat,
+            title: t.title.clone(),
+        }],
+        A::ChatAddUser(a) => a
+            .users
+            .iter()
+            .map(|u| TgUpdate::Member {
+                chat,
+                user: user_of(*u),
+                joined: true,
+            })
+            .collect(),
+        A::ChatJoinedByLink(_) | A::ChatJoinedByRequest => vec![TgUpdate::Member {
+            chat,
+            user: msg.sender().map(peer_as_user).unwrap_or_default(),
+            joined: true,
+        }],
+        A::ChatDeleteUser(d) => vec![TgUpdate::Member {
+            chat,
+            user: user_of(d.user_id),
+            joined: false,
+        }],
+        A::ChatEditPhoto(_) => vec![TgUpdate::ChatPhoto {
+            chat,
+            photo: Some(profile_photo(chat)),
+        }],
+        A::ChatDeletePhoto => vec![TgUpdate::ChatPhoto { chat, photo: None }],
+        _ => vec![],
+    })
+}
+
+/// One grammers update → ours (none for kinds the bridge ignores).
+pub fn update(u: &Update, me: i64) -> Vec<TgUpdate> {
+    match u {
+        Update::NewMessage(m) => match action(m) {
+            Some(actions) => actions,
+            None => vec![TgUpdate::NewMessage(message(m))],
+        },
+        Update::MessageEdited(m) => vec![TgUpdate::Edited(message(m))],
+        Update::MessageDeleted(d) => vec![TgUpdate::Deleted {
+            chat: d.channel_id().map(ChatRef::channel),
+            ids: d.messages().to_vec(),
+        }],
+        Update::Raw(raw) => self::raw(&raw.raw, me),
+        _ => vec![],
+    }
+}
+
+fn typing(action: &tl::enums::SendMessageAction) -> bool {
+    !matches!(
+        action,
+        tl::enums::SendMessageAction::SendMessageCancelAction
+    )
+}
+
+fn peer_of(p: &tl::enums::Peer) -> ChatRef {
+    match p {
+        tl::enums::Peer::User(u) => ChatRef::user(u.user_id),
+        tl::enums::Peer::Chat(c) => ChatRef::group(c.chat_id),
+        tl::enums::Peer::Channel(c) => ChatRef::channel(c.channel_id),
+    }
+}
+
+/// Raw updates grammers does not wrap: typing, read receipts, reactions, calls.
+pub fn raw(u: &tl::enums::Update, me: i64) -> Vec<TgUpdate> {
+    use tl::enums::Update as U;
+    match u {
+        U::UserTyping(t) => vec![TgUpdate::Typing {
+            chat: ChatRef::user(t.user_id),
+            sender: t.user_id,
+            typing: typing(&t.action),
+        }],
+        U::ChatUserTyping(t) => vec![TgUpdate::Typing {
+            chat: ChatRef::group(t.chat_id),
+            sender: peer_of(&t.from_id).id,
+            typing: typing(&t.action),
+        }],
+        U::ChannelUserTyping(t) => vec![TgUpdate::Typing {
+            chat: ChatRef::channel(t.channel_id),
+            sender: peer_of(&t.from_id).id,
+            typing: typing(&t.action),
+        }],
+        U::ReadHistoryOutbox(r) => {
+            let chat = peer_of(&r.peer);
+            vec![TgUpdate::ReadOutbox {
+                chat,
+                reader: chat.id,
+                max_id: r.max_id,
+            }]
+        }
+        U::MessageReactions(r) => {
+            let chat = peer_of(&r.peer);
+            let tl::enums::MessageReactions::Reactions(reactions) = &r.reactions;
+            reactions
+                .recent_reactions
+                .iter()
+                .flatten()
+                .filter_map(|pr| {
+                    let tl::enums::MessagePeerReaction::Reaction(pr) = pr;
+                    let sender = peer_of(&pr.peer_id).id;
+                    let tl::enums::Reaction::Emoji(e) = &pr.reaction else {
+                        return None;
+                    };
+                    (sender != me).then(|| TgUpdate::Reaction {
+                        chat,
+                        msg_id: r.msg_id,
+                        sender: TgUser {
+                            id: sender,
+                            ..Default::default()
+                        },
+                        emoji: Some(e.emoticon.clone()),
+                    })
+                })
+                .collect()
+        }
+        U::PhoneCall(c) => match &c.phone_call {
+            tl::enums::PhoneCall::Requested(r) if r.admin_id != me => vec![TgUpdate::Call {
+                from: TgUser {
+                    id: r.admin_id,
+                    ..Default::default()
+                },
+                video: r.video,
+            }],
+            _ => vec![],
+        },
+        _ => vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn photo_handles_name_the_peer() {
+        let h = profile_photo(ChatRef::group(5));
+        assert_eq!(h.0, "photo:g5");
+        assert_eq!(
+            h.0.strip_prefix(PHOTO_PREFIX).map(str::parse::<ChatRef>),
+            Some(Ok(ChatRef::group(5)))
+        );
+    }
+
+    #[test]
+    fn peer_ids_round_trip() {
+        for c in [ChatRef::user(5), ChatRef::group(7), ChatRef::channel(9)] {
+            assert_eq!(chat_ref(peer_id(c)), c);
+        }
+    }
+
+    #[test]
+    fn raw_typing_read_and_call_updates() {
+        let typing_on: tl::enums::Update = tl::types::UpdateUserTyping {
+            user_id: 5,
+            top_msg_id: None,
+            action: tl::types::SendMessageTypingAction {}.into(),
+        }
+        .into();
+        assert_eq!(
+            raw(&typing_on, 1),
+            vec![TgUpdate::Typing {
+                chat: ChatRef::user(5),
+                sender: 5,
+                typing: true
+            }]
+        );
+        let read: tl::enums::Update = tl::types::UpdateReadHistoryOutbox {
+            peer: tl::types::PeerUser { user_id: 5 }.into(),
+            max_id: 77,
+            pts: 1,
+            pts_count: 1,
+        }
+        .into();
+        assert_eq!(
+            raw(&read, 1),
+            vec![TgUpdate::ReadOutbox {
+                chat: ChatRef::user(5),
+                reader: 5,
+                max_id: 77
+            }]
+        );
+    }
+}

@@ -1,0 +1,271 @@
+//! Telegram → Matrix: each [`TgUpdate`] of a session becomes remote events for the core.
+
+use ferrybridge_core::BridgeHost;
+use ferrybridge_core::events::{
+    ChatInfo, MembershipChange, MessageContent, MessageKind, RemoteEvent, RemoteEventKind,
+};
+use ferrybridge_core::ids::RemoteMessageId;
+
+use crate::bridge::TelegramBridge;
+use crate::network::{ChatRef, MediaKind, TgMessage, TgUpdate};
+use crate::session::UserSession;
+
+/// Applies one update.
+pub async fn handle(
+    bridge: &TelegramBridge,
+    host: &BridgeHost,
+    session: &UserSession,
+    update: TgUpdate,
+) {
+    let send = |chat: ChatRef, kind: RemoteEventKind| {
+        host.send(RemoteEvent {
+            portal: TelegramBridge::portal_key(chat, &session.mxid),
+            kind,
+        })
+    };
+    match update {
+        TgUpdate::NewMessage(msg) => {
+            session.remember(msg.id, msg.chat);
+            if msg.outgoing && session.was_sent_here(msg.id) {
+                return;
+            }
+            if let Err(e) = session.ensure_portal(host, msg.chat).await {
+                tracing::warn!(chat = %msg.chat, error = %e, "cannot open portal for message");
+                return;
+            }
+            session.ensure_profile(host, &msg.sender).await;
+            let content = content_of(host, session, &msg).await;
+            send(
+                msg.chat,
+                RemoteEventKind::Message {
+                    id: message_id(msg.id),
+                    sender: TelegramBridge::remote_user(msg.sender.id),
+                    content,
+                    reply_to: msg.reply_to.map(message_id),
+                },
+            )
+            .await;
+        }
+        TgUpdate::Edited(msg) => {
+            let content = content_of(host, session, &msg).await;
+            send(
+                msg.chat,
+                RemoteEventKind::Edit {
+                    target: message_id(msg.id),
+                    sender: TelegramBridge::remote_user(msg.sender.id),
+                    content,
+                },
+            )
+            .await;
+        }
+        TgUpdate::Deleted { chat, ids } => {
+            for id in ids {
+                let Some(chat) = chat.or_else(|| session.chat_of(id)) else {
+                    tracing::debug!(id, "deletion of a message we never saw");
+                    continue;
+                };
+                // Telegram does not say who deleted: redact as the author's ghost (who may),
+                // or in a DM as the other party (the room's creator).
+                let key = TelegramBridge::portal_key(chat, &session.mxid);
+                let author = host
+                    .store()
+                    .message_by_remote(&key, &message_id(id))
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|row| row.remote_sender);
+                let sender = author.unwrap_or_else(|| match chat.kind {
+                    crate::network::ChatKind::User => TelegramBridge::remote_user(chat.id),
+                    _ => TelegramBridge::remote_user(session.me.id),
+                });
+                send(
+                    chat,
+                    RemoteEventKind::Redaction {
+                        target: message_id(id),
+                        sender,
+                    },
+                )
+                .await;
+            }
+        }
+        TgUpdate::Reaction {
+            chat,
+            msg_id,
+            sender,
+            emoji,
+        } => {
+            if sender.id == session.me.id {
+                return; // our own reaction, made from Matrix or shown there already
+            }
+            session.ensure_profile(host, &sender).await;
+            let id = reaction_id(msg_id, sender.id);
+            let kind = match emoji {
+                Some(key) => RemoteEventKind::Reaction {
+                    id,
+                    target: message_id(msg_id),
+                    sender: TelegramBridge::remote_user(sender.id),
+                    key,
+                },
+                None => RemoteEventKind::Redaction {
+                    target: id,
+                    sender: TelegramBridge::remote_user(sender.id),
+                },
+            };
+            send(chat, kind).await;
+        }
+        TgUpdate::Typing {
+            chat,
+            sender,
+            typing,
+        } => {
+            send(
+                chat,
+                RemoteEventKind::Typing {
+                    sender: TelegramBridge::remote_user(sender),
+                    typing,
+                },
+            )
+            .await
+        }
+        TgUpdate::ReadOutbox {
+            chat,
+            reader,
+            max_id,
+        } => {
+            send(
+                chat,
+                RemoteEventKind::ReadReceipt {
+                    sender: TelegramBridge::remote_user(reader),
+                    up_to: message_id(max_id),
+                },
+            )
+            .await
+        }
+        TgUpdate::ChatTitle { chat, title } => {
+            send(
+                chat,
+                RemoteEventKind::ChatInfo(ChatInfo {
+                    name: Some(title),
+                    ..Default::default()
+                }),
+            )
+            .await
+        }
+        TgUpdate::ChatPhoto { chat, photo } => {
+            let Some(photo) = photo else { return };
+            if let Some(avatar) = session.media(&photo, "chat.jpg", "image/jpeg").await {
+                send(
+                    chat,
+                    RemoteEventKind::ChatInfo(ChatInfo {
+                        avatar: Some(avatar),
+                        ..Default::default()
+                    }),
+                )
+                .await;
+            }
+        }
+        TgUpdate::Member { chat, user, joined } => {
+            if user.id == session.me.id {
+                return;
+            }
+            session.ensure_profile(host, &user).await;
+            let change = if joined {
+                MembershipChange::Join
+            } else {
+                MembershipChange::Leave { reason: None }
+            };
+            send(
+                chat,
+                RemoteEventKind::Membership {
+                    user: TelegramBridge::remote_user(user.id),
+                    change,
+                },
+            )
+            .await;
+        }
+        TgUpdate::Call { from, video } => {
+            let chat = ChatRef::user(from.id);
+            session.ensure_profile(host, &from).await;
+            if session.ensure_portal(host, chat).await.is_err() {
+                return;
+            }
+            let what = if video { "video call" } else { "call" };
+            send(
+                chat,
+                RemoteEventKind::Notice {
+                    body: format!(
+                        "{} is calling you on Telegram. Calls are not bridged: answer in a Telegram app.",
+                        from.display_name()
+                    )
+                    .replace("calling you", &format!("starting a {what} with you")),
+                },
+            )
+            .await;
+        }
+        TgUpdate::LoggedOut => {
+            bridge
+                .session_ended(
+                    &session.mxid,
+                    "Telegram ended your session (signed out from another device?). Send `login` to log in again.",
+                )
+                .await;
+        }
+    }
+}
+
+/// The remote ID of a Telegram message.
+pub fn message_id(id: i32) -> RemoteMessageId {
+    RemoteMessageId::new(id.to_string())
+}
+
+/// The remote ID of one user's reaction to a message.
+pub fn reaction_id(msg: i32, user: i64) -> RemoteMessageId {
+    RemoteMessageId::new(format!("r{msg}.{user}"))
+}
+
+/// A message's Matrix content: formatted text, or media with its caption.
+async fn content_of(host: &BridgeHost, session: &UserSession, msg: &TgMessage) -> MessageContent {
+    let ghosts = host.ghosts();
+    let ghost = |id: i64| ghosts.mxid(&TelegramBridge::remote_user(id)).ok();
+    let (body, html, mentions) = crate::format::tg_to_matrix(&msg.text, &msg.entities, &ghost);
+    let Some(media) = &msg.media else {
+        return MessageContent {
+            kind: MessageKind::Text,
+            body,
+            html,
+            media: None,
+            mentions,
+        };
+    };
+    let (kind, default_name, default_mime) = match media.kind {
+        MediaKind::Photo => (MessageKind::Image, "photo.jpg", "image/jpeg"),
+        MediaKind::Sticker => (MessageKind::Sticker, "sticker.webp", "image/webp"),
+        MediaKind::Video => (MessageKind::Video, "video.mp4", "video/mp4"),
+        MediaKind::Voice => (MessageKind::Audio, "voice.ogg", "audio/ogg"),
+        MediaKind::Audio => (MessageKind::Audio, "audio.mp3", "audio/mpeg"),
+        MediaKind::Document => (MessageKind::File, "file", "application/octet-stream"),
+    };
+    let filename = media
+        .file_name
+        .clone()
+        .unwrap_or_else(|| default_name.into());
+    let mime = media.mime.clone().unwrap_or_else(|| default_mime.into());
+    match session.media(&media.handle, &filename, &mime).await {
+        Some(m) => MessageContent {
+            kind,
+            body: if body.is_empty() { filename } else { body },
+            html,
+            media: Some(m),
+            mentions,
+        },
+        None => MessageContent::notice(format!(
+            "{}[a {} that could not be downloaded from Telegram]",
+            if body.is_empty() {
+                String::new()
+            } else {
+                format!("{body}\n")
+            },
+            default_name.split('.').next().unwrap_or("file")
+        )),
+    }
+}

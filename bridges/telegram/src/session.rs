@@ -1,0 +1,303 @@
+//! [`UserSession`]: one logged-in Matrix user's Telegram connection, its update loop, and what
+//! it remembers to map Telegram's IDs (messages it sent, which chat a message belongs to).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use ferrybridge_core::BridgeHost;
+use ferrybridge_core::events::{ChatInfo, Media, RemoteEvent, RemoteEventKind, RemoteProfile};
+use ferrybridge_core::portal::Portal;
+use ruma::OwnedUserId;
+use tokio::task::JoinHandle;
+
+use crate::bridge::TelegramBridge;
+use crate::network::{ChatRef, MediaRef, TelegramNetwork, TgError, TgUser};
+
+/// How many message IDs a session remembers (for deletions without a chat, and echo
+/// suppression of what it sent itself).
+const REMEMBER: usize = 20_000;
+
+/// Bounded memory of message ID → chat.
+#[derive(Default)]
+struct Recent {
+    chats: HashMap<i32, ChatRef>,
+    order: VecDeque<i32>,
+    sent: HashSet<i32>,
+}
+
+impl Recent {
+    fn remember(&mut self, id: i32, chat: ChatRef, sent: bool) {
+        if self.chats.insert(id, chat).is_none() {
+            self.order.push_back(id);
+        }
+        if sent {
+            self.sent.insert(id);
+        }
+        while self.order.len() > REMEMBER {
+            if let Some(old) = self.order.pop_front() {
+                self.chats.remove(&old);
+                self.sent.remove(&old);
+            }
+        }
+    }
+}
+
+/// One logged-in user.
+pub struct UserSession {
+    pub mxid: OwnedUserId,
+    pub net: Arc<dyn TelegramNetwork>,
+    pub me: TgUser,
+    recent: Mutex<Recent>,
+    /// Ghost profiles already pushed (once per session is enough).
+    profiles: Mutex<HashSet<i64>>,
+    /// Shared portals this user was invited to in this session.
+    invited: Mutex<HashSet<String>>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl UserSession {
+    pub fn new(mxid: OwnedUserId, net: Arc<dyn TelegramNetwork>, me: TgUser) -> Self {
+        Self {
+            mxid,
+            net,
+            me,
+            recent: Mutex::default(),
+            profiles: Mutex::default(),
+            invited: Mutex::default(),
+            task: Mutex::new(None),
+        }
+    }
+
+    /// "Name (+phone)" or "Name (@username)", for `ping` and the login confirmation.
+    pub fn account_label(&self) -> String {
+        account_label(&self.me)
+    }
+
+    fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
+        self.recent.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a message this session sent, so its echo is not bridged back.
+    pub fn remember_sent(&self, id: i32, chat: ChatRef) {
+        self.recent().remember(id, chat, true);
+    }
+
+    pub(crate) fn remember(&self, id: i32, chat: ChatRef) {
+        self.recent().remember(id, chat, false);
+    }
+
+    pub(crate) fn was_sent_here(&self, id: i32) -> bool {
+        self.recent().sent.contains(&id)
+    }
+
+    pub(crate) fn chat_of(&self, id: i32) -> Option<ChatRef> {
+        self.recent().chats.get(&id).copied()
+    }
+
+    /// Starts the update loop.
+    pub async fn start(self: &Arc<Self>, bridge: Arc<TelegramBridge>, host: BridgeHost) {
+        let rx = match bridge.call(self.net.updates()).await {
+            Ok(rx) => rx,
+            Err(e) => {
+                tracing::error!(user = %self.mxid, error = %e, "cannot receive Telegram updates");
+                host.notify(
+                    &self.mxid,
+                    &format!("Cannot receive messages from Telegram: {e}"),
+                )
+                .await;
+                return;
+            }
+        };
+        let me = self.clone();
+        let handle = tokio::spawn(async move {
+            let mut rx = rx;
+            while let Some(update) = rx.recv().await {
+                crate::relay_in::handle(&bridge, &host, &me, update).await;
+            }
+            tracing::info!(user = %me.mxid, "Telegram update stream ended");
+        });
+        *self.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
+    }
+
+    /// Stops the update loop.
+    pub fn stop(&self) {
+        if let Some(t) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            t.abort();
+        }
+    }
+
+    /// Pushes a user's name (and avatar) to their ghost, once per session.
+    pub(crate) async fn ensure_profile(&self, host: &BridgeHost, user: &TgUser) {
+        if !self
+            .profiles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(user.id)
+        {
+            return;
+        }
+        let avatar = match &user.photo {
+            Some(photo) => self.media(photo, "avatar.jpg", "image/jpeg").await,
+            None => None,
+        };
+        // Applied directly (not queued), so a portal created next shows the name at once.
+        let profile = RemoteProfile {
+            displayname: Some(user.display_name()),
+            avatar,
+        };
+        if let Err(e) = host
+            .ghosts()
+            .set_profile(&TelegramBridge::remote_user(user.id), &profile)
+            .await
+        {
+            tracing::warn!(user = user.id, error = %e, "cannot set ghost profile");
+        }
+    }
+
+    /// Downloads a Telegram file as Matrix-bound media (the core uploads it).
+    pub(crate) async fn media(&self, r: &MediaRef, filename: &str, mime: &str) -> Option<Media> {
+        match self.net.download(r).await {
+            Ok(data) => Some(Media {
+                mxc: None,
+                url: None,
+                filename: filename.to_owned(),
+                mimetype: Some(mime.to_owned()),
+                size: Some(data.len() as u64),
+                data: Some(data),
+            }),
+            Err(e) => {
+                tracing::warn!(user = %self.mxid, error = %e, "cannot download Telegram file");
+                None
+            }
+        }
+    }
+
+    /// Makes sure the portal of `chat` exists and this user is in it; returns it.
+    pub(crate) async fn ensure_portal(
+        &self,
+        host: &BridgeHost,
+        chat: ChatRef,
+    ) -> Result<Portal, TgError> {
+        let key = TelegramBridge::portal_key(chat, &self.mxid);
+        let existed = host
+            .portals()
+            .get(&key)
+            .await
+            .map_err(|e| TgError::Other(e.to_string()))?
+            .is_some();
+        let portal = host
+            .portals()
+            .get_or_create(&key)
+            .await
+            .map_err(|e| TgError::Other(e.to_string()))?;
+        let first_time = self
+            .invited
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.chat.to_string());
+        if key.receiver.is_none() && first_time {
+            host.portals()
+                .invite(&portal, &self.mxid)
+                .await
+                .map_err(|e| TgError::Other(e.to_string()))?;
+        }
+        if !existed {
+            // A new portal: fill in the photo and ghost names.
+            if let Ok(info) = self.net.chat(chat).await {
+                for m in &info.members {
+                    self.ensure_profile(host, m).await;
+                }
+                if let Some(photo) = &info.photo
+                    && let Some(avatar) = self.media(photo, "chat.jpg", "image/jpeg").await
+                {
+                    host.send(RemoteEvent {
+                        portal: key.clone(),
+                        kind: RemoteEventKind::ChatInfo(ChatInfo {
+                            avatar: Some(avatar),
+                            ..Default::default()
+                        }),
+                    })
+                    .await;
+                }
+            }
+        }
+        Ok(portal)
+    }
+
+    /// After login: portals for chats active within the configured window.
+    pub(crate) async fn open_recent(
+        &self,
+        bridge: &TelegramBridge,
+        host: &BridgeHost,
+    ) -> Result<usize, TgError> {
+        let chats = bridge
+            .call(self.net.dialogs(bridge.config.recent_chat_limit))
+            .await?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let since = now - i64::from(bridge.config.recent_chat_days) * 86_400;
+        let mut opened = 0;
+        for chat in chats
+            .iter()
+            .filter(|c| c.last_message_at.is_some_and(|t| t >= since))
+        {
+            if chat.chat.kind == crate::network::ChatKind::User
+                && let Some(user) = chat.members.first()
+            {
+                self.ensure_profile(host, user).await;
+            }
+            match self.ensure_portal(host, chat.chat).await {
+                Ok(_) => opened += 1,
+                Err(e) => tracing::warn!(chat = %chat.chat, error = %e, "cannot open recent chat"),
+            }
+        }
+        Ok(opened)
+    }
+}
+
+/// "Name (+phone)", "Name (@username)" or "Name".
+pub fn account_label(me: &TgUser) -> String {
+    let name = me.display_name();
+    match (&me.phone, &me.username) {
+        (Some(p), _) => format!(
+            "{name} ({})",
+            if p.starts_with('+') {
+                p.clone()
+            } else {
+                format!("+{p}")
+            }
+        ),
+        (None, Some(u)) => format!("{name} (@{u})"),
+        _ => name,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_is_bounded() {
+        let mut r = Recent::default();
+        for i in 0..(REMEMBER as i32 + 10) {
+            r.remember(i, ChatRef::user(1), i % 2 == 0);
+        }
+        assert_eq!(r.chats.len(), REMEMBER);
+        assert!(!r.chats.contains_key(&0));
+        assert!(!r.sent.contains(&0));
+        assert!(r.sent.contains(&(REMEMBER as i32 + 8)));
+    }
+
+    #[test]
+    fn labels() {
+        let me = TgUser {
+            id: 1,
+            first_name: "Ann".into(),
+            phone: Some("4412345678".into()),
+            ..Default::default()
+        };
+        assert_eq!(account_label(&me), "Ann (+4412345678)");
+    }
+}
