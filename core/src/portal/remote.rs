@@ -126,11 +126,16 @@ impl Portals {
             }
             RemoteEventKind::ChatInfo(info) => self.apply_chat_info(&portal, info).await?,
             RemoteEventKind::Notice { body } => {
-                inner
-                    .matrix
-                    .bot_intent()
-                    .send_message(&room, &MessageContent::notice(body), None, None)
-                    .await?;
+                let bot = inner.matrix.bot_intent();
+                let notice = MessageContent::notice(body);
+                if let Err(e) = bot.send_message(&room, &notice, None, None).await {
+                    // In a DM that was just linked the bot may not have joined yet.
+                    if e.errcode() != Some("M_FORBIDDEN") {
+                        return Err(e.into());
+                    }
+                    bot.join(&room).await?;
+                    bot.send_message(&room, &notice, None, None).await?;
+                }
             }
             RemoteEventKind::Profile { .. } => unreachable!("handled above"),
         }
