@@ -4,7 +4,7 @@ use ferrybridge_core::bridge::Bridge;
 use ferrybridge_core::config::{NetworkConfig, Tokens, example_config, parse_config_with};
 use ferrybridge_xmpp::{XmppBridge, XmppConfig};
 
-const CHECKED_IN: &str = include_str!("../config/xmpp.example.yaml");
+const CHECKED_IN: &str = include_str!("../../../config/xmpp.example.yaml");
 
 #[test]
 fn checked_in_example_is_generated() {

@@ -136,8 +136,14 @@ pub fn validate<N: NetworkConfig>(config: &Config<N>, tokens: Tokens) -> Vec<Con
         err("appservice.displayname_template", e.to_string());
     }
     if !asv.alias_template.is_empty() {
-        if let Err(e) = Template::parse(&asv.alias_template).and_then(|t| t.check_localpart()) {
-            err("appservice.alias_template", e.to_string());
+        // Alias localparts may hold more than user IDs (`#_oftc_#channel`), but no `:`.
+        match Template::parse(&asv.alias_template).and_then(|t| t.check_reversible().map(|()| t)) {
+            Err(e) => err("appservice.alias_template", e.to_string()),
+            Ok(_) if asv.alias_template.contains(':') => err(
+                "appservice.alias_template",
+                "`:` cannot appear in a room alias localpart".into(),
+            ),
+            Ok(_) => {}
         }
     }
 
