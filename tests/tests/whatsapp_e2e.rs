@@ -268,6 +268,34 @@ async fn qr_login_commands_and_messages_both_ways() -> Result<()> {
         .await?;
     wait_sent(&wa, |s| matches!(s, Sent::Message { message: Outgoing::Text { text, .. }, .. } if text == "hi *bold*")).await?;
 
+    // A group change on WhatsApp: new subject, topic and a new member.
+    wa.inject(
+        &me,
+        WaEvent::GroupChanged {
+            group: GroupInfo {
+                jid: ChatJid::Group("1203-1".into()),
+                subject: "Office party 2026".into(),
+                description: Some("New year".into()),
+                participants: vec![phone(ME), phone(BOB), phone(CAROL)],
+                picture: None,
+            },
+        },
+    )
+    .await;
+    alice
+        .wait_for(&office, T, |ev| {
+            ev["type"] == "m.room.name" && ev["content"]["name"] == "Office party 2026"
+        })
+        .await?;
+    let carol_ghost = format!("@whatsapp_442222222:{server}");
+    ferrybridge_tests::wait_until(T, || async {
+        alice
+            .joined_members(&office)
+            .await
+            .is_ok_and(|m| m.iter().any(|u| u.as_str() == carol_ghost))
+    })
+    .await?;
+
     // WhatsApp → Matrix: markup becomes HTML, from Bob's ghost.
     assert!(
         wa.inject(

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use ferrybridge_core::BridgeHost;
 use ferrybridge_core::events::{
-    Media, MessageContent, MessageKind, RemoteEvent, RemoteEventKind, RemoteProfile,
+    Media, MembershipChange, MessageContent, MessageKind, RemoteEvent, RemoteEventKind,
+    RemoteProfile,
 };
 use ferrybridge_core::ids::RemoteMessageId;
 use ruma::OwnedUserId;
@@ -124,6 +125,17 @@ async fn handle(
                     RemoteEventKind::ChatInfo(group_chat_info(&group)),
                 )
                 .await;
+                // New participants join as ghosts (joining twice is a no-op in the core).
+                for member in group.participants.iter().filter(|p| *p != account) {
+                    send(
+                        &group.jid,
+                        RemoteEventKind::Membership {
+                            user: member.remote_user(),
+                            change: MembershipChange::Join,
+                        },
+                    )
+                    .await;
+                }
             }
         }
         WaEvent::CallOffer { from } => {

@@ -19,6 +19,8 @@ use crate::network::{
 pub enum Routed {
     Pairing(PairingEvent),
     Events(Vec<WaEvent>),
+    /// A group changed: fetch its details and report them.
+    GroupRefresh(ChatJid),
     Ignore,
 }
 
@@ -125,8 +127,31 @@ pub fn route(event: &Event) -> Routed {
                 _ => Routed::Ignore,
             }
         }
+        Event::GroupUpdate(u) => match chat_of(&u.group_jid) {
+            Some(chat) => Routed::GroupRefresh(chat),
+            None => Routed::Ignore,
+        },
+        Event::HistorySync(h) => match h.get() {
+            Some(sync) => Routed::Events(history(sync)),
+            None => Routed::Ignore,
+        },
         _ => Routed::Ignore,
     }
+}
+
+/// The chats of a history sync with their last activity (for the recent-chats portals).
+pub fn history(sync: &wa::HistorySync) -> Vec<WaEvent> {
+    sync.conversations
+        .iter()
+        .filter_map(|c| {
+            let chat = chat_of(&c.id.parse::<Jid>().ok()?)?;
+            let last = c.conversation_timestamp.or(c.last_msg_timestamp)?;
+            Some(WaEvent::ChatActive {
+                chat,
+                last_active: i64::try_from(last).ok()?,
+            })
+        })
+        .collect()
 }
 
 /// The serializable part of a media message needed to download it later.
@@ -434,6 +459,42 @@ mod tests {
                 phone: Phone::parse("4412345678").unwrap(),
                 name: None
             })
+        );
+    }
+
+    #[test]
+    fn history_sync_lists_recent_chats() {
+        let sync = wa::HistorySync {
+            conversations: vec![
+                wa::Conversation {
+                    id: "4411111@s.whatsapp.net".into(),
+                    conversation_timestamp: Some(1_700_000_000),
+                    ..Default::default()
+                },
+                wa::Conversation {
+                    id: "1203-1@g.us".into(),
+                    last_msg_timestamp: Some(1_600_000_000),
+                    ..Default::default()
+                },
+                wa::Conversation {
+                    id: "status@broadcast".into(),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            history(&sync),
+            vec![
+                WaEvent::ChatActive {
+                    chat: ChatJid::Direct(Phone::parse("4411111").unwrap()),
+                    last_active: 1_700_000_000
+                },
+                WaEvent::ChatActive {
+                    chat: ChatJid::Group("1203-1".into()),
+                    last_active: 1_600_000_000
+                },
+            ]
         );
     }
 

@@ -92,10 +92,16 @@ impl RealDevice {
         let account_path = self.account_path();
         let mut builder = Bot::builder()
             .with_backend(store)
-            .on_event(move |event, _client| {
+            .on_event(move |event, client| {
                 let routes = routes.clone();
                 let account_path = account_path.clone();
-                async move { dispatch(&routes, &account_path, convert::route(&event)).await }
+                async move {
+                    let routed = match convert::route(&event) {
+                        Routed::GroupRefresh(chat) => group_refresh(&client, &chat).await,
+                        other => other,
+                    };
+                    dispatch(&routes, &account_path, routed).await
+                }
             });
         if let Some(phone) = pair_phone {
             builder = builder.with_pair_code(PairCodeOptions {
@@ -264,7 +270,24 @@ async fn dispatch(routes: &Mutex<Routes>, account_path: &Path, routed: Routed) {
                 }
             }
         }
-        Routed::Ignore => {}
+        Routed::GroupRefresh(_) | Routed::Ignore => {}
+    }
+}
+
+/// A group changed: its current details, as an event.
+async fn group_refresh(client: &Client, chat: &ChatJid) -> Routed {
+    let Ok(jid) = jid_of(chat) else {
+        return Routed::Ignore;
+    };
+    match client.groups().get_metadata(&jid).await {
+        Ok(meta) => match group_info(&meta) {
+            Some(group) => Routed::Events(vec![WaEvent::GroupChanged { group }]),
+            None => Routed::Ignore,
+        },
+        Err(e) => {
+            tracing::warn!(%chat, error = %e, "could not fetch a changed group");
+            Routed::Ignore
+        }
     }
 }
 
