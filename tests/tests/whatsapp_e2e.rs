@@ -323,12 +323,19 @@ async fn qr_login_commands_and_messages_both_ways() -> Result<()> {
         )
         .await?;
     wait_sent(&wa, |s| matches!(s, Sent::Message { message: Outgoing::Text { text, reply_to: Some(q) }, .. } if text == "answer" && q.id == "W1")).await?;
-    alice
+    let thumbs = alice
         .send_json(&bob_room, "m.reaction", json!({"m.relates_to": {"rel_type": "m.annotation", "event_id": hello_id, "key": "👍"}}))
         .await?;
     wait_sent(
         &wa,
         |s| matches!(s, Sent::Reaction { target, emoji, .. } if target == "W1" && emoji == "👍"),
+    )
+    .await?;
+    // Redacting the reaction removes it on WhatsApp (an empty reaction), not a revoke.
+    alice.redact(&bob_room, &thumbs, None).await?;
+    wait_sent(
+        &wa,
+        |s| matches!(s, Sent::Reaction { target, emoji, .. } if target == "W1" && emoji.is_empty()),
     )
     .await?;
 

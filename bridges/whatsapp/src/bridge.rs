@@ -32,6 +32,9 @@ pub struct Inner {
     pub factory: Arc<dyn WhatsAppFactory>,
     pub host: OnceLock<BridgeHost>,
     pub sessions: Sessions,
+    /// Recent message senders and our reactions, for WhatsApp's addressing of reactions,
+    /// receipts and reaction removals (in memory; bounded).
+    pub recent: crate::recent::Recent,
 }
 
 impl Inner {
@@ -216,6 +219,7 @@ impl WhatsAppBridge {
                 factory,
                 host: OnceLock::new(),
                 sessions: Sessions::default(),
+                recent: Default::default(),
             }),
         }
     }

@@ -81,6 +81,7 @@ async fn handle(
             if msg.chat.is_group() && !ensure_group_portal(inner, user, &msg.chat).await {
                 return;
             }
+            inner.recent.sender(&msg.id, &msg.sender);
             let chat = msg.chat.clone();
             if let Some(kind) = message_event(inner, user, &msg).await {
                 send(&chat, kind).await;

@@ -13,6 +13,7 @@ use crate::bridge::Inner;
 use crate::format;
 use crate::jid::{ChatJid, Phone};
 use crate::network::{MediaKind, Outgoing, QuotedMessage, WaError};
+use crate::recent::OurReaction;
 
 fn delivery_error(e: WaError) -> DeliveryError {
     match e {
@@ -45,6 +46,7 @@ pub async fn deliver(
                 .map_err(|e| DeliveryError::transient(e.to_string()))?;
             let message = outgoing_message(host, &content, reply_to.as_ref()).await?;
             let id = net.send(&chat, message).await.map_err(delivery_error)?;
+            inner.recent.sender(&id, &session.account);
             Ok(Delivered::As(RemoteMessageId::new(id)))
         }
         MatrixEventKind::Edit { target, content } => {
@@ -56,30 +58,42 @@ pub async fn deliver(
             Ok(Delivered::As(RemoteMessageId::new(id)))
         }
         MatrixEventKind::Redaction { target, .. } => {
+            // Redacting one of our reactions removes it (an empty reaction on WhatsApp).
+            if let Some(ours) = inner.recent.take_reaction(target.as_str()) {
+                net.react(&chat, &ours.target, ours.target_sender.as_ref(), "")
+                    .await
+                    .map_err(delivery_error)?;
+                return Ok(Delivered::Untracked);
+            }
             net.revoke(&chat, target.as_str())
                 .await
                 .map_err(delivery_error)?;
             Ok(Delivered::Untracked)
         }
         MatrixEventKind::Reaction { target, key } => {
-            let target_sender = match &chat {
-                ChatJid::Direct(p) => Some(p.clone()),
-                ChatJid::Group(_) => None,
-            };
+            let target_sender = sender_of(inner, &chat, target.as_str());
             let id = net
                 .react(&chat, target.as_str(), target_sender.as_ref(), &key)
                 .await
                 .map_err(delivery_error)?;
+            inner.recent.reaction(
+                &id,
+                OurReaction {
+                    target: target.as_str().to_owned(),
+                    target_sender,
+                },
+            );
             Ok(Delivered::As(RemoteMessageId::new(id)))
         }
         MatrixEventKind::ReadReceipt { up_to } => {
-            let sender = match &chat {
-                ChatJid::Direct(p) => p.clone(),
-                ChatJid::Group(_) => session.account.clone(),
-            };
-            let _ = net
-                .mark_read(&chat, &sender, &[up_to.as_str().to_owned()])
-                .await;
+            // Groups need the sender of the message read; unknown senders get no receipt.
+            if let Some(sender) = sender_of(inner, &chat, up_to.as_str())
+                && sender != session.account
+            {
+                let _ = net
+                    .mark_read(&chat, &sender, &[up_to.as_str().to_owned()])
+                    .await;
+            }
             Ok(Delivered::Ignored)
         }
         MatrixEventKind::Typing { typing } => {
@@ -88,6 +102,14 @@ pub async fn deliver(
         }
         _ => Ok(Delivered::Ignored),
     }
+}
+
+/// Who sent message `id` in `chat`: remembered, or the other side of a direct chat.
+fn sender_of(inner: &Inner, chat: &ChatJid, id: &str) -> Option<Phone> {
+    inner.recent.sender_of(id).or(match chat {
+        ChatJid::Direct(p) => Some(p.clone()),
+        ChatJid::Group(_) => None,
+    })
 }
 
 /// The WhatsApp text of a Matrix message: its HTML as markup, else the plain body.

@@ -452,12 +452,13 @@ impl WhatsAppNetwork for RealDevice {
         emoji: &str,
     ) -> Result<String, WaError> {
         let client = self.client().await?;
+        let from_me = target_sender.is_some() && self.account().await.as_ref() == target_sender;
         let msg = wa::Message {
             reaction_message: whatsapp_rust::buffa::MessageField::some(
                 wa::message::ReactionMessage {
                     key: whatsapp_rust::buffa::MessageField::some(wa::MessageKey {
                         remote_jid: Some(chat.jid()),
-                        from_me: Some(false),
+                        from_me: Some(from_me),
                         id: Some(target.to_owned()),
                         participant: if chat.is_group() {
                             target_sender.map(|p| pn(p).to_string())
@@ -526,7 +527,10 @@ impl WhatsAppNetwork for RealDevice {
             .get_metadata(&jid_of(group)?)
             .await
             .map_err(refused)?;
-        group_info(&meta).ok_or_else(|| WaError::Refused(format!("{group} is not a group")))
+        let mut info =
+            group_info(&meta).ok_or_else(|| WaError::Refused(format!("{group} is not a group")))?;
+        info.picture = picture(&client, &meta.id).await;
+        Ok(info)
     }
 
     async fn download(&self, media: &WaMedia) -> Result<Bytes, WaError> {
@@ -547,6 +551,21 @@ impl WhatsAppNetwork for RealDevice {
             .map(Bytes::from)
             .map_err(|e| WaError::Media(e.to_string()))
     }
+}
+
+/// A group or contact picture, when it has one and it downloads.
+async fn picture(client: &Client, jid: &Jid) -> Option<Bytes> {
+    use whatsapp_rust::wacore::net::{HttpClient, HttpRequest};
+    let pic = client
+        .contacts()
+        .get_profile_picture(jid, false)
+        .await
+        .ok()??;
+    let resp = whatsapp_rust::http::UreqHttpClient::new()
+        .execute(HttpRequest::get(pic.url))
+        .await
+        .ok()?;
+    (resp.status_code == 200).then(|| Bytes::from(resp.body))
 }
 
 fn group_info(meta: &whatsapp_rust::features::GroupMetadata) -> Option<GroupInfo> {
