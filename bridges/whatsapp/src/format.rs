@@ -21,13 +21,13 @@ fn render(text: &str) -> String {
     let mut i = 0;
     while i < chars.len() {
         // ```monospace``` block: no markup inside.
-        if starts_with(&chars, i, "```") {
-            if let Some(end) = find(&chars, i + 3, "```") {
-                let inner: String = chars[i + 3..end].iter().collect();
-                out.push_str(&format!("<code>{}</code>", escape(&inner)));
-                i = end + 3;
-                continue;
-            }
+        if starts_with(&chars, i, "```")
+            && let Some(end) = find(&chars, i + 3, "```")
+        {
+            let inner: String = chars[i + 3..end].iter().collect();
+            out.push_str(&format!("<code>{}</code>", escape(&inner)));
+            i = end + 3;
+            continue;
         }
         let c = chars[i];
         let tag = match c {

@@ -24,6 +24,15 @@ use crate::network::{
     WhatsAppNetwork,
 };
 
+/// A file to upload and send.
+struct MediaOut {
+    kind: MediaKind,
+    data: Bytes,
+    mimetype: String,
+    filename: String,
+    caption: Option<String>,
+}
+
 /// Where library events go right now.
 #[derive(Default)]
 struct Routes {
@@ -138,13 +147,17 @@ impl RealDevice {
     async fn upload_message(
         &self,
         client: &Client,
-        kind: MediaKind,
-        data: Bytes,
-        mimetype: &str,
-        filename: &str,
-        caption: Option<String>,
+        file: MediaOut,
         context: Option<wa::ContextInfo>,
     ) -> Result<wa::Message, WaError> {
+        let MediaOut {
+            kind,
+            data,
+            mimetype,
+            filename,
+            caption,
+        } = file;
+        let (mimetype, filename) = (mimetype.as_str(), filename.as_str());
         let up = client
             .upload(
                 data.to_vec(),
@@ -414,11 +427,13 @@ impl WhatsAppNetwork for RealDevice {
             } => {
                 self.upload_message(
                     &client,
-                    kind,
-                    data,
-                    &mimetype,
-                    &filename,
-                    caption,
+                    MediaOut {
+                        kind,
+                        data,
+                        mimetype,
+                        filename,
+                        caption,
+                    },
                     context(&reply_to),
                 )
                 .await?
