@@ -171,3 +171,68 @@ impl WaLogin {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bridge::WhatsAppBridge;
+    use crate::config::WhatsAppConfig;
+    use crate::fake::FakeWhatsApp;
+
+    async fn login(wa: &FakeWhatsApp, phone: Option<&str>) -> (tempfile::TempDir, WaLogin) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = WhatsAppConfig {
+            session_dir: dir.path().to_owned(),
+            connect_timeout_secs: 2,
+            ..Default::default()
+        };
+        let bridge = WhatsAppBridge::with_factory(config, wa.factory());
+        let user: OwnedUserId = "@alice:example.org".try_into().unwrap();
+        let net = bridge.inner().open_device(&user).await.unwrap();
+        let phone = phone.map(|p| Phone::parse(p).unwrap());
+        let login = WaLogin::new(bridge.inner().clone(), user, net, phone);
+        (dir, login)
+    }
+
+    #[tokio::test]
+    async fn unreachable_whatsapp_is_a_clear_failure() {
+        let wa = FakeWhatsApp::new();
+        wa.set_unreachable(true);
+        let (_dir, mut l) = login(&wa, None).await;
+        let LoginStep::Failed { reason } = l.next().await else {
+            panic!("expected a failure")
+        };
+        assert!(reason.starts_with("cannot reach WhatsApp"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn qr_codes_rotate_then_run_out() {
+        let wa = FakeWhatsApp::new();
+        wa.set_qr_count(2);
+        let (_dir, mut l) = login(&wa, None).await;
+        assert!(
+            matches!(l.next().await, LoginStep::Qr { payload, .. } if payload.contains("qr-1"))
+        );
+        wa.rotate_qr().await;
+        assert!(
+            matches!(l.next().await, LoginStep::Qr { payload, .. } if payload.contains("qr-2"))
+        );
+        wa.rotate_qr().await;
+        assert_eq!(
+            l.next().await,
+            LoginStep::Failed {
+                reason: QR_EXHAUSTED.into()
+            }
+        );
+        assert!(!wa.pairing_pending());
+    }
+
+    #[tokio::test]
+    async fn pairing_code_is_shown_and_cancel_cleans_up() {
+        let wa = FakeWhatsApp::new();
+        let (dir, mut l) = login(&wa, Some("+4412345678")).await;
+        assert!(matches!(l.next().await, LoginStep::Code { code, .. } if code.len() == 8));
+        l.cancel().await;
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}
