@@ -702,6 +702,31 @@ async fn pairing_code_session_restart_and_delete_session() -> Result<()> {
     let sync = command(&alice, &dm, "sync").await?;
     assert!(sync.starts_with("Synced: 3 groups"), "{sync}");
 
+    // A session that vanished while the bridge was down: the user is told at start; once the
+    // file is back, `sync` reconnects.
+    env.stop().await;
+    let file = std::fs::read_dir(sessions.path())?
+        .next()
+        .expect("a session file")?
+        .path();
+    let aside = sessions.path().join("aside");
+    std::fs::rename(&file, &aside)?;
+    env.run(bridge(sessions.path(), &wa)).await?;
+    alice
+        .wait_for(&dm, T, |ev| {
+            is_notice_containing(ev, "Your WhatsApp session is gone")
+        })
+        .await?;
+    let ping = command(&alice, &dm, "ping").await?;
+    assert!(ping.contains("not logged in"), "{ping}");
+    std::fs::rename(&aside, &file)?;
+    let sync = command(&alice, &dm, "sync").await?;
+    assert!(sync.starts_with("Synced"), "{sync}");
+    assert_eq!(
+        command(&alice, &dm, "ping").await?,
+        "You are logged in as +447000000001."
+    );
+
     // delete-session forgets the session here (the file goes) but WhatsApp still lists it.
     let files = std::fs::read_dir(sessions.path())?.count();
     assert_eq!(files, 1, "one session file");

@@ -300,7 +300,11 @@ struct FakeDevice {
 }
 
 impl FakeDevice {
+    /// The linked account: WhatsApp must list the device and its session file must exist.
     fn account(&self) -> Result<Phone, WaError> {
+        if !self.path.exists() {
+            return Err(WaError::NotLinked);
+        }
         self.wa
             .world()
             .linked
