@@ -678,6 +678,71 @@ async fn pairing_code_session_restart_and_delete_session() -> Result<()> {
     })
     .await?;
 
+    // Bob links his own number: a group both are in reaches both devices, and is shown once.
+    bob.send_text(&bob_dm, "login").await?;
+    bob.wait_for(&bob_dm, T, |ev| ev["content"]["msgtype"] == "m.image")
+        .await?;
+    assert!(wa.scan(BOB).await);
+    bob.wait_for(&bob_dm, T, |ev| {
+        is_notice_containing(ev, "Successfully logged in")
+    })
+    .await?;
+    let club = ChatJid::Group("1203-2".into());
+    for account in [ME, BOB] {
+        wa.inject(
+            &phone(account),
+            incoming("G1", club.clone(), CAROL, text("once")),
+        )
+        .await;
+    }
+    let alice_club = accept_invite(&alice).await?;
+    // Bob's invites: his recent chat from the history sync, and the same shared group portal.
+    let mut invites = vec![];
+    while !invites.contains(&alice_club) && invites.len() < 3 {
+        invites.push(bob.wait_for_invite(T).await?);
+    }
+    assert!(
+        invites.contains(&alice_club),
+        "one shared portal: {invites:?}"
+    );
+    alice
+        .wait_for(&alice_club, T, |ev| text_body(ev) == Some("once"))
+        .await?;
+    // Alice's message reaches Bob's device too: not relayed back into the room.
+    alice.send_text(&alice_club, "from alice").await?;
+    let sent = wait_sent(&wa, |s| {
+        matches!(s, Sent::Message { message: Outgoing::Text { text, .. }, .. } if text == "from alice")
+    })
+    .await?;
+    let _ = sent;
+    let alice_msg_id = wa
+        .sent()
+        .into_iter()
+        .rev()
+        .find(|s| matches!(&s.what, Sent::Message { message: Outgoing::Text { text, .. }, .. } if text == "from alice"))
+        .map(|s| s.id)
+        .unwrap_or_default();
+    wa.inject(
+        &phone(BOB),
+        incoming(&alice_msg_id, club.clone(), ME, text("from alice")),
+    )
+    .await;
+    wa.inject(
+        &phone(ME),
+        incoming("G2", club.clone(), CAROL, text("marker")),
+    )
+    .await;
+    alice
+        .wait_for(&alice_club, T, |ev| text_body(ev) == Some("marker"))
+        .await?;
+    let msgs = alice.messages(&alice_club, 50).await?;
+    let count = |body: &str| msgs.iter().filter(|ev| text_body(ev) == Some(body)).count();
+    assert_eq!(
+        (count("once"), count("from alice")),
+        (1, 1),
+        "no duplicates"
+    );
+
     // Restart: still linked, portals intact, messages flow.
     env.stop().await;
     env.run(bridge(sessions.path(), &wa)).await?;
@@ -705,10 +770,8 @@ async fn pairing_code_session_restart_and_delete_session() -> Result<()> {
     // A session that vanished while the bridge was down: the user is told at start; once the
     // file is back, `sync` reconnects.
     env.stop().await;
-    let file = std::fs::read_dir(sessions.path())?
-        .next()
-        .expect("a session file")?
-        .path();
+    let file = ferrybridge_whatsapp::sessions::session_path(sessions.path(), &alice.user_id);
+    assert!(file.exists(), "alice's session file");
     let aside = sessions.path().join("aside");
     std::fs::rename(&file, &aside)?;
     env.run(bridge(sessions.path(), &wa)).await?;
@@ -728,11 +791,19 @@ async fn pairing_code_session_restart_and_delete_session() -> Result<()> {
     );
 
     // delete-session forgets the session here (the file goes) but WhatsApp still lists it.
-    let files = std::fs::read_dir(sessions.path())?.count();
-    assert_eq!(files, 1, "one session file");
+    assert_eq!(
+        std::fs::read_dir(sessions.path())?.count(),
+        2,
+        "alice's and bob's"
+    );
     let deleted = command(&alice, &dm, "delete-session").await?;
     assert!(deleted.starts_with("Session deleted"), "{deleted}");
-    assert_eq!(std::fs::read_dir(sessions.path())?.count(), 0);
+    assert!(!file.exists(), "alice's session file is gone");
+    assert_eq!(
+        std::fs::read_dir(sessions.path())?.count(),
+        1,
+        "bob's stays"
+    );
     assert!(!wa.linked().is_empty(), "WhatsApp was not told");
     let ping = command(&alice, &dm, "ping").await?;
     assert!(ping.contains("not logged in"), "{ping}");

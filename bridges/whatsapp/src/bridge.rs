@@ -35,6 +35,8 @@ pub struct Inner {
     /// Recent message senders and our reactions, for WhatsApp's addressing of reactions,
     /// receipts and reaction removals (in memory; bounded).
     pub recent: crate::recent::Recent,
+    /// (user, group) pairs whose shared portal this process has made sure the user is in.
+    pub invited: std::sync::Mutex<std::collections::HashSet<(OwnedUserId, ChatJid)>>,
 }
 
 impl Inner {
@@ -220,6 +222,7 @@ impl WhatsAppBridge {
                 host: OnceLock::new(),
                 sessions: Sessions::default(),
                 recent: Default::default(),
+                invited: Default::default(),
             }),
         }
     }

@@ -81,7 +81,11 @@ async fn handle(
             if msg.chat.is_group() && !ensure_group_portal(inner, user, &msg.chat).await {
                 return;
             }
-            inner.recent.sender(&msg.id, &msg.sender);
+            // A group portal is shared: the message is ours (sent from Matrix), or another
+            // linked member's device relayed it already. A DM portal is this user's alone.
+            if !inner.recent.first_sighting(&msg.id, &msg.sender) && msg.chat.is_group() {
+                return;
+            }
             let chat = msg.chat.clone();
             if let Some(kind) = message_event(inner, user, &msg).await {
                 send(&chat, kind).await;
@@ -179,15 +183,28 @@ async fn portal_exists(host: &BridgeHost, chat: &ChatJid, user: &OwnedUserId) ->
     )
 }
 
-/// A group message may be the first the bridge sees of the group: create its portal and invite
-/// the user (shared portals invite nobody on their own).
+/// A group message may be the first the bridge sees of the group, or the first this user's
+/// device delivers of a group portal made for someone else: create the portal if needed and
+/// invite the user (shared portals invite nobody on their own). Once per user and group.
 async fn ensure_group_portal(inner: &Arc<Inner>, user: &OwnedUserId, chat: &ChatJid) -> bool {
-    let Ok(host) = inner.host() else { return false };
-    if portal_exists(host, chat, user).await {
+    let key = (user.clone(), chat.clone());
+    let known = inner
+        .invited
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains(&key);
+    if known {
         return true;
     }
     match inner.open_portal(user, chat).await {
-        Ok(_) => true,
+        Ok(_) => {
+            inner
+                .invited
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key);
+            true
+        }
         Err(e) => {
             tracing::warn!(%user, %chat, error = %e, "could not create a group portal");
             false

@@ -36,6 +36,20 @@ impl Recent {
     pub fn sender(&self, id: &str, sender: &Phone) {
         bounded_insert(&self.senders, id.to_owned(), sender.clone());
     }
+    /// Records the sender of an incoming message; false if the bridge already knows the message
+    /// (it sent it, or another user's device delivered it first: groups reach every linked
+    /// member).
+    pub fn first_sighting(&self, id: &str, sender: &Phone) -> bool {
+        let mut map = self.senders.lock().unwrap_or_else(|p| p.into_inner());
+        if map.contains_key(id) {
+            return false;
+        }
+        if map.len() >= CAPACITY {
+            map.clear();
+        }
+        map.insert(id.to_owned(), sender.clone());
+        true
+    }
     pub fn sender_of(&self, id: &str) -> Option<Phone> {
         self.senders
             .lock()
@@ -66,6 +80,9 @@ mod tests {
         r.sender("A", &p);
         assert_eq!(r.sender_of("A"), Some(p.clone()));
         assert_eq!(r.sender_of("B"), None);
+        assert!(!r.first_sighting("A", &p), "known already");
+        assert!(r.first_sighting("B", &p));
+        assert!(!r.first_sighting("B", &p), "a second device's copy");
         let ours = OurReaction {
             target: "A".into(),
             target_sender: Some(p),
