@@ -710,11 +710,10 @@ async fn pairing_code_session_restart_and_delete_session() -> Result<()> {
         .await?;
     // Alice's message reaches Bob's device too: not relayed back into the room.
     alice.send_text(&alice_club, "from alice").await?;
-    let sent = wait_sent(&wa, |s| {
+    wait_sent(&wa, |s| {
         matches!(s, Sent::Message { message: Outgoing::Text { text, .. }, .. } if text == "from alice")
     })
     .await?;
-    let _ = sent;
     let alice_msg_id = wa
         .sent()
         .into_iter()

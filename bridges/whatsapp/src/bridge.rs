@@ -302,8 +302,10 @@ impl Bridge for WhatsAppBridge {
     }
 
     async fn stop(&self) {
-        for (user, session) in self.inner.sessions.all() {
-            session.net.disconnect().await;
+        // All at once: a client that is still dialing may take seconds to give up.
+        let sessions = self.inner.sessions.all();
+        futures::future::join_all(sessions.iter().map(|(_, s)| s.net.disconnect())).await;
+        for (user, _) in sessions {
             self.inner.sessions.remove(&user);
         }
     }
