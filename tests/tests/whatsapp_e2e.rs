@@ -767,7 +767,7 @@ async fn pairing_code_session_restart_and_delete_session() -> Result<()> {
     assert!(sync.starts_with("Synced: 3 groups"), "{sync}");
 
     // A session that vanished while the bridge was down: the user is told at start; once the
-    // file is back, `sync` reconnects.
+    // file is back, `login` reconnects it.
     env.stop().await;
     let file = ferrybridge_whatsapp::sessions::session_path(sessions.path(), &alice.user_id);
     assert!(file.exists(), "alice's session file");
@@ -782,6 +782,13 @@ async fn pairing_code_session_restart_and_delete_session() -> Result<()> {
     let ping = command(&alice, &dm, "ping").await?;
     assert!(ping.contains("not logged in"), "{ping}");
     std::fs::rename(&aside, &file)?;
+    // `login` with a session that is still linked reuses it instead of showing a QR code.
+    alice.send_text(&dm, "login").await?;
+    alice
+        .wait_for(&dm, T, |ev| {
+            is_notice_containing(ev, "Successfully logged in as +447000000001")
+        })
+        .await?;
     let sync = command(&alice, &dm, "sync").await?;
     assert!(sync.starts_with("Synced"), "{sync}");
     assert_eq!(

@@ -107,6 +107,26 @@ impl WaLogin {
             };
         }
         let timeout = self.inner.connect_timeout();
+        if self.events.is_none()
+            && let Some(phone) = self.net.account().await
+        {
+            // The session here is still linked (a reconnect that failed earlier): use it.
+            self.finished = true;
+            return match self
+                .inner
+                .activate(&self.user, self.net.clone(), phone.clone())
+                .await
+            {
+                Ok(()) => LoginStep::Done {
+                    account: phone.pretty(),
+                },
+                Err(e) => LoginStep::Failed {
+                    reason: format!(
+                        "your session is linked as {phone}, but {e}; send `sync` later"
+                    ),
+                },
+            };
+        }
         if self.events.is_none() {
             let started = match &self.phone {
                 Some(phone) => tokio::time::timeout(timeout, self.net.pair_with_code(phone)).await,
