@@ -238,7 +238,22 @@ impl Portals {
             .await
             .unwrap_or_default()
         {
-            if member.as_str() != bot.user_id().as_str() {
+            if member.as_str() == bot.user_id().as_str() {
+                continue;
+            }
+            // Ghosts leave by themselves: a DM portal's ghost created the room, and room
+            // creators (v12) cannot be kicked.
+            if self.inner.ghosts.is_ghost(&member) {
+                let _ = self
+                    .inner
+                    .matrix
+                    .as_user(&member)
+                    .leave(portal.room_id(), Some("portal deleted"))
+                    .await;
+                self.inner
+                    .ghosts
+                    .forget_membership(&member, portal.room_id());
+            } else {
                 let _ = bot
                     .kick(portal.room_id(), &member, Some("portal deleted"))
                     .await;
