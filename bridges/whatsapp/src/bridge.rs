@@ -1,0 +1,476 @@
+//! [`WhatsAppBridge`]: the [`Bridge`] the core drives, with one WhatsApp device per Matrix user
+//! made by a [`WhatsAppFactory`] (whatsapp-rust in the binary, the fake in tests).
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ferrybridge_core::BridgeHost;
+use ferrybridge_core::bridge::{Bridge, BridgeError, Capabilities, NetworkInfo, PortalSpec};
+use ferrybridge_core::commands::Command;
+use ferrybridge_core::config::ConfigError;
+use ferrybridge_core::events::{ChatInfo, Delivered, DeliveryError, MatrixEvent, Media};
+use ferrybridge_core::ids::{PortalKey, PortalKind, RemoteUserId};
+use ferrybridge_core::login::LoginProcess;
+use ferrybridge_core::portal::Portal;
+use ruma::OwnedUserId;
+
+use crate::config::WhatsAppConfig;
+use crate::jid::{ChatJid, Phone};
+use crate::login::WaLogin;
+use crate::network::{WaError, WhatsAppFactory, WhatsAppNetwork};
+use crate::sessions::{self, LOGINS_NS, Session, Sessions};
+
+/// The WhatsApp bridge.
+pub struct WhatsAppBridge {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// Shared by the bridge, its logins, commands and event pumps.
+pub struct Inner {
+    pub config: WhatsAppConfig,
+    pub factory: Arc<dyn WhatsAppFactory>,
+    pub host: OnceLock<BridgeHost>,
+    pub sessions: Sessions,
+    /// Recent message senders and our reactions, for WhatsApp's addressing of reactions,
+    /// receipts and reaction removals (in memory; bounded).
+    pub recent: crate::recent::Recent,
+    /// (user, group) pairs whose shared portal this process has made sure the user is in.
+    pub invited: std::sync::Mutex<std::collections::HashSet<(OwnedUserId, ChatJid)>>,
+}
+
+impl Inner {
+    pub fn host(&self) -> Result<&BridgeHost, BridgeError> {
+        self.host
+            .get()
+            .ok_or_else(|| BridgeError::Remote("the bridge is still starting".into()))
+    }
+
+    /// Opens `user`'s device (linked or not) through the factory.
+    pub async fn open_device(
+        &self,
+        user: &OwnedUserId,
+    ) -> Result<Arc<dyn WhatsAppNetwork>, WaError> {
+        std::fs::create_dir_all(&self.config.session_dir).map_err(|e| {
+            WaError::Store(format!(
+                "cannot create {}: {e}",
+                self.config.session_dir.display()
+            ))
+        })?;
+        let path = sessions::session_path(&self.config.session_dir, user);
+        self.factory.open(user, &path).await
+    }
+
+    /// Connects a linked device and starts relaying its events; remembers the login.
+    pub async fn activate(
+        self: &Arc<Self>,
+        user: &OwnedUserId,
+        net: Arc<dyn WhatsAppNetwork>,
+        account: Phone,
+    ) -> Result<(), WaError> {
+        let host = self.host().map_err(|e| WaError::Store(e.to_string()))?;
+        let events = tokio::time::timeout(self.connect_timeout(), net.connect())
+            .await
+            .map_err(|_| WaError::Unreachable("no answer from WhatsApp".into()))??;
+        if let Err(e) = host
+            .store()
+            .kv_set(LOGINS_NS, user.as_str(), &account.digits().to_owned())
+            .await
+        {
+            tracing::error!(%user, error = %e, "could not remember the login");
+        }
+        let pump = tokio::spawn(crate::incoming::pump(
+            self.clone(),
+            user.clone(),
+            account.clone(),
+            events,
+        ));
+        self.sessions.insert(
+            user.clone(),
+            Session {
+                account,
+                net,
+                pump: Arc::new(pump.abort_handle()),
+            },
+        );
+        Ok(())
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.config.connect_timeout_secs)
+    }
+
+    /// `user`'s session, or the "log in first" error.
+    pub fn session(&self, user: &OwnedUserId) -> Result<Session, BridgeError> {
+        self.sessions.get(user).ok_or(BridgeError::NotLoggedIn)
+    }
+
+    /// Any session that can see `group` (for shared portals).
+    pub async fn session_for_group(&self, group: &ChatJid) -> Option<(OwnedUserId, Session)> {
+        for (user, s) in self.sessions.all() {
+            if s.net.group_info(group).await.is_ok() {
+                return Some((user, s));
+            }
+        }
+        None
+    }
+
+    /// Describes a chat for its portal.
+    pub async fn spec_for(&self, key: &PortalKey) -> Result<PortalSpec, BridgeError> {
+        let chat = ChatJid::from_remote(&key.chat).map_err(|e| BridgeError::Invalid(e.0))?;
+        match &chat {
+            ChatJid::Direct(phone) => {
+                let host = self.host()?;
+                let name = match &key.receiver {
+                    Some(user) => sessions::contact_name(host, user, phone).await,
+                    None => None,
+                };
+                Ok(PortalSpec {
+                    key: key.clone(),
+                    kind: PortalKind::Dm,
+                    info: ChatInfo {
+                        name: Some(name.unwrap_or_else(|| phone.pretty())),
+                        topic: None,
+                        avatar: None,
+                    },
+                    alias_vars: None,
+                    members: vec![phone.remote_user()],
+                })
+            }
+            ChatJid::Group(_) => {
+                let session = match key.receiver.as_ref().and_then(|u| self.sessions.get(u)) {
+                    Some(s) => s,
+                    None => self
+                        .session_for_group(&chat)
+                        .await
+                        .map(|(_, s)| s)
+                        .ok_or_else(|| BridgeError::Remote(format!("nobody can see {chat}")))?,
+                };
+                let info = session
+                    .net
+                    .group_info(&chat)
+                    .await
+                    .map_err(|e| BridgeError::Remote(e.to_string()))?;
+                Ok(PortalSpec {
+                    key: key.clone(),
+                    kind: PortalKind::Group,
+                    info: group_chat_info(&info),
+                    alias_vars: None,
+                    members: info
+                        .participants
+                        .iter()
+                        .filter(|p| **p != session.account)
+                        .map(Phone::remote_user)
+                        .collect(),
+                })
+            }
+        }
+    }
+
+    /// The portal key of a chat as `user` sees it.
+    pub fn portal_key(chat: &ChatJid, user: &OwnedUserId) -> PortalKey {
+        match chat {
+            ChatJid::Direct(_) => PortalKey::private(chat.remote_chat(), user.clone()),
+            ChatJid::Group(_) => PortalKey::shared(chat.remote_chat()),
+        }
+    }
+
+    /// Creates (or finds) the portal of `chat` and makes sure `user` is invited.
+    pub async fn open_portal(
+        &self,
+        user: &OwnedUserId,
+        chat: &ChatJid,
+    ) -> Result<Portal, BridgeError> {
+        let host = self.host()?;
+        let key = Self::portal_key(chat, user);
+        let portal = host
+            .portals()
+            .get_or_create(&key)
+            .await
+            .map_err(|e| BridgeError::Remote(e.to_string()))?;
+        host.portals()
+            .invite(&portal, user)
+            .await
+            .map_err(|e| BridgeError::Remote(e.to_string()))?;
+        Ok(portal)
+    }
+}
+
+/// A group's subject, description and picture as chat info.
+pub fn group_chat_info(info: &crate::network::GroupInfo) -> ChatInfo {
+    ChatInfo {
+        name: Some(info.subject.clone()),
+        topic: info.description.clone(),
+        avatar: info.picture.clone().map(|data| Media {
+            mxc: None,
+            url: None,
+            filename: "group.jpg".into(),
+            mimetype: Some("image/jpeg".into()),
+            size: Some(data.len() as u64),
+            data: Some(data),
+        }),
+    }
+}
+
+impl WhatsAppBridge {
+    /// A bridge whose devices come from `factory`.
+    pub fn with_factory(config: WhatsAppConfig, factory: Arc<dyn WhatsAppFactory>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                factory,
+                host: OnceLock::new(),
+                sessions: Sessions::default(),
+                recent: Default::default(),
+                invited: Default::default(),
+            }),
+        }
+    }
+
+    /// The shared state (for commands and tests).
+    pub fn inner(&self) -> &Arc<Inner> {
+        &self.inner
+    }
+
+    /// How many users are linked right now.
+    pub fn linked_users(&self) -> usize {
+        self.inner.sessions.len()
+    }
+}
+
+pub(crate) fn bridge_err(e: WaError) -> BridgeError {
+    match e {
+        WaError::NotLinked => BridgeError::NotLoggedIn,
+        WaError::Invalid(m) => BridgeError::Invalid(m),
+        other => BridgeError::Remote(other.to_string()),
+    }
+}
+
+#[async_trait]
+impl Bridge for WhatsAppBridge {
+    type Config = WhatsAppConfig;
+
+    fn info() -> NetworkInfo {
+        NetworkInfo {
+            id: "whatsapp",
+            display_name: "WhatsApp",
+            bot_username: "whatsappbot",
+            bot_displayname: "WhatsApp bridge bot",
+            default_port: 29318,
+            ghost_template: "whatsapp_{id}",
+            displayname_template: "{name} (WA)",
+            alias_template: None,
+            command_prefix: "!wa",
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+
+    fn new(config: WhatsAppConfig) -> Result<Self, ConfigError> {
+        Ok(Self::with_factory(config, Arc::new(crate::wa::RealFactory)))
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            edits: true,
+            redactions: true,
+            reactions: true,
+            typing: true,
+            read_receipts: true,
+            login: true,
+        }
+    }
+
+    async fn start(self: Arc<Self>, host: BridgeHost) -> Result<(), BridgeError> {
+        let _ = self.inner.host.set(host.clone());
+        // Reconnect everyone who was linked before the restart, in the background: WhatsApp
+        // being slow or unreachable must not hold up the bridge.
+        let logins = host
+            .store()
+            .kv_list(LOGINS_NS, "")
+            .await
+            .map_err(|e| BridgeError::Other(e.into()))?;
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            for (user, _) in logins {
+                let Ok(user) = OwnedUserId::try_from(user.as_str()) else {
+                    continue;
+                };
+                restore(&inner, &user).await;
+            }
+        });
+        Ok(())
+    }
+
+    async fn stop(&self) {
+        // All at once: a client that is still dialing may take seconds to give up.
+        let sessions = self.inner.sessions.all();
+        futures::future::join_all(sessions.iter().map(|(_, s)| s.net.disconnect())).await;
+        for (user, _) in sessions {
+            self.inner.sessions.remove(&user);
+        }
+    }
+
+    fn commands(self: &Arc<Self>) -> Vec<Arc<dyn Command>> {
+        crate::commands::all(&self.inner)
+    }
+
+    async fn handle_matrix_event(
+        &self,
+        portal: &Portal,
+        event: MatrixEvent,
+    ) -> Result<Delivered, DeliveryError> {
+        crate::outgoing::deliver(&self.inner, portal, event).await
+    }
+
+    async fn describe_chat(&self, key: &PortalKey) -> Result<PortalSpec, BridgeError> {
+        self.inner.spec_for(key).await
+    }
+
+    async fn open_dm(
+        &self,
+        user: &OwnedUserId,
+        ghost: &RemoteUserId,
+    ) -> Result<PortalKey, BridgeError> {
+        let phone = Phone::from_remote(ghost).map_err(|e| BridgeError::Invalid(e.0))?;
+        let session = self.inner.session(user)?;
+        let found = session
+            .net
+            .is_on_whatsapp(std::slice::from_ref(&phone))
+            .await
+            .map_err(bridge_err)?;
+        if !found.iter().any(|(p, on)| *p == phone && *on) {
+            return Err(BridgeError::Invalid(format!("{phone} is not on WhatsApp")));
+        }
+        Ok(Inner::portal_key(&ChatJid::Direct(phone), user))
+    }
+
+    async fn start_login(
+        &self,
+        user: &OwnedUserId,
+        args: &[String],
+    ) -> Result<Box<dyn LoginProcess>, BridgeError> {
+        let phone = match args {
+            [] => None,
+            [word, number] if word.eq_ignore_ascii_case("phone") => {
+                Some(Phone::parse(number).map_err(|e| BridgeError::Invalid(e.0))?)
+            }
+            _ => {
+                return Err(BridgeError::Invalid(
+                    "Usage: `login` for a QR code, or `login phone +4412345678` for a pairing code."
+                        .into(),
+                ));
+            }
+        };
+        let net = self.inner.open_device(user).await.map_err(bridge_err)?;
+        Ok(Box::new(WaLogin::new(
+            self.inner.clone(),
+            user.clone(),
+            net,
+            phone,
+        )))
+    }
+
+    async fn logout(&self, user: &OwnedUserId) -> Result<(), BridgeError> {
+        let host = self.inner.host()?;
+        let session = self.inner.sessions.remove(user);
+        sessions::forget_login(host, user).await;
+        match session {
+            Some(s) => s.net.logout().await.map_err(bridge_err),
+            None => Err(BridgeError::NotLoggedIn),
+        }
+    }
+
+    async fn whoami(&self, user: &OwnedUserId) -> Option<String> {
+        self.inner.sessions.get(user).map(|s| s.account.pretty())
+    }
+}
+
+/// Reconnects `user`'s device after a restart; tells them if it was unlinked meanwhile.
+async fn restore(inner: &Arc<Inner>, user: &OwnedUserId) {
+    let Ok(host) = inner.host() else { return };
+    let net = match inner.open_device(user).await {
+        Ok(net) => net,
+        Err(e) => {
+            tracing::error!(%user, error = %e, "could not open the WhatsApp session");
+            return;
+        }
+    };
+    let Some(account) = net.account().await else {
+        sessions::forget_login(host, user).await;
+        host.notify(
+            user,
+            "Your WhatsApp session is gone (the device was unlinked). Send `login` to link it again.",
+        )
+        .await;
+        return;
+    };
+    if let Err(e) = inner.activate(user, net, account).await {
+        tracing::warn!(%user, error = %e, "could not reconnect to WhatsApp");
+        host.notify(
+            user,
+            &format!("Could not reconnect to WhatsApp ({e}). Send `sync` to try again."),
+        )
+        .await;
+    }
+}
+
+/// Re-opens and reconnects `user`'s session (the `sync` command after a failure).
+pub async fn reconnect(inner: &Arc<Inner>, user: &OwnedUserId) -> Result<Phone, BridgeError> {
+    let net = inner.open_device(user).await.map_err(bridge_err)?;
+    let account = net.account().await.ok_or(BridgeError::NotLoggedIn)?;
+    inner
+        .activate(user, net, account.clone())
+        .await
+        .map_err(bridge_err)?;
+    Ok(account)
+}
+
+pub(crate) use bridge_err as to_bridge_error;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrybridge_core::login::LoginStep;
+
+    #[tokio::test]
+    async fn real_login_without_a_route_fails_clearly_within_the_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = WhatsAppConfig {
+            session_dir: dir.path().join("sessions"),
+            connect_timeout_secs: 3,
+            ..Default::default()
+        };
+        let bridge = WhatsAppBridge::with_factory(config, Arc::new(crate::wa::RealFactory));
+        let user: OwnedUserId = "@alice:example.org".try_into().unwrap();
+        let mut login = bridge.start_login(&user, &[]).await.unwrap();
+        let step = tokio::time::timeout(Duration::from_secs(60), login.next())
+            .await
+            .expect("the login answers, not hangs");
+        match step {
+            LoginStep::Failed { reason } => {
+                assert!(reason.contains("cannot reach WhatsApp"), "{reason}")
+            }
+            other => panic!("expected a failure without a route, got {other:?}"),
+        }
+        login.cancel().await;
+        assert!(bridge.whoami(&user).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn login_arguments_are_checked() {
+        let bridge = WhatsAppBridge::with_factory(
+            WhatsAppConfig::default(),
+            crate::fake::FakeWhatsApp::new().factory(),
+        );
+        let user: OwnedUserId = "@alice:example.org".try_into().unwrap();
+        for args in [
+            vec!["phone".to_owned(), "nope".to_owned()],
+            vec!["x".to_owned()],
+        ] {
+            assert!(matches!(
+                bridge.start_login(&user, &args).await,
+                Err(BridgeError::Invalid(_))
+            ));
+        }
+    }
+}

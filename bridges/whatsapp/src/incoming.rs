@@ -1,0 +1,379 @@
+//! WhatsApp → Matrix: relays one device's [`WaEvent`]s to the core as remote events.
+
+use std::sync::Arc;
+
+use ferrybridge_core::BridgeHost;
+use ferrybridge_core::events::{
+    Media, MembershipChange, MessageContent, MessageKind, RemoteEvent, RemoteEventKind,
+    RemoteProfile,
+};
+use ferrybridge_core::ids::RemoteMessageId;
+use ruma::OwnedUserId;
+use tokio::sync::mpsc;
+
+use crate::bridge::{Inner, group_chat_info};
+use crate::format;
+use crate::jid::{ChatJid, Phone};
+use crate::network::{MediaKind, WaEvent, WaMedia, WaMessage, WaMessageBody};
+use crate::sessions;
+
+/// Relays events until the connection closes or the session ends.
+pub async fn pump(
+    inner: Arc<Inner>,
+    user: OwnedUserId,
+    account: Phone,
+    mut events: mpsc::Receiver<WaEvent>,
+) {
+    let Ok(host) = inner.host().cloned() else {
+        return;
+    };
+    while let Some(event) = events.recv().await {
+        if let WaEvent::LoggedOut { reason } = &event {
+            logged_out(&inner, &host, &user, reason).await;
+            return;
+        }
+        handle(&inner, &host, &user, &account, event).await;
+    }
+}
+
+async fn logged_out(inner: &Arc<Inner>, host: &BridgeHost, user: &OwnedUserId, reason: &str) {
+    tracing::info!(%user, reason, "WhatsApp logged the device out");
+    let session = inner.sessions.get(user);
+    sessions::forget_login(host, user).await;
+    if let Some(s) = &session {
+        let _ = s.net.delete_session().await;
+    }
+    host.notify(
+        user,
+        &format!(
+            "WhatsApp logged out this bridge ({reason}). This happens when the device is removed on \
+             the phone, or when the phone has not been online for 14 days. Your rooms stay; send \
+             `login` to link WhatsApp again."
+        ),
+    )
+    .await;
+    // Last: removing the session aborts this very task.
+    inner.sessions.remove(user);
+}
+
+async fn handle(
+    inner: &Arc<Inner>,
+    host: &BridgeHost,
+    user: &OwnedUserId,
+    account: &Phone,
+    event: WaEvent,
+) {
+    let send = |chat: &ChatJid, kind| {
+        host.send(RemoteEvent {
+            portal: Inner::portal_key(chat, user),
+            kind,
+        })
+    };
+    match event {
+        WaEvent::Message(msg) => {
+            if msg.from_me {
+                // Sent from the phone: not bridged (no double puppeting yet).
+                return;
+            }
+            if let Some(name) = msg.push_name.as_deref().filter(|n| !n.is_empty()) {
+                learn_name(host, user, &msg.sender, name).await;
+            }
+            if msg.chat.is_group() && !ensure_group_portal(inner, user, &msg.chat).await {
+                return;
+            }
+            // A group portal is shared: the message is ours (sent from Matrix), or another
+            // linked member's device relayed it already. A DM portal is this user's alone.
+            if !inner.recent.first_sighting(&msg.id, &msg.sender) && msg.chat.is_group() {
+                return;
+            }
+            let chat = msg.chat.clone();
+            if let Some(kind) = message_event(inner, user, &msg).await {
+                send(&chat, kind).await;
+            }
+        }
+        WaEvent::Read {
+            chat,
+            sender,
+            message_ids,
+        } => {
+            if let Some(last) = message_ids.last() {
+                send(
+                    &chat,
+                    RemoteEventKind::ReadReceipt {
+                        sender: sender.remote_user(),
+                        up_to: RemoteMessageId::new(last.clone()),
+                    },
+                )
+                .await;
+            }
+        }
+        WaEvent::Typing {
+            chat,
+            sender,
+            typing,
+        } => {
+            if sender != *account && portal_exists(host, &chat, user).await {
+                send(
+                    &chat,
+                    RemoteEventKind::Typing {
+                        sender: sender.remote_user(),
+                        typing,
+                    },
+                )
+                .await;
+            }
+        }
+        WaEvent::GroupChanged { group } => {
+            if portal_exists(host, &group.jid, user).await {
+                send(
+                    &group.jid,
+                    RemoteEventKind::ChatInfo(group_chat_info(&group)),
+                )
+                .await;
+                // New participants join as ghosts (joining twice is a no-op in the core).
+                for member in group.participants.iter().filter(|p| *p != account) {
+                    send(
+                        &group.jid,
+                        RemoteEventKind::Membership {
+                            user: member.remote_user(),
+                            change: MembershipChange::Join,
+                        },
+                    )
+                    .await;
+                }
+            }
+        }
+        WaEvent::CallOffer { from } => {
+            let chat = ChatJid::Direct(from.clone());
+            send(
+                &chat,
+                RemoteEventKind::Notice {
+                    body: format!(
+                        "{from} is calling you on WhatsApp. Calls are not bridged: answer on your phone."
+                    ),
+                },
+            )
+            .await;
+        }
+        WaEvent::ContactName { phone, name } => learn_name(host, user, &phone, &name).await,
+        WaEvent::ChatActive { chat, last_active } => {
+            let window = i64::from(inner.config.recent_chat_days) * 86_400;
+            if now() - last_active <= window
+                && let Err(e) = inner.open_portal(user, &chat).await
+            {
+                tracing::warn!(%user, %chat, error = %e, "could not create a recent chat's portal");
+            }
+        }
+        WaEvent::Connected => tracing::info!(%user, "connected to WhatsApp"),
+        WaEvent::LoggedOut { .. } => {}
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+async fn portal_exists(host: &BridgeHost, chat: &ChatJid, user: &OwnedUserId) -> bool {
+    matches!(
+        host.portals().get(&Inner::portal_key(chat, user)).await,
+        Ok(Some(_))
+    )
+}
+
+/// A group message may be the first the bridge sees of the group, or the first this user's
+/// device delivers of a group portal made for someone else: create the portal if needed and
+/// invite the user (shared portals invite nobody on their own). Once per user and group.
+async fn ensure_group_portal(inner: &Arc<Inner>, user: &OwnedUserId, chat: &ChatJid) -> bool {
+    let key = (user.clone(), chat.clone());
+    let known = inner
+        .invited
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains(&key);
+    if known {
+        return true;
+    }
+    match inner.open_portal(user, chat).await {
+        Ok(_) => {
+            inner
+                .invited
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key);
+            true
+        }
+        Err(e) => {
+            tracing::warn!(%user, %chat, error = %e, "could not create a group portal");
+            false
+        }
+    }
+}
+
+/// Stores a contact's name and puts it on their ghost (the core adds ` (WA)`).
+async fn learn_name(host: &BridgeHost, user: &OwnedUserId, phone: &Phone, name: &str) {
+    if sessions::remember_contact(host, user, phone, name).await {
+        let profile = RemoteProfile {
+            displayname: Some(name.to_owned()),
+            avatar: None,
+        };
+        if let Err(e) = host
+            .ghosts()
+            .set_profile(&phone.remote_user(), &profile)
+            .await
+        {
+            tracing::warn!(%phone, error = %e, "could not set a ghost's name");
+        }
+    }
+}
+
+/// The core event for a WhatsApp message (downloading its media).
+async fn message_event(
+    inner: &Arc<Inner>,
+    user: &OwnedUserId,
+    msg: &WaMessage,
+) -> Option<RemoteEventKind> {
+    let sender = msg.sender.remote_user();
+    let id = RemoteMessageId::new(msg.id.clone());
+    Some(match &msg.body {
+        WaMessageBody::Text { text, reply_to } => RemoteEventKind::Message {
+            id,
+            sender,
+            content: text_content(text),
+            reply_to: reply_to.clone().map(RemoteMessageId::new),
+        },
+        WaMessageBody::Media {
+            media,
+            caption,
+            reply_to,
+        } => RemoteEventKind::Message {
+            id,
+            sender,
+            content: media_content(inner, user, media, caption).await,
+            reply_to: reply_to.clone().map(RemoteMessageId::new),
+        },
+        WaMessageBody::Location {
+            latitude,
+            longitude,
+            name,
+        } => RemoteEventKind::Message {
+            id,
+            sender,
+            content: location_content(*latitude, *longitude, name.as_deref()),
+            reply_to: None,
+        },
+        WaMessageBody::Edit { target, text } => RemoteEventKind::Edit {
+            target: RemoteMessageId::new(target.clone()),
+            sender,
+            content: text_content(text),
+        },
+        WaMessageBody::Revoke { target } => RemoteEventKind::Redaction {
+            target: RemoteMessageId::new(target.clone()),
+            sender,
+        },
+        WaMessageBody::Reaction { target, emoji } if emoji.is_empty() => {
+            // Removing a reaction: WhatsApp does not say which; nothing to map it to.
+            tracing::debug!(%target, "reaction removed on WhatsApp (not bridged)");
+            return None;
+        }
+        WaMessageBody::Reaction { target, emoji } => RemoteEventKind::Reaction {
+            id,
+            target: RemoteMessageId::new(target.clone()),
+            sender,
+            key: emoji.clone(),
+        },
+        WaMessageBody::Unsupported { description } => RemoteEventKind::Message {
+            id,
+            sender,
+            content: MessageContent::notice(format!(
+                "[{description}: not supported by the bridge, see your phone]"
+            )),
+            reply_to: None,
+        },
+    })
+}
+
+/// Text with WhatsApp markup as a Matrix message.
+pub fn text_content(text: &str) -> MessageContent {
+    let content = MessageContent::text(text);
+    match format::wa_to_html(text) {
+        Some(html) => content.with_html(html),
+        None => content,
+    }
+}
+
+/// A location as a `geo:` link (clients show a map or a link).
+pub fn location_content(lat: f64, lon: f64, name: Option<&str>) -> MessageContent {
+    let body = format!("geo:{lat},{lon}");
+    let _ = name;
+    MessageContent {
+        kind: MessageKind::Location,
+        ..MessageContent::text(body)
+    }
+}
+
+/// The Matrix kind of a WhatsApp attachment.
+pub fn matrix_kind(kind: MediaKind) -> MessageKind {
+    match kind {
+        MediaKind::Image => MessageKind::Image,
+        MediaKind::Video => MessageKind::Video,
+        MediaKind::Audio | MediaKind::Voice => MessageKind::Audio,
+        MediaKind::Document => MessageKind::File,
+        MediaKind::Sticker => MessageKind::Sticker,
+    }
+}
+
+fn default_name(kind: MediaKind, mimetype: &str) -> String {
+    let ext = mimetype.split('/').nth(1).unwrap_or("bin");
+    let ext = ext.split(';').next().unwrap_or(ext);
+    let stem = match kind {
+        MediaKind::Image => "image",
+        MediaKind::Video => "video",
+        MediaKind::Audio => "audio",
+        MediaKind::Voice => "voice",
+        MediaKind::Document => "document",
+        MediaKind::Sticker => "sticker",
+    };
+    format!("{stem}.{ext}")
+}
+
+async fn media_content(
+    inner: &Arc<Inner>,
+    user: &OwnedUserId,
+    media: &WaMedia,
+    caption: &str,
+) -> MessageContent {
+    let filename = media
+        .filename
+        .clone()
+        .unwrap_or_else(|| default_name(media.kind, &media.mimetype));
+    let data = match inner.sessions.get(user) {
+        Some(s) => s.net.download(media).await,
+        None => Err(crate::network::WaError::NotLinked),
+    };
+    match data {
+        Ok(data) => MessageContent {
+            kind: matrix_kind(media.kind),
+            body: if caption.is_empty() {
+                filename.clone()
+            } else {
+                caption.to_owned()
+            },
+            html: None,
+            media: Some(Media {
+                mxc: None,
+                url: None,
+                filename,
+                mimetype: Some(media.mimetype.clone()),
+                size: Some(data.len() as u64),
+                data: Some(data),
+            }),
+            mentions: vec![],
+        },
+        Err(e) => MessageContent::notice(format!(
+            "[{filename} could not be downloaded from WhatsApp: {e}] {caption}"
+        )),
+    }
+}

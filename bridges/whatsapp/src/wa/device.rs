@@ -1,0 +1,633 @@
+//! [`RealDevice`]: one whatsapp-rust client (a `Bot` on a `SqliteStore` file), its events routed
+//! to the pairing or event stream of the [`WhatsAppNetwork`] trait.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use whatsapp_rust::bot::{Bot, BotHandle};
+use whatsapp_rust::download::DownloadParams;
+use whatsapp_rust::pair_code::PairCodeOptions;
+use whatsapp_rust::send::RevokeType;
+use whatsapp_rust::store::SqliteStore;
+use whatsapp_rust::upload::UploadOptions;
+use whatsapp_rust::wacore::proto_helpers::MessageBuilderExt;
+use whatsapp_rust::waproto::whatsapp as wa;
+use whatsapp_rust::{Client, Jid};
+
+use super::convert::{self, MediaHandle, Routed};
+use crate::jid::{ChatJid, Phone};
+use crate::network::{
+    GroupInfo, MediaKind, Outgoing, PairingEvent, QuotedMessage, WaError, WaEvent, WaMedia,
+    WhatsAppNetwork,
+};
+
+/// A file to upload and send.
+struct MediaOut {
+    kind: MediaKind,
+    data: Bytes,
+    mimetype: String,
+    filename: String,
+    caption: Option<String>,
+}
+
+/// Where library events go right now.
+#[derive(Default)]
+struct Routes {
+    pairing: Option<mpsc::Sender<PairingEvent>>,
+    events: Option<mpsc::Sender<WaEvent>>,
+}
+
+/// One whatsapp-rust device.
+pub struct RealDevice {
+    path: PathBuf,
+    routes: Arc<Mutex<Routes>>,
+    running: tokio::sync::Mutex<Option<BotHandle>>,
+}
+
+fn jid_of(chat: &ChatJid) -> Result<Jid, WaError> {
+    chat.jid()
+        .parse()
+        .map_err(|e| WaError::Invalid(format!("bad JID {chat}: {e:?}")))
+}
+
+fn pn(phone: &Phone) -> Jid {
+    Jid::pn(phone.digits())
+}
+
+fn refused(e: impl std::fmt::Display) -> WaError {
+    WaError::Refused(e.to_string())
+}
+
+impl RealDevice {
+    pub fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_owned(),
+            routes: Arc::default(),
+            running: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The side file that records the linked account (the store's own record needs a client).
+    fn account_path(&self) -> PathBuf {
+        let mut p = self.path.clone().into_os_string();
+        p.push(".account");
+        PathBuf::from(p)
+    }
+
+    fn routes(&self) -> std::sync::MutexGuard<'_, Routes> {
+        self.routes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn client(&self) -> Result<Arc<Client>, WaError> {
+        self.running
+            .lock()
+            .await
+            .as_ref()
+            .map(|h| h.client())
+            .ok_or(WaError::NotLinked)
+    }
+
+    /// Builds and starts the client on the session file.
+    async fn launch(&self, pair_phone: Option<&Phone>) -> Result<(), WaError> {
+        self.stop().await;
+        let url = self.path.to_string_lossy().into_owned();
+        let store = SqliteStore::new(&url)
+            .await
+            .map_err(|e| WaError::Store(e.to_string()))?;
+        let routes = self.routes.clone();
+        let account_path = self.account_path();
+        let mut builder = Bot::builder()
+            .with_backend(store)
+            .on_event(move |event, client| {
+                let routes = routes.clone();
+                let account_path = account_path.clone();
+                async move {
+                    let routed = match convert::route(&event) {
+                        Routed::GroupRefresh(chat) => group_refresh(&client, &chat).await,
+                        other => other,
+                    };
+                    dispatch(&routes, &account_path, routed).await
+                }
+            });
+        if let Some(phone) = pair_phone {
+            builder = builder.with_pair_code(PairCodeOptions {
+                phone_number: phone.digits().to_owned(),
+                ..Default::default()
+            });
+        }
+        let bot = builder
+            .build()
+            .await
+            .map_err(|e| WaError::Store(e.to_string()))?;
+        *self.running.lock().await = Some(bot.spawn());
+        Ok(())
+    }
+
+    async fn stop(&self) {
+        if let Some(handle) = self.running.lock().await.take() {
+            // A client still dialing may never flush: do not wait on it forever.
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_secs(5), handle.shutdown()).await;
+        }
+    }
+
+    async fn start_pairing_with(
+        &self,
+        phone: Option<&Phone>,
+    ) -> Result<mpsc::Receiver<PairingEvent>, WaError> {
+        let (tx, rx) = mpsc::channel(16);
+        self.routes().pairing = Some(tx);
+        self.launch(phone).await?;
+        Ok(rx)
+    }
+
+    async fn upload_message(
+        &self,
+        client: &Client,
+        file: MediaOut,
+        context: Option<wa::ContextInfo>,
+    ) -> Result<wa::Message, WaError> {
+        let MediaOut {
+            kind,
+            data,
+            mimetype,
+            filename,
+            caption,
+        } = file;
+        let (mimetype, filename) = (mimetype.as_str(), filename.as_str());
+        let up = client
+            .upload(
+                data.to_vec(),
+                convert::media_type(kind),
+                UploadOptions::default(),
+            )
+            .await
+            .map_err(|e| WaError::Media(e.to_string()))?;
+        let ctx = || match &context {
+            Some(c) => whatsapp_rust::buffa::MessageField::some(c.clone()),
+            None => whatsapp_rust::buffa::MessageField::none(),
+        };
+        let mut msg = wa::Message::default();
+        match kind {
+            MediaKind::Image => {
+                msg.image_message =
+                    whatsapp_rust::buffa::MessageField::some(wa::message::ImageMessage {
+                        url: Some(up.url),
+                        direct_path: Some(up.direct_path),
+                        media_key: Some(up.media_key.to_vec()),
+                        file_enc_sha256: Some(up.file_enc_sha256.to_vec()),
+                        file_sha256: Some(up.file_sha256.to_vec()),
+                        file_length: Some(up.file_length),
+                        mimetype: Some(mimetype.into()),
+                        caption,
+                        context_info: ctx(),
+                        ..Default::default()
+                    })
+            }
+            MediaKind::Video => {
+                msg.video_message =
+                    whatsapp_rust::buffa::MessageField::some(wa::message::VideoMessage {
+                        url: Some(up.url),
+                        direct_path: Some(up.direct_path),
+                        media_key: Some(up.media_key.to_vec()),
+                        file_enc_sha256: Some(up.file_enc_sha256.to_vec()),
+                        file_sha256: Some(up.file_sha256.to_vec()),
+                        file_length: Some(up.file_length),
+                        mimetype: Some(mimetype.into()),
+                        caption,
+                        context_info: ctx(),
+                        ..Default::default()
+                    })
+            }
+            MediaKind::Audio | MediaKind::Voice => {
+                msg.audio_message =
+                    whatsapp_rust::buffa::MessageField::some(wa::message::AudioMessage {
+                        url: Some(up.url),
+                        direct_path: Some(up.direct_path),
+                        media_key: Some(up.media_key.to_vec()),
+                        file_enc_sha256: Some(up.file_enc_sha256.to_vec()),
+                        file_sha256: Some(up.file_sha256.to_vec()),
+                        file_length: Some(up.file_length),
+                        mimetype: Some(mimetype.into()),
+                        ptt: Some(kind == MediaKind::Voice),
+                        context_info: ctx(),
+                        ..Default::default()
+                    })
+            }
+            MediaKind::Sticker => {
+                msg.sticker_message =
+                    whatsapp_rust::buffa::MessageField::some(wa::message::StickerMessage {
+                        url: Some(up.url),
+                        direct_path: Some(up.direct_path),
+                        media_key: Some(up.media_key.to_vec()),
+                        file_enc_sha256: Some(up.file_enc_sha256.to_vec()),
+                        file_sha256: Some(up.file_sha256.to_vec()),
+                        file_length: Some(up.file_length),
+                        mimetype: Some(mimetype.into()),
+                        context_info: ctx(),
+                        ..Default::default()
+                    })
+            }
+            MediaKind::Document => {
+                msg.document_message =
+                    whatsapp_rust::buffa::MessageField::some(wa::message::DocumentMessage {
+                        url: Some(up.url),
+                        direct_path: Some(up.direct_path),
+                        media_key: Some(up.media_key.to_vec()),
+                        file_enc_sha256: Some(up.file_enc_sha256.to_vec()),
+                        file_sha256: Some(up.file_sha256.to_vec()),
+                        file_length: Some(up.file_length),
+                        mimetype: Some(mimetype.into()),
+                        file_name: Some(filename.into()),
+                        title: Some(filename.into()),
+                        caption,
+                        context_info: ctx(),
+                        ..Default::default()
+                    })
+            }
+        }
+        Ok(msg)
+    }
+}
+
+/// Sends a converted event where it belongs; a successful pairing records the account and
+/// hands the device over to the event stream.
+async fn dispatch(routes: &Mutex<Routes>, account_path: &Path, routed: Routed) {
+    let lock = || routes.lock().unwrap_or_else(|p| p.into_inner());
+    match routed {
+        Routed::Pairing(ev) => {
+            if let PairingEvent::Success { phone, .. } = &ev {
+                let _ = std::fs::write(account_path, phone.digits());
+            }
+            let done = !matches!(ev, PairingEvent::Qr(_) | PairingEvent::PairCode(_));
+            let tx = if done {
+                lock().pairing.take()
+            } else {
+                lock().pairing.clone()
+            };
+            if let Some(tx) = tx {
+                let _ = tx.send(ev).await;
+            }
+        }
+        Routed::Events(events) => {
+            for ev in events {
+                if matches!(ev, WaEvent::LoggedOut { .. }) {
+                    let _ = std::fs::remove_file(account_path);
+                }
+                let tx = lock().events.clone();
+                if let Some(tx) = tx {
+                    let _ = tx.send(ev).await;
+                }
+            }
+        }
+        Routed::GroupRefresh(_) | Routed::Ignore => {}
+    }
+}
+
+/// A group changed: its current details, as an event.
+async fn group_refresh(client: &Client, chat: &ChatJid) -> Routed {
+    let Ok(jid) = jid_of(chat) else {
+        return Routed::Ignore;
+    };
+    match client.groups().get_metadata(&jid).await {
+        Ok(meta) => match group_info(&meta) {
+            Some(group) => Routed::Events(vec![WaEvent::GroupChanged { group }]),
+            None => Routed::Ignore,
+        },
+        Err(e) => {
+            tracing::warn!(%chat, error = %e, "could not fetch a changed group");
+            Routed::Ignore
+        }
+    }
+}
+
+fn context(reply: &Option<QuotedMessage>) -> Option<wa::ContextInfo> {
+    reply.as_ref().map(|q| wa::ContextInfo {
+        stanza_id: Some(q.id.clone()),
+        participant: q.sender.as_ref().map(|p| pn(p).to_string()),
+        ..Default::default()
+    })
+}
+
+#[async_trait]
+impl WhatsAppNetwork for RealDevice {
+    async fn account(&self) -> Option<Phone> {
+        let text = std::fs::read_to_string(self.account_path()).ok()?;
+        if !self.path.exists() {
+            return None;
+        }
+        Phone::parse(&text).ok()
+    }
+
+    async fn start_pairing(&self) -> Result<mpsc::Receiver<PairingEvent>, WaError> {
+        self.start_pairing_with(None).await
+    }
+
+    async fn pair_with_code(&self, phone: &Phone) -> Result<mpsc::Receiver<PairingEvent>, WaError> {
+        self.start_pairing_with(Some(phone)).await
+    }
+
+    async fn connect(&self) -> Result<mpsc::Receiver<WaEvent>, WaError> {
+        if self.account().await.is_none() {
+            return Err(WaError::NotLinked);
+        }
+        let (tx, rx) = mpsc::channel(1024);
+        self.routes().events = Some(tx);
+        // After a pairing the client is already running on the linked session.
+        if self.running.lock().await.is_none() {
+            self.launch(None).await?;
+        }
+        Ok(rx)
+    }
+
+    async fn disconnect(&self) {
+        self.stop().await;
+        let mut routes = self.routes();
+        routes.events = None;
+        routes.pairing = None;
+    }
+
+    async fn logout(&self) -> Result<(), WaError> {
+        if let Ok(client) = self.client().await {
+            client.logout().await;
+        }
+        self.delete_session().await
+    }
+
+    async fn delete_session(&self) -> Result<(), WaError> {
+        self.disconnect().await;
+        let mut files = vec![self.account_path(), self.path.clone()];
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut p = self.path.clone().into_os_string();
+            p.push(suffix);
+            files.push(PathBuf::from(p));
+        }
+        for f in files {
+            match std::fs::remove_file(&f) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(WaError::Store(format!("{}: {e}", f.display()))),
+            }
+        }
+        Ok(())
+    }
+
+    async fn is_on_whatsapp(&self, phones: &[Phone]) -> Result<Vec<(Phone, bool)>, WaError> {
+        let client = self.client().await?;
+        let jids: Vec<Jid> = phones.iter().map(pn).collect();
+        let found = client
+            .contacts()
+            .is_on_whatsapp(&jids)
+            .await
+            .map_err(refused)?;
+        Ok(phones
+            .iter()
+            .map(|p| {
+                let on = found.iter().any(|r| {
+                    r.is_registered
+                        && (r.jid.user == p.digits()
+                            || r.pn_jid.as_ref().is_some_and(|j| j.user == p.digits()))
+                });
+                (p.clone(), on)
+            })
+            .collect())
+    }
+
+    async fn send(&self, chat: &ChatJid, message: Outgoing) -> Result<String, WaError> {
+        let client = self.client().await?;
+        let to = jid_of(chat)?;
+        let msg = match message {
+            Outgoing::Text { text, reply_to } => match context(&reply_to) {
+                Some(ctx) => wa::Message::text_with_context(text, ctx),
+                None => wa::Message::text(text),
+            },
+            Outgoing::Location {
+                latitude,
+                longitude,
+            } => wa::Message {
+                location_message: whatsapp_rust::buffa::MessageField::some(
+                    wa::message::LocationMessage {
+                        degrees_latitude: Some(latitude),
+                        degrees_longitude: Some(longitude),
+                        ..Default::default()
+                    },
+                ),
+                ..Default::default()
+            },
+            Outgoing::Media {
+                kind,
+                data,
+                mimetype,
+                filename,
+                caption,
+                reply_to,
+            } => {
+                self.upload_message(
+                    &client,
+                    MediaOut {
+                        kind,
+                        data,
+                        mimetype,
+                        filename,
+                        caption,
+                    },
+                    context(&reply_to),
+                )
+                .await?
+            }
+        };
+        let sent = client.send_message(to, msg).await.map_err(refused)?;
+        Ok(sent.message_id)
+    }
+
+    async fn edit(&self, chat: &ChatJid, target: &str, text: &str) -> Result<String, WaError> {
+        let client = self.client().await?;
+        client
+            .edit_message(jid_of(chat)?, target, wa::Message::text(text))
+            .await
+            .map_err(refused)
+    }
+
+    async fn revoke(&self, chat: &ChatJid, target: &str) -> Result<(), WaError> {
+        let client = self.client().await?;
+        client
+            .revoke_message(jid_of(chat)?, target, RevokeType::Sender)
+            .await
+            .map_err(refused)
+    }
+
+    async fn react(
+        &self,
+        chat: &ChatJid,
+        target: &str,
+        target_sender: Option<&Phone>,
+        emoji: &str,
+    ) -> Result<String, WaError> {
+        let client = self.client().await?;
+        let from_me = target_sender.is_some() && self.account().await.as_ref() == target_sender;
+        let msg = wa::Message {
+            reaction_message: whatsapp_rust::buffa::MessageField::some(
+                wa::message::ReactionMessage {
+                    key: whatsapp_rust::buffa::MessageField::some(wa::MessageKey {
+                        remote_jid: Some(chat.jid()),
+                        from_me: Some(from_me),
+                        id: Some(target.to_owned()),
+                        participant: if chat.is_group() {
+                            target_sender.map(|p| pn(p).to_string())
+                        } else {
+                            None
+                        },
+                    }),
+                    text: Some(emoji.to_owned()),
+                    sender_timestamp_ms: Some(
+                        std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map(|d| d.as_millis() as i64)
+                            .unwrap_or(0),
+                    ),
+                    ..Default::default()
+                },
+            ),
+            ..Default::default()
+        };
+        let sent = client
+            .send_message(jid_of(chat)?, msg)
+            .await
+            .map_err(refused)?;
+        Ok(sent.message_id)
+    }
+
+    async fn mark_read(
+        &self,
+        chat: &ChatJid,
+        sender: &Phone,
+        ids: &[String],
+    ) -> Result<(), WaError> {
+        let client = self.client().await?;
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let sender = chat.is_group().then(|| pn(sender));
+        client
+            .mark_as_read(&jid_of(chat)?, sender.as_ref(), &ids)
+            .await
+            .map_err(refused)
+    }
+
+    async fn set_typing(&self, chat: &ChatJid, typing: bool) -> Result<(), WaError> {
+        let client = self.client().await?;
+        let to = jid_of(chat)?;
+        let result = if typing {
+            client.chatstate().send_composing(&to).await
+        } else {
+            client.chatstate().send_paused(&to).await
+        };
+        result.map_err(refused)
+    }
+
+    async fn groups(&self) -> Result<Vec<GroupInfo>, WaError> {
+        let client = self.client().await?;
+        let groups = client.groups().get_participating().await.map_err(refused)?;
+        Ok(groups
+            .into_values()
+            .filter_map(|g| group_info(&g))
+            .collect())
+    }
+
+    async fn group_info(&self, group: &ChatJid) -> Result<GroupInfo, WaError> {
+        let client = self.client().await?;
+        let meta = client
+            .groups()
+            .get_metadata(&jid_of(group)?)
+            .await
+            .map_err(refused)?;
+        let mut info =
+            group_info(&meta).ok_or_else(|| WaError::Refused(format!("{group} is not a group")))?;
+        info.picture = picture(&client, &meta.id).await;
+        Ok(info)
+    }
+
+    async fn download(&self, media: &WaMedia) -> Result<Bytes, WaError> {
+        let client = self.client().await?;
+        let handle = MediaHandle::decode(&media.handle)
+            .ok_or_else(|| WaError::Media("unreadable media reference".into()))?;
+        let params = DownloadParams::encrypted(
+            handle.direct_path,
+            &handle.media_key,
+            &handle.file_sha256,
+            &handle.file_enc_sha256,
+            handle.file_length,
+            convert::media_type(media.kind),
+        );
+        client
+            .download_from_params(&params)
+            .await
+            .map(Bytes::from)
+            .map_err(|e| WaError::Media(e.to_string()))
+    }
+}
+
+/// A group or contact picture, when it has one and it downloads.
+async fn picture(client: &Client, jid: &Jid) -> Option<Bytes> {
+    use whatsapp_rust::wacore::net::{HttpClient, HttpRequest};
+    let pic = client
+        .contacts()
+        .get_profile_picture(jid, false)
+        .await
+        .ok()??;
+    let resp = whatsapp_rust::http::UreqHttpClient::new()
+        .execute(HttpRequest::get(pic.url))
+        .await
+        .ok()?;
+    (resp.status_code == 200).then(|| Bytes::from(resp.body))
+}
+
+fn group_info(meta: &whatsapp_rust::features::GroupMetadata) -> Option<GroupInfo> {
+    Some(GroupInfo {
+        jid: convert::chat_of(&meta.id)?,
+        subject: meta.subject.clone(),
+        description: meta.description.clone(),
+        participants: meta
+            .participants
+            .iter()
+            .filter_map(|p| convert::phone_of(&p.jid, p.phone_number.as_ref()))
+            .collect(),
+        picture: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn delete_session_removes_the_real_store_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alice.db");
+        // whatsapp-rust's own SQLite store creates its file and schema.
+        let store = SqliteStore::new(&path.to_string_lossy()).await.unwrap();
+        drop(store);
+        assert!(path.exists(), "the store made its file");
+        let device = RealDevice::new(&path);
+        assert_eq!(device.account().await, None, "never paired");
+        std::fs::write(device.account_path(), "4412345678").unwrap();
+        assert_eq!(
+            device.account().await,
+            Some(Phone::parse("4412345678").unwrap())
+        );
+        device.delete_session().await.unwrap();
+        assert!(!path.exists(), "delete-session removes the device");
+        assert_eq!(device.account().await, None);
+        // Deleting twice is fine.
+        device.delete_session().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn connect_without_a_session_is_not_linked() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = RealDevice::new(&dir.path().join("bob.db"));
+        assert_eq!(device.connect().await.err(), Some(WaError::NotLinked));
+        assert_eq!(device.client().await.err(), Some(WaError::NotLinked));
+    }
+}
