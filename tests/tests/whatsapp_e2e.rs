@@ -295,6 +295,27 @@ async fn qr_login_commands_and_messages_both_ways() -> Result<()> {
             .is_ok_and(|m| m.iter().any(|u| u.as_str() == carol_ghost))
     })
     .await?;
+    // Carol leaves the group: her ghost leaves the room.
+    wa.inject(
+        &me,
+        WaEvent::GroupChanged {
+            group: GroupInfo {
+                jid: ChatJid::Group("1203-1".into()),
+                subject: "Office party 2026".into(),
+                description: Some("New year".into()),
+                participants: vec![phone(ME), phone(BOB)],
+                picture: None,
+            },
+        },
+    )
+    .await;
+    ferrybridge_tests::wait_until(T, || async {
+        alice
+            .joined_members(&office)
+            .await
+            .is_ok_and(|m| !m.iter().any(|u| u.as_str() == carol_ghost))
+    })
+    .await?;
 
     // WhatsApp → Matrix: markup becomes HTML, from Bob's ghost.
     assert!(

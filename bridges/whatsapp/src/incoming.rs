@@ -141,6 +141,19 @@ async fn handle(
                     )
                     .await;
                 }
+                // Ghosts of people no longer in the group leave the room.
+                for gone in departed_ghosts(host, &group, user).await {
+                    send(
+                        &group.jid,
+                        RemoteEventKind::Membership {
+                            user: gone,
+                            change: MembershipChange::Leave {
+                                reason: Some("left the WhatsApp group".into()),
+                            },
+                        },
+                    )
+                    .await;
+                }
             }
         }
         WaEvent::CallOffer { from } => {
@@ -174,6 +187,34 @@ fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// Ghosts in a group's room whose remote users are no longer among its participants.
+async fn departed_ghosts(
+    host: &BridgeHost,
+    group: &crate::network::GroupInfo,
+    user: &OwnedUserId,
+) -> Vec<ferrybridge_core::ids::RemoteUserId> {
+    let Ok(Some(portal)) = host
+        .portals()
+        .get(&Inner::portal_key(&group.jid, user))
+        .await
+    else {
+        return Vec::new();
+    };
+    let current: std::collections::HashSet<_> =
+        group.participants.iter().map(|p| p.remote_user()).collect();
+    let members = host
+        .matrix()
+        .bot_intent()
+        .joined_members(portal.room_id())
+        .await
+        .unwrap_or_default();
+    members
+        .iter()
+        .filter_map(|m| host.ghosts().remote_of(m))
+        .filter(|remote| !current.contains(remote))
+        .collect()
 }
 
 async fn portal_exists(host: &BridgeHost, chat: &ChatJid, user: &OwnedUserId) -> bool {
