@@ -190,6 +190,33 @@ async fn muc_messages_both_ways_and_dms_both_ways() -> Result<()> {
     bob.send_text(&dm, "hello alice").await?;
     let seen = alice.wait_for("hello alice").await?;
     assert!(seen.contains(&format!("from='{puppet}/bridge'")), "{seen}");
+
+    // XEP-0393 styling becomes HTML on Matrix, and Matrix HTML becomes styling on XMPP.
+    alice
+        .send(&format!(
+            "<message to='{puppet}' type='chat' id='d2'><body>*loud* &amp; `code`</body></message>"
+        ))
+        .await?;
+    let ev = bob
+        .wait_for(&dm, T, |ev| text_body(ev) == Some("*loud* & `code`"))
+        .await?;
+    assert_eq!(ev["content"]["format"], "org.matrix.custom.html", "{ev}");
+    assert_eq!(
+        ev["content"]["formatted_body"], "<strong>loud</strong> &amp; <code>code</code>",
+        "{ev}"
+    );
+    bob.send_json(
+        &dm,
+        "m.room.message",
+        serde_json::json!({
+            "msgtype": "m.text",
+            "body": "bold and gone",
+            "format": "org.matrix.custom.html",
+            "formatted_body": "<b>bold</b> and <del>gone</del>",
+        }),
+    )
+    .await?;
+    alice.wait_for("*bold* and ~gone~").await?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use tokio_xmpp::minidom::Element;
 use xmpp_parsers::jid::Jid;
 use xmpp_parsers::message::{Lang, Message, MessageType};
 
+use crate::styling;
 use crate::xml::{self, attr, build, child, text_el};
 
 /// A chat state (XEP-0085), reduced to what Matrix shows.
@@ -134,9 +135,14 @@ impl Inbound {
                 mentions: vec![],
             });
         }
-        Some(match body.strip_prefix("/me ") {
-            Some(action) => MessageContent::emote(action),
-            None => MessageContent::text(body),
+        let (content, text) = match body.strip_prefix("/me ") {
+            Some(action) => (MessageContent::emote(action), action),
+            None => (MessageContent::text(body), body),
+        };
+        // XEP-0393 styling becomes HTML; plain text stays a plain body.
+        Some(match styling::to_html(text) {
+            Some(html) => content.with_html(html),
+            None => content,
         })
     }
 }
@@ -181,9 +187,17 @@ pub fn message(type_: MessageType, from: Jid, to: Jid, id: &str) -> Message {
 
 /// Adds the body (and OOB for media) of `content`, replying to `reply` if set.
 pub fn add_content(msg: &mut Message, content: &MessageContent, reply: Option<&ReplyTarget>) {
+    // Formatted Matrix messages travel as XEP-0393 styled text.
+    let text = match content.html.as_deref() {
+        Some(html) if !content.kind.has_media() => {
+            Some(styling::from_html(html)).filter(|t| !t.trim().is_empty())
+        }
+        _ => None,
+    }
+    .unwrap_or_else(|| content.body.clone());
     let mut body = match content.kind {
-        MessageKind::Emote => format!("/me {}", content.body),
-        _ => content.body.clone(),
+        MessageKind::Emote => format!("/me {text}"),
+        _ => text,
     };
     if content.kind.has_media()
         && let Some(media) = &content.media
@@ -254,6 +268,13 @@ pub fn make_chat_state(msg: &mut Message, typing: bool) {
     let name = if typing { "composing" } else { "paused" };
     msg.payloads.push(build(name, xml::NS_CHATSTATES, &[]));
     msg.payloads.push(build("no-store", xml::NS_HINTS, &[]));
+}
+
+/// Makes `msg` a chat marker (XEP-0333) saying the sender has displayed `up_to`: the XMPP form
+/// of a Matrix read receipt.
+pub fn make_displayed(msg: &mut Message, up_to: &str) {
+    msg.payloads
+        .push(build("displayed", xml::NS_MARKERS, &[("id", up_to)]));
 }
 
 /// A human-readable reason from an error stanza's `<error/>` child.
@@ -373,6 +394,28 @@ mod tests {
         assert_eq!(i.reply_to.as_deref(), Some("m1"));
         assert_eq!(i.body.as_deref(), Some("answer"));
         assert_eq!(i.correction_of.as_deref(), Some("m0"));
+    }
+
+    #[test]
+    fn styling_travels_as_html_and_back() {
+        let m = parse(&format!(
+            "<message xmlns='{NS}' type='chat' id='s'><body>*bold* &amp; _it_</body></message>"
+        ));
+        let c = Inbound::parse(&m).content().unwrap();
+        assert_eq!(c.body, "*bold* & _it_");
+        assert_eq!(
+            c.html.as_deref(),
+            Some("<strong>bold</strong> &amp; <em>it</em>")
+        );
+        let from = Jid::new("alice_localhost@matrix.localhost/bridge").unwrap();
+        let to = Jid::new("bob@localhost").unwrap();
+        let mut msg = message(MessageType::Chat, from, to, "x");
+        let content = MessageContent::emote("waves loudly").with_html("waves <b>loudly</b>");
+        add_content(&mut msg, &content, None);
+        assert_eq!(
+            msg.bodies.get("").map(|b| b.as_str()),
+            Some("/me waves *loudly*")
+        );
     }
 
     #[test]

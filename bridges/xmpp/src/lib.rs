@@ -5,7 +5,7 @@
 //! Layout: [`config`] (the `network:` section), [`conn`] (component stream, keepalive,
 //! reconnects), [`inbound`] (XMPP → Matrix), [`presence`] (MUC presences), [`outbound`] (Matrix → XMPP), [`convert`]
 //! (message stanzas ↔ message content), [`muc`] (MUC occupancy), [`naming`] (JIDs ↔ IDs), [`gateway`] (XMPP users in public Matrix rooms),
-//! [`iq`] (IQ answers), [`media`] (attachments fetched from XMPP), [`moderation`] (kicks, bans, subjects), [`pending`] (bounced messages), [`reactions`] (XEP-0444), [`commands`] (bot commands).
+//! [`iq`] (IQ answers), [`media`] (attachments fetched from XMPP), [`moderation`] (kicks, bans, subjects), [`pending`] (bounced messages), [`reactions`] (XEP-0444), [`styling`] (XEP-0393 ↔ HTML), [`commands`] (bot commands).
 
 pub mod bridge;
 pub mod commands;
@@ -23,6 +23,7 @@ pub mod outbound;
 pub mod pending;
 pub mod presence;
 pub mod reactions;
+pub mod styling;
 pub mod xml;
 
 pub use bridge::XmppBridge;
