@@ -185,6 +185,7 @@ async fn muc_messages_both_ways_and_dms_both_ways() -> Result<()> {
         .wait_for(&dm, T, |ev| text_body(ev) == Some("psst bob"))
         .await?;
     assert_eq!(sender(&ev), format!("@_xmpp_alice=40localhost:{server}"));
+    let psst = ev["event_id"].as_str().context("event_id")?.to_owned();
 
     // Matrix → XMPP DM.
     bob.send_text(&dm, "hello alice").await?;
@@ -217,6 +218,26 @@ async fn muc_messages_both_ways_and_dms_both_ways() -> Result<()> {
     )
     .await?;
     alice.wait_for("*bold* and ~gone~").await?;
+
+    // Matrix typing becomes a chat state (XEP-0085), a read receipt a chat marker (XEP-0333).
+    bob.call(
+        reqwest::Method::PUT,
+        &["rooms", dm.as_str(), "typing", bob.user_id.as_str()],
+        &[],
+        Some(&serde_json::json!({"typing": true, "timeout": 30000})),
+    )
+    .await?;
+    alice.wait_for("<composing").await?;
+    bob.call(
+        reqwest::Method::POST,
+        &["rooms", dm.as_str(), "receipt", "m.read", &psst],
+        &[],
+        Some(&serde_json::json!({})),
+    )
+    .await?;
+    alice.wait_for("<displayed").await?;
+    let marker = alice.wait_for("/>").await?;
+    assert!(marker.contains("d1"), "{marker}");
     Ok(())
 }
 

@@ -124,7 +124,7 @@ impl Bridge for XmppBridge {
             redactions: true,
             reactions: true,
             typing: true,
-            read_receipts: false,
+            read_receipts: true,
             login: false,
         }
     }

@@ -1,4 +1,4 @@
-//! Matrix → XMPP: messages, edits, redactions, typing and membership from portal rooms,
+//! Matrix → XMPP: messages, edits, redactions, typing, read receipts (chat markers) and membership from portal rooms,
 //! as groupchat messages from the sender's MUC puppet or chat messages from their puppet JID.
 
 use std::time::Duration;
@@ -158,6 +158,18 @@ pub async fn handle(
             bridge.outbox.send(m);
             return Ok(Delivered::Ignored);
         }
+        MatrixEventKind::ReadReceipt { up_to } => {
+            // Like typing: only puppets already in a room mark messages read there.
+            if let Some(room) = muc_room
+                && !bridge.mucs.is_joined(room, &sender)
+            {
+                return Ok(Delivered::Ignored);
+            }
+            let mut m = new_msg();
+            convert::make_displayed(&mut m, up_to.as_str());
+            bridge.outbox.send(m);
+            return Ok(Delivered::Ignored);
+        }
         MatrixEventKind::GhostMembership { ghost, change } => {
             let Some(room) = muc_room else {
                 return Ok(Delivered::Ignored);
@@ -179,7 +191,6 @@ pub async fn handle(
             bridge.outbox.send(msg);
             return Ok(Delivered::Untracked);
         }
-        _ => return Ok(Delivered::Ignored),
     };
     if let Some(room) = muc_room {
         join(bridge, portal, room, &sender).await?;
