@@ -92,6 +92,8 @@ rc_media_create: $RL
 rc_delayed_event_mgmt: $RL
 rc_reports: $RL
 rc_user_directory: $RL
+# Public rooms may be listed in the directory (the XMPP gateway lists them over disco#items).
+room_list_publication_rules: [{action: allow}]
 rc_federation: {window_size: 1000, sleep_limit: 10000, sleep_delay: 1, reject_limit: 10000, concurrent: 100}
 CFG
 

@@ -166,8 +166,8 @@ impl NetworkConfig for XmppConfig {
   resource: bridge
   # MUC service of the gateway into public Matrix rooms: the component's own domain, where
   # #alias%server@matrix.localhost is the Matrix room #alias:server (disco#items lists the
-  # public ones). Leave empty (or set it to the component jid). Prosody answers disco#items
-  # for the component itself unless its Component section has modules_disabled = { "disco" }.
+  # public ones; the homeserver must allow room directory publication). Leave empty (or set
+  # it to the component jid).
   gateway_muc: ""
 "#
         .into()

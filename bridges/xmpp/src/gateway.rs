@@ -444,7 +444,10 @@ pub async fn room_list(bridge: &XmppBridge) -> Vec<(BareJid, String)> {
             None,
         )
         .await
-        .unwrap_or(Value::Null);
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "could not list the public Matrix rooms");
+            Value::Null
+        });
     let component = bridge.puppets.component();
     answer["chunk"]
         .as_array()

@@ -391,7 +391,9 @@ pub fn answer_invalid(bridge: &XmppBridge, error: StreamElementError) {
 /// `disco#items` on the component: the public Matrix rooms reachable through the gateway.
 async fn disco_items(bridge: &XmppBridge, from: Jid, to: Jid, id: String) {
     let mut query = xml::build("query", xml::NS_DISCO_ITEMS, &[]);
-    for (jid, name) in gateway::room_list(bridge).await {
+    let rooms = gateway::room_list(bridge).await;
+    tracing::debug!(count = rooms.len(), "disco#items on the component");
+    for (jid, name) in rooms {
         query.append_child(xml::build(
             "item",
             xml::NS_DISCO_ITEMS,
