@@ -4,8 +4,9 @@
 //! second on two cores). Functional tests always use a real Synapse.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -19,6 +20,10 @@ pub struct BenchCounters {
     pub sent: AtomicU64,
     /// Every request.
     pub requests: AtomicU64,
+    /// Whether to keep the arrival time and body of each send (see [`BenchHomeserver::record`]).
+    pub recording: AtomicBool,
+    /// `(arrival, body)` of each send while recording, for latency measurements.
+    pub recorded: Mutex<Vec<(Instant, serde_json::Value)>>,
 }
 
 /// A running stand-in homeserver.
@@ -49,6 +54,23 @@ impl BenchHomeserver {
     pub fn sent(&self) -> u64 {
         self.counters.sent.load(Ordering::Relaxed)
     }
+
+    /// From now on, keeps the arrival time and JSON body of every send (off by default: it
+    /// costs a body parse per send).
+    pub fn record(&self, on: bool) {
+        self.counters.recording.store(on, Ordering::Relaxed);
+    }
+
+    /// Takes the sends recorded so far.
+    pub fn take_recorded(&self) -> Vec<(Instant, serde_json::Value)> {
+        std::mem::take(
+            &mut *self
+                .counters
+                .recorded
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        )
+    }
 }
 
 async fn answer(State(counters): State<Arc<BenchCounters>>, req: Request) -> impl IntoResponse {
@@ -56,6 +78,19 @@ async fn answer(State(counters): State<Arc<BenchCounters>>, req: Request) -> imp
     let path = req.uri().path().to_owned();
     let id = uuid::Uuid::new_v4().simple().to_string();
     if path.contains("/send/") || path.contains("/redact/") {
+        if counters.recording.load(Ordering::Relaxed) {
+            let at = Instant::now();
+            let body = axum::body::to_bytes(req.into_body(), usize::MAX)
+                .await
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            counters
+                .recorded
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((at, body));
+        }
         counters.sent.fetch_add(1, Ordering::Relaxed);
         return Json(json!({ "event_id": format!("${id}") }));
     }

@@ -1,0 +1,395 @@
+//! IRC bridge relay benchmark (ignored by default; run with
+//! `cargo test -p ferrybridge-tests --release --test irc_relay_bench -- --ignored --nocapture`):
+//! relay throughput Matrix → IRC and IRC → Matrix in messages/s, and the latency the relay adds
+//! (p50/p99), against a real InspIRCd (flood limits off in `scripts/start-ircd.sh`) and the
+//! stand-in homeserver of `ferrybridge_tests::bench_hs` (Synapse cannot take thousands of
+//! messages a second on two cores).
+//!
+//! * Matrix → IRC: transactions PUT straight to the appservice endpoint, as a homeserver would;
+//!   10 Matrix senders (10 puppets, connected and joined beforehand); a raw IRC client in the
+//!   channel counts the PRIVMSGs. The bridge's own per-connection flood control is raised
+//!   (`flood.burst` / `flood.per_second`) so it does not pace the run.
+//! * IRC → Matrix: 5 raw IRC clients send PRIVMSGs to the channel; the bridge's listening bot
+//!   relays them; the clock stops when the stand-in homeserver has received every send.
+//! * Latency: 100 msg/s for 5 s each way, each message numbered; send time (PUT / IRC write) to
+//!   arrival time (raw IRC read / homeserver receive). It includes InspIRCd's own relay time.
+//!
+//! `FB_BENCH_MESSAGES` sets the throughput message count (default 20000).
+
+#[path = "irc/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ferrybridge_core::bridge::Bridge;
+use ferrybridge_core::config::{Config, NetworkConfig, Tokens, example_config, parse_config_with};
+use ferrybridge_core::ids::PortalKey;
+use ferrybridge_irc::{IrcBridge, IrcConfig};
+use ferrybridge_tests::bench_hs::BenchHomeserver;
+use ferrybridge_tests::free_port;
+use serde_json::json;
+use support::Ircd;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+
+const CHANNEL: &str = "#bench";
+const SENDERS: usize = 10;
+const TALKERS: usize = 5;
+const FLOOD: u32 = 1_000_000;
+
+/// A raw IRC client in `#bench` whose reader task answers pings and keeps every channel
+/// message's text with its arrival time.
+struct Client {
+    writer: Arc<tokio::sync::Mutex<OwnedWriteHalf>>,
+    count: Arc<AtomicU64>,
+    got: Arc<Mutex<Vec<(Instant, String)>>>,
+}
+
+impl Client {
+    async fn connect(port: u16, nick: &str) -> anyhow::Result<Client> {
+        let stream = TcpStream::connect(("127.0.0.1", port)).await?;
+        stream.set_nodelay(true)?;
+        let (r, mut w) = stream.into_split();
+        let mut r = BufReader::new(r);
+        w.write_all(format!("NICK {nick}\r\nUSER {nick} 0 * :bench\r\n").as_bytes())
+            .await?;
+        let mut joined = false;
+        loop {
+            let mut line = String::new();
+            let n = tokio::time::timeout(support::T, r.read_line(&mut line)).await??;
+            anyhow::ensure!(n > 0, "connection closed");
+            if let Some(arg) = line.trim_end().strip_prefix("PING ") {
+                w.write_all(format!("PONG {arg}\r\n").as_bytes()).await?;
+            } else if line.split(' ').nth(1) == Some("001") && !joined {
+                w.write_all(format!("JOIN {CHANNEL}\r\n").as_bytes())
+                    .await?;
+                joined = true;
+            } else if line.split(' ').nth(1) == Some("366") {
+                break;
+            }
+        }
+        let writer = Arc::new(tokio::sync::Mutex::new(w));
+        let count = Arc::new(AtomicU64::new(0));
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let (wr, c, g) = (writer.clone(), count.clone(), got.clone());
+        let marker = format!(" PRIVMSG {CHANNEL} :");
+        tokio::spawn(async move {
+            let mut line = String::new();
+            loop {
+                line.clear();
+                match r.read_line(&mut line).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+                let at = Instant::now();
+                let l = line.trim_end();
+                if let Some(arg) = l.strip_prefix("PING ") {
+                    let _ = wr
+                        .lock()
+                        .await
+                        .write_all(format!("PONG {arg}\r\n").as_bytes())
+                        .await;
+                } else if let Some((_, text)) = l.split_once(&marker) {
+                    g.lock().unwrap().push((at, text.to_owned()));
+                    c.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        Ok(Client { writer, count, got })
+    }
+
+    fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    async fn say(&self, texts: impl IntoIterator<Item = String>) -> anyhow::Result<()> {
+        let mut buf = String::new();
+        for t in texts {
+            buf.push_str(&format!("PRIVMSG {CHANNEL} :{t}\r\n"));
+        }
+        self.writer.lock().await.write_all(buf.as_bytes()).await?;
+        Ok(())
+    }
+}
+
+async fn wait(what: &str, done: impl Fn() -> bool, limit: Duration) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+fn percentiles(mut v: Vec<Duration>) -> (f64, f64, usize) {
+    v.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let n = v.len();
+    assert!(n > 0, "no latency samples");
+    (ms(v[n / 2]), ms(v[(n * 99 / 100).min(n - 1)]), n)
+}
+
+fn message(i: usize, sender: usize, room: &str, body: String) -> serde_json::Value {
+    json!({"event_id": format!("$bench-{i}-{}", uuid::Uuid::new_v4().simple()), "room_id": room,
+           "sender": format!("@bench{sender}:localhost"), "type": "m.room.message",
+           "origin_server_ts": 0, "content": {"msgtype": "m.text", "body": body}})
+}
+
+fn config(irc_port: u16, hs: &BenchHomeserver, dir: &std::path::Path) -> Config<IrcConfig> {
+    let text = ferrybridge_core::cli::fill_secrets(&example_config(
+        &IrcBridge::info(),
+        &IrcConfig::example_yaml(),
+    ));
+    let mut config = parse_config_with::<IrcConfig>(&text, Tokens::Required).unwrap();
+    let port = free_port().unwrap();
+    config.appservice.port = port;
+    config.appservice.address = format!("http://127.0.0.1:{port}").parse().unwrap();
+    config.homeserver.address = hs.url().parse().unwrap();
+    config.homeserver.domain = "localhost".into();
+    config.database.uri = format!("sqlite://{}", dir.join("bridge.db").display());
+    config.logging.level = "warn".into();
+    let server = config.network.servers.get_mut("localhost").unwrap();
+    server.address = "127.0.0.1".into();
+    server.port = Some(irc_port);
+    server.flood.burst = FLOOD;
+    server.flood.per_second = f64::from(FLOOD);
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run explicitly"]
+async fn relay_throughput_and_latency() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let n: usize = std::env::var("FB_BENCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let ircd = Ircd::start().unwrap();
+    let hs = BenchHomeserver::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(ircd.port, &hs, dir.path());
+    let irc = Arc::new(IrcBridge::new(config.network.clone()).unwrap());
+    let running = ferrybridge_core::start_with(config.clone(), irc.clone())
+        .await
+        .unwrap();
+    let net = irc.networks.get("localhost").unwrap().clone();
+    let key = PortalKey::shared(ferrybridge_irc::ids::chat_id("localhost", CHANNEL));
+    let portal = running.host().portals().get_or_create(&key).await.unwrap();
+    let room = portal.room_id().to_string();
+    wait(
+        "the bot in the channel",
+        || net.bot.get().is_some_and(|b| b.in_channel(CHANNEL)),
+        Duration::from_secs(60),
+    )
+    .await;
+    let watcher = Client::connect(ircd.port, "watcher").await.unwrap();
+    let mut talkers = Vec::new();
+    for t in 0..TALKERS {
+        talkers.push(
+            Client::connect(ircd.port, &format!("talker{t}"))
+                .await
+                .unwrap(),
+        );
+    }
+    println!(
+        "IRC relay benchmark: {n} messages each way, SQLite store, InspIRCd 3 + stand-in \
+         homeserver, bridge flood control raised to burst={FLOOD} per_second={FLOOD}"
+    );
+
+    let client = reqwest::Client::new();
+    let url = format!(
+        "http://127.0.0.1:{}/_matrix/app/v1/transactions",
+        config.appservice.port
+    );
+    let token = config.appservice.hs_token.clone();
+    let put = |id: String, events: Vec<serde_json::Value>| {
+        let (client, url, token) = (client.clone(), url.clone(), token.clone());
+        async move {
+            let resp = client
+                .put(format!("{url}/{id}"))
+                .bearer_auth(&token)
+                .json(&json!({ "events": events }))
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                resp.status().is_success(),
+                "transaction refused: {}",
+                resp.status()
+            );
+        }
+    };
+
+    // Warm-up (not measured): every sender's puppet connects and joins; every talker's ghost
+    // is created.
+    let warm: Vec<_> = (0..SENDERS)
+        .map(|s| message(s, s, &room, format!("hello from {s}")))
+        .collect();
+    put("warm".into(), warm).await;
+    wait(
+        "the puppets' first messages",
+        || watcher.count() >= SENDERS as u64,
+        Duration::from_secs(120),
+    )
+    .await;
+    for (t, talker) in talkers.iter().enumerate() {
+        talker
+            .say([format!("hello from talker {t}")])
+            .await
+            .unwrap();
+    }
+    wait(
+        "the talkers' first messages",
+        || hs.sent() >= TALKERS as u64,
+        Duration::from_secs(60),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // Matrix → IRC throughput, 50-event transactions.
+    let base = watcher.count();
+    let start = Instant::now();
+    for (t, chunk) in (0..n).collect::<Vec<_>>().chunks(50).enumerate() {
+        let events = chunk
+            .iter()
+            .map(|&i| message(i, i % SENDERS, &room, format!("mx {i}")))
+            .collect();
+        put(format!("t{t}"), events).await;
+    }
+    let accepted = start.elapsed().as_secs_f64();
+    wait(
+        "Matrix → IRC messages",
+        || watcher.count() >= base + n as u64,
+        Duration::from_secs(600),
+    )
+    .await;
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "BENCH irc matrix_to_irc_throughput={:.0} msg/s ({n} messages in 50-event transactions \
+         from {SENDERS} puppets, all on IRC in {secs:.2} s; transactions accepted in {accepted:.2} s)",
+        n as f64 / secs
+    );
+
+    // IRC → Matrix throughput: TALKERS clients write their share as fast as they can.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = hs.sent();
+    let start = Instant::now();
+    let mut writes = Vec::new();
+    for (t, talker) in talkers.iter().enumerate() {
+        let texts: Vec<String> = (t..n)
+            .step_by(TALKERS)
+            .map(|i| format!("irc {i}"))
+            .collect();
+        writes.push(talker.say(texts));
+    }
+    for w in writes {
+        w.await.unwrap();
+    }
+    wait(
+        "IRC → Matrix messages",
+        || hs.sent() >= before + n as u64,
+        Duration::from_secs(600),
+    )
+    .await;
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "BENCH irc irc_to_matrix_throughput={:.0} msg/s ({n} messages from {TALKERS} IRC \
+         clients, all at the homeserver in {secs:.2} s)",
+        n as f64 / secs
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // Matrix → IRC latency: 100 msg/s for 5 s, one event per transaction.
+    let lat_n = 500;
+    watcher.got.lock().unwrap().clear();
+    let mut sent_at = vec![None; lat_n];
+    let mut tasks = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    for (i, at) in sent_at.iter_mut().enumerate() {
+        tick.tick().await;
+        *at = Some(Instant::now());
+        let ev = message(i, i % SENDERS, &room, format!("lat {i}"));
+        tasks.push(tokio::spawn(put(format!("l{i}"), vec![ev])));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    wait(
+        "the paced Matrix → IRC messages",
+        || {
+            watcher
+                .got
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(_, t)| t.starts_with("lat "))
+                .count()
+                >= lat_n
+        },
+        Duration::from_secs(60),
+    )
+    .await;
+    let samples: Vec<Duration> = watcher
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(at, t)| {
+            let i: usize = t.strip_prefix("lat ")?.parse().ok()?;
+            Some(at.duration_since(sent_at.get(i).copied().flatten()?))
+        })
+        .collect();
+    let (p50, p99, k) = percentiles(samples);
+    println!(
+        "BENCH irc matrix_to_irc_latency p50={p50:.2}ms p99={p99:.2}ms ({k} messages at 100/s, \
+         one per transaction; PUT start to raw IRC client read, InspIRCd relay included)"
+    );
+
+    // IRC → Matrix latency: 100 msg/s for 5 s from one talker.
+    hs.take_recorded();
+    hs.record(true);
+    let mut sent_at = vec![None; lat_n];
+    for (i, at) in sent_at.iter_mut().enumerate() {
+        tick.tick().await;
+        *at = Some(Instant::now());
+        talkers[i % TALKERS]
+            .say([format!("lat {i}")])
+            .await
+            .unwrap();
+    }
+    let recorded = || {
+        hs.counters
+            .recorded
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, b)| b["body"].as_str().is_some_and(|t| t.starts_with("lat ")))
+            .count()
+    };
+    wait(
+        "the paced IRC → Matrix messages",
+        || recorded() >= lat_n,
+        Duration::from_secs(60),
+    )
+    .await;
+    hs.record(false);
+    let samples: Vec<Duration> = hs
+        .take_recorded()
+        .iter()
+        .filter_map(|(at, b)| {
+            let i: usize = b["body"].as_str()?.strip_prefix("lat ")?.parse().ok()?;
+            Some(at.duration_since(sent_at.get(i).copied().flatten()?))
+        })
+        .collect();
+    let (p50, p99, k) = percentiles(samples);
+    println!(
+        "BENCH irc irc_to_matrix_latency p50={p50:.2}ms p99={p99:.2}ms ({k} messages at 100/s; \
+         IRC write to homeserver receive, InspIRCd relay included)"
+    );
+
+    running.stop().await;
+    drop(ircd);
+}
