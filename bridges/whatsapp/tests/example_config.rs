@@ -5,7 +5,10 @@ use ferrybridge_core::bridge::Bridge;
 use ferrybridge_core::config::{Config, NetworkConfig, Tokens, example_config, parse_config_with};
 use ferrybridge_whatsapp::{WhatsAppBridge, WhatsAppConfig};
 
-const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/whatsapp.example.yaml");
+const PATH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../config/whatsapp.example.yaml"
+);
 
 fn generated() -> String {
     example_config(&WhatsAppBridge::info(), &WhatsAppConfig::example_yaml())
