@@ -5,6 +5,7 @@
 //! Peers must be installed first (`scripts/install-peers.sh`; `scripts/test.sh` does it).
 
 pub mod bench_hs;
+pub mod bot_chat;
 pub mod bridge_env;
 pub mod client;
 pub mod echo;

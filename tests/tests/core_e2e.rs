@@ -8,9 +8,10 @@ use std::time::Duration;
 use anyhow::Result;
 use ferrybridge_core::bridge::Bridge;
 use ferrybridge_core::events::MatrixEventKind;
+use ferrybridge_tests::bot_chat::{bot_dm, command, is_notice_containing, replies_to, sender};
 use ferrybridge_tests::echo::{EchoBridge, EchoConfig};
 use ferrybridge_tests::{BridgeEnv, TestUser, text_body};
-use ruma::{OwnedEventId, OwnedRoomId, RoomId};
+use ruma::{OwnedRoomId, RoomId};
 use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(30);
@@ -33,39 +34,6 @@ async fn env() -> Result<BridgeEnv<EchoBridge>> {
         echo_net(),
     )
     .await
-}
-
-fn sender(ev: &Value) -> &str {
-    ev["sender"].as_str().unwrap_or_default()
-}
-
-fn is_notice_containing(ev: &Value, needle: &str) -> bool {
-    ev["type"] == "m.room.message"
-        && ev["content"]["msgtype"] == "m.notice"
-        && text_body(ev).is_some_and(|b| b.contains(needle))
-}
-
-fn replies_to(ev: &Value, event: &OwnedEventId) -> bool {
-    ev["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == event.as_str()
-}
-
-/// Opens a DM with the bot and waits for its greeting.
-async fn bot_dm(env: &BridgeEnv<EchoBridge>, user: &TestUser) -> Result<OwnedRoomId> {
-    let dm = user.create_dm(&env.bot()).await?;
-    user.wait_for(&dm, T, |ev| is_notice_containing(ev, "help"))
-        .await?;
-    Ok(dm)
-}
-
-/// Sends a command and waits for the bot's notice replying to it.
-async fn command(user: &TestUser, room: &RoomId, text: &str) -> Result<String> {
-    let id = user.send_text(room, text).await?;
-    let ev = user
-        .wait_for(room, T, |ev| {
-            ev["content"]["msgtype"] == "m.notice" && replies_to(ev, &id)
-        })
-        .await?;
-    Ok(text_body(&ev).unwrap_or_default().to_owned())
 }
 
 /// `open <chat>` in the DM, then accept the invite.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
+use ferrybridge_tests::bot_chat::{bot_dm, command, is_notice_containing, replies_to, sender};
 use ferrybridge_tests::{BridgeEnv, TestUser, text_body};
 use ferrybridge_whatsapp::fake::{FakeWhatsApp, Sent};
 use ferrybridge_whatsapp::jid::{ChatJid, Phone};
@@ -14,7 +15,7 @@ use ferrybridge_whatsapp::network::{
 };
 use ferrybridge_whatsapp::{WhatsAppBridge, WhatsAppConfig};
 use ruma::{OwnedEventId, OwnedRoomId, RoomId};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const T: Duration = Duration::from_secs(30);
 const ME: &str = "+447000000001";
@@ -61,37 +62,6 @@ fn world() -> FakeWhatsApp {
         });
     }
     wa
-}
-
-fn sender(ev: &Value) -> &str {
-    ev["sender"].as_str().unwrap_or_default()
-}
-
-fn is_notice_containing(ev: &Value, needle: &str) -> bool {
-    ev["type"] == "m.room.message"
-        && ev["content"]["msgtype"] == "m.notice"
-        && text_body(ev).is_some_and(|b| b.contains(needle))
-}
-
-fn replies_to(ev: &Value, event: &OwnedEventId) -> bool {
-    ev["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == event.as_str()
-}
-
-async fn bot_dm(env: &BridgeEnv<WhatsAppBridge>, user: &TestUser) -> Result<OwnedRoomId> {
-    let dm = user.create_dm(&env.bot()).await?;
-    user.wait_for(&dm, T, |ev| is_notice_containing(ev, "help"))
-        .await?;
-    Ok(dm)
-}
-
-async fn command(user: &TestUser, room: &RoomId, text: &str) -> Result<String> {
-    let id = user.send_text(room, text).await?;
-    let ev = user
-        .wait_for(room, T, |ev| {
-            ev["content"]["msgtype"] == "m.notice" && replies_to(ev, &id)
-        })
-        .await?;
-    Ok(text_body(&ev).unwrap_or_default().to_owned())
 }
 
 async fn qr_login(wa: &FakeWhatsApp, user: &TestUser, dm: &RoomId) -> Result<()> {

@@ -10,7 +10,7 @@ use ferrybridge_telegram::fake::{FakeFactory, FakeWorld};
 use ferrybridge_telegram::network::{ChatRef, TgChat, TgUser};
 use ferrybridge_telegram::{TelegramBridge, TelegramConfig};
 use ferrybridge_tests::{BridgeEnv, TestUser, text_body};
-use ruma::{OwnedEventId, OwnedRoomId, RoomId};
+use ruma::RoomId;
 use serde_json::Value;
 
 pub const T: Duration = Duration::from_secs(30);
@@ -80,34 +80,6 @@ pub fn sender(ev: &Value) -> &str {
     ev["sender"].as_str().unwrap_or_default()
 }
 
-pub fn is_notice_containing(ev: &Value, needle: &str) -> bool {
-    ev["type"] == "m.room.message"
-        && ev["content"]["msgtype"] == "m.notice"
-        && text_body(ev).is_some_and(|b| b.contains(needle))
-}
-
-pub fn replies_to(ev: &Value, event: &OwnedEventId) -> bool {
-    ev["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == event.as_str()
-}
-
-pub async fn bot_dm(env: &BridgeEnv<TelegramBridge>, user: &TestUser) -> Result<OwnedRoomId> {
-    let dm = user.create_dm(&env.bot()).await?;
-    user.wait_for(&dm, T, |ev| is_notice_containing(ev, "help"))
-        .await?;
-    Ok(dm)
-}
-
-/// Sends a command and waits for the bot's notice replying to it.
-pub async fn command(user: &TestUser, room: &RoomId, text: &str) -> Result<String> {
-    let id = user.send_text(room, text).await?;
-    let ev = user
-        .wait_for(room, T, |ev| {
-            ev["content"]["msgtype"] == "m.notice" && replies_to(ev, &id)
-        })
-        .await?;
-    Ok(text_body(&ev).unwrap_or_default().to_owned())
-}
-
 pub async fn wait_notice(user: &TestUser, room: &RoomId, needle: &str) -> Result<String> {
     let ev = user
         .wait_for(room, T, |ev| is_notice_containing(ev, needle))
@@ -125,3 +97,6 @@ pub async fn login(user: &TestUser, dm: &RoomId) -> Result<()> {
     wait_notice(user, dm, "Successfully logged in as Alice (+4412345678)").await?;
     Ok(())
 }
+
+#[allow(unused_imports)]
+pub use ferrybridge_tests::bot_chat::{bot_dm, command, is_notice_containing, replies_to};
