@@ -262,14 +262,44 @@ pub struct ReplyTarget {
 }
 
 /// The result of handing a Matrix event to the network.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Delivered {
     /// Sent; the remote ID to record in the message map.
     As(RemoteMessageId),
     /// Sent, but the network has no ID for it (IRC).
     Untracked,
+    /// Handed to the network in order, with the verdict still to come (IRC confirms a message
+    /// with a PING round trip). The portal queue moves on at once, so one chat is not bounded
+    /// by the server's round trip; a failure still reaches the sender as a notice.
+    Pending(PendingDelivery),
     /// Deliberately not sent (a reaction on a network without reactions): no notice.
     Ignored,
+}
+
+/// The network's later verdict on a message it has already queued in order; see
+/// [`Delivered::Pending`]. Recorded like [`Delivered::Untracked`].
+pub struct PendingDelivery(
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), DeliveryError>> + Send>>,
+);
+
+impl PendingDelivery {
+    /// Wraps the future that resolves once the network confirmed (or refused) the message.
+    pub fn new(
+        verdict: impl std::future::Future<Output = Result<(), DeliveryError>> + Send + 'static,
+    ) -> Self {
+        Self(Box::pin(verdict))
+    }
+
+    /// Waits for the verdict.
+    pub async fn verdict(self) -> Result<(), DeliveryError> {
+        self.0.await
+    }
+}
+
+impl std::fmt::Debug for PendingDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PendingDelivery")
+    }
 }
 
 /// Why a Matrix event could not reach the network. The core shows `reason` to the sender as a

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use ferrybridge_core::BridgeHost;
 use ferrybridge_core::events::{
     ChatInfo, Delivered, DeliveryError, MatrixEvent, MatrixEventKind, MembershipChange,
-    MessageContent, MessageKind, ReplyTarget,
+    MessageContent, MessageKind, PendingDelivery, ReplyTarget,
 };
 use ruma::{OwnedUserId, UserId};
 
@@ -68,13 +68,11 @@ pub async fn handle(
     match event.kind {
         MatrixEventKind::Message { content, reply_to } => {
             let conn = ready_puppet(net, &event.sender, &target).await?;
-            send_message(host, net, &conn, &target, &content, reply_to.as_ref(), None).await?;
-            Ok(Delivered::Untracked)
+            send_message(host, net, &conn, &target, &content, reply_to.as_ref(), None).await
         }
         MatrixEventKind::Edit { content, .. } => {
             let conn = ready_puppet(net, &event.sender, &target).await?;
-            send_message(host, net, &conn, &target, &content, None, Some("* ")).await?;
-            Ok(Delivered::Untracked)
+            send_message(host, net, &conn, &target, &content, None, Some("* ")).await
         }
         MatrixEventKind::Membership { change } if is_channel(&target) => match change {
             MembershipChange::Join => {
@@ -209,7 +207,9 @@ fn human_size(bytes: u64) -> String {
 }
 
 /// Sends one message: split at the real line budget, past the line limit as a preview plus a
-/// link to the full text, confirmed by the server.
+/// link to the full text. The lines are queued on the puppet's connection before this returns
+/// (so a chat keeps its order); the server's confirmation is left pending, so the next message
+/// does not wait for this one's round trip.
 pub async fn send_message(
     host: &BridgeHost,
     net: &IrcNetwork,
@@ -218,7 +218,7 @@ pub async fn send_message(
     content: &MessageContent,
     reply_to: Option<&ReplyTarget>,
     prefix: Option<&str>,
-) -> Result<(), DeliveryError> {
+) -> Result<Delivered, DeliveryError> {
     let mut text = irc_text(host, net, content);
     if let Some(sender) = reply_to.and_then(|r| r.sender.as_ref())
         && let Some((_, nick)) = split_user(sender)
@@ -267,7 +267,7 @@ pub async fn send_message(
         }
     };
     if lines.is_empty() {
-        return Ok(());
+        return Ok(Delivered::Ignored);
     }
     let raw: Vec<String> = lines
         .into_iter()
@@ -277,7 +277,8 @@ pub async fn send_message(
             LineKind::Privmsg => format!("PRIVMSG {target} :{l}"),
         })
         .collect();
-    conn.send_confirmed(target, raw, REQUEST_WAIT)
-        .await
-        .map_err(fail)
+    let verdict = conn.queue_confirmed(target, raw, REQUEST_WAIT);
+    Ok(Delivered::Pending(PendingDelivery::new(async move {
+        verdict.await.map_err(fail)
+    })))
 }

@@ -6,7 +6,8 @@ use ruma::OwnedEventId;
 use super::{RawEvent, Router};
 use crate::commands::PermissionLevel;
 use crate::events::{
-    ChatInfo, Delivered, MatrixEvent, MatrixEventKind, MembershipChange, ReplyTarget,
+    ChatInfo, Delivered, DeliveryError, MatrixEvent, MatrixEventKind, MembershipChange,
+    PendingDelivery, ReplyTarget,
 };
 use crate::ids::RemoteMessageId;
 use crate::matrix::convert::from_matrix_content;
@@ -72,15 +73,13 @@ impl Router {
             Ok(Delivered::Untracked) => {
                 RemoteMessageId::new(format!("{UNTRACKED_PREFIX}{}", event.event_id))
             }
+            Ok(Delivered::Pending(pending)) => {
+                self.await_verdict(&event, pending);
+                RemoteMessageId::new(format!("{UNTRACKED_PREFIX}{}", event.event_id))
+            }
             Ok(Delivered::Ignored) => return None,
             Err(e) => {
-                let name = self.host.network_name();
-                tracing::info!(reason = %e.reason, "delivery failed; telling the sender");
-                self.tell_sender(
-                    &event,
-                    &format!("⚠️ Your message was not delivered to {name}: {}", e.reason),
-                )
-                .await;
+                self.tell_sender(&event, &self.not_delivered(&e)).await;
                 return None;
             }
         };
@@ -232,6 +231,25 @@ impl Router {
     }
 
     /// A notice to the sender of `event`, in reply to it, in its room.
+    /// The notice text for a failed delivery.
+    fn not_delivered(&self, e: &DeliveryError) -> String {
+        let name = self.host.network_name();
+        tracing::info!(reason = %e.reason, "delivery failed; telling the sender");
+        format!("⚠️ Your message was not delivered to {name}: {}", e.reason)
+    }
+
+    /// Waits for a [`Delivered::Pending`] verdict off the portal queue; a refusal becomes the
+    /// same notice a synchronous failure gets.
+    fn await_verdict(&self, event: &RawEvent, pending: PendingDelivery) {
+        let this = self.clone();
+        let event = event.clone();
+        tokio::spawn(async move {
+            if let Err(e) = pending.verdict().await {
+                this.tell_sender(&event, &this.not_delivered(&e)).await;
+            }
+        });
+    }
+
     async fn tell_sender(&self, event: &RawEvent, text: &str) {
         if let Err(e) = self
             .host

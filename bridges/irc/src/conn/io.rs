@@ -1,6 +1,7 @@
 //! The socket: connecting, reading bounded lines, and a flood-paced writer task.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
@@ -8,6 +9,9 @@ use tokio::sync::mpsc;
 use crate::config::ServerConfig;
 use crate::flood::FloodControl;
 use crate::line::MAX_LINE_BYTES;
+
+/// Our keepalive ping (sent when the server has been quiet).
+pub const KEEPALIVE: &str = "PING :ferrybridge-keepalive";
 
 /// A boxed reader so plain TCP and TLS look alike.
 pub type Reader = BufReader<Box<dyn AsyncRead + Send + Unpin>>;
@@ -77,10 +81,14 @@ pub async fn writer_task(
     mut writer: Writer,
     mut lines: mpsc::UnboundedReceiver<String>,
     flood: Arc<FloodControl>,
+    written: Arc<AtomicU64>,
 ) {
     while let Some(line) = lines.recv().await {
-        // Registration and pings must not wait behind a backlog; everything else is paced.
-        let urgent = line.starts_with("PONG ") || line.starts_with("QUIT");
+        // Answers to pings, our keepalive and QUIT must not wait behind a backlog (a paced
+        // paste would otherwise look like a ping timeout); everything else is paced.
+        let urgent = line.starts_with("PONG ")
+            || line.starts_with("QUIT")
+            || line == KEEPALIVE;
         if !urgent {
             flood.acquire().await;
         }
@@ -94,6 +102,7 @@ pub async fn writer_task(
             tracing::debug!(error = %e, "IRC write failed");
             return;
         }
+        written.fetch_add(1, Ordering::Relaxed);
     }
     let _ = writer.shutdown().await;
 }

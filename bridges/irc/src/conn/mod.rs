@@ -12,6 +12,7 @@ mod io;
 mod session;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -120,11 +121,22 @@ pub struct ConnState {
 pub(crate) struct Shared {
     pub state: Mutex<ConnState>,
     pub registered: watch::Sender<bool>,
+    /// Lines handed to the writer and lines it has written: their difference is the backlog
+    /// the flood control is still pacing, which must not count against a request's timeout.
+    pub queued: AtomicU64,
+    pub written: Arc<AtomicU64>,
 }
 
 impl Shared {
     pub fn lock(&self) -> std::sync::MutexGuard<'_, ConnState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Lines queued but not yet written.
+    pub fn backlog(&self) -> u64 {
+        self.queued
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.written.load(Ordering::Relaxed))
     }
 }
 
@@ -134,7 +146,7 @@ pub struct Conn {
     cmd: mpsc::UnboundedSender<Cmd>,
     shared: Arc<Shared>,
     registered: watch::Receiver<bool>,
-    counter: Arc<std::sync::atomic::AtomicU64>,
+    counter: Arc<AtomicU64>,
 }
 
 impl Conn {
@@ -152,6 +164,8 @@ impl Conn {
                 ..ConnState::default()
             }),
             registered: reg_tx,
+            queued: AtomicU64::new(0),
+            written: Arc::new(AtomicU64::new(0)),
         });
         tokio::spawn(session::run(
             config,
@@ -164,7 +178,7 @@ impl Conn {
             cmd,
             shared,
             registered: reg_rx,
-            counter: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            counter: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -223,33 +237,55 @@ impl Conn {
         matcher: Matcher,
         timeout: Duration,
     ) -> Result<Vec<Message>, IrcFailure> {
-        let (tx, rx) = oneshot::channel();
+        self.start_request(lines, matcher, timeout).await
+    }
+
+    /// Queues lines with their matcher now (so requests keep the order they were made in) and
+    /// returns the wait for the answer. The `timeout` counts only while nothing of ours is
+    /// waiting in the flood-paced backlog: a long paste is slow, not lost. A dead connection
+    /// still fails the wait at once (its waiters are dropped), a silent one by ping timeout.
+    pub fn start_request(
+        &self,
+        lines: Vec<String>,
+        matcher: Matcher,
+        timeout: Duration,
+    ) -> impl std::future::Future<Output = Result<Vec<Message>, IrcFailure>> + Send + 'static
+    {
+        let (tx, mut rx) = oneshot::channel();
         let waiter = Waiter {
             matcher,
             tx,
             collected: Vec::new(),
         };
-        let target = || "IRC".to_owned();
-        if self
+        let queued = self
             .cmd
             .send(Cmd::Send {
                 lines,
                 waiter: Some(waiter),
             })
-            .is_err()
-        {
-            return Err(IrcFailure::NotConnected { target: target() });
-        }
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(IrcFailure::NotConnected { target: target() }),
-            Err(_) => Err(IrcFailure::SendFailed {
-                target: target(),
-                reason: format!(
-                    "no answer from the IRC server within {}s",
-                    timeout.as_secs()
-                ),
-            }),
+            .is_ok();
+        let shared = self.shared.clone();
+        async move {
+            let target = || "IRC".to_owned();
+            if !queued {
+                return Err(IrcFailure::NotConnected { target: target() });
+            }
+            loop {
+                match tokio::time::timeout(timeout, &mut rx).await {
+                    Ok(Ok(result)) => return result,
+                    Ok(Err(_)) => return Err(IrcFailure::NotConnected { target: target() }),
+                    Err(_) if shared.backlog() > 0 => continue,
+                    Err(_) => {
+                        return Err(IrcFailure::SendFailed {
+                            target: target(),
+                            reason: format!(
+                                "no answer from the IRC server within {}s",
+                                timeout.as_secs()
+                            ),
+                        });
+                    }
+                }
+            }
         }
     }
 
@@ -261,33 +297,50 @@ impl Conn {
         lines: Vec<String>,
         timeout: Duration,
     ) -> Result<(), IrcFailure> {
-        let n = self
-            .counter
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.queue_confirmed(target, lines, timeout).await
+    }
+
+    /// Like [`Conn::send_confirmed`], but the lines are queued before this returns and only the
+    /// verdict is left to wait for, so a chat's messages can be pipelined. Every error numeric
+    /// about `target` up to the PONG belongs to these lines (the server answers in order); the
+    /// first one is the verdict.
+    pub fn queue_confirmed(
+        &self,
+        target: &str,
+        lines: Vec<String>,
+        timeout: Duration,
+    ) -> impl std::future::Future<Output = Result<(), IrcFailure>> + Send + 'static {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let token = format!("fbc{n}");
         let mut all = lines;
         all.push(format!("PING :{token}"));
         let folded = fold(target);
+        let mut failed: Option<IrcFailure> = None;
         let matcher: Matcher = Box::new(move |msg, _me| {
             if let Command::PONG(a, b) = &msg.command
                 && (a == &token || b.as_deref() == Some(token.as_str()))
             {
-                return Step::Done;
+                return match failed.take() {
+                    Some(f) => Step::Fail(f),
+                    None => Step::Done,
+                };
             }
             match IrcFailure::from_message(msg) {
-                Some(f) if failure_about(&f, &folded) => Step::Fail(f),
+                Some(f) if failure_about(&f, &folded) => {
+                    failed.get_or_insert(f);
+                    Step::Collect
+                }
                 _ => Step::Ignore,
             }
         });
-        self.request(all, matcher, timeout)
-            .await
-            .map(|_| ())
-            .map_err(|e| match e {
-                IrcFailure::NotConnected { .. } => IrcFailure::NotConnected {
-                    target: target.to_owned(),
-                },
+        let wait = self.start_request(all, matcher, timeout);
+        let target = target.to_owned();
+        async move {
+            wait.await.map(|_| ()).map_err(|e| match e {
+                IrcFailure::NotConnected { .. } => IrcFailure::NotConnected { target },
                 other => other,
             })
+        }
     }
 
     /// Joins `channel` (with `key`) unless already in it; remembers it for reconnects.

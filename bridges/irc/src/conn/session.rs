@@ -143,7 +143,17 @@ impl<'a> Session<'a> {
     ) -> Self {
         let (out, rx) = mpsc::unbounded_channel();
         let flood = Arc::new(FloodControl::from_config(&config.server.flood));
-        tokio::spawn(io::writer_task(writer, rx, flood));
+        // A new socket starts with an empty backlog, whatever the old one left unwritten.
+        let queued = shared.queued.load(std::sync::atomic::Ordering::Relaxed);
+        shared
+            .written
+            .store(queued, std::sync::atomic::Ordering::Relaxed);
+        tokio::spawn(io::writer_task(
+            writer,
+            rx,
+            flood,
+            shared.written.clone(),
+        ));
         let nick = {
             let st = shared.lock();
             if st.desired_nick.is_empty() {
@@ -168,6 +178,9 @@ impl<'a> Session<'a> {
     }
 
     fn send(&self, line: impl Into<String>) {
+        self.shared
+            .queued
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let _ = self.out.send(line.into());
     }
 
@@ -249,7 +262,7 @@ impl<'a> Session<'a> {
                         self.fail_waiters();
                         return End::Lost(format!("ping timeout ({}s without data)", ping_timeout.as_secs()));
                     }
-                    self.send("PING :ferrybridge-keepalive");
+                    self.send(io::KEEPALIVE);
                     pinged = true;
                 }
             }
