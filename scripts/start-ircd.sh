@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Start a throwaway InspIRCd 3 on 127.0.0.1:${IRC_PORT:-16667} (no TLS, flood limits off) and,
+# Start a throwaway InspIRCd 3 on 127.0.0.1:${IRC_PORT:-16667} (plain, flood limits off) and,
 # unless IRC_SERVICES=none, Atheme services (NickServ + SaslServ, SASL PLAIN) linked on
 # 127.0.0.1:${IRC_LINK_PORT:-17000}. Server name irc.localhost, oper admin/adminpass.
 # Usage: start-ircd.sh DATA_DIR
 # Prints "IRCD_PID [ATHEME_PID]"; records "PID DATA_DIR" in ${FERRYBRIDGE_RUN:-.run}/pids/{inspircd,atheme}.pid.
-# Env: IRC_PORT, IRC_LINK_PORT, IRC_LINK_PASS, IRC_SERVICES (atheme|none), FERRYBRIDGE_RUN.
+# Optional extra client ports: IRC_TLS_PORT (TLS with a fresh certificate for irc.localhost /
+# 127.0.0.1 from a throwaway CA, whose certificate is DATA_DIR/tls-ca.crt) and IRC_PASS_PORT (clients there must
+# send `PASS $IRC_PASS`; a wrong or missing one is refused).
+# Env: IRC_PORT, IRC_LINK_PORT, IRC_LINK_PASS, IRC_SERVICES (atheme|none), IRC_TLS_PORT,
+#      IRC_PASS_PORT, IRC_PASS, FERRYBRIDGE_RUN.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 RUN="$FB_RUN"
@@ -15,9 +19,36 @@ SERVICES="${IRC_SERVICES:-atheme}"
 DATA="${1:?usage: $0 DATA_DIR}"
 mkdir -p "$DATA/atheme" "$RUN/pids"
 DATA="$(cd "$DATA" && pwd)"
-fb_refuse_busy "$PORT" "$LPORT"
+fb_refuse_busy "$PORT" "$LPORT" ${IRC_TLS_PORT:-} ${IRC_PASS_PORT:-}
 
 RL='threshold="1000000" commandrate="1000000" fakelag="no" localmax="100000" globalmax="100000" limit="100000"'
+
+# Extra client ports. The open connect class is limited to the plain and TLS ports, so a client
+# on the password port that fails the password matches no class and is refused.
+EXTRA=""
+OPEN_PORTS="$PORT"
+if [ -n "${IRC_TLS_PORT:-}" ]; then
+  # A throwaway CA and a server certificate it signs (TLS clients refuse a CA certificate
+  # used as the server's own).
+  EC="-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+  openssl req -x509 $EC -days 2 -subj "/CN=ferrybridge test CA" \
+    -keyout "$DATA/tls-ca.key" -out "$DATA/tls-ca.crt" >/dev/null 2>&1
+  openssl req $EC -subj "/CN=irc.localhost" -keyout "$DATA/tls.key" -out "$DATA/tls.csr" >/dev/null 2>&1
+  printf 'subjectAltName=DNS:irc.localhost,DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > "$DATA/tls.ext"
+  openssl x509 -req -in "$DATA/tls.csr" -CA "$DATA/tls-ca.crt" -CAkey "$DATA/tls-ca.key" \
+    -CAcreateserial -days 2 -extfile "$DATA/tls.ext" -out "$DATA/tls.crt" >/dev/null 2>&1
+  EXTRA+="<module name=\"ssl_gnutls\"><module name=\"sslinfo\">
+<sslprofile name=\"clients\" provider=\"gnutls\" certfile=\"$DATA/tls.crt\" keyfile=\"$DATA/tls.key\" dhfile=\"\" hash=\"sha256\" requestclientcert=\"no\">
+<bind address=\"127.0.0.1\" port=\"$IRC_TLS_PORT\" type=\"clients\" sslprofile=\"clients\">
+"
+  OPEN_PORTS+=",$IRC_TLS_PORT"
+fi
+if [ -n "${IRC_PASS_PORT:-}" ]; then
+  EXTRA+="<bind address=\"127.0.0.1\" port=\"$IRC_PASS_PORT\" type=\"clients\">
+<connect name=\"passworded\" allow=\"*\" port=\"$IRC_PASS_PORT\" password=\"${IRC_PASS:?IRC_PASS is needed with IRC_PASS_PORT}\" hash=\"plaintext\" maxchans=\"1000\" timeout=\"60\" pingfreq=\"120\" hardsendq=\"16M\" softsendq=\"1M\" recvq=\"1M\" resolvehostnames=\"no\" useident=\"no\" usednsbl=\"no\" $RL>
+"
+fi
+
 echo "ferrybridge test ircd" > "$DATA/motd.txt"
 cat > "$DATA/inspircd.conf" <<EOF
 <config format="xml">
@@ -26,7 +57,7 @@ cat > "$DATA/inspircd.conf" <<EOF
 <path configdir="$DATA" datadir="$DATA" logdir="$DATA" runtimedir="$DATA" moduledir="/usr/lib/inspircd/modules">
 <bind address="127.0.0.1" port="$PORT" type="clients">
 <bind address="127.0.0.1" port="$LPORT" type="servers">
-<connect name="local" allow="*" maxchans="1000" timeout="60" pingfreq="120" hardsendq="16M" softsendq="1M" recvq="1M"
+$EXTRA<connect name="local" allow="*" port="$OPEN_PORTS" maxchans="1000" timeout="60" pingfreq="120" hardsendq="16M" softsendq="1M" recvq="1M"
          resolvehostnames="no" useident="no" usednsbl="no" $RL>
 <class name="All" commands="*" privs="*" usermodes="*" chanmodes="*" snomasks="*">
 <type name="NetAdmin" classes="All" host="netadmin.localhost">

@@ -16,8 +16,8 @@ use ferrybridge_core::commands::{
 };
 use ferrybridge_core::config::{ConfigError, NetworkConfig};
 use ferrybridge_core::events::{
-    ChatInfo, Delivered, DeliveryError, MatrixEvent, MatrixEventKind, MessageContent, RemoteEvent,
-    RemoteEventKind,
+    ChatInfo, Delivered, DeliveryError, MatrixEvent, MatrixEventKind, MessageContent,
+    PendingDelivery, RemoteEvent, RemoteEventKind,
 };
 use ferrybridge_core::ids::{PortalKey, PortalKind, RemoteChatId, RemoteMessageId, RemoteUserId};
 use ferrybridge_core::login::{LoginProcess, LoginStep};
@@ -213,10 +213,19 @@ impl Bridge for EchoBridge {
         match event.kind {
             MatrixEventKind::Message { content, .. } => {
                 if content.body.contains(&self.config.fail_word) {
-                    return Err(DeliveryError::permanent(format!(
+                    let refusal = DeliveryError::permanent(format!(
                         "the echo network refuses messages containing {:?}",
                         self.config.fail_word
-                    )));
+                    ));
+                    // "... later": accepted now, refused once the (pretend) server answers,
+                    // as IRC's confirmations work.
+                    if content.body.contains("later") {
+                        return Ok(Delivered::Pending(PendingDelivery::new(async move {
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                            Err(refusal)
+                        })));
+                    }
+                    return Err(refusal);
                 }
                 let id = self.next_id("m");
                 if !self.config.echo {

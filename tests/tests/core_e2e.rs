@@ -188,6 +188,14 @@ async fn bot_dm_commands_portal_messages_and_restart() -> Result<()> {
         .await?;
     assert!(replies_to(&notice, &failing), "{notice}");
     assert_eq!(sender(&notice), env.bot().as_str());
+    // ... also when the network's verdict comes after it queued the message.
+    let late = alice.send_text(&room, "this will fail later").await?;
+    let notice = alice
+        .wait_for(&room, T, |ev| {
+            is_notice_containing(ev, "not delivered") && replies_to(ev, &late)
+        })
+        .await?;
+    assert_eq!(sender(&notice), env.bot().as_str());
 
     // After a restart, the portal and the message map are still there.
     env.stop().await;

@@ -2,6 +2,7 @@
 //! a real Matrix client and raw IRC clients.
 
 #[path = "irc/support.rs"]
+#[allow(dead_code)] // each test file uses a different part
 mod support;
 
 use ferrybridge_tests::text_body;
@@ -385,6 +386,22 @@ async fn formatting_emotes_replies_and_long_messages() {
     assert!(
         html.contains("https://matrix.to/#/@quinn:localhost"),
         "{html}"
+    );
+    // ... unless the user switched the `mentions` feature off.
+    let r = command(&quinn, &dm, "!feature mentions false")
+        .await
+        .unwrap();
+    assert!(r.contains("now false"), "{r}");
+    pat.send("PRIVMSG #fmt :quinn[m]: quietly").await.unwrap();
+    let ev = quinn
+        .wait_for(&room, T, |e| text_body(e) == Some("quinn[m]: quietly"))
+        .await
+        .unwrap();
+    let html = ev["content"]["formatted_body"].as_str().unwrap_or_default();
+    assert!(!html.contains("matrix.to"), "{html}");
+    assert!(
+        !ev["content"]["m.mentions"].to_string().contains("@quinn"),
+        "{ev}"
     );
 
     // Matrix → IRC: HTML bold, emote, a reply as `nick: text`.

@@ -15,6 +15,7 @@ use ferrybridge_core::portal::Portal;
 use ruma::{OwnedRoomId, OwnedUserId};
 
 use crate::config::IrcConfig;
+use crate::features::Features;
 use crate::ids::{IrcNaming, chat_id, fold, is_channel, split_chat, split_user, user_id};
 use crate::net::{IrcNetwork, lock};
 use crate::nick::validate_channel;
@@ -23,6 +24,8 @@ use crate::nick::validate_channel;
 pub struct IrcBridge {
     pub config: IrcConfig,
     pub networks: BTreeMap<String, Arc<IrcNetwork>>,
+    /// The users' `!feature` switches.
+    pub features: Arc<Features>,
     host: OnceLock<BridgeHost>,
 }
 
@@ -139,19 +142,19 @@ impl Bridge for IrcBridge {
         if let Some(e) = config.validate().into_iter().next() {
             return Err(e);
         }
+        let features = Arc::new(Features::default());
         let networks = config
             .servers
             .iter()
             .map(|(name, server)| {
-                (
-                    name.clone(),
-                    Arc::new(IrcNetwork::new(name.clone(), server.clone())),
-                )
+                let net = IrcNetwork::new(name.clone(), server.clone(), features.clone());
+                (name.clone(), Arc::new(net))
             })
             .collect();
         Ok(Self {
             config,
             networks,
+            features,
             host: OnceLock::new(),
         })
     }
@@ -169,6 +172,10 @@ impl Bridge for IrcBridge {
 
     async fn start(self: Arc<Self>, host: BridgeHost) -> Result<(), BridgeError> {
         let _ = self.host.set(host.clone());
+        self.features
+            .load(host.store())
+            .await
+            .map_err(|e| BridgeError::Other(e.into()))?;
         let portals = host
             .store()
             .all_portals()

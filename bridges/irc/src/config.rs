@@ -87,8 +87,16 @@ pub struct ServerConfig {
     /// Connect with TLS.
     #[serde(default)]
     pub tls: bool,
+    /// A PEM file of extra certificates to trust for this server's TLS (a self-signed or
+    /// private CA), on top of the usual web roots.
+    #[serde(default)]
+    pub tls_ca_file: Option<String>,
     #[serde(default)]
     pub password_mode: PasswordMode,
+    /// Connection password (`PASS`) of the bridge's own listening connection, for servers that
+    /// ask every client for one.
+    #[serde(default)]
+    pub bot_password: Option<String>,
     /// Nick of Matrix users on IRC: `{displayname}`, `{localpart}`, `{mxid}`.
     #[serde(default = "d_nick_template")]
     pub nick_template: String,
@@ -142,7 +150,9 @@ impl ServerConfig {
             address: address.into(),
             port: None,
             tls: false,
+            tls_ca_file: None,
             password_mode: PasswordMode::default(),
+            bot_password: None,
             nick_template: d_nick_template(),
             ghost_template: d_ghost_template(),
             alias_template: d_alias_template(),
@@ -193,6 +203,23 @@ impl ServerConfig {
         }
         if self.port == Some(0) {
             err("port", "expected a port between 1 and 65535".into());
+        }
+        if let Some(path) = &self.tls_ca_file {
+            if !self.tls {
+                err("tls_ca_file", "only used with tls: true".into());
+            } else if let Err(e) = crate::conn::load_ca_file(path) {
+                err("tls_ca_file", format!("{path}: {e}"));
+            }
+        }
+        if self
+            .bot_password
+            .as_deref()
+            .is_some_and(|p| p.contains(['\r', '\n', ' ']))
+        {
+            err(
+                "bot_password",
+                "may not contain spaces or line breaks".into(),
+            );
         }
         let templates: [(&str, &str, &[&str], &[&str]); 5] = [
             (

@@ -10,6 +10,7 @@ pub mod bridge;
 pub mod commands;
 pub mod config;
 pub mod conn;
+pub mod features;
 pub mod flood;
 pub mod format;
 pub mod idle;

@@ -27,7 +27,6 @@ pub const REQUEST_WAIT: Duration = Duration::from_secs(15);
 /// Store namespaces (key-value area and secrets).
 pub const KV_NICK: &str = "irc_nick";
 pub const KV_USERNAME: &str = "irc_username";
-pub const KV_FEATURES: &str = "irc_features";
 
 /// The secret name of a user's password on `network`.
 pub fn password_secret(network: &str) -> String {
@@ -67,12 +66,18 @@ pub struct IrcNetwork {
     pub profiled: Mutex<std::collections::HashSet<String>>,
     /// Netsplit quits held back (see [`crate::netsplit`]).
     pub netsplit: Mutex<crate::netsplit::Pending>,
+    /// The users' feature switches (shared by every network).
+    pub features: Arc<crate::features::Features>,
     /// Serialises puppet creation (one connection per user, even for a burst).
     creating: tokio::sync::Mutex<()>,
 }
 
 impl IrcNetwork {
-    pub fn new(name: String, config: ServerConfig) -> Self {
+    pub fn new(
+        name: String,
+        config: ServerConfig,
+        features: Arc<crate::features::Features>,
+    ) -> Self {
         let limiter = ConnectLimiter::new(config.concurrent_connects);
         Self {
             name,
@@ -86,6 +91,7 @@ impl IrcNetwork {
             netsplit: Mutex::new(HashMap::new()),
             profiled: Mutex::new(Default::default()),
             last_active: Mutex::new(HashMap::new()),
+            features,
             creating: tokio::sync::Mutex::new(()),
         }
     }
@@ -227,7 +233,7 @@ impl IrcNetwork {
             nick: BOT_NICK.to_owned(),
             ident: "bridge".to_owned(),
             realname: "ferrybridge Matrix bridge".to_owned(),
-            auth: None,
+            auth: self.config.bot_password.clone().map(Auth::ServerPassword),
         };
         let conn = Conn::spawn(config, self.limiter.clone(), tx);
         if self.bot.set(conn.clone()).is_err() {

@@ -80,6 +80,7 @@ pub async fn handle(
                 if let Some(conn) = net.puppet(&event.sender)
                     && conn.in_channel(&target)
                 {
+                    crate::restore::remember(net, &event.sender, &target, true).await;
                     follow_displayname(host, net, &conn, &event.sender).await;
                     return Ok(Delivered::Untracked);
                 }

@@ -23,12 +23,20 @@ pub async fn run_owner(
     mut rx: mpsc::UnboundedReceiver<ConnEvent>,
 ) {
     let mut announced: Option<String> = None;
+    // The last disconnect reason the user was told, so a server that keeps refusing us does
+    // not repeat the same notice at every reconnect attempt.
+    let mut told: Option<String> = None;
     while let Some(event) = rx.recv().await {
         let Some(host) = net.host() else { continue };
         match event {
             ConnEvent::Registered { nick } => {
+                let was_down = told.take().is_some();
                 lock(&net.puppet_nicks).insert(fold(&nick), user.clone());
-                if announced.as_deref() != Some(nick.as_str()) {
+                if was_down {
+                    host.notify(&user, &format!("Reconnected to {} as {nick}.", net.name))
+                        .await;
+                    announced = Some(nick);
+                } else if announced.as_deref() != Some(nick.as_str()) {
                     host.notify(
                         &user,
                         &format!("You are connected to {} as {nick}.", net.name),
@@ -53,6 +61,18 @@ pub async fn run_owner(
                     break;
                 }
                 tracing::info!(network = %net.name, %user, %reason, "puppet disconnected; reconnecting");
+                if told.as_deref() != Some(reason.as_str()) {
+                    host.notify(
+                        &user,
+                        &format!(
+                            "Disconnected from {} ({reason}); reconnecting. If the server refuses \
+                             your password, fix it with !storepass and then !reconnect.",
+                            net.name
+                        ),
+                    )
+                    .await;
+                    told = Some(reason);
+                }
             }
             ConnEvent::Message(msg) => {
                 let me = conn.nick();

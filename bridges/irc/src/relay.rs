@@ -132,7 +132,9 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .iter()
-                .filter(|(_, c)| c.in_channel(target))
+                .filter(|(u, c)| {
+                    c.in_channel(target) && net.features.enabled(u, crate::features::MENTIONS)
+                })
                 .map(|(u, c)| (c.nick(), u.clone()))
                 .collect();
             crate::mentions::apply(&mut content, &puppets);

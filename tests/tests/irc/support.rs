@@ -23,18 +23,40 @@ pub const T: Duration = Duration::from_secs(30);
 pub struct Ircd {
     pub port: u16,
     link_port: u16,
+    /// A TLS client port (its CA's certificate at [`Ircd::tls_cert`]), if asked for.
+    pub tls_port: Option<u16>,
+    /// A client port that wants `PASS <password>`, if asked for.
+    pub pass_port: Option<(u16, String)>,
     pub dir: tempfile::TempDir,
     pids: Vec<u32>,
 }
 
+/// Extra listeners of a test ircd.
+#[derive(Default)]
+pub struct IrcdPorts {
+    pub tls: bool,
+    pub password: Option<String>,
+}
+
 impl Ircd {
     pub fn start() -> Result<Ircd> {
+        Self::start_with(IrcdPorts::default())
+    }
+
+    pub fn start_with(ports: IrcdPorts) -> Result<Ircd> {
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
         let link_port = free_port()?;
+        let tls_port = if ports.tls { Some(free_port()?) } else { None };
+        let pass_port = match ports.password {
+            Some(p) => Some((free_port()?, p)),
+            None => None,
+        };
         let mut ircd = Ircd {
             port,
             link_port,
+            tls_port,
+            pass_port,
             dir,
             pids: Vec::new(),
         };
@@ -42,15 +64,26 @@ impl Ircd {
         Ok(ircd)
     }
 
+    /// The certificate of the throwaway CA that signed the TLS port's certificate.
+    pub fn tls_cert(&self) -> PathBuf {
+        self.dir.path().join("data/tls-ca.crt")
+    }
+
     fn launch(&mut self) -> Result<()> {
         let data = self.dir.path().join("data");
-        let out = Command::new(repo_root().join("scripts/start-ircd.sh"))
-            .arg(&data)
+        let mut cmd = Command::new(repo_root().join("scripts/start-ircd.sh"));
+        cmd.arg(&data)
             .env("IRC_PORT", self.port.to_string())
             .env("IRC_LINK_PORT", self.link_port.to_string())
-            .env("FERRYBRIDGE_RUN", self.dir.path().join("run"))
-            .output()
-            .context("start-ircd.sh")?;
+            .env("FERRYBRIDGE_RUN", self.dir.path().join("run"));
+        if let Some(p) = self.tls_port {
+            cmd.env("IRC_TLS_PORT", p.to_string());
+        }
+        if let Some((p, pass)) = &self.pass_port {
+            cmd.env("IRC_PASS_PORT", p.to_string())
+                .env("IRC_PASS", pass);
+        }
+        let out = cmd.output().context("start-ircd.sh")?;
         if !out.status.success() {
             bail!(
                 "start-ircd.sh failed: {}{}",
@@ -199,12 +232,20 @@ impl Setup {
     pub async fn start_tuned(
         tune: impl FnOnce(&mut ferrybridge_irc::config::ServerConfig),
     ) -> Result<Setup> {
+        Self::start_on(IrcdPorts::default(), |server, _| tune(server)).await
+    }
+
+    /// As [`Setup::start_tuned`], on an ircd with extra listeners the tuning can point at.
+    pub async fn start_on(
+        ports: IrcdPorts,
+        tune: impl FnOnce(&mut ferrybridge_irc::config::ServerConfig, &Ircd),
+    ) -> Result<Setup> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let ircd = Ircd::start()?;
+        let ircd = Ircd::start_with(ports)?;
         let dir = tempfile::tempdir()?;
         let (mut config, reg) = config_for(dir.path(), ircd.port, None)?;
         if let Some(server) = config.network.servers.get_mut("localhost") {
-            tune(server);
+            tune(server, &ircd);
         }
         let synapse = Synapse::start(&[reg]).await?;
         config.homeserver.address = synapse.base_url().parse()?;

@@ -1,6 +1,5 @@
-//! `feature name [true|false|default]`: per-user feature switches.
+//! `feature name [true|false|default]`: per-user feature switches (see [`crate::features`]).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -10,17 +9,9 @@ use ferrybridge_core::commands::{
 
 use super::failed;
 use crate::bridge::IrcBridge;
-use crate::net::KV_FEATURES;
+use crate::features::{FEATURES, find};
 
-#[allow(dead_code)] // kept for symmetry with the other commands
 pub struct Feature(pub Arc<IrcBridge>);
-
-/// Known features and their defaults.
-pub const FEATURES: &[(&str, bool, &str)] = &[(
-    "mentions",
-    true,
-    "turn IRC nick mentions of Matrix users into mentions",
-)];
 
 const SPEC: CommandSpec = CommandSpec {
     name: "feature",
@@ -32,42 +23,34 @@ const SPEC: CommandSpec = CommandSpec {
     management_only: false,
 };
 
+fn list() -> String {
+    FEATURES
+        .iter()
+        .map(|f| format!("{} (default {}): {}", f.name, f.default, f.what))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[async_trait]
 impl Command for Feature {
     fn spec(&self) -> &CommandSpec {
         &SPEC
     }
     async fn run(&self, ctx: &CommandContext, args: Vec<String>) -> Result<Reply, CommandError> {
-        let list = || {
-            FEATURES
-                .iter()
-                .map(|(n, d, what)| format!("{n} (default {d}): {what}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
         let Some(name) = args.first() else {
             return Err(CommandError::Usage(format!("Which feature?\n{}", list())));
         };
-        let Some((name, default, _)) = FEATURES
-            .iter()
-            .find(|(n, _, _)| n.eq_ignore_ascii_case(name))
-        else {
+        let Some(feature) = find(name) else {
             return Err(CommandError::Usage(format!(
                 "Unknown feature {name:?}. Features:\n{}",
                 list()
             )));
         };
-        let store = ctx.host.store();
-        let mut map: BTreeMap<String, bool> = store
-            .kv_get(KV_FEATURES, ctx.sender.as_str())
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        let (name, default) = (feature.name, feature.default);
+        let features = &self.0.features;
         let value = match args.get(1).map(|v| v.to_ascii_lowercase()).as_deref() {
             None => {
-                let v = map.get(*name).copied();
-                return Ok(Reply::text(match v {
+                return Ok(Reply::text(match features.explicit(&ctx.sender, feature) {
                     Some(v) => format!("{name} is {v}."),
                     None => format!("{name} is {default} (the default)."),
                 }));
@@ -81,12 +64,8 @@ impl Command for Feature {
                 )));
             }
         };
-        match value {
-            Some(v) => map.insert((*name).to_owned(), v),
-            None => map.remove(*name),
-        };
-        store
-            .kv_set(KV_FEATURES, ctx.sender.as_str(), &map)
+        features
+            .set(ctx.host.store(), &ctx.sender, feature, value)
             .await
             .map_err(failed)?;
         Ok(Reply::text(match value {

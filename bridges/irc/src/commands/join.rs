@@ -59,6 +59,8 @@ impl Command for Join {
         conn.join(channel, key, REQUEST_WAIT)
             .await
             .map_err(failed)?;
+        // Rejoined after a bridge restart (see `restore`).
+        crate::restore::remember(&net, &ctx.sender, channel, true).await;
         let portal = ctx
             .host
             .portals()

@@ -113,3 +113,24 @@ servers:
 fn empty_config_is_an_error() {
     assert_eq!(keys(&IrcConfig::default()), vec!["servers".to_owned()]);
 }
+
+#[test]
+fn tls_ca_file_must_be_a_readable_pem_used_with_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate").unwrap();
+    let yaml = |tls: bool, path: &str| {
+        format!(
+            "servers:\n  x:\n    address: irc.example.net\n    tls: {tls}\n    tls_ca_file: {path}\n"
+        )
+    };
+    let without_tls = parse(&yaml(false, "/etc/hosts")).unwrap();
+    assert_eq!(keys(&without_tls), vec!["servers.x.tls_ca_file"]);
+    let missing = parse(&yaml(true, "/nonexistent/ca.pem")).unwrap();
+    assert_eq!(keys(&missing), vec!["servers.x.tls_ca_file"]);
+    let not_pem = parse(&yaml(true, &junk.display().to_string())).unwrap();
+    assert_eq!(keys(&not_pem), vec!["servers.x.tls_ca_file"]);
+    let spaced =
+        parse("servers:\n  x:\n    address: irc.example.net\n    bot_password: \"a b\"\n").unwrap();
+    assert_eq!(keys(&spaced), vec!["servers.x.bot_password"]);
+}

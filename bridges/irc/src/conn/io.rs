@@ -23,16 +23,46 @@ pub async fn connect(server: &ServerConfig) -> std::io::Result<(Reader, Writer)>
     let stream = tokio::net::TcpStream::connect((server.address.as_str(), server.port())).await?;
     let _ = stream.set_nodelay(true);
     if server.tls {
-        return tls(stream, &server.address).await;
+        return tls(stream, &server.address, server.tls_ca_file.as_deref()).await;
     }
     let (r, w) = stream.into_split();
     Ok((BufReader::new(Box::new(r)), Box::new(w)))
 }
 
-async fn tls(stream: tokio::net::TcpStream, host: &str) -> std::io::Result<(Reader, Writer)> {
+/// The certificates in a PEM file (at least one), for `tls_ca_file`.
+pub fn load_ca_file(
+    path: &str,
+) -> std::io::Result<Vec<tokio_rustls::rustls::pki_types::CertificateDer<'static>>> {
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+    if certs.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "no PEM certificate in the file",
+        ));
+    }
+    Ok(certs)
+}
+
+async fn tls(
+    stream: tokio::net::TcpStream,
+    host: &str,
+    ca_file: Option<&str>,
+) -> std::io::Result<(Reader, Writer)> {
     use tokio_rustls::rustls;
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_file {
+        for cert in load_ca_file(path)? {
+            roots
+                .add(cert)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        }
+    }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -86,9 +116,7 @@ pub async fn writer_task(
     while let Some(line) = lines.recv().await {
         // Answers to pings, our keepalive and QUIT must not wait behind a backlog (a paced
         // paste would otherwise look like a ping timeout); everything else is paced.
-        let urgent = line.starts_with("PONG ")
-            || line.starts_with("QUIT")
-            || line == KEEPALIVE;
+        let urgent = line.starts_with("PONG ") || line.starts_with("QUIT") || line == KEEPALIVE;
         if !urgent {
             flood.acquire().await;
         }

@@ -11,6 +11,8 @@
 mod io;
 mod session;
 
+pub use io::load_ca_file;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -249,8 +251,7 @@ impl Conn {
         lines: Vec<String>,
         matcher: Matcher,
         timeout: Duration,
-    ) -> impl std::future::Future<Output = Result<Vec<Message>, IrcFailure>> + Send + 'static
-    {
+    ) -> impl std::future::Future<Output = Result<Vec<Message>, IrcFailure>> + Send + 'static {
         let (tx, mut rx) = oneshot::channel();
         let waiter = Waiter {
             matcher,

@@ -1,0 +1,118 @@
+//! How the IRC bridge connects, end to end against a real InspIRCd and Synapse: TLS with a
+//! private CA (and a clear notice when the certificate is not trusted), and the server-password
+//! mode (`PASS`) for the bot and for users' stored passwords.
+
+#[path = "irc/support.rs"]
+#[allow(dead_code)] // each test file uses a different part
+mod support;
+
+use ferrybridge_irc::config::PasswordMode;
+use ferrybridge_tests::text_body;
+use support::{IrcdPorts, RawIrc, Setup, T, command, join_channel};
+
+/// Waits for a bot notice in `room` containing `needle`.
+async fn notice_containing(
+    user: &ferrybridge_tests::TestUser,
+    room: &ruma::OwnedRoomId,
+    needle: &str,
+) -> String {
+    let ev = user
+        .wait_for(room, T, |e| {
+            e["sender"] == "@ircbot:localhost" && text_body(e).is_some_and(|b| b.contains(needle))
+        })
+        .await
+        .unwrap();
+    text_body(&ev).unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_private_ca() {
+    let tls = IrcdPorts {
+        tls: true,
+        ..IrcdPorts::default()
+    };
+    let setup = Setup::start_on(tls, |s, ircd| {
+        s.tls = true;
+        s.port = ircd.tls_port;
+        s.tls_ca_file = Some(ircd.tls_cert().display().to_string());
+    })
+    .await
+    .unwrap();
+    let mut bob = RawIrc::connect(setup.ircd.port, "bob").await.unwrap();
+    bob.join("#tls").await.unwrap();
+    let (alice, dm) = setup.user("alice").await.unwrap();
+    let room = join_channel(&alice, &dm, "#tls").await.unwrap();
+
+    alice.send_text(&room, "over tls").await.unwrap();
+    bob.expect(|l| l.contains("PRIVMSG #tls :over tls"))
+        .await
+        .unwrap();
+    // The server says the puppet's connection is secure (671 RPL_WHOISSECURE).
+    bob.send("WHOIS alice[m]").await.unwrap();
+    bob.expect(|l| l.contains(" 671 ")).await.unwrap();
+    // The bot relays over TLS too.
+    bob.send("PRIVMSG #tls :back over tls").await.unwrap();
+    alice
+        .wait_for(&room, T, |e| text_body(e) == Some("back over tls"))
+        .await
+        .unwrap();
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untrusted_certificate_is_reported() {
+    let tls = IrcdPorts {
+        tls: true,
+        ..IrcdPorts::default()
+    };
+    // The test CA is not in the web roots and no CA file is given.
+    let setup = Setup::start_on(tls, |s, ircd| {
+        s.tls = true;
+        s.port = ircd.tls_port;
+    })
+    .await
+    .unwrap();
+    let (carol, dm) = setup.user("carol").await.unwrap();
+    carol.send_text(&dm, "!join #nope").await.unwrap();
+    let text = notice_containing(&carol, &dm, "Disconnected from localhost").await;
+    assert!(text.contains("certificate"), "{text}");
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_password_mode_sends_pass() {
+    let ports = IrcdPorts {
+        password: Some("letmein".into()),
+        ..IrcdPorts::default()
+    };
+    let setup = Setup::start_on(ports, |s, ircd| {
+        s.port = ircd.pass_port.as_ref().map(|(p, _)| *p);
+        s.password_mode = PasswordMode::ServerPassword;
+        s.bot_password = Some("letmein".into());
+    })
+    .await
+    .unwrap();
+    let mut bob = RawIrc::connect(setup.ircd.port, "bob").await.unwrap();
+    bob.join("#pw").await.unwrap();
+    let (dan, dm) = setup.user("dan").await.unwrap();
+    let r = command(&dan, &dm, "!storepass letmein").await.unwrap();
+    assert!(r.contains("Stored"), "{r}");
+    // The stored password opens the door: the puppet joins and talks.
+    let room = join_channel(&dan, &dm, "#pw").await.unwrap();
+    dan.send_text(&room, "through the door").await.unwrap();
+    bob.expect(|l| l.starts_with(":dan[m]!") && l.contains("PRIVMSG #pw :through the door"))
+        .await
+        .unwrap();
+    // ... and the bot's password let it in to relay the other way.
+    bob.send("PRIVMSG #pw :welcome").await.unwrap();
+    dan.wait_for(&room, T, |e| text_body(e) == Some("welcome"))
+        .await
+        .unwrap();
+
+    // A wrong password is refused by the server, and the user is told why.
+    command(&dan, &dm, "!storepass wrong").await.unwrap();
+    command(&dan, &dm, "!reconnect").await.unwrap();
+    let text = notice_containing(&dan, &dm, "Disconnected from localhost").await;
+    assert!(text.contains("Access denied"), "{text}");
+    setup.stop().await;
+}
