@@ -187,7 +187,7 @@ pub async fn start_with<B: Bridge>(
         );
     }
     for event in pending {
-        router_handler.route(event).await;
+        router_handler.route_replayed(event).await;
     }
 
     let state = AppserviceState {

@@ -61,6 +61,9 @@ struct Inner {
     naming: Arc<dyn GhostNaming>,
     /// Rooms each ghost is known to be joined to, to skip redundant joins.
     joined: Mutex<HashSet<(OwnedUserId, OwnedRoomId)>>,
+    /// Ghosts known to be registered: a ghost never unregisters, so after the first message
+    /// the store need not be asked again (one database round trip less per message).
+    registered: Mutex<HashSet<RemoteUserId>>,
 }
 
 impl Ghosts {
@@ -82,6 +85,7 @@ impl Ghosts {
                 displayname,
                 naming,
                 joined: Mutex::new(HashSet::new()),
+                registered: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -117,8 +121,12 @@ impl Ghosts {
     pub async fn ensure(&self, remote: &RemoteUserId) -> Result<Intent, GhostError> {
         let mxid = self.mxid(remote)?;
         let intent = self.inner.matrix.as_user(&mxid);
+        if self.registered_cache().contains(remote) {
+            return Ok(intent);
+        }
         let known = self.inner.store.ghost_by_remote(remote).await?;
         if known.as_ref().is_some_and(|g| g.registered) {
+            self.registered_cache().insert(remote.clone());
             return Ok(intent);
         }
         intent.ensure_registered().await?;
@@ -147,6 +155,7 @@ impl Ghosts {
             )
             .await?;
         }
+        self.registered_cache().insert(remote.clone());
         Ok(intent)
     }
 
@@ -247,5 +256,12 @@ impl Ghosts {
 
     fn joined_cache(&self) -> std::sync::MutexGuard<'_, HashSet<(OwnedUserId, OwnedRoomId)>> {
         self.inner.joined.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn registered_cache(&self) -> std::sync::MutexGuard<'_, HashSet<RemoteUserId>> {
+        self.inner
+            .registered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -75,10 +75,11 @@ impl Portals {
             // Lost a race with another process: abandon our room.
             let _ = bot.leave(&room_id, Some("duplicate portal")).await;
             return match inner.store.portal_by_key(&spec.key).await? {
-                Some(row) => Ok(Portal { row }),
+                Some(row) => Ok(self.cached(row)),
                 None => Err(PortalError::AlreadyBridged(spec.key.to_string())),
             };
         }
+        inner.cache.put(&row);
         tracing::info!(portal = %spec.key, room = %room_id, "created portal");
         for member in &spec.members {
             if let Err(e) = inner.ghosts.ensure_joined(member, &room_id).await {

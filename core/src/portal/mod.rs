@@ -5,6 +5,7 @@
 //! Every event of a portal, from either side, runs on the portal's ordered queue
 //! ([`queue::OrderedQueues`]); `remote.rs` applies remote events to Matrix.
 
+mod cache;
 mod create;
 pub mod queue;
 mod remote;
@@ -83,6 +84,8 @@ pub(crate) struct Inner {
     pub domain: String,
     pub alias_template: Option<Template>,
     pub queues: OrderedQueues<QueueKey>,
+    /// Portal rows by key and room; kept in step by every portal write below.
+    pub(crate) cache: cache::PortalCache,
     creating: Mutex<HashMap<PortalKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -107,6 +110,7 @@ impl Portals {
                 domain,
                 alias_template,
                 queues: OrderedQueues::new(Duration::from_secs(60)),
+                cache: cache::PortalCache::default(),
                 creating: Mutex::new(HashMap::new()),
             }),
         }
@@ -114,22 +118,26 @@ impl Portals {
 
     /// The portal for `key`, if it exists.
     pub async fn get(&self, key: &PortalKey) -> Result<Option<Portal>, PortalError> {
-        Ok(self
-            .inner
-            .store
-            .portal_by_key(key)
-            .await?
-            .map(|row| Portal { row }))
+        if let Some(row) = self.inner.cache.by_key(key) {
+            return Ok(Some(Portal { row }));
+        }
+        let row = self.inner.store.portal_by_key(key).await?;
+        Ok(row.map(|row| self.cached(row)))
     }
 
     /// The portal bridged into `room`, if any.
     pub async fn by_room(&self, room: &OwnedRoomId) -> Result<Option<Portal>, PortalError> {
-        Ok(self
-            .inner
-            .store
-            .portal_by_room(room)
-            .await?
-            .map(|row| Portal { row }))
+        if let Some(row) = self.inner.cache.by_room(room) {
+            return Ok(Some(Portal { row }));
+        }
+        let row = self.inner.store.portal_by_room(room).await?;
+        Ok(row.map(|row| self.cached(row)))
+    }
+
+    /// A portal row just read from or written to the store.
+    pub(crate) fn cached(&self, row: PortalRow) -> Portal {
+        self.inner.cache.put(&row);
+        Portal { row }
     }
 
     /// The portal for `key`, created (room and all) if it does not exist yet.
@@ -201,6 +209,7 @@ impl Portals {
         if !self.inner.store.insert_portal(&row).await? {
             return Err(PortalError::AlreadyBridged(room.to_string()));
         }
+        self.inner.cache.put(&row);
         let bot = self.inner.matrix.bot_intent();
         let (state_key, content) = create::bridge_state(&self.inner, key);
         for event_type in ["m.bridge", "uk.half-shot.bridge"] {
@@ -214,6 +223,7 @@ impl Portals {
     /// Unlinks a portal: the room stays, the bridge leaves it and forgets the mapping.
     pub async fn unlink(&self, portal: &Portal) -> Result<(), PortalError> {
         self.inner.store.delete_portal(portal.key()).await?;
+        self.inner.cache.remove(portal.key());
         self.inner.network.portal_removed(portal).await;
         let bot = self.inner.matrix.bot_intent();
         let _ = bot
@@ -231,6 +241,7 @@ impl Portals {
     /// Deletes a portal the bridge created: everyone but the bot is kicked, then the bot leaves.
     pub async fn delete(&self, portal: &Portal) -> Result<(), PortalError> {
         self.inner.store.delete_portal(portal.key()).await?;
+        self.inner.cache.remove(portal.key());
         self.inner.network.portal_removed(portal).await;
         let bot = self.inner.matrix.bot_intent();
         for member in bot

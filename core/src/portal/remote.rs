@@ -251,6 +251,7 @@ impl Portals {
         }
         if row != portal.row {
             inner.store.update_portal(&row).await?;
+            inner.cache.put(&row);
         }
         Ok(())
     }

@@ -19,6 +19,11 @@ pub(crate) struct RawEvent {
     /// Top-level `redacts` of room versions before 11.
     #[serde(default)]
     pub redacts: Option<OwnedEventId>,
+    /// Replayed from the inbox at start-up (it may have been delivered before a crash), as
+    /// opposed to fresh from a transaction, which the homeserver never repeats under another
+    /// transaction ID.
+    #[serde(skip)]
+    pub replayed: bool,
 }
 
 impl RawEvent {

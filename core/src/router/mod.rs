@@ -6,6 +6,7 @@ mod ephemeral;
 mod event;
 mod members;
 mod portal_events;
+mod recent;
 mod rooms;
 
 use async_trait::async_trait;
@@ -23,6 +24,7 @@ pub(crate) use event::RawEvent;
 pub struct Router {
     host: BridgeHost,
     typing: std::sync::Arc<ephemeral::TypingState>,
+    recent: std::sync::Arc<recent::RecentEvents>,
 }
 
 impl Router {
@@ -31,13 +33,27 @@ impl Router {
         Self {
             host,
             typing: Default::default(),
+            recent: Default::default(),
         }
     }
 
-    /// Queues an event and, once handled, removes it from the inbox.
+    /// Queues an event fresh from a transaction and, once handled, removes it from the inbox.
     pub async fn route(&self, inbox: InboxEvent) {
+        self.route_inner(inbox, false).await;
+    }
+
+    /// As [`Router::route`], for an event left in the inbox by an earlier run: it is checked
+    /// against the message map first, since it may have been delivered before the stop.
+    pub async fn route_replayed(&self, inbox: InboxEvent) {
+        self.route_inner(inbox, true).await;
+    }
+
+    async fn route_inner(&self, inbox: InboxEvent, replayed: bool) {
         let event = match RawEvent::parse(&inbox.json) {
-            Ok(e) => e,
+            Ok(mut e) => {
+                e.replayed = replayed;
+                e
+            }
             Err(e) => {
                 // Ephemeral events (typing, receipts) have no event ID.
                 match serde_json::from_str::<ephemeral::EphemeralEvent>(&inbox.json) {

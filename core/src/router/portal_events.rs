@@ -21,16 +21,25 @@ const UNTRACKED_PREFIX: &str = "untracked:";
 impl Router {
     /// Delivers a portal event; returns the message-map row to record with the inbox finish.
     pub(super) async fn portal_event(&self, event: RawEvent, portal: Portal) -> Option<MessageRow> {
-        let store = self.host.store();
-        match store.message_by_event(&event.event_id).await {
-            Ok(Some(_)) => {
-                tracing::debug!("already delivered; skipping replay");
-                return None;
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "message map lookup failed");
-                return None;
+        // An event replayed from the inbox may have been delivered before the stop: the
+        // message map knows. A fresh one is new by its transaction ID; a homeserver repeating
+        // it under another ID is caught in memory (see `recent`), which saves a database
+        // round trip per message.
+        if !event.replayed && !self.recent.first_time(&event.event_id) {
+            tracing::debug!("event seen in another transaction; skipping");
+            return None;
+        }
+        if event.replayed {
+            match self.host.store().message_by_event(&event.event_id).await {
+                Ok(Some(_)) => {
+                    tracing::debug!("already delivered; skipping replay");
+                    return None;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "message map lookup failed");
+                    return None;
+                }
             }
         }
         let level = self.host.permissions().level_of(&event.sender);

@@ -106,31 +106,110 @@ pub async fn read_line(reader: &mut Reader, buf: &mut Vec<u8>) -> std::io::Resul
 }
 
 /// Writes queued lines, pacing them through the flood control; ends when the queue closes or
-/// the socket fails.
+/// the socket fails. Lines already queued go out in one write (a busy chat costs one syscall
+/// per batch, not per line) as long as the flood control has tokens for them.
 pub async fn writer_task(
     mut writer: Writer,
     mut lines: mpsc::UnboundedReceiver<String>,
     flood: Arc<FloodControl>,
     written: Arc<AtomicU64>,
 ) {
-    while let Some(line) = lines.recv().await {
-        // Answers to pings, our keepalive and QUIT must not wait behind a backlog (a paced
-        // paste would otherwise look like a ping timeout); everything else is paced.
-        let urgent = line.starts_with("PONG ") || line.starts_with("QUIT") || line == KEEPALIVE;
-        if !urgent {
-            flood.acquire().await;
+    /// Flush once a batch is this big.
+    const BATCH_BYTES: usize = 16 * 1024;
+    let mut buf: Vec<u8> = Vec::with_capacity(1024);
+    let mut count = 0u64;
+    while let Some(first) = lines.recv().await {
+        let mut next = Some(first);
+        while let Some(line) = next.take() {
+            // Answers to pings, our keepalive and QUIT must not wait behind a backlog (a
+            // paced paste would otherwise look like a ping timeout); everything else is paced.
+            let urgent = line.starts_with("PONG ") || line.starts_with("QUIT") || line == KEEPALIVE;
+            if !urgent && flood.try_acquire().is_err() {
+                // Out of tokens: send what we have before waiting for the next one.
+                if !flush(&mut writer, &mut buf, &mut count, &written).await {
+                    return;
+                }
+                flood.acquire().await;
+            }
+            buf.extend(line.bytes().filter(|b| !matches!(b, b'\r' | b'\n' | b'\0')));
+            buf.extend_from_slice(b"\r\n");
+            count += 1;
+            if buf.len() < BATCH_BYTES {
+                next = lines.try_recv().ok();
+            }
         }
-        let clean: String = line
-            .chars()
-            .filter(|c| !matches!(c, '\r' | '\n' | '\0'))
-            .collect();
-        let mut bytes = clean.into_bytes();
-        bytes.extend_from_slice(b"\r\n");
-        if let Err(e) = writer.write_all(&bytes).await {
-            tracing::debug!(error = %e, "IRC write failed");
+        if !flush(&mut writer, &mut buf, &mut count, &written).await {
             return;
         }
-        written.fetch_add(1, Ordering::Relaxed);
     }
     let _ = writer.shutdown().await;
+}
+
+/// Writes the batch; `false` if the socket failed.
+async fn flush(
+    writer: &mut Writer,
+    buf: &mut Vec<u8>,
+    count: &mut u64,
+    written: &AtomicU64,
+) -> bool {
+    if buf.is_empty() {
+        return true;
+    }
+    if let Err(e) = writer.write_all(buf).await {
+        tracing::debug!(error = %e, "IRC write failed");
+        return false;
+    }
+    written.fetch_add(*count, Ordering::Relaxed);
+    buf.clear();
+    *count = 0;
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn batches_queued_lines_strips_breaks_and_counts_them() {
+        let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
+        let (tx, rx) = mpsc::unbounded_channel();
+        for line in ["PRIVMSG #a :one", "PRIVMSG #a :two\r\nQUIT", "PING :x"] {
+            tx.send(line.to_owned()).unwrap();
+        }
+        drop(tx);
+        let written = Arc::new(AtomicU64::new(0));
+        let flood = Arc::new(FloodControl::new(100, 100.0));
+        writer_task(Box::new(ours), rx, flood, written.clone()).await;
+        let mut out = String::new();
+        theirs.read_to_string(&mut out).await.unwrap();
+        assert_eq!(out, "PRIVMSG #a :one\r\nPRIVMSG #a :twoQUIT\r\nPING :x\r\n");
+        assert_eq!(written.load(Ordering::Relaxed), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn paced_lines_wait_for_tokens_but_pongs_do_not() {
+        let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let written = Arc::new(AtomicU64::new(0));
+        let flood = Arc::new(FloodControl::new(1, 1.0));
+        let task = tokio::spawn(writer_task(Box::new(ours), rx, flood, written.clone()));
+        tx.send("PRIVMSG #a :one".into()).unwrap();
+        tx.send("PRIVMSG #a :two".into()).unwrap();
+        tx.send("PONG :urgent".into()).unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The first line went at once; the second waits for its token.
+        assert_eq!(written.load(Ordering::Relaxed), 1);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(written.load(Ordering::Relaxed), 3);
+        drop(tx);
+        task.await.unwrap();
+        let mut out = String::new();
+        theirs.read_to_string(&mut out).await.unwrap();
+        assert!(
+            out.starts_with("PRIVMSG #a :one\r\nPRIVMSG #a :two\r\n"),
+            "{out}"
+        );
+    }
 }
