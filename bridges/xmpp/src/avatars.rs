@@ -78,12 +78,12 @@ impl Avatars {
                 }
                 return false;
             }
-            Some(State::Known { hash }) => {
-                if advertised.is_none() || advertised == hash.as_deref() {
-                    return false;
-                }
+            Some(State::Known { hash })
+                if advertised.is_none() || advertised == hash.as_deref() =>
+            {
+                return false;
             }
-            None => {}
+            Some(State::Known { .. }) | None => {}
         }
         state.insert(
             user.clone(),
@@ -129,12 +129,11 @@ impl Avatars {
             }
         };
         loop {
-            if advertised.is_none() || advertised != hash {
-                if let Some(new) = self.fetch(outbox, &sighting, advertised.as_deref()).await {
-                    if self.bridge(host, &sighting, &hash, &new).await {
-                        hash = Some(new.hash);
-                    }
-                }
+            if (advertised.is_none() || advertised != hash)
+                && let Some(new) = self.fetch(outbox, &sighting, advertised.as_deref()).await
+                && self.bridge(host, &sighting, &hash, &new).await
+            {
+                hash = Some(new.hash);
             }
             let mut state = self.lock();
             match state.get(user) {
