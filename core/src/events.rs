@@ -104,6 +104,25 @@ pub struct Media {
     pub data: Option<bytes::Bytes>,
 }
 
+impl Media {
+    /// "No picture": as a [`RemoteProfile`] avatar it removes the ghost's avatar.
+    pub fn removal() -> Self {
+        Self {
+            mxc: None,
+            url: None,
+            filename: String::new(),
+            mimetype: None,
+            size: None,
+            data: None,
+        }
+    }
+
+    /// Whether this is [`Media::removal`]: nothing to point at or upload.
+    pub fn is_removal(&self) -> bool {
+        self.mxc.is_none() && self.url.is_none() && self.data.is_none()
+    }
+}
+
 /// An event from the remote network, addressed to one portal.
 #[derive(Clone, Debug)]
 pub struct RemoteEvent {
@@ -194,7 +213,8 @@ pub struct ChatInfo {
     pub avatar: Option<Media>,
 }
 
-/// A remote user's profile; `None` fields are unknown or unchanged.
+/// A remote user's profile; `None` fields are unknown or unchanged. An avatar that is
+/// [`Media::removal`] removes the ghost's avatar.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RemoteProfile {
     pub displayname: Option<String>,

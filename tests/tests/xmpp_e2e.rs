@@ -2,7 +2,8 @@
 //! Synapse, and an XMPP user driven by raw XML over c2s (no tokio-xmpp client: the bridge's
 //! `component` feature would change its namespace, see the crates notes).
 
-use std::sync::Arc;
+mod xmpp_common;
+
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -12,44 +13,7 @@ use ferrybridge_tests::xmpp::{Prosody, SECRET, T, XmppClient};
 use ferrybridge_tests::{BridgeEnv, text_body};
 use ferrybridge_xmpp::conn::connect;
 use ferrybridge_xmpp::{XmppBridge, XmppConfig};
-use serde_json::Value;
-
-/// Serves `body` once over HTTP on a free port; returns its URL.
-async fn serve_once(body: &'static [u8], mime: &'static str) -> Result<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    tokio::spawn(async move {
-        if let Ok((mut sock, _)) = listener.accept().await {
-            let mut buf = [0u8; 4096];
-            let _ = sock.read(&mut buf).await;
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: {mime}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = sock.write_all(head.as_bytes()).await;
-            let _ = sock.write_all(body).await;
-        }
-    });
-    Ok(format!("http://127.0.0.1:{port}/cat.png"))
-}
-
-fn sender(ev: &Value) -> &str {
-    ev["sender"].as_str().unwrap_or_default()
-}
-
-/// The network section without its two-space indent.
-fn dedent(yaml: &str) -> String {
-    yaml.lines()
-        .map(|l| l.strip_prefix("  ").unwrap_or(l))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn net(yaml: &str) -> Result<Arc<XmppBridge>> {
-    let cfg: XmppConfig = serde_norway::from_str(&dedent(yaml))?;
-    Ok(Arc::new(XmppBridge::new(cfg)?))
-}
+use xmpp_common::{alice_in_lobby, dedent, join_muc, net, sender, serve_once};
 
 #[tokio::test]
 async fn muc_messages_both_ways_and_dms_both_ways() -> Result<()> {
@@ -57,11 +21,7 @@ async fn muc_messages_both_ways_and_dms_both_ways() -> Result<()> {
     let yaml = prosody.network_yaml(SECRET);
     let env = BridgeEnv::start(&yaml, None, net(&yaml)?).await?;
     let server = env.synapse.server_name().to_owned();
-    let mut alice = XmppClient::login(prosody.c2s, "alice", "alicepass").await?;
-    alice
-        .send("<presence to='lobby@conference.localhost/alice'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>")
-        .await?;
-    alice.wait_for("status code='110'").await?;
+    let mut alice = alice_in_lobby(&prosody).await?;
 
     // A Matrix user joins the MUC's alias: the portal appears, their puppet joins the MUC.
     let bob = env.user("bob").await?;
@@ -155,10 +115,7 @@ async fn muc_messages_both_ways_and_dms_both_ways() -> Result<()> {
     alice.wait_for("urn:xmpp:message-retract:1").await?;
 
     // The bot's `join` command is the other way in.
-    alice
-        .send("<presence to='lobby2@conference.localhost/alice'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>")
-        .await?;
-    alice.wait_for("status code='110'").await?;
+    join_muc(&mut alice, "lobby2@conference.localhost", "alice").await?;
     let mgmt = bob.create_dm(&env.bot()).await?;
     bob.wait_for(&mgmt, T, |ev| {
         text_body(ev).is_some_and(|b| b.contains("help"))
@@ -241,16 +198,6 @@ async fn muc_messages_both_ways_and_dms_both_ways() -> Result<()> {
     Ok(())
 }
 
-/// Alice (re)joins `lobby` and waits for her own presence.
-async fn alice_in_lobby(prosody: &Prosody) -> Result<XmppClient> {
-    let mut alice = XmppClient::login(prosody.c2s, "alice", "alicepass").await?;
-    alice
-        .send("<presence to='lobby@conference.localhost/alice'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>")
-        .await?;
-    alice.wait_for("status code='110'").await?;
-    Ok(alice)
-}
-
 #[tokio::test]
 async fn idle_stream_survives_and_puppets_return_after_restarts() -> Result<()> {
     let mut prosody = Prosody::start().await?;
@@ -287,10 +234,7 @@ async fn idle_stream_survives_and_puppets_return_after_restarts() -> Result<()> 
     prosody.restart("p2").await?;
     // Whoever is first recreates the room; bob's presence comes before or after alice's own.
     let mut alice = XmppClient::login(prosody.c2s, "alice", "alicepass").await?;
-    alice
-        .send("<presence to='lobby@conference.localhost/alice'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>")
-        .await?;
-    let joined = alice.wait_for("status code='110'").await?;
+    let joined = join_muc(&mut alice, "lobby@conference.localhost", "alice").await?;
     if !joined.contains("from='lobby@conference.localhost/bob'") {
         alice
             .wait_for("from='lobby@conference.localhost/bob'")

@@ -34,7 +34,9 @@ pub struct XmppBridge {
     pub(crate) pending: Pending,
     pub(crate) gateway: Gateway,
     pub(crate) reactions: crate::reactions::Reactions,
-    pub(crate) http: reqwest::Client,
+    pub(crate) attachments: crate::media::Attachments,
+    pub(crate) requests: Arc<crate::requests::Requests>,
+    pub(crate) avatars: crate::avatars::Avatars,
     stop: watch::Sender<bool>,
 }
 
@@ -103,6 +105,8 @@ impl Bridge for XmppBridge {
         let puppets = Puppets::new(template, component, config.resource.clone());
         let (outbox, rx) = Outbox::new();
         let (stop, _) = watch::channel(false);
+        let requests = Arc::new(crate::requests::Requests::default());
+        let attachments = crate::media::Attachments::new(config.attachment_timeout());
         Ok(Self {
             config,
             puppets,
@@ -113,7 +117,9 @@ impl Bridge for XmppBridge {
             pending: Pending::default(),
             gateway: Gateway::default(),
             reactions: Default::default(),
-            http: crate::media::client(),
+            attachments,
+            avatars: crate::avatars::Avatars::new(requests.clone()),
+            requests,
             stop,
         })
     }

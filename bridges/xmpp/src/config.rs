@@ -29,6 +29,10 @@ pub struct XmppConfig {
     /// component can only serve its own domain, so this is empty or the component JID.
     #[serde(default)]
     pub gateway_muc: String,
+    /// Seconds an attachment download may take before the message is bridged as a link (the
+    /// portal's later messages wait behind it, to keep their order).
+    #[serde(default = "default_attachment_timeout")]
+    pub attachment_timeout_secs: u64,
 }
 
 /// XEP-0114 connection settings; they must match the XMPP server's `Component` entry.
@@ -55,6 +59,7 @@ impl Default for XmppConfig {
             keepalive_secs: default_keepalive(),
             resource: default_resource(),
             gateway_muc: String::new(),
+            attachment_timeout_secs: default_attachment_timeout(),
         }
     }
 }
@@ -63,6 +68,9 @@ fn default_user_template() -> String {
     "{localpart}_{homeserver}".into()
 }
 fn default_keepalive() -> u64 {
+    30
+}
+fn default_attachment_timeout() -> u64 {
     30
 }
 fn default_resource() -> String {
@@ -91,6 +99,11 @@ impl XmppConfig {
     /// The gateway's MUC domain: the component's own.
     pub fn gateway_domain(&self) -> String {
         self.component.jid.clone()
+    }
+
+    /// How long an attachment download may take.
+    pub fn attachment_timeout(&self) -> Duration {
+        Duration::from_secs(self.attachment_timeout_secs.max(1))
     }
 
     /// How often to ping.
@@ -127,6 +140,12 @@ impl NetworkConfig for XmppConfig {
             errors.push(ConfigError::new(
                 "keepalive_secs",
                 "must be between 5 and 3600 seconds",
+            ));
+        }
+        if !(1..=600).contains(&self.attachment_timeout_secs) {
+            errors.push(ConfigError::new(
+                "attachment_timeout_secs",
+                "must be between 1 and 600 seconds",
             ));
         }
         if self.resource.is_empty() || self.resource.contains(['/', '@', ' ']) {
@@ -169,6 +188,10 @@ impl NetworkConfig for XmppConfig {
   # public ones; the homeserver must allow room directory publication). Leave empty (or set
   # it to the component jid).
   gateway_muc: ""
+  # Seconds an attachment (XEP-0066 / HTTP upload link) may take to download into the Matrix
+  # media repository; a slower one is bridged as its link. Later messages of the same chat
+  # wait for it, so they stay in order.
+  attachment_timeout_secs: 30
 "#
         .into()
     }

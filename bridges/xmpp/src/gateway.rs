@@ -334,7 +334,7 @@ pub async fn message(bridge: &XmppBridge, msg: Message) {
                 portal: portal.clone(),
                 kind,
             };
-            crate::media::send_with_media(host, &bridge.http, event).await;
+            bridge.attachments.send(host, event).await;
         }
     }
     let Ok(reflected_from) = FullJid::new(&format!("{room}/{nick}")) else {

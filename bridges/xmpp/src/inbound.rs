@@ -21,6 +21,9 @@ use crate::xml::{self, attr};
 pub async fn handle(bridge: &XmppBridge, stanza: Stanza) {
     match stanza {
         Stanza::Iq(iq) => {
+            let Some(iq) = bridge.requests.resolve(iq) else {
+                return;
+            };
             if let xmpp_parsers::iq::Iq::Error { id, error, .. } = &iq
                 && let Some(portal) = bridge.pending.take(id)
             {
@@ -63,7 +66,10 @@ pub async fn handle(bridge: &XmppBridge, stanza: Stanza) {
 
 pub(crate) async fn send(bridge: &XmppBridge, portal: PortalKey, kind: RemoteEventKind) {
     if let Ok(host) = bridge.host() {
-        crate::media::send_with_media(host, &bridge.http, RemoteEvent { portal, kind }).await;
+        bridge
+            .attachments
+            .send(host, RemoteEvent { portal, kind })
+            .await;
     }
 }
 
@@ -125,6 +131,13 @@ async fn message(bridge: &XmppBridge, msg: Message) {
         room.to_string()
     };
     let portal = PortalKey::private(chat.as_str(), user);
+    crate::avatars::seen(
+        bridge,
+        &RemoteUserId::new(chat.as_str()),
+        &portal,
+        &to,
+        None,
+    );
     if let Some(nick) = msg
         .payloads
         .iter()
@@ -283,6 +296,7 @@ async fn muc_message(
         return;
     }
     let sender = occupant_ghost(bridge, room, nick);
+    crate::avatars::seen(bridge, &sender, &portal, to, None);
     if let Some(kinds) = reaction_events(bridge, room.as_str(), sender.as_str(), msg) {
         for kind in kinds {
             send(bridge, portal.clone(), kind).await;

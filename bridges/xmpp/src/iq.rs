@@ -6,10 +6,8 @@ use xmpp_parsers::iq::Iq;
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
 use crate::conn::{Outbox, is_ping_id};
+use crate::vcard::NS_VCARD;
 use crate::xml::{self, build, text_el};
-
-/// vcard-temp (XEP-0054).
-pub const NS_VCARD: &str = "vcard-temp";
 
 /// Answers one IQ; `puppet` is the Matrix user whose puppet JID it was sent to, if any.
 pub fn handle(iq: Iq, outbox: &Outbox, puppet: Option<&ruma::UserId>) {

@@ -5,8 +5,9 @@
 //! Layout: [`config`] (the `network:` section), [`conn`] (component stream, keepalive,
 //! reconnects), [`inbound`] (XMPP → Matrix), [`presence`] (MUC presences), [`outbound`] (Matrix → XMPP), [`convert`]
 //! (message stanzas ↔ message content), [`muc`] (MUC occupancy), [`naming`] (JIDs ↔ IDs), [`gateway`] (XMPP users in public Matrix rooms),
-//! [`iq`] (IQ answers), [`media`] (attachments fetched from XMPP), [`moderation`] (kicks, bans, subjects), [`pending`] (bounced messages), [`reactions`] (XEP-0444), [`styling`] (XEP-0393 ↔ HTML), [`commands`] (bot commands).
+//! [`iq`] (IQ answers), [`requests`] (IQs we send and wait for), [`vcard`] and [`avatars`] (ghost avatars from vCards), [`media`] (attachments fetched from XMPP, in order), [`moderation`] (kicks, bans, subjects), [`pending`] (bounced messages), [`reactions`] (XEP-0444), [`styling`] (XEP-0393 ↔ HTML), [`commands`] (bot commands).
 
+pub mod avatars;
 pub mod bridge;
 pub mod commands;
 pub mod config;
@@ -23,7 +24,9 @@ pub mod outbound;
 pub mod pending;
 pub mod presence;
 pub mod reactions;
+pub mod requests;
 pub mod styling;
+pub mod vcard;
 pub mod xml;
 
 pub use bridge::XmppBridge;

@@ -1,23 +1,30 @@
 //! Attachments from XMPP (XEP-0066 links, usually HTTP File Upload URLs): fetched so they land
-//! in the Matrix media repository, typed by their Content-Type. A fetch that fails keeps the
-//! message as a link, so nothing is lost. Fetches run beside the stanza reader: a slow server
-//! delays only its own message.
+//! in the Matrix media repository, typed by their Content-Type. A fetch that fails or takes
+//! longer than the configured timeout keeps the message as a link, so nothing is lost.
+//!
+//! Order: a portal's events wait behind its attachment fetches (per-portal ordered queues), so
+//! a text sent right after a picture does not overtake it; other portals and the stanza reader
+//! are not held up. Portals with no fetch in progress send directly, as before.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferrybridge_core::BridgeHost;
 use ferrybridge_core::events::{MessageKind, RemoteEvent, RemoteEventKind};
+use ferrybridge_core::ids::PortalKey;
+use ferrybridge_core::portal::queue::OrderedQueues;
 
 /// Largest attachment fetched (larger ones stay links).
 pub const MAX_BYTES: u64 = 50 * 1024 * 1024;
 
-/// An HTTP client for attachments.
-pub fn client() -> reqwest::Client {
+/// An HTTP client for attachments; `timeout` bounds a whole fetch.
+pub fn client(timeout: Duration) -> reqwest::Client {
     // reqwest is built without a default TLS provider; the binaries install ring first, and
     // so does this (a no-op when one is installed), so building a client never panics.
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
+        .timeout(timeout)
         .build()
         .unwrap_or_default()
 }
@@ -58,37 +65,111 @@ pub async fn fetch(
     Ok((data, mime))
 }
 
-/// Sends `event`, fetching its attachment first when it links one.
-pub async fn send_with_media(host: &BridgeHost, client: &reqwest::Client, mut event: RemoteEvent) {
-    let link = match &event.kind {
-        RemoteEventKind::Message { content, .. } => content
-            .media
-            .as_ref()
-            .filter(|m| m.data.is_none() && m.mxc.is_none())
-            .and_then(|m| m.url.clone()),
-        _ => None,
-    };
-    let Some(url) = link else {
-        host.send(event).await;
-        return;
-    };
-    let (host, client) = (host.clone(), client.clone());
-    tokio::spawn(async move {
-        match fetch(&client, &url).await {
-            Ok((data, mime)) => {
-                if let RemoteEventKind::Message { content, .. } = &mut event.kind
-                    && let Some(media) = content.media.as_mut()
-                {
-                    content.kind = kind_for(mime.as_deref());
-                    media.size = Some(data.len() as u64);
-                    media.data = Some(data);
-                    media.mimetype = mime;
-                }
+/// Sends remote events, fetching linked attachments first, in order per portal.
+#[derive(Clone)]
+pub struct Attachments {
+    http: reqwest::Client,
+    timeout: Duration,
+    queues: OrderedQueues<PortalKey>,
+    /// Jobs queued per portal; while a portal has any, its other events queue behind them.
+    busy: Arc<Mutex<HashMap<PortalKey, usize>>>,
+}
+
+/// Counts a queued job down when it ends (even by panicking).
+struct Done {
+    busy: Arc<Mutex<HashMap<PortalKey, usize>>>,
+    portal: PortalKey,
+}
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = busy.get_mut(&self.portal) {
+            *n -= 1;
+            if *n == 0 {
+                busy.remove(&self.portal);
             }
-            Err(e) => tracing::info!(%url, error = %e, "attachment not fetched; bridging the link"),
         }
-        host.send(event).await;
-    });
+    }
+}
+
+impl Attachments {
+    /// Fetches give up after `timeout` (the message then carries the link).
+    pub fn new(timeout: Duration) -> Self {
+        Self {
+            http: client(timeout),
+            timeout,
+            queues: OrderedQueues::new(Duration::from_secs(60)),
+            busy: Arc::default(),
+        }
+    }
+
+    /// Sends `event`, fetching its attachment first when it links one. Returns once the
+    /// event is queued (here or in the core), never after a download.
+    pub async fn send(&self, host: &BridgeHost, mut event: RemoteEvent) {
+        let link = match &event.kind {
+            RemoteEventKind::Message { content, .. } => content
+                .media
+                .as_ref()
+                .filter(|m| m.data.is_none() && m.mxc.is_none())
+                .and_then(|m| m.url.clone()),
+            _ => None,
+        };
+        let portal = event.portal.clone();
+        if !self.must_queue(&portal, link.is_some()) {
+            host.send(event).await;
+            return;
+        }
+        let done = Done {
+            busy: self.busy.clone(),
+            portal: portal.clone(),
+        };
+        let (host, http, timeout) = (host.clone(), self.http.clone(), self.timeout);
+        self.queues.push(portal, async move {
+            let _done = done;
+            if let Some(url) = link {
+                let fetched = tokio::time::timeout(timeout, fetch(&http, &url))
+                    .await
+                    .unwrap_or_else(|_| Err(format!("no answer within {timeout:?}")));
+                attach(&mut event, &url, fetched);
+            }
+            host.send(event).await;
+        });
+    }
+}
+
+impl Attachments {
+    /// Whether an event must wait in the portal's queue (it links an attachment, or earlier
+    /// ones are still fetched); if so, counts it as queued.
+    fn must_queue(&self, portal: &PortalKey, links: bool) -> bool {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        if !links && !busy.contains_key(portal) {
+            return false;
+        }
+        *busy.entry(portal.clone()).or_default() += 1;
+        true
+    }
+}
+
+/// Puts fetched bytes into `event`'s media; a failure leaves the link (logged).
+fn attach(
+    event: &mut RemoteEvent,
+    url: &str,
+    fetched: Result<(bytes::Bytes, Option<String>), String>,
+) {
+    match fetched {
+        Ok((data, mime)) => {
+            if let RemoteEventKind::Message { content, .. } = &mut event.kind
+                && let Some(media) = content.media.as_mut()
+            {
+                content.kind = kind_for(mime.as_deref());
+                media.size = Some(data.len() as u64);
+                media.data = Some(data);
+                media.mimetype = mime;
+            }
+        }
+        Err(e) => tracing::info!(%url, error = %e, "attachment not fetched; bridging the link"),
+    }
 }
 
 #[cfg(test)]

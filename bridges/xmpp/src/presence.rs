@@ -6,10 +6,12 @@ use ferrybridge_core::ids::{PortalKey, RemoteUserId};
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 
+use crate::avatars;
 use crate::bridge::XmppBridge;
 use crate::convert;
 use crate::gateway;
 use crate::inbound::send;
+use crate::vcard;
 use crate::xml::{self, attr, child};
 
 /// Handles one presence stanza.
@@ -33,6 +35,14 @@ pub async fn handle(bridge: &XmppBridge, p: Presence) {
     else {
         if p.type_ == PresenceType::Error {
             join_failed(bridge, &room, &to, &p).await;
+        } else if p.type_ == PresenceType::None
+            && let Some(user) = bridge.puppets.user_of(&to)
+            && let Some(hash) = vcard::advertised_hash(&p.payloads)
+        {
+            // A directed presence to a puppet: its XEP-0153 hash may announce a new photo.
+            let ghost = RemoteUserId::new(room.as_str());
+            let portal = PortalKey::private(room.as_str(), user);
+            avatars::seen(bridge, &ghost, &portal, &to, Some(hash));
         }
         return;
     };
@@ -117,6 +127,13 @@ pub async fn handle(bridge: &XmppBridge, p: Presence) {
         .await;
         return;
     }
+    avatars::seen(
+        bridge,
+        &ghost,
+        &portal,
+        &to,
+        vcard::advertised_hash(&p.payloads),
+    );
     if bridge.mucs.occupant_seen(&room, &nick, real.clone()) {
         send(
             bridge,

@@ -245,7 +245,7 @@ impl Ghosts {
                 ),
                 (None, None) => None,
             };
-            if mxc.is_some() && row.avatar != mxc {
+            if (mxc.is_some() || avatar.is_removal()) && row.avatar != mxc {
                 intent.set_avatar(mxc.as_ref()).await?;
                 row.avatar = mxc;
             }

@@ -18,6 +18,7 @@ use url::Url;
 
 use crate::Synapse;
 
+mod profile;
 mod register;
 mod sync;
 

@@ -19,6 +19,8 @@ pub(super) struct SyncState {
     pub(super) consumed: HashSet<String>,
     pub(super) invites: Vec<OwnedRoomId>,
     pub(super) invites_returned: HashSet<OwnedRoomId>,
+    /// Read receipts seen: (room, event, reader).
+    pub(super) receipts: HashSet<(OwnedRoomId, String, String)>,
 }
 
 fn short(v: &Value) -> String {
@@ -78,6 +80,29 @@ impl TestUser {
             let now = Instant::now();
             if now >= deadline {
                 bail!("{} got no invite within {timeout:?}", self.user_id);
+            }
+            self.sync_once((deadline - now).min(Duration::from_secs(1)))
+                .await?;
+        }
+    }
+
+    /// Waits until /sync shows `reader`'s read receipt on `event` in `room`.
+    pub async fn wait_for_receipt(
+        &self,
+        room: &RoomId,
+        event: &str,
+        reader: &str,
+        timeout: Duration,
+    ) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let key = (room.to_owned(), event.to_owned(), reader.to_owned());
+        loop {
+            if self.lock().receipts.contains(&key) {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                bail!("no read receipt of {reader} on {event} in {room} within {timeout:?}");
             }
             self.sync_once((deadline - now).min(Duration::from_secs(1)))
                 .await?;
@@ -167,6 +192,17 @@ impl TestUser {
             };
             for (room_id, room) in rooms {
                 let room_id = RoomId::parse(room_id.as_str())?;
+                for ev in room["ephemeral"]["events"].as_array().into_iter().flatten() {
+                    if ev["type"] != "m.receipt" {
+                        continue;
+                    }
+                    for (event, by_type) in ev["content"].as_object().into_iter().flatten() {
+                        for reader in by_type["m.read"].as_object().into_iter().flatten() {
+                            st.receipts
+                                .insert((room_id.clone(), event.clone(), reader.0.clone()));
+                        }
+                    }
+                }
                 for part in ["state", "timeline"] {
                     for ev in room[part]["events"].as_array().into_iter().flatten() {
                         let mut ev = ev.clone();
