@@ -1,6 +1,7 @@
 //! How the IRC bridge connects, end to end against a real InspIRCd and Synapse: TLS with a
-//! private CA (and a clear notice when the certificate is not trusted), and the server-password
-//! mode (`PASS`) for the bot and for users' stored passwords.
+//! private CA (and a clear notice when the certificate is not trusted), the server-password
+//! mode (`PASS`) for the bot and for users' stored passwords (`!storepass`, `!removepass`), and
+//! the informational commands (`!help`, `!bridgeversion`).
 
 #[path = "irc/support.rs"]
 #[allow(dead_code)] // each test file uses a different part
@@ -114,5 +115,43 @@ async fn server_password_mode_sends_pass() {
     command(&dan, &dm, "!reconnect").await.unwrap();
     let text = notice_containing(&dan, &dm, "Disconnected from localhost").await;
     assert!(text.contains("Access denied"), "{text}");
+    // The right one again: back in, and told so.
+    command(&dan, &dm, "!storepass letmein").await.unwrap();
+    command(&dan, &dm, "!reconnect").await.unwrap();
+    notice_containing(&dan, &dm, "Reconnected to localhost").await;
+    // Without a password (removepass) the server refuses us again.
+    let r = command(&dan, &dm, "!removepass").await.unwrap();
+    assert!(r.contains("Removed your password"), "{r}");
+    command(&dan, &dm, "!reconnect").await.unwrap();
+    let text = notice_containing(&dan, &dm, "Disconnected from localhost").await;
+    assert!(text.contains("Access denied"), "{text}");
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_and_bridgeversion() {
+    let setup = Setup::start().await.unwrap();
+    let (erin, dm) = setup.user("erin").await.unwrap();
+    let help = command(&erin, &dm, "!help").await.unwrap();
+    for cmd in [
+        "join",
+        "nick",
+        "cmd",
+        "feature",
+        "quit",
+        "active",
+        "storepass",
+        "removepass",
+        "username",
+        "reconnect",
+        "listrooms",
+        "whois",
+    ] {
+        assert!(help.contains(cmd), "{cmd} missing from help: {help}");
+    }
+    // Admin-only commands are not offered to a plain user.
+    assert!(!help.contains("plumb"), "{help}");
+    let v = command(&erin, &dm, "!bridgeversion").await.unwrap();
+    assert!(v.contains(env!("CARGO_PKG_VERSION")), "{v}");
     setup.stop().await;
 }
