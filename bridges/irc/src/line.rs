@@ -28,6 +28,25 @@ pub struct ParsedLine {
     pub latin1: bool,
 }
 
+/// Whether a raw line is a message or notice to a channel (`[@tags] :source PRIVMSG #chan :…`).
+/// A puppet connection receives one for every line said in its channels and never uses them
+/// (the network's bot relays channels), so they are dropped before parsing: with many puppets
+/// in a busy channel this is most of the lines the bridge reads.
+pub fn is_channel_chatter(raw: &[u8]) -> bool {
+    let mut words = raw.split(|&b| b == b' ').filter(|w| !w.is_empty());
+    let mut first = words.next();
+    if first.is_some_and(|w| w.starts_with(b"@")) {
+        first = words.next();
+    }
+    if !first.is_some_and(|w| w.starts_with(b":")) {
+        return false;
+    }
+    let command = words.next();
+    let target = words.next();
+    (command == Some(&b"PRIVMSG"[..]) || command == Some(&b"NOTICE"[..]))
+        && target.is_some_and(|t| t.first().is_some_and(|c| b"#&+!".contains(c)))
+}
+
 /// Parses one line as read from the socket (with or without its CRLF).
 pub fn parse_line(raw: &[u8]) -> Result<ParsedLine, LineError> {
     if raw.len() > MAX_LINE_BYTES {
@@ -84,6 +103,21 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     use super::*;
+
+    #[test]
+    fn channel_chatter_is_recognised_without_parsing() {
+        assert!(is_channel_chatter(b":bob!b@h PRIVMSG #chan :hi"));
+        assert!(is_channel_chatter(b"@time=x :bob!b@h NOTICE &local :hi"));
+        assert!(!is_channel_chatter(
+            b":bob!b@h PRIVMSG me :a private message"
+        ));
+        assert!(!is_channel_chatter(
+            b":irc.localhost 404 me #chan :Cannot send"
+        ));
+        assert!(!is_channel_chatter(b"PING :x"));
+        assert!(!is_channel_chatter(b":bob!b@h PRIVMSG"));
+        assert!(!is_channel_chatter(b""));
+    }
 
     #[test]
     fn parses_ordinary_lines() {

@@ -221,6 +221,7 @@ impl IrcNetwork {
                 .unwrap_or(ident),
             realname,
             auth,
+            channel_messages: false,
         })
     }
 
@@ -234,6 +235,7 @@ impl IrcNetwork {
             ident: "bridge".to_owned(),
             realname: "ferrybridge Matrix bridge".to_owned(),
             auth: self.config.bot_password.clone().map(Auth::ServerPassword),
+            channel_messages: true,
         };
         let conn = Conn::spawn(config, self.limiter.clone(), tx);
         if self.bot.set(conn.clone()).is_err() {

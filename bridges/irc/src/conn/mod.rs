@@ -48,6 +48,9 @@ pub struct ConnConfig {
     pub ident: String,
     pub realname: String,
     pub auth: Option<Auth>,
+    /// Whether the owner wants messages said in channels (the network's bot, which relays
+    /// them); puppets do not, and skip them unparsed.
+    pub channel_messages: bool,
 }
 
 /// What a connection reports to its owner.

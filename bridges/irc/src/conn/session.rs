@@ -13,7 +13,7 @@ use super::{Auth, Cmd, ConnConfig, ConnEvent, Shared, Step, Waiter};
 use crate::backoff::{Backoff, ConnectLimiter};
 use crate::flood::FloodControl;
 use crate::ids::fold;
-use crate::line::parse_line;
+use crate::line::{is_channel_chatter, parse_line};
 use crate::nick::{DEFAULT_NICKLEN, alternatives};
 use crate::numerics::IrcFailure;
 
@@ -207,6 +207,9 @@ impl<'a> Session<'a> {
                     Ok(Some(())) => {
                         last_seen = Instant::now();
                         pinged = false;
+                        if !self.config.channel_messages && is_channel_chatter(&buf) {
+                            continue;
+                        }
                         match parse_line(&buf) {
                             Ok(parsed) => {
                                 if let Some(end) = self.handle(parsed.message) {
