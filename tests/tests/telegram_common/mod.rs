@@ -1,16 +1,17 @@
 //! Shared pieces of the Telegram bridge's end-to-end tests: a bridge on the fake network
-//! against a real Synapse, the bot DM, commands and the login dialogue.
+//! against a real Synapse, the bot DM, commands, the login dialogue, ghosts, invites and
+//! messages injected or sent.
 #![allow(dead_code)]
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
-use ferrybridge_telegram::fake::{FakeFactory, FakeWorld};
-use ferrybridge_telegram::network::{ChatRef, TgChat, TgUser};
+use ferrybridge_telegram::fake::{FakeFactory, FakeWorld, Sent};
+use ferrybridge_telegram::network::{ChatRef, TgChat, TgMessage, TgUser};
 use ferrybridge_telegram::{TelegramBridge, TelegramConfig};
-use ferrybridge_tests::{BridgeEnv, TestUser, text_body};
-use ruma::RoomId;
+use ferrybridge_tests::{BridgeEnv, TestUser, text_body, wait_until};
+use ruma::{OwnedRoomId, RoomId};
 use serde_json::Value;
 
 pub const T: Duration = Duration::from_secs(30);
@@ -96,6 +97,69 @@ pub async fn login(user: &TestUser, dm: &RoomId) -> Result<()> {
     user.send_text(dm, "12345").await?;
     wait_notice(user, dm, "Successfully logged in as Alice (+4412345678)").await?;
     Ok(())
+}
+
+/// Now, in Unix seconds.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// The Matrix ID of a Telegram user's ghost.
+pub fn ghost(
+    env: &ferrybridge_tests::BridgeEnv<ferrybridge_telegram::TelegramBridge>,
+    id: i64,
+) -> String {
+    format!("@_telegram_{id}:{}", env.synapse.server_name())
+}
+
+/// A plain text message from `from` in `chat`.
+pub fn incoming(id: i32, chat: ChatRef, from: TgUser, text: &str) -> TgMessage {
+    TgMessage {
+        id,
+        chat,
+        sender: from,
+        outgoing: false,
+        text: text.into(),
+        entities: vec![],
+        reply_to: None,
+        media: None,
+    }
+}
+
+/// Bob, as Telegram describes him.
+pub fn bob() -> TgUser {
+    user(BOB, "Bob", "+4400000002", "bob_tg")
+}
+
+/// Waits for the next invite and joins the room.
+pub async fn accept(user: &TestUser) -> Result<OwnedRoomId> {
+    let room = user.wait_for_invite(T).await?;
+    user.join(room.as_str()).await?;
+    Ok(room)
+}
+
+/// Waits for a message with this body in the room.
+pub async fn wait_text(user: &TestUser, room: &RoomId, body: &str) -> Result<Value> {
+    user.wait_for(room, T, |ev| {
+        ev["type"] == "m.room.message" && text_body(ev) == Some(body)
+    })
+    .await
+}
+
+/// Waits until our account has sent something on Telegram matching `pred`.
+pub async fn wait_sent(
+    world: &ferrybridge_telegram::fake::FakeWorld,
+    pred: impl Fn(&Sent) -> bool,
+) -> Result<Sent> {
+    wait_until(T, || async { world.sent(ME).iter().any(&pred) }).await?;
+    Ok(world
+        .sent(ME)
+        .into_iter()
+        .find(|s| pred(s))
+        .expect("just seen"))
 }
 
 #[allow(unused_imports)]

@@ -1,5 +1,5 @@
-//! [`RealDevice`]: one whatsapp-rust client (a `Bot` on a `SqliteStore` file), its events routed
-//! to the pairing or event stream of the [`WhatsAppNetwork`] trait.
+//! [`RealDevice`]: one whatsapp-rust client (a `Bot` on a `SqliteStore` file): its session's
+//! lifecycle (pairing, connecting, logging out) and the [`WhatsAppNetwork`] calls over it.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -12,49 +12,23 @@ use whatsapp_rust::download::DownloadParams;
 use whatsapp_rust::pair_code::PairCodeOptions;
 use whatsapp_rust::send::RevokeType;
 use whatsapp_rust::store::SqliteStore;
-use whatsapp_rust::upload::UploadOptions;
+use whatsapp_rust::upload::{UploadOptions, UploadResponse};
 use whatsapp_rust::wacore::proto_helpers::MessageBuilderExt;
 use whatsapp_rust::waproto::whatsapp as wa;
 use whatsapp_rust::{Client, Jid};
 
-use super::convert::{self, MediaHandle, Routed};
+use super::convert::{self, MediaHandle, group_info, jid_of, pn};
+use super::routing::{self, Routes};
 use crate::jid::{ChatJid, Phone};
 use crate::network::{
-    GroupInfo, MediaKind, Outgoing, PairingEvent, QuotedMessage, WaError, WaEvent, WaMedia,
-    WhatsAppNetwork,
+    GroupInfo, MediaKind, Outgoing, PairingEvent, WaError, WaEvent, WaMedia, WhatsAppNetwork,
 };
-
-/// A file to upload and send.
-struct MediaOut {
-    kind: MediaKind,
-    data: Bytes,
-    mimetype: String,
-    filename: String,
-    caption: Option<String>,
-}
-
-/// Where library events go right now.
-#[derive(Default)]
-struct Routes {
-    pairing: Option<mpsc::Sender<PairingEvent>>,
-    events: Option<mpsc::Sender<WaEvent>>,
-}
 
 /// One whatsapp-rust device.
 pub struct RealDevice {
     path: PathBuf,
     routes: Arc<Mutex<Routes>>,
     running: tokio::sync::Mutex<Option<BotHandle>>,
-}
-
-fn jid_of(chat: &ChatJid) -> Result<Jid, WaError> {
-    chat.jid()
-        .parse()
-        .map_err(|e| WaError::Invalid(format!("bad JID {chat}: {e:?}")))
-}
-
-fn pn(phone: &Phone) -> Jid {
-    Jid::pn(phone.digits())
 }
 
 fn refused(e: impl std::fmt::Display) -> WaError {
@@ -104,13 +78,7 @@ impl RealDevice {
             .on_event(move |event, client| {
                 let routes = routes.clone();
                 let account_path = account_path.clone();
-                async move {
-                    let routed = match convert::route(&event) {
-                        Routed::GroupRefresh(chat) => group_refresh(&client, &chat).await,
-                        other => other,
-                    };
-                    dispatch(&routes, &account_path, routed).await
-                }
+                async move { routing::handle(&routes, &account_path, event, client).await }
             });
         if let Some(phone) = pair_phone {
             builder = builder.with_pair_code(PairCodeOptions {
@@ -144,172 +112,21 @@ impl RealDevice {
         Ok(rx)
     }
 
-    async fn upload_message(
-        &self,
+    /// Uploads a file's bytes, encrypted, for a media message.
+    async fn upload(
         client: &Client,
-        file: MediaOut,
-        context: Option<wa::ContextInfo>,
-    ) -> Result<wa::Message, WaError> {
-        let MediaOut {
-            kind,
-            data,
-            mimetype,
-            filename,
-            caption,
-        } = file;
-        let (mimetype, filename) = (mimetype.as_str(), filename.as_str());
-        let up = client
+        kind: MediaKind,
+        data: Bytes,
+    ) -> Result<UploadResponse, WaError> {
+        client
             .upload(
                 data.to_vec(),
                 convert::media_type(kind),
                 UploadOptions::default(),
             )
             .await
-            .map_err(|e| WaError::Media(e.to_string()))?;
-        let ctx = || match &context {
-            Some(c) => whatsapp_rust::buffa::MessageField::some(c.clone()),
-            None => whatsapp_rust::buffa::MessageField::none(),
-        };
-        let mut msg = wa::Message::default();
-        match kind {
-            MediaKind::Image => {
-                msg.image_message =
-                    whatsapp_rust::buffa::MessageField::some(wa::message::ImageMessage {
-                        url: Some(up.url),
-                        direct_path: Some(up.direct_path),
-                        media_key: Some(up.media_key.to_vec()),
-                        file_enc_sha256: Some(up.file_enc_sha256.to_vec()),
-                        file_sha256: Some(up.file_sha256.to_vec()),
-                        file_length: Some(up.file_length),
-                        mimetype: Some(mimetype.into()),
-                        caption,
-                        context_info: ctx(),
-                        ..Default::default()
-                    })
-            }
-            MediaKind::Video => {
-                msg.video_message =
-                    whatsapp_rust::buffa::MessageField::some(wa::message::VideoMessage {
-                        url: Some(up.url),
-                        direct_path: Some(up.direct_path),
-                        media_key: Some(up.media_key.to_vec()),
-                        file_enc_sha256: Some(up.file_enc_sha256.to_vec()),
-                        file_sha256: Some(up.file_sha256.to_vec()),
-                        file_length: Some(up.file_length),
-                        mimetype: Some(mimetype.into()),
-                        caption,
-                        context_info: ctx(),
-                        ..Default::default()
-                    })
-            }
-            MediaKind::Audio | MediaKind::Voice => {
-                msg.audio_message =
-                    whatsapp_rust::buffa::MessageField::some(wa::message::AudioMessage {
-                        url: Some(up.url),
-                        direct_path: Some(up.direct_path),
-                        media_key: Some(up.media_key.to_vec()),
-                        file_enc_sha256: Some(up.file_enc_sha256.to_vec()),
-                        file_sha256: Some(up.file_sha256.to_vec()),
-                        file_length: Some(up.file_length),
-                        mimetype: Some(mimetype.into()),
-                        ptt: Some(kind == MediaKind::Voice),
-                        context_info: ctx(),
-                        ..Default::default()
-                    })
-            }
-            MediaKind::Sticker => {
-                msg.sticker_message =
-                    whatsapp_rust::buffa::MessageField::some(wa::message::StickerMessage {
-                        url: Some(up.url),
-                        direct_path: Some(up.direct_path),
-                        media_key: Some(up.media_key.to_vec()),
-                        file_enc_sha256: Some(up.file_enc_sha256.to_vec()),
-                        file_sha256: Some(up.file_sha256.to_vec()),
-                        file_length: Some(up.file_length),
-                        mimetype: Some(mimetype.into()),
-                        context_info: ctx(),
-                        ..Default::default()
-                    })
-            }
-            MediaKind::Document => {
-                msg.document_message =
-                    whatsapp_rust::buffa::MessageField::some(wa::message::DocumentMessage {
-                        url: Some(up.url),
-                        direct_path: Some(up.direct_path),
-                        media_key: Some(up.media_key.to_vec()),
-                        file_enc_sha256: Some(up.file_enc_sha256.to_vec()),
-                        file_sha256: Some(up.file_sha256.to_vec()),
-                        file_length: Some(up.file_length),
-                        mimetype: Some(mimetype.into()),
-                        file_name: Some(filename.into()),
-                        title: Some(filename.into()),
-                        caption,
-                        context_info: ctx(),
-                        ..Default::default()
-                    })
-            }
-        }
-        Ok(msg)
+            .map_err(|e| WaError::Media(e.to_string()))
     }
-}
-
-/// Sends a converted event where it belongs; a successful pairing records the account and
-/// hands the device over to the event stream.
-async fn dispatch(routes: &Mutex<Routes>, account_path: &Path, routed: Routed) {
-    let lock = || routes.lock().unwrap_or_else(|p| p.into_inner());
-    match routed {
-        Routed::Pairing(ev) => {
-            if let PairingEvent::Success { phone, .. } = &ev {
-                let _ = std::fs::write(account_path, phone.digits());
-            }
-            let done = !matches!(ev, PairingEvent::Qr(_) | PairingEvent::PairCode(_));
-            let tx = if done {
-                lock().pairing.take()
-            } else {
-                lock().pairing.clone()
-            };
-            if let Some(tx) = tx {
-                let _ = tx.send(ev).await;
-            }
-        }
-        Routed::Events(events) => {
-            for ev in events {
-                if matches!(ev, WaEvent::LoggedOut { .. }) {
-                    let _ = std::fs::remove_file(account_path);
-                }
-                let tx = lock().events.clone();
-                if let Some(tx) = tx {
-                    let _ = tx.send(ev).await;
-                }
-            }
-        }
-        Routed::GroupRefresh(_) | Routed::Ignore => {}
-    }
-}
-
-/// A group changed: its current details, as an event.
-async fn group_refresh(client: &Client, chat: &ChatJid) -> Routed {
-    let Ok(jid) = jid_of(chat) else {
-        return Routed::Ignore;
-    };
-    match client.groups().get_metadata(&jid).await {
-        Ok(meta) => match group_info(&meta) {
-            Some(group) => Routed::Events(vec![WaEvent::GroupChanged { group }]),
-            None => Routed::Ignore,
-        },
-        Err(e) => {
-            tracing::warn!(%chat, error = %e, "could not fetch a changed group");
-            Routed::Ignore
-        }
-    }
-}
-
-fn context(reply: &Option<QuotedMessage>) -> Option<wa::ContextInfo> {
-    reply.as_ref().map(|q| wa::ContextInfo {
-        stanza_id: Some(q.id.clone()),
-        participant: q.sender.as_ref().map(|p| pn(p).to_string()),
-        ..Default::default()
-    })
 }
 
 #[async_trait]
@@ -400,23 +217,11 @@ impl WhatsAppNetwork for RealDevice {
         let client = self.client().await?;
         let to = jid_of(chat)?;
         let msg = match message {
-            Outgoing::Text { text, reply_to } => match context(&reply_to) {
-                Some(ctx) => wa::Message::text_with_context(text, ctx),
-                None => wa::Message::text(text),
-            },
+            Outgoing::Text { text, reply_to } => convert::text(text, &reply_to),
             Outgoing::Location {
                 latitude,
                 longitude,
-            } => wa::Message {
-                location_message: whatsapp_rust::buffa::MessageField::some(
-                    wa::message::LocationMessage {
-                        degrees_latitude: Some(latitude),
-                        degrees_longitude: Some(longitude),
-                        ..Default::default()
-                    },
-                ),
-                ..Default::default()
-            },
+            } => convert::location(latitude, longitude),
             Outgoing::Media {
                 kind,
                 data,
@@ -425,18 +230,8 @@ impl WhatsAppNetwork for RealDevice {
                 caption,
                 reply_to,
             } => {
-                self.upload_message(
-                    &client,
-                    MediaOut {
-                        kind,
-                        data,
-                        mimetype,
-                        filename,
-                        caption,
-                    },
-                    context(&reply_to),
-                )
-                .await?
+                let up = Self::upload(&client, kind, data).await?;
+                convert::media_message(kind, up, &mimetype, &filename, caption, &reply_to)
             }
         };
         let sent = client.send_message(to, msg).await.map_err(refused)?;
@@ -468,31 +263,7 @@ impl WhatsAppNetwork for RealDevice {
     ) -> Result<String, WaError> {
         let client = self.client().await?;
         let from_me = target_sender.is_some() && self.account().await.as_ref() == target_sender;
-        let msg = wa::Message {
-            reaction_message: whatsapp_rust::buffa::MessageField::some(
-                wa::message::ReactionMessage {
-                    key: whatsapp_rust::buffa::MessageField::some(wa::MessageKey {
-                        remote_jid: Some(chat.jid()),
-                        from_me: Some(from_me),
-                        id: Some(target.to_owned()),
-                        participant: if chat.is_group() {
-                            target_sender.map(|p| pn(p).to_string())
-                        } else {
-                            None
-                        },
-                    }),
-                    text: Some(emoji.to_owned()),
-                    sender_timestamp_ms: Some(
-                        std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map(|d| d.as_millis() as i64)
-                            .unwrap_or(0),
-                    ),
-                    ..Default::default()
-                },
-            ),
-            ..Default::default()
-        };
+        let msg = convert::reaction(chat, target, target_sender, from_me, emoji);
         let sent = client
             .send_message(jid_of(chat)?, msg)
             .await
@@ -581,20 +352,6 @@ async fn picture(client: &Client, jid: &Jid) -> Option<Bytes> {
         .await
         .ok()?;
     (resp.status_code == 200).then(|| Bytes::from(resp.body))
-}
-
-fn group_info(meta: &whatsapp_rust::features::GroupMetadata) -> Option<GroupInfo> {
-    Some(GroupInfo {
-        jid: convert::chat_of(&meta.id)?,
-        subject: meta.subject.clone(),
-        description: meta.description.clone(),
-        participants: meta
-            .participants
-            .iter()
-            .filter_map(|p| convert::phone_of(&p.jid, p.phone_number.as_ref()))
-            .collect(),
-        picture: None,
-    })
 }
 
 #[cfg(test)]

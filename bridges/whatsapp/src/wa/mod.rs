@@ -11,6 +11,7 @@ use crate::network::{WaError, WhatsAppFactory, WhatsAppNetwork};
 
 pub mod convert;
 mod device;
+mod routing;
 
 pub use device::RealDevice;
 

@@ -1,0 +1,85 @@
+//! Where a device's library events go: converted, then sent to the pairing stream while a
+//! pairing runs and to the event stream once connected.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+use whatsapp_rust::Client;
+use whatsapp_rust::wacore::types::events::Event;
+
+use super::convert::{self, Routed};
+use crate::jid::ChatJid;
+use crate::network::{PairingEvent, WaEvent};
+
+/// Where library events go right now.
+#[derive(Default)]
+pub(super) struct Routes {
+    pub pairing: Option<mpsc::Sender<PairingEvent>>,
+    pub events: Option<mpsc::Sender<WaEvent>>,
+}
+
+/// Converts one library event (fetching a changed group's details) and sends it on.
+pub(super) async fn handle(
+    routes: &Mutex<Routes>,
+    account_path: &Path,
+    event: Arc<Event>,
+    client: Arc<Client>,
+) {
+    let routed = match convert::route(&event) {
+        Routed::GroupRefresh(chat) => group_refresh(&client, &chat).await,
+        other => other,
+    };
+    dispatch(routes, account_path, routed).await
+}
+
+/// Sends a converted event where it belongs; a successful pairing records the account and
+/// hands the device over to the event stream.
+async fn dispatch(routes: &Mutex<Routes>, account_path: &Path, routed: Routed) {
+    let lock = || routes.lock().unwrap_or_else(|p| p.into_inner());
+    match routed {
+        Routed::Pairing(ev) => {
+            if let PairingEvent::Success { phone, .. } = &ev {
+                let _ = std::fs::write(account_path, phone.digits());
+            }
+            let done = !matches!(ev, PairingEvent::Qr(_) | PairingEvent::PairCode(_));
+            let tx = if done {
+                lock().pairing.take()
+            } else {
+                lock().pairing.clone()
+            };
+            if let Some(tx) = tx {
+                let _ = tx.send(ev).await;
+            }
+        }
+        Routed::Events(events) => {
+            for ev in events {
+                if matches!(ev, WaEvent::LoggedOut { .. }) {
+                    let _ = std::fs::remove_file(account_path);
+                }
+                let tx = lock().events.clone();
+                if let Some(tx) = tx {
+                    let _ = tx.send(ev).await;
+                }
+            }
+        }
+        Routed::GroupRefresh(_) | Routed::Ignore => {}
+    }
+}
+
+/// A group changed: its current details, as an event.
+async fn group_refresh(client: &Client, chat: &ChatJid) -> Routed {
+    let Ok(jid) = convert::jid_of(chat) else {
+        return Routed::Ignore;
+    };
+    match client.groups().get_metadata(&jid).await {
+        Ok(meta) => match convert::group_info(&meta) {
+            Some(group) => Routed::Events(vec![WaEvent::GroupChanged { group }]),
+            None => Routed::Ignore,
+        },
+        Err(e) => {
+            tracing::warn!(%chat, error = %e, "could not fetch a changed group");
+            Routed::Ignore
+        }
+    }
+}
