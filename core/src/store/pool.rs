@@ -103,7 +103,13 @@ async fn open_sqlite(uri: &str, max_connections: u32) -> Result<AnyPool, StoreEr
         .await?;
     conn.close().await?;
 
-    Ok(pool.max_connections(max_connections).connect(uri).await?)
+    // A local file cannot drop a connection: pinging one before each use (sqlx's default)
+    // only adds a round trip to the connection's worker thread to every query.
+    Ok(pool
+        .max_connections(max_connections)
+        .test_before_acquire(false)
+        .connect(uri)
+        .await?)
 }
 
 /// Whether a SQLite URI names an in-memory database (`sqlite::memory:` or `?mode=memory`).

@@ -86,9 +86,7 @@ pub async fn writer_task(
     while let Some(line) = lines.recv().await {
         // Answers to pings, our keepalive and QUIT must not wait behind a backlog (a paced
         // paste would otherwise look like a ping timeout); everything else is paced.
-        let urgent = line.starts_with("PONG ")
-            || line.starts_with("QUIT")
-            || line == KEEPALIVE;
+        let urgent = line.starts_with("PONG ") || line.starts_with("QUIT") || line == KEEPALIVE;
         if !urgent {
             flood.acquire().await;
         }

@@ -249,8 +249,7 @@ impl Conn {
         lines: Vec<String>,
         matcher: Matcher,
         timeout: Duration,
-    ) -> impl std::future::Future<Output = Result<Vec<Message>, IrcFailure>> + Send + 'static
-    {
+    ) -> impl std::future::Future<Output = Result<Vec<Message>, IrcFailure>> + Send + 'static {
         let (tx, mut rx) = oneshot::channel();
         let waiter = Waiter {
             matcher,

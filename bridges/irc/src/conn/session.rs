@@ -148,12 +148,7 @@ impl<'a> Session<'a> {
         shared
             .written
             .store(queued, std::sync::atomic::Ordering::Relaxed);
-        tokio::spawn(io::writer_task(
-            writer,
-            rx,
-            flood,
-            shared.written.clone(),
-        ));
+        tokio::spawn(io::writer_task(writer, rx, flood, shared.written.clone()));
         let nick = {
             let st = shared.lock();
             if st.desired_nick.is_empty() {
