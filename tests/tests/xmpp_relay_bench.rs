@@ -20,7 +20,12 @@
 //!   to arrival time (raw occupant read / homeserver receive). Prosody's own routing is
 //!   included.
 //!
-//! `FB_BENCH_MESSAGES` sets the throughput message count (default 20,000).
+//! * CPU: seconds used by this process (bridge, stand-in homeserver and the raw occupants) and
+//!   by Prosody during each throughput phase, to tell who the bottleneck is.
+//!
+//! `FB_BENCH_MESSAGES` sets the throughput message count (default 20,000), `FB_BENCH_SENDERS`
+//! and `FB_BENCH_TALKERS` the Matrix senders and XMPP talkers (default 10 and 5; with the
+//! watcher, the MUC has senders + talkers + 1 occupants, Prosody's fan-out per message).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,8 +44,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 
 const ROOM: &str = "bench@conference.localhost";
-const SENDERS: usize = 10;
-const TALKERS: usize = 5;
 const PUPPET_ROOMS: usize = 10;
 
 /// What a raw occupant has seen.
@@ -212,12 +215,15 @@ fn cpu(prosody: &Prosody) -> Cpu {
 }
 
 impl Cpu {
-    fn since(&self, prosody: &Prosody) -> String {
+    /// CPU used since `self`, in total and per message.
+    fn since(&self, prosody: &Prosody, messages: usize) -> String {
         let now = cpu(prosody);
+        let (b, p) = (now.bridge - self.bridge, now.prosody - self.prosody);
+        let per = |s: f64| s * 1000.0 / messages as f64;
         format!(
-            "CPU: this process {:.1} s, Prosody {:.1} s",
-            now.bridge - self.bridge,
-            now.prosody - self.prosody
+            "CPU: this process {b:.1} s ({:.2} ms/msg), Prosody {p:.1} s ({:.2} ms/msg)",
+            per(b),
+            per(p)
         )
     }
 }
@@ -292,6 +298,10 @@ async fn relay_throughput_latency_and_puppet_memory() {
     };
     let n = env("FB_BENCH_MESSAGES", 20_000);
     let puppets = env("FB_BENCH_PUPPETS", 1_000);
+    // Matrix senders (each a puppet occupant) and XMPP talkers in the benchmark MUC. Prosody
+    // delivers each message to every occupant, so these set its fan-out.
+    let senders = env("FB_BENCH_SENDERS", 10).max(1);
+    let n_talkers = env("FB_BENCH_TALKERS", 5).max(1);
     let prosody = Prosody::start().await.unwrap();
     let hs = BenchHomeserver::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -380,20 +390,20 @@ async fn relay_throughput_latency_and_puppet_memory() {
 
     let watcher = Occupant::join(prosody.c2s, "watcher", "watcher", &[ROOM.into()]).await;
     let mut talkers = Vec::new();
-    for t in 0..TALKERS {
+    for t in 0..n_talkers {
         let nick = format!("talker{t}");
         talkers.push(Occupant::join(prosody.c2s, &nick, &nick, &[ROOM.into()]).await);
     }
 
     // Warm-up (not measured): every sender's puppet joins the MUC; every talker's ghost is
     // created.
-    let warm: Vec<_> = (0..SENDERS)
+    let warm: Vec<_> = (0..senders)
         .map(|s| message(s, s, &room, format!("hello from {s}")))
         .collect();
     put("warm".into(), warm).await;
     wait(
         "the puppets' first messages",
-        || watcher.count() >= SENDERS as u64,
+        || watcher.count() >= senders as u64,
         Duration::from_secs(120),
     )
     .await;
@@ -405,7 +415,7 @@ async fn relay_throughput_latency_and_puppet_memory() {
     }
     wait(
         "the talkers' first messages",
-        || hs.sent() >= before + TALKERS as u64,
+        || hs.sent() >= before + n_talkers as u64,
         Duration::from_secs(60),
     )
     .await;
@@ -418,7 +428,7 @@ async fn relay_throughput_latency_and_puppet_memory() {
     for (t, chunk) in (0..n).collect::<Vec<_>>().chunks(50).enumerate() {
         let events = chunk
             .iter()
-            .map(|&i| message(i, i % SENDERS, &room, format!("mx {i}")))
+            .map(|&i| message(i, i % senders, &room, format!("mx {i}")))
             .collect();
         put(format!("t{t}"), events).await;
     }
@@ -446,15 +456,15 @@ async fn relay_throughput_latency_and_puppet_memory() {
     let drained = start.elapsed().as_secs_f64();
     println!(
         "BENCH xmpp matrix_to_muc_throughput={:.0} msg/s ({n} messages in 50-event transactions \
-         from {SENDERS} puppets, all at a MUC occupant in {secs:.2} s; transactions accepted in \
-         {accepted:.2} s; the bridge done reading the room's {SENDERS} echoes of each in \
+         from {senders} puppets, all at a MUC occupant in {secs:.2} s; transactions accepted in \
+         {accepted:.2} s; the bridge done reading the room's {senders} echoes of each in \
          {drained:.2} s = {:.0} msg/s; {})",
         n as f64 / secs,
         n as f64 / drained,
-        used.since(&prosody)
+        used.since(&prosody, n)
     );
 
-    // MUC → Matrix throughput: TALKERS occupants write their share as fast as they can.
+    // MUC → Matrix throughput: the talkers write their share as fast as they can.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = hs.sent();
     let used = cpu(&prosody);
@@ -462,7 +472,7 @@ async fn relay_throughput_latency_and_puppet_memory() {
     let mut writes = Vec::new();
     for (t, talker) in talkers.iter().enumerate() {
         let texts: Vec<(String, String)> = (t..n)
-            .step_by(TALKERS)
+            .step_by(n_talkers)
             .map(|i| (format!("x{i}"), format!("xmpp {i}")))
             .collect();
         writes.push(tokio::spawn(talker.say(texts)));
@@ -478,10 +488,10 @@ async fn relay_throughput_latency_and_puppet_memory() {
     .await;
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "BENCH xmpp muc_to_matrix_throughput={:.0} msg/s ({n} messages from {TALKERS} MUC \
+        "BENCH xmpp muc_to_matrix_throughput={:.0} msg/s ({n} messages from {n_talkers} MUC \
          occupants, all at the homeserver in {secs:.2} s; {})",
         n as f64 / secs,
-        used.since(&prosody)
+        used.since(&prosody, n)
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
 
@@ -494,7 +504,7 @@ async fn relay_throughput_latency_and_puppet_memory() {
     for (i, at) in sent_at.iter_mut().enumerate() {
         tick.tick().await;
         *at = Some(Instant::now());
-        let ev = message(i, i % SENDERS, &room, format!("lat {i}"));
+        let ev = message(i, i % senders, &room, format!("lat {i}"));
         tasks.push(tokio::spawn(put(format!("l{i}"), vec![ev])));
     }
     for t in tasks {
@@ -540,7 +550,7 @@ async fn relay_throughput_latency_and_puppet_memory() {
     for (i, at) in sent_at.iter_mut().enumerate() {
         tick.tick().await;
         *at = Some(Instant::now());
-        talkers[i % TALKERS]
+        talkers[i % n_talkers]
             .say([(format!("l{i}"), format!("lat {i}"))])
             .await;
     }
