@@ -81,6 +81,11 @@ impl Prosody {
         Ok(())
     }
 
+    /// The server's process ID (benchmarks read its CPU time).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
     fn kill(&self) {
         let _ = std::process::Command::new("kill")
             .arg(self.pid.to_string())
@@ -130,6 +135,12 @@ fn b64(data: &[u8]) -> String {
 
 impl XmppClient {
     pub async fn login(port: u16, user: &str, pass: &str) -> Result<Self> {
+        Self::login_as(port, user, pass, "test").await
+    }
+
+    /// Logs in with a chosen resource, so one account can hold several sessions (e.g. several
+    /// occupants of one MUC).
+    pub async fn login_as(port: u16, user: &str, pass: &str, resource: &str) -> Result<Self> {
         let stream = TcpStream::connect(("127.0.0.1", port)).await?;
         let mut c = Self {
             stream,
@@ -147,7 +158,7 @@ impl XmppClient {
         c.wait_for("<success").await?;
         c.send(header).await?;
         c.wait_for("</stream:features>").await?;
-        c.send("<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>test</resource></bind></iq>").await?;
+        c.send(&format!("<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{resource}</resource></bind></iq>")).await?;
         c.wait_for("</iq>").await?;
         c.send("<presence/>").await?;
         Ok(c)
@@ -156,6 +167,12 @@ impl XmppClient {
     pub async fn send(&mut self, xml: &str) -> Result<()> {
         self.stream.write_all(xml.as_bytes()).await?;
         Ok(())
+    }
+
+    /// The raw stream and what was read but not yet consumed, for callers that read
+    /// continuously (benchmarks).
+    pub fn into_parts(self) -> (TcpStream, String) {
+        (self.stream, self.buf)
     }
 
     /// Reads until `needle` appears; returns everything read up to and including it, and

@@ -340,8 +340,7 @@ async fn session(
             },
             out = rx.recv() => match out {
                 Some(stanza) => {
-                    let el = XmppStreamElement::Stanza(stanza);
-                    if let Err(e) = stream.send(&el).await {
+                    if let Err(e) = send_batch(&mut stream, stanza, rx).await {
                         tracing::warn!(error = %e, "could not send to the XMPP server");
                         return;
                     }
@@ -367,6 +366,24 @@ async fn session(
             }
         }
     }
+}
+
+/// Most stanzas written before one flush.
+const BATCH: usize = 256;
+
+/// Writes `first` and whatever else is already queued (up to [`BATCH`]), then flushes once: a
+/// burst costs one write to the socket instead of one per stanza.
+async fn send_batch(
+    stream: &mut Stream,
+    first: Stanza,
+    rx: &mut mpsc::UnboundedReceiver<Stanza>,
+) -> Result<(), std::io::Error> {
+    stream.feed(&XmppStreamElement::Stanza(first)).await?;
+    for _ in 1..BATCH {
+        let Ok(stanza) = rx.try_recv() else { break };
+        stream.feed(&XmppStreamElement::Stanza(stanza)).await?;
+    }
+    SinkExt::<&XmppStreamElement>::flush(stream).await
 }
 
 /// Where pings go: the parent domain of the component (`matrix.example.com` → `example.com`).

@@ -250,6 +250,10 @@ async fn muc_message(
     if !bridge.mucs.is_primary(room, to) {
         return;
     }
+    // The room's echo of our own puppets' messages: nothing to parse.
+    if nick.is_some_and(|n| bridge.mucs.is_puppet_nick(room, n)) {
+        return;
+    }
     let inbound = Inbound::parse(msg);
     if inbound.delayed {
         return;
@@ -272,11 +276,10 @@ async fn muc_message(
         }
         return;
     };
-    let ours = bridge.mucs.is_puppet_nick(room, nick)
-        || inbound
-            .id
-            .as_deref()
-            .is_some_and(|id| bridge.mucs.was_sent(id))
+    let ours = inbound
+        .id
+        .as_deref()
+        .is_some_and(|id| bridge.mucs.was_sent(id))
         || origin_id(msg).is_some_and(|id| bridge.mucs.was_sent(&id));
     if ours {
         return;
