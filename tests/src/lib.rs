@@ -10,6 +10,7 @@ pub mod bridge_env;
 pub mod client;
 pub mod echo;
 pub mod postgres;
+pub mod relay_bench;
 pub mod synapse;
 pub mod wait;
 pub mod xmpp;

@@ -30,7 +30,9 @@ use ferrybridge_core::ids::PortalKey;
 use ferrybridge_irc::{IrcBridge, IrcConfig};
 use ferrybridge_tests::bench_hs::BenchHomeserver;
 use ferrybridge_tests::free_port;
-use serde_json::json;
+use ferrybridge_tests::relay_bench::{
+    Transactions, homeserver_latencies, message, percentiles, wait_for,
+};
 use support::Ircd;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -116,28 +118,6 @@ impl Client {
     }
 }
 
-async fn wait(what: &str, done: impl Fn() -> bool, limit: Duration) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-}
-
-fn percentiles(mut v: Vec<Duration>) -> (f64, f64, usize) {
-    v.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let n = v.len();
-    assert!(n > 0, "no latency samples");
-    (ms(v[n / 2]), ms(v[(n * 99 / 100).min(n - 1)]), n)
-}
-
-fn message(i: usize, sender: usize, room: &str, body: String) -> serde_json::Value {
-    json!({"event_id": format!("$bench-{i}-{}", uuid::Uuid::new_v4().simple()), "room_id": room,
-           "sender": format!("@bench{sender}:localhost"), "type": "m.room.message",
-           "origin_server_ts": 0, "content": {"msgtype": "m.text", "body": body}})
-}
-
 fn config(irc_port: u16, hs: &BenchHomeserver, dir: &std::path::Path) -> Config<IrcConfig> {
     let text = ferrybridge_core::cli::fill_secrets(&example_config(
         &IrcBridge::info(),
@@ -179,7 +159,7 @@ async fn relay_throughput_and_latency() {
     let key = PortalKey::shared(ferrybridge_irc::ids::chat_id("localhost", CHANNEL));
     let portal = running.host().portals().get_or_create(&key).await.unwrap();
     let room = portal.room_id().to_string();
-    wait(
+    wait_for(
         "the bot in the channel",
         || net.bot.get().is_some_and(|b| b.in_channel(CHANNEL)),
         Duration::from_secs(60),
@@ -199,29 +179,8 @@ async fn relay_throughput_and_latency() {
          homeserver, bridge flood control raised to burst={FLOOD} per_second={FLOOD}"
     );
 
-    let client = reqwest::Client::new();
-    let url = format!(
-        "http://127.0.0.1:{}/_matrix/app/v1/transactions",
-        config.appservice.port
-    );
-    let token = config.appservice.hs_token.clone();
-    let put = |id: String, events: Vec<serde_json::Value>| {
-        let (client, url, token) = (client.clone(), url.clone(), token.clone());
-        async move {
-            let resp = client
-                .put(format!("{url}/{id}"))
-                .bearer_auth(&token)
-                .json(&json!({ "events": events }))
-                .send()
-                .await
-                .unwrap();
-            assert!(
-                resp.status().is_success(),
-                "transaction refused: {}",
-                resp.status()
-            );
-        }
-    };
+    let txns = Transactions::new(config.appservice.port, &config.appservice.hs_token);
+    let put = |id: String, events: Vec<serde_json::Value>| txns.put(id, events);
 
     // Warm-up (not measured): every sender's puppet connects and joins; every talker's ghost
     // is created.
@@ -229,7 +188,7 @@ async fn relay_throughput_and_latency() {
         .map(|s| message(s, s, &room, format!("hello from {s}")))
         .collect();
     put("warm".into(), warm).await;
-    wait(
+    wait_for(
         "the puppets' first messages",
         || watcher.count() >= SENDERS as u64,
         Duration::from_secs(120),
@@ -241,7 +200,7 @@ async fn relay_throughput_and_latency() {
             .await
             .unwrap();
     }
-    wait(
+    wait_for(
         "the talkers' first messages",
         || hs.sent() >= TALKERS as u64,
         Duration::from_secs(60),
@@ -260,7 +219,7 @@ async fn relay_throughput_and_latency() {
         put(format!("t{t}"), events).await;
     }
     let accepted = start.elapsed().as_secs_f64();
-    wait(
+    wait_for(
         "Matrix → IRC messages",
         || watcher.count() >= base + n as u64,
         Duration::from_secs(600),
@@ -288,7 +247,7 @@ async fn relay_throughput_and_latency() {
     for w in writes {
         w.await.unwrap();
     }
-    wait(
+    wait_for(
         "IRC → Matrix messages",
         || hs.sent() >= before + n as u64,
         Duration::from_secs(600),
@@ -317,7 +276,7 @@ async fn relay_throughput_and_latency() {
     for t in tasks {
         t.await.unwrap();
     }
-    wait(
+    wait_for(
         "the paced Matrix → IRC messages",
         || {
             watcher
@@ -360,30 +319,7 @@ async fn relay_throughput_and_latency() {
             .await
             .unwrap();
     }
-    let recorded = || {
-        hs.counters
-            .recorded
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, b)| b["body"].as_str().is_some_and(|t| t.starts_with("lat ")))
-            .count()
-    };
-    wait(
-        "the paced IRC → Matrix messages",
-        || recorded() >= lat_n,
-        Duration::from_secs(60),
-    )
-    .await;
-    hs.record(false);
-    let samples: Vec<Duration> = hs
-        .take_recorded()
-        .iter()
-        .filter_map(|(at, b)| {
-            let i: usize = b["body"].as_str()?.strip_prefix("lat ")?.parse().ok()?;
-            Some(at.duration_since(sent_at.get(i).copied().flatten()?))
-        })
-        .collect();
+    let samples = homeserver_latencies(&hs, &sent_at, "the paced IRC → Matrix messages").await;
     let (p50, p99, k) = percentiles(samples);
     println!(
         "BENCH irc irc_to_matrix_latency p50={p50:.2}ms p99={p99:.2}ms ({k} messages at 100/s; \

@@ -37,6 +37,9 @@ use ferrybridge_core::config::{Config, NetworkConfig, Tokens, example_config, pa
 use ferrybridge_core::ids::PortalKey;
 use ferrybridge_tests::bench_hs::BenchHomeserver;
 use ferrybridge_tests::free_port;
+use ferrybridge_tests::relay_bench::{
+    Transactions, event_id, homeserver_latencies, message, percentiles, rss_kib, wait_for,
+};
 use ferrybridge_tests::xmpp::{Prosody, SECRET, XmppClient};
 use ferrybridge_xmpp::{XmppBridge, XmppConfig};
 use serde_json::json;
@@ -228,40 +231,6 @@ impl Cpu {
     }
 }
 
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map(|pages| pages * 4)
-        .unwrap_or(0)
-}
-
-async fn wait(what: &str, done: impl Fn() -> bool, limit: Duration) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-}
-
-fn percentiles(mut v: Vec<Duration>) -> (f64, f64, usize) {
-    v.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let n = v.len();
-    assert!(n > 0, "no latency samples");
-    (ms(v[n / 2]), ms(v[(n * 99 / 100).min(n - 1)]), n)
-}
-
-fn event_id(tag: &str) -> String {
-    format!("$bench-{tag}-{}", uuid::Uuid::new_v4().simple())
-}
-
-fn message(i: usize, sender: usize, room: &str, body: String) -> serde_json::Value {
-    json!({"event_id": event_id(&i.to_string()), "room_id": room,
-           "sender": format!("@bench{sender}:localhost"), "type": "m.room.message",
-           "origin_server_ts": 0, "content": {"msgtype": "m.text", "body": body}})
-}
-
 fn member_join(user: &str, room: &str) -> serde_json::Value {
     json!({"event_id": event_id("join"), "room_id": room, "sender": user, "state_key": user,
            "type": "m.room.member", "origin_server_ts": 0,
@@ -322,29 +291,8 @@ async fn relay_throughput_latency_and_puppet_memory() {
          connection) + stand-in homeserver"
     );
 
-    let client = reqwest::Client::new();
-    let url = format!(
-        "http://127.0.0.1:{}/_matrix/app/v1/transactions",
-        config.appservice.port
-    );
-    let token = config.appservice.hs_token.clone();
-    let put = |id: String, events: Vec<serde_json::Value>| {
-        let (client, url, token) = (client.clone(), url.clone(), token.clone());
-        async move {
-            let resp = client
-                .put(format!("{url}/{id}"))
-                .bearer_auth(&token)
-                .json(&json!({ "events": events }))
-                .send()
-                .await
-                .unwrap();
-            assert!(
-                resp.status().is_success(),
-                "transaction refused: {}",
-                resp.status()
-            );
-        }
-    };
+    let txns = Transactions::new(config.appservice.port, &config.appservice.hs_token);
+    let put = |id: String, events: Vec<serde_json::Value>| txns.put(id, events);
 
     // Puppet memory: the idle bridge, then `puppets` Matrix users joined to PUPPET_ROOMS MUCs.
     if puppets > 0 {
@@ -369,7 +317,7 @@ async fn relay_throughput_latency_and_puppet_memory() {
         for (t, chunk) in joins.chunks(100).enumerate() {
             put(format!("join{t}"), chunk.to_vec()).await;
         }
-        wait(
+        wait_for(
             "every puppet's presence in the MUCs",
             || observer.present() >= puppets,
             Duration::from_secs(600),
@@ -401,7 +349,7 @@ async fn relay_throughput_latency_and_puppet_memory() {
         .map(|s| message(s, s, &room, format!("hello from {s}")))
         .collect();
     put("warm".into(), warm).await;
-    wait(
+    wait_for(
         "the puppets' first messages",
         || watcher.count() >= senders as u64,
         Duration::from_secs(120),
@@ -413,7 +361,7 @@ async fn relay_throughput_latency_and_puppet_memory() {
             .say([(format!("warm{t}"), format!("hello from talker {t}"))])
             .await;
     }
-    wait(
+    wait_for(
         "the talkers' first messages",
         || hs.sent() >= before + n_talkers as u64,
         Duration::from_secs(60),
@@ -433,7 +381,7 @@ async fn relay_throughput_latency_and_puppet_memory() {
         put(format!("t{t}"), events).await;
     }
     let accepted = start.elapsed().as_secs_f64();
-    wait(
+    wait_for(
         "Matrix → MUC messages",
         || watcher.count() >= base + n as u64,
         Duration::from_secs(600),
@@ -447,7 +395,7 @@ async fn relay_throughput_latency_and_puppet_memory() {
     talkers[0]
         .say([("drain1".to_owned(), "drain".to_owned())])
         .await;
-    wait(
+    wait_for(
         "the bridge to read the room's echoes",
         || hs.sent() > before,
         Duration::from_secs(600),
@@ -480,7 +428,7 @@ async fn relay_throughput_latency_and_puppet_memory() {
     for w in writes {
         w.await.unwrap();
     }
-    wait(
+    wait_for(
         "MUC → Matrix messages",
         || hs.sent() >= before + n as u64,
         Duration::from_secs(600),
@@ -520,7 +468,7 @@ async fn relay_throughput_latency_and_puppet_memory() {
             .filter(|(_, t)| t.starts_with("lat "))
             .count()
     };
-    wait(
+    wait_for(
         "the paced Matrix → MUC messages",
         || lat_bodies() >= lat_n,
         Duration::from_secs(60),
@@ -554,30 +502,7 @@ async fn relay_throughput_latency_and_puppet_memory() {
             .say([(format!("l{i}"), format!("lat {i}"))])
             .await;
     }
-    let recorded = || {
-        hs.counters
-            .recorded
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, b)| b["body"].as_str().is_some_and(|t| t.starts_with("lat ")))
-            .count()
-    };
-    wait(
-        "the paced MUC → Matrix messages",
-        || recorded() >= lat_n,
-        Duration::from_secs(60),
-    )
-    .await;
-    hs.record(false);
-    let samples: Vec<Duration> = hs
-        .take_recorded()
-        .iter()
-        .filter_map(|(at, b)| {
-            let i: usize = b["body"].as_str()?.strip_prefix("lat ")?.parse().ok()?;
-            Some(at.duration_since(sent_at.get(i).copied().flatten()?))
-        })
-        .collect();
+    let samples = homeserver_latencies(&hs, &sent_at, "the paced MUC → Matrix messages").await;
     let (p50, p99, k) = percentiles(samples);
     println!(
         "BENCH xmpp muc_to_matrix_latency p50={p50:.2}ms p99={p99:.2}ms ({k} messages at 100/s; \
