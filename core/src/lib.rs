@@ -12,6 +12,7 @@ pub mod config;
 pub mod events;
 pub mod ghost;
 pub mod host;
+pub mod html;
 pub mod ids;
 pub mod logging;
 pub mod login;

@@ -1,13 +1,7 @@
 //! WhatsApp's text markup (`*bold*`, `_italic_`, `~strike~`, ```` ```mono``` ````) to and from
 //! Matrix HTML.
 
-/// Escapes text for HTML.
-pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use ferrybridge_core::html::{escape, unescape};
 
 /// WhatsApp markup → HTML, or `None` when the text has no markup (a plain message).
 pub fn wa_to_html(text: &str) -> Option<String> {
@@ -129,14 +123,6 @@ fn attr(tag: &str, name: &str) -> Option<String> {
     let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
     let end = tag[start..].find('"')? + start;
     Some(unescape(&tag[start..end]))
-}
-
-fn unescape(text: &str) -> String {
-    text.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
 }
 
 #[cfg(test)]

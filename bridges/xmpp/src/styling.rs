@@ -4,13 +4,7 @@
 
 use ruma::html::{Html, NodeData, NodeRef};
 
-/// Escapes text for HTML.
-pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use ferrybridge_core::html::{escape, strip_tags};
 
 /// Bodies longer than this are bridged plain (styling is quadratic in the worst case).
 const MAX_STYLED_LEN: usize = 32 * 1024;
@@ -271,25 +265,6 @@ fn nesting_estimate(html: &str) -> usize {
         }
     }
     max
-}
-
-/// Tags removed and common entities decoded: the fallback for hostile HTML.
-fn strip_tags(html: &str) -> String {
-    let mut text = String::with_capacity(html.len());
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => in_tag = false,
-            c if !in_tag => text.push(c),
-            _ => {}
-        }
-    }
-    text.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ pub fn render_help(
             format!(
                 "<p>Available commands. In this room the prefix is optional; elsewhere start \
                  commands with <code>{p}</code> (e.g. <code>{p}help</code>).</p>\n",
-                p = escape_html(prefix)
+                p = crate::html::escape(prefix)
             ),
         )
     } else {
@@ -66,7 +66,7 @@ pub fn render_help(
             let _ = write!(
                 html,
                 "<h4>{}</h4>\n<ul>\n",
-                escape_html(spec.section.title())
+                crate::html::escape(spec.section.title())
             );
         }
         let synopsis = synopsis(spec, shown_prefix);
@@ -81,14 +81,14 @@ pub fn render_help(
         let _ = write!(
             html,
             "<li><code>{}</code>: {}",
-            escape_html(&synopsis),
-            escape_html(spec.summary)
+            crate::html::escape(&synopsis),
+            crate::html::escape(spec.summary)
         );
         if !aliases.is_empty() {
             let _ = write!(text, " (also {})", aliases.join(", "));
             let codes: Vec<String> = aliases
                 .iter()
-                .map(|a| format!("<code>{}</code>", escape_html(a)))
+                .map(|a| format!("<code>{}</code>", crate::html::escape(a)))
                 .collect();
             let _ = write!(html, " (also {})", codes.join(", "));
         }
@@ -101,22 +101,6 @@ pub fn render_help(
     }
     html.push_str("</ul>");
     (text.trim_end().to_owned(), html)
-}
-
-/// Escapes text for an HTML body (element content and attribute values).
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -157,8 +157,8 @@ impl Driver {
                 LoginStep::Code { code, instructions } => {
                     let html = format!(
                         "{}<br><code>{}</code>",
-                        html_escape(&instructions),
-                        html_escape(&code)
+                        crate::html::escape(&instructions),
+                        crate::html::escape(&code)
                     );
                     let _ = self
                         .host
@@ -262,12 +262,4 @@ impl Driver {
                 .await;
         }
     }
-}
-
-/// Escapes text for an HTML body.
-pub(crate) fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

@@ -65,23 +65,7 @@ fn nesting_estimate(html: &str) -> usize {
 
 /// Tags removed, common entities decoded, whitespace collapsed: the fallback for hostile HTML.
 fn strip_tags(html: &str) -> String {
-    let mut text = String::with_capacity(html.len());
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => in_tag = false,
-            c if !in_tag => text.push(c),
-            _ => {}
-        }
-    }
-    let decoded = text
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&nbsp;", " ")
-        .replace("&amp;", "&");
+    let decoded = ferrybridge_core::html::strip_tags(html);
     decoded
         .split_whitespace()
         .filter(|w| !w.chars().any(char::is_control))
