@@ -32,6 +32,7 @@ pub(crate) struct HostInner {
     pub registry: Arc<crate::commands::Registry>,
     pub pending: crate::login::driver::PendingInputs,
     pub media_links: crate::media_links::MediaLinks,
+    pub limits: crate::config::LimitsConfig,
 }
 
 impl BridgeHost {
@@ -82,6 +83,11 @@ impl BridgeHost {
     /// A URL for Matrix media that people on the remote network can open.
     pub fn media_url(&self, mxc: &ruma::MxcUri, filename: Option<&str>) -> String {
         self.inner.media_links.url(mxc, filename)
+    }
+    /// The configured bounds (`limits:`): caps a network applies to its backlogs, caches and
+    /// downloads.
+    pub fn limits(&self) -> &crate::config::LimitsConfig {
+        &self.inner.limits
     }
     /// Bot notices and management rooms.
     pub fn notices(&self) -> &crate::bot::Notices {

@@ -174,6 +174,7 @@ pub async fn start_with<B: Bridge>(
             registry: Arc::new(registry),
             pending: Default::default(),
             media_links: media_links.clone(),
+            limits: config.limits.clone(),
         }),
     };
 

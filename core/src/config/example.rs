@@ -73,6 +73,7 @@ bridge:
 # The {network} network.
 network:
 {network_section}
+{limits}
 logging:
   # A filter such as info, or info,ferrybridge_core=debug
   level: info
@@ -88,6 +89,7 @@ logging:
         alias = alias,
         prefix = info.command_prefix,
         network = info.display_name,
+        limits = super::limits::EXAMPLE_YAML,
         network_section = network_section.trim_end_matches('\n').to_owned() + "\n",
     )
 }

@@ -179,6 +179,9 @@ pub fn validate<N: NetworkConfig>(config: &Config<N>, tokens: Tokens) -> Vec<Con
         }
     }
 
+    config.limits.validate(&mut errors);
+    config.metrics.validate(&mut errors);
+
     if tracing_subscriber::EnvFilter::try_new(&config.logging.level).is_err() {
         errors.push(ConfigError::new(
             "logging.level",

@@ -6,6 +6,7 @@
 //! `logging`.
 
 mod example;
+mod limits;
 mod load;
 
 use std::collections::BTreeMap;
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use example::example_config;
+pub use limits::{LimitsConfig, MetricsConfig};
 pub use load::{Tokens, load_config, load_config_with, parse_config, parse_config_with, validate};
 
 use crate::commands::PermissionLevel;
@@ -74,6 +76,10 @@ pub struct Config<N> {
     #[serde(default)]
     pub bridge: BridgeConfig,
     pub network: N,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     #[serde(default)]
     pub logging: LoggingConfig,
 }
