@@ -12,6 +12,9 @@ cd "$FB_ROOT"
 T0="$(fb_now)"
 step() { echo; echo "==> $* [$(fb_since "$T0") s]"; }
 
+step "core module graph (no cycles)"
+python3 scripts/module-graph.py | tail -1
+
 step "peers"
 bash scripts/install-peers.sh
 

@@ -8,7 +8,6 @@
 //!
 //! Run: `cargo bench -p ferrybridge-benches --bench core_relay` (env BENCH_MESSAGES, default 20000).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrybridge_core::bridge::Bridge;
@@ -41,15 +40,21 @@ async fn main() -> anyhow::Result<()> {
     config.database.uri = format!("sqlite://{}/bench.db", dir.path().display());
     config.logging.level = "warn".into();
     let rss_idle = rss_kib();
-    let net = Arc::new(EchoBridge::new(EchoConfig {
+    let echo = EchoConfig {
         fail_word: "\u{0}never".into(),
         bot_in_groups: true,
         echo: false,
-    })?);
-    let running = ferrybridge_core::start_with(config.clone(), net.clone()).await?;
+        connect_delay_ms: 0,
+        delivery_ms: 0,
+    };
+    let running = ferrybridge_core::start_with(config.clone(), move |_, host| {
+        Ok(EchoBridge::build(echo, host))
+    })
+    .await?;
     let host = running.host().clone();
+    let net = running.network().clone();
     let key = PortalKey::shared("bench");
-    let portal = host.portals().get_or_create(&key).await?;
+    let portal = host.portals().get_or_create(&key, &*net).await?;
     let room = portal.room_id().to_string();
     println!("core relay benchmark: {n} messages, SQLite store, 2-core machine");
 

@@ -7,9 +7,16 @@
 //!   queues it on the portal's ordered queue, creates the ghost and portal if needed and posts it.
 //! * Matrix → remote: the core calls [`Bridge::handle_matrix_event`] on the portal's queue, and
 //!   records the returned remote ID in the message map, or shows the [`DeliveryError`] to the
-//!   sender as a notice.
+//!   sender as a notice (after retrying a retryable one for `limits.delivery_retry_secs`).
+//!
+//! Life cycle, in two phases like mautrix's `Init`/`Start`: [`Bridge::init`] builds the network
+//! with its [`BridgeHost`] (so it never has to ask "has the core handed me my host yet?"), then
+//! [`Bridge::start`] connects; the core replays the inbox only after `start` returned, and
+//! [`Bridge::stop`] is called once at shutdown, after the portal queues drained.
 //!
 //! Events for one portal are handled in order; different portals proceed concurrently.
+//!
+//! [`RemoteEvent`]: crate::events::RemoteEvent
 
 use std::sync::Arc;
 
@@ -18,82 +25,16 @@ use ruma::{OwnedRoomId, OwnedUserId};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::commands::Command;
-use crate::config::{ConfigError, NetworkConfig};
-use crate::events::{ChatInfo, Delivered, DeliveryError, MatrixEvent};
+use crate::config::NetworkConfig;
+use crate::events::{Delivered, DeliveryError, MatrixEvent};
 use crate::ghost::GhostNaming;
 use crate::host::BridgeHost;
-use crate::ids::{PortalKey, PortalKind, RemoteUserId};
+use crate::ids::{PortalKey, RemoteUserId};
 use crate::login::LoginProcess;
-use crate::portal::Portal;
+use crate::network::NetworkHandle;
+use crate::seam::Portal;
 
-/// Static facts about a network: names and defaults the core needs before any config exists.
-#[derive(Clone, Debug)]
-pub struct NetworkInfo {
-    /// Short lowercase identifier: `irc`, `xmpp`, `telegram`, `whatsapp`. Used as the default
-    /// appservice `id` and database file name.
-    pub id: &'static str,
-    /// Human name: `IRC`, `XMPP`, `Telegram`, `WhatsApp`.
-    pub display_name: &'static str,
-    /// Default bot localpart (`telegram`, `whatsappbot`, ...).
-    pub bot_username: &'static str,
-    /// Default bot display name.
-    pub bot_displayname: &'static str,
-    /// Default port the appservice listens on.
-    pub default_port: u16,
-    /// Default ghost localpart template, e.g. `_irc_{id}`; see [`crate::templates`].
-    pub ghost_template: &'static str,
-    /// Default ghost display name template, e.g. `{name} (WA)`.
-    pub displayname_template: &'static str,
-    /// Default room alias localpart template for portals reachable by alias, e.g. `_irc_{id}`;
-    /// `None` when the network has no alias-addressable chats.
-    pub alias_template: Option<&'static str>,
-    /// Default command prefix outside the management room.
-    pub command_prefix: &'static str,
-    /// Version string for `bridgeversion`.
-    pub version: &'static str,
-}
-
-/// Optional features a network may lack; the core does not send what the network can't take,
-/// so users see no noise for, say, reactions on IRC.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Capabilities {
-    pub edits: bool,
-    pub redactions: bool,
-    pub reactions: bool,
-    pub typing: bool,
-    pub read_receipts: bool,
-    /// Whether a login is needed before a user can use the network (Telegram, WhatsApp).
-    pub login: bool,
-}
-
-/// What the core needs to create a portal room for a remote chat.
-#[derive(Clone, Debug)]
-pub struct PortalSpec {
-    pub key: PortalKey,
-    pub kind: PortalKind,
-    pub info: ChatInfo,
-    /// Variables for the alias template; `None` for chats without an alias.
-    pub alias_vars: Option<Vec<(String, String)>>,
-    /// Remote members to join as ghosts when the room is created.
-    pub members: Vec<RemoteUserId>,
-}
-
-/// Errors of a network that are not about a single message.
-#[derive(Debug, thiserror::Error)]
-pub enum BridgeError {
-    /// The request is not valid for this network (shown to the user).
-    #[error("{0}")]
-    Invalid(String),
-    /// The user must log in first (shown to the user).
-    #[error("you are not logged in")]
-    NotLoggedIn,
-    /// The remote network failed or is unreachable.
-    #[error("remote network error: {0}")]
-    Remote(String),
-    /// Anything else.
-    #[error(transparent)]
-    Other(#[from] anyhow::Error),
-}
+pub use crate::seam::{BridgeError, Capabilities, ConfigError, NetworkInfo, PortalSpec};
 
 /// The seam between the core and one network. See the module docs for the data flow.
 #[async_trait]
@@ -104,23 +45,24 @@ pub trait Bridge: Send + Sync + Sized + 'static {
     /// Names and defaults.
     fn info() -> NetworkInfo;
 
-    /// Builds the network from its config; connects nothing yet.
-    fn new(config: Self::Config) -> Result<Self, ConfigError>;
-
-    /// What this network supports.
-    fn capabilities(&self) -> Capabilities;
+    /// Phase one: builds the network from its config and its host, the network's handle on the
+    /// core for the rest of its life. Connects nothing: no remote event can arrive before
+    /// [`Bridge::start`], and no Matrix event is handed over before it either.
+    fn init(config: Self::Config, host: BridgeHost) -> Result<Arc<Self>, ConfigError>;
 
     /// How remote user IDs become the variables of the ghost username template and back.
     /// The default maps the whole ID to `{id}`.
-    fn ghost_naming(&self) -> Arc<dyn GhostNaming> {
+    fn ghost_naming() -> Arc<dyn GhostNaming> {
         Arc::new(crate::ghost::IdNaming)
     }
 
-    /// Starts connections (restoring those that were up before a restart). The host is the
-    /// network's handle on the core for the rest of its life.
-    async fn start(self: Arc<Self>, host: BridgeHost) -> Result<(), BridgeError>;
+    /// Phase two: starts connections (restoring those that were up before a restart) and
+    /// returns once the network can take Matrix events. A connection that is still coming up
+    /// answers deliveries with a retryable [`DeliveryError`]; the core retries those.
+    async fn start(self: Arc<Self>) -> Result<(), BridgeError>;
 
-    /// Stops cleanly (QUIT, stream close). Called once at shutdown.
+    /// Stops cleanly (QUIT, stream close). Called once at shutdown, after the portal queues
+    /// drained; tasks spawned through [`BridgeHost::tasks`] are cancelled after it returns.
     async fn stop(&self) {}
 
     /// Whether the bot stays in rooms that are not a DM with it (IRC: yes, to plumb them;
@@ -198,5 +140,66 @@ pub trait Bridge: Send + Sync + Sized + 'static {
     /// Who `user` is logged in as, if anyone (for `ping` and `help`).
     async fn whoami(&self, _user: &OwnedUserId) -> Option<String> {
         None
+    }
+}
+
+/// Every [`Bridge`] is a [`NetworkHandle`], the object-safe view the core holds.
+#[async_trait]
+impl<B: Bridge> NetworkHandle for B {
+    fn info(&self) -> NetworkInfo {
+        B::info()
+    }
+    fn capabilities(&self) -> Capabilities {
+        B::info().capabilities
+    }
+    fn bot_joins_group_rooms(&self) -> bool {
+        Bridge::bot_joins_group_rooms(self)
+    }
+    async fn handle_matrix_event(
+        &self,
+        portal: &Portal,
+        event: MatrixEvent,
+    ) -> Result<Delivered, DeliveryError> {
+        Bridge::handle_matrix_event(self, portal, event).await
+    }
+    async fn resolve_alias(
+        &self,
+        vars: &[(String, String)],
+    ) -> Result<Option<PortalSpec>, BridgeError> {
+        Bridge::resolve_alias(self, vars).await
+    }
+    async fn describe_chat(&self, key: &PortalKey) -> Result<PortalSpec, BridgeError> {
+        Bridge::describe_chat(self, key).await
+    }
+    async fn open_dm(
+        &self,
+        user: &OwnedUserId,
+        ghost: &RemoteUserId,
+    ) -> Result<PortalKey, BridgeError> {
+        Bridge::open_dm(self, user, ghost).await
+    }
+    async fn validate_plumb(
+        &self,
+        requester: &OwnedUserId,
+        room: &OwnedRoomId,
+        args: &[String],
+    ) -> Result<PortalKey, BridgeError> {
+        Bridge::validate_plumb(self, requester, room, args).await
+    }
+    async fn portal_removed(&self, portal: &Portal) {
+        Bridge::portal_removed(self, portal).await
+    }
+    async fn start_login(
+        &self,
+        user: &OwnedUserId,
+        args: &[String],
+    ) -> Result<Box<dyn LoginProcess>, BridgeError> {
+        Bridge::start_login(self, user, args).await
+    }
+    async fn logout(&self, user: &OwnedUserId) -> Result<(), BridgeError> {
+        Bridge::logout(self, user).await
+    }
+    async fn whoami(&self, user: &OwnedUserId) -> Option<String> {
+        Bridge::whoami(self, user).await
     }
 }

@@ -1,14 +1,21 @@
-//! [`BridgeHost`]: a network's handle on the core (queues, store, Matrix client, bot notices).
+//! [`BridgeHost`]: a network's handle on the core (remote events in, store, Matrix client, bot
+//! notices, connection states, tasks). It holds nothing of the network itself: the network gets
+//! it in [`crate::bridge::Bridge::init`], and the core keeps its own view of the network in the
+//! crate-private [`crate::context::Core`], so the two never reference each other in a cycle.
 
 use std::sync::Arc;
 
 use ruma::OwnedUserId;
+use tokio::sync::mpsc;
 
+use crate::connections::{Announcement, ConnectionStates, LoginKey};
 use crate::events::RemoteEvent;
 use crate::ghost::Ghosts;
 use crate::matrix::MatrixClient;
 use crate::portal::Portals;
+use crate::seam::ConnectionState;
 use crate::store::Store;
+use crate::tasks::Tasks;
 
 /// What a network may use of the core. Cheap to clone.
 #[derive(Clone)]
@@ -24,21 +31,27 @@ pub(crate) struct HostInner {
     pub notices: crate::bot::Notices,
     pub domain: String,
     pub command_prefix: String,
-    pub permissions: crate::commands::Permissions,
+    pub permissions: crate::permissions::Permissions,
     pub network_name: &'static str,
     pub version: &'static str,
-    pub network: crate::network::Network,
-    pub capabilities: crate::bridge::Capabilities,
-    pub registry: Arc<crate::commands::Registry>,
-    pub pending: crate::login::driver::PendingInputs,
     pub media_links: crate::media_links::MediaLinks,
     pub limits: crate::config::LimitsConfig,
+    /// Remote events on their way to the portal queues (bounded: `limits.remote_queue_depth`).
+    pub remote: mpsc::Sender<RemoteEvent>,
+    pub tasks: Tasks,
+    pub states: ConnectionStates,
 }
 
 impl BridgeHost {
-    /// Queues a remote event on its portal's ordered queue. Returns once queued.
+    /// Hands a remote event to the core, which queues it on its portal's ordered queue.
+    /// Waits while the core is `limits.remote_queue_depth` events behind (backpressure into the
+    /// remote connection: it reads no more until the core caught up). Events of one caller
+    /// keep their order.
     pub async fn send(&self, event: RemoteEvent) {
-        self.inner.portals.queue_remote(event).await;
+        if self.inner.remote.send(event).await.is_err() {
+            // Only after shutdown, when nothing is delivered any more.
+            tracing::warn!("remote event arrived after shutdown; dropped");
+        }
     }
     /// The store (for the network's key-value area, secrets and login state).
     pub fn store(&self) -> &Store {
@@ -65,7 +78,7 @@ impl BridgeHost {
         &self.inner.command_prefix
     }
     /// Permission resolution from the config.
-    pub fn permissions(&self) -> &crate::commands::Permissions {
+    pub fn permissions(&self) -> &crate::permissions::Permissions {
         &self.inner.permissions
     }
     /// The network's display name (`IRC`).
@@ -76,10 +89,6 @@ impl BridgeHost {
     pub fn version(&self) -> &'static str {
         self.inner.version
     }
-    /// The network, type-erased (for core commands such as `login`).
-    pub fn network(&self) -> &crate::network::Network {
-        &self.inner.network
-    }
     /// A URL for Matrix media that people on the remote network can open.
     pub fn media_url(&self, mxc: &ruma::MxcUri, filename: Option<&str>) -> String {
         self.inner.media_links.url(mxc, filename)
@@ -88,6 +97,10 @@ impl BridgeHost {
     /// downloads.
     pub fn limits(&self) -> &crate::config::LimitsConfig {
         &self.inner.limits
+    }
+    /// The bridge's tasks: spawn through this so shutdown can stop them in order.
+    pub fn tasks(&self) -> &Tasks {
+        &self.inner.tasks
     }
     /// Bot notices and management rooms.
     pub fn notices(&self) -> &crate::bot::Notices {
@@ -100,5 +113,41 @@ impl BridgeHost {
     /// As [`notify`](Self::notify), with an HTML body.
     pub async fn notify_html(&self, user: &OwnedUserId, text: &str, html: &str) {
         self.inner.notices.notify(user, text, Some(html)).await;
+    }
+
+    /// Reports the state of one login's connection (`user` `None` for the bridge's own
+    /// connection; `login` names which of the user's logins, empty if there is one). The core
+    /// tells the user about changes worth telling, once each; `ping` and the metrics show it.
+    pub async fn report_state(
+        &self,
+        user: Option<&OwnedUserId>,
+        login: &str,
+        state: ConnectionState,
+    ) {
+        let key = LoginKey {
+            user: user.cloned(),
+            login: login.to_owned(),
+        };
+        tracing::info!(user = ?key.user, login, state = state.label(), "connection state");
+        let told = self
+            .inner
+            .states
+            .update(&key, state, self.inner.network_name);
+        if let (Announcement::Tell(text), Some(user)) = (told, user) {
+            self.notify(user, &text).await;
+        }
+    }
+
+    /// Forgets a login's state (logged out on purpose, connection removed).
+    pub fn forget_state(&self, user: Option<&OwnedUserId>, login: &str) {
+        self.inner.states.remove(&LoginKey {
+            user: user.cloned(),
+            login: login.to_owned(),
+        });
+    }
+
+    /// Every login's connection state (for `ping`, metrics and readiness).
+    pub fn connection_states(&self) -> &ConnectionStates {
+        &self.inner.states
     }
 }

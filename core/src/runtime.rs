@@ -3,23 +3,28 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ruma::UserId;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::appservice::{AppserviceState, RouterOptions, router_with};
 use crate::bot::Notices;
 use crate::bridge::{Bridge, BridgeError};
-use crate::commands::{Permissions, Registry, cmd::core_commands};
+use crate::commands::{Registry, cmd::core_commands};
 use crate::config::{Config, ConfigError};
+use crate::context::Core;
+use crate::events::RemoteEvent;
 use crate::ghost::Ghosts;
 use crate::host::{BridgeHost, HostInner};
 use crate::matrix::{MatrixClient, MatrixError};
 use crate::network::Network;
+use crate::permissions::Permissions;
 use crate::portal::Portals;
 use crate::router::Router;
 use crate::store::{SecretKey, Store, StoreError};
+use crate::tasks::Tasks;
 use crate::templates::Template;
 
 /// Why a bridge could not start.
@@ -40,49 +45,77 @@ pub enum StartError {
     },
 }
 
-/// A running bridge; [`RunningBridge::stop`] shuts it down cleanly.
-pub struct RunningBridge {
+/// A running bridge; [`RunningBridge::stop`] shuts it down in order.
+pub struct RunningBridge<B: Bridge> {
     host: BridgeHost,
+    network: Arc<B>,
     addr: SocketAddr,
     shutdown: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
-    stop_network: Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send>,
-    pruner: JoinHandle<()>,
 }
 
-impl RunningBridge {
+impl<B: Bridge> RunningBridge<B> {
     /// The core services (for tests and the network).
     pub fn host(&self) -> &BridgeHost {
         &self.host
+    }
+    /// The network (tests look into their fakes through it).
+    pub fn network(&self) -> &Arc<B> {
+        &self.network
     }
     /// Where the appservice API listens.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
-    /// Stops accepting transactions, then stops the network.
+
+    /// Shuts down in order: stop accepting transactions (the homeserver keeps what it could
+    /// not deliver and retries); park the Matrix events not yet started in the inbox (they
+    /// are replayed first at the next start) and drain the portal queues, so remote events
+    /// already taken from the network reach Matrix, for up to `limits.shutdown_grace_secs`;
+    /// stop the network (QUIT, stream close) and drain what it handed over meanwhile; then
+    /// cancel and wait for every tracked task.
     pub async fn stop(self) {
-        self.pruner.abort();
+        self.host.tasks().begin_shutdown();
         let _ = self.shutdown.send(());
         match self.server.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "appservice server failed"),
             Err(e) => tracing::error!(error = %e, "appservice server task failed"),
         }
-        (self.stop_network)().await;
+        let grace = self.host.limits().shutdown_grace();
+        let left = self.host.portals().drain(grace).await;
+        if left > 0 {
+            tracing::warn!(
+                left,
+                "portal queues not drained in time; their Matrix events stay in the inbox"
+            );
+        }
+        self.network.stop().await;
+        self.host.portals().drain(grace).await;
+        let running = self.host.tasks().shutdown(Duration::from_secs(5)).await;
+        if running > 0 {
+            tracing::warn!(running, "tasks still running after shutdown");
+        }
+        tracing::info!("bridge stopped");
     }
 }
 
-/// Starts a bridge whose network is built from the config.
-pub async fn start<B: Bridge>(config: Config<B::Config>) -> Result<RunningBridge, StartError> {
-    let network = B::new(config.network.clone())?;
-    start_with(config, Arc::new(network)).await
+/// Starts a bridge whose network is built from the config by [`Bridge::init`].
+pub async fn start<B: Bridge>(config: Config<B::Config>) -> Result<RunningBridge<B>, StartError> {
+    start_with(config, B::init).await
 }
 
-/// Starts a bridge with an already built network (tests build theirs with fakes).
-pub async fn start_with<B: Bridge>(
+/// Starts a bridge whose network `build` makes from its config section and host (tests build
+/// theirs with fakes). The order is the lifecycle: core services, `build` (init), the
+/// network's `start`, then the inbox replay, then the appservice API.
+pub async fn start_with<B, F>(
     config: Config<B::Config>,
-    bridge: Arc<B>,
-) -> Result<RunningBridge, StartError> {
+    build: F,
+) -> Result<RunningBridge<B>, StartError>
+where
+    B: Bridge,
+    F: FnOnce(B::Config, BridgeHost) -> Result<Arc<B>, ConfigError>,
+{
     let info = B::info();
     let key = secret_key(&config)?;
     let store = Store::connect(&config.database.uri, config.database.max_connections, key).await?;
@@ -121,7 +154,7 @@ pub async fn start_with<B: Bridge>(
         t => Some(template("appservice.alias_template", t)?),
     };
 
-    let network: Network = bridge.clone();
+    let tasks = Tasks::new();
     let domain = config.homeserver.domain.clone();
     let ghosts = Ghosts::new(
         store.clone(),
@@ -129,39 +162,36 @@ pub async fn start_with<B: Bridge>(
         domain.clone(),
         username,
         displayname,
-        network.ghost_naming(),
+        B::ghost_naming(),
     );
     let portals = Portals::new(
         store.clone(),
         matrix.clone(),
         ghosts.clone(),
-        network.clone(),
+        info.clone(),
         domain.clone(),
         alias,
+        tasks.clone(),
     );
     let notices = Notices::new(
         store.clone(),
         matrix.clone(),
         format!("{} Bridge status", info.display_name),
     );
-    let caps = network.capabilities();
-    let mut registry = Registry::new();
-    for command in core_commands(&caps).into_iter().chain(bridge.commands()) {
-        registry
-            .register(command)
-            .map_err(|e| ConfigError::new("network", e.to_string()))?;
-    }
+    let caps = info.capabilities;
     let permissions = Permissions::from_config(&config.bridge.permissions)?;
     let media_links = crate::media_links::MediaLinks::new(
         asv.public_address.clone(),
         &asv.hs_token,
         matrix.clone(),
     );
+    let limits = config.limits.clone();
+    let (remote_tx, remote_rx) = mpsc::channel(limits.remote_queue_depth.max(1));
     let host = BridgeHost {
         inner: Arc::new(HostInner {
             store: store.clone(),
             matrix: matrix.clone(),
-            portals,
+            portals: portals.clone(),
             ghosts,
             notices,
             domain,
@@ -169,17 +199,53 @@ pub async fn start_with<B: Bridge>(
             permissions,
             network_name: info.display_name,
             version: info.version,
-            network,
-            capabilities: caps,
-            registry: Arc::new(registry),
-            pending: Default::default(),
             media_links: media_links.clone(),
-            limits: config.limits.clone(),
+            limits: limits.clone(),
+            remote: remote_tx,
+            tasks: tasks.clone(),
+            states: Default::default(),
         }),
     };
 
-    let router_handler = Router::new(host.clone());
-    // Events recorded before a crash or restart go first, in their original order.
+    // Phase one: the network gets its host; nothing reaches it yet.
+    let bridge = build(config.network.clone(), host.clone())?;
+    let network: Network = bridge.clone();
+    let mut registry = Registry::new();
+    for command in core_commands(&caps).into_iter().chain(bridge.commands()) {
+        registry
+            .register(command)
+            .map_err(|e| ConfigError::new("network", e.to_string()))?;
+    }
+    let core = Core {
+        host: host.clone(),
+        network: network.clone(),
+        registry: Arc::new(registry),
+        logins: Default::default(),
+        capabilities: caps,
+    };
+    tasks.spawn(intake(
+        remote_rx,
+        portals,
+        network,
+        limits.remote_queue_depth.max(1),
+    ));
+
+    // Bind before connecting anything, so a taken port fails the start at once.
+    let addr = format!("{}:{}", asv.hostname, asv.port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: addr.clone(),
+            source,
+        })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| StartError::Listen { addr, source })?;
+
+    // Phase two: connect. Only then replay what an earlier run left in the inbox, in order,
+    // so no replayed event meets a network that is not there yet.
+    bridge.clone().start().await?;
+    let router_handler = Router::new(core);
     let pending = store.pending_inbox().await?;
     if !pending.is_empty() {
         tracing::info!(
@@ -196,16 +262,6 @@ pub async fn start_with<B: Bridge>(
         store: store.clone(),
         handler: Arc::new(router_handler),
     };
-    let addr = format!("{}:{}", asv.hostname, asv.port);
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .map_err(|source| StartError::Listen {
-            addr: addr.clone(),
-            source,
-        })?;
-    let local = listener
-        .local_addr()
-        .map_err(|source| StartError::Listen { addr, source })?;
     let (shutdown, shutdown_rx) = oneshot::channel::<()>();
     let options = RouterOptions {
         record_ephemeral: caps.typing || caps.read_receipts,
@@ -216,17 +272,27 @@ pub async fn start_with<B: Bridge>(
     }));
     tracing::info!(address = %local, "appservice listening");
 
-    let pruner = tokio::spawn(prune_transactions(store.clone()));
-    bridge.clone().start(host.clone()).await?;
-    let stopper = bridge.clone();
+    tasks.spawn(prune_transactions(store.clone()));
     Ok(RunningBridge {
         host,
+        network: bridge,
         addr: local,
         shutdown,
         server,
-        pruner,
-        stop_network: Box::new(move || Box::pin(async move { stopper.stop().await })),
     })
+}
+
+/// Moves remote events from the network's bounded channel onto their portal queues, in the
+/// order they were sent, waiting while a portal's queue is full.
+async fn intake(
+    mut events: mpsc::Receiver<RemoteEvent>,
+    portals: Portals,
+    network: Network,
+    depth: usize,
+) {
+    while let Some(event) = events.recv().await {
+        portals.queue_remote(event, network.clone(), depth).await;
+    }
 }
 
 /// The secrets key from `bridge.secrets_key_file` or `bridge.secrets_key`.

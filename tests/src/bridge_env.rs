@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use ferrybridge_core::BridgeHost;
 use ferrybridge_core::bridge::Bridge;
 use ferrybridge_core::cli::{fill_secrets, registration_with};
+use ferrybridge_core::config::ConfigError;
 use ferrybridge_core::config::{Config, Tokens, example_config, parse_config_with};
 use ferrybridge_core::{RunningBridge, start_with};
 use ruma::{OwnedUserId, UserId};
@@ -19,7 +21,19 @@ pub struct BridgeEnv<B: Bridge> {
     pub synapse: Synapse,
     pub config: Config<B::Config>,
     pub dir: tempfile::TempDir,
-    running: Option<RunningBridge>,
+    running: Option<RunningBridge<B>>,
+}
+
+/// How a test builds its network: from its config section and host, as `Bridge::init` does
+/// (`B::init` itself fits, and so does a closure that plugs in a fake).
+pub trait Builder<B: Bridge>:
+    FnOnce(B::Config, BridgeHost) -> Result<Arc<B>, ConfigError> + Send + 'static
+{
+}
+
+impl<B: Bridge, F> Builder<B> for F where
+    F: FnOnce(B::Config, BridgeHost) -> Result<Arc<B>, ConfigError> + Send + 'static
+{
 }
 
 impl<B: Bridge> BridgeEnv<B> {
@@ -28,7 +42,18 @@ impl<B: Bridge> BridgeEnv<B> {
     pub async fn start(
         network_yaml: &str,
         database_uri: Option<String>,
-        bridge: Arc<B>,
+        build: impl Builder<B>,
+    ) -> Result<Self> {
+        Self::start_tuned(network_yaml, database_uri, |_| {}, build).await
+    }
+
+    /// As [`BridgeEnv::start`], with `tune` changing the config before anything starts
+    /// (limits, metrics, ...).
+    pub async fn start_tuned(
+        network_yaml: &str,
+        database_uri: Option<String>,
+        tune: impl FnOnce(&mut Config<B::Config>),
+        build: impl Builder<B>,
     ) -> Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         init_test_logging();
@@ -43,10 +68,11 @@ impl<B: Bridge> BridgeEnv<B> {
         config.appservice.public_address = Some(config.appservice.address.clone());
         config.database.uri =
             database_uri.unwrap_or_else(|| format!("sqlite://{}/bridge.db", dir.path().display()));
+        tune(&mut config);
         let registration = dir.path().join("registration.yaml");
         std::fs::write(
             &registration,
-            registration_with(&config, &bridge.capabilities())?,
+            registration_with(&config, &B::info().capabilities)?,
         )?;
         let synapse = Synapse::start(&[registration]).await?;
         config.homeserver.address = synapse.base_url().parse()?;
@@ -57,19 +83,24 @@ impl<B: Bridge> BridgeEnv<B> {
             dir,
             running: None,
         };
-        env.run(bridge).await?;
+        env.run(build).await?;
         Ok(env)
     }
 
-    /// Starts the bridge (again) with `bridge` as its network.
-    pub async fn run(&mut self, bridge: Arc<B>) -> Result<()> {
+    /// Starts the bridge (again) with the network `build` makes.
+    pub async fn run(&mut self, build: impl Builder<B>) -> Result<()> {
         anyhow::ensure!(self.running.is_none(), "bridge already running");
         self.running = Some(
-            start_with(self.config.clone(), bridge)
+            start_with(self.config.clone(), build)
                 .await
                 .context("starting the bridge")?,
         );
         Ok(())
+    }
+
+    /// The running bridge's network.
+    pub fn network(&self) -> Option<Arc<B>> {
+        self.running.as_ref().map(|r| r.network().clone())
     }
 
     /// Stops the bridge; the database and Synapse stay.
@@ -96,6 +127,28 @@ impl<B: Bridge> BridgeEnv<B> {
     /// The appservice API base URL (for feeding transactions directly).
     pub fn appservice_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.config.appservice.port)
+    }
+
+    /// PUTs a transaction to the appservice API as a homeserver would; returns the status and
+    /// the JSON body.
+    pub async fn put_txn(
+        &self,
+        txn: &str,
+        token: Option<&str>,
+        body: &serde_json::Value,
+    ) -> Result<(u16, serde_json::Value)> {
+        let mut req = reqwest::Client::new()
+            .put(format!(
+                "{}/_matrix/app/v1/transactions/{txn}",
+                self.appservice_url()
+            ))
+            .json(body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.json().await.unwrap_or(serde_json::Value::Null)))
     }
 
     /// The token the homeserver uses towards the bridge.

@@ -6,10 +6,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use ferrybridge_core::BridgeHost;
 use ferrybridge_core::bridge::{Bridge, BridgeError, Capabilities, NetworkInfo, PortalSpec};
 use ferrybridge_core::commands::{
     Command, CommandContext, CommandError, CommandSpec, PermissionLevel, Reply, Section,
@@ -22,6 +22,7 @@ use ferrybridge_core::events::{
 use ferrybridge_core::ids::{PortalKey, PortalKind, RemoteChatId, RemoteMessageId, RemoteUserId};
 use ferrybridge_core::login::{LoginProcess, LoginStep};
 use ferrybridge_core::portal::Portal;
+use ferrybridge_core::{BridgeHost, ConnectionState};
 use ruma::{OwnedRoomId, OwnedUserId};
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +39,13 @@ pub struct EchoConfig {
     /// Whether messages are echoed back (benchmarks turn it off to measure one direction).
     #[serde(default = "yes")]
     pub echo: bool,
+    /// How long after `start` the network still answers "not connected yet" (a retryable
+    /// failure), like a remote connection that needs a moment to come back after a restart.
+    #[serde(default)]
+    pub connect_delay_ms: u64,
+    /// How long each delivery takes (a slow network, to fill queues in tests).
+    #[serde(default)]
+    pub delivery_ms: u64,
 }
 
 fn yes() -> bool {
@@ -71,7 +79,9 @@ pub struct Seen {
 /// The loopback network.
 pub struct EchoBridge {
     config: EchoConfig,
-    host: OnceLock<BridgeHost>,
+    host: BridgeHost,
+    /// When `start` ran; deliveries before `connect_delay_ms` after it fail retryably.
+    started: Mutex<Option<Instant>>,
     counter: AtomicU64,
     seen: Mutex<Vec<Seen>>,
     logins: Logins,
@@ -96,10 +106,28 @@ impl EchoBridge {
         self.seen.lock().unwrap().len()
     }
 
-    fn host(&self) -> Result<&BridgeHost, DeliveryError> {
-        self.host
-            .get()
-            .ok_or_else(|| DeliveryError::transient("the echo network is not started"))
+    /// An echo network with `config`, on `host` (the builder `start_with` takes).
+    pub fn build(config: EchoConfig, host: BridgeHost) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            host,
+            started: Mutex::new(None),
+            counter: AtomicU64::new(0),
+            seen: Mutex::new(vec![]),
+            logins: Logins::default(),
+        })
+    }
+
+    /// "Not connected yet" until `connect_delay_ms` after `start`.
+    fn connected(&self) -> Result<(), DeliveryError> {
+        let started = *self.started.lock().unwrap();
+        let delay = Duration::from_millis(self.config.connect_delay_ms);
+        match started {
+            Some(at) if at.elapsed() >= delay => Ok(()),
+            _ => Err(DeliveryError::transient(
+                "the echo network is not connected yet",
+            )),
+        }
     }
 
     fn next_id(&self, prefix: &str) -> RemoteMessageId {
@@ -152,32 +180,32 @@ impl Bridge for EchoBridge {
             alias_template: Some("_echo_{id}"),
             command_prefix: "!",
             version: env!("CARGO_PKG_VERSION"),
+            capabilities: Capabilities {
+                edits: true,
+                redactions: true,
+                reactions: true,
+                typing: true,
+                read_receipts: true,
+                login: true,
+            },
         }
     }
 
-    fn new(config: EchoConfig) -> Result<Self, ConfigError> {
-        Ok(Self {
-            config,
-            host: OnceLock::new(),
-            counter: AtomicU64::new(0),
-            seen: Mutex::new(vec![]),
-            logins: Logins::default(),
-        })
+    fn init(config: EchoConfig, host: BridgeHost) -> Result<Arc<Self>, ConfigError> {
+        Ok(Self::build(config, host))
     }
 
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            edits: true,
-            redactions: true,
-            reactions: true,
-            typing: true,
-            read_receipts: true,
-            login: true,
-        }
-    }
-
-    async fn start(self: Arc<Self>, host: BridgeHost) -> Result<(), BridgeError> {
-        let _ = self.host.set(host);
+    async fn start(self: Arc<Self>) -> Result<(), BridgeError> {
+        *self.started.lock().unwrap() = Some(Instant::now());
+        let host = self.host.clone();
+        host.report_state(None, "", ConnectionState::Connecting)
+            .await;
+        let delay = Duration::from_millis(self.config.connect_delay_ms);
+        self.host.tasks().spawn(async move {
+            tokio::time::sleep(delay).await;
+            host.report_state(None, "", ConnectionState::Connected)
+                .await;
+        });
         Ok(())
     }
 
@@ -194,11 +222,15 @@ impl Bridge for EchoBridge {
         portal: &Portal,
         event: MatrixEvent,
     ) -> Result<Delivered, DeliveryError> {
+        self.connected()?;
+        if self.config.delivery_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(self.config.delivery_ms)).await;
+        }
         self.seen.lock().unwrap().push(Seen {
             portal: portal.key().clone(),
             event: event.clone(),
         });
-        let host = self.host()?;
+        let host = &self.host;
         // In a DM the other side answers; in a group, `echo` does.
         let answerer = match &portal.key().receiver {
             Some(_) => RemoteUserId::new(portal.key().chat.as_str()),
@@ -421,7 +453,7 @@ impl Command for Open {
         };
         let portals = ctx.host.portals();
         let portal = portals
-            .get_or_create(&PortalKey::shared(chat.as_str()))
+            .get_or_create(&PortalKey::shared(chat.as_str()), &*ctx.network)
             .await
             .map_err(|e| CommandError::Failed(e.to_string()))?;
         portals
@@ -430,4 +462,36 @@ impl Command for Open {
             .map_err(|e| CommandError::Failed(e.to_string()))?;
         Ok(Reply::text(format!("Invited you to {}.", portal.room_id())))
     }
+}
+
+/// How long the echo helpers wait for the homeserver.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `open <chat>` in the user's DM with the bot, then accept the portal's invite.
+pub async fn open_portal(
+    user: &crate::TestUser,
+    dm: &ruma::RoomId,
+    chat: &str,
+) -> anyhow::Result<OwnedRoomId> {
+    let reply = crate::bot_chat::command(user, dm, &format!("open {chat}")).await?;
+    anyhow::ensure!(
+        reply.starts_with("Invited you to"),
+        "unexpected reply: {reply}"
+    );
+    let room = user.wait_for_invite(WAIT).await?;
+    user.join(room.as_str()).await?;
+    Ok(room)
+}
+
+/// Waits for the echo of `body` in `room`.
+pub async fn wait_echo(
+    user: &crate::TestUser,
+    room: &ruma::RoomId,
+    body: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let want = format!("echo: {body}");
+    user.wait_for(room, WAIT, |ev| {
+        ev["type"] == "m.room.message" && crate::text_body(ev) == Some(want.as_str())
+    })
+    .await
 }

@@ -2,29 +2,21 @@
 //! commands, portals, messages with replies/edits/reactions/redactions both ways, failure
 //! notices, logins, aliases, DMs with ghosts, plumbing, restarts and replayed transactions.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
 use ferrybridge_core::bridge::Bridge;
 use ferrybridge_core::events::MatrixEventKind;
 use ferrybridge_tests::bot_chat::{bot_dm, command, is_notice_containing, replies_to, sender};
-use ferrybridge_tests::echo::{EchoBridge, EchoConfig};
-use ferrybridge_tests::{BridgeEnv, TestUser, text_body};
-use ruma::{OwnedRoomId, RoomId};
+use ferrybridge_tests::echo::{EchoBridge, EchoConfig, open_portal, wait_echo};
+use ferrybridge_tests::{BridgeEnv, text_body};
 use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(30);
 
-fn echo_net() -> Arc<EchoBridge> {
-    Arc::new(
-        EchoBridge::new(EchoConfig {
-            fail_word: "fail".into(),
-            bot_in_groups: true,
-            echo: true,
-        })
-        .expect("echo bridge"),
-    )
+/// The echo network, configured by the `network:` section of the test's config.
+fn echo_net() -> impl ferrybridge_tests::Builder<EchoBridge> {
+    EchoBridge::init
 }
 
 async fn env() -> Result<BridgeEnv<EchoBridge>> {
@@ -33,26 +25,6 @@ async fn env() -> Result<BridgeEnv<EchoBridge>> {
         None,
         echo_net(),
     )
-    .await
-}
-
-/// `open <chat>` in the DM, then accept the invite.
-async fn open_portal(user: &TestUser, dm: &RoomId, chat: &str) -> Result<OwnedRoomId> {
-    let reply = command(user, dm, &format!("open {chat}")).await?;
-    anyhow::ensure!(
-        reply.starts_with("Invited you to"),
-        "unexpected reply: {reply}"
-    );
-    let room = user.wait_for_invite(T).await?;
-    user.join(room.as_str()).await?;
-    Ok(room)
-}
-
-async fn wait_echo(user: &TestUser, room: &RoomId, body: &str) -> Result<Value> {
-    let want = format!("echo: {body}");
-    user.wait_for(room, T, |ev| {
-        ev["type"] == "m.room.message" && text_body(ev) == Some(want.as_str())
-    })
     .await
 }
 
@@ -219,19 +191,7 @@ async fn put_txn(
     token: Option<&str>,
     body: &Value,
 ) -> Result<(u16, Value)> {
-    let client = reqwest::Client::new();
-    let mut req = client
-        .put(format!(
-            "{}/_matrix/app/v1/transactions/{txn}",
-            env.appservice_url()
-        ))
-        .json(body);
-    if let Some(token) = token {
-        req = req.bearer_auth(token);
-    }
-    let resp = req.send().await?;
-    let status = resp.status().as_u16();
-    Ok((status, resp.json().await.unwrap_or(Value::Null)))
+    env.put_txn(txn, token, body).await
 }
 
 #[tokio::test]
@@ -449,9 +409,9 @@ async fn postgres_backend_keeps_portals_across_restarts() -> Result<()> {
 
 #[tokio::test]
 async fn typing_and_read_receipts_reach_the_network() -> Result<()> {
-    let net = echo_net();
     let yaml = <EchoConfig as ferrybridge_core::config::NetworkConfig>::example_yaml();
-    let env = BridgeEnv::start(&yaml, None, net.clone()).await?;
+    let env = BridgeEnv::start(&yaml, None, echo_net()).await?;
+    let net = env.network().expect("running");
     let alice = env.user("alice").await?;
     let dm = bot_dm(&env, &alice).await?;
     let room = open_portal(&alice, &dm, "typing").await?;
@@ -493,13 +453,8 @@ async fn typing_and_read_receipts_reach_the_network() -> Result<()> {
 
 #[tokio::test]
 async fn a_dm_only_bot_explains_and_leaves_group_rooms() -> Result<()> {
-    let net = Arc::new(EchoBridge::new(EchoConfig {
-        fail_word: "fail".into(),
-        bot_in_groups: false,
-        echo: true,
-    })?);
     let yaml = "  bot_in_groups: false\n";
-    let env = BridgeEnv::start(yaml, None, net).await?;
+    let env = BridgeEnv::start(yaml, None, echo_net()).await?;
     let alice = env.user("alice").await?;
     let group = alice.create_room(json!({"name": "not a DM"})).await?;
     alice.invite(&group, &env.bot()).await?;

@@ -151,13 +151,18 @@ async fn relay_throughput_and_latency() {
     let hs = BenchHomeserver::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = config(ircd.port, &hs, dir.path());
-    let irc = Arc::new(IrcBridge::new(config.network.clone()).unwrap());
-    let running = ferrybridge_core::start_with(config.clone(), irc.clone())
+    let running = ferrybridge_core::start_with(config.clone(), IrcBridge::init)
         .await
         .unwrap();
+    let irc = running.network().clone();
     let net = irc.networks.get("localhost").unwrap().clone();
     let key = PortalKey::shared(ferrybridge_irc::ids::chat_id("localhost", CHANNEL));
-    let portal = running.host().portals().get_or_create(&key).await.unwrap();
+    let portal = running
+        .host()
+        .portals()
+        .get_or_create(&key, &*irc)
+        .await
+        .unwrap();
     let room = portal.room_id().to_string();
     wait_for(
         "the bot in the channel",

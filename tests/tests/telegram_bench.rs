@@ -34,8 +34,8 @@ fn rss_kib() -> u64 {
 #[ignore = "benchmark: run bridges/telegram/benches/relay.sh"]
 async fn relay_throughput_and_memory_per_user() -> Result<()> {
     let world = world();
-    let bridge = bridge(&world);
-    let env = ferrybridge_tests::BridgeEnv::start(YAML, None, bridge.clone()).await?;
+    let env = ferrybridge_tests::BridgeEnv::start(YAML, None, bridge(&world)).await?;
+    let bridge = env.network().expect("the bridge runs");
     let alice = env.user("alice").await?;
     let dm = bot_dm(&env, &alice).await?;
     login(&alice, &dm).await?;

@@ -3,7 +3,6 @@
 
 mod telegram_common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -39,7 +38,7 @@ async fn login_happy_path_ping_and_logout() -> Result<()> {
     login(&alice, &dm).await?;
     assert_eq!(
         command(&alice, &dm, "ping").await?,
-        "You are logged in as Alice (+4412345678)."
+        "You are logged in as Alice (+4412345678).\nTelegram: connected."
     );
     let again = command(&alice, &dm, "login").await?;
     assert!(again.contains("already logged in"), "{again}");
@@ -184,8 +183,10 @@ async fn real_adapter_without_route_to_telegram_fails_clearly() -> Result<()> {
     let yaml = format!("{YAML}  server_address: 127.0.0.1:{closed}\n");
     let mut cfg = config();
     cfg.server_address = Some(format!("127.0.0.1:{closed}"));
-    let bridge = Arc::new(TelegramBridge::new(cfg).expect("config"));
-    let env = ferrybridge_tests::BridgeEnv::start(&yaml, None, bridge).await?;
+    let env = ferrybridge_tests::BridgeEnv::start(&yaml, None, move |_, host| {
+        TelegramBridge::init(cfg, host)
+    })
+    .await?;
     let alice = env.user("alice").await?;
     let dm = bot_dm(&env, &alice).await?;
     alice.send_text(&dm, "login").await?;

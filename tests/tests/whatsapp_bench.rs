@@ -3,7 +3,6 @@
 //! whatsapp-rust client per user). Run it with `bridges/whatsapp/benches/run.sh`, or
 //! `cargo test --workspace --test whatsapp_bench -- --ignored --nocapture`.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -48,9 +47,13 @@ async fn whatsapp_relay_benchmark() -> Result<()> {
         session_dir: sessions.path().to_owned(),
         ..Default::default()
     };
-    let bridge = Arc::new(WhatsAppBridge::with_factory(config, wa.factory()));
+    let factory = wa.factory();
     let yaml = format!("  session_dir: {}\n", sessions.path().display());
-    let env = BridgeEnv::start(&yaml, None, bridge.clone()).await?;
+    let env = BridgeEnv::start(&yaml, None, move |_, host| {
+        Ok(WhatsAppBridge::with_factory(config, factory, host))
+    })
+    .await?;
+    let bridge = env.network().expect("the bridge runs");
     let alice = env.user("alice").await?;
     let dm = alice.create_dm(&env.bot()).await?;
     alice

@@ -52,7 +52,7 @@ async fn qr_login_commands_and_messages_both_ways() -> Result<()> {
     qr_login(&wa, &alice, &dm).await?;
     assert_eq!(
         command(&alice, &dm, "ping").await?,
-        "You are logged in as +447000000001."
+        "You are logged in as +447000000001.\nWhatsApp: connected."
     );
     let again = command(&alice, &dm, "login").await?;
     assert!(again.contains("already logged in"), "{again}");
@@ -479,7 +479,7 @@ async fn qr_login_commands_and_messages_both_ways() -> Result<()> {
     wa.remote_logout(&me).await;
     alice
         .wait_for(&dm, T, |ev| {
-            is_notice_containing(ev, "WhatsApp logged out this bridge")
+            is_notice_containing(ev, "You were logged out of WhatsApp")
         })
         .await?;
     let ping = command(&alice, &dm, "ping").await?;

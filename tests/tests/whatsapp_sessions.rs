@@ -133,7 +133,7 @@ async fn pairing_code_session_restart_and_delete_session() -> Result<()> {
     ferrybridge_tests::wait_until(T, || async { wa.is_connected(&phone(ME)) }).await?;
     assert_eq!(
         command(&alice, &dm, "ping").await?,
-        "You are logged in as +447000000001."
+        "You are logged in as +447000000001.\nWhatsApp: connected."
     );
     wa.inject(
         &phone(ME),
@@ -178,7 +178,7 @@ async fn pairing_code_session_restart_and_delete_session() -> Result<()> {
     assert!(sync.starts_with("Synced"), "{sync}");
     assert_eq!(
         command(&alice, &dm, "ping").await?,
-        "You are logged in as +447000000001."
+        "You are logged in as +447000000001.\nWhatsApp: connected."
     );
 
     // delete-session forgets the session here (the file goes) but WhatsApp still lists it.

@@ -13,13 +13,13 @@ use ferrybridge_tests::xmpp::{Prosody, SECRET, T, XmppClient};
 use ferrybridge_tests::{BridgeEnv, text_body};
 use ferrybridge_xmpp::conn::connect;
 use ferrybridge_xmpp::{XmppBridge, XmppConfig};
-use xmpp_common::{alice_in_lobby, dedent, join_muc, net, sender, serve_once};
+use xmpp_common::{alice_in_lobby, dedent, join_muc, sender, serve_once};
 
 #[tokio::test]
 async fn muc_messages_both_ways_and_dms_both_ways() -> Result<()> {
     let prosody = Prosody::start().await?;
     let yaml = prosody.network_yaml(SECRET);
-    let env = BridgeEnv::start(&yaml, None, net(&yaml)?).await?;
+    let env = BridgeEnv::start(&yaml, None, XmppBridge::init).await?;
     let server = env.synapse.server_name().to_owned();
     let mut alice = alice_in_lobby(&prosody).await?;
 
@@ -205,7 +205,8 @@ async fn idle_stream_survives_and_puppets_return_after_restarts() -> Result<()> 
     let yaml = prosody
         .network_yaml(SECRET)
         .replace("keepalive_secs: 10", "keepalive_secs: 5");
-    let mut env = BridgeEnv::start(&yaml, None, net(&yaml)?).await?;
+    let mut env = BridgeEnv::start(&yaml, None, XmppBridge::init).await?;
+    component_connected(&env).await?;
     let server = env.synapse.server_name().to_owned();
     let mut alice = alice_in_lobby(&prosody).await?;
     let bob = env.user("bob").await?;
@@ -223,7 +224,7 @@ async fn idle_stream_survives_and_puppets_return_after_restarts() -> Result<()> 
     // The bridge restarts: bob's puppet is back in the room without doing anything.
     // (Puppets stay in the room while the bridge is down; the rejoin shows as a presence.)
     env.stop().await;
-    env.run(net(&yaml)?).await?;
+    env.run(XmppBridge::init).await?;
     alice
         .wait_for("from='lobby@conference.localhost/bob'")
         .await?;
@@ -232,14 +233,17 @@ async fn idle_stream_survives_and_puppets_return_after_restarts() -> Result<()> 
 
     // The XMPP server restarts: the bridge reconnects and the puppet rejoins.
     prosody.restart("p2").await?;
-    // Whoever is first recreates the room; bob's presence comes before or after alice's own.
+    // Sent while the component is down or reconnecting: the bridge answers "not connected",
+    // which is retryable, and the core retries until the stream is back and bob's puppet has
+    // rejoined (which recreates the room if alice is not there first).
+    bob.send_text(&room, "sent while reconnecting").await?;
     let mut alice = XmppClient::login(prosody.c2s, "alice", "alicepass").await?;
-    let joined = join_muc(&mut alice, "lobby@conference.localhost", "alice").await?;
-    if !joined.contains("from='lobby@conference.localhost/bob'") {
-        alice
-            .wait_for("from='lobby@conference.localhost/bob'")
-            .await?;
-    }
+    // With history: the message may reach the room before alice does.
+    alice
+        .send("<presence to='lobby@conference.localhost/alice'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='20'/></x></presence>")
+        .await?;
+    alice.wait_for("sent while reconnecting").await?;
+    component_connected(&env).await?;
     bob.send_text(&room, "after the server restart").await?;
     alice.wait_for("after the server restart").await?;
     alice
@@ -250,11 +254,27 @@ async fn idle_stream_survives_and_puppets_return_after_restarts() -> Result<()> 
     Ok(())
 }
 
+/// Waits until the bridge reports its component connection as up (its one own connection).
+async fn component_connected(env: &BridgeEnv<XmppBridge>) -> Result<()> {
+    let states = env.host().context("the bridge runs")?.connection_states();
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let problems = states.own_problems();
+        if problems.is_empty() && states.counts()["connected"] == 1 {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("the component is not reported connected: {problems:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn nick_conflicts_vcards_kicks_and_leaving() -> Result<()> {
     let prosody = Prosody::start().await?;
     let yaml = prosody.network_yaml(SECRET);
-    let env = BridgeEnv::start(&yaml, None, net(&yaml)?).await?;
+    let env = BridgeEnv::start(&yaml, None, XmppBridge::init).await?;
     let server = env.synapse.server_name().to_owned();
     // Alice owns the room and took the nick "bob".
     let mut alice = XmppClient::login(prosody.c2s, "alice", "alicepass").await?;
@@ -324,7 +344,7 @@ async fn nick_conflicts_vcards_kicks_and_leaving() -> Result<()> {
 async fn xmpp_users_join_public_matrix_rooms_through_the_gateway() -> Result<()> {
     let prosody = Prosody::start().await?;
     let yaml = prosody.network_yaml(SECRET);
-    let env = BridgeEnv::start(&yaml, None, net(&yaml)?).await?;
+    let env = BridgeEnv::start(&yaml, None, XmppBridge::init).await?;
     let server = env.synapse.server_name().to_owned();
     let erin = env.user("erin").await?;
     let town = erin
@@ -410,7 +430,7 @@ async fn xmpp_users_join_public_matrix_rooms_through_the_gateway() -> Result<()>
 async fn matrix_dm_with_a_ghost_reaches_the_xmpp_user() -> Result<()> {
     let prosody = Prosody::start().await?;
     let yaml = prosody.network_yaml(SECRET);
-    let env = BridgeEnv::start(&yaml, None, net(&yaml)?).await?;
+    let env = BridgeEnv::start(&yaml, None, XmppBridge::init).await?;
     let server = env.synapse.server_name().to_owned();
     let mut carol = XmppClient::login(prosody.c2s, "carol", "carolpass").await?;
     let dave = env.user("dave").await?;
@@ -457,7 +477,7 @@ async fn matrix_dm_with_a_ghost_reaches_the_xmpp_user() -> Result<()> {
 async fn bad_stanzas_get_errors_and_the_bridge_keeps_working() -> Result<()> {
     let prosody = Prosody::start().await?;
     let yaml = prosody.network_yaml(SECRET);
-    let env = BridgeEnv::start(&yaml, None, net(&yaml)?).await?;
+    let env = BridgeEnv::start(&yaml, None, XmppBridge::init).await?;
     let server = env.synapse.server_name().to_owned();
     let mut alice = XmppClient::login(prosody.c2s, "alice", "alicepass").await?;
     // To the component itself, and to an address that is no Matrix user: error stanzas.
@@ -539,7 +559,7 @@ async fn bad_stanzas_get_errors_and_the_bridge_keeps_working() -> Result<()> {
 async fn wrong_secret_is_a_clear_startup_error() -> Result<()> {
     let prosody = Prosody::start().await?;
     let yaml = prosody.network_yaml("not-the-secret");
-    let err = match BridgeEnv::start(&yaml, None, net(&yaml)?).await {
+    let err = match BridgeEnv::start(&yaml, None, XmppBridge::init).await {
         Ok(_) => bail!("the bridge started with a wrong secret"),
         Err(e) => format!("{e:#}"),
     };

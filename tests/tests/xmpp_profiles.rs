@@ -7,10 +7,12 @@ mod xmpp_common;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use ferrybridge_core::bridge::Bridge;
 use ferrybridge_tests::xmpp::{Prosody, SECRET, T, XmppClient};
 use ferrybridge_tests::{BridgeEnv, TestUser, text_body};
+use ferrybridge_xmpp::XmppBridge;
 use ruma::OwnedUserId;
-use xmpp_common::{alice_in_lobby, join_muc, net, sender, serve_once_after};
+use xmpp_common::{alice_in_lobby, join_muc, sender, serve_once_after};
 
 /// 1×1 PNGs, as bytes and as base64 for the vCard.
 const RED: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0\x90wS\xde\0\0\0\x0cIDATx\x9cc\xf8\xcf\xc0\0\0\x03\x01\x01\0\xc9\xfe\x92\xef\0\0\0\0IEND\xaeB`\x82";
@@ -65,7 +67,7 @@ async fn wait_avatar(
 async fn ghost_avatars_follow_vcards_and_survive_restarts() -> Result<()> {
     let prosody = Prosody::start().await?;
     let yaml = prosody.network_yaml(SECRET);
-    let mut env = BridgeEnv::start(&yaml, None, net(&yaml)?).await?;
+    let mut env = BridgeEnv::start(&yaml, None, XmppBridge::init).await?;
     let server = env.synapse.server_name().to_owned();
     let mut alice = XmppClient::login(prosody.c2s, "alice", "alicepass").await?;
     publish_vcard(&mut alice, "vc1", Some(RED_B64)).await?;
@@ -101,7 +103,7 @@ async fn ghost_avatars_follow_vcards_and_survive_restarts() -> Result<()> {
     // After a bridge restart the same picture is not uploaded again (a new upload would be a
     // new mxc URI).
     env.stop().await;
-    env.run(net(&yaml)?).await?;
+    env.run(XmppBridge::init).await?;
     alice
         .wait_for("from='lobby@conference.localhost/bob'")
         .await?;
@@ -151,7 +153,7 @@ fn last_message_id(seen: &str) -> Option<String> {
 async fn read_receipts_in_mucs_both_ways() -> Result<()> {
     let prosody = Prosody::start().await?;
     let yaml = prosody.network_yaml(SECRET);
-    let env = BridgeEnv::start(&yaml, None, net(&yaml)?).await?;
+    let env = BridgeEnv::start(&yaml, None, XmppBridge::init).await?;
     let server = env.synapse.server_name().to_owned();
     let mut alice = alice_in_lobby(&prosody).await?;
     let bob = env.user("bob").await?;
@@ -209,7 +211,7 @@ async fn read_receipts_in_mucs_both_ways() -> Result<()> {
 async fn attachments_keep_their_place_before_later_messages() -> Result<()> {
     let prosody = Prosody::start().await?;
     let yaml = prosody.network_yaml(SECRET) + "  attachment_timeout_secs: 3\n";
-    let env = BridgeEnv::start(&yaml, None, net(&yaml)?).await?;
+    let env = BridgeEnv::start(&yaml, None, XmppBridge::init).await?;
     let server = env.synapse.server_name().to_owned();
     let mut alice = XmppClient::login(prosody.c2s, "alice", "alicepass").await?;
     let bob = env.user("bob").await?;

@@ -275,13 +275,12 @@ async fn relay_throughput_latency_and_puppet_memory() {
     let hs = BenchHomeserver::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = config(&prosody, &hs, dir.path());
-    let xmpp = Arc::new(XmppBridge::new(config.network.clone()).unwrap());
-    let running = ferrybridge_core::start_with(config.clone(), xmpp.clone())
+    let running = ferrybridge_core::start_with(config.clone(), XmppBridge::init)
         .await
         .unwrap();
     let portals = running.host().portals();
     let room = portals
-        .get_or_create(&PortalKey::shared(ROOM))
+        .get_or_create(&PortalKey::shared(ROOM), &**running.network())
         .await
         .unwrap()
         .room_id()
@@ -303,7 +302,7 @@ async fn relay_throughput_latency_and_puppet_memory() {
         let mut rooms = Vec::new();
         for muc in &mucs {
             let portal = portals
-                .get_or_create(&PortalKey::shared(muc.as_str()))
+                .get_or_create(&PortalKey::shared(muc.as_str()), &**running.network())
                 .await
                 .unwrap();
             rooms.push(portal.room_id().to_string());

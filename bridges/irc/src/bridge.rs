@@ -1,7 +1,8 @@
 //! [`IrcBridge`]: the IRC network behind the ferrybridge core.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use ferrybridge_core::BridgeHost;
@@ -26,7 +27,7 @@ pub struct IrcBridge {
     pub networks: BTreeMap<String, Arc<IrcNetwork>>,
     /// The users' `!feature` switches.
     pub features: Arc<Features>,
-    host: OnceLock<BridgeHost>,
+    host: BridgeHost,
 }
 
 impl IrcBridge {
@@ -36,9 +37,9 @@ impl IrcBridge {
         Some((self.networks.get(net)?, target))
     }
 
-    /// The core handle, once started.
-    pub fn host(&self) -> Option<&BridgeHost> {
-        self.host.get()
+    /// The core handle.
+    pub fn host(&self) -> &BridgeHost {
+        &self.host
     }
 
     /// Picks the network from an optional first argument: `Ok((network, rest))`, or a
@@ -135,10 +136,14 @@ impl Bridge for IrcBridge {
             alias_template: Some("_{network}_#{channel}"),
             command_prefix: "!",
             version: env!("CARGO_PKG_VERSION"),
+            capabilities: Capabilities {
+                edits: true,
+                ..Capabilities::default()
+            },
         }
     }
 
-    fn new(config: IrcConfig) -> Result<Self, ConfigError> {
+    fn init(config: IrcConfig, host: BridgeHost) -> Result<Arc<Self>, ConfigError> {
         if let Some(e) = config.validate().into_iter().next() {
             return Err(e);
         }
@@ -147,31 +152,25 @@ impl Bridge for IrcBridge {
             .servers
             .iter()
             .map(|(name, server)| {
-                let net = IrcNetwork::new(name.clone(), server.clone(), features.clone());
+                let net =
+                    IrcNetwork::new(name.clone(), server.clone(), features.clone(), host.clone());
                 (name.clone(), Arc::new(net))
             })
             .collect();
-        Ok(Self {
+        Ok(Arc::new(Self {
             config,
             networks,
             features,
-            host: OnceLock::new(),
-        })
+            host,
+        }))
     }
 
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            edits: true,
-            ..Capabilities::default()
-        }
-    }
-
-    fn ghost_naming(&self) -> Arc<dyn GhostNaming> {
+    fn ghost_naming() -> Arc<dyn GhostNaming> {
         Arc::new(IrcNaming)
     }
 
-    async fn start(self: Arc<Self>, host: BridgeHost) -> Result<(), BridgeError> {
-        let _ = self.host.set(host.clone());
+    async fn start(self: Arc<Self>) -> Result<(), BridgeError> {
+        let host = &self.host;
         self.features
             .load(host.store())
             .await
@@ -182,7 +181,6 @@ impl Bridge for IrcBridge {
             .await
             .map_err(|e| BridgeError::Other(e.into()))?;
         for net in self.networks.values() {
-            let _ = net.host.set(host.clone());
             let channels: Vec<String> = portals
                 .iter()
                 .filter(|p| p.key.receiver.is_none())
@@ -191,17 +189,24 @@ impl Bridge for IrcBridge {
                 .map(|(_, c)| c.to_owned())
                 .collect();
             net.start_bot(channels);
-            tokio::spawn(crate::restore::restore_all(net.clone()));
-            tokio::spawn(crate::idle::reaper(net.clone()));
+            host.tasks().spawn(crate::restore::restore_all(net.clone()));
+            host.tasks().spawn(crate::idle::reaper(net.clone()));
         }
         Ok(())
     }
 
+    /// QUITs every connection and waits (at most a few seconds) until each has written its
+    /// QUIT and closed.
     async fn stop(&self) {
         for net in self.networks.values() {
             net.stop();
         }
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        while !self.networks.values().all(|n| n.all_closed())
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     fn commands(self: &Arc<Self>) -> Vec<Arc<dyn Command>> {
@@ -213,9 +218,7 @@ impl Bridge for IrcBridge {
         portal: &Portal,
         event: MatrixEvent,
     ) -> Result<Delivered, DeliveryError> {
-        let Some(host) = self.host.get() else {
-            return Err(DeliveryError::transient("the bridge is still starting"));
-        };
+        let host = &self.host;
         let Some((net, target)) = self.network_of(portal.key().chat.as_str()) else {
             return Err(DeliveryError::permanent(format!(
                 "{} is not an IRC network this bridge knows",
@@ -242,7 +245,9 @@ impl Bridge for IrcBridge {
         }
         let spec = self.channel_spec(net, &channel);
         let n = net.clone();
-        tokio::spawn(async move { n.bot_join(&channel).await });
+        self.host
+            .tasks()
+            .spawn(async move { n.bot_join(&channel).await });
         Ok(Some(spec))
     }
 
@@ -256,7 +261,9 @@ impl Bridge for IrcBridge {
         if is_channel(target) {
             let spec = self.channel_spec(net, target);
             let (n, chan) = (net.clone(), target.to_owned());
-            tokio::spawn(async move { n.bot_join(&chan).await });
+            self.host
+                .tasks()
+                .spawn(async move { n.bot_join(&chan).await });
             return Ok(spec);
         }
         if key.receiver.is_none() {
@@ -309,7 +316,9 @@ impl Bridge for IrcBridge {
             .map_err(BridgeError::Invalid)?;
         let key = PortalKey::shared(chat_id(&net.name, channel));
         let chan = channel.clone();
-        tokio::spawn(async move { net.bot_join(&chan).await });
+        self.host
+            .tasks()
+            .spawn(async move { net.bot_join(&chan).await });
         Ok(key)
     }
 

@@ -36,7 +36,8 @@ pub async fn reaper(net: Arc<IrcNetwork>) {
             lock(&net.last_active).remove(&user);
             if let Some(conn) = conn {
                 conn.quit("Idle for too long");
-                if let Some(host) = net.host() {
+                {
+                    let host = net.host();
                     host.notify(
                         &user,
                         &format!(

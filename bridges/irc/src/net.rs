@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
+
+use ferrybridge_core::tasks::Tasks;
 use std::time::Duration;
 
 use ferrybridge_core::BridgeHost;
@@ -54,7 +56,8 @@ pub struct IrcNetwork {
     pub name: String,
     pub config: ServerConfig,
     pub limiter: ConnectLimiter,
-    pub host: OnceLock<BridgeHost>,
+    pub host: BridgeHost,
+    /// The bot's connection, from `start` on (before it, the network does not talk).
     pub bot: OnceLock<Conn>,
     pub puppets: Mutex<HashMap<OwnedUserId, Conn>>,
     /// Folded nicks of our puppets, so the bot does not bridge their lines back.
@@ -77,13 +80,14 @@ impl IrcNetwork {
         name: String,
         config: ServerConfig,
         features: Arc<crate::features::Features>,
+        host: BridgeHost,
     ) -> Self {
         let limiter = ConnectLimiter::new(config.concurrent_connects);
         Self {
             name,
             config,
             limiter,
-            host: OnceLock::new(),
+            host,
             bot: OnceLock::new(),
             puppets: Mutex::new(HashMap::new()),
             puppet_nicks: Mutex::new(HashMap::new()),
@@ -96,8 +100,13 @@ impl IrcNetwork {
         }
     }
 
-    pub fn host(&self) -> Option<&BridgeHost> {
-        self.host.get()
+    pub fn host(&self) -> &BridgeHost {
+        &self.host
+    }
+
+    /// The bridge's task set (every connection task is tracked there).
+    pub fn tasks(&self) -> &Tasks {
+        self.host.tasks()
     }
 
     /// Whether the folded nick is one of ours (the bot or a puppet).
@@ -150,12 +159,12 @@ impl IrcNetwork {
         if let Some(c) = self.puppet(user) {
             return Ok(c);
         }
-        let host = self.host().ok_or("the bridge is still starting")?.clone();
+        let host = self.host.clone();
         let config = self.puppet_config(&host, user).await?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let conn = Conn::spawn(config, self.limiter.clone(), tx);
+        let conn = Conn::spawn(config, self.limiter.clone(), tx, self.tasks());
         lock(&self.puppets).insert(user.clone(), conn.clone());
-        tokio::spawn(crate::puppet::run_owner(
+        self.tasks().spawn(crate::puppet::run_owner(
             self.clone(),
             user.clone(),
             conn.clone(),
@@ -237,14 +246,15 @@ impl IrcNetwork {
             auth: self.config.bot_password.clone().map(Auth::ServerPassword),
             channel_messages: true,
         };
-        let conn = Conn::spawn(config, self.limiter.clone(), tx);
+        let conn = Conn::spawn(config, self.limiter.clone(), tx, self.tasks());
         if self.bot.set(conn.clone()).is_err() {
             conn.quit("duplicate");
             return;
         }
-        tokio::spawn(crate::relay::run(self.clone(), conn.clone(), rx));
+        self.tasks()
+            .spawn(crate::relay::run(self.clone(), conn.clone(), rx));
         let this = self.clone();
-        tokio::spawn(async move {
+        self.tasks().spawn(async move {
             if conn
                 .wait_registered(Duration::from_secs(3600))
                 .await
@@ -285,6 +295,12 @@ impl IrcNetwork {
         if let Some(b) = self.bot.get() {
             b.quit("Bridge shutting down");
         }
+    }
+
+    /// Whether every connection's task has ended (after [`IrcNetwork::stop`]: QUIT written).
+    pub fn all_closed(&self) -> bool {
+        lock(&self.puppets).values().all(Conn::is_closed)
+            && self.bot.get().is_none_or(Conn::is_closed)
     }
 }
 

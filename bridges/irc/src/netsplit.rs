@@ -33,8 +33,9 @@ pub fn is_netsplit(reason: &str) -> bool {
 pub fn hold(net: &Arc<IrcNetwork>, nick: &str, channels: Vec<String>, reason: &str) {
     let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
     lock(&net.netsplit).insert(fold(nick), (nick.to_owned(), channels, generation));
+    let tasks = net.tasks().clone();
     let (net, folded, reason) = (net.clone(), fold(nick), format!("Netsplit: {reason}"));
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         tokio::time::sleep(GRACE).await;
         let expired = {
             let mut pending = lock(&net.netsplit);

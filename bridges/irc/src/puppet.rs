@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use ferrybridge_core::ConnectionState;
 use ferrybridge_core::events::{RemoteEvent, RemoteEventKind};
 use ferrybridge_core::ids::PortalKey;
 use irc::proto::Command;
@@ -22,21 +23,19 @@ pub async fn run_owner(
     conn: Conn,
     mut rx: mpsc::UnboundedReceiver<ConnEvent>,
 ) {
+    // The nick the user was told they have, so a reconnection under the same nick is only
+    // announced once (by the core's connection state).
     let mut announced: Option<String> = None;
-    // The last disconnect reason the user was told, so a server that keeps refusing us does
-    // not repeat the same notice at every reconnect attempt.
-    let mut told: Option<String> = None;
+    let host = net.host();
+    host.report_state(Some(&user), &net.name, ConnectionState::Connecting)
+        .await;
     while let Some(event) = rx.recv().await {
-        let Some(host) = net.host() else { continue };
         match event {
             ConnEvent::Registered { nick } => {
-                let was_down = told.take().is_some();
                 lock(&net.puppet_nicks).insert(fold(&nick), user.clone());
-                if was_down {
-                    host.notify(&user, &format!("Reconnected to {} as {nick}.", net.name))
-                        .await;
-                    announced = Some(nick);
-                } else if announced.as_deref() != Some(nick.as_str()) {
+                host.report_state(Some(&user), &net.name, ConnectionState::Connected)
+                    .await;
+                if announced.as_deref() != Some(nick.as_str()) {
                     host.notify(
                         &user,
                         &format!("You are connected to {} as {nick}.", net.name),
@@ -61,18 +60,15 @@ pub async fn run_owner(
                     break;
                 }
                 tracing::info!(network = %net.name, %user, %reason, "puppet disconnected; reconnecting");
-                if told.as_deref() != Some(reason.as_str()) {
-                    host.notify(
-                        &user,
-                        &format!(
-                            "Disconnected from {} ({reason}); reconnecting. If the server refuses \
-                             your password, fix it with !storepass and then !reconnect.",
-                            net.name
-                        ),
-                    )
-                    .await;
-                    told = Some(reason);
-                }
+                let reason = format!(
+                    "{reason}; if the server refuses your password, fix it with !storepass and then !reconnect"
+                );
+                host.report_state(
+                    Some(&user),
+                    &net.name,
+                    ConnectionState::TransientDisconnect { reason },
+                )
+                .await;
             }
             ConnEvent::Message(msg) => {
                 let me = conn.nick();
@@ -132,6 +128,7 @@ pub async fn run_owner(
             }
         }
     }
+    host.forget_state(Some(&user), &net.name);
     let mut nicks = lock(&net.puppet_nicks);
     nicks.retain(|_, u| u != &user);
 }

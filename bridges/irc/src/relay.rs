@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use ferrybridge_core::ConnectionState;
 use ferrybridge_core::events::{
     ChatInfo, MembershipChange, MessageKind, RemoteEvent, RemoteEventKind, RemoteProfile,
 };
@@ -56,21 +57,36 @@ pub fn text_content(text: &str, notice: bool) -> Option<ferrybridge_core::events
 }
 
 /// Runs the bot's event loop until its connection ends.
+/// The bot's connection is the bridge's own: its state goes to `/ready` and the metrics.
 pub async fn run(net: Arc<IrcNetwork>, bot: Conn, mut rx: mpsc::UnboundedReceiver<ConnEvent>) {
+    let host = net.host().clone();
+    host.report_state(None, &net.name, ConnectionState::Connecting)
+        .await;
     while let Some(event) = rx.recv().await {
         match event {
             ConnEvent::Message(msg) => handle(&net, &bot, msg).await,
             ConnEvent::Registered { nick } => {
                 tracing::info!(network = %net.name, %nick, "bridge bot connected to IRC");
+                host.report_state(None, &net.name, ConnectionState::Connected)
+                    .await;
             }
-            ConnEvent::Disconnected { .. } => lock(&net.channels).clear(),
+            ConnEvent::Disconnected { reason } => {
+                lock(&net.channels).clear();
+                host.report_state(
+                    None,
+                    &net.name,
+                    ConnectionState::TransientDisconnect { reason },
+                )
+                .await;
+            }
             _ => {}
         }
     }
 }
 
 async fn send(net: &IrcNetwork, portal: PortalKey, kind: RemoteEventKind) {
-    if let Some(host) = net.host() {
+    {
+        let host = net.host();
         host.send(RemoteEvent { portal, kind }).await;
     }
 }
@@ -230,8 +246,9 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
             if fold(who) == me {
                 // Kicked bot: the portal would go quiet; rejoin after a pause.
                 tracing::warn!(network = %net.name, channel = %chan, "bridge bot was kicked; rejoining");
+                let tasks = net.tasks().clone();
                 let (net, chan) = (net.clone(), chan.clone());
-                tokio::spawn(async move {
+                tasks.spawn(async move {
                     tokio::time::sleep(std::time::Duration::from_secs(5)).await;
                     net.bot_join(&chan).await;
                 });

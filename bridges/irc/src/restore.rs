@@ -14,7 +14,7 @@ pub const KV_CHANNELS: &str = "irc_channels";
 
 /// Records that `user`'s puppet joined (`true`) or left `channel`.
 pub async fn remember(net: &IrcNetwork, user: &UserId, channel: &str, joined: bool) {
-    let Some(host) = net.host() else { return };
+    let host = net.host();
     let key = user_key(&net.name, user);
     let store = host.store();
     let mut set: BTreeSet<String> = store
@@ -37,7 +37,8 @@ pub async fn remember(net: &IrcNetwork, user: &UserId, channel: &str, joined: bo
 
 /// Forgets all of `user`'s channels on `net` (after `quit`).
 pub async fn forget(net: &IrcNetwork, user: &UserId) {
-    if let Some(host) = net.host() {
+    {
+        let host = net.host();
         let _ = host
             .store()
             .kv_delete(KV_CHANNELS, &user_key(&net.name, user))
@@ -47,7 +48,7 @@ pub async fn forget(net: &IrcNetwork, user: &UserId) {
 
 /// Reconnects every puppet that was in a channel before the restart, and rejoins.
 pub async fn restore_all(net: Arc<IrcNetwork>) {
-    let Some(host) = net.host() else { return };
+    let host = net.host();
     let prefix = format!("{} ", net.name);
     let rows = match host.store().kv_list(KV_CHANNELS, &prefix).await {
         Ok(rows) => rows,
@@ -68,7 +69,8 @@ pub async fn restore_all(net: Arc<IrcNetwork>) {
             continue;
         }
         let net = net.clone();
-        tokio::spawn(async move {
+        let tasks = net.tasks().clone();
+        tasks.spawn(async move {
             let Ok(conn) = net.ensure_puppet(&user).await else {
                 return;
             };

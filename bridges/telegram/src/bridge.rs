@@ -3,7 +3,7 @@
 //! the fake in tests).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,6 +15,7 @@ use ferrybridge_core::events::{ChatInfo, Delivered, DeliveryError, MatrixEvent};
 use ferrybridge_core::ids::{PortalKey, PortalKind, RemoteUserId};
 use ferrybridge_core::login::LoginProcess;
 use ferrybridge_core::portal::Portal;
+use ferrybridge_core::seam::ConnectionState;
 use ruma::OwnedUserId;
 
 use crate::config::TelegramConfig;
@@ -29,27 +30,26 @@ pub(crate) const PENDING_LOGINS: &str = "telegram-login-pending";
 pub struct TelegramBridge {
     pub(crate) config: TelegramConfig,
     pub(crate) factory: Arc<dyn NetworkFactory>,
-    host: OnceLock<BridgeHost>,
+    pub(crate) host: BridgeHost,
     users: Mutex<HashMap<OwnedUserId, Arc<UserSession>>>,
-    me: OnceLock<Weak<Self>>,
+    /// Itself, for the tasks and logins it hands out.
+    me: Weak<Self>,
 }
 
 impl TelegramBridge {
     /// A bridge whose users connect through `factory` (tests pass the fake).
-    pub fn with_factory(config: TelegramConfig, factory: Arc<dyn NetworkFactory>) -> Self {
-        Self {
+    pub fn with_factory(
+        config: TelegramConfig,
+        factory: Arc<dyn NetworkFactory>,
+        host: BridgeHost,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
             config,
             factory,
-            host: OnceLock::new(),
+            host,
             users: Mutex::new(HashMap::new()),
-            me: OnceLock::new(),
-        }
-    }
-
-    pub(crate) fn host(&self) -> Result<&BridgeHost, BridgeError> {
-        self.host
-            .get()
-            .ok_or_else(|| BridgeError::Remote("the Telegram bridge is not started yet".into()))
+            me: me.clone(),
+        })
     }
 
     /// How long to wait for Telegram before giving up on a call.
@@ -92,7 +92,7 @@ impl TelegramBridge {
         net: Arc<dyn TelegramNetwork>,
         me: TgUser,
     ) -> Result<(), BridgeError> {
-        let host = self.host()?.clone();
+        let host = &self.host;
         let state =
             serde_json::json!({ "id": me.id, "name": me.display_name(), "phone": me.phone });
         host.store()
@@ -100,6 +100,8 @@ impl TelegramBridge {
             .await
             .map_err(|e| BridgeError::Other(e.into()))?;
         let _ = host.store().kv_delete(PENDING_LOGINS, user.as_str()).await;
+        // A fresh login is news the login dialogue tells; not a "reconnection".
+        host.forget_state(Some(user), "");
         self.activate(user, net, me, true).await;
         Ok(())
     }
@@ -112,21 +114,35 @@ impl TelegramBridge {
         me: TgUser,
         open_recent: bool,
     ) {
-        let Some(bridge) = self.me.get().and_then(Weak::upgrade) else {
+        let Some(bridge) = self.me.upgrade() else {
             return;
         };
-        let Some(host) = self.host.get().cloned() else {
-            return;
-        };
+        let host = self.host.clone();
         let session = Arc::new(UserSession::new(user.clone(), net, me));
         if let Some(old) = self.users().insert(user.clone(), session.clone()) {
             old.stop();
         }
-        session.start(bridge.clone(), host.clone()).await;
+        if let Err(e) = session.start(bridge.clone()).await {
+            tracing::error!(%user, error = %e, "cannot receive Telegram updates");
+            let state = match e {
+                TgError::Unauthorized => return self.session_ended(user).await,
+                e @ TgError::Network(_) => ConnectionState::TransientDisconnect {
+                    reason: e.to_string(),
+                },
+                e => ConnectionState::UnknownError {
+                    reason: format!("cannot receive messages: {e}"),
+                },
+            };
+            host.report_state(Some(user), "", state).await;
+            return;
+        }
+        host.report_state(Some(user), "", ConnectionState::Connected)
+            .await;
         if open_recent {
             let s = session.clone();
-            tokio::spawn(async move {
-                if let Err(e) = s.open_recent(&bridge, &host).await {
+            let tasks = host.tasks().clone();
+            tasks.spawn(async move {
+                if let Err(e) = s.open_recent(&bridge).await {
                     host.notify(&s.mxid, &format!("Could not open your recent chats: {e}"))
                         .await;
                 }
@@ -134,21 +150,25 @@ impl TelegramBridge {
         }
     }
 
-    /// Drops a session whose authorization Telegram revoked.
-    pub(crate) async fn session_ended(&self, user: &OwnedUserId, reason: &str) {
-        if let Some(s) = self.users().remove(user) {
+    /// Drops a session whose authorization Telegram revoked (signed out from another device);
+    /// the core tells the user to log in again. May run on the session's own update task, so
+    /// the session is stopped last.
+    pub(crate) async fn session_ended(&self, user: &OwnedUserId) {
+        let session = self.users().remove(user);
+        let host = &self.host;
+        let _ = host.store().set_login_state(user, None).await;
+        self.factory.forget(user, host.store()).await;
+        host.report_state(Some(user), "", ConnectionState::LoggedOut)
+            .await;
+        if let Some(s) = session {
             s.stop();
-        }
-        if let Some(host) = self.host.get() {
-            let _ = host.store().set_login_state(user, None).await;
-            self.factory.forget(user, host.store()).await;
-            host.notify(user, reason).await;
         }
     }
 
     /// Reconnects users who were logged in before a restart and tells those whose login was
     /// interrupted to start over.
-    async fn restore(self: Arc<Self>, host: BridgeHost) {
+    async fn restore(self: Arc<Self>, users: Vec<OwnedUserId>) {
+        let host = self.host.clone();
         match host.store().kv_list(PENDING_LOGINS, "").await {
             Ok(pending) => {
                 for (key, _) in pending {
@@ -160,12 +180,7 @@ impl TelegramBridge {
             }
             Err(e) => tracing::error!(error = %e, "cannot read pending logins"),
         }
-        let users = match host.store().logged_in_users().await {
-            Ok(u) => u,
-            Err(e) => return tracing::error!(error = %e, "cannot read logged-in users"),
-        };
-        for u in users {
-            let user = u.mxid.clone();
+        for user in users {
             let me = async {
                 let net = self.factory.connect(&user, host.store()).await?;
                 let me = self.call(net.me()).await?;
@@ -173,12 +188,14 @@ impl TelegramBridge {
             };
             match me.await {
                 Ok((net, me)) => self.activate(&user, net, me, false).await,
-                Err(TgError::Unauthorized) => {
-                    self.session_ended(&user, "Your Telegram session was ended (signed out from another device?). Send `login` to log in again.").await
-                }
+                Err(TgError::Unauthorized) => self.session_ended(&user).await,
                 Err(e) => {
                     tracing::warn!(%user, error = %e, "cannot reconnect to Telegram");
-                    host.notify(&user, &format!("Could not reconnect to Telegram ({e}). The bridge will try again when it restarts; your session is kept.")).await;
+                    let reason = format!(
+                        "{e}; your session is kept and the bridge tries again when it restarts"
+                    );
+                    host.report_state(Some(&user), "", ConnectionState::UnknownError { reason })
+                        .await;
                 }
             }
         }
@@ -233,6 +250,31 @@ impl TelegramBridge {
         }
     }
 
+    /// Why a Matrix event from `user`, who has no session, cannot be delivered: retryable while
+    /// their Telegram connection is coming up or down for a passing reason, final otherwise.
+    fn not_connected(&self, user: &OwnedUserId) -> DeliveryError {
+        let state = self
+            .host
+            .connection_states()
+            .of_user(user)
+            .into_iter()
+            .map(|(_, s)| s)
+            .next();
+        match state {
+            Some(
+                s @ (ConnectionState::Connecting
+                | ConnectionState::TransientDisconnect { .. }
+                | ConnectionState::UnknownError { .. }),
+            ) => DeliveryError::transient(format!(
+                "your Telegram connection is not up ({})",
+                s.describe()
+            )),
+            _ => DeliveryError::permanent(
+                "you are not logged in to Telegram; send `login` to the Telegram bridge bot",
+            ),
+        }
+    }
+
     /// Any session that can see a shared chat (the receiver's for private ones).
     fn session_for(&self, key: &PortalKey) -> Option<Arc<UserSession>> {
         match &key.receiver {
@@ -258,30 +300,41 @@ impl Bridge for TelegramBridge {
             alias_template: None,
             command_prefix: "!tg",
             version: env!("CARGO_PKG_VERSION"),
+            capabilities: Capabilities {
+                edits: true,
+                redactions: true,
+                reactions: true,
+                typing: true,
+                read_receipts: true,
+                login: true,
+            },
         }
     }
 
-    fn new(config: TelegramConfig) -> Result<Self, ConfigError> {
-        let factory = crate::grammers::GrammersFactory::new(&config)?;
-        Ok(Self::with_factory(config, Arc::new(factory)))
+    fn init(config: TelegramConfig, host: BridgeHost) -> Result<Arc<Self>, ConfigError> {
+        let factory = crate::grammers::GrammersFactory::new(&config, host.tasks().clone())?;
+        Ok(Self::with_factory(config, Arc::new(factory), host))
     }
 
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            edits: true,
-            redactions: true,
-            reactions: true,
-            typing: true,
-            read_receipts: true,
-            login: true,
+    async fn start(self: Arc<Self>) -> Result<(), BridgeError> {
+        let users: Vec<OwnedUserId> = self
+            .host
+            .store()
+            .logged_in_users()
+            .await
+            .map_err(|e| BridgeError::Other(e.into()))?
+            .into_iter()
+            .map(|u| u.mxid)
+            .collect();
+        // Connecting from here on: deliveries for these users are retried until it is up.
+        for user in &users {
+            self.host
+                .report_state(Some(user), "", ConnectionState::Connecting)
+                .await;
         }
-    }
-
-    async fn start(self: Arc<Self>, host: BridgeHost) -> Result<(), BridgeError> {
-        let _ = self.me.set(Arc::downgrade(&self));
-        let _ = self.host.set(host.clone());
         // Reconnecting may wait on Telegram: do not hold up the appservice.
-        tokio::spawn(self.clone().restore(host));
+        let tasks = self.host.tasks().clone();
+        tasks.spawn(self.clone().restore(users));
         Ok(())
     }
 
@@ -302,15 +355,10 @@ impl Bridge for TelegramBridge {
         portal: &Portal,
         event: MatrixEvent,
     ) -> Result<Delivered, DeliveryError> {
-        let session = self.session(&event.sender).ok_or_else(|| {
-            DeliveryError::permanent(
-                "you are not logged in to Telegram; send `login` to the Telegram bridge bot",
-            )
-        })?;
-        let host = self
-            .host()
-            .map_err(|e| DeliveryError::transient(e.to_string()))?;
-        crate::relay_out::deliver(self, host, &session, portal, event).await
+        let Some(session) = self.session(&event.sender) else {
+            return Err(self.not_connected(&event.sender));
+        };
+        crate::relay_out::deliver(self, &self.host, &session, portal, event).await
     }
 
     async fn describe_chat(&self, key: &PortalKey) -> Result<PortalSpec, BridgeError> {
@@ -348,11 +396,11 @@ impl Bridge for TelegramBridge {
         user: &OwnedUserId,
         _args: &[String],
     ) -> Result<Box<dyn LoginProcess>, BridgeError> {
-        let bridge =
-            self.me.get().and_then(Weak::upgrade).ok_or_else(|| {
-                BridgeError::Remote("the Telegram bridge is not started yet".into())
-            })?;
-        let host = self.host()?;
+        let bridge = self
+            .me
+            .upgrade()
+            .ok_or_else(|| BridgeError::Remote("the Telegram bridge is shutting down".into()))?;
+        let host = &self.host;
         let _ = host
             .store()
             .kv_set(PENDING_LOGINS, user.as_str(), &true)
@@ -362,7 +410,7 @@ impl Bridge for TelegramBridge {
 
     async fn logout(&self, user: &OwnedUserId) -> Result<(), BridgeError> {
         let session = self.users().remove(user);
-        let host = self.host()?;
+        let host = &self.host;
         if let Some(s) = &session {
             s.stop();
             if let Err(e) = self.call(s.net.logout()).await {
@@ -375,6 +423,7 @@ impl Bridge for TelegramBridge {
             .set_login_state(user, None)
             .await
             .map_err(|e| BridgeError::Other(e.into()))?;
+        host.forget_state(Some(user), "");
         Ok(())
     }
 

@@ -43,6 +43,12 @@ impl TelegramLogin {
         }
     }
 
+    /// Forgets the "login in progress" mark.
+    async fn clear_pending(&self) {
+        let store = self.bridge.host.store();
+        let _ = store.kv_delete(PENDING_LOGINS, self.user.as_str()).await;
+    }
+
     fn prompt(&mut self, text: &str, secret: bool) -> LoginStep {
         let prompt = match self.problem.take() {
             Some(p) => format!("{p} {text}"),
@@ -61,12 +67,8 @@ impl TelegramLogin {
             return Ok(n.clone());
         }
         let bridge = self.bridge.clone();
-        let host = bridge
-            .host()
-            .map_err(|e| TgError::Other(e.to_string()))?
-            .clone();
         let net = bridge
-            .call(bridge.factory.connect(&self.user, host.store()))
+            .call(bridge.factory.connect(&self.user, bridge.host.store()))
             .await?;
         self.net = Some(net.clone());
         Ok(net)
@@ -188,6 +190,11 @@ impl LoginProcess for TelegramLogin {
                 Stage::Finished => None,
             };
             if let Some(step) = step {
+                if matches!(step, LoginStep::Failed { .. }) {
+                    // Over: no "restart during login" notice for it (a success clears the
+                    // mark in `logged_in`, a cancel in `cancel`; a shutdown keeps it).
+                    self.clear_pending().await;
+                }
                 return step;
             }
         }
@@ -220,32 +227,13 @@ impl LoginProcess for TelegramLogin {
 
     async fn cancel(&mut self) {
         self.stage = Stage::Finished;
-        if let Ok(host) = self.bridge.host() {
-            let _ = host
-                .store()
-                .kv_delete(PENDING_LOGINS, self.user.as_str())
-                .await;
-            if self.bridge.session(&self.user).is_none() {
-                self.bridge.factory.forget(&self.user, host.store()).await;
-            }
+        self.clear_pending().await;
+        if self.bridge.session(&self.user).is_none() {
+            let store = self.bridge.host.store();
+            self.bridge.factory.forget(&self.user, store).await;
         }
         if let Some(net) = self.net.take() {
             net.disconnect().await;
-        }
-    }
-}
-
-impl Drop for TelegramLogin {
-    fn drop(&mut self) {
-        // The login is over, whichever way: no "restart during login" notice for it.
-        if let Ok(host) = self.bridge.host() {
-            let store = host.store().clone();
-            let user = self.user.clone();
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move {
-                    let _ = store.kv_delete(PENDING_LOGINS, user.as_str()).await;
-                });
-            }
         }
     }
 }

@@ -11,12 +11,8 @@ use crate::network::{ChatRef, MediaKind, TgMessage, TgUpdate};
 use crate::session::UserSession;
 
 /// Applies one update.
-pub async fn handle(
-    bridge: &TelegramBridge,
-    host: &BridgeHost,
-    session: &UserSession,
-    update: TgUpdate,
-) {
+pub async fn handle(bridge: &TelegramBridge, session: &UserSession, update: TgUpdate) {
+    let host = &bridge.host;
     let send = |chat: ChatRef, kind: RemoteEventKind| {
         host.send(RemoteEvent {
             portal: TelegramBridge::portal_key(chat, &session.mxid),
@@ -29,7 +25,7 @@ pub async fn handle(
             if msg.outgoing && session.was_sent_here(msg.id) {
                 return;
             }
-            if let Err(e) = session.ensure_portal(host, msg.chat).await {
+            if let Err(e) = session.ensure_portal(bridge, msg.chat).await {
                 tracing::warn!(chat = %msg.chat, error = %e, "cannot open portal for message");
                 return;
             }
@@ -186,7 +182,7 @@ pub async fn handle(
         TgUpdate::Call { from, video } => {
             let chat = ChatRef::user(from.id);
             session.ensure_profile(host, &from).await;
-            if session.ensure_portal(host, chat).await.is_err() {
+            if session.ensure_portal(bridge, chat).await.is_err() {
                 return;
             }
             let what = if video { "video call" } else { "call" };
@@ -202,14 +198,7 @@ pub async fn handle(
             )
             .await;
         }
-        TgUpdate::LoggedOut => {
-            bridge
-                .session_ended(
-                    &session.mxid,
-                    "Telegram ended your session (signed out from another device?). Send `login` to log in again.",
-                )
-                .await;
-        }
+        TgUpdate::LoggedOut => bridge.session_ended(&session.mxid).await,
     }
 }
 

@@ -7,11 +7,12 @@ use std::sync::{Arc, Mutex};
 use ferrybridge_core::BridgeHost;
 use ferrybridge_core::events::{ChatInfo, Media, RemoteEvent, RemoteEventKind, RemoteProfile};
 use ferrybridge_core::portal::Portal;
+use ferrybridge_core::seam::ConnectionState;
 use ruma::OwnedUserId;
 use tokio::task::JoinHandle;
 
 use crate::bridge::TelegramBridge;
-use crate::network::{ChatRef, MediaRef, TelegramNetwork, TgError, TgUser};
+use crate::network::{ChatRef, MediaRef, TelegramNetwork, TgError, TgUpdate, TgUser};
 
 /// How many message IDs a session remembers (for deletions without a chat, and echo
 /// suppression of what it sent itself).
@@ -94,29 +95,28 @@ impl UserSession {
         self.recent().chats.get(&id).copied()
     }
 
-    /// Starts the update loop.
-    pub async fn start(self: &Arc<Self>, bridge: Arc<TelegramBridge>, host: BridgeHost) {
-        let rx = match bridge.call(self.net.updates()).await {
-            Ok(rx) => rx,
-            Err(e) => {
-                tracing::error!(user = %self.mxid, error = %e, "cannot receive Telegram updates");
-                host.notify(
-                    &self.mxid,
-                    &format!("Cannot receive messages from Telegram: {e}"),
-                )
-                .await;
-                return;
-            }
-        };
+    /// Starts the update loop; fails if Telegram does not deliver updates.
+    pub async fn start(self: &Arc<Self>, bridge: Arc<TelegramBridge>) -> Result<(), TgError> {
+        let mut rx = bridge.call(self.net.updates()).await?;
         let me = self.clone();
-        let handle = tokio::spawn(async move {
-            let mut rx = rx;
+        let tasks = bridge.host.tasks().clone();
+        let handle = tasks.spawn(async move {
             while let Some(update) = rx.recv().await {
-                crate::relay_in::handle(&bridge, &host, &me, update).await;
+                let logged_out = update == TgUpdate::LoggedOut;
+                crate::relay_in::handle(&bridge, &me, update).await;
+                if logged_out {
+                    return;
+                }
             }
             tracing::info!(user = %me.mxid, "Telegram update stream ended");
+            // Not stopped by us (that aborts this task): the connection is gone.
+            let state = ConnectionState::UnknownError {
+                reason: "the Telegram update stream ended; send `login` to reconnect".into(),
+            };
+            bridge.host.report_state(Some(&me.mxid), "", state).await;
         });
         *self.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
+        Ok(())
     }
 
     /// Stops the update loop.
@@ -175,9 +175,10 @@ impl UserSession {
     /// Makes sure the portal of `chat` exists and this user is in it; returns it.
     pub(crate) async fn ensure_portal(
         &self,
-        host: &BridgeHost,
+        bridge: &TelegramBridge,
         chat: ChatRef,
     ) -> Result<Portal, TgError> {
+        let host = &bridge.host;
         let key = TelegramBridge::portal_key(chat, &self.mxid);
         let existed = host
             .portals()
@@ -187,7 +188,7 @@ impl UserSession {
             .is_some();
         let portal = host
             .portals()
-            .get_or_create(&key)
+            .get_or_create(&key, bridge)
             .await
             .map_err(|e| TgError::Other(e.to_string()))?;
         let first_time = self
@@ -225,11 +226,8 @@ impl UserSession {
     }
 
     /// After login: portals for chats active within the configured window.
-    pub(crate) async fn open_recent(
-        &self,
-        bridge: &TelegramBridge,
-        host: &BridgeHost,
-    ) -> Result<usize, TgError> {
+    pub(crate) async fn open_recent(&self, bridge: &TelegramBridge) -> Result<usize, TgError> {
+        let host = &bridge.host;
         let chats = bridge
             .call(self.net.dialogs(bridge.config.recent_chat_limit))
             .await?;
@@ -248,7 +246,7 @@ impl UserSession {
             {
                 self.ensure_profile(host, user).await;
             }
-            match self.ensure_portal(host, chat.chat).await {
+            match self.ensure_portal(bridge, chat.chat).await {
                 Ok(_) => opened += 1,
                 Err(e) => tracing::warn!(chat = %chat.chat, error = %e, "cannot open recent chat"),
             }

@@ -1,7 +1,7 @@
 //! [`WhatsAppBridge`]: the [`Bridge`] the core drives, with one WhatsApp device per Matrix user
 //! made by a [`WhatsAppFactory`] (whatsapp-rust in the binary, the fake in tests).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,6 +13,7 @@ use ferrybridge_core::events::{ChatInfo, Delivered, DeliveryError, MatrixEvent, 
 use ferrybridge_core::ids::{PortalKey, PortalKind, RemoteUserId};
 use ferrybridge_core::login::LoginProcess;
 use ferrybridge_core::portal::Portal;
+use ferrybridge_core::seam::ConnectionState;
 use ruma::OwnedUserId;
 
 use crate::config::WhatsAppConfig;
@@ -30,7 +31,7 @@ pub struct WhatsAppBridge {
 pub struct Inner {
     pub config: WhatsAppConfig,
     pub factory: Arc<dyn WhatsAppFactory>,
-    pub host: OnceLock<BridgeHost>,
+    pub host: BridgeHost,
     pub sessions: Sessions,
     /// Recent message senders and our reactions, for WhatsApp's addressing of reactions,
     /// receipts and reaction removals (in memory; bounded).
@@ -40,12 +41,6 @@ pub struct Inner {
 }
 
 impl Inner {
-    pub fn host(&self) -> Result<&BridgeHost, BridgeError> {
-        self.host
-            .get()
-            .ok_or_else(|| BridgeError::Remote("the bridge is still starting".into()))
-    }
-
     /// Opens `user`'s device (linked or not) through the factory.
     pub async fn open_device(
         &self,
@@ -68,10 +63,12 @@ impl Inner {
         net: Arc<dyn WhatsAppNetwork>,
         account: Phone,
     ) -> Result<(), WaError> {
-        let host = self.host().map_err(|e| WaError::Store(e.to_string()))?;
+        let host = &self.host;
         let events = tokio::time::timeout(self.connect_timeout(), net.connect())
             .await
             .map_err(|_| WaError::Unreachable("no answer from WhatsApp".into()))??;
+        host.report_state(Some(user), "", ConnectionState::Connected)
+            .await;
         if let Err(e) = host
             .store()
             .kv_set(LOGINS_NS, user.as_str(), &account.digits().to_owned())
@@ -79,7 +76,7 @@ impl Inner {
         {
             tracing::error!(%user, error = %e, "could not remember the login");
         }
-        let pump = tokio::spawn(crate::incoming::pump(
+        let pump = host.tasks().spawn(crate::incoming::pump(
             self.clone(),
             user.clone(),
             account.clone(),
@@ -120,7 +117,7 @@ impl Inner {
         let chat = ChatJid::from_remote(&key.chat).map_err(|e| BridgeError::Invalid(e.0))?;
         match &chat {
             ChatJid::Direct(phone) => {
-                let host = self.host()?;
+                let host = &self.host;
                 let name = match &key.receiver {
                     Some(user) => sessions::contact_name(host, user, phone).await,
                     None => None,
@@ -177,15 +174,19 @@ impl Inner {
 
     /// Creates (or finds) the portal of `chat` and makes sure `user` is invited.
     pub async fn open_portal(
-        &self,
+        self: &Arc<Self>,
         user: &OwnedUserId,
         chat: &ChatJid,
     ) -> Result<Portal, BridgeError> {
-        let host = self.host()?;
+        let host = &self.host;
+        // The bridge is a thin handle on this state: the core describes the chat through it.
+        let network = WhatsAppBridge {
+            inner: self.clone(),
+        };
         let key = Self::portal_key(chat, user);
         let portal = host
             .portals()
-            .get_or_create(&key)
+            .get_or_create(&key, &network)
             .await
             .map_err(|e| BridgeError::Remote(e.to_string()))?;
         host.portals()
@@ -213,18 +214,22 @@ pub fn group_chat_info(info: &crate::network::GroupInfo) -> ChatInfo {
 }
 
 impl WhatsAppBridge {
-    /// A bridge whose devices come from `factory`.
-    pub fn with_factory(config: WhatsAppConfig, factory: Arc<dyn WhatsAppFactory>) -> Self {
-        Self {
+    /// A bridge whose devices come from `factory` (tests pass the fake).
+    pub fn with_factory(
+        config: WhatsAppConfig,
+        factory: Arc<dyn WhatsAppFactory>,
+        host: BridgeHost,
+    ) -> Arc<Self> {
+        Arc::new(Self {
             inner: Arc::new(Inner {
                 config,
                 factory,
-                host: OnceLock::new(),
+                host,
                 sessions: Sessions::default(),
                 recent: Default::default(),
                 invited: Default::default(),
             }),
-        }
+        })
     }
 
     /// The shared state (for commands and tests).
@@ -262,40 +267,47 @@ impl Bridge for WhatsAppBridge {
             alias_template: None,
             command_prefix: "!wa",
             version: env!("CARGO_PKG_VERSION"),
+            capabilities: Capabilities {
+                edits: true,
+                redactions: true,
+                reactions: true,
+                typing: true,
+                read_receipts: true,
+                login: true,
+            },
         }
     }
 
-    fn new(config: WhatsAppConfig) -> Result<Self, ConfigError> {
-        Ok(Self::with_factory(config, Arc::new(crate::wa::RealFactory)))
+    fn init(config: WhatsAppConfig, host: BridgeHost) -> Result<Arc<Self>, ConfigError> {
+        Ok(Self::with_factory(
+            config,
+            Arc::new(crate::wa::RealFactory),
+            host,
+        ))
     }
 
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            edits: true,
-            redactions: true,
-            reactions: true,
-            typing: true,
-            read_receipts: true,
-            login: true,
-        }
-    }
-
-    async fn start(self: Arc<Self>, host: BridgeHost) -> Result<(), BridgeError> {
-        let _ = self.inner.host.set(host.clone());
+    async fn start(self: Arc<Self>) -> Result<(), BridgeError> {
+        let host = &self.inner.host;
         // Reconnect everyone who was linked before the restart, in the background: WhatsApp
-        // being slow or unreachable must not hold up the bridge.
+        // being slow or unreachable must not hold up the bridge. Until then their deliveries
+        // are retried (see `outgoing::not_connected`).
         let logins = host
             .store()
             .kv_list(LOGINS_NS, "")
             .await
             .map_err(|e| BridgeError::Other(e.into()))?;
-        let inner = self.inner.clone();
-        tokio::spawn(async move {
-            for (user, _) in logins {
-                let Ok(user) = OwnedUserId::try_from(user.as_str()) else {
-                    continue;
-                };
-                restore(&inner, &user).await;
+        let users: Vec<OwnedUserId> = logins
+            .into_iter()
+            .filter_map(|(user, _)| OwnedUserId::try_from(user.as_str()).ok())
+            .collect();
+        for user in &users {
+            host.report_state(Some(user), "", ConnectionState::Connecting)
+                .await;
+        }
+        let bridge = self.clone();
+        host.tasks().spawn(async move {
+            for user in users {
+                restore(&bridge, &user).await;
             }
         });
         Ok(())
@@ -349,18 +361,7 @@ impl Bridge for WhatsAppBridge {
         user: &OwnedUserId,
         args: &[String],
     ) -> Result<Box<dyn LoginProcess>, BridgeError> {
-        let phone = match args {
-            [] => None,
-            [word, number] if word.eq_ignore_ascii_case("phone") => {
-                Some(Phone::parse(number).map_err(|e| BridgeError::Invalid(e.0))?)
-            }
-            _ => {
-                return Err(BridgeError::Invalid(
-                    "Usage: `login` for a QR code, or `login phone +4412345678` for a pairing code."
-                        .into(),
-                ));
-            }
-        };
+        let phone = login_phone(args)?;
         let net = self.inner.open_device(user).await.map_err(bridge_err)?;
         Ok(Box::new(WaLogin::new(
             self.inner.clone(),
@@ -371,9 +372,10 @@ impl Bridge for WhatsAppBridge {
     }
 
     async fn logout(&self, user: &OwnedUserId) -> Result<(), BridgeError> {
-        let host = self.inner.host()?;
+        let host = &self.inner.host;
         let session = self.inner.sessions.remove(user);
         sessions::forget_login(host, user).await;
+        host.forget_state(Some(user), "");
         match session {
             Some(s) => s.net.logout().await.map_err(bridge_err),
             None => Err(BridgeError::NotLoggedIn),
@@ -385,32 +387,45 @@ impl Bridge for WhatsAppBridge {
     }
 }
 
-/// Reconnects `user`'s device after a restart; tells them if it was unlinked meanwhile.
-async fn restore(inner: &Arc<Inner>, user: &OwnedUserId) {
-    let Ok(host) = inner.host() else { return };
+/// The phone number of `login phone +4412345678`; `None` for a plain `login` (QR code).
+fn login_phone(args: &[String]) -> Result<Option<Phone>, BridgeError> {
+    match args {
+        [] => Ok(None),
+        [word, number] if word.eq_ignore_ascii_case("phone") => Phone::parse(number)
+            .map(Some)
+            .map_err(|e| BridgeError::Invalid(e.0)),
+        _ => Err(BridgeError::Invalid(
+            "Usage: `login` for a QR code, or `login phone +4412345678` for a pairing code.".into(),
+        )),
+    }
+}
+
+/// Reconnects `user`'s device after a restart; reports it logged out if it was unlinked
+/// meanwhile.
+async fn restore(bridge: &WhatsAppBridge, user: &OwnedUserId) {
+    let inner = &bridge.inner;
+    let host = &inner.host;
     let net = match inner.open_device(user).await {
         Ok(net) => net,
         Err(e) => {
             tracing::error!(%user, error = %e, "could not open the WhatsApp session");
+            let reason = format!("cannot open the WhatsApp session: {e}");
+            host.report_state(Some(user), "", ConnectionState::UnknownError { reason })
+                .await;
             return;
         }
     };
     let Some(account) = net.account().await else {
         sessions::forget_login(host, user).await;
-        host.notify(
-            user,
-            "Your WhatsApp session is gone (the device was unlinked). Send `login` to link it again.",
-        )
-        .await;
+        host.report_state(Some(user), "", ConnectionState::LoggedOut)
+            .await;
         return;
     };
     if let Err(e) = inner.activate(user, net, account).await {
         tracing::warn!(%user, error = %e, "could not reconnect to WhatsApp");
-        host.notify(
-            user,
-            &format!("Could not reconnect to WhatsApp ({e}). Send `sync` to try again."),
-        )
-        .await;
+        let reason = format!("{e}; send `sync` to try again");
+        host.report_state(Some(user), "", ConnectionState::UnknownError { reason })
+            .await;
     }
 }
 
@@ -430,47 +445,17 @@ pub(crate) use bridge_err as to_bridge_error;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferrybridge_core::login::LoginStep;
 
-    #[tokio::test]
-    async fn real_login_without_a_route_fails_clearly_within_the_timeout() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = WhatsAppConfig {
-            session_dir: dir.path().join("sessions"),
-            connect_timeout_secs: 3,
-            ..Default::default()
-        };
-        let bridge = WhatsAppBridge::with_factory(config, Arc::new(crate::wa::RealFactory));
-        let user: OwnedUserId = "@alice:example.org".try_into().unwrap();
-        let mut login = bridge.start_login(&user, &[]).await.unwrap();
-        let step = tokio::time::timeout(Duration::from_secs(60), login.next())
-            .await
-            .expect("the login answers, not hangs");
-        match step {
-            LoginStep::Failed { reason } => {
-                assert!(reason.contains("cannot reach WhatsApp"), "{reason}")
-            }
-            other => panic!("expected a failure without a route, got {other:?}"),
-        }
-        login.cancel().await;
-        assert!(bridge.whoami(&user).await.is_none());
-    }
-
-    #[tokio::test]
-    async fn login_arguments_are_checked() {
-        let bridge = WhatsAppBridge::with_factory(
-            WhatsAppConfig::default(),
-            crate::fake::FakeWhatsApp::new().factory(),
-        );
-        let user: OwnedUserId = "@alice:example.org".try_into().unwrap();
-        for args in [
-            vec!["phone".to_owned(), "nope".to_owned()],
-            vec!["x".to_owned()],
-        ] {
-            assert!(matches!(
-                bridge.start_login(&user, &args).await,
-                Err(BridgeError::Invalid(_))
-            ));
+    #[test]
+    fn login_arguments_are_checked() {
+        let words = |w: &[&str]| w.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert!(matches!(login_phone(&[]), Ok(None)));
+        assert!(matches!(
+            login_phone(&words(&["PHONE", "+4412345678"])),
+            Ok(Some(_))
+        ));
+        for args in [words(&["phone", "nope"]), words(&["x"])] {
+            assert!(matches!(login_phone(&args), Err(BridgeError::Invalid(_))));
         }
     }
 }

@@ -8,6 +8,7 @@ use ferrybridge_core::events::{
     RemoteProfile,
 };
 use ferrybridge_core::ids::RemoteMessageId;
+use ferrybridge_core::seam::ConnectionState;
 use ruma::OwnedUserId;
 use tokio::sync::mpsc;
 
@@ -24,9 +25,7 @@ pub async fn pump(
     account: Phone,
     mut events: mpsc::Receiver<WaEvent>,
 ) {
-    let Ok(host) = inner.host().cloned() else {
-        return;
-    };
+    let host = inner.host.clone();
     while let Some(event) = events.recv().await {
         if let WaEvent::LoggedOut { reason } = &event {
             logged_out(&inner, &host, &user, reason).await;
@@ -43,15 +42,9 @@ async fn logged_out(inner: &Arc<Inner>, host: &BridgeHost, user: &OwnedUserId, r
     if let Some(s) = &session {
         let _ = s.net.delete_session().await;
     }
-    host.notify(
-        user,
-        &format!(
-            "WhatsApp logged out this bridge ({reason}). This happens when the device is removed on \
-             the phone, or when the phone has not been online for 14 days. Your rooms stay; send \
-             `login` to link WhatsApp again."
-        ),
-    )
-    .await;
+    // The core tells the user to log in again; the rooms stay.
+    host.report_state(Some(user), "", ConnectionState::LoggedOut)
+        .await;
     // Last: removing the session aborts this very task.
     inner.sessions.remove(user);
 }
@@ -177,7 +170,20 @@ async fn handle(
                 tracing::warn!(%user, %chat, error = %e, "could not create a recent chat's portal");
             }
         }
-        WaEvent::Connected => tracing::info!(%user, "connected to WhatsApp"),
+        WaEvent::Connected => {
+            tracing::info!(%user, "connected to WhatsApp");
+            host.report_state(Some(user), "", ConnectionState::Connected)
+                .await;
+        }
+        WaEvent::Disconnected { reason } => {
+            tracing::info!(%user, reason, "disconnected from WhatsApp");
+            host.report_state(
+                Some(user),
+                "",
+                ConnectionState::TransientDisconnect { reason },
+            )
+            .await;
+        }
         WaEvent::LoggedOut { .. } => {}
     }
 }

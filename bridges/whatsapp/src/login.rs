@@ -22,15 +22,11 @@ pub const CODE_INSTRUCTIONS: &str = "On your phone open WhatsApp → Linked devi
     Link with phone number instead, and enter this code:";
 pub const QR_EXHAUSTED: &str = "the QR codes ran out, send `login` to try again";
 
-/// One user's login in progress.
+/// One user's login in progress: the pairing, then the bridge's side of a linked device.
 pub struct WaLogin {
     inner: Arc<Inner>,
     user: OwnedUserId,
-    net: Arc<dyn WhatsAppNetwork>,
-    phone: Option<Phone>,
-    events: Option<mpsc::Receiver<PairingEvent>>,
-    shown_any: bool,
-    finished: bool,
+    pairing: Pairing,
 }
 
 impl WaLogin {
@@ -40,14 +36,72 @@ impl WaLogin {
         net: Arc<dyn WhatsAppNetwork>,
         phone: Option<Phone>,
     ) -> Self {
+        let timeout = inner.connect_timeout();
         Self {
             inner,
             user,
+            pairing: Pairing::new(net, phone, timeout),
+        }
+    }
+}
+
+/// The device side of a login: shows codes until the phone links the device. Holds nothing of
+/// the bridge, so it is tested on its own.
+pub(crate) struct Pairing {
+    net: Arc<dyn WhatsAppNetwork>,
+    phone: Option<Phone>,
+    timeout: Duration,
+    events: Option<mpsc::Receiver<PairingEvent>>,
+    shown_any: bool,
+    finished: bool,
+}
+
+/// What the pairing came to.
+pub(crate) enum Paired {
+    /// A code to show, or the end of the login.
+    Step(LoginStep),
+    /// The device is linked as `phone`; `earlier` if it already was (a failed reconnect).
+    Linked {
+        phone: Phone,
+        account: String,
+        earlier: bool,
+    },
+}
+
+impl Pairing {
+    pub(crate) fn new(
+        net: Arc<dyn WhatsAppNetwork>,
+        phone: Option<Phone>,
+        timeout: Duration,
+    ) -> Self {
+        Self {
             net,
             phone,
+            timeout,
             events: None,
             shown_any: false,
             finished: false,
+        }
+    }
+
+    /// The next step; a failure before anything was linked drops the half-made session.
+    pub(crate) async fn next(&mut self) -> Paired {
+        let step = match self.step().await {
+            Ok(step) => step,
+            Err(linked) => return linked,
+        };
+        if matches!(step, LoginStep::Failed { .. }) && self.net.account().await.is_none() {
+            // Nothing was linked: stop the client and drop the half-made session.
+            self.net.disconnect().await;
+            let _ = self.net.delete_session().await;
+        }
+        Paired::Step(step)
+    }
+
+    pub(crate) async fn cancel(&mut self) {
+        if !self.finished {
+            self.net.disconnect().await;
+            let _ = self.net.delete_session().await;
         }
     }
 
@@ -80,52 +134,54 @@ fn describe(e: &WaError) -> String {
 #[async_trait]
 impl LoginProcess for WaLogin {
     async fn next(&mut self) -> LoginStep {
-        let step = self.step().await;
-        if matches!(step, LoginStep::Failed { .. }) && self.net.account().await.is_none() {
-            // Nothing was linked: stop the client and drop the half-made session.
-            self.net.disconnect().await;
-            let _ = self.net.delete_session().await;
+        let (phone, account, earlier) = match self.pairing.next().await {
+            Paired::Step(step) => return step,
+            Paired::Linked {
+                phone,
+                account,
+                earlier,
+            } => (phone, account, earlier),
+        };
+        // A login is news this dialogue tells; not a "reconnection".
+        self.inner.host.forget_state(Some(&self.user), "");
+        let net = self.pairing.net.clone();
+        match self.inner.activate(&self.user, net, phone.clone()).await {
+            Ok(()) => LoginStep::Done { account },
+            Err(e) if earlier => LoginStep::Failed {
+                reason: format!("your session is linked as {phone}, but {e}; send `sync` later"),
+            },
+            Err(e) => LoginStep::Failed {
+                reason: format!("linked as {account}, but could not connect: {e}"),
+            },
         }
-        step
     }
 
     async fn submit(&mut self, _input: String) {}
 
     async fn cancel(&mut self) {
-        if !self.finished {
-            self.net.disconnect().await;
-            let _ = self.net.delete_session().await;
-        }
+        self.pairing.cancel().await;
     }
 }
 
-impl WaLogin {
-    async fn step(&mut self) -> LoginStep {
+impl Pairing {
+    /// A step to show, or `Err` with the linked device (not a failure: the login goes on).
+    async fn step(&mut self) -> Result<LoginStep, Paired> {
         if self.finished {
-            return LoginStep::Failed {
+            return Ok(LoginStep::Failed {
                 reason: "the login is over".into(),
-            };
+            });
         }
-        let timeout = self.inner.connect_timeout();
+        let timeout = self.timeout;
         if self.events.is_none()
             && let Some(phone) = self.net.account().await
         {
             // The session here is still linked (a reconnect that failed earlier): use it.
             self.finished = true;
-            return match self
-                .inner
-                .activate(&self.user, self.net.clone(), phone.clone())
-                .await
-            {
-                Ok(()) => LoginStep::Done {
-                    account: phone.pretty(),
-                },
-                Err(e) => LoginStep::Failed {
-                    reason: format!(
-                        "your session is linked as {phone}, but {e}; send `sync` later"
-                    ),
-                },
-            };
+            return Err(Paired::Linked {
+                account: phone.pretty(),
+                phone,
+                earlier: true,
+            });
         }
         if self.events.is_none() {
             let started = match &self.phone {
@@ -134,9 +190,9 @@ impl WaLogin {
             };
             match started {
                 Ok(Ok(rx)) => self.events = Some(rx),
-                Ok(Err(WaError::Unreachable(d))) => return self.unreachable(&d),
-                Ok(Err(e)) => return self.fail(describe(&e)),
-                Err(_) => return self.unreachable("no answer in time"),
+                Ok(Err(WaError::Unreachable(d))) => return Ok(self.unreachable(&d)),
+                Ok(Err(e)) => return Ok(self.fail(describe(&e))),
+                Err(_) => return Ok(self.unreachable("no answer in time")),
             }
         }
         // Until something is shown, WhatsApp must answer within the connect timeout.
@@ -147,9 +203,9 @@ impl WaLogin {
         };
         let event = match &mut self.events {
             Some(rx) => tokio::time::timeout(limit, rx.recv()).await,
-            None => return self.fail("internal error: no pairing"),
+            None => return Ok(self.fail("internal error: no pairing")),
         };
-        match event {
+        Ok(match event {
             Err(_) if !self.shown_any => self.unreachable("no answer in time"),
             Err(_) => self.fail("the code was not used in time, send `login` to try again"),
             Ok(None) if !self.shown_any => self.unreachable("the connection closed"),
@@ -177,69 +233,85 @@ impl WaLogin {
                     Some(name) => format!("{phone} ({name})"),
                     None => phone.pretty(),
                 };
-                match self
-                    .inner
-                    .activate(&self.user, self.net.clone(), phone)
-                    .await
-                {
-                    Ok(()) => LoginStep::Done { account },
-                    Err(e) => LoginStep::Failed {
-                        reason: format!("linked as {account}, but could not connect: {e}"),
-                    },
-                }
+                return Err(Paired::Linked {
+                    phone,
+                    account,
+                    earlier: false,
+                });
             }
-        }
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bridge::WhatsAppBridge;
-    use crate::config::WhatsAppConfig;
     use crate::fake::FakeWhatsApp;
+    use crate::network::WhatsAppFactory;
 
-    async fn login(wa: &FakeWhatsApp, phone: Option<&str>) -> (tempfile::TempDir, WaLogin) {
+    /// A pairing on `factory`'s device, sessions in a temporary directory.
+    async fn pairing(
+        factory: &dyn WhatsAppFactory,
+        phone: Option<&str>,
+        timeout_secs: u64,
+    ) -> (tempfile::TempDir, Pairing) {
         let dir = tempfile::tempdir().unwrap();
-        let config = WhatsAppConfig {
-            session_dir: dir.path().to_owned(),
-            connect_timeout_secs: 2,
-            ..Default::default()
-        };
-        let bridge = WhatsAppBridge::with_factory(config, wa.factory());
         let user: OwnedUserId = "@alice:example.org".try_into().unwrap();
-        let net = bridge.inner().open_device(&user).await.unwrap();
+        let path = crate::sessions::session_path(dir.path(), &user);
+        let net = factory.open(&user, &path).await.unwrap();
         let phone = phone.map(|p| Phone::parse(p).unwrap());
-        let login = WaLogin::new(bridge.inner().clone(), user, net, phone);
-        (dir, login)
+        let p = Pairing::new(net, phone, Duration::from_secs(timeout_secs));
+        (dir, p)
+    }
+
+    async fn step(p: &mut Pairing) -> LoginStep {
+        match p.next().await {
+            Paired::Step(step) => step,
+            Paired::Linked { account, .. } => panic!("unexpectedly linked as {account}"),
+        }
     }
 
     #[tokio::test]
     async fn unreachable_whatsapp_is_a_clear_failure() {
         let wa = FakeWhatsApp::new();
         wa.set_unreachable(true);
-        let (_dir, mut l) = login(&wa, None).await;
-        let LoginStep::Failed { reason } = l.next().await else {
+        let (_dir, mut l) = pairing(&*wa.factory(), None, 2).await;
+        let LoginStep::Failed { reason } = step(&mut l).await else {
             panic!("expected a failure")
         };
         assert!(reason.starts_with("cannot reach WhatsApp"), "{reason}");
     }
 
     #[tokio::test]
+    async fn real_login_without_a_route_fails_clearly_within_the_timeout() {
+        let (_dir, mut l) = pairing(&crate::wa::RealFactory, None, 3).await;
+        let answer = tokio::time::timeout(Duration::from_secs(60), step(&mut l))
+            .await
+            .expect("the login answers, not hangs");
+        match answer {
+            LoginStep::Failed { reason } => {
+                assert!(reason.contains("cannot reach WhatsApp"), "{reason}")
+            }
+            other => panic!("expected a failure without a route, got {other:?}"),
+        }
+        l.cancel().await;
+    }
+
+    #[tokio::test]
     async fn qr_codes_rotate_then_run_out() {
         let wa = FakeWhatsApp::new();
         wa.set_qr_count(2);
-        let (_dir, mut l) = login(&wa, None).await;
+        let (_dir, mut l) = pairing(&*wa.factory(), None, 2).await;
         assert!(
-            matches!(l.next().await, LoginStep::Qr { payload, .. } if payload.contains("qr-1"))
+            matches!(step(&mut l).await, LoginStep::Qr { payload, .. } if payload.contains("qr-1"))
         );
         wa.rotate_qr().await;
         assert!(
-            matches!(l.next().await, LoginStep::Qr { payload, .. } if payload.contains("qr-2"))
+            matches!(step(&mut l).await, LoginStep::Qr { payload, .. } if payload.contains("qr-2"))
         );
         wa.rotate_qr().await;
         assert_eq!(
-            l.next().await,
+            step(&mut l).await,
             LoginStep::Failed {
                 reason: QR_EXHAUSTED.into()
             }
@@ -250,8 +322,8 @@ mod tests {
     #[tokio::test]
     async fn pairing_code_is_shown_and_cancel_cleans_up() {
         let wa = FakeWhatsApp::new();
-        let (dir, mut l) = login(&wa, Some("+4412345678")).await;
-        assert!(matches!(l.next().await, LoginStep::Code { code, .. } if code.len() == 8));
+        let (dir, mut l) = pairing(&*wa.factory(), Some("+4412345678"), 2).await;
+        assert!(matches!(step(&mut l).await, LoginStep::Code { code, .. } if code.len() == 8));
         l.cancel().await;
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }

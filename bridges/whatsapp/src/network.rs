@@ -84,6 +84,8 @@ pub enum WaEvent {
     ChatActive { chat: ChatJid, last_active: i64 },
     /// The connection is up (after start or a reconnect).
     Connected,
+    /// The connection dropped; the client reconnects by itself (then [`WaEvent::Connected`]).
+    Disconnected { reason: String },
 }
 
 /// A message from WhatsApp.

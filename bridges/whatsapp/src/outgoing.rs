@@ -8,6 +8,8 @@ use ferrybridge_core::events::{
 };
 use ferrybridge_core::ids::RemoteMessageId;
 use ferrybridge_core::portal::Portal;
+use ferrybridge_core::seam::ConnectionState;
+use ruma::OwnedUserId;
 
 use crate::bridge::Inner;
 use crate::format;
@@ -25,6 +27,31 @@ fn delivery_error(e: WaError) -> DeliveryError {
     }
 }
 
+/// Why a Matrix event from `user`, who has no session, cannot be delivered: retryable while
+/// their device is connecting or down for a passing reason, final when they are not logged in.
+fn not_connected(inner: &Inner, user: &OwnedUserId) -> DeliveryError {
+    let state = inner
+        .host
+        .connection_states()
+        .of_user(user)
+        .into_iter()
+        .map(|(_, s)| s)
+        .next();
+    match state {
+        Some(
+            s @ (ConnectionState::Connecting
+            | ConnectionState::TransientDisconnect { .. }
+            | ConnectionState::UnknownError { .. }),
+        ) => DeliveryError::transient(format!(
+            "your WhatsApp connection is not up ({})",
+            s.describe()
+        )),
+        _ => DeliveryError::permanent(
+            "you are not logged in to WhatsApp (send `login` to the bridge bot)",
+        ),
+    }
+}
+
 /// Sends one Matrix event to WhatsApp as its sender.
 pub async fn deliver(
     inner: &Arc<Inner>,
@@ -34,17 +61,12 @@ pub async fn deliver(
     let chat =
         ChatJid::from_remote(&portal.key().chat).map_err(|e| DeliveryError::permanent(e.0))?;
     let Some(session) = inner.sessions.get(&event.sender) else {
-        return Err(DeliveryError::permanent(
-            "you are not logged in to WhatsApp (send `login` to the bridge bot)",
-        ));
+        return Err(not_connected(inner, &event.sender));
     };
     let net = &session.net;
     match event.kind {
         MatrixEventKind::Message { content, reply_to } => {
-            let host = inner
-                .host()
-                .map_err(|e| DeliveryError::transient(e.to_string()))?;
-            let message = outgoing_message(host, &content, reply_to.as_ref()).await?;
+            let message = outgoing_message(&inner.host, &content, reply_to.as_ref()).await?;
             let id = net.send(&chat, message).await.map_err(delivery_error)?;
             inner.recent.sender(&id, &session.account);
             Ok(Delivered::As(RemoteMessageId::new(id)))

@@ -103,7 +103,8 @@ impl Avatars {
         advertised: Option<String>,
     ) {
         let (this, host, outbox) = (self.clone(), host.clone(), outbox.clone());
-        tokio::spawn(async move { this.update(&host, &outbox, sighting, advertised).await });
+        let tasks = host.tasks().clone();
+        tasks.spawn(async move { this.update(&host, &outbox, sighting, advertised).await });
     }
 
     /// Gives up on a user without looking (their JID is unusable).
@@ -262,7 +263,7 @@ impl Fetched {
 
 /// A user was seen by `via` (the puppet or component JID that received their stanza): checks
 /// their avatar, asking the JID their ghost stands for (bare, or `room/nick` which the MUC
-/// forwards). `advertised`: the XEP-0153 hash of a presence, if any. A no-op before start-up.
+/// forwards). `advertised`: the XEP-0153 hash of a presence, if any.
 pub(crate) fn seen(
     bridge: &crate::bridge::XmppBridge,
     user: &RemoteUserId,
@@ -270,9 +271,7 @@ pub(crate) fn seen(
     via: &Jid,
     advertised: Option<String>,
 ) {
-    let Ok(host) = bridge.host() else {
-        return;
-    };
+    let host = &bridge.host;
     if !bridge.avatars.should_fetch(user, advertised.as_deref()) {
         return;
     }

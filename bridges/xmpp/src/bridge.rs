@@ -1,18 +1,22 @@
 //! [`XmppBridge`]: the XMPP network behind the core's [`Bridge`] seam.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use ferrybridge_core::BridgeHost;
-use ferrybridge_core::bridge::{Bridge, BridgeError, Capabilities, NetworkInfo, PortalSpec};
+use ferrybridge_core::bridge::Bridge;
 use ferrybridge_core::commands::Command;
-use ferrybridge_core::config::ConfigError;
 use ferrybridge_core::events::{ChatInfo, Delivered, DeliveryError, MatrixEvent};
 use ferrybridge_core::ghost::GhostNaming;
 use ferrybridge_core::ids::{PortalKey, PortalKind, RemoteUserId};
 use ferrybridge_core::portal::Portal;
+use ferrybridge_core::seam::{
+    BridgeError, Capabilities, ConfigError, ConnectionState, NetworkInfo, PortalSpec,
+};
 use ruma::{OwnedRoomId, OwnedUserId};
 use tokio::sync::{Mutex, mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio_xmpp::Stanza;
 use xmpp_parsers::jid::{BareJid, Jid};
 
@@ -27,7 +31,7 @@ use crate::pending::Pending;
 pub struct XmppBridge {
     pub(crate) config: XmppConfig,
     pub(crate) puppets: Puppets,
-    pub(crate) host: OnceLock<BridgeHost>,
+    pub(crate) host: BridgeHost,
     pub(crate) outbox: Outbox,
     rx: Arc<Mutex<mpsc::UnboundedReceiver<Stanza>>>,
     pub(crate) mucs: Mucs,
@@ -38,16 +42,16 @@ pub struct XmppBridge {
     pub(crate) requests: Arc<crate::requests::Requests>,
     pub(crate) avatars: crate::avatars::Avatars,
     stop: watch::Sender<bool>,
+    /// The connection task, awaited by [`Bridge::stop`] so the stream closes before shutdown
+    /// cancels what is left.
+    conn_task: StdMutex<Option<JoinHandle<()>>>,
 }
 
-impl XmppBridge {
-    /// The core handle, once started.
-    pub(crate) fn host(&self) -> Result<&BridgeHost, DeliveryError> {
-        self.host
-            .get()
-            .ok_or_else(|| DeliveryError::transient("the XMPP bridge is still starting"))
-    }
+/// How long [`Bridge::stop`] waits for the connection task: the close itself is bounded by
+/// [`conn::CLOSE_TIMEOUT`]; the margin covers a stanza being handled when the stop came.
+const STOP_TIMEOUT: Duration = Duration::from_secs(conn::CLOSE_TIMEOUT.as_secs() + 2);
 
+impl XmppBridge {
     /// The portal spec of a MUC or a private chat.
     pub(crate) fn spec(&self, key: &PortalKey) -> Result<PortalSpec, BridgeError> {
         match &key.receiver {
@@ -96,21 +100,30 @@ impl Bridge for XmppBridge {
             alias_template: Some("_xmpp_{room}_{server}"),
             command_prefix: "!xmpp",
             version: env!("CARGO_PKG_VERSION"),
+            capabilities: Capabilities {
+                edits: true,
+                redactions: true,
+                reactions: true,
+                typing: true,
+                read_receipts: true,
+                login: false,
+            },
         }
     }
 
-    fn new(config: XmppConfig) -> Result<Self, ConfigError> {
+    fn init(config: XmppConfig, host: BridgeHost) -> Result<Arc<Self>, ConfigError> {
         let component = config.component_jid()?;
         let template = config.user_template()?;
         let puppets = Puppets::new(template, component, config.resource.clone());
         let (outbox, rx) = Outbox::new();
         let (stop, _) = watch::channel(false);
         let requests = Arc::new(crate::requests::Requests::default());
-        let attachments = crate::media::Attachments::new(config.attachment_timeout());
-        Ok(Self {
+        let attachments =
+            crate::media::Attachments::new(config.attachment_timeout(), host.tasks().clone());
+        Ok(Arc::new(Self {
             config,
             puppets,
-            host: OnceLock::new(),
+            host,
             outbox,
             rx: Arc::new(Mutex::new(rx)),
             mucs: Mucs::default(),
@@ -121,26 +134,15 @@ impl Bridge for XmppBridge {
             avatars: crate::avatars::Avatars::new(requests.clone()),
             requests,
             stop,
-        })
+            conn_task: StdMutex::new(None),
+        }))
     }
 
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            edits: true,
-            redactions: true,
-            reactions: true,
-            typing: true,
-            read_receipts: true,
-            login: false,
-        }
-    }
-
-    fn ghost_naming(&self) -> Arc<dyn GhostNaming> {
+    fn ghost_naming() -> Arc<dyn GhostNaming> {
         Arc::new(JidNaming)
     }
 
-    async fn start(self: Arc<Self>, host: BridgeHost) -> Result<(), BridgeError> {
-        let _ = self.host.set(host);
+    async fn start(self: Arc<Self>) -> Result<(), BridgeError> {
         let c = &self.config.component;
         let params = Params {
             jid: c.jid.clone(),
@@ -150,18 +152,25 @@ impl Bridge for XmppBridge {
             ping_to: conn::ping_target(&c.jid)
                 .ok_or_else(|| BridgeError::Invalid(format!("bad component JID {}", c.jid)))?,
         };
+        self.host
+            .report_state(None, "", ConnectionState::Connecting)
+            .await;
         // The first attempt decides startup: a refused secret or a component already taken
         // needs the admin, so the bridge says so and stops instead of retrying forever.
         let first = match conn::connect(&c.jid, &c.secret, &c.server, params.keepalive).await {
             Ok(stream) => Some(stream),
-            Err(e) if e.is_fatal() => return Err(BridgeError::Remote(e.to_string())),
+            Err(e) if e.is_fatal() => {
+                self.host.report_state(None, "", e.state()).await;
+                return Err(BridgeError::Remote(e.to_string()));
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "XMPP server unreachable at startup; retrying in the background");
+                self.host.report_state(None, "", e.state()).await;
                 None
             }
         };
         let handler: Arc<dyn conn::Handler> = self.clone();
-        tokio::spawn(conn::run(
+        let task = self.host.tasks().spawn(conn::run(
             params,
             first,
             self.outbox.clone(),
@@ -169,11 +178,24 @@ impl Bridge for XmppBridge {
             handler,
             self.stop.subscribe(),
         ));
+        *self.conn_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
         Ok(())
     }
 
+    /// Sends what is still queued, closes the component stream (`</stream:stream>`) and waits
+    /// for that, at most [`STOP_TIMEOUT`].
     async fn stop(&self) {
         let _ = self.stop.send(true);
+        let task = self
+            .conn_task
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(task) = task
+            && tokio::time::timeout(STOP_TIMEOUT, task).await.is_err()
+        {
+            tracing::warn!("the XMPP component stream did not close in time");
+        }
     }
 
     fn commands(self: &Arc<Self>) -> Vec<Arc<dyn Command>> {
@@ -244,5 +266,8 @@ impl conn::Handler for XmppBridge {
     }
     async fn connected(&self) {
         crate::outbound::rejoin_all(self).await;
+    }
+    async fn state(&self, state: ConnectionState) {
+        self.host.report_state(None, "", state).await;
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use ferrybridge_core::seam::ConnectionState;
 use futures::{SinkExt, StreamExt};
 use rand::Rng;
 use tokio::sync::{Mutex, mpsc, watch};
@@ -55,6 +56,19 @@ impl ConnectError {
     /// Whether retrying cannot help without an admin changing something.
     pub fn is_fatal(&self) -> bool {
         !matches!(self, ConnectError::Unreachable { .. })
+    }
+
+    /// The connection state this failure leaves the component in: a refused secret is bad
+    /// credentials, an unreachable server a passing disconnect, anything else needs the admin.
+    pub fn state(&self) -> ConnectionState {
+        let reason = self.to_string();
+        match self {
+            ConnectError::Refused { .. } => ConnectionState::BadCredentials { reason },
+            ConnectError::Unreachable { .. } => ConnectionState::TransientDisconnect { reason },
+            ConnectError::Taken { .. } | ConnectError::Closed { .. } => {
+                ConnectionState::UnknownError { reason }
+            }
+        }
     }
 }
 
@@ -232,6 +246,8 @@ pub trait Handler: Send + Sync + 'static {
     async fn invalid(&self, error: StreamElementError);
     /// The stream is (again) up: restore MUC presences.
     async fn connected(&self);
+    /// The component connection changed state (connecting, up, lost, refused).
+    async fn state(&self, state: ConnectionState);
 }
 
 /// Connection parameters.
@@ -245,7 +261,20 @@ pub struct Params {
     pub ping_to: Jid,
 }
 
+/// How long closing the stream at shutdown may take (flush, `</stream:stream>`, the server's
+/// own footer).
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why a session ended.
+enum Ended {
+    /// `stop` flipped; the stream was closed cleanly.
+    Stopped,
+    /// The stream was lost; why, for the connection state.
+    Lost(String),
+}
+
 /// Runs sessions until `stop` flips, starting with an already connected `first` stream.
+/// Reports each change of the connection state to `handler`.
 pub async fn run(
     params: Params,
     first: Option<Stream>,
@@ -262,33 +291,49 @@ pub async fn run(
         }
         let stream = match next.take() {
             Some(s) => Some(s),
-            None => match connect(
-                &params.jid,
-                &params.secret,
-                &params.server,
-                params.keepalive,
-            )
-            .await
-            {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    tracing::warn!(error = %e, "XMPP component connection failed");
-                    None
+            None => {
+                handler.state(ConnectionState::Connecting).await;
+                let attempt = connect(
+                    &params.jid,
+                    &params.secret,
+                    &params.server,
+                    params.keepalive,
+                );
+                let result = tokio::select! {
+                    r = attempt => r,
+                    _ = stop.changed() => return,
+                };
+                match result {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "XMPP component connection failed");
+                        handler.state(e.state()).await;
+                        None
+                    }
                 }
-            },
+            }
         };
         if let Some(stream) = stream {
             backoff.reset();
             tracing::info!(jid = %params.jid, server = %params.server, "XMPP component connected");
             outbox.set_connected(true);
+            handler.state(ConnectionState::Connected).await;
             handler.connected().await;
             let mut rx = rx.lock().await;
-            session(stream, &params, &mut rx, handler.as_ref(), &mut stop).await;
+            let ended = session(stream, &params, &mut rx, handler.as_ref(), &mut stop).await;
             outbox.set_connected(false);
+            match ended {
+                Ended::Stopped => return,
+                Ended::Lost(reason) => {
+                    tracing::warn!(%reason, "XMPP component stream ended; reconnecting");
+                    handler
+                        .state(ConnectionState::TransientDisconnect { reason })
+                        .await;
+                }
+            }
             if *stop.borrow() {
                 return;
             }
-            tracing::warn!("XMPP component stream ended; reconnecting");
         }
         let delay = backoff.next_delay();
         tokio::select! {
@@ -304,13 +349,17 @@ async fn session(
     rx: &mut mpsc::UnboundedReceiver<Stanza>,
     handler: &dyn Handler,
     stop: &mut watch::Receiver<bool>,
-) {
+) -> Ended {
     let mut stream = stream;
     let mut ping = tokio::time::interval(params.keepalive);
     ping.tick().await;
     let from = Jid::new(&params.jid).ok();
     let mut n = 0u64;
     loop {
+        if *stop.borrow() {
+            close(&mut stream, rx).await;
+            return Ended::Stopped;
+        }
         tokio::select! {
             item = stream.next() => match item {
                 Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::Stanza(stanza)))) => {
@@ -318,7 +367,7 @@ async fn session(
                 }
                 Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::StreamError(e)))) => {
                     tracing::warn!(error = %e.0, "the XMPP server closed the component stream");
-                    return;
+                    return Ended::Lost(format!("the server closed the stream: {}", e.0));
                 }
                 Some(Ok(FallibleStreamElement::Ok(other))) => {
                     tracing::debug!(?other, "ignoring a non-stanza element");
@@ -334,18 +383,22 @@ async fn session(
                 }
                 Some(Err(error)) => {
                     tracing::warn!(%error, "XMPP component stream failed");
-                    return;
+                    return Ended::Lost(error.to_string());
                 }
-                None => return,
+                None => return Ended::Lost("the server closed the connection".into()),
             },
             out = rx.recv() => match out {
                 Some(stanza) => {
                     if let Err(e) = send_batch(&mut stream, stanza, rx).await {
                         tracing::warn!(error = %e, "could not send to the XMPP server");
-                        return;
+                        return Ended::Lost(format!("cannot send: {e}"));
                     }
                 }
-                None => return,
+                // Every sender is gone: the bridge itself was dropped.
+                None => {
+                    close(&mut stream, rx).await;
+                    return Ended::Stopped;
+                }
             },
             _ = ping.tick() => {
                 n += 1;
@@ -357,14 +410,42 @@ async fn session(
                 let el = XmppStreamElement::Stanza(Stanza::Iq(iq));
                 if let Err(e) = stream.send(&el).await {
                     tracing::warn!(error = %e, "keepalive ping failed");
-                    return;
+                    return Ended::Lost(format!("keepalive ping failed: {e}"));
                 }
             }
-            _ = stop.changed() => {
-                let _ = stream.shutdown().await;
-                return;
+            changed = stop.changed() => {
+                // The sender is gone with the bridge: close as on a stop.
+                if changed.is_err() {
+                    close(&mut stream, rx).await;
+                    return Ended::Stopped;
+                }
             }
         }
+    }
+}
+
+/// Shutdown: writes what is still queued (leave presences, last messages), sends
+/// `</stream:stream>`, and waits for the server's footer, all within [`CLOSE_TIMEOUT`].
+async fn close(stream: &mut Stream, rx: &mut mpsc::UnboundedReceiver<Stanza>) {
+    let closing = async {
+        while let Ok(stanza) = rx.try_recv() {
+            send_batch(stream, stanza, rx).await?;
+        }
+        stream.shutdown().await?;
+        // The server answers with its own footer; anything before it is of no use now.
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(_) | Err(ReadError::SoftTimeout) => {}
+                // The footer, or the connection is gone: either way we are done.
+                Err(_) => break,
+            }
+        }
+        Ok::<(), std::io::Error>(())
+    };
+    match tokio::time::timeout(CLOSE_TIMEOUT, closing).await {
+        Ok(Ok(())) => tracing::info!("XMPP component stream closed"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not close the XMPP component stream"),
+        Err(_) => tracing::warn!("the XMPP server did not acknowledge the stream close in time"),
     }
 }
 
@@ -415,6 +496,32 @@ mod tests {
         }
         b.reset();
         assert!(b.next_delay() <= Duration::from_millis(1250));
+    }
+
+    #[test]
+    fn connect_errors_map_to_connection_states() {
+        let (jid, server) = ("matrix.localhost".to_owned(), "127.0.0.1:5347".to_owned());
+        let refused = ConnectError::Refused {
+            jid: jid.clone(),
+            server: server.clone(),
+        };
+        assert!(matches!(
+            refused.state(),
+            ConnectionState::BadCredentials { reason } if reason.contains("secret")
+        ));
+        let unreachable = ConnectError::Unreachable {
+            server: server.clone(),
+            detail: "connection refused".into(),
+        };
+        assert!(matches!(
+            unreachable.state(),
+            ConnectionState::TransientDisconnect { .. }
+        ));
+        let taken = ConnectError::Taken { jid, server };
+        assert!(matches!(
+            taken.state(),
+            ConnectionState::UnknownError { .. }
+        ));
     }
 
     #[test]

@@ -125,7 +125,7 @@ pub async fn presence(bridge: &XmppBridge, p: Presence) {
 }
 
 async fn resolve(bridge: &XmppBridge, room: &BareJid) -> Result<OwnedRoomId, String> {
-    let host = bridge.host().map_err(|e| e.to_string())?;
+    let host = &bridge.host;
     let target = matrix_target(room).ok_or("not a Matrix room")?;
     if target.starts_with('!') {
         return RoomId::parse(&target).map_err(|e| format!("{target}: {e}"));
@@ -152,7 +152,7 @@ async fn join(
     user: &FullJid,
     nick: &str,
 ) -> Result<(), String> {
-    let host = bridge.host().map_err(|e| e.to_string())?;
+    let host = &bridge.host;
     if bridge.gateway.nick_of(room, user).is_some() {
         // Already in: a presence update, answered with the self-presence.
         if let Some(p) = occupant_presence(room, nick, user, true) {
@@ -297,7 +297,7 @@ async fn leave(bridge: &XmppBridge, room: &BareJid, user: &FullJid) {
             bridge.outbox.send(p);
         }
     }
-    let Ok(host) = bridge.host() else { return };
+    let host = &bridge.host;
     let ghost = RemoteUserId::new(user.to_bare().as_str());
     if let Ok(mxid) = host.ghosts().mxid(&ghost) {
         let _ = host.matrix().as_user(&mxid).leave(&matrix_room, None).await;
@@ -328,14 +328,12 @@ pub async fn message(bridge: &XmppBridge, msg: Message) {
     let inbound = Inbound::parse(&msg);
     let sender = RemoteUserId::new(user.to_bare().as_str());
     let portal = PortalKey::shared(room.as_str());
-    if let Ok(host) = bridge.host() {
-        for kind in crate::inbound::events(sender, &inbound) {
-            let event = RemoteEvent {
-                portal: portal.clone(),
-                kind,
-            };
-            bridge.attachments.send(host, event).await;
-        }
+    for kind in crate::inbound::events(sender, &inbound) {
+        let event = RemoteEvent {
+            portal: portal.clone(),
+            kind,
+        };
+        bridge.attachments.send(&bridge.host, event).await;
     }
     let Ok(reflected_from) = FullJid::new(&format!("{room}/{nick}")) else {
         return;
@@ -402,12 +400,12 @@ async fn matrix_nick(
         return n;
     }
     let mut name = user.localpart().to_owned();
-    if let Ok(host) = bridge.host()
-        && let Ok(Some(member)) = host
-            .matrix()
-            .bot_intent()
-            .get_state(portal.room_id(), "m.room.member", user.as_str())
-            .await
+    if let Ok(Some(member)) = bridge
+        .host
+        .matrix()
+        .bot_intent()
+        .get_state(portal.room_id(), "m.room.member", user.as_str())
+        .await
         && let Some(d) = member["displayname"].as_str()
     {
         name = crate::muc::clean_nick(d, user.localpart());
@@ -432,10 +430,8 @@ async fn matrix_nick(
 
 /// `disco#items` on the component: the public Matrix rooms, as gateway rooms.
 pub async fn room_list(bridge: &XmppBridge) -> Vec<(BareJid, String)> {
-    let Ok(host) = bridge.host() else {
-        return vec![];
-    };
-    let answer = host
+    let answer = bridge
+        .host
         .matrix()
         .bot_intent()
         .request_json(

@@ -65,12 +65,10 @@ pub async fn handle(bridge: &XmppBridge, stanza: Stanza) {
 }
 
 pub(crate) async fn send(bridge: &XmppBridge, portal: PortalKey, kind: RemoteEventKind) {
-    if let Ok(host) = bridge.host() {
-        bridge
-            .attachments
-            .send(host, RemoteEvent { portal, kind })
-            .await;
-    }
+    bridge
+        .attachments
+        .send(&bridge.host, RemoteEvent { portal, kind })
+        .await;
 }
 
 async fn message(bridge: &XmppBridge, msg: Message) {
@@ -115,8 +113,7 @@ async fn message(bridge: &XmppBridge, msg: Message) {
         );
         return;
     };
-    let Ok(host) = bridge.host() else { return };
-    if user.server_name().as_str() != host.domain() {
+    if user.server_name().as_str() != bridge.host.domain() {
         refuse(
             bridge,
             &msg,

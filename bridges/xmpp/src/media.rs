@@ -14,6 +14,7 @@ use ferrybridge_core::BridgeHost;
 use ferrybridge_core::events::{MessageKind, RemoteEvent, RemoteEventKind};
 use ferrybridge_core::ids::PortalKey;
 use ferrybridge_core::portal::queue::OrderedQueues;
+use ferrybridge_core::tasks::Tasks;
 
 /// Largest attachment fetched (larger ones stay links).
 pub const MAX_BYTES: u64 = 50 * 1024 * 1024;
@@ -94,12 +95,13 @@ impl Drop for Done {
 }
 
 impl Attachments {
-    /// Fetches give up after `timeout` (the message then carries the link).
-    pub fn new(timeout: Duration) -> Self {
+    /// Fetches give up after `timeout` (the message then carries the link); the queues'
+    /// workers run in `tasks`, so shutdown stops them.
+    pub fn new(timeout: Duration, tasks: Tasks) -> Self {
         Self {
             http: client(timeout),
             timeout,
-            queues: OrderedQueues::new(Duration::from_secs(60)),
+            queues: OrderedQueues::new(Duration::from_secs(60), tasks),
             busy: Arc::default(),
         }
     }

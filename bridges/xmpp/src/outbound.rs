@@ -204,10 +204,8 @@ pub async fn handle(
 /// The nick for `user` in a portal: their display name there, else their localpart.
 async fn nick_for(bridge: &XmppBridge, portal: &Portal, user: &UserId) -> String {
     let fallback = user.localpart().to_owned();
-    let Ok(host) = bridge.host() else {
-        return fallback;
-    };
-    let member = host
+    let member = bridge
+        .host
         .matrix()
         .bot_intent()
         .get_state(portal.room_id(), "m.room.member", user.as_str())
@@ -286,9 +284,11 @@ async fn leave(bridge: &XmppBridge, room: &BareJid, user: &OwnedUserId) {
     {
         bridge.outbox.send(p);
     }
-    if let Ok(host) = bridge.host() {
-        let _ = host.store().kv_delete(KV_MUC, &kv_key(room, user)).await;
-    }
+    let _ = bridge
+        .host
+        .store()
+        .kv_delete(KV_MUC, &kv_key(room, user))
+        .await;
 }
 
 fn kv_key(room: &BareJid, user: &UserId) -> String {
@@ -296,13 +296,13 @@ fn kv_key(room: &BareJid, user: &UserId) -> String {
 }
 
 async fn save(bridge: &XmppBridge, room: &BareJid, user: &OwnedUserId, nick: &str) {
-    let Ok(host) = bridge.host() else { return };
     let saved = SavedPuppet {
         room: room.to_string(),
         user: user.to_string(),
         nick: nick.to_owned(),
     };
-    if let Err(e) = host
+    if let Err(e) = bridge
+        .host
         .store()
         .kv_set(KV_MUC, &kv_key(room, user), &saved)
         .await
@@ -319,8 +319,8 @@ pub async fn leave_all(bridge: &XmppBridge, portal: &Portal) {
     if portal.key().receiver.is_some() {
         return;
     }
-    let Ok(host) = bridge.host() else { return };
-    let saved = host
+    let saved = bridge
+        .host
         .store()
         .kv_list(KV_MUC, &format!("{room} "))
         .await
@@ -337,8 +337,7 @@ pub async fn leave_all(bridge: &XmppBridge, portal: &Portal) {
 /// After (re)connecting: puppets rejoin the MUCs they were in, without waiting for answers.
 pub async fn rejoin_all(bridge: &XmppBridge) {
     bridge.mucs.reset();
-    let Ok(host) = bridge.host() else { return };
-    let saved = match host.store().kv_list(KV_MUC, "").await {
+    let saved = match bridge.host.store().kv_list(KV_MUC, "").await {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e, "could not list MUC puppets to rejoin");

@@ -63,6 +63,11 @@ impl MatrixError {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "M_TOO_LARGE", message)
     }
 
+    /// 503: the bridge's queues are full; the homeserver retries the transaction later.
+    pub fn busy(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "M_LIMIT_EXCEEDED", message)
+    }
+
     /// Our own failure; the homeserver retries.
     pub fn unknown(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "M_UNKNOWN", message)

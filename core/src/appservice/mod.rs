@@ -44,6 +44,11 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// What the core does with what the homeserver sends.
 #[async_trait]
 pub trait AppserviceHandler: Send + Sync + 'static {
+    /// Whether the bridge has room for these events (raw JSON, before they are recorded).
+    /// `Err` answers the transaction with 503 so the homeserver sends it again later.
+    fn admit(&self, _events: &[String]) -> Result<(), Busy> {
+        Ok(())
+    }
     /// A durably recorded event; must only enqueue (the handler finishes the inbox row).
     async fn dispatch(&self, event: InboxEvent);
     /// Whether a user in our namespace exists (creating the ghost if it should).
@@ -51,6 +56,11 @@ pub trait AppserviceHandler: Send + Sync + 'static {
     /// Whether an alias in our namespace exists (creating the portal if it should).
     async fn query_alias(&self, alias: &RoomAliasId) -> bool;
 }
+
+/// The bridge's queues are full; the reason is logged and returned to the homeserver.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Busy(pub String);
 
 /// The one store operation the HTTP layer needs: durably record a transaction's events.
 /// A seam so the API can be tested without a database.

@@ -54,6 +54,11 @@ async fn accept(
 ) -> Result<Json<serde_json::Value>, MatrixError> {
     let body = body.map_err(super::errors::body_error)?;
     let events = parse_events(&body, state.record_ephemeral)?;
+    if let Err(busy) = state.handler.admit(&events) {
+        return Err(MatrixError::busy(format!(
+            "the bridge is busy ({busy}); send this transaction again later"
+        )));
+    }
     let outcome = state
         .store
         .record_transaction(txn_id, &events)

@@ -72,7 +72,7 @@ fn run<B: Bridge>(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("wrote new tokens and secrets key into {}", config.display());
             }
             let parsed = load_config_with::<B::Config>(&config, Tokens::Required)?;
-            let caps = B::new(parsed.network.clone())?.capabilities();
+            let caps = B::info().capabilities;
             let registration = registration_with(&parsed, &caps)?;
             std::fs::write(&output, registration)?;
             eprintln!(

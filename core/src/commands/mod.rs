@@ -8,35 +8,20 @@
 //! Replies go out as `m.notice` in reply to the command.
 
 pub mod cmd;
-pub(crate) mod dispatch;
 pub mod help;
+pub mod login_driver;
 pub mod parser;
-pub mod permissions;
 pub mod registry;
 
 use async_trait::async_trait;
 use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
-use serde::{Deserialize, Serialize};
 
 use crate::host::BridgeHost;
 
+pub use crate::permissions::Permissions;
+pub use crate::seam::PermissionLevel;
 pub use parser::{ParseError, ParsedCommand, parse_command};
-pub use permissions::Permissions;
 pub use registry::Registry;
-
-/// What a Matrix user may do with the bridge, from least to most.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PermissionLevel {
-    /// Nothing: the bridge ignores the user.
-    None,
-    /// May talk in bridged rooms (relayed), no commands beyond `help`.
-    Relay,
-    /// May use the bridge: log in, join, open chats.
-    User,
-    /// May manage the bridge: plumb, unlink any room.
-    Admin,
-}
 
 /// The `help` section a command is listed under.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -85,6 +70,10 @@ pub struct CommandSpec {
 #[derive(Clone)]
 pub struct CommandContext {
     pub host: BridgeHost,
+    /// The network, for commands that act on it (login, plumb, whoami).
+    pub network: crate::network::Network,
+    /// Logins waiting for input (for `login` and `cancel`).
+    pub logins: login_driver::PendingInputs,
     pub sender: OwnedUserId,
     pub room_id: OwnedRoomId,
     pub event_id: OwnedEventId,

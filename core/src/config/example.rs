@@ -1,7 +1,7 @@
 //! The commented example config every binary prints with `generate-config`. The network adds
 //! its own section through [`super::NetworkConfig::example_yaml`].
 
-use crate::bridge::NetworkInfo;
+use crate::seam::NetworkInfo;
 
 /// The commented example config for a network; `network_section` is the network's section body
 /// (already indented by two spaces).

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 
 use super::{Config, ConfigError, ConfigLoadError, NetworkConfig};
-use crate::commands::Permissions;
+use crate::permissions::Permissions;
 use crate::templates::Template;
 
 /// Whether empty tokens are an error: they are for `run` and `check-config`, not for

@@ -18,27 +18,8 @@ pub use example::example_config;
 pub use limits::{LimitsConfig, MetricsConfig};
 pub use load::{Tokens, load_config, load_config_with, parse_config, parse_config_with, validate};
 
-use crate::commands::PermissionLevel;
-
-/// A config problem, naming the key and what was expected.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{key}: {problem}")]
-pub struct ConfigError {
-    /// Dotted path of the key, e.g. `appservice.port`.
-    pub key: String,
-    /// What is wrong and what was expected.
-    pub problem: String,
-}
-
-impl ConfigError {
-    /// Builds an error for `key`.
-    pub fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self {
-            key: key.into(),
-            problem: problem.into(),
-        }
-    }
-}
+pub use crate::seam::ConfigError;
+use crate::seam::PermissionLevel;
 
 /// All problems found in one config file, reported together so an admin fixes them in one go.
 #[derive(Debug, thiserror::Error)]

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::bridge::NetworkInfo;
 use crate::config::{ConfigError, ConfigLoadError, NetworkConfig, example_config};
+use crate::seam::NetworkInfo;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,6 +38,7 @@ fn info() -> NetworkInfo {
         alias_template: Some("_test_{id}"),
         command_prefix: "!",
         version: "0.0.0",
+        capabilities: Default::default(),
     }
 }
 

@@ -8,8 +8,7 @@
 
 use async_trait::async_trait;
 
-pub mod driver;
-mod qr;
+pub mod qr;
 
 /// What the login wants from, or shows to, the user next.
 #[derive(Clone, Debug, PartialEq, Eq)]

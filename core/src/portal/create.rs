@@ -3,9 +3,9 @@
 use serde_json::json;
 
 use super::{Inner, Portal, PortalError, Portals};
-use crate::bridge::PortalSpec;
 use crate::ids::{PortalKey, PortalKind};
 use crate::matrix::CreateRoom;
+use crate::seam::PortalSpec;
 use crate::store::PortalRow;
 
 /// Power level of the bot in portals it creates; ghosts of remote operators get less.

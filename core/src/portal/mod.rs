@@ -18,33 +18,18 @@ use std::time::Duration;
 
 use ruma::{OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomAliasId};
 
-use crate::bridge::{BridgeError, NetworkInfo};
 use crate::events::RemoteEvent;
 use crate::ghost::{GhostError, Ghosts};
 use crate::ids::{PortalKey, PortalKind};
 use crate::matrix::{MatrixClient, MatrixError};
-use crate::network::Network;
+use crate::network::{Network, NetworkHandle};
+use crate::seam::{BridgeError, NetworkInfo};
 use crate::store::{PortalRow, Store, StoreError};
+
+pub use crate::seam::Portal;
 use crate::templates::Template;
 
 use queue::OrderedQueues;
-
-/// A portal as the network sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Portal {
-    pub row: PortalRow,
-}
-
-impl Portal {
-    /// The portal's key.
-    pub fn key(&self) -> &PortalKey {
-        &self.row.key
-    }
-    /// The portal's room.
-    pub fn room_id(&self) -> &OwnedRoomId {
-        &self.row.room_id
-    }
-}
 
 /// Portal failures.
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +64,6 @@ pub(crate) struct Inner {
     pub store: Store,
     pub matrix: MatrixClient,
     pub ghosts: Ghosts,
-    pub network: Network,
     pub info: NetworkInfo,
     pub domain: String,
     pub alias_template: Option<Template>,
@@ -90,26 +74,27 @@ pub(crate) struct Inner {
 }
 
 impl Portals {
-    /// A portal manager for `network`.
+    /// A portal manager for the network described by `info`. Operations that need the
+    /// network itself (describing a chat, telling it a portal went away) take it as an
+    /// argument: the network holds the host that holds this, never the other way round.
     pub fn new(
         store: Store,
         matrix: MatrixClient,
         ghosts: Ghosts,
-        network: Network,
+        info: NetworkInfo,
         domain: String,
         alias_template: Option<Template>,
+        tasks: crate::tasks::Tasks,
     ) -> Self {
-        let info = network.info();
         Self {
             inner: Arc::new(Inner {
                 store,
                 matrix,
                 ghosts,
-                network,
                 info,
                 domain,
                 alias_template,
-                queues: OrderedQueues::new(Duration::from_secs(60)),
+                queues: OrderedQueues::new(Duration::from_secs(60), tasks),
                 cache: cache::PortalCache::default(),
                 creating: Mutex::new(HashMap::new()),
             }),
@@ -134,14 +119,24 @@ impl Portals {
         Ok(row.map(|row| self.cached(row)))
     }
 
+    /// The portal bridged into `room`, if it is in memory (no database round trip).
+    pub(crate) fn cached_by_room(&self, room: &OwnedRoomId) -> Option<Portal> {
+        self.inner.cache.by_room(room).map(|row| Portal { row })
+    }
+
     /// A portal row just read from or written to the store.
     pub(crate) fn cached(&self, row: PortalRow) -> Portal {
         self.inner.cache.put(&row);
         Portal { row }
     }
 
-    /// The portal for `key`, created (room and all) if it does not exist yet.
-    pub async fn get_or_create(&self, key: &PortalKey) -> Result<Portal, PortalError> {
+    /// The portal for `key`, created (room and all, described by `network`) if it does not
+    /// exist yet.
+    pub async fn get_or_create(
+        &self,
+        key: &PortalKey,
+        network: &dyn NetworkHandle,
+    ) -> Result<Portal, PortalError> {
         if let Some(p) = self.get(key).await? {
             return Ok(p);
         }
@@ -149,13 +144,17 @@ impl Portals {
         if let Some(p) = self.get(key).await? {
             return Ok(p);
         }
-        let spec = self.inner.network.describe_chat(key).await?;
+        let spec = network.describe_chat(key).await?;
         self.create_locked(spec, None).await
     }
 
     /// Creates the portal a homeserver alias query asked for; `Ok(false)` if the network knows
     /// no such chat.
-    pub async fn create_for_alias(&self, alias: &RoomAliasId) -> Result<bool, PortalError> {
+    pub async fn create_for_alias(
+        &self,
+        alias: &RoomAliasId,
+        network: &dyn NetworkHandle,
+    ) -> Result<bool, PortalError> {
         let Some(template) = &self.inner.alias_template else {
             return Ok(false);
         };
@@ -165,7 +164,7 @@ impl Portals {
         let Some(vars) = template.parse_localpart(alias.alias()) else {
             return Ok(false);
         };
-        let Some(spec) = self.inner.network.resolve_alias(&vars).await? else {
+        let Some(spec) = network.resolve_alias(&vars).await? else {
             return Ok(false);
         };
         let _guard = self.creation_lock(&spec.key).await;
@@ -221,10 +220,14 @@ impl Portals {
     }
 
     /// Unlinks a portal: the room stays, the bridge leaves it and forgets the mapping.
-    pub async fn unlink(&self, portal: &Portal) -> Result<(), PortalError> {
+    pub async fn unlink(
+        &self,
+        portal: &Portal,
+        network: &dyn NetworkHandle,
+    ) -> Result<(), PortalError> {
         self.inner.store.delete_portal(portal.key()).await?;
         self.inner.cache.remove(portal.key());
-        self.inner.network.portal_removed(portal).await;
+        network.portal_removed(portal).await;
         let bot = self.inner.matrix.bot_intent();
         let _ = bot
             .send_message(
@@ -239,10 +242,14 @@ impl Portals {
     }
 
     /// Deletes a portal the bridge created: everyone but the bot is kicked, then the bot leaves.
-    pub async fn delete(&self, portal: &Portal) -> Result<(), PortalError> {
+    pub async fn delete(
+        &self,
+        portal: &Portal,
+        network: &dyn NetworkHandle,
+    ) -> Result<(), PortalError> {
         self.inner.store.delete_portal(portal.key()).await?;
         self.inner.cache.remove(portal.key());
-        self.inner.network.portal_removed(portal).await;
+        network.portal_removed(portal).await;
         let bot = self.inner.matrix.bot_intent();
         for member in bot
             .joined_members(portal.room_id())
@@ -300,13 +307,31 @@ impl Portals {
         RoomAliasId::parse(format!("#{localpart}:{}", self.inner.domain)).ok()
     }
 
-    /// Queues a remote event on its portal's queue.
-    pub(crate) async fn queue_remote(&self, event: RemoteEvent) {
+    /// Queues a remote event on its portal's queue, waiting while that queue already holds
+    /// `depth` jobs (so one flooding chat cannot fill memory; others go on).
+    pub(crate) async fn queue_remote(&self, event: RemoteEvent, network: Network, depth: usize) {
         let this = self.clone();
         let key = QueueKey::Portal(event.portal.clone());
-        self.inner
-            .queues
-            .push(key, async move { this.apply_remote(event).await });
+        self.inner.queues.wait_below(&key, depth).await;
+        self.inner.queues.push(
+            key,
+            async move { this.apply_remote(event, &*network).await },
+        );
+    }
+
+    /// Jobs waiting or running on `key`'s queue.
+    pub(crate) fn queue_depth(&self, key: &QueueKey) -> usize {
+        self.inner.queues.depth(key)
+    }
+
+    /// Jobs waiting or running on all queues.
+    pub(crate) fn queued_total(&self) -> usize {
+        self.inner.queues.total()
+    }
+
+    /// Waits until every queue is empty, or `deadline` passed; returns the jobs left.
+    pub(crate) async fn drain(&self, deadline: Duration) -> usize {
+        self.inner.queues.drain(deadline).await
     }
 
     /// Queues any job on `key`'s queue.

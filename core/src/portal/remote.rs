@@ -7,19 +7,24 @@ use super::{Portal, PortalError, Portals};
 use crate::events::{ChatInfo, MembershipChange, MessageContent, RemoteEvent, RemoteEventKind};
 use crate::ids::{RemoteMessageId, RemoteUserId};
 use crate::matrix::Intent;
+use crate::network::NetworkHandle;
 use crate::store::MessageRow;
 
 impl Portals {
     /// Applies one remote event; runs on the portal's queue. Failures are logged: there is no
     /// remote sender to notify, and the queue must go on.
-    pub(super) async fn apply_remote(&self, event: RemoteEvent) {
+    pub(super) async fn apply_remote(&self, event: RemoteEvent, network: &dyn NetworkHandle) {
         let key = event.portal.clone();
-        if let Err(e) = self.try_apply_remote(event).await {
+        if let Err(e) = self.try_apply_remote(event, network).await {
             tracing::error!(portal = %key, error = %e, "could not bridge remote event to Matrix");
         }
     }
 
-    async fn try_apply_remote(&self, event: RemoteEvent) -> Result<(), PortalError> {
+    async fn try_apply_remote(
+        &self,
+        event: RemoteEvent,
+        network: &dyn NetworkHandle,
+    ) -> Result<(), PortalError> {
         let inner = &self.inner;
         // Profile changes concern the ghost, not the room: no portal needed.
         if let RemoteEventKind::Profile { user, profile } = &event.kind {
@@ -38,7 +43,7 @@ impl Portals {
                 }
         );
         let portal = if creates {
-            self.get_or_create(&event.portal).await?
+            self.get_or_create(&event.portal, network).await?
         } else {
             match self.get(&event.portal).await? {
                 Some(p) => p,

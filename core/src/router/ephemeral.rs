@@ -50,7 +50,7 @@ impl TypingState {
 impl Router {
     /// Queues an ephemeral event on its portal's queue; other rooms are ignored.
     pub(super) async fn route_ephemeral(&self, event: EphemeralEvent) {
-        let caps = self.host.inner.capabilities;
+        let caps = self.core.capabilities;
         let wanted = match event.kind.as_str() {
             "m.typing" => caps.typing,
             "m.receipt" => caps.read_receipts,
@@ -131,12 +131,7 @@ impl Router {
                 sender,
                 kind,
             };
-            if let Err(e) = self
-                .host
-                .network()
-                .handle_matrix_event(&portal, event)
-                .await
-            {
+            if let Err(e) = self.core.network.handle_matrix_event(&portal, event).await {
                 // Typing and receipts are best effort: a failure is not worth a notice.
                 tracing::debug!(portal = %portal.key(), error = %e, "ephemeral event not delivered");
             }

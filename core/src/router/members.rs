@@ -4,9 +4,9 @@
 use ruma::{OwnedRoomId, OwnedUserId};
 
 use super::{RawEvent, Router};
-use crate::commands::PermissionLevel;
 use crate::ids::PortalKind;
 use crate::portal::Portal;
+use crate::seam::PermissionLevel;
 
 impl Router {
     pub(super) async fn ours_membership(
@@ -51,7 +51,7 @@ impl Router {
             return;
         }
         if !is_direct {
-            if !self.host.network().bot_joins_group_rooms() {
+            if !self.core.network.bot_joins_group_rooms() {
                 let text = format!(
                     "I only take commands in a direct message: start a DM with me ({}). Leaving this room.",
                     bot.user_id()
@@ -90,7 +90,7 @@ impl Router {
         let opened = if level < PermissionLevel::User {
             Err("you are not allowed to start private chats through this bridge".to_owned())
         } else {
-            match self.host.network().open_dm(&event.sender, &remote).await {
+            match self.core.network.open_dm(&event.sender, &remote).await {
                 Ok(key) => self.link_dm(&key, room, ghost_id).await,
                 Err(e) => Err(e.to_string()),
             }

@@ -2,6 +2,8 @@
 //! concern? Each event is queued on the ordered queue of its portal (or of its room, for rooms
 //! that are not portals) and its inbox row is finished once handled, so a crash replays it.
 
+mod admission;
+mod dispatch;
 mod ephemeral;
 mod event;
 mod members;
@@ -12,26 +14,39 @@ mod rooms;
 use async_trait::async_trait;
 use ruma::{RoomAliasId, UserId};
 
-use crate::appservice::AppserviceHandler;
+use crate::appservice::{AppserviceHandler, Busy};
+use crate::context::Core;
 use crate::host::BridgeHost;
 use crate::portal::QueueKey;
 use crate::store::{InboxEvent, MessageRow};
 
 pub(crate) use event::RawEvent;
 
+/// What became of one event: handled (with the message-map row of a delivered portal
+/// message), or parked because the bridge is shutting down, to be replayed at the next start.
+pub(crate) enum Handled {
+    Done(Option<MessageRow>),
+    /// Handed to the network, which confirms later: the inbox row waits for the verdict, so
+    /// a crash before it replays the event (at worst a duplicate, never a loss).
+    Pending(Option<MessageRow>, portal_events::Verdict),
+    Parked,
+}
+
 /// Routes appservice events into the core; the [`AppserviceHandler`] of a running bridge.
 #[derive(Clone)]
 pub struct Router {
+    core: Core,
     host: BridgeHost,
     typing: std::sync::Arc<ephemeral::TypingState>,
     recent: std::sync::Arc<recent::RecentEvents>,
 }
 
 impl Router {
-    /// A router over the core services in `host`.
-    pub fn new(host: BridgeHost) -> Self {
+    /// A router over the core services.
+    pub(crate) fn new(core: Core) -> Self {
         Self {
-            host,
+            host: core.host.clone(),
+            core,
             typing: Default::default(),
             recent: Default::default(),
         }
@@ -84,41 +99,43 @@ impl Router {
             key,
             tracing::Instrument::instrument(
                 async move {
-                    let delivered = this.handle(event, portal).await;
-                    this.finish_with(inbox.id, delivered).await;
+                    // Shutting down: leave the event in the inbox for the next start, so the
+                    // queue drains quickly to the remote events behind it.
+                    if this.host.tasks().is_stopping() {
+                        return;
+                    }
+                    match this.handle(event, portal).await {
+                        Handled::Done(delivered) => this.finish_with(inbox.id, delivered).await,
+                        Handled::Pending(delivered, verdict) => {
+                            let tasks = this.host.tasks().clone();
+                            tasks.spawn_uncancelled(async move {
+                                verdict.await;
+                                this.finish_with(inbox.id, delivered).await;
+                            });
+                        }
+                        Handled::Parked => {
+                            tracing::info!(
+                                "shutting down: event stays in the inbox for the next start"
+                            )
+                        }
+                    }
                 },
                 span,
             ),
         );
     }
 
-    /// Handles one event; returns the message-map row of a delivered portal message.
-    async fn handle(
-        &self,
-        event: RawEvent,
-        portal: Option<crate::portal::Portal>,
-    ) -> Option<MessageRow> {
-        // A room can become a portal while its events wait in the room's queue (a DM is linked
-        // when the ghost accepts the invite): look again.
-        let portal = match portal {
-            Some(p) => Some(p),
-            None => self
-                .host
-                .portals()
-                .by_room(&event.room_id)
-                .await
-                .ok()
-                .flatten(),
-        };
+    /// Handles one event.
+    async fn handle(&self, event: RawEvent, portal: Option<crate::portal::Portal>) -> Handled {
         // Our own users' events come back to us: never bridge them again.
         if self.is_ours(&event.sender) {
-            return None;
+            return Handled::Done(None);
         }
         if event.kind == "m.room.member" {
             if let Some(target) = event.state_user() {
                 if self.is_ours(&target) {
                     self.ours_membership(&event, &target, portal.as_ref()).await;
-                    return None;
+                    return Handled::Done(None);
                 }
             }
         }
@@ -138,7 +155,7 @@ impl Router {
             Some(portal) => self.portal_event(event, portal).await,
             None => {
                 self.room_event(event).await;
-                None
+                Handled::Done(None)
             }
         }
     }
@@ -168,6 +185,10 @@ impl Router {
 
 #[async_trait]
 impl AppserviceHandler for Router {
+    fn admit(&self, events: &[String]) -> Result<(), Busy> {
+        admission::admit(&self.host, &self.core.host.limits(), events)
+    }
+
     async fn dispatch(&self, event: InboxEvent) {
         self.route(event).await;
     }
@@ -186,7 +207,12 @@ impl AppserviceHandler for Router {
     }
 
     async fn query_alias(&self, alias: &RoomAliasId) -> bool {
-        match self.host.portals().create_for_alias(alias).await {
+        match self
+            .host
+            .portals()
+            .create_for_alias(alias, &*self.core.network)
+            .await
+        {
             Ok(found) => found,
             Err(e) => {
                 tracing::warn!(%alias, error = %e, "alias query failed");

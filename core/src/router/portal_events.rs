@@ -3,16 +3,35 @@
 
 use ruma::OwnedEventId;
 
-use super::{RawEvent, Router};
-use crate::commands::PermissionLevel;
+use super::{Handled, RawEvent, Router};
 use crate::events::{
     ChatInfo, Delivered, DeliveryError, MatrixEvent, MatrixEventKind, MembershipChange,
     PendingDelivery, ReplyTarget,
 };
 use crate::ids::RemoteMessageId;
 use crate::matrix::convert::from_matrix_content;
+use crate::matrix::retry::{Decision, Outcome, RetryPolicy};
 use crate::portal::Portal;
+use crate::seam::PermissionLevel;
 use crate::store::MessageRow;
+use std::time::{Duration, Instant};
+
+/// The end of one delivery attempt, retries included.
+enum Delivery {
+    Done(Option<MessageRow>),
+    /// Queued by the network, which confirms later: the inbox row is finished after that.
+    Pending(Option<MessageRow>, Verdict),
+    Parked,
+}
+
+/// Resolves once the network's verdict on a pending message is known (and told, if negative).
+pub(crate) type Verdict = futures::future::BoxFuture<'static, ()>;
+
+/// Why [`Router::handle_with_retry`] gave up.
+enum Retry {
+    Failed(DeliveryError),
+    Parked,
+}
 
 /// Prefix of the message-map ID recorded for messages the network could not give an ID to, so
 /// that a replayed transaction still finds them and does not send them twice.
@@ -20,25 +39,33 @@ const UNTRACKED_PREFIX: &str = "untracked:";
 
 impl Router {
     /// Delivers a portal event; returns the message-map row to record with the inbox finish.
-    pub(super) async fn portal_event(&self, event: RawEvent, portal: Portal) -> Option<MessageRow> {
+    pub(super) async fn portal_event(&self, event: RawEvent, portal: Portal) -> Handled {
+        match self.deliver(event, portal).await {
+            Delivery::Done(row) => Handled::Done(row),
+            Delivery::Pending(row, verdict) => Handled::Pending(row, verdict),
+            Delivery::Parked => Handled::Parked,
+        }
+    }
+
+    async fn deliver(&self, event: RawEvent, portal: Portal) -> Delivery {
         // An event replayed from the inbox may have been delivered before the stop: the
         // message map knows. A fresh one is new by its transaction ID; a homeserver repeating
         // it under another ID is caught in memory (see `recent`), which saves a database
         // round trip per message.
         if !event.replayed && !self.recent.first_time(&event.event_id) {
             tracing::debug!("event seen in another transaction; skipping");
-            return None;
+            return Delivery::Done(None);
         }
         if event.replayed {
             match self.host.store().message_by_event(&event.event_id).await {
                 Ok(Some(_)) => {
                     tracing::debug!("already delivered; skipping replay");
-                    return None;
+                    return Delivery::Done(None);
                 }
                 Ok(None) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "message map lookup failed");
-                    return None;
+                    return Delivery::Done(None);
                 }
             }
         }
@@ -48,18 +75,18 @@ impl Router {
                 let name = self.host.network_name();
                 self.tell_sender(&event, &format!("Your message was not sent to {name}: you are not allowed to use this bridge.")).await;
             }
-            return None;
+            return Delivery::Done(None);
         }
         let kind = match self.to_matrix_kind(&event, &portal).await {
             Ok(Some(kind)) => kind,
-            Ok(None) => return None,
+            Ok(None) => return Delivery::Done(None),
             Err(reason) => {
                 self.tell_sender(&event, &reason).await;
-                return None;
+                return Delivery::Done(None);
             }
         };
         if !self.supported(&kind) {
-            return None;
+            return Delivery::Done(None);
         }
         let records = matches!(
             kind,
@@ -72,27 +99,34 @@ impl Router {
             sender: event.sender.clone(),
             kind,
         };
-        let remote_id = match self
-            .host
-            .network()
-            .handle_matrix_event(&portal, matrix_event)
-            .await
-        {
+        let remote_id = match self.handle_with_retry(&portal, matrix_event).await {
             Ok(Delivered::As(id)) => id,
             Ok(Delivered::Untracked) => {
                 RemoteMessageId::new(format!("{UNTRACKED_PREFIX}{}", event.event_id))
             }
             Ok(Delivered::Pending(pending)) => {
-                self.await_verdict(&event, pending);
-                RemoteMessageId::new(format!("{UNTRACKED_PREFIX}{}", event.event_id))
+                let row = records.then(|| MessageRow {
+                    portal: portal.key().clone(),
+                    remote_id: RemoteMessageId::new(format!(
+                        "{UNTRACKED_PREFIX}{}",
+                        event.event_id
+                    )),
+                    event_id: event.event_id.clone(),
+                    room_id: portal.room_id().clone(),
+                    remote_sender: None,
+                    sender: event.sender.clone(),
+                    timestamp_ms: crate::portal::now_ms(),
+                });
+                return Delivery::Pending(row, self.verdict(event, pending));
             }
-            Ok(Delivered::Ignored) => return None,
-            Err(e) => {
+            Ok(Delivered::Ignored) => return Delivery::Done(None),
+            Err(Retry::Parked) => return Delivery::Parked,
+            Err(Retry::Failed(e)) => {
                 self.tell_sender(&event, &self.not_delivered(&e)).await;
-                return None;
+                return Delivery::Done(None);
             }
         };
-        records.then(|| MessageRow {
+        Delivery::Done(records.then(|| MessageRow {
             portal: portal.key().clone(),
             remote_id,
             event_id: event.event_id.clone(),
@@ -100,7 +134,7 @@ impl Router {
             remote_sender: None,
             sender: event.sender.clone(),
             timestamp_ms: crate::portal::now_ms(),
-        })
+        }))
     }
 
     /// Converts a portal event; `Ok(None)` for events the bridge does not carry, `Err` with a
@@ -226,9 +260,55 @@ impl Router {
         }))
     }
 
+    /// Hands `event` to the network; a retryable failure (connection not up yet) is retried with
+    /// the one backoff policy for `limits.delivery_retry_secs` before it counts as failed, so
+    /// events replayed at start-up wait for their connection instead of becoming notices.
+    /// Shutdown stops the retrying and parks the event in the inbox.
+    async fn handle_with_retry(
+        &self,
+        portal: &Portal,
+        event: MatrixEvent,
+    ) -> Result<Delivered, Retry> {
+        let policy = RetryPolicy {
+            max_attempts: u32::MAX,
+            max_total: self.host.limits().delivery_retry(),
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(8),
+        };
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let e = match self
+                .core
+                .network
+                .handle_matrix_event(portal, event.clone())
+                .await
+            {
+                Err(e) if e.retryable => e,
+                Err(e) => return Err(Retry::Failed(e)),
+                Ok(delivered) => return Ok(delivered),
+            };
+            let decision = policy.decide(
+                attempt,
+                started.elapsed(),
+                &Outcome::Transport,
+                rand::random::<f64>(),
+            );
+            let Decision::Retry(wait) = decision else {
+                return Err(Retry::Failed(e));
+            };
+            tracing::debug!(attempt, reason = %e.reason, ?wait, "delivery failed for now; retrying");
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.host.tasks().stopping() => return Err(Retry::Parked),
+            }
+        }
+    }
+
     /// Whether the network takes this kind of event at all (no noise for what it lacks).
     fn supported(&self, kind: &MatrixEventKind) -> bool {
-        let caps = &self.host.inner.capabilities;
+        let caps = &self.core.capabilities;
         match kind {
             MatrixEventKind::Edit { .. } => caps.edits,
             MatrixEventKind::Redaction { .. } => caps.redactions,
@@ -247,16 +327,15 @@ impl Router {
         format!("⚠️ Your message was not delivered to {name}: {}", e.reason)
     }
 
-    /// Waits for a [`Delivered::Pending`] verdict off the portal queue; a refusal becomes the
-    /// same notice a synchronous failure gets.
-    fn await_verdict(&self, event: &RawEvent, pending: PendingDelivery) {
+    /// The network's later verdict on a [`Delivered::Pending`] message, awaited off the portal
+    /// queue; a refusal becomes the same notice a synchronous failure gets.
+    fn verdict(&self, event: RawEvent, pending: PendingDelivery) -> Verdict {
         let this = self.clone();
-        let event = event.clone();
-        tokio::spawn(async move {
+        Box::pin(async move {
             if let Err(e) = pending.verdict().await {
                 this.tell_sender(&event, &this.not_delivered(&e)).await;
             }
-        });
+        })
     }
 
     async fn tell_sender(&self, event: &RawEvent, text: &str) {

@@ -1,10 +1,10 @@
 //! Events in rooms that are not portals: commands (in the management room without a prefix,
 //! elsewhere with it) and answers to a login in progress.
 
+use super::dispatch::run_command_line;
 use super::{RawEvent, Router};
-use crate::commands::dispatch::run_command_line;
+use crate::commands::login_driver::LoginInput;
 use crate::commands::parse_command;
-use crate::login::driver::LoginInput;
 
 impl Router {
     pub(super) async fn room_event(&self, event: RawEvent) {
@@ -24,7 +24,7 @@ impl Router {
             }
         };
         if is_management {
-            let pending = &self.host.inner.pending;
+            let pending = &self.core.logins;
             if pending.is_waiting(&event.sender, &event.room_id) {
                 // While a login waits for an answer, only `cancel` is a command: a password
                 // that happens to read `help` is still a password.
@@ -46,7 +46,7 @@ impl Router {
             }
         }
         run_command_line(
-            &self.host,
+            &self.core,
             &event.sender,
             &event.room_id,
             &event.event_id,

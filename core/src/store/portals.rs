@@ -9,19 +9,7 @@ use sqlx::any::AnyRow;
 use super::decode;
 use super::{Store, StoreError};
 use crate::ids::{PortalKey, PortalKind, RemoteChatId};
-
-/// A portal: one Matrix room for one remote chat.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PortalRow {
-    pub key: PortalKey,
-    pub room_id: OwnedRoomId,
-    pub kind: PortalKind,
-    /// A room that existed before and was linked by `plumb`: keeps its own name and members.
-    pub plumbed: bool,
-    pub name: Option<String>,
-    pub topic: Option<String>,
-    pub avatar: Option<OwnedMxcUri>,
-}
+pub use crate::seam::PortalRow;
 
 macro_rules! select_portals {
     ($rest:literal) => {

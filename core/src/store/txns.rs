@@ -33,16 +33,46 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// The key a transaction is remembered by: its ID plus a digest of its events' IDs.
+///
+/// The ID alone is not enough: Synapse numbers appservice transactions from the highest one
+/// still pending, so after a homeserver restart it sends `1`, `2`, … again with new events.
+/// A true retry carries the same events (its JSON may differ, e.g. `unsigned.age`), so the
+/// event IDs decide; events without one (ephemeral) count by their JSON.
+pub fn dedupe_key(txn_id: &str, events: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    #[derive(serde::Deserialize)]
+    struct Id<'a> {
+        #[serde(borrow)]
+        event_id: Option<&'a str>,
+    }
+    let mut hash = Sha256::new();
+    for json in events {
+        match serde_json::from_str::<Id<'_>>(json) {
+            Ok(Id { event_id: Some(id) }) => hash.update(id.as_bytes()),
+            _ => hash.update(json.as_bytes()),
+        }
+        hash.update([0u8]);
+    }
+    let digest = hash.finalize();
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{txn_id}#{hex}")
+}
+
 impl Store {
-    /// Atomically records `txn_id` as seen and appends `events` (raw JSON) to the inbox.
+    /// Atomically records the transaction as seen and appends `events` (raw JSON) to the inbox.
     ///
-    /// One database transaction: either the ID and all its events are stored, or nothing is.
-    /// Concurrent calls with the same ID record it once; the others get `Duplicate`.
+    /// One database transaction: either the transaction and all its events are stored, or
+    /// nothing is. It is remembered by [`dedupe_key`] (ID and event IDs): concurrent calls for
+    /// the same transaction record it once, the others get `Duplicate`; a homeserver that
+    /// reuses an ID for new events (after its own restart) gets them recorded.
     pub async fn record_transaction(
         &self,
         txn_id: &str,
         events: &[String],
     ) -> Result<TxnOutcome, StoreError> {
+        let key = dedupe_key(txn_id, events);
+        let txn_id = key.as_str();
         // The homeserver forgets a transaction once we acknowledge it: this commit must be on
         // disk, not just handed to the OS.
         let mut conn = self.pool().acquire().await?;
@@ -114,5 +144,22 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::dedupe_key;
+
+    #[test]
+    fn a_retry_matches_and_a_reused_id_with_new_events_does_not() {
+        let first = [r#"{"event_id":"$a","unsigned":{"age":5}}"#.to_owned()];
+        let retry = [r#"{"event_id":"$a","unsigned":{"age":900}}"#.to_owned()];
+        let reused = [r#"{"event_id":"$b"}"#.to_owned()];
+        assert_eq!(dedupe_key("1", &first), dedupe_key("1", &retry));
+        assert_ne!(dedupe_key("1", &first), dedupe_key("1", &reused));
+        assert_ne!(dedupe_key("1", &first), dedupe_key("2", &first));
+        let typing = [r#"{"type":"m.typing","room_id":"!r"}"#.to_owned()];
+        assert_eq!(dedupe_key("3", &typing), dedupe_key("3", &typing));
     }
 }

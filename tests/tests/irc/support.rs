@@ -190,7 +190,7 @@ pub struct Setup {
     pub irc: Arc<IrcBridge>,
     pub ircd: Ircd,
     pub synapse: Synapse,
-    pub bridge: Option<RunningBridge>,
+    pub bridge: Option<RunningBridge<IrcBridge>>,
     _dir: tempfile::TempDir,
 }
 
@@ -249,11 +249,10 @@ impl Setup {
         }
         let synapse = Synapse::start(&[reg]).await?;
         config.homeserver.address = synapse.base_url().parse()?;
-        let bridge = Arc::new(IrcBridge::new(config.network.clone())?);
-        let running = start_with(config.clone(), bridge.clone()).await?;
+        let running = start_with(config.clone(), IrcBridge::init).await?;
         Ok(Setup {
             config,
-            irc: bridge,
+            irc: running.network().clone(),
             ircd,
             synapse,
             bridge: Some(running),
@@ -285,9 +284,9 @@ impl Setup {
         if let Some(b) = self.bridge.take() {
             b.stop().await;
         }
-        let bridge = Arc::new(IrcBridge::new(self.config.network.clone())?);
-        self.irc = bridge.clone();
-        self.bridge = Some(start_with(self.config.clone(), bridge).await?);
+        let running = start_with(self.config.clone(), IrcBridge::init).await?;
+        self.irc = running.network().clone();
+        self.bridge = Some(running);
         Ok(())
     }
 

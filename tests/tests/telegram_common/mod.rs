@@ -10,7 +10,7 @@ use anyhow::Result;
 use ferrybridge_telegram::fake::{FakeFactory, FakeWorld, Sent};
 use ferrybridge_telegram::network::{ChatRef, TgChat, TgMessage, TgUser};
 use ferrybridge_telegram::{TelegramBridge, TelegramConfig};
-use ferrybridge_tests::{BridgeEnv, TestUser, text_body, wait_until};
+use ferrybridge_tests::{BridgeEnv, Builder, TestUser, text_body, wait_until};
 use ruma::{OwnedRoomId, RoomId};
 use serde_json::Value;
 
@@ -64,13 +64,16 @@ pub fn world() -> FakeWorld {
     w
 }
 
-pub fn bridge(world: &FakeWorld) -> Arc<TelegramBridge> {
-    Arc::new(TelegramBridge::with_factory(
-        config(),
-        Arc::new(FakeFactory {
-            world: world.clone(),
-        }),
-    ))
+/// Builds the bridge on the fake network (for `BridgeEnv::start` and `env.run`).
+pub fn bridge(world: &FakeWorld) -> impl Builder<TelegramBridge> {
+    let world = world.clone();
+    move |_, host| {
+        Ok(TelegramBridge::with_factory(
+            config(),
+            Arc::new(FakeFactory { world }),
+            host,
+        ))
+    }
 }
 
 pub async fn env(world: &FakeWorld) -> Result<BridgeEnv<TelegramBridge>> {

@@ -2,12 +2,11 @@
 //! against a real Synapse, the QR login, invites, and messages injected or sent.
 #![allow(dead_code)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use ferrybridge_tests::TestUser;
 use ferrybridge_tests::bot_chat::is_notice_containing;
+use ferrybridge_tests::{Builder, TestUser};
 use ferrybridge_whatsapp::fake::{FakeWhatsApp, Sent};
 use ferrybridge_whatsapp::jid::{ChatJid, Phone};
 use ferrybridge_whatsapp::network::{GroupInfo, WaEvent, WaMessage, WaMessageBody};
@@ -27,15 +26,16 @@ pub fn yaml(sessions: &std::path::Path) -> String {
     )
 }
 
-/// A bridge on the fake WhatsApp with its sessions in `sessions`.
-pub fn bridge(sessions: &std::path::Path, wa: &FakeWhatsApp) -> Arc<WhatsAppBridge> {
+/// Builds a bridge on the fake WhatsApp with its sessions in `sessions`.
+pub fn bridge(sessions: &std::path::Path, wa: &FakeWhatsApp) -> impl Builder<WhatsAppBridge> {
     let config = WhatsAppConfig {
         session_dir: sessions.to_owned(),
         connect_timeout_secs: 5,
         page_size: 2,
         ..Default::default()
     };
-    Arc::new(WhatsAppBridge::with_factory(config, wa.factory()))
+    let factory = wa.factory();
+    move |_, host| Ok(WhatsAppBridge::with_factory(config, factory, host))
 }
 
 /// A phone number known to be valid.

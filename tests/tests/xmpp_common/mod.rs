@@ -1,15 +1,12 @@
-//! Shared pieces of the XMPP bridge's end-to-end suites: the bridge from a network section,
-//! an MUC join for a raw XMPP user, and a one-shot HTTP server standing in for an XMPP
+//! Shared pieces of the XMPP bridge's end-to-end suites: the network section without its
+//! indent, an MUC join for a raw XMPP user, and a one-shot HTTP server standing in for an XMPP
 //! server's HTTP upload.
 #![allow(dead_code)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use ferrybridge_core::bridge::Bridge;
 use ferrybridge_tests::xmpp::{Prosody, XmppClient};
-use ferrybridge_xmpp::{XmppBridge, XmppConfig};
 use serde_json::Value;
 
 /// The sender of a Matrix event.
@@ -23,12 +20,6 @@ pub fn dedent(yaml: &str) -> String {
         .map(|l| l.strip_prefix("  ").unwrap_or(l))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// The bridge for a network section (as `Prosody::network_yaml` writes it).
-pub fn net(yaml: &str) -> Result<Arc<XmppBridge>> {
-    let cfg: XmppConfig = serde_norway::from_str(&dedent(yaml))?;
-    Ok(Arc::new(XmppBridge::new(cfg)?))
 }
 
 /// `user` joins `room` (a bare MUC JID) as `nick` without history and waits for their own

@@ -64,7 +64,7 @@ impl Command for Join {
         let portal = ctx
             .host
             .portals()
-            .get_or_create(&portal_key)
+            .get_or_create(&portal_key, &*ctx.network)
             .await
             .map_err(failed)?;
         net.bot_join_with_key(channel, key).await;

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ferrybridge_core::tasks::Tasks;
 use irc::proto::{Command, Message};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -160,6 +161,7 @@ impl Conn {
         config: ConnConfig,
         limiter: ConnectLimiter,
         events: mpsc::UnboundedSender<ConnEvent>,
+        tasks: &Tasks,
     ) -> Conn {
         let (cmd, cmd_rx) = mpsc::unbounded_channel();
         let (reg_tx, reg_rx) = watch::channel(false);
@@ -172,12 +174,13 @@ impl Conn {
             queued: AtomicU64::new(0),
             written: Arc::new(AtomicU64::new(0)),
         });
-        tokio::spawn(session::run(
+        tasks.spawn(session::run(
             config,
             limiter,
             events,
             cmd_rx,
             shared.clone(),
+            tasks.clone(),
         ));
         Conn {
             cmd,

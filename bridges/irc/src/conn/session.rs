@@ -4,11 +4,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
+use ferrybridge_core::tasks::Tasks;
 use irc::proto::{CapSubCommand, Command, Message};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::io::{self, Reader};
+
+/// How long a QUIT may wait for the lines queued before it.
+const QUIT_FLUSH: Duration = Duration::from_secs(2);
 use super::{Auth, Cmd, ConnConfig, ConnEvent, Shared, Step, Waiter};
 use crate::backoff::{Backoff, ConnectLimiter};
 use crate::flood::FloodControl;
@@ -36,6 +40,7 @@ pub(super) async fn run(
     events: mpsc::UnboundedSender<ConnEvent>,
     mut cmds: mpsc::UnboundedReceiver<Cmd>,
     shared: Arc<Shared>,
+    tasks: Tasks,
 ) {
     let mut backoff = Backoff::new(
         Duration::from_secs(1),
@@ -54,7 +59,7 @@ pub(super) async fn run(
             };
             match io::connect(&config.server).await {
                 Ok((reader, writer)) => {
-                    let mut session = Session::new(&config, &events, &shared, writer);
+                    let mut session = Session::new(&config, &events, &shared, writer, &tasks);
                     session.serve(reader, &mut cmds, Some(permit)).await
                 }
                 Err(e) => End::Lost(format!("cannot connect: {e}")),
@@ -140,6 +145,7 @@ impl<'a> Session<'a> {
         events: &'a mpsc::UnboundedSender<ConnEvent>,
         shared: &'a Arc<Shared>,
         writer: io::Writer,
+        tasks: &Tasks,
     ) -> Self {
         let (out, rx) = mpsc::unbounded_channel();
         let flood = Arc::new(FloodControl::from_config(&config.server.flood));
@@ -148,7 +154,7 @@ impl<'a> Session<'a> {
         shared
             .written
             .store(queued, std::sync::atomic::Ordering::Relaxed);
-        tokio::spawn(io::writer_task(writer, rx, flood, shared.written.clone()));
+        tasks.spawn(io::writer_task(writer, rx, flood, shared.written.clone()));
         let nick = {
             let st = shared.lock();
             if st.desired_nick.is_empty() {
@@ -169,6 +175,21 @@ impl<'a> Session<'a> {
             nick,
             alternatives: alts,
             sasl_done: false,
+        }
+    }
+
+    /// Waits until the writer has written every queued line (the QUIT included), at most
+    /// `max`: a paced backlog is not worth holding a shutdown for.
+    fn flushed(&self, max: Duration) -> impl Future<Output = ()> + Send + 'static {
+        let shared = self.shared.clone();
+        async move {
+            use std::sync::atomic::Ordering::Relaxed;
+            let deadline = Instant::now() + max;
+            while shared.written.load(Relaxed) < shared.queued.load(Relaxed)
+                && Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
         }
     }
 
@@ -230,13 +251,13 @@ impl<'a> Session<'a> {
                     None | Some(Cmd::Quit(_)) => {
                         let reason = match cmd { Some(Cmd::Quit(r)) => r, _ => "bridge stopping".into() };
                         self.send(format!("QUIT :{reason}"));
-                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        self.flushed(QUIT_FLUSH).await;
                         self.fail_waiters();
                         return End::Quit;
                     }
                     Some(Cmd::Reconnect(c)) => {
                         self.send("QUIT :Reconnecting");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        self.flushed(QUIT_FLUSH).await;
                         self.fail_waiters();
                         return End::Reconnect(c);
                     }

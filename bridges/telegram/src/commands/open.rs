@@ -45,10 +45,7 @@ impl Command for Open {
             }
             Err(e) => return Err(failed(e)),
         }
-        let portal = session
-            .ensure_portal(&ctx.host, chat)
-            .await
-            .map_err(failed)?;
+        let portal = session.ensure_portal(&self.0, chat).await.map_err(failed)?;
         ctx.host
             .portals()
             .invite(&portal, &ctx.sender)

@@ -63,7 +63,7 @@ impl Command for Pm {
         };
         session.ensure_profile(&ctx.host, &user).await;
         let portal = session
-            .ensure_portal(&ctx.host, ChatRef::user(user.id))
+            .ensure_portal(&self.0, ChatRef::user(user.id))
             .await
             .map_err(failed)?;
         ctx.host

@@ -29,10 +29,7 @@ impl Command for Sync {
     }
     async fn run(&self, ctx: &CommandContext, _args: Vec<String>) -> Result<Reply, CommandError> {
         let session = session_of(&self.0, ctx)?;
-        let n = session
-            .open_recent(&self.0, &ctx.host)
-            .await
-            .map_err(failed)?;
+        let n = session.open_recent(&self.0).await.map_err(failed)?;
         Ok(Reply::text(format!("Synced {n} recent chats.")))
     }
 }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use ferrybridge_core::tasks::Tasks;
 use grammers_client::client::{LoginToken, PasswordToken};
 use grammers_client::message::{InputMessage, InputReactions};
 use grammers_client::peer::Peer;
@@ -43,6 +44,7 @@ pub struct GrammersClient {
     state: Mutex<State>,
     media: MediaCache,
     runner: tokio::task::JoinHandle<()>,
+    tasks: Tasks,
 }
 
 impl GrammersClient {
@@ -52,6 +54,7 @@ impl GrammersClient {
         api_id: i32,
         api_hash: String,
         device_model: String,
+        tasks: &Tasks,
     ) -> Self {
         let params = ConnectionParams {
             device_model,
@@ -64,7 +67,7 @@ impl GrammersClient {
             updates,
         } = SenderPool::with_configuration(session.clone(), api_id, params);
         let client = Client::new(handle);
-        let runner = tokio::spawn(runner.run());
+        let runner = tasks.spawn(runner.run());
         Self {
             client,
             session,
@@ -75,6 +78,7 @@ impl GrammersClient {
             }),
             media: MediaCache::default(),
             runner,
+            tasks: tasks.clone(),
         }
     }
 
@@ -244,7 +248,7 @@ impl TelegramNetwork for GrammersClient {
         let me = self.st().me.unwrap_or(0);
         let (tx, rx) = mpsc::channel(256);
         let media = self.media.clone();
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             loop {
                 match stream.next().await {
                     Ok(update) => {

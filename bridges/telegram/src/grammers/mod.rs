@@ -12,6 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ferrybridge_core::config::ConfigError;
 use ferrybridge_core::store::Store;
+use ferrybridge_core::tasks::Tasks;
 use ruma::OwnedUserId;
 
 pub use client::GrammersClient;
@@ -27,12 +28,14 @@ pub struct GrammersFactory {
     device_model: String,
     /// Connect here instead of Telegram's data centers (test servers, tests).
     server: Option<SocketAddrV4>,
+    /// The bridge's tasks: each client's connection runner and update reader run in them.
+    tasks: Tasks,
 }
 
 impl GrammersFactory {
     /// From the config; `api_id`/`api_hash` may be missing only if nobody logs in (config
     /// validation reports them).
-    pub fn new(config: &TelegramConfig) -> Result<Self, ConfigError> {
+    pub fn new(config: &TelegramConfig, tasks: Tasks) -> Result<Self, ConfigError> {
         let server = match config.server_address.as_deref() {
             None => None,
             Some(a) => Some(a.parse().map_err(|_| {
@@ -47,6 +50,7 @@ impl GrammersFactory {
             api_hash: config.api_hash.clone().unwrap_or_default(),
             device_model: config.device_model.clone(),
             server,
+            tasks,
         })
     }
 }
@@ -74,6 +78,7 @@ impl NetworkFactory for GrammersFactory {
             self.api_id,
             self.api_hash.clone(),
             self.device_model.clone(),
+            &self.tasks,
         )))
     }
 

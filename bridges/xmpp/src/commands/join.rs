@@ -33,7 +33,7 @@ impl Command for Join {
         let room = parse_room(room).map_err(CommandError::Usage)?;
         let portals = ctx.host.portals();
         let portal = portals
-            .get_or_create(&PortalKey::shared(room.as_str()))
+            .get_or_create(&PortalKey::shared(room.as_str()), &*ctx.network)
             .await
             .map_err(|e| CommandError::Failed(e.to_string()))?;
         portals

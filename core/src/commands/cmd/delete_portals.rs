@@ -48,7 +48,7 @@ impl Command for DeletePortal {
             ));
         }
         portals
-            .delete(&portal)
+            .delete(&portal, &*ctx.network)
             .await
             .map_err(|e| CommandError::Failed(e.to_string()))?;
         Ok(Reply::Silent)
@@ -70,7 +70,7 @@ impl Command for DeleteAllPortals {
         let mut deleted = 0;
         for row in rows {
             let portal = crate::portal::Portal { row };
-            match host.portals().delete(&portal).await {
+            match host.portals().delete(&portal, &*ctx.network).await {
                 Ok(()) => deleted += 1,
                 Err(e) => {
                     tracing::warn!(portal = %portal.key(), error = %e, "could not delete portal")

@@ -2,10 +2,10 @@
 
 use async_trait::async_trait;
 
+use crate::commands::login_driver::spawn_login;
 use crate::commands::{
     Command, CommandContext, CommandError, CommandSpec, PermissionLevel, Reply, Section,
 };
-use crate::login::driver::spawn_login;
 
 pub struct Login;
 
@@ -25,7 +25,7 @@ impl Command for Login {
         &SPEC
     }
     async fn run(&self, ctx: &CommandContext, args: Vec<String>) -> Result<Reply, CommandError> {
-        let network = ctx.host.network();
+        let network = &ctx.network;
         if let Some(account) = network.whoami(&ctx.sender).await {
             return Err(CommandError::Failed(format!(
                 "You are already logged in as {account}. Send `logout` first to switch accounts."
@@ -37,6 +37,7 @@ impl Command for Login {
             .map_err(|e| CommandError::Failed(e.to_string()))?;
         if !spawn_login(
             ctx.host.clone(),
+            ctx.logins.clone(),
             ctx.sender.clone(),
             ctx.room_id.clone(),
             process,

@@ -24,7 +24,7 @@ impl Command for Logout {
         &SPEC
     }
     async fn run(&self, ctx: &CommandContext, _args: Vec<String>) -> Result<Reply, CommandError> {
-        let network = ctx.host.network();
+        let network = &ctx.network;
         if network.whoami(&ctx.sender).await.is_none() {
             return Err(CommandError::Failed("You are not logged in.".into()));
         }

@@ -13,7 +13,7 @@ mod version;
 use std::sync::Arc;
 
 use super::Command;
-use crate::bridge::Capabilities;
+use crate::seam::Capabilities;
 
 /// The core commands a network with `caps` gets.
 pub fn core_commands(caps: &Capabilities) -> Vec<Arc<dyn Command>> {

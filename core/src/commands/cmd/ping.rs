@@ -24,11 +24,19 @@ impl Command for Ping {
         &SPEC
     }
     async fn run(&self, ctx: &CommandContext, _args: Vec<String>) -> Result<Reply, CommandError> {
-        Ok(Reply::text(
-            match ctx.host.network().whoami(&ctx.sender).await {
-                Some(account) => format!("You are logged in as {account}."),
-                None => "You are not logged in. Send `login` to link your account.".to_owned(),
-            },
-        ))
+        let mut text = match ctx.network.whoami(&ctx.sender).await {
+            Some(account) => format!("You are logged in as {account}."),
+            None => "You are not logged in. Send `login` to link your account.".to_owned(),
+        };
+        let network = ctx.host.network_name();
+        for (login, state) in ctx.host.connection_states().of_user(&ctx.sender) {
+            let which = if login.is_empty() {
+                network.to_owned()
+            } else {
+                format!("{network} ({login})")
+            };
+            text.push_str(&format!("\n{which}: {}.", state.describe()));
+        }
+        Ok(Reply::text(text))
     }
 }

@@ -43,12 +43,12 @@ impl Command for Plumb {
                 existing.key()
             )));
         }
-        let key = host
-            .network()
+        let key = ctx
+            .network
             .validate_plumb(&ctx.sender, &room, &args[1..])
             .await
             .map_err(|e| CommandError::Failed(e.to_string()))?;
-        let kind = match host.network().describe_chat(&key).await {
+        let kind = match ctx.network.describe_chat(&key).await {
             Ok(spec) => spec.kind,
             Err(_) => PortalKind::Channel,
         };

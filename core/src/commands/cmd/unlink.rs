@@ -50,8 +50,8 @@ impl Command for Unlink {
             .await
             .map_err(|e| CommandError::Failed(e.to_string()))?
             .ok_or_else(|| CommandError::Failed(format!("{room} is not bridged.")))?;
-        let key = host
-            .network()
+        let key = ctx
+            .network
             .validate_plumb(&ctx.sender, &room, &args[1..])
             .await
             .map_err(|e| CommandError::Failed(e.to_string()))?;
@@ -62,7 +62,7 @@ impl Command for Unlink {
             )));
         }
         host.portals()
-            .unlink(&portal)
+            .unlink(&portal, &*ctx.network)
             .await
             .map_err(|e| CommandError::Failed(e.to_string()))?;
         Ok(Reply::text(format!("Unlinked {room} from {key}.")))

@@ -24,7 +24,7 @@ impl Command for Version {
         &SPEC
     }
     async fn run(&self, ctx: &CommandContext, _args: Vec<String>) -> Result<Reply, CommandError> {
-        let info = ctx.host.network().info();
+        let info = ctx.network.info();
         Ok(Reply::text(format!(
             "ferrybridge-{} {}",
             info.id, info.version

@@ -1,6 +1,7 @@
 //! Transaction dedupe and the inbox, including restarts and crashes.
 
 use super::for_each_backend;
+use crate::store::txns::dedupe_key;
 use crate::store::{InboxEvent, TxnOutcome};
 
 fn events(n: usize, tag: &str) -> Vec<String> {
@@ -27,12 +28,17 @@ async fn dedupe_and_inbox_order() {
 
         // A replay is refused and adds nothing.
         assert_eq!(
-            store
-                .record_transaction("t1", &events(5, "again"))
-                .await
-                .unwrap(),
+            store.record_transaction("t1", &first).await.unwrap(),
             TxnOutcome::Duplicate
         );
+        // The same ID with other events: a homeserver that restarted its numbering. New.
+        let reused = new_ids(
+            store
+                .record_transaction("t1", &[r#"{"event_id":"$new"}"#.to_owned()])
+                .await
+                .unwrap(),
+        );
+        store.finish_inbox(reused[0]).await.unwrap();
         // An empty transaction is still remembered.
         assert_eq!(
             store.record_transaction("t2", &[]).await.unwrap(),
@@ -54,18 +60,14 @@ async fn dedupe_and_inbox_order() {
         let expected: Vec<InboxEvent> = ids
             .iter()
             .zip(&first)
-            .map(|(id, json)| (*id, "t1", json.clone()))
+            .map(|(id, json)| (*id, dedupe_key("t1", &first), json.clone()))
             .chain(
                 later
                     .iter()
                     .zip(events(2, "t3"))
-                    .map(|(id, j)| (*id, "t3", j)),
+                    .map(|(id, j)| (*id, dedupe_key("t3", &events(2, "t3")), j)),
             )
-            .map(|(id, txn, json)| InboxEvent {
-                id,
-                txn_id: txn.into(),
-                json,
-            })
+            .map(|(id, txn_id, json)| InboxEvent { id, txn_id, json })
             .collect();
         assert_eq!(pending, expected);
 
@@ -213,11 +215,17 @@ async fn prune_forgets_only_old_finished_transactions() {
         // Everything is older than the far future, but "pending" still has an event.
         assert_eq!(store.prune_transactions(i64::MAX).await.unwrap(), 1);
         assert_eq!(
-            store.record_transaction("pending", &[]).await.unwrap(),
+            store
+                .record_transaction("pending", &events(1, "p"))
+                .await
+                .unwrap(),
             TxnOutcome::Duplicate
         );
         assert!(matches!(
-            store.record_transaction("done", &[]).await.unwrap(),
+            store
+                .record_transaction("done", &events(1, "d"))
+                .await
+                .unwrap(),
             TxnOutcome::New(_)
         ));
     })

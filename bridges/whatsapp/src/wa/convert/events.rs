@@ -62,6 +62,9 @@ pub fn route(event: &Event) -> Routed {
             reason: format!("{:?}", out.reason),
         }]),
         Event::Connected(_) => Routed::Events(vec![WaEvent::Connected]),
+        Event::Disconnected(_) => Routed::Events(vec![WaEvent::Disconnected {
+            reason: "connection lost".into(),
+        }]),
         Event::Messages(batch) => Routed::Events(
             batch
                 .iter()

@@ -9,8 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use ruma::{OwnedUserId, ServerName, UserId};
 
-use super::PermissionLevel;
-use crate::config::ConfigError;
+use crate::seam::{ConfigError, PermissionLevel};
 
 /// Permission resolution from config entries (`*`, a server name, or a user ID).
 #[derive(Clone, Debug, Default)]

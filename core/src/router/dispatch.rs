@@ -2,19 +2,20 @@
 
 use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 
-use super::{CommandContext, CommandError, Reply, parse_command};
-use crate::host::BridgeHost;
+use crate::commands::{CommandContext, CommandError, Reply, parse_command};
+use crate::context::Core;
 
 /// Handles a message that may be a command. Lines that are not commands (no prefix outside the
 /// management room) are ignored; everything else gets an answer.
 pub(crate) async fn run_command_line(
-    host: &BridgeHost,
+    core: &Core,
     sender: &OwnedUserId,
     room: &OwnedRoomId,
     event_id: &OwnedEventId,
     body: &str,
     is_management: bool,
 ) {
+    let host = &core.host;
     let prefix = host.command_prefix();
     let reply = |text: String| async move {
         if let Err(e) = host.notices().send(room, &text, None, Some(event_id)).await {
@@ -31,7 +32,7 @@ pub(crate) async fn run_command_line(
     } else {
         format!("{prefix}help")
     };
-    let Some(command) = host.inner.registry.get(&parsed.name) else {
+    let Some(command) = core.registry.get(&parsed.name) else {
         return reply(format!(
             "Unknown command `{}`. Send `{help}` for the list of commands.",
             parsed.name
@@ -56,12 +57,14 @@ pub(crate) async fn run_command_line(
     }
     let ctx = CommandContext {
         host: host.clone(),
+        network: core.network.clone(),
+        logins: core.logins.clone(),
         sender: sender.clone(),
         room_id: room.clone(),
         event_id: event_id.clone(),
         is_management,
         level,
-        registry: host.inner.registry.clone(),
+        registry: core.registry.clone(),
     };
     tracing::info!(command = spec.name, %sender, "running command");
     match command.run(&ctx, parsed.args).await {

@@ -9,9 +9,9 @@ use std::time::Duration;
 use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 use tokio::sync::mpsc;
 
-use super::{LoginProcess, LoginStep};
 use crate::events::{Media, MessageContent, MessageKind};
 use crate::host::BridgeHost;
+use crate::login::{LoginProcess, LoginStep};
 
 /// How long a login waits for the user to answer a prompt.
 const INPUT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -79,14 +79,16 @@ impl PendingInputs {
 /// Starts driving `process` in the background; `false` if a login is already running there.
 pub fn spawn_login(
     host: BridgeHost,
+    pending: PendingInputs,
     user: OwnedUserId,
     room: OwnedRoomId,
     process: Box<dyn LoginProcess>,
 ) -> bool {
-    let Some(rx) = host.inner.pending.register(&user, &room) else {
+    let Some(rx) = pending.register(&user, &room) else {
         return false;
     };
-    tokio::spawn(async move {
+    let tasks = host.tasks().clone();
+    tasks.spawn(async move {
         let mut driver = Driver {
             host: host.clone(),
             user: user.clone(),
@@ -94,7 +96,7 @@ pub fn spawn_login(
             qr_event: None,
         };
         driver.run(process, rx).await;
-        host.inner.pending.remove(&user, &room);
+        pending.remove(&user, &room);
     });
     true
 }
@@ -200,7 +202,7 @@ impl Driver {
 
     /// Posts the QR code as an image, or replaces the one on screen (an edit with new content).
     async fn show_qr(&mut self, payload: &str, instructions: &str) {
-        let png = match super::qr::render_png(payload) {
+        let png = match crate::login::qr::render_png(payload) {
             Ok(png) => png,
             Err(e) => {
                 tracing::error!(error = %e, "cannot render QR code");
