@@ -18,6 +18,7 @@ pub mod logging;
 pub mod login;
 pub mod matrix;
 pub mod media_links;
+pub mod metrics;
 pub mod network;
 pub mod portal;
 mod router;

@@ -48,6 +48,8 @@ pub struct RunningBridge {
     server: JoinHandle<std::io::Result<()>>,
     stop_network: Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send>,
     pruner: JoinHandle<()>,
+    /// The metrics listener, if enabled; stops when dropped.
+    _metrics: Option<crate::metrics::MetricsServer>,
 }
 
 impl RunningBridge {
@@ -207,8 +209,17 @@ pub async fn start_with<B: Bridge>(
         .local_addr()
         .map_err(|source| StartError::Listen { addr, source })?;
     let (shutdown, shutdown_rx) = oneshot::channel::<()>();
+    // Operations: /health and /ready on this listener, and /metrics on its own when enabled.
+    let ready = crate::metrics::Ready::new(matrix.clone(), store.clone());
+    let metrics = crate::metrics::serve(&config.metrics, ready.clone())
+        .await
+        .map_err(|e| StartError::Listen {
+            addr: e.addr,
+            source: e.source,
+        })?;
     let options = RouterOptions {
         record_ephemeral: caps.typing || caps.read_receipts,
+        ready: Some(ready),
     };
     let app = router_with(state, options).merge(media_links.router());
     let server = tokio::spawn(crate::appservice::serve(listener, app, async move {
@@ -225,6 +236,7 @@ pub async fn start_with<B: Bridge>(
         shutdown,
         server,
         pruner,
+        _metrics: metrics,
         stop_network: Box::new(move || Box::pin(async move { stopper.stop().await })),
     })
 }

@@ -109,7 +109,10 @@ impl Portals {
                 info,
                 domain,
                 alias_template,
-                queues: OrderedQueues::new(Duration::from_secs(60)),
+                queues: OrderedQueues::counted(
+                    Duration::from_secs(60),
+                    crate::metrics::portal_queue_depth(),
+                ),
                 cache: cache::PortalCache::default(),
                 creating: Mutex::new(HashMap::new()),
             }),

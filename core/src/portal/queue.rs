@@ -8,14 +8,39 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::mpsc;
 
 type Job = BoxFuture<'static, ()>;
 
+/// A job waiting in a queue; it counts in the depth gauge until taken out or dropped unrun.
+struct Waiting {
+    job: Job,
+    counted: Counted,
+}
+
+/// One unit of a depth gauge, given back on drop.
+struct Counted(Gauge);
+
+impl Counted {
+    fn new(gauge: &Gauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// Ordered queues keyed by `K`.
 pub struct OrderedQueues<K> {
-    senders: Arc<Mutex<HashMap<K, mpsc::UnboundedSender<Job>>>>,
+    senders: Arc<Mutex<HashMap<K, mpsc::UnboundedSender<Waiting>>>>,
     idle: Duration,
+    /// Jobs pushed and not yet started, across all keys (shared with a metric, when given).
+    waiting: Gauge,
 }
 
 impl<K> Clone for OrderedQueues<K> {
@@ -23,6 +48,7 @@ impl<K> Clone for OrderedQueues<K> {
         Self {
             senders: self.senders.clone(),
             idle: self.idle,
+            waiting: self.waiting.clone(),
         }
     }
 }
@@ -30,15 +56,31 @@ impl<K> Clone for OrderedQueues<K> {
 impl<K: Clone + Eq + Hash + Send + std::fmt::Debug + 'static> OrderedQueues<K> {
     /// Queues whose workers exit after `idle` without work.
     pub fn new(idle: Duration) -> Self {
+        Self::counted(idle, Gauge::default())
+    }
+
+    /// Queues that also count their waiting jobs in `waiting` (e.g. a metric shared by
+    /// several queue sets, which then shows their sum).
+    pub fn counted(idle: Duration, waiting: Gauge) -> Self {
         Self {
             senders: Arc::new(Mutex::new(HashMap::new())),
             idle,
+            waiting,
         }
+    }
+
+    /// Jobs pushed and not yet started, across all keys (including other queue sets that
+    /// share this one's gauge).
+    pub fn waiting(&self) -> i64 {
+        self.waiting.get()
     }
 
     /// Appends `job` to `key`'s queue, starting its worker if needed. Never blocks.
     pub fn push(&self, key: K, job: impl Future<Output = ()> + Send + 'static) {
-        let mut job: Job = Box::pin(job);
+        let mut job = Waiting {
+            job: Box::pin(job),
+            counted: Counted::new(&self.waiting),
+        };
         let mut senders = self.senders.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(tx) = senders.get(&key) {
             match tx.send(job) {
@@ -62,8 +104,8 @@ impl<K: Clone + Eq + Hash + Send + std::fmt::Debug + 'static> OrderedQueues<K> {
 
     async fn work(
         key: K,
-        mut rx: mpsc::UnboundedReceiver<Job>,
-        senders: Arc<Mutex<HashMap<K, mpsc::UnboundedSender<Job>>>>,
+        mut rx: mpsc::UnboundedReceiver<Waiting>,
+        senders: Arc<Mutex<HashMap<K, mpsc::UnboundedSender<Waiting>>>>,
         idle: Duration,
     ) {
         loop {
@@ -86,6 +128,9 @@ impl<K: Clone + Eq + Hash + Send + std::fmt::Debug + 'static> OrderedQueues<K> {
                     }
                 }
             };
+            // Started: it no longer waits.
+            let Waiting { job, counted } = job;
+            drop(counted);
             // A panicking job must not take the queue down with it.
             if let Err(e) = tokio::spawn(job).await {
                 tracing::error!(queue = ?key, error = %e, "queued job panicked");
@@ -157,6 +202,30 @@ mod tests {
         });
         rx.await.unwrap();
         assert_eq!(n.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn waiting_counts_jobs_not_yet_started() {
+        let q = OrderedQueues::new(Duration::from_secs(5));
+        let (block_tx, block_rx) = tokio::sync::oneshot::channel::<()>();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        q.push("k", async move {
+            let _ = started_tx.send(());
+            let _ = block_rx.await;
+        });
+        started_rx.await.unwrap();
+        for _ in 0..3 {
+            q.push("k", async {});
+        }
+        assert_eq!(q.waiting(), 3);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        q.push("k", async move {
+            let _ = tx.send(());
+        });
+        assert_eq!(q.waiting(), 4);
+        let _ = block_tx.send(());
+        rx.await.unwrap();
+        assert_eq!(q.waiting(), 0);
     }
 
     #[tokio::test]
