@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use ferrybridge_core::bridge::Bridge;
 use ferrybridge_core::metrics::CACHE_TTL;
-use ferrybridge_tests::bot_chat::{bot_dm, command};
+use ferrybridge_tests::bot_chat::{bot_dm, command, is_notice_containing};
 use ferrybridge_tests::echo::{EchoBridge, EchoConfig};
 use ferrybridge_tests::{BridgeEnv, free_port, text_body};
 use serde_json::Value;
@@ -74,6 +75,11 @@ async fn metrics_health_and_readiness_follow_the_homeserver() -> Result<()> {
     alice
         .wait_for(&room, T, |ev| text_body(ev) == Some("echo: hello metrics"))
         .await?;
+    // One the network refuses: the sender gets a notice, the metrics a failure.
+    alice.send_text(&room, "please fail").await?;
+    alice
+        .wait_for(&room, T, |ev| is_notice_containing(ev, "not delivered"))
+        .await?;
 
     let (status, text) = get(&http, &format!("{metrics_base}/metrics")).await?;
     assert_eq!(status, 200);
@@ -83,16 +89,17 @@ async fn metrics_health_and_readiness_follow_the_homeserver() -> Result<()> {
         r#"ferrybridge_events_total{network="echo",direction="network_to_matrix"}"#,
         "ferrybridge_homeserver_request_duration_seconds_count",
         r#"ferrybridge_db_query_duration_seconds_count{op="record_transaction"}"#,
+        r#"ferrybridge_delivery_failures_total{network="echo",reason="network_permanent"}"#,
     ] {
         assert!(
             sample(&text, series) >= 1.0,
             "{series} not counted in:\n{text}"
         );
     }
+    // Families with fixed labels show even at 0; per-network connection states appear once a
+    // network reports them (the echo network has no connection).
     for name in [
-        "ferrybridge_delivery_failures_total",
         "ferrybridge_portal_queue_depth",
-        "ferrybridge_remote_connections",
         "ferrybridge_homeserver_request_errors_total",
     ] {
         assert!(
@@ -114,7 +121,8 @@ async fn metrics_health_and_readiness_follow_the_homeserver() -> Result<()> {
     // The homeserver goes away: /ready says so within the cache window, /health stays up.
     env.synapse.stop();
     let url = format!("{metrics_base}/ready");
-    let deadline = std::time::Instant::now() + CACHE_TTL + Duration::from_secs(10);
+    let stopped = std::time::Instant::now();
+    let deadline = stopped + CACHE_TTL + Duration::from_secs(10);
     let last = loop {
         let answer = get(&http, &url).await;
         match answer {
@@ -125,6 +133,10 @@ async fn metrics_health_and_readiness_follow_the_homeserver() -> Result<()> {
             _ => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     };
+    eprintln!(
+        "/ready turned 503 {:?} after Synapse stopped",
+        stopped.elapsed()
+    );
     let report: Value = serde_json::from_str(&last)?;
     assert_eq!(report["ready"], false, "{report}");
     assert_eq!(
