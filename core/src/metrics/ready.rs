@@ -153,10 +153,10 @@ impl Ready {
 
     async fn cached_checks(&self) -> Cached {
         let mut slot = self.inner.cached.lock().await;
-        if let Some((at, cached)) = slot.as_ref() {
-            if at.elapsed() < CACHE_TTL {
-                return cached.clone();
-            }
+        if let Some((at, cached)) = slot.as_ref()
+            && at.elapsed() < CACHE_TTL
+        {
+            return cached.clone();
         }
         let (homeserver, database) = tokio::join!(self.homeserver(), self.database());
         let fresh = Cached {
