@@ -33,6 +33,8 @@ pub(crate) struct HostInner {
     pub command_prefix: String,
     pub permissions: crate::permissions::Permissions,
     pub network_name: &'static str,
+    /// `NetworkInfo::id`, the metrics' network label.
+    pub network_id: &'static str,
     pub version: &'static str,
     pub media_links: crate::media_links::MediaLinks,
     pub limits: crate::config::LimitsConfig,
@@ -133,6 +135,7 @@ impl BridgeHost {
             .inner
             .states
             .update(&key, state, self.inner.network_name);
+        crate::metrics::set_connections(self.inner.network_id, self.inner.states.counts());
         if let (Announcement::Tell(text), Some(user)) = (told, user) {
             self.notify(user, &text).await;
         }
@@ -144,6 +147,7 @@ impl BridgeHost {
             user: user.cloned(),
             login: login.to_owned(),
         });
+        crate::metrics::set_connections(self.inner.network_id, self.inner.states.counts());
     }
 
     /// Every login's connection state (for `ping`, metrics and readiness).

@@ -52,6 +52,8 @@ pub struct RunningBridge<B: Bridge> {
     addr: SocketAddr,
     shutdown: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
+    /// The metrics listener, if enabled; stops when dropped.
+    _metrics: Option<crate::operations::MetricsServer>,
 }
 
 impl<B: Bridge> RunningBridge<B> {
@@ -198,6 +200,7 @@ where
             command_prefix: config.bridge.command_prefix.clone(),
             permissions,
             network_name: info.display_name,
+            network_id: info.id,
             version: info.version,
             media_links: media_links.clone(),
             limits: limits.clone(),
@@ -263,8 +266,18 @@ where
         handler: Arc::new(router_handler),
     };
     let (shutdown, shutdown_rx) = oneshot::channel::<()>();
+    // Operations: /health and /ready on this listener, and /metrics on its own when enabled.
+    let ready = crate::operations::Ready::new(matrix.clone(), store.clone());
+    ready.set_network(Arc::new(host.connection_states().clone()));
+    let metrics = crate::operations::serve(&config.metrics, ready.clone())
+        .await
+        .map_err(|e| StartError::Listen {
+            addr: e.addr,
+            source: e.source,
+        })?;
     let options = RouterOptions {
         record_ephemeral: caps.typing || caps.read_receipts,
+        ready: Some(ready),
     };
     let app = router_with(state, options).merge(media_links.router());
     let server = tokio::spawn(crate::appservice::serve(listener, app, async move {
@@ -279,6 +292,7 @@ where
         addr: local,
         shutdown,
         server,
+        _metrics: metrics,
     })
 }
 

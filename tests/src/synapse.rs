@@ -178,8 +178,10 @@ fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill").arg(sig).arg(pid.to_string()).status();
 }
 
-impl Drop for Synapse {
-    fn drop(&mut self) {
+impl Synapse {
+    /// Stops Synapse now (SIGTERM, then SIGKILL after 5 s), keeping its data dir, e.g. to
+    /// test what the bridge does while its homeserver is down. A no-op if it already stopped.
+    pub fn stop(&mut self) {
         if !alive(self.pid) || !is_ours(self.pid, &self.data_dir) {
             return;
         }
@@ -191,5 +193,11 @@ impl Drop for Synapse {
         if alive(self.pid) {
             signal(self.pid, "-KILL");
         }
+    }
+}
+
+impl Drop for Synapse {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

@@ -161,7 +161,7 @@ async fn pairing_code_session_restart_and_delete_session() -> Result<()> {
     env.run(bridge(sessions.path(), &wa)).await?;
     alice
         .wait_for(&dm, T, |ev| {
-            is_notice_containing(ev, "Your WhatsApp session is gone")
+            is_notice_containing(ev, "You were logged out of WhatsApp")
         })
         .await?;
     let ping = command(&alice, &dm, "ping").await?;

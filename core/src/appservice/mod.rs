@@ -125,12 +125,15 @@ impl<L: TransactionLog> AppserviceState<L> {
 }
 
 /// Behaviour switches of the router beyond its state.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RouterOptions {
     /// Also record and dispatch ephemeral events (typing, receipts, presence; MSC2409, sent
     /// when the registration sets `receive_ephemeral`), after the transaction's timeline
     /// events, as their raw JSON (they have no `event_id`). Off by default: they are ignored.
     pub record_ephemeral: bool,
+    /// Serve `/health` and `/ready` (no token needed) with these readiness checks; `/health`
+    /// alone is served without them.
+    pub ready: Option<crate::operations::Ready>,
 }
 
 /// What the handlers share, type-erased so they need no generics.
@@ -174,6 +177,11 @@ pub fn router_with<L: TransactionLog>(state: AppserviceState<L>, options: Router
             state.clone(),
             auth::require_hs_token,
         ))
+        // Added after the token layer: probes carry no token.
+        .merge(match options.ready {
+            Some(ready) => crate::operations::probe_routes(ready),
+            None => crate::operations::health_route(),
+        })
         .fallback(errors::unrecognized_path)
         .method_not_allowed_fallback(errors::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

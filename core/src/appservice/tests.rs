@@ -315,6 +315,7 @@ async fn ephemeral_events_are_ignored_unless_enabled() {
 
     let h = harness_with(RouterOptions {
         record_ephemeral: true,
+        ..RouterOptions::default()
     });
     assert_eq!(h.put_txn("t1", body).await.status, StatusCode::OK);
     let dispatched = h.dispatched();
@@ -548,4 +549,69 @@ fn production_state_compiles(store: &Store, handler: Arc<dyn AppserviceHandler>)
         store: store.clone(),
         handler,
     })
+}
+
+/// The value of one series in the metrics exposition (0 if absent).
+fn metric(series: &str) -> f64 {
+    crate::metrics::encode()
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn transactions_are_counted_by_outcome() {
+    // Other tests count too (the metrics are process-wide): compare at least.
+    let series = |o: &str| format!("ferrybridge_transactions_total{{outcome=\"{o}\"}}");
+    let before: Vec<f64> = ["accepted", "duplicate", "rejected"]
+        .iter()
+        .map(|o| metric(&series(o)))
+        .collect();
+    let h = harness();
+    assert_eq!(h.put_txn("m1", TWO_EVENTS).await.status, StatusCode::OK);
+    assert_eq!(h.put_txn("m1", TWO_EVENTS).await.status, StatusCode::OK);
+    assert_eq!(
+        h.put_txn("m2", "{not json").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    for (o, before) in ["accepted", "duplicate", "rejected"].iter().zip(before) {
+        assert!(metric(&series(o)) >= before + 1.0, "{o} not counted");
+    }
+}
+
+#[tokio::test]
+async fn health_and_ready_need_no_token() {
+    let h = harness();
+    let reply = h.send(Method::GET, "/health", None, Body::empty()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    // Without readiness checks there is no /ready.
+    let reply = h.send(Method::GET, "/ready", None, Body::empty()).await;
+    assert_error(&reply, StatusCode::NOT_FOUND, "M_UNRECOGNIZED");
+
+    // With them: a homeserver where nothing listens makes it 503, naming the homeserver.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let matrix = crate::matrix::MatrixClient::new(
+        &format!("http://127.0.0.1:{port}").parse().unwrap(),
+        "as_token",
+        ruma::owned_user_id!("@bot:localhost"),
+        false,
+    )
+    .unwrap();
+    let store = Store::connect("sqlite::memory:", 1, crate::store::SecretKey::generate())
+        .await
+        .unwrap();
+    let h = harness_with(RouterOptions {
+        ready: Some(crate::operations::Ready::new(matrix, store)),
+        ..RouterOptions::default()
+    });
+    let reply = h.send(Method::GET, "/ready", None, Body::empty()).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.body["failed"], json!(["homeserver"]));
+    let reply = h.send(Method::GET, "/health", None, Body::empty()).await;
+    assert_eq!(reply.status, StatusCode::OK);
 }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{ApiState, errors::MatrixError};
+use crate::metrics::{self, TransactionOutcome};
 use crate::store::{InboxEvent, TxnOutcome};
 
 /// The transaction body; events stay raw so the inbox keeps them byte for byte.
@@ -38,6 +39,7 @@ pub(crate) async fn put_transaction(
     tracing::Span::current().record("txn_id", txn_id.as_str());
     let result = accept(&state, &txn_id, body).await;
     if let Err(err) = &result {
+        metrics::transaction(TransactionOutcome::Rejected);
         tracing::warn!(
             errcode = err.errcode,
             "transaction rejected: {}",
@@ -69,12 +71,14 @@ async fn accept(
         })?;
     match outcome {
         TxnOutcome::Duplicate => {
+            metrics::transaction(TransactionOutcome::Duplicate);
             tracing::info!(
                 events = events.len(),
                 "duplicate transaction acknowledged, not dispatched"
             );
         }
         TxnOutcome::New(ids) => {
+            metrics::transaction(TransactionOutcome::Accepted);
             tracing::info!(events = events.len(), "transaction accepted");
             if ids.len() != events.len() {
                 // A store bug; what was recorded but not dispatched is replayed from the inbox.

@@ -16,9 +16,10 @@ use ruma::{
 };
 
 use super::{
-    MatrixClient, MatrixError,
+    MatrixClient, MatrixError, RetryPolicy,
     retry::{Decision, Outcome, classify, retry_after},
 };
+use crate::metrics::{HomeserverError, homeserver_request};
 
 /// Longest error text kept from a non-JSON error body.
 const MAX_ERROR_TEXT: usize = 300;
@@ -128,6 +129,7 @@ impl MatrixClient {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
+            let sent = Instant::now();
             let result = self
                 .http
                 .request(req.method.clone(), req.url.clone())
@@ -143,8 +145,11 @@ impl MatrixClient {
                     match resp.bytes().await {
                         Ok(body) => {
                             if (200..300).contains(&status) {
+                                homeserver_request(sent.elapsed(), None);
                                 return Ok(Response { headers, body });
                             }
+                            let kind = HomeserverError::from_status(status);
+                            homeserver_request(sent.elapsed(), Some(kind));
                             let wait = if status == 429 {
                                 retry_after(&headers, &body)
                             } else {
@@ -157,6 +162,9 @@ impl MatrixClient {
                 }
                 Err(e) => (Outcome::Transport, MatrixError::Transport(e.to_string())),
             };
+            if outcome == Outcome::Transport {
+                homeserver_request(sent.elapsed(), Some(HomeserverError::Transport));
+            }
             let jitter: f64 = rand::random();
             match self
                 .policy
@@ -180,6 +188,17 @@ impl MatrixClient {
                 Decision::Done => return Err(failure),
             }
         }
+    }
+
+    /// One `GET /_matrix/client/versions`, never retried: whether the homeserver answers now
+    /// (readiness checks must report the present, not wait out the retry budget).
+    pub async fn probe(&self) -> Result<(), MatrixError> {
+        let url = self.url(&["_matrix", "client", "versions"])?;
+        self.clone()
+            .with_retry_policy(RetryPolicy::no_retry())
+            .send(Outgoing::new(Method::GET, url))
+            .await
+            .map(|_| ())
     }
 
     /// Sends a ruma request (as `user`, when given) and parses its response.

@@ -94,7 +94,8 @@ impl Portals {
                 info,
                 domain,
                 alias_template,
-                queues: OrderedQueues::new(Duration::from_secs(60), tasks),
+                queues: OrderedQueues::new(Duration::from_secs(60), tasks)
+                    .counted(crate::metrics::portal_queue_depth()),
                 cache: cache::PortalCache::default(),
                 creating: Mutex::new(HashMap::new()),
             }),

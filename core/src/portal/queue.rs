@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{Notify, mpsc};
 
 use crate::tasks::Tasks;
@@ -30,6 +31,8 @@ pub struct OrderedQueues<K> {
     /// Signalled whenever a job ends (for [`Self::wait_below`] and [`Self::drain`]).
     progress: Arc<Notify>,
     tasks: Tasks,
+    /// The same count as `total`, for a metric (shared by the queue sets given the same one).
+    gauge: Gauge,
 }
 
 impl<K> Clone for OrderedQueues<K> {
@@ -40,6 +43,7 @@ impl<K> Clone for OrderedQueues<K> {
             total: self.total.clone(),
             progress: self.progress.clone(),
             tasks: self.tasks.clone(),
+            gauge: self.gauge.clone(),
         }
     }
 }
@@ -53,7 +57,14 @@ impl<K: Clone + Eq + Hash + Send + std::fmt::Debug + 'static> OrderedQueues<K> {
             total: Arc::new(AtomicUsize::new(0)),
             progress: Arc::new(Notify::new()),
             tasks,
+            gauge: Gauge::default(),
         }
+    }
+
+    /// Also counts the jobs waiting or running in `gauge` (a metric).
+    pub fn counted(mut self, gauge: Gauge) -> Self {
+        self.gauge = gauge;
+        self
     }
 
     /// Appends `job` to `key`'s queue, starting its worker if needed. Never blocks.
@@ -63,12 +74,14 @@ impl<K: Clone + Eq + Hash + Send + std::fmt::Debug + 'static> OrderedQueues<K> {
         if let Some(lane) = lanes.get(&key) {
             lane.depth.fetch_add(1, Ordering::SeqCst);
             self.total.fetch_add(1, Ordering::SeqCst);
+            self.gauge.inc();
             match lane.tx.send(job) {
                 Ok(()) => return,
                 // The worker is gone (its task was cancelled); start a new one below.
                 Err(mpsc::error::SendError(j)) => {
                     lane.depth.fetch_sub(1, Ordering::SeqCst);
                     self.total.fetch_sub(1, Ordering::SeqCst);
+                    self.gauge.dec();
                     job = j;
                 }
             }
@@ -76,6 +89,7 @@ impl<K: Clone + Eq + Hash + Send + std::fmt::Debug + 'static> OrderedQueues<K> {
         let (tx, rx) = mpsc::unbounded_channel();
         let depth = Arc::new(AtomicUsize::new(1));
         self.total.fetch_add(1, Ordering::SeqCst);
+        self.gauge.inc();
         // Cannot fail: we hold the receiver.
         let _ = tx.send(job);
         lanes.insert(
@@ -95,6 +109,7 @@ impl<K: Clone + Eq + Hash + Send + std::fmt::Debug + 'static> OrderedQueues<K> {
             progress: self.progress.clone(),
             idle: self.idle,
             tasks: self.tasks.clone(),
+            gauge: self.gauge.clone(),
         };
         self.tasks.spawn(worker.run());
     }
@@ -155,6 +170,7 @@ struct Worker<K> {
     progress: Arc<Notify>,
     idle: Duration,
     tasks: Tasks,
+    gauge: Gauge,
 }
 
 impl<K: Eq + Hash + Send + std::fmt::Debug + 'static> Worker<K> {
@@ -185,6 +201,7 @@ impl<K: Eq + Hash + Send + std::fmt::Debug + 'static> Worker<K> {
             }
             self.depth.fetch_sub(1, Ordering::SeqCst);
             self.total.fetch_sub(1, Ordering::SeqCst);
+            self.gauge.dec();
             self.progress.notify_waiters();
         }
     }

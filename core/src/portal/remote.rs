@@ -5,8 +5,10 @@ use ruma::OwnedEventId;
 
 use super::{Portal, PortalError, Portals};
 use crate::events::{ChatInfo, MembershipChange, MessageContent, RemoteEvent, RemoteEventKind};
+use crate::ghost::GhostError;
 use crate::ids::{RemoteMessageId, RemoteUserId};
 use crate::matrix::Intent;
+use crate::metrics::{self, Direction, FailureReason};
 use crate::network::NetworkHandle;
 use crate::store::MessageRow;
 
@@ -15,8 +17,13 @@ impl Portals {
     /// remote sender to notify, and the queue must go on.
     pub(super) async fn apply_remote(&self, event: RemoteEvent, network: &dyn NetworkHandle) {
         let key = event.portal.clone();
-        if let Err(e) = self.try_apply_remote(event, network).await {
-            tracing::error!(portal = %key, error = %e, "could not bridge remote event to Matrix");
+        let id = self.inner.info.id;
+        match self.try_apply_remote(event, network).await {
+            Ok(()) => metrics::event_bridged(id, Direction::NetworkToMatrix),
+            Err(e) => {
+                metrics::delivery_failed(id, failure_reason(&e));
+                tracing::error!(portal = %key, error = %e, "could not bridge remote event to Matrix");
+            }
         }
     }
 
@@ -316,6 +323,17 @@ impl Portals {
         };
         self.inner.store.insert_message(&row).await?;
         Ok(())
+    }
+}
+
+/// The metric class of a failure to bridge a remote event.
+fn failure_reason(e: &PortalError) -> FailureReason {
+    match e {
+        PortalError::Matrix(_) | PortalError::Ghost(GhostError::Matrix(_)) => {
+            FailureReason::Homeserver
+        }
+        PortalError::Store(_) | PortalError::Ghost(GhostError::Store(_)) => FailureReason::Database,
+        _ => FailureReason::Other,
     }
 }
 

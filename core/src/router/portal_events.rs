@@ -11,6 +11,7 @@ use crate::events::{
 use crate::ids::RemoteMessageId;
 use crate::matrix::convert::from_matrix_content;
 use crate::matrix::retry::{Decision, Outcome, RetryPolicy};
+use crate::metrics::{self, Direction, FailureReason};
 use crate::portal::Portal;
 use crate::seam::PermissionLevel;
 use crate::store::MessageRow;
@@ -65,6 +66,7 @@ impl Router {
                 Ok(None) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "message map lookup failed");
+                    self.count_failure(FailureReason::Database);
                     return Delivery::Done(None);
                 }
             }
@@ -72,6 +74,7 @@ impl Router {
         let level = self.host.permissions().level_of(&event.sender);
         if level < PermissionLevel::Relay {
             if event.kind == "m.room.message" {
+                self.count_failure(FailureReason::Forbidden);
                 let name = self.host.network_name();
                 self.tell_sender(&event, &format!("Your message was not sent to {name}: you are not allowed to use this bridge.")).await;
             }
@@ -81,6 +84,7 @@ impl Router {
             Ok(Some(kind)) => kind,
             Ok(None) => return Delivery::Done(None),
             Err(reason) => {
+                self.count_failure(FailureReason::Unreadable);
                 self.tell_sender(&event, &reason).await;
                 return Delivery::Done(None);
             }
@@ -126,6 +130,7 @@ impl Router {
                 return Delivery::Done(None);
             }
         };
+        metrics::event_bridged(self.core.network.info().id, Direction::MatrixToNetwork);
         Delivery::Done(records.then(|| MessageRow {
             portal: portal.key().clone(),
             remote_id,
@@ -322,6 +327,11 @@ impl Router {
     /// A notice to the sender of `event`, in reply to it, in its room.
     /// The notice text for a failed delivery.
     fn not_delivered(&self, e: &DeliveryError) -> String {
+        self.count_failure(if e.retryable {
+            FailureReason::NetworkTransient
+        } else {
+            FailureReason::NetworkPermanent
+        });
         let name = self.host.network_name();
         tracing::info!(reason = %e.reason, "delivery failed; telling the sender");
         format!("⚠️ Your message was not delivered to {name}: {}", e.reason)
@@ -336,6 +346,10 @@ impl Router {
                 this.tell_sender(&event, &this.not_delivered(&e)).await;
             }
         })
+    }
+
+    fn count_failure(&self, reason: FailureReason) {
+        metrics::delivery_failed(self.core.network.info().id, reason);
     }
 
     async fn tell_sender(&self, event: &RawEvent, text: &str) {

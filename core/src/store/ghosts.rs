@@ -43,6 +43,7 @@ impl Store {
     /// Inserts the ghost or replaces every field of the one with the same remote ID.
     /// Fails with a database error if another remote ID already owns `mxid`.
     pub async fn upsert_ghost(&self, ghost: &GhostRow) -> Result<(), StoreError> {
+        let _timer = crate::metrics::db_timer("upsert_ghost");
         sqlx::query(
             "INSERT INTO ghosts (remote_id, mxid, displayname, avatar, registered) \
              VALUES ($1, $2, $3, $4, $5) \
@@ -64,6 +65,7 @@ impl Store {
         &self,
         remote: &RemoteUserId,
     ) -> Result<Option<GhostRow>, StoreError> {
+        let _timer = crate::metrics::db_timer("ghost_by_remote");
         let row = sqlx::query(select_ghosts!("WHERE remote_id = $1"))
             .bind(remote.as_str())
             .fetch_optional(self.pool())
@@ -72,6 +74,7 @@ impl Store {
     }
 
     pub async fn ghost_by_mxid(&self, mxid: &OwnedUserId) -> Result<Option<GhostRow>, StoreError> {
+        let _timer = crate::metrics::db_timer("ghost_by_mxid");
         let row = sqlx::query(select_ghosts!("WHERE mxid = $1"))
             .bind(mxid.as_str())
             .fetch_optional(self.pool())

@@ -15,6 +15,7 @@ impl Store {
         namespace: &str,
         key: &str,
     ) -> Result<Option<T>, StoreError> {
+        let _timer = crate::metrics::db_timer("kv_get");
         let json: Option<String> =
             sqlx::query_scalar("SELECT json FROM kv WHERE namespace = $1 AND item_key = $2")
                 .bind(namespace)
@@ -32,6 +33,7 @@ impl Store {
         key: &str,
         value: &T,
     ) -> Result<(), StoreError> {
+        let _timer = crate::metrics::db_timer("kv_set");
         let json = decode::to_json(&format!("kv {namespace}/{key}"), value)?;
         sqlx::query(
             "INSERT INTO kv (namespace, item_key, json) VALUES ($1, $2, $3) \
@@ -46,6 +48,7 @@ impl Store {
     }
 
     pub async fn kv_delete(&self, namespace: &str, key: &str) -> Result<(), StoreError> {
+        let _timer = crate::metrics::db_timer("kv_delete");
         sqlx::query("DELETE FROM kv WHERE namespace = $1 AND item_key = $2")
             .bind(namespace)
             .bind(key)
@@ -61,6 +64,7 @@ impl Store {
         namespace: &str,
         prefix: &str,
     ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        let _timer = crate::metrics::db_timer("kv_list");
         // substr/length rather than LIKE: SQLite's LIKE ignores ASCII case and `%`/`_` in the
         // prefix would need escaping.
         let rows = sqlx::query(

@@ -52,6 +52,7 @@ impl Store {
     /// Records a bridged message; a duplicate (same portal and remote ID, or same event ID)
     /// is ignored and returns `false`.
     pub async fn insert_message(&self, msg: &MessageRow) -> Result<bool, StoreError> {
+        let _timer = crate::metrics::db_timer("insert_message");
         insert_message_on(self.pool(), msg).await
     }
 
@@ -63,6 +64,7 @@ impl Store {
         inbox_id: i64,
         msg: Option<&MessageRow>,
     ) -> Result<(), StoreError> {
+        let _timer = crate::metrics::db_timer("finish_inbox_with");
         // Bookkeeping: after a power loss at worst the event is delivered again.
         let mut conn = self.pool().acquire().await?;
         let mut tx = self.begin_on(&mut conn, Durability::Relaxed).await?;
@@ -82,6 +84,7 @@ impl Store {
         portal: &PortalKey,
         remote: &RemoteMessageId,
     ) -> Result<Option<MessageRow>, StoreError> {
+        let _timer = crate::metrics::db_timer("message_by_remote");
         let row = sqlx::query(select_messages!(
             "WHERE chat = $1 AND receiver = $2 AND remote_id = $3"
         ))
@@ -97,6 +100,7 @@ impl Store {
         &self,
         event: &OwnedEventId,
     ) -> Result<Option<MessageRow>, StoreError> {
+        let _timer = crate::metrics::db_timer("message_by_event");
         let row = sqlx::query(select_messages!("WHERE event_id = $1"))
             .bind(event.as_str())
             .fetch_optional(self.pool())
@@ -105,6 +109,7 @@ impl Store {
     }
 
     pub async fn delete_message_by_event(&self, event: &OwnedEventId) -> Result<(), StoreError> {
+        let _timer = crate::metrics::db_timer("delete_message_by_event");
         sqlx::query("DELETE FROM messages WHERE event_id = $1")
             .bind(event.as_str())
             .execute(self.pool())

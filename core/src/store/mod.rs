@@ -103,6 +103,13 @@ impl Store {
         self.inner.pool.close().await;
     }
 
+    /// A trivial query: whether the database answers (readiness checks).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let _timer = crate::metrics::db_timer("ping");
+        sqlx::query("SELECT 1").execute(self.pool()).await?;
+        Ok(())
+    }
+
     fn pool(&self) -> &AnyPool {
         &self.inner.pool
     }

@@ -41,6 +41,7 @@ fn from_row(row: &AnyRow) -> Result<PortalRow, StoreError> {
 impl Store {
     /// Inserts a portal; returns `false` (and changes nothing) if the key or room exists.
     pub async fn insert_portal(&self, portal: &PortalRow) -> Result<bool, StoreError> {
+        let _timer = crate::metrics::db_timer("insert_portal");
         let done = sqlx::query(
             "INSERT INTO portals (chat, receiver, room_id, kind, plumbed, name, topic, avatar) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
@@ -59,6 +60,7 @@ impl Store {
     }
 
     pub async fn portal_by_key(&self, key: &PortalKey) -> Result<Option<PortalRow>, StoreError> {
+        let _timer = crate::metrics::db_timer("portal_by_key");
         let row = sqlx::query(select_portals!("WHERE chat = $1 AND receiver = $2"))
             .bind(key.chat.as_str())
             .bind(decode::receiver_to_db(key.receiver.as_ref()))
@@ -71,6 +73,7 @@ impl Store {
         &self,
         room: &OwnedRoomId,
     ) -> Result<Option<PortalRow>, StoreError> {
+        let _timer = crate::metrics::db_timer("portal_by_room");
         let row = sqlx::query(select_portals!("WHERE room_id = $1"))
             .bind(room.as_str())
             .fetch_optional(self.pool())
@@ -81,6 +84,7 @@ impl Store {
     /// Updates name, topic, avatar and plumbed flag of an existing portal (found by key; the
     /// room and kind never change). Does nothing if there is no such portal.
     pub async fn update_portal(&self, portal: &PortalRow) -> Result<(), StoreError> {
+        let _timer = crate::metrics::db_timer("update_portal");
         sqlx::query(
             "UPDATE portals SET name = $3, topic = $4, avatar = $5, plumbed = $6 \
              WHERE chat = $1 AND receiver = $2",
@@ -99,6 +103,7 @@ impl Store {
     /// Deletes a portal and, in the same transaction, its message map (the mapped events
     /// belong to a room the bridge no longer serves).
     pub async fn delete_portal(&self, key: &PortalKey) -> Result<(), StoreError> {
+        let _timer = crate::metrics::db_timer("delete_portal");
         let receiver = decode::receiver_to_db(key.receiver.as_ref());
         let mut tx = self.pool().begin().await?;
         sqlx::query("DELETE FROM messages WHERE chat = $1 AND receiver = $2")
@@ -117,6 +122,7 @@ impl Store {
 
     /// All portals (shared ones and every user's private ones), by chat then receiver.
     pub async fn all_portals(&self) -> Result<Vec<PortalRow>, StoreError> {
+        let _timer = crate::metrics::db_timer("all_portals");
         let rows = sqlx::query(select_portals!("ORDER BY chat, receiver"))
             .fetch_all(self.pool())
             .await?;
@@ -128,6 +134,7 @@ impl Store {
         &self,
         receiver: &OwnedUserId,
     ) -> Result<Vec<PortalRow>, StoreError> {
+        let _timer = crate::metrics::db_timer("portals_of_receiver");
         let rows = sqlx::query(select_portals!("WHERE receiver = $1 ORDER BY chat"))
             .bind(receiver.as_str())
             .fetch_all(self.pool())

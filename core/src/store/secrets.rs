@@ -172,6 +172,7 @@ impl Store {
         name: &str,
         plaintext: &[u8],
     ) -> Result<(), StoreError> {
+        let _timer = crate::metrics::db_timer("set_secret");
         let sealed = self.key().seal(user.as_str(), name, plaintext)?;
         sqlx::query(
             "INSERT INTO secrets (mxid, name, ciphertext) VALUES ($1, $2, $3) \
@@ -191,6 +192,7 @@ impl Store {
         user: &OwnedUserId,
         name: &str,
     ) -> Result<Option<Vec<u8>>, StoreError> {
+        let _timer = crate::metrics::db_timer("get_secret");
         let stored: Option<String> =
             sqlx::query_scalar("SELECT ciphertext FROM secrets WHERE mxid = $1 AND name = $2")
                 .bind(user.as_str())
@@ -203,6 +205,7 @@ impl Store {
     }
 
     pub async fn delete_secret(&self, user: &OwnedUserId, name: &str) -> Result<(), StoreError> {
+        let _timer = crate::metrics::db_timer("delete_secret");
         sqlx::query("DELETE FROM secrets WHERE mxid = $1 AND name = $2")
             .bind(user.as_str())
             .bind(name)

@@ -71,6 +71,7 @@ impl Store {
         txn_id: &str,
         events: &[String],
     ) -> Result<TxnOutcome, StoreError> {
+        let _timer = crate::metrics::db_timer("record_transaction");
         let key = dedupe_key(txn_id, events);
         let txn_id = key.as_str();
         // The homeserver forgets a transaction once we acknowledge it: this commit must be on
@@ -108,6 +109,7 @@ impl Store {
 
     /// Inbox events not yet marked done, oldest first (replayed at start-up).
     pub async fn pending_inbox(&self) -> Result<Vec<InboxEvent>, StoreError> {
+        let _timer = crate::metrics::db_timer("pending_inbox");
         let rows = sqlx::query("SELECT id, txn_id, json FROM inbox ORDER BY id")
             .fetch_all(self.pool())
             .await?;
@@ -124,6 +126,7 @@ impl Store {
 
     /// Marks an inbox event handled (deletes it). Finishing an unknown ID does nothing.
     pub async fn finish_inbox(&self, id: i64) -> Result<(), StoreError> {
+        let _timer = crate::metrics::db_timer("finish_inbox");
         sqlx::query("DELETE FROM inbox WHERE id = $1")
             .bind(id)
             .execute(self.pool())
@@ -136,6 +139,7 @@ impl Store {
     /// transaction until it is acknowledged, so anything older than a day is safe to drop.
     /// Returns how many were removed.
     pub async fn prune_transactions(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let _timer = crate::metrics::db_timer("prune_transactions");
         let done = sqlx::query(
             "DELETE FROM processed_txns WHERE recorded_at_ms < $1 \
              AND NOT EXISTS (SELECT 1 FROM inbox WHERE inbox.txn_id = processed_txns.txn_id)",

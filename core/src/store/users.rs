@@ -45,6 +45,7 @@ fn from_row(row: &AnyRow) -> Result<BridgeUser, StoreError> {
 
 impl Store {
     pub async fn get_user(&self, mxid: &OwnedUserId) -> Result<Option<BridgeUser>, StoreError> {
+        let _timer = crate::metrics::db_timer("get_user");
         let row = sqlx::query(select_users!("WHERE mxid = $1"))
             .bind(mxid.as_str())
             .fetch_optional(self.pool())
@@ -58,6 +59,7 @@ impl Store {
         mxid: &OwnedUserId,
         room: Option<&OwnedRoomId>,
     ) -> Result<(), StoreError> {
+        let _timer = crate::metrics::db_timer("set_management_room");
         sqlx::query(
             "INSERT INTO bridge_users (mxid, management_room) VALUES ($1, $2) \
              ON CONFLICT (mxid) DO UPDATE SET management_room = excluded.management_room",
@@ -75,6 +77,7 @@ impl Store {
         mxid: &OwnedUserId,
         state: Option<&serde_json::Value>,
     ) -> Result<(), StoreError> {
+        let _timer = crate::metrics::db_timer("set_login_state");
         let state = state
             .map(|s| decode::to_json("login state", s))
             .transpose()?;
@@ -94,6 +97,7 @@ impl Store {
         &self,
         room: &OwnedRoomId,
     ) -> Result<Option<BridgeUser>, StoreError> {
+        let _timer = crate::metrics::db_timer("user_by_management_room");
         let row = sqlx::query(select_users!(
             "WHERE management_room = $1 ORDER BY mxid LIMIT 1"
         ))
@@ -105,6 +109,7 @@ impl Store {
 
     /// All users with a login state (to reconnect at start-up), by MXID.
     pub async fn logged_in_users(&self) -> Result<Vec<BridgeUser>, StoreError> {
+        let _timer = crate::metrics::db_timer("logged_in_users");
         let rows = sqlx::query(select_users!("WHERE login_state IS NOT NULL ORDER BY mxid"))
             .fetch_all(self.pool())
             .await?;
