@@ -1,8 +1,10 @@
 //! Runs a bridge in-process against a real Synapse: writes its config and registration into a
 //! temp dir, starts Synapse with the registration, starts the bridge, and can restart it on the
-//! same database (to test that restarts lose and duplicate nothing).
+//! same database (to test that restarts lose and duplicate nothing). Several bridges can share
+//! one Synapse: [`BridgeEnv::prepare`] each, start Synapse with all their registrations, then
+//! [`BridgeEnv::start_on`] each.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -14,12 +16,27 @@ use ruma::{OwnedUserId, UserId};
 
 use crate::{Synapse, TestUser, free_port, register_user};
 
-/// A bridge of network `B` running against its own Synapse.
+/// A bridge of network `B` running against a Synapse (its own, or one shared with others).
 pub struct BridgeEnv<B: Bridge> {
-    pub synapse: Synapse,
+    pub synapse: Arc<Synapse>,
     pub config: Config<B::Config>,
     pub dir: tempfile::TempDir,
     running: Option<RunningBridge>,
+}
+
+/// A bridge's config and registration file, written before the Synapse that loads the
+/// registration starts.
+pub struct PreparedBridge<B: Bridge> {
+    pub config: Config<B::Config>,
+    pub dir: tempfile::TempDir,
+    registration: PathBuf,
+}
+
+impl<B: Bridge> PreparedBridge<B> {
+    /// The registration file for Synapse's `app_service_config_files`.
+    pub fn registration(&self) -> &Path {
+        &self.registration
+    }
 }
 
 impl<B: Bridge> BridgeEnv<B> {
@@ -30,6 +47,19 @@ impl<B: Bridge> BridgeEnv<B> {
         database_uri: Option<String>,
         bridge: Arc<B>,
     ) -> Result<Self> {
+        let prepared = Self::prepare(network_yaml, database_uri, &bridge)?;
+        let synapse = Synapse::start(&[prepared.registration.clone()]).await?;
+        Self::start_on(Arc::new(synapse), prepared, bridge).await
+    }
+
+    /// Writes the example config of `B` (with `network_yaml` as its network section, a free
+    /// port and a SQLite file or `database_uri`) and its registration, for
+    /// [`BridgeEnv::start_on`] once a Synapse loads the registration.
+    pub fn prepare(
+        network_yaml: &str,
+        database_uri: Option<String>,
+        bridge: &B,
+    ) -> Result<PreparedBridge<B>> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         init_test_logging();
         let dir = tempfile::tempdir()?;
@@ -48,9 +78,29 @@ impl<B: Bridge> BridgeEnv<B> {
             &registration,
             registration_with(&config, &bridge.capabilities())?,
         )?;
-        let synapse = Synapse::start(&[registration]).await?;
+        Ok(PreparedBridge {
+            config,
+            dir,
+            registration,
+        })
+    }
+
+    /// Starts a prepared bridge against `synapse`, which must have loaded its registration.
+    pub async fn start_on(
+        synapse: Arc<Synapse>,
+        prepared: PreparedBridge<B>,
+        bridge: Arc<B>,
+    ) -> Result<Self> {
+        let PreparedBridge {
+            mut config, dir, ..
+        } = prepared;
+        anyhow::ensure!(
+            config.homeserver.domain == synapse.server_name(),
+            "the registration was made for {}, Synapse is {}",
+            config.homeserver.domain,
+            synapse.server_name()
+        );
         config.homeserver.address = synapse.base_url().parse()?;
-        config.homeserver.domain = synapse.server_name().to_owned();
         let mut env = Self {
             synapse,
             config,
