@@ -20,6 +20,7 @@ pub mod matrix;
 pub mod media_links;
 pub mod network;
 pub mod portal;
+pub mod private_fs;
 mod router;
 pub mod runtime;
 pub mod store;
