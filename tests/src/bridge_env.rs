@@ -48,7 +48,7 @@ impl<B: Bridge> BridgeEnv<B> {
         bridge: Arc<B>,
     ) -> Result<Self> {
         let prepared = Self::prepare(network_yaml, database_uri, &bridge)?;
-        let synapse = Synapse::start(&[prepared.registration.clone()]).await?;
+        let synapse = Synapse::start(std::slice::from_ref(&prepared.registration)).await?;
         Self::start_on(Arc::new(synapse), prepared, bridge).await
     }
 
