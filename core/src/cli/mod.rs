@@ -98,9 +98,12 @@ fn run<B: Bridge>(cli: Cli) -> anyhow::Result<()> {
             println!("{}: OK", config.display());
             Ok(())
         }
-        Command::Run { config } => {
-            let config = load_config::<B::Config>(&config)?;
+        Command::Run { config: path } => {
+            let config = load_config::<B::Config>(&path)?;
             crate::logging::init(&config.logging);
+            if private_fs::is_exposed(&path).unwrap_or(false) {
+                tracing::warn!(file = %path.display(), "the config holds the bridge's tokens but other users can read it: chmod 600 it");
+            }
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async move {
                 let running = crate::runtime::start::<B>(config).await?;
