@@ -68,7 +68,7 @@ for d in bridges/*/; do
   if [ -z "$line" ]; then echo "run-local: bridges/$name has no binary target yet: skipped"; continue; fi
   read -r _ pkg bin <<<"$line"
   exe="$CARGO_TARGET_DIR/debug/$bin"
-  dir="$FB_RUN/$name"; mkdir -p "$dir"; dir="$(cd "$dir" && pwd)"
+  dir="$FB_RUN/$name"; mkdir -p -m 700 "$dir"; dir="$(cd "$dir" && pwd)"  # holds secrets
   port=$((PORT_BASE + i))
   if [ ! -f "$dir/config.yaml" ]; then
     "$exe" generate-config > "$dir/config.yaml.new"

@@ -25,6 +25,7 @@ pub mod network;
 pub mod operations;
 pub mod permissions;
 pub mod portal;
+pub mod private_fs;
 mod router;
 pub mod runtime;
 pub mod seam;

@@ -149,12 +149,9 @@ where
     let template = |key: &str, text: &str| {
         Template::parse(text).map_err(|e| ConfigError::new(key, e.to_string()))
     };
-    let username = template("appservice.username_template", &asv.username_template)?;
+    let username = config.username_template()?;
     let displayname = template("appservice.displayname_template", &asv.displayname_template)?;
-    let alias = match asv.alias_template.as_str() {
-        "" => None,
-        t => Some(template("appservice.alias_template", t)?),
-    };
+    let alias = config.alias_template()?;
 
     let tasks = Tasks::new();
     let domain = config.homeserver.domain.clone();

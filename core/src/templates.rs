@@ -22,12 +22,14 @@
 //! map back to someone else. Templates with two adjacent variables (`{a}{b}`) or a repeated
 //! variable cannot be parsed back and are refused for localparts ([`Template::is_reversible`]).
 
+mod known;
 mod localpart;
 
 use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 
+pub use known::KnownValues;
 pub use localpart::{escape_localpart, unescape_localpart};
 
 /// Why a template or a rendering is invalid. Messages fit in a `ConfigError`'s `problem`.
@@ -65,6 +67,8 @@ pub enum TemplateError {
     InvalidLiteral(char),
     #[error("`{localpart}` would not parse back into the same values")]
     Ambiguous { localpart: String },
+    #[error("`{value}` is not a known value of `{{{var}}}` (the namespace names only those)")]
+    UnknownValue { var: String, value: String },
 }
 
 /// One piece of a template.
@@ -79,6 +83,8 @@ enum Segment {
 pub struct Template {
     source: String,
     segments: Vec<Segment>,
+    /// Variables the config limits to fixed values ([`Template::restricted`]).
+    known: KnownValues,
 }
 
 impl Template {
@@ -122,7 +128,16 @@ impl Template {
         Ok(Template {
             source: source.to_owned(),
             segments,
+            known: KnownValues::new(),
         })
+    }
+
+    /// This template with variables limited to `known` values: localparts are rendered and
+    /// parsed back only with those values, and [`Template::namespace_regex`] names them
+    /// literally, so the registration claims no more than the bridge can mint.
+    pub fn restricted(mut self, known: KnownValues) -> Template {
+        self.known = known;
+        self
     }
 
     /// The text the template was parsed from.
@@ -218,6 +233,12 @@ impl Template {
         for name in self.variables() {
             match lookup(vars, name) {
                 Some("") => return Err(TemplateError::EmptyValue(name.to_owned())),
+                Some(value) if !self.known.allows(name, value) => {
+                    return Err(TemplateError::UnknownValue {
+                        var: name.to_owned(),
+                        value: value.to_owned(),
+                    });
+                }
                 Some(_) => {}
                 None => return Err(TemplateError::MissingVariable(name.to_owned())),
             }
@@ -236,13 +257,14 @@ impl Template {
     }
 
     /// Maps a localpart back to its variables (in order of appearance), unescaped; `None` if
-    /// it does not match the template, an escape is invalid, or the template is not
-    /// reversible. See the module docs for the matching rule.
+    /// it does not match the template, an escape is invalid, a restricted variable has another
+    /// value, or the template is not reversible. See the module docs for the matching rule.
     pub fn parse_localpart(&self, localpart: &str) -> Option<Vec<(String, String)>> {
         if !self.is_reversible() {
             return None;
         }
         let mut matcher = Matcher {
+            known: &self.known,
             input: localpart.as_bytes(),
             failed: HashSet::new(),
             values: Vec::new(),
@@ -254,14 +276,27 @@ impl Template {
         }
     }
 
-    /// The localpart regex for the registration namespace: literals regex-escaped, each
-    /// variable `.+`. Not anchored; see [`Template::user_namespace_regex`].
+    /// The localpart regex for the registration namespace: literals regex-escaped, a
+    /// restricted variable its escaped values (`(?:libera|oftc)`), any other variable `.+`.
+    /// Not anchored; see [`Template::user_namespace_regex`]. The syntax is common to Rust's
+    /// `regex` and Python's `re` (Synapse).
     pub fn namespace_regex(&self) -> String {
         self.segments
             .iter()
             .map(|seg| match seg {
                 Segment::Literal(text) => regex::escape(text),
-                Segment::Var(_) => ".+".to_owned(),
+                Segment::Var(name) => match self.known.get(name) {
+                    None => ".+".to_owned(),
+                    // A class of nothing: a variable with no allowed value matches nothing.
+                    Some(values) if values.is_empty() => r"[^\s\S]".to_owned(),
+                    Some(values) => {
+                        let alternatives: Vec<String> = values
+                            .iter()
+                            .map(|v| regex::escape(&escape_localpart(v)))
+                            .collect();
+                        format!("(?:{})", alternatives.join("|"))
+                    }
+                },
             })
             .collect()
     }
@@ -312,6 +347,7 @@ impl fmt::Display for Template {
 /// Backtracking matcher of a localpart against a reversible template's segments; remembers
 /// failed (segment, position) pairs, so it is polynomial in the localpart's length.
 struct Matcher<'a> {
+    known: &'a KnownValues,
     input: &'a [u8],
     failed: HashSet<(usize, usize)>,
     values: Vec<(String, String)>,
@@ -359,6 +395,9 @@ impl Matcher<'_> {
             else {
                 continue;
             };
+            if !self.known.allows(name, &value) {
+                continue;
+            }
             self.values.push((name.to_owned(), value));
             if self.run(segs, index + 1, end) {
                 return true;

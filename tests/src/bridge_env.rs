@@ -1,8 +1,10 @@
 //! Runs a bridge in-process against a real Synapse: writes its config and registration into a
 //! temp dir, starts Synapse with the registration, starts the bridge, and can restart it on the
-//! same database (to test that restarts lose and duplicate nothing).
+//! same database (to test that restarts lose and duplicate nothing). Several bridges can share
+//! one Synapse: [`BridgeEnv::prepare`] each, start Synapse with all their registrations, then
+//! [`BridgeEnv::start_on`] each.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -16,9 +18,9 @@ use ruma::{OwnedUserId, UserId};
 
 use crate::{Synapse, TestUser, free_port, register_user};
 
-/// A bridge of network `B` running against its own Synapse.
+/// A bridge of network `B` running against a Synapse (its own, or one shared with others).
 pub struct BridgeEnv<B: Bridge> {
-    pub synapse: Synapse,
+    pub synapse: Arc<Synapse>,
     pub config: Config<B::Config>,
     pub dir: tempfile::TempDir,
     running: Option<RunningBridge<B>>,
@@ -34,6 +36,21 @@ pub trait Builder<B: Bridge>:
 impl<B: Bridge, F> Builder<B> for F where
     F: FnOnce(B::Config, BridgeHost) -> Result<Arc<B>, ConfigError> + Send + 'static
 {
+}
+
+/// A bridge's config and registration file, written before the Synapse that loads the
+/// registration starts.
+pub struct PreparedBridge<B: Bridge> {
+    pub config: Config<B::Config>,
+    pub dir: tempfile::TempDir,
+    registration: PathBuf,
+}
+
+impl<B: Bridge> PreparedBridge<B> {
+    /// The registration file for Synapse's `app_service_config_files`.
+    pub fn registration(&self) -> &Path {
+        &self.registration
+    }
 }
 
 impl<B: Bridge> BridgeEnv<B> {
@@ -55,6 +72,19 @@ impl<B: Bridge> BridgeEnv<B> {
         tune: impl FnOnce(&mut Config<B::Config>),
         build: impl Builder<B>,
     ) -> Result<Self> {
+        let prepared = Self::prepare(network_yaml, database_uri, tune)?;
+        let synapse = Synapse::start(std::slice::from_ref(&prepared.registration)).await?;
+        Self::start_on(Arc::new(synapse), prepared, build).await
+    }
+
+    /// Writes the example config of `B` (with `network_yaml` as its network section, a free
+    /// port and a SQLite file or `database_uri`) and its registration, for
+    /// [`BridgeEnv::start_on`] once a Synapse loads the registration.
+    pub fn prepare(
+        network_yaml: &str,
+        database_uri: Option<String>,
+        tune: impl FnOnce(&mut Config<B::Config>),
+    ) -> Result<PreparedBridge<B>> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         init_test_logging();
         let dir = tempfile::tempdir()?;
@@ -74,9 +104,29 @@ impl<B: Bridge> BridgeEnv<B> {
             &registration,
             registration_with(&config, &B::info().capabilities)?,
         )?;
-        let synapse = Synapse::start(&[registration]).await?;
+        Ok(PreparedBridge {
+            config,
+            dir,
+            registration,
+        })
+    }
+
+    /// Starts a prepared bridge against `synapse`, which must have loaded its registration.
+    pub async fn start_on(
+        synapse: Arc<Synapse>,
+        prepared: PreparedBridge<B>,
+        build: impl Builder<B>,
+    ) -> Result<Self> {
+        let PreparedBridge {
+            mut config, dir, ..
+        } = prepared;
+        anyhow::ensure!(
+            config.homeserver.domain == synapse.server_name(),
+            "the registration was made for {}, Synapse is {}",
+            config.homeserver.domain,
+            synapse.server_name()
+        );
         config.homeserver.address = synapse.base_url().parse()?;
-        config.homeserver.domain = synapse.server_name().to_owned();
         let mut env = Self {
             synapse,
             config,

@@ -17,7 +17,7 @@ pub mod xmpp;
 
 use std::path::PathBuf;
 
-pub use bridge_env::{BridgeEnv, Builder};
+pub use bridge_env::{BridgeEnv, Builder, PreparedBridge};
 pub use client::{TestUser, register_user, text_body};
 pub use postgres::{PgDbGuard, fresh_postgres_db};
 pub use synapse::Synapse;

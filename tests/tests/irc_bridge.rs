@@ -31,11 +31,11 @@ async fn join_and_messages_both_ways() {
         .wait_for(&room, T, |e| text_body(e) == Some("hi matrix"))
         .await
         .unwrap();
-    assert_eq!(ev["sender"], "@_localhost_bob:localhost");
+    assert_eq!(ev["sender"], "@_irc_localhost_bob:localhost");
 
     // The room is reachable by its alias too.
     let by_alias = alice
-        .resolve_alias("#_localhost_#test:localhost")
+        .resolve_alias("#_irc_localhost_#test:localhost")
         .await
         .unwrap();
     assert_eq!(by_alias, room);
@@ -56,7 +56,10 @@ async fn alias_join_creates_portal() {
     let mut bob = RawIrc::connect(setup.ircd.port, "bobby").await.unwrap();
     bob.join("#aliased").await.unwrap();
     let (carol, _dm) = setup.user("carol").await.unwrap();
-    let room = carol.join("#_localhost_#aliased:localhost").await.unwrap();
+    let room = carol
+        .join("#_irc_localhost_#aliased:localhost")
+        .await
+        .unwrap();
     // The bot joins the channel; bob's ghost shows up and his lines arrive.
     bob.expect(|l| l.contains("JOIN") && l.contains("ferrybridge"))
         .await
@@ -121,7 +124,7 @@ async fn private_messages_both_ways() {
             .wait_for(&room, T, |e| text_body(e) == Some(body.as_str()))
             .await
             .unwrap();
-        assert_eq!(ev["sender"], "@_localhost_eve:localhost");
+        assert_eq!(ev["sender"], "@_irc_localhost_eve:localhost");
     }
     let direct: Vec<_> = frank
         .joined_rooms()
@@ -270,7 +273,7 @@ async fn topic_power_and_displayname_follow() {
     let (kim, dm) = setup.user("kim").await.unwrap();
     let room = join_channel(&kim, &dm, "#mod").await.unwrap();
     // lee created the channel, so is an operator: his ghost gets power 50.
-    let lee_ghost = "@_localhost_lee:localhost";
+    let lee_ghost = "@_irc_localhost_lee:localhost";
     ferrybridge_tests::wait_until(T, || async {
         kim.get_state(&room, "m.room.power_levels", "")
             .await
@@ -324,7 +327,7 @@ async fn matrix_started_dm_with_a_ghost() {
     let setup = Setup::start().await.unwrap();
     let mut olga = RawIrc::connect(setup.ircd.port, "olga").await.unwrap();
     let (oscar, _dm) = setup.user("oscar").await.unwrap();
-    let ghost: ruma::OwnedUserId = "@_localhost_olga:localhost".try_into().unwrap();
+    let ghost: ruma::OwnedUserId = "@_irc_localhost_olga:localhost".try_into().unwrap();
     let room = oscar.create_dm(&ghost).await.unwrap();
     oscar
         .wait_for(&room, T, |e| {
@@ -432,7 +435,7 @@ async fn formatting_emotes_replies_and_long_messages() {
         .send_json(
             &room,
             "m.room.message",
-            serde_json::json!({"msgtype": "m.text", "body": "> <@_localhost_pat:localhost> waves\n\nhello back",
+            serde_json::json!({"msgtype": "m.text", "body": "> <@_irc_localhost_pat:localhost> waves\n\nhello back",
                 "m.relates_to": {"m.in_reply_to": {"event_id": ev["event_id"]}}}),
         )
         .await
@@ -524,7 +527,7 @@ async fn plumb_kick_and_unlink() {
             reqwest::Method::POST,
             &["rooms", room.as_str(), "kick"],
             &[],
-            Some(&serde_json::json!({"user_id": "@_localhost_rita:localhost", "reason": "behave"})),
+            Some(&serde_json::json!({"user_id": "@_irc_localhost_rita:localhost", "reason": "behave"})),
         )
         .await
         .unwrap();

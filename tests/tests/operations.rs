@@ -106,7 +106,9 @@ async fn metrics_health_and_readiness_follow_the_homeserver() -> Result<()> {
     }
 
     // The homeserver goes away: /ready says so within the cache window, /health stays up.
-    env.synapse.stop();
+    std::sync::Arc::get_mut(&mut env.synapse)
+        .context("only this test holds its Synapse")?
+        .stop();
     let url = format!("{metrics_base}/ready");
     let stopped = std::time::Instant::now();
     let deadline = stopped + CACHE_TTL + Duration::from_secs(10);

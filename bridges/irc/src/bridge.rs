@@ -131,9 +131,9 @@ impl Bridge for IrcBridge {
             bot_username: "ircbot",
             bot_displayname: "IRC bridge bot",
             default_port: 29331,
-            ghost_template: "_{network}_{nick}",
+            ghost_template: "_irc_{network}_{nick}",
             displayname_template: "{name}",
-            alias_template: Some("_{network}_#{channel}"),
+            alias_template: Some("_irc_{network}_#{channel}"),
             command_prefix: "!",
             version: env!("CARGO_PKG_VERSION"),
             capabilities: Capabilities {

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use ferrybridge_core::commands::PermissionLevel;
 use ferrybridge_core::config::{ConfigError, NetworkConfig};
+use ferrybridge_core::templates::KnownValues;
 use serde::{Deserialize, Serialize};
 
 use crate::nick::validate_channel;
@@ -59,6 +60,12 @@ impl NetworkConfig for IrcConfig {
 
     fn example_yaml() -> String {
         EXAMPLE_YAML.to_owned()
+    }
+
+    /// `{network}` is one of the configured servers: the registration claims
+    /// `_irc_(?:libera|oftc)_.+`, not every `_irc_…` (nor other bridges' ghosts).
+    fn namespace_vars(&self) -> KnownValues {
+        KnownValues::new().with("network", self.servers.keys().cloned())
     }
 }
 
@@ -348,10 +355,10 @@ fn d_nick_template() -> String {
     "{displayname}[m]".into()
 }
 fn d_ghost_template() -> String {
-    "_{network}_{nick}".into()
+    "_irc_{network}_{nick}".into()
 }
 fn d_alias_template() -> String {
-    "_{network}_#{channel}".into()
+    "_irc_{network}_#{channel}".into()
 }
 fn d_join_permission() -> PermissionLevel {
     PermissionLevel::User

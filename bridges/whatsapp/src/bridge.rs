@@ -46,12 +46,15 @@ impl Inner {
         &self,
         user: &OwnedUserId,
     ) -> Result<Arc<dyn WhatsAppNetwork>, WaError> {
-        std::fs::create_dir_all(&self.config.session_dir).map_err(|e| {
-            WaError::Store(format!(
-                "cannot create {}: {e}",
-                self.config.session_dir.display()
-            ))
-        })?;
+        // Session stores hold each user's WhatsApp keys: owner-only (see the README).
+        ferrybridge_core::private_fs::create_private_dir(&self.config.session_dir).map_err(
+            |e| {
+                WaError::Store(format!(
+                    "cannot create {}: {e}",
+                    self.config.session_dir.display()
+                ))
+            },
+        )?;
         let path = sessions::session_path(&self.config.session_dir, user);
         self.factory.open(user, &path).await
     }

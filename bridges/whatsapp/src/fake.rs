@@ -187,7 +187,7 @@ impl FakeWhatsApp {
             let name = world.registered.get(&account).cloned();
             world.registered.entry(account.clone()).or_default();
             world.linked.insert(path.clone(), account.clone());
-            let _ = std::fs::write(&path, account.digits());
+            let _ = ferrybridge_core::private_fs::write_private(&path, account.digits());
             (pairing.tx, name)
         };
         let _ = done

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 use crate::bridge::Bridge;
 use crate::config::{NetworkConfig, Tokens, example_config, load_config, load_config_with};
+use crate::private_fs;
 
 pub use registration::{fill_secrets, registration_for, registration_with};
 
@@ -68,13 +69,24 @@ fn run<B: Bridge>(cli: Cli) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", config.display()))?;
             let filled = fill_secrets(&text);
             if filled != text {
-                std::fs::write(&config, &filled)?;
+                // The config now holds the tokens: owner-only (never widened).
+                private_fs::write_private(&config, &filled)
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", config.display()))?;
                 eprintln!("wrote new tokens and secrets key into {}", config.display());
             }
             let parsed = load_config_with::<B::Config>(&config, Tokens::Required)?;
+            if let Some(key_file) = &parsed.bridge.secrets_key_file
+                && !key_file.exists()
+            {
+                let key = crate::store::SecretKey::generate().to_base64();
+                private_fs::write_private(key_file, format!("{key}\n"))
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", key_file.display()))?;
+                eprintln!("wrote a new secrets key into {}", key_file.display());
+            }
             let caps = B::info().capabilities;
             let registration = registration_with(&parsed, &caps)?;
-            std::fs::write(&output, registration)?;
+            private_fs::write_private(&output, registration)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", output.display()))?;
             eprintln!(
                 "wrote {}; add it to your homeserver's app_service_config_files",
                 output.display()
@@ -86,9 +98,12 @@ fn run<B: Bridge>(cli: Cli) -> anyhow::Result<()> {
             println!("{}: OK", config.display());
             Ok(())
         }
-        Command::Run { config } => {
-            let config = load_config::<B::Config>(&config)?;
+        Command::Run { config: path } => {
+            let config = load_config::<B::Config>(&path)?;
             crate::logging::init(&config.logging);
+            if private_fs::is_exposed(&path).unwrap_or(false) {
+                tracing::warn!(file = %path.display(), "the config holds the bridge's tokens but other users can read it: chmod 600 it");
+            }
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async move {
                 let running = crate::runtime::start::<B>(config).await?;

@@ -6,34 +6,30 @@ use ferrybridge_registration::{
 };
 
 use crate::bridge::Capabilities;
-use crate::config::{Config, ConfigError};
-use crate::templates::Template;
+use crate::config::{Config, ConfigError, NetworkConfig};
 
 /// The registration YAML for `config`: the bot, the ghosts' user namespace and the portals'
-/// alias namespace, all exclusive.
-pub fn registration_for<N>(config: &Config<N>) -> Result<String, ConfigError> {
+/// alias namespace, all exclusive. Variables the network's config fixes are named literally
+/// ([`NetworkConfig::namespace_vars`]), so bridges on one homeserver claim disjoint IDs.
+pub fn registration_for<N: NetworkConfig>(config: &Config<N>) -> Result<String, ConfigError> {
     registration_with(config, &Capabilities::default())
 }
 
 /// As [`registration_for`], asking the homeserver for typing notifications and read receipts
 /// (MSC2409 ephemeral events) when the network shows them.
-pub fn registration_with<N>(
+pub fn registration_with<N: NetworkConfig>(
     config: &Config<N>,
     caps: &Capabilities,
 ) -> Result<String, ConfigError> {
     let asv = &config.appservice;
     let domain = &config.homeserver.domain;
-    let template = |key: &str, text: &str| {
-        Template::parse(text).map_err(|e| ConfigError::new(key, e.to_string()))
-    };
-    let users = template("appservice.username_template", &asv.username_template)?;
+    let users = config.username_template()?;
     let mut user_regexes = vec![
         regex_for_localpart(&regex::escape(&asv.bot.username), domain),
         regex_for_localpart(&users.namespace_regex(), domain),
     ];
     let mut alias_regexes = Vec::new();
-    if !asv.alias_template.is_empty() {
-        let aliases = template("appservice.alias_template", &asv.alias_template)?;
+    if let Some(aliases) = config.alias_template()? {
         alias_regexes.push(alias_regex_for_localpart(
             &aliases.namespace_regex(),
             domain,

@@ -66,7 +66,8 @@ bridge:
     localhost: user
     "@admin:localhost": admin
   # Key that encrypts passwords and session keys users give the bridge (base64 of 32 bytes).
-  # Left empty here: generate-registration fills it in. Or name a file holding it:
+  # Left empty here: generate-registration fills it in. Or name a file holding it
+  # (generate-registration creates a missing one, readable by its owner only):
   secrets_key: ""
   # secrets_key_file: /etc/ferrybridge/secrets.key
 

@@ -8,6 +8,7 @@
 mod example;
 mod limits;
 mod load;
+mod namespace;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -44,6 +45,12 @@ pub trait NetworkConfig: Default {
     /// The commented YAML of the `network:` section for the example config, indented by two
     /// spaces and without the `network:` line itself.
     fn example_yaml() -> String;
+    /// Template variables whose values this config fixes (IRC's `{network}`: the configured
+    /// servers). The registration names them literally instead of claiming `.+`, so bridges
+    /// sharing a homeserver do not claim each other's users. Default: none.
+    fn namespace_vars(&self) -> crate::templates::KnownValues {
+        crate::templates::KnownValues::new()
+    }
 }
 
 /// A whole config file for a bridge whose network section is `N`.

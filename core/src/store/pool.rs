@@ -94,6 +94,13 @@ async fn open_sqlite(uri: &str, max_connections: u32) -> Result<AnyPool, StoreEr
             .await?);
     }
 
+    // The file holds sealed secrets and message history: create it owner-only before SQLite
+    // does (its `-wal` and `-shm` files take the same mode). Should that fail, SQLite's own
+    // attempt below reports the real problem.
+    if let Err(e) = crate::private_fs::ensure_private_file(options.get_filename()) {
+        tracing::warn!(file = %options.get_filename().display(), error = %e, "cannot make the database file private");
+    }
+
     // The Any driver only takes a URL, which cannot ask for file creation or WAL: do both
     // once over a typed connection (WAL mode is stored in the file and sticks).
     let conn = options
@@ -152,6 +159,26 @@ mod tests {
                 matches!(Backend::from_uri(bad), Err(StoreError::UnsupportedUri(ref u)) if u == bad),
                 "{bad}"
             );
+        }
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn sqlite_files_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let db = tmp.path().join("bridge.db");
+        let uri = format!("sqlite://{}", db.display());
+        let store = crate::store::Store::connect(&uri, 2, crate::store::SecretKey([7; 32]))
+            .await
+            .unwrap();
+        store.kv_set("ns", "k", &"v").await.unwrap();
+        for name in ["bridge.db", "bridge.db-wal", "bridge.db-shm"] {
+            let mode = std::fs::metadata(tmp.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
         }
     }
 }

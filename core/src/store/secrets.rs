@@ -76,9 +76,16 @@ impl SecretKey {
         Ok(Self(key))
     }
 
-    /// Reads a file holding the base64 key (a trailing newline is fine).
+    /// Reads a file holding the base64 key (a trailing newline is fine); warns if other users
+    /// can read it.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, SecretKeyError> {
         let path = path.as_ref();
+        if crate::private_fs::is_exposed(path).unwrap_or(false) {
+            tracing::warn!(
+                file = %path.display(),
+                "the secrets key file is readable by other users: chmod 600 it"
+            );
+        }
         let text = std::fs::read_to_string(path).map_err(|source| SecretKeyError::Read {
             path: path.to_owned(),
             source,

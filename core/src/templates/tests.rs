@@ -184,6 +184,61 @@ fn namespace_regexes() {
 }
 
 #[test]
+fn restricted_variables_are_named_literally() {
+    let tpl = t("_irc_{network}_{nick}")
+        .restricted(KnownValues::new().with("network", ["oftc", "libera.chat", "my_net", "Up"]));
+    assert_eq!(
+        tpl.namespace_regex(),
+        r"_irc_(?:_up|libera\.chat|my__net|oftc)_.+"
+    );
+    let re = regex::Regex::new(&format!("^{}$", tpl.namespace_regex())).unwrap();
+    for (net, nick) in [
+        ("oftc", "bob"),
+        ("my_net", "_x_"),
+        ("Up", "A"),
+        ("libera.chat", "c"),
+    ] {
+        let lp = tpl
+            .render_localpart(&[("network", net), ("nick", nick)])
+            .unwrap();
+        assert!(re.is_match(&lp), "{lp}");
+        assert_eq!(
+            tpl.parse_localpart(&lp),
+            Some(pairs(&[("network", net), ("nick", nick)]))
+        );
+    }
+    assert!(!re.is_match("_irc_efnet_bob"));
+    assert!(!re.is_match("_irc_libera_chat_bob"), "escaped `.`");
+    assert!(tpl.parse_localpart("_irc_efnet_bob").is_none());
+    assert_eq!(
+        tpl.render_localpart(&[("network", "efnet"), ("nick", "bob")]),
+        Err(TemplateError::UnknownValue {
+            var: "network".into(),
+            value: "efnet".into()
+        })
+    );
+}
+
+#[test]
+fn restriction_guides_the_parse_past_shorter_values() {
+    // `a` is not a known network, so `_irc_a__b_x` is network `a_b`, not `a` + nick `_b_x`.
+    let tpl = t("_irc_{network}_{nick}").restricted(KnownValues::new().with("network", ["a_b"]));
+    assert_eq!(
+        tpl.parse_localpart("_irc_a__b_x"),
+        Some(pairs(&[("network", "a_b"), ("nick", "x")]))
+    );
+}
+
+#[test]
+fn a_variable_with_no_allowed_value_matches_nothing() {
+    let empty: [&str; 0] = [];
+    let tpl = t("_irc_{network}_{nick}").restricted(KnownValues::new().with("network", empty));
+    let re = regex::Regex::new(&format!("^{}$", tpl.namespace_regex())).unwrap();
+    assert!(!re.is_match("_irc_x_y"));
+    assert!(!re.is_match("_irc__y"));
+}
+
+#[test]
 fn parse_localpart_rules() {
     let tpl = t("_irc_{server}_{nick}");
     let lp = tpl

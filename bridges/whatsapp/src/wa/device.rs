@@ -67,10 +67,7 @@ impl RealDevice {
     /// Builds and starts the client on the session file.
     async fn launch(&self, pair_phone: Option<&Phone>) -> Result<(), WaError> {
         self.stop().await;
-        let url = self.path.to_string_lossy().into_owned();
-        let store = SqliteStore::new(&url)
-            .await
-            .map_err(|e| WaError::Store(e.to_string()))?;
+        let store = open_store(&self.path).await?;
         let routes = self.routes.clone();
         let account_path = self.account_path();
         let mut builder = Bot::builder()
@@ -127,6 +124,17 @@ impl RealDevice {
             .await
             .map_err(|e| WaError::Media(e.to_string()))
     }
+}
+
+/// Opens (creating) a session store. It holds the device's keys in the clear (see the
+/// README), so its file is made owner-only before SQLite creates it; SQLite gives the
+/// `-wal`/`-shm` files the same mode.
+async fn open_store(path: &Path) -> Result<SqliteStore, WaError> {
+    ferrybridge_core::private_fs::ensure_private_file(path)
+        .map_err(|e| WaError::Store(format!("{}: {e}", path.display())))?;
+    SqliteStore::new(&path.to_string_lossy())
+        .await
+        .map_err(|e| WaError::Store(e.to_string()))
 }
 
 #[async_trait]
@@ -378,6 +386,25 @@ mod tests {
         assert_eq!(device.account().await, None);
         // Deleting twice is fine.
         device.delete_session().await.unwrap();
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn session_store_files_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alice.db");
+        let store = open_store(&path).await.unwrap();
+        assert_eq!(mode(&path), 0o600);
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let p = entry.unwrap().path();
+            assert_eq!(mode(&p), 0o600, "{}", p.display());
+        }
+        drop(store);
+        let device = RealDevice::new(&path);
+        routing::record_account(&device.account_path(), &Phone::parse("4412345678").unwrap());
+        assert_eq!(mode(&device.account_path()), 0o600);
     }
 
     #[tokio::test]

@@ -9,7 +9,7 @@ use whatsapp_rust::Client;
 use whatsapp_rust::wacore::types::events::Event;
 
 use super::convert::{self, Routed};
-use crate::jid::ChatJid;
+use crate::jid::{ChatJid, Phone};
 use crate::network::{PairingEvent, WaEvent};
 
 /// Where library events go right now.
@@ -40,7 +40,7 @@ async fn dispatch(routes: &Mutex<Routes>, account_path: &Path, routed: Routed) {
     match routed {
         Routed::Pairing(ev) => {
             if let PairingEvent::Success { phone, .. } = &ev {
-                let _ = std::fs::write(account_path, phone.digits());
+                record_account(account_path, phone);
             }
             let done = !matches!(ev, PairingEvent::Qr(_) | PairingEvent::PairCode(_));
             let tx = if done {
@@ -81,5 +81,12 @@ async fn group_refresh(client: &Client, chat: &ChatJid) -> Routed {
             tracing::warn!(%chat, error = %e, "could not fetch a changed group");
             Routed::Ignore
         }
+    }
+}
+
+/// Records the linked account beside the session store, owner-only like the store.
+pub(super) fn record_account(account_path: &Path, phone: &Phone) {
+    if let Err(e) = ferrybridge_core::private_fs::write_private(account_path, phone.digits()) {
+        tracing::warn!(file = %account_path.display(), error = %e, "cannot record the linked account");
     }
 }
