@@ -17,13 +17,16 @@ pub mod ids;
 pub mod logging;
 pub mod login;
 pub mod matrix;
+pub mod media_cap;
 pub mod media_links;
+pub mod net_guard;
 pub mod network;
 pub mod portal;
 mod router;
 pub mod runtime;
 pub mod store;
 pub mod templates;
+pub mod url_fetch;
 
 pub use bridge::{Bridge, BridgeError, Capabilities, NetworkInfo, PortalSpec};
 pub use host::BridgeHost;

@@ -138,6 +138,7 @@ pub async fn start_with<B: Bridge>(
         network.clone(),
         domain.clone(),
         alias,
+        config.limits.media_max_bytes,
     );
     let notices = Notices::new(
         store.clone(),
@@ -156,6 +157,7 @@ pub async fn start_with<B: Bridge>(
         asv.public_address.clone(),
         &asv.hs_token,
         matrix.clone(),
+        &config.limits,
     );
     let host = BridgeHost {
         inner: Arc::new(HostInner {

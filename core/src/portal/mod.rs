@@ -84,6 +84,8 @@ pub(crate) struct Inner {
     pub domain: String,
     pub alias_template: Option<Template>,
     pub queues: OrderedQueues<QueueKey>,
+    /// The largest file uploaded for a remote message (`limits.media_max_bytes`).
+    pub media_cap: crate::media_cap::MediaCap,
     /// Portal rows by key and room; kept in step by every portal write below.
     pub(crate) cache: cache::PortalCache,
     creating: Mutex<HashMap<PortalKey, Arc<tokio::sync::Mutex<()>>>>,
@@ -98,6 +100,7 @@ impl Portals {
         network: Network,
         domain: String,
         alias_template: Option<Template>,
+        media_max_bytes: u64,
     ) -> Self {
         let info = network.info();
         Self {
@@ -110,6 +113,7 @@ impl Portals {
                 domain,
                 alias_template,
                 queues: OrderedQueues::new(Duration::from_secs(60)),
+                media_cap: crate::media_cap::MediaCap::new(media_max_bytes),
                 cache: cache::PortalCache::default(),
                 creating: Mutex::new(HashMap::new()),
             }),
