@@ -30,6 +30,17 @@ impl<B: Bridge> BridgeEnv<B> {
         database_uri: Option<String>,
         bridge: Arc<B>,
     ) -> Result<Self> {
+        Self::start_configured(network_yaml, database_uri, bridge, |_| {}).await
+    }
+
+    /// As [`start`](Self::start), with `configure` applied to the config before the bridge
+    /// starts (e.g. to change `limits`).
+    pub async fn start_configured(
+        network_yaml: &str,
+        database_uri: Option<String>,
+        bridge: Arc<B>,
+        configure: impl FnOnce(&mut Config<B::Config>),
+    ) -> Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         init_test_logging();
         let dir = tempfile::tempdir()?;
@@ -51,6 +62,7 @@ impl<B: Bridge> BridgeEnv<B> {
         let synapse = Synapse::start(&[registration]).await?;
         config.homeserver.address = synapse.base_url().parse()?;
         config.homeserver.domain = synapse.server_name().to_owned();
+        configure(&mut config);
         let mut env = Self {
             synapse,
             config,
