@@ -1,11 +1,12 @@
-//! `limits.media_max_bytes` end to end, on the fake Telegram network against a real Synapse
-//! (issue 14): files over the cap never stop a message. Telegram → Matrix, a file announced
+//! `limits.media_max_bytes` end to end, on the fake Telegram and WhatsApp networks against a
+//! real Synapse (issue 14): files over the cap never stop a message. Telegram → Matrix, a file announced
 //! too large is not downloaded, one that turns out too large is cut off, and either shows as a
 //! notice from the sender naming the file; Matrix → Telegram, a file over the cap is refused
 //! with a notice to its sender; the core refuses to upload bytes a network hands over past the
 //! cap, the same way.
 
 mod telegram_common;
+mod whatsapp_common;
 
 use anyhow::Result;
 use ferrybridge_core::events::{Media, MessageContent, MessageKind, RemoteEvent, RemoteEventKind};
@@ -181,5 +182,116 @@ async fn files_over_the_cap_become_notices_both_ways() -> Result<()> {
         |s| matches!(s, Sent::Media { media, .. } if &media.data[..] == b"tiny"),
     )
     .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn whatsapp_files_over_the_cap_become_notices_both_ways() -> Result<()> {
+    use ferrybridge_whatsapp::jid::ChatJid;
+    use ferrybridge_whatsapp::network::{MediaKind as WaKind, WaMedia, WaMessageBody};
+    use whatsapp_common as wc;
+
+    let sessions = tempfile::tempdir()?;
+    let wa = wc::world();
+    wa.put_media(b"big-1", bytes::Bytes::from(vec![b'x'; 2000]));
+    let env = BridgeEnv::start_configured(
+        &wc::yaml(sessions.path()),
+        None,
+        wc::bridge(sessions.path(), &wa),
+        |c| c.limits.media_max_bytes = CAP,
+    )
+    .await?;
+    let server = env.synapse.server_name().to_owned();
+    let alice = env.user("alice").await?;
+    let dm = bot_dm(&env, &alice).await?;
+    wc::qr_login(&wa, &alice, &dm).await?;
+    command(&alice, &dm, "pm +441111111").await?;
+    let room = wc::accept_invite(&alice).await?;
+    let bob_ghost = format!("@whatsapp_441111111:{server}");
+    let bob_chat = ChatJid::Direct(wc::phone(wc::BOB));
+    let media = |name: &str, size: Option<u64>| WaMessageBody::Media {
+        media: WaMedia {
+            kind: WaKind::Document,
+            mimetype: "application/pdf".into(),
+            filename: Some(name.into()),
+            size,
+            handle: b"big-1".to_vec(),
+        },
+        caption: "the report".into(),
+        reply_to: None,
+    };
+
+    // Announced over the cap: not downloaded, a notice from Bob.
+    wa.inject(
+        &wc::phone(wc::ME),
+        wc::incoming(
+            "M1",
+            bob_chat.clone(),
+            wc::BOB,
+            media("big.pdf", Some(5000)),
+        ),
+    )
+    .await;
+    let ev = wait_text(
+        &alice,
+        &room,
+        "📎 big.pdf (4.9 KiB) was too large to bridge (limit 1000 B)\nthe report",
+    )
+    .await?;
+    assert_eq!(sender(&ev), bob_ghost);
+    assert_eq!(
+        wa.downloads(),
+        0,
+        "an announced oversize file is not downloaded"
+    );
+
+    // Not announced: cut while downloading.
+    wa.inject(
+        &wc::phone(wc::ME),
+        wc::incoming("M2", bob_chat.clone(), wc::BOB, media("quiet.pdf", None)),
+    )
+    .await;
+    let ev = wait_text(
+        &alice,
+        &room,
+        "📎 quiet.pdf was too large to bridge (over the 1000 B limit)\nthe report",
+    )
+    .await?;
+    assert_eq!(sender(&ev), bob_ghost);
+
+    // Matrix → WhatsApp: refused with a notice to the sender.
+    let mxc = env
+        .host()
+        .expect("running")
+        .matrix()
+        .upload(
+            bytes::Bytes::from(vec![b'm'; 2000]),
+            "application/pdf",
+            Some("out.pdf"),
+        )
+        .await?;
+    let event = alice
+        .send_json(
+            &room,
+            "m.room.message",
+            json!({"msgtype": "m.file", "body": "out.pdf", "url": mxc}),
+        )
+        .await?;
+    alice
+        .wait_for(&room, T, |ev| {
+            is_notice_containing(ev, "too large to bridge") && replies_to(ev, &event)
+        })
+        .await?;
+    assert!(
+        !wa.sent().iter().any(|s| matches!(
+            &s.what,
+            ferrybridge_whatsapp::fake::Sent::Message {
+                message: ferrybridge_whatsapp::network::Outgoing::Media { .. },
+                ..
+            }
+        )),
+        "nothing over the cap went to WhatsApp: {:?}",
+        wa.sent()
+    );
     Ok(())
 }
