@@ -19,8 +19,10 @@ pub mod ids;
 pub mod logging;
 pub mod login;
 pub mod matrix;
+pub mod media_cap;
 pub mod media_links;
 pub mod metrics;
+pub mod net_guard;
 pub mod network;
 pub mod operations;
 pub mod permissions;
@@ -32,6 +34,7 @@ pub mod seam;
 pub mod store;
 pub mod tasks;
 pub mod templates;
+pub mod url_fetch;
 
 pub use bridge::Bridge;
 pub use host::BridgeHost;

@@ -171,6 +171,7 @@ where
         domain.clone(),
         alias,
         tasks.clone(),
+        config.limits.media_max_bytes,
     );
     let notices = Notices::new(
         store.clone(),
@@ -183,6 +184,7 @@ where
         asv.public_address.clone(),
         &asv.hs_token,
         matrix.clone(),
+        &config.limits,
     );
     let limits = config.limits.clone();
     let (remote_tx, remote_rx) = mpsc::channel(limits.remote_queue_depth.max(1));

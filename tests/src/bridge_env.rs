@@ -127,6 +127,7 @@ impl<B: Bridge> BridgeEnv<B> {
             synapse.server_name()
         );
         config.homeserver.address = synapse.base_url().parse()?;
+        config.homeserver.domain = synapse.server_name().to_owned();
         let mut env = Self {
             synapse,
             config,

@@ -50,8 +50,10 @@ async fn every_client_method_against_synapse() {
         .unwrap();
     a.set_avatar(Some(&mxc)).await.unwrap();
     a.set_avatar(None).await.unwrap();
-    let (data, ct) = client.download(&mxc).await.unwrap();
+    let (data, ct) = client.download(&mxc, 1 << 20).await.unwrap();
     assert_eq!(data, png);
+    let too_small = client.download(&mxc, 4).await.unwrap_err();
+    assert!(matches!(too_small, MatrixError::TooLarge(_)), "{too_small}");
     assert_eq!(ct.as_deref(), Some("image/png"));
 
     let alias_local = format!("_irc_#smoke{suffix}");

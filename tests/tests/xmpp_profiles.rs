@@ -12,7 +12,7 @@ use ferrybridge_tests::xmpp::{Prosody, SECRET, T, XmppClient};
 use ferrybridge_tests::{BridgeEnv, TestUser, text_body};
 use ferrybridge_xmpp::XmppBridge;
 use ruma::OwnedUserId;
-use xmpp_common::{alice_in_lobby, join_muc, sender, serve_once_after};
+use xmpp_common::{alice_in_lobby, env_fetching_locally, join_muc, sender, serve_once_after};
 
 /// 1×1 PNGs, as bytes and as base64 for the vCard.
 const RED: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0\x90wS\xde\0\0\0\x0cIDATx\x9cc\xf8\xcf\xc0\0\0\x03\x01\x01\0\xc9\xfe\x92\xef\0\0\0\0IEND\xaeB`\x82";
@@ -211,7 +211,8 @@ async fn read_receipts_in_mucs_both_ways() -> Result<()> {
 async fn attachments_keep_their_place_before_later_messages() -> Result<()> {
     let prosody = Prosody::start().await?;
     let yaml = prosody.network_yaml(SECRET) + "  attachment_timeout_secs: 3\n";
-    let env = BridgeEnv::start(&yaml, None, XmppBridge::init).await?;
+    // The attachments come from servers on 127.0.0.1.
+    let env = env_fetching_locally(&yaml).await?;
     let server = env.synapse.server_name().to_owned();
     let mut alice = XmppClient::login(prosody.c2s, "alice", "alicepass").await?;
     let bob = env.user("bob").await?;

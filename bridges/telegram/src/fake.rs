@@ -75,6 +75,8 @@ struct World {
     users: HashMap<i64, TgUser>,
     chats: HashMap<ChatRef, TgChat>,
     files: HashMap<MediaRef, bytes::Bytes>,
+    /// Files handed out by `download`.
+    downloads: usize,
     /// Account ID → update sink, while a client listens.
     listeners: HashMap<i64, mpsc::Sender<TgUpdate>>,
     /// Account ID → updates that arrived while nobody listened.
@@ -142,6 +144,18 @@ impl FakeWorld {
             .files
             .insert(r.clone(), bytes::Bytes::from_static(data));
         r
+    }
+
+    /// Stores a file made at run time (e.g. one over a test's size cap).
+    pub fn add_file_data(&self, handle: &str, data: bytes::Bytes) -> MediaRef {
+        let r = MediaRef(handle.to_owned());
+        self.w().files.insert(r.clone(), data);
+        r
+    }
+
+    /// How many files `download` has handed out.
+    pub fn downloads(&self) -> usize {
+        self.w().downloads
     }
 
     /// The next code request for `phone` fails with a flood wait.
@@ -499,12 +513,21 @@ impl TelegramNetwork for FakeClient {
         }
     }
 
-    async fn download(&self, media: &MediaRef) -> Result<bytes::Bytes, TgError> {
-        self.world
+    async fn download(
+        &self,
+        media: &MediaRef,
+        cap: ferrybridge_core::media_cap::MediaCap,
+    ) -> Result<bytes::Bytes, TgError> {
+        let data = self
+            .world
             .w()
             .files
             .get(media)
             .cloned()
-            .ok_or(TgError::NotFound)
+            .ok_or(TgError::NotFound)?;
+        // Like a real download: the bytes are counted as they come, whatever was announced.
+        cap.counter().add(data.len())?;
+        self.world.w().downloads += 1;
+        Ok(data)
     }
 }

@@ -31,6 +31,9 @@ pub enum TgError {
     Network(String),
     #[error("not found on Telegram")]
     NotFound,
+    /// A file over `limits.media_max_bytes`.
+    #[error(transparent)]
+    TooLarge(#[from] ferrybridge_core::media_cap::TooLarge),
     #[error("{0}")]
     Other(String),
 }
@@ -355,8 +358,13 @@ pub trait TelegramNetwork: Send + Sync {
     async fn react(&self, chat: ChatRef, id: i32, emoji: Option<&str>) -> Result<(), TgError>;
     async fn set_typing(&self, chat: ChatRef, typing: bool) -> Result<(), TgError>;
     async fn mark_read(&self, chat: ChatRef, up_to: i32) -> Result<(), TgError>;
-    /// The bytes of a file.
-    async fn download(&self, media: &MediaRef) -> Result<bytes::Bytes, TgError>;
+    /// The bytes of a file, refused with [`TgError::TooLarge`] past `cap` (counted while
+    /// reading, whatever size was announced).
+    async fn download(
+        &self,
+        media: &MediaRef,
+        cap: ferrybridge_core::media_cap::MediaCap,
+    ) -> Result<bytes::Bytes, TgError>;
     /// Drops the connection (shutdown); the session stays valid.
     async fn disconnect(&self) {}
 }

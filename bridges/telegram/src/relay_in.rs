@@ -7,7 +7,7 @@ use ferrybridge_core::events::{
 use ferrybridge_core::ids::RemoteMessageId;
 
 use crate::bridge::TelegramBridge;
-use crate::network::{ChatRef, MediaKind, TgMessage, TgUpdate};
+use crate::network::{ChatRef, MediaKind, TgError, TgMessage, TgUpdate};
 use crate::session::UserSession;
 
 /// Applies one update.
@@ -149,7 +149,7 @@ pub async fn handle(bridge: &TelegramBridge, session: &UserSession, update: TgUp
         }
         TgUpdate::ChatPhoto { chat, photo } => {
             let Some(photo) = photo else { return };
-            if let Some(avatar) = session.media(&photo, "chat.jpg", "image/jpeg").await {
+            if let Some(avatar) = session.media(host, &photo, "chat.jpg", "image/jpeg").await {
                 send(
                     chat,
                     RemoteEventKind::ChatInfo(ChatInfo {
@@ -239,22 +239,32 @@ async fn content_of(host: &BridgeHost, session: &UserSession, msg: &TgMessage) -
         .clone()
         .unwrap_or_else(|| default_name.into());
     let mime = media.mime.clone().unwrap_or_else(|| default_mime.into());
-    match session.media(&media.handle, &filename, &mime).await {
-        Some(m) => MessageContent {
+    match session
+        .download_media(host, &media.handle, &filename, &mime, media.size)
+        .await
+    {
+        Ok(m) => MessageContent {
             kind,
             body: if body.is_empty() { filename } else { body },
             html,
             media: Some(m),
             mentions,
         },
-        None => MessageContent::notice(format!(
-            "{}[a {} that could not be downloaded from Telegram]",
-            if body.is_empty() {
-                String::new()
-            } else {
-                format!("{body}\n")
-            },
-            default_name.split('.').next().unwrap_or("file")
-        )),
+        Err(TgError::TooLarge(e)) => {
+            tracing::info!(user = %session.mxid, file = %filename, error = %e, "Telegram file not bridged");
+            ferrybridge_core::media_cap::refused_content(&filename, &body, &e)
+        }
+        Err(e) => {
+            tracing::warn!(user = %session.mxid, error = %e, "cannot download Telegram file");
+            MessageContent::notice(format!(
+                "{}[a {} that could not be downloaded from Telegram]",
+                if body.is_empty() {
+                    String::new()
+                } else {
+                    format!("{body}\n")
+                },
+                default_name.split('.').next().unwrap_or("file")
+            ))
+        }
     }
 }

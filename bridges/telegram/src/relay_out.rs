@@ -34,14 +34,8 @@ pub async fn deliver(
             out.reply_to = reply_to;
             let id = match content.media.as_ref().filter(|_| content.kind.has_media()) {
                 Some(media) => {
-                    let mxc = media.mxc.clone().ok_or_else(|| {
-                        DeliveryError::permanent("the file has no Matrix content URI")
-                    })?;
-                    let (data, mime) = host.matrix().download(&mxc).await.map_err(|e| {
-                        DeliveryError::transient(format!(
-                            "cannot download the file from Matrix: {e}"
-                        ))
-                    })?;
+                    let (data, mime) =
+                        ferrybridge_core::media_cap::download_from_matrix(host, media).await?;
                     let caption = if out.text == media.filename {
                         OutMessage {
                             reply_to,

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use ferrybridge_core::BridgeHost;
 use ferrybridge_core::events::{ChatInfo, Media, RemoteEvent, RemoteEventKind, RemoteProfile};
+use ferrybridge_core::media_cap::MediaCap;
 use ferrybridge_core::portal::Portal;
 use ferrybridge_core::seam::ConnectionState;
 use ruma::OwnedUserId;
@@ -137,7 +138,7 @@ impl UserSession {
             return;
         }
         let avatar = match &user.photo {
-            Some(photo) => self.media(photo, "avatar.jpg", "image/jpeg").await,
+            Some(photo) => self.media(host, photo, "avatar.jpg", "image/jpeg").await,
             None => None,
         };
         // Applied directly (not queued), so a portal created next shows the name at once.
@@ -154,22 +155,46 @@ impl UserSession {
         }
     }
 
-    /// Downloads a Telegram file as Matrix-bound media (the core uploads it).
-    pub(crate) async fn media(&self, r: &MediaRef, filename: &str, mime: &str) -> Option<Media> {
-        match self.net.download(r).await {
-            Ok(data) => Some(Media {
-                mxc: None,
-                url: None,
-                filename: filename.to_owned(),
-                mimetype: Some(mime.to_owned()),
-                size: Some(data.len() as u64),
-                data: Some(data),
-            }),
+    /// Downloads a Telegram file as Matrix-bound media (the core uploads it), or `None`
+    /// (logged) when it cannot be had: for pictures, which are simply left unchanged.
+    pub(crate) async fn media(
+        &self,
+        host: &BridgeHost,
+        r: &MediaRef,
+        filename: &str,
+        mime: &str,
+    ) -> Option<Media> {
+        match self.download_media(host, r, filename, mime, None).await {
+            Ok(media) => Some(media),
             Err(e) => {
                 tracing::warn!(user = %self.mxid, error = %e, "cannot download Telegram file");
                 None
             }
         }
+    }
+
+    /// Downloads a Telegram file as Matrix-bound media, held to `limits.media_max_bytes`:
+    /// refused before downloading when Telegram announces a larger `size`, and cut off while
+    /// reading otherwise.
+    pub(crate) async fn download_media(
+        &self,
+        host: &BridgeHost,
+        r: &MediaRef,
+        filename: &str,
+        mime: &str,
+        size: Option<u64>,
+    ) -> Result<Media, TgError> {
+        let cap = MediaCap::new(host.limits().media_max_bytes);
+        cap.check(size)?;
+        let data = self.net.download(r, cap).await?;
+        Ok(Media {
+            mxc: None,
+            url: None,
+            filename: filename.to_owned(),
+            mimetype: Some(mime.to_owned()),
+            size: Some(data.len() as u64),
+            data: Some(data),
+        })
     }
 
     /// Makes sure the portal of `chat` exists and this user is in it; returns it.
@@ -209,7 +234,7 @@ impl UserSession {
                     self.ensure_profile(host, m).await;
                 }
                 if let Some(photo) = &info.photo
-                    && let Some(avatar) = self.media(photo, "chat.jpg", "image/jpeg").await
+                    && let Some(avatar) = self.media(host, photo, "chat.jpg", "image/jpeg").await
                 {
                     host.send(RemoteEvent {
                         portal: key.clone(),

@@ -76,6 +76,8 @@ struct World {
     sent: Vec<SentRecord>,
     counter: u64,
     media: HashMap<Vec<u8>, Bytes>,
+    /// Attachments handed out by `download`.
+    downloads: usize,
     unreachable: bool,
 }
 
@@ -246,6 +248,11 @@ impl FakeWhatsApp {
     /// Stores media that a [`WaMedia`] with this handle downloads to.
     pub fn put_media(&self, handle: &[u8], data: Bytes) {
         self.world().media.insert(handle.to_vec(), data);
+    }
+
+    /// How many attachments `download` has handed out.
+    pub fn downloads(&self) -> usize {
+        self.world().downloads
     }
 
     /// The factory the bridge uses to open devices on this fake.
@@ -527,12 +534,20 @@ impl WhatsAppNetwork for FakeDevice {
             .ok_or_else(|| WaError::Refused(format!("no group {group}")))
     }
 
-    async fn download(&self, media: &WaMedia) -> Result<Bytes, WaError> {
-        self.wa
-            .world()
+    async fn download(
+        &self,
+        media: &WaMedia,
+        cap: ferrybridge_core::media_cap::MediaCap,
+    ) -> Result<Bytes, WaError> {
+        let mut world = self.wa.world();
+        let data = world
             .media
             .get(&media.handle)
             .cloned()
-            .ok_or_else(|| WaError::Media("the media expired on the fake server".into()))
+            .ok_or_else(|| WaError::Media("the media expired on the fake server".into()))?;
+        // Like a real download: the bytes are counted as they come, whatever was announced.
+        cap.counter().add(data.len())?;
+        world.downloads += 1;
+        Ok(data)
     }
 }

@@ -8,6 +8,7 @@ use ferrybridge_core::events::{
     RemoteProfile,
 };
 use ferrybridge_core::ids::RemoteMessageId;
+use ferrybridge_core::media_cap::{MediaCap, refused_content};
 use ferrybridge_core::seam::ConnectionState;
 use ruma::OwnedUserId;
 use tokio::sync::mpsc;
@@ -15,7 +16,7 @@ use tokio::sync::mpsc;
 use crate::bridge::{Inner, group_chat_info};
 use crate::format;
 use crate::jid::{ChatJid, Phone};
-use crate::network::{MediaKind, WaEvent, WaMedia, WaMessage, WaMessageBody};
+use crate::network::{MediaKind, WaError, WaEvent, WaMedia, WaMessage, WaMessageBody};
 use crate::sessions;
 
 /// Relays events until the connection closes or the session ends.
@@ -396,9 +397,11 @@ async fn media_content(
         .filename
         .clone()
         .unwrap_or_else(|| default_name(media.kind, &media.mimetype));
-    let data = match inner.sessions.get(user) {
-        Some(s) => s.net.download(media).await,
-        None => Err(crate::network::WaError::NotLinked),
+    let cap = MediaCap::new(inner.host.limits().media_max_bytes);
+    let data = match (cap.check(media.size), inner.sessions.get(user)) {
+        (Err(e), _) => Err(WaError::TooLarge(e)),
+        (Ok(()), Some(s)) => s.net.download(media, cap).await,
+        (Ok(()), None) => Err(WaError::NotLinked),
     };
     match data {
         Ok(data) => MessageContent {
@@ -419,6 +422,10 @@ async fn media_content(
             }),
             mentions: vec![],
         },
+        Err(WaError::TooLarge(e)) => {
+            tracing::info!(%user, file = %filename, error = %e, "WhatsApp file not bridged");
+            refused_content(&filename, caption, &e)
+        }
         Err(e) => MessageContent::notice(format!(
             "[{filename} could not be downloaded from WhatsApp: {e}] {caption}"
         )),

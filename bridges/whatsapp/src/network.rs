@@ -35,6 +35,9 @@ pub enum WaError {
     /// Media could not be uploaded or downloaded.
     #[error("media error: {0}")]
     Media(String),
+    /// A file over `limits.media_max_bytes`.
+    #[error(transparent)]
+    TooLarge(#[from] ferrybridge_core::media_cap::TooLarge),
     /// Bad input from the user (phone number, group ID).
     #[error("{0}")]
     Invalid(String),
@@ -249,8 +252,13 @@ pub trait WhatsAppNetwork: Send + Sync {
     async fn groups(&self) -> Result<Vec<GroupInfo>, WaError>;
     /// One group's details.
     async fn group_info(&self, group: &ChatJid) -> Result<GroupInfo, WaError>;
-    /// Downloads (and decrypts) an attachment.
-    async fn download(&self, media: &WaMedia) -> Result<Bytes, WaError>;
+    /// Downloads (and decrypts) an attachment, refused with [`WaError::TooLarge`] past `cap`
+    /// (counted while reading, whatever size was announced).
+    async fn download(
+        &self,
+        media: &WaMedia,
+        cap: ferrybridge_core::media_cap::MediaCap,
+    ) -> Result<Bytes, WaError>;
 }
 
 /// Makes a [`WhatsAppNetwork`] for one Matrix user, its session kept at `session_path`.

@@ -185,13 +185,7 @@ async fn outgoing_message(
         });
     }
     if let Some(media) = content.media.as_ref().filter(|_| content.kind.has_media()) {
-        let (data, mime) = match (&media.data, &media.mxc) {
-            (Some(data), _) => (data.clone(), None),
-            (None, Some(mxc)) => host.matrix().download(mxc).await.map_err(|e| {
-                DeliveryError::transient(format!("could not fetch the file from Matrix: {e}"))
-            })?,
-            (None, None) => return Err(DeliveryError::permanent("the message has no file")),
-        };
+        let (data, mime) = ferrybridge_core::media_cap::download_from_matrix(host, media).await?;
         let mimetype = media
             .mimetype
             .clone()

@@ -1,6 +1,9 @@
 //! Attachments from XMPP (XEP-0066 links, usually HTTP File Upload URLs): fetched so they land
-//! in the Matrix media repository, typed by their Content-Type. A fetch that fails or takes
-//! longer than the configured timeout keeps the message as a link, so nothing is lost.
+//! in the Matrix media repository, typed by their Content-Type. A fetch that fails, takes
+//! longer than the configured timeout, or is refused by the bridge's bounds (the core's
+//! [`url_fetch`]: http(s) only, no private addresses unless `limits.fetch_private_addresses`,
+//! at most `limits.fetch_max_redirects` redirects, at most `limits.media_max_bytes`) keeps the
+//! message as a link, with a log line, so nothing is lost.
 //!
 //! Order: a portal's events wait behind its attachment fetches (per-portal ordered queues), so
 //! a text sent right after a picture does not overtake it; other portals and the stanza reader
@@ -15,20 +18,7 @@ use ferrybridge_core::events::{MessageKind, RemoteEvent, RemoteEventKind};
 use ferrybridge_core::ids::PortalKey;
 use ferrybridge_core::portal::queue::OrderedQueues;
 use ferrybridge_core::tasks::Tasks;
-
-/// Largest attachment fetched (larger ones stay links).
-pub const MAX_BYTES: u64 = 50 * 1024 * 1024;
-
-/// An HTTP client for attachments; `timeout` bounds a whole fetch.
-pub fn client(timeout: Duration) -> reqwest::Client {
-    // reqwest is built without a default TLS provider; the binaries install ring first, and
-    // so does this (a no-op when one is installed), so building a client never panics.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .build()
-        .unwrap_or_default()
-}
+use ferrybridge_core::url_fetch::{self, FetchPolicy};
 
 /// The message kind for a MIME type.
 pub fn kind_for(mime: Option<&str>) -> MessageKind {
@@ -40,36 +30,20 @@ pub fn kind_for(mime: Option<&str>) -> MessageKind {
     }
 }
 
-/// Fetches `url`: the bytes and their MIME type, or why not.
+/// Fetches `url` within `policy`: the bytes and their MIME type, or why not.
 pub async fn fetch(
-    client: &reqwest::Client,
     url: &str,
+    policy: &FetchPolicy,
 ) -> Result<(bytes::Bytes, Option<String>), String> {
-    let resp = client
-        .get(url)
-        .send()
+    let fetched = url_fetch::fetch(url, policy)
         .await
-        .and_then(|r| r.error_for_status())
         .map_err(|e| e.to_string())?;
-    if resp.content_length().is_some_and(|n| n > MAX_BYTES) {
-        return Err("too large".into());
-    }
-    let mime = resp
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned());
-    let data = resp.bytes().await.map_err(|e| e.to_string())?;
-    if data.len() as u64 > MAX_BYTES {
-        return Err("too large".into());
-    }
-    Ok((data, mime))
+    Ok((fetched.data, fetched.mime))
 }
 
 /// Sends remote events, fetching linked attachments first, in order per portal.
 #[derive(Clone)]
 pub struct Attachments {
-    http: reqwest::Client,
     timeout: Duration,
     queues: OrderedQueues<PortalKey>,
     /// Jobs queued per portal; while a portal has any, its other events queue behind them.
@@ -99,7 +73,6 @@ impl Attachments {
     /// workers run in `tasks`, so shutdown stops them.
     pub fn new(timeout: Duration, tasks: Tasks) -> Self {
         Self {
-            http: client(timeout),
             timeout,
             queues: OrderedQueues::new(Duration::from_secs(60), tasks),
             busy: Arc::default(),
@@ -126,11 +99,12 @@ impl Attachments {
             busy: self.busy.clone(),
             portal: portal.clone(),
         };
-        let (host, http, timeout) = (host.clone(), self.http.clone(), self.timeout);
+        let (host, timeout) = (host.clone(), self.timeout);
+        let policy = FetchPolicy::from_limits(host.limits(), timeout);
         self.queues.push(portal, async move {
             let _done = done;
             if let Some(url) = link {
-                let fetched = tokio::time::timeout(timeout, fetch(&http, &url))
+                let fetched = tokio::time::timeout(timeout, fetch(&url, &policy))
                     .await
                     .unwrap_or_else(|_| Err(format!("no answer within {timeout:?}")));
                 attach(&mut event, &url, fetched);

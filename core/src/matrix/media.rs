@@ -6,8 +6,10 @@ use bytes::Bytes;
 use http::{Method, header};
 use ruma::{
     MxcUri, OwnedMxcUri, OwnedRoomAliasId, OwnedRoomId,
-    api::client::{alias::get_alias, authenticated_media, media::create_content},
+    api::client::{alias::get_alias, media::create_content},
 };
+
+use crate::media_cap::MediaCap;
 
 use super::{
     MatrixClient, MatrixError,
@@ -56,21 +58,37 @@ impl MatrixClient {
         Ok(resp.content_uri)
     }
 
-    /// Downloads media: the authenticated endpoint (spec v1.11) first when enabled, then the
-    /// legacy one. A homeserver that does not know the authenticated endpoint is remembered, so
-    /// later downloads go straight to the legacy one.
+    /// Downloads media whole, refusing files over `max_bytes` (by their Content-Length, and
+    /// by counting while reading): what a network re-uploading a Matrix file needs.
     pub async fn download(
         &self,
         mxc: &OwnedMxcUri,
+        max_bytes: u64,
     ) -> Result<(Bytes, Option<String>), MatrixError> {
+        let download = self.download_stream(mxc).await?;
+        let content_type = download.content_type.clone();
+        let data = download.collect(MediaCap::new(max_bytes)).await?;
+        Ok((data, content_type))
+    }
+
+    /// Starts a media download and hands the body back unread, to stream or to collect: the
+    /// authenticated endpoint (spec v1.11) first when enabled, then the legacy one. A homeserver
+    /// that does not know the authenticated endpoint is remembered, so later downloads go
+    /// straight to the legacy one.
+    pub async fn download_stream(&self, mxc: &OwnedMxcUri) -> Result<MediaDownload, MatrixError> {
         let (server, media_id) = mxc_parts(mxc)?;
         if self.authenticated_media.load(Ordering::Relaxed) {
-            let req = authenticated_media::get_content::v1::Request::new(
-                media_id.to_owned(),
-                server.to_owned(),
-            );
-            match self.send_ruma(req, None).await {
-                Ok(resp) => return Ok((Bytes::from(resp.file), resp.content_type)),
+            let url = self.url(&[
+                "_matrix",
+                "client",
+                "v1",
+                "media",
+                "download",
+                server.as_str(),
+                media_id,
+            ])?;
+            match self.send_streaming(Outgoing::new(Method::GET, url)).await {
+                Ok(resp) => return Ok(MediaDownload::new(resp)),
                 Err(e) if should_fall_back(&e) => {
                     if endpoint_unsupported(&e) {
                         tracing::info!(error = %e, "homeserver lacks authenticated media; using legacy downloads");
@@ -88,13 +106,8 @@ impl MatrixClient {
             server.as_str(),
             media_id,
         ])?;
-        let resp = self.send(Outgoing::new(Method::GET, url)).await?;
-        let content_type = resp
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        Ok((resp.body, content_type))
+        let resp = self.send_streaming(Outgoing::new(Method::GET, url)).await?;
+        Ok(MediaDownload::new(resp))
     }
 
     /// A public HTTP URL for an `mxc://` URI (what IRC/XMPP users get as a link).
@@ -132,6 +145,70 @@ impl MatrixClient {
             }) if errcode == "M_NOT_FOUND" => Ok(None),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// A media download whose body has not been read yet.
+pub struct MediaDownload {
+    /// The Content-Type the homeserver gave.
+    pub content_type: Option<String>,
+    /// The Content-Length the homeserver announced, if any.
+    pub content_length: Option<u64>,
+    response: reqwest::Response,
+}
+
+impl MediaDownload {
+    fn new(response: reqwest::Response) -> Self {
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Self {
+            content_type,
+            content_length: response.content_length(),
+            response,
+        }
+    }
+
+    /// The next piece of the body; `None` at its end.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, MatrixError> {
+        self.response
+            .chunk()
+            .await
+            .map_err(|e| MatrixError::Transport(format!("media download broke off: {e}")))
+    }
+
+    /// The body as a stream of pieces, ending with an error if it goes past `cap` (whatever
+    /// length was announced).
+    pub fn into_stream(
+        self,
+        cap: MediaCap,
+    ) -> impl futures::Stream<Item = Result<Bytes, MatrixError>> + Send + 'static {
+        futures::stream::try_unfold(
+            (self, cap.counter()),
+            |(mut download, mut counter)| async move {
+                match download.chunk().await? {
+                    Some(chunk) => {
+                        counter.add(chunk.len())?;
+                        Ok(Some((chunk, (download, counter))))
+                    }
+                    None => Ok(None),
+                }
+            },
+        )
+    }
+
+    /// The whole body, refused by its Content-Length or cut when it goes past `cap`.
+    pub async fn collect(mut self, cap: MediaCap) -> Result<Bytes, MatrixError> {
+        cap.check(self.content_length)?;
+        let mut counter = cap.counter();
+        let mut data = Vec::new();
+        while let Some(chunk) = self.chunk().await? {
+            counter.add(chunk.len())?;
+            data.extend_from_slice(&chunk);
+        }
+        Ok(data.into())
     }
 }
 

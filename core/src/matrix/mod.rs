@@ -29,6 +29,7 @@ mod test_fake;
 mod tests;
 
 pub use convert::{ConvertError, ParsedMessage};
+pub use media::MediaDownload;
 pub use retry::RetryPolicy;
 pub use rooms::CREATOR_POWER_LEVEL;
 
@@ -48,6 +49,9 @@ pub enum MatrixError {
     /// A request or response could not be (de)serialized.
     #[error("bad request or response: {0}")]
     Format(String),
+    /// Media over `limits.media_max_bytes` (announced, or cut while reading).
+    #[error(transparent)]
+    TooLarge(#[from] crate::media_cap::TooLarge),
 }
 
 impl MatrixError {

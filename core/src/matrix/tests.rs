@@ -457,9 +457,9 @@ async fn media_upload_download_fallback() {
         "/_matrix/media/v3/download/hs/up",
         vec![(200, Value::String("bytes".into()))],
     );
-    let (data, _) = client.download(&mxc).await.unwrap();
+    let (data, _) = client.download(&mxc, 1000).await.unwrap();
     assert_eq!(&data[..], b"bytes");
-    client.download(&mxc).await.unwrap();
+    client.download(&mxc, 1000).await.unwrap();
     assert_eq!(
         fake.seen_at("/_matrix/client/v1/media/download/hs/up")
             .len(),
@@ -469,7 +469,7 @@ async fn media_upload_download_fallback() {
 
     assert!(
         client
-            .download(&OwnedMxcUri::from("https://x/y"))
+            .download(&OwnedMxcUri::from("https://x/y"), 1000)
             .await
             .is_err()
     );
@@ -487,13 +487,47 @@ async fn authenticated_download_when_supported() {
         vec![(200, Value::String("secret".into()))],
     );
     let (data, ct) = client
-        .download(&OwnedMxcUri::from("mxc://hs/m"))
+        .download(&OwnedMxcUri::from("mxc://hs/m"), 1000)
         .await
         .unwrap();
     assert_eq!(&data[..], b"secret");
     assert!(ct.unwrap().starts_with("text/plain"));
     assert_eq!(fake.seen().len(), 1);
     assert_eq!(fake.seen()[0].auth.as_deref(), Some("Bearer as_secret"));
+}
+
+#[tokio::test]
+async fn downloads_over_the_cap_are_refused() {
+    let (fake, client) = start().await;
+    fake.on(
+        Method::GET,
+        "/_matrix/client/v1/media/download/hs/big",
+        vec![(200, Value::String("x".repeat(2000)))],
+    );
+    let err = client
+        .download(&OwnedMxcUri::from("mxc://hs/big"), 1000)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MatrixError::TooLarge(crate::media_cap::TooLarge {
+                size: Some(2000),
+                limit: 1000
+            })
+        ),
+        "{err}"
+    );
+    // Without a Content-Length the count while reading stops it.
+    let download = client
+        .download_stream(&OwnedMxcUri::from("mxc://hs/big"))
+        .await
+        .unwrap();
+    assert_eq!(download.content_length, Some(2000));
+    let chunks: Vec<_> =
+        futures::StreamExt::collect(download.into_stream(crate::media_cap::MediaCap::new(1000)))
+            .await;
+    assert!(matches!(chunks.last(), Some(Err(MatrixError::TooLarge(_)))));
 }
 
 #[tokio::test]

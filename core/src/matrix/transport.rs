@@ -21,6 +21,9 @@ use super::{
 };
 use crate::metrics::{HomeserverError, homeserver_request};
 
+/// Time a streamed response (media) may take, body included.
+const STREAMING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Longest error text kept from a non-JSON error body.
 const MAX_ERROR_TEXT: usize = 300;
 
@@ -89,6 +92,12 @@ impl Response {
     }
 }
 
+/// A successful response, read whole or left for the caller to stream.
+enum Reply {
+    Buffered(Response),
+    Streaming(reqwest::Response),
+}
+
 /// Builds a [`MatrixError::Api`] from an error response; non-JSON bodies become `M_UNKNOWN`
 /// with the (truncated) text, so a proxy's HTML error page is still readable in logs.
 pub(crate) fn api_error(status: u16, body: &[u8]) -> MatrixError {
@@ -125,20 +134,55 @@ pub(crate) fn api_error(status: u16, body: &[u8]) -> MatrixError {
 impl MatrixClient {
     /// Sends a request with the appservice token, applying the one retry policy.
     pub(crate) async fn send(&self, req: Outgoing) -> Result<Response, MatrixError> {
+        match self.send_with(req, false).await? {
+            Reply::Buffered(resp) => Ok(resp),
+            Reply::Streaming(resp) => {
+                let headers = resp.headers().clone();
+                let body = resp
+                    .bytes()
+                    .await
+                    .map_err(|e| MatrixError::Transport(e.to_string()))?;
+                Ok(Response { headers, body })
+            }
+        }
+    }
+
+    /// As [`send`](Self::send), but a successful response is handed back before its body is
+    /// read, for the caller to stream (media). Error responses are read and retried as usual;
+    /// a body that breaks off mid-stream is the caller's to report (it cannot be retried).
+    pub(crate) async fn send_streaming(
+        &self,
+        req: Outgoing,
+    ) -> Result<reqwest::Response, MatrixError> {
+        match self.send_with(req, true).await? {
+            Reply::Streaming(resp) => Ok(resp),
+            Reply::Buffered(_) => Err(MatrixError::Format(
+                "a streamed response was read whole".into(),
+            )),
+        }
+    }
+
+    async fn send_with(&self, req: Outgoing, streaming: bool) -> Result<Reply, MatrixError> {
         let started = Instant::now();
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
             let sent = Instant::now();
-            let result = self
+            let mut builder = self
                 .http
                 .request(req.method.clone(), req.url.clone())
                 .headers(req.headers.clone())
                 .bearer_auth(&*self.as_token)
-                .body(req.body.clone())
-                .send()
-                .await;
+                .body(req.body.clone());
+            if streaming {
+                // The body is read as fast as the consumer takes it (a proxied download).
+                builder = builder.timeout(STREAMING_TIMEOUT);
+            }
+            let result = builder.send().await;
             let (outcome, failure) = match result {
+                Ok(resp) if streaming && resp.status().is_success() => {
+                    return Ok(Reply::Streaming(resp));
+                }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let headers = resp.headers().clone();
@@ -146,7 +190,7 @@ impl MatrixClient {
                         Ok(body) => {
                             if (200..300).contains(&status) {
                                 homeserver_request(sent.elapsed(), None);
-                                return Ok(Response { headers, body });
+                                return Ok(Reply::Buffered(Response { headers, body }));
                             }
                             let kind = HomeserverError::from_status(status);
                             homeserver_request(sent.elapsed(), Some(kind));

@@ -68,6 +68,8 @@ pub(crate) struct Inner {
     pub domain: String,
     pub alias_template: Option<Template>,
     pub queues: OrderedQueues<QueueKey>,
+    /// The largest file uploaded for a remote message (`limits.media_max_bytes`).
+    pub media_cap: crate::media_cap::MediaCap,
     /// Portal rows by key and room; kept in step by every portal write below.
     pub(crate) cache: cache::PortalCache,
     creating: Mutex<HashMap<PortalKey, Arc<tokio::sync::Mutex<()>>>>,
@@ -85,6 +87,7 @@ impl Portals {
         domain: String,
         alias_template: Option<Template>,
         tasks: crate::tasks::Tasks,
+        media_max_bytes: u64,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -96,6 +99,7 @@ impl Portals {
                 alias_template,
                 queues: OrderedQueues::new(Duration::from_secs(60), tasks)
                     .counted(crate::metrics::portal_queue_depth()),
+                media_cap: crate::media_cap::MediaCap::new(media_max_bytes),
                 cache: cache::PortalCache::default(),
                 creating: Mutex::new(HashMap::new()),
             }),

@@ -8,6 +8,7 @@ use crate::events::{ChatInfo, MembershipChange, MessageContent, RemoteEvent, Rem
 use crate::ghost::GhostError;
 use crate::ids::{RemoteMessageId, RemoteUserId};
 use crate::matrix::Intent;
+use crate::media_cap::refused_content;
 use crate::metrics::{self, Direction, FailureReason};
 use crate::network::NetworkHandle;
 use crate::store::MessageRow;
@@ -237,7 +238,13 @@ impl Portals {
         }
         if let Some(mut avatar) = info.avatar.filter(|_| !portal.row.plumbed) {
             if avatar.mxc.is_none() {
-                if let Some(data) = avatar.data.take() {
+                if let Some(data) = avatar.data.take().filter(|d| {
+                    let fits = inner.media_cap.check(Some(d.len() as u64));
+                    if let Err(e) = &fits {
+                        tracing::info!(portal = %portal.key(), error = %e, "chat picture not uploaded");
+                    }
+                    fits.is_ok()
+                }) {
                     let mime = avatar
                         .mimetype
                         .as_deref()
@@ -268,8 +275,18 @@ impl Portals {
         Ok(())
     }
 
-    /// Uploads media the network handed over as bytes.
+    /// Uploads media the network handed over as bytes. Bytes over `limits.media_max_bytes`
+    /// are not uploaded: the message becomes a notice naming the file, so it still shows.
     async fn upload_media(&self, content: &mut MessageContent) -> Result<(), PortalError> {
+        let over_cap = content.media.as_ref().and_then(|m| {
+            let len = m.data.as_ref().filter(|_| m.mxc.is_none())?.len() as u64;
+            self.inner.media_cap.check(Some(len)).err()
+        });
+        if let (Some(e), Some(media)) = (over_cap, content.media.as_ref()) {
+            tracing::info!(file = %media.filename, error = %e, "remote file not uploaded");
+            *content = refused_content(&media.filename, &content.body, &e);
+            return Ok(());
+        }
         if let Some(media) = content.media.as_mut() {
             if media.mxc.is_none() {
                 if let Some(data) = media.data.take() {

@@ -500,7 +500,11 @@ impl TelegramNetwork for GrammersClient {
         self.client.mark_as_read(peer).await.map_err(map_invocation)
     }
 
-    async fn download(&self, media: &MediaRef) -> Result<bytes::Bytes, TgError> {
+    async fn download(
+        &self,
+        media: &MediaRef,
+        cap: ferrybridge_core::media_cap::MediaCap,
+    ) -> Result<bytes::Bytes, TgError> {
         let mut it = match media.0.strip_prefix(convert::PHOTO_PREFIX) {
             Some(chat) => {
                 let chat: ChatRef = chat.parse().map_err(|_| TgError::NotFound)?;
@@ -523,7 +527,9 @@ impl TelegramNetwork for GrammersClient {
             }
         };
         let mut out = Vec::new();
+        let mut counter = cap.counter();
         while let Some(chunk) = it.next().await.map_err(map_invocation)? {
+            counter.add(chunk.len())?;
             out.extend_from_slice(&chunk);
         }
         Ok(out.into())

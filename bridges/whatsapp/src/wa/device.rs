@@ -327,7 +327,11 @@ impl WhatsAppNetwork for RealDevice {
         Ok(info)
     }
 
-    async fn download(&self, media: &WaMedia) -> Result<Bytes, WaError> {
+    async fn download(
+        &self,
+        media: &WaMedia,
+        cap: ferrybridge_core::media_cap::MediaCap,
+    ) -> Result<Bytes, WaError> {
         let client = self.client().await?;
         let handle = MediaHandle::decode(&media.handle)
             .ok_or_else(|| WaError::Media("unreadable media reference".into()))?;
@@ -339,11 +343,17 @@ impl WhatsAppNetwork for RealDevice {
             handle.file_length,
             convert::media_type(media.kind),
         );
-        client
-            .download_from_params(&params)
-            .await
-            .map(Bytes::from)
-            .map_err(|e| WaError::Media(e.to_string()))
+        let (sink, overflowed) = super::capped::CappedWriter::new(cap);
+        match client.download_from_params_to_writer(&params, sink).await {
+            Ok(sink) => Ok(Bytes::from(sink.into_inner())),
+            Err(_) if overflowed.load(std::sync::atomic::Ordering::Relaxed) => {
+                Err(WaError::TooLarge(ferrybridge_core::media_cap::TooLarge {
+                    size: None,
+                    limit: cap.limit(),
+                }))
+            }
+            Err(e) => Err(WaError::Media(e.to_string())),
+        }
     }
 }
 

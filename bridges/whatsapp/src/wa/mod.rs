@@ -9,6 +9,7 @@ use ruma::OwnedUserId;
 
 use crate::network::{WaError, WhatsAppFactory, WhatsAppNetwork};
 
+mod capped;
 pub mod convert;
 mod device;
 mod routing;
