@@ -144,24 +144,6 @@ impl ConnectionStates {
     }
 }
 
-/// `/ready` asks whether the bridge's own connections (IRC bot, XMPP component) are up.
-impl crate::operations::Readiness for ConnectionStates {
-    fn network_ready(&self) -> Result<(), String> {
-        let problems = self.own_problems();
-        if problems.is_empty() {
-            return Ok(());
-        }
-        Err(problems
-            .iter()
-            .map(|(login, state)| {
-                let which = if login.is_empty() { "network" } else { login };
-                format!("{which}: {}", state.describe())
-            })
-            .collect::<Vec<_>>()
-            .join("; "))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -104,6 +104,38 @@ impl BridgeHost {
     pub fn tasks(&self) -> &Tasks {
         &self.inner.tasks
     }
+    /// The bytes of a Matrix file a network is about to send on (and the homeserver's
+    /// Content-Type), held to the cap: refused before downloading when the event announces a
+    /// larger size, and cut off while reading otherwise. Over the cap is a permanent
+    /// [`crate::events::DeliveryError`] the sender sees as a notice; a homeserver failure is a transient one.
+    pub async fn download_media(
+        &self,
+        media: &crate::events::Media,
+    ) -> Result<(bytes::Bytes, Option<String>), crate::events::DeliveryError> {
+        use crate::events::DeliveryError;
+        use crate::matrix::MatrixError;
+        use crate::media_cap::{MediaCap, TooLarge};
+        let host = self;
+        let cap = MediaCap::new(host.limits().media_max_bytes);
+        let too_large = |e: TooLarge| DeliveryError::permanent(e.to_string());
+        if let Some(data) = &media.data {
+            cap.check(Some(data.len() as u64)).map_err(too_large)?;
+            return Ok((data.clone(), None));
+        }
+        let mxc = media
+            .mxc
+            .as_ref()
+            .ok_or_else(|| DeliveryError::permanent("the message has no file"))?;
+        cap.check(media.size).map_err(too_large)?;
+        host.matrix()
+            .download(mxc, cap.limit())
+            .await
+            .map_err(|e| match e {
+                MatrixError::TooLarge(e) => too_large(e),
+                e => DeliveryError::transient(format!("cannot download the file from Matrix: {e}")),
+            })
+    }
+
     /// Bot notices and management rooms.
     pub fn notices(&self) -> &crate::bot::Notices {
         &self.inner.notices

@@ -5,11 +5,7 @@
 //! Matrix, Matrix downloads for a network, the media-link proxy) checks the same cap, so no
 //! single message can make the bridge hold more than `media_max_bytes` of it.
 
-use bytes::Bytes;
-
-use crate::events::{DeliveryError, Media, MessageContent};
-use crate::host::BridgeHost;
-use crate::matrix::MatrixError;
+use crate::events::MessageContent;
 
 /// A file over the cap: its size when known (announced or counted), and the cap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -143,34 +139,6 @@ pub fn refused_content(filename: &str, caption: &str, err: &TooLarge) -> Message
         format!("{line}\n{caption}")
     };
     MessageContent::notice(body)
-}
-
-/// The bytes of a Matrix file a network is about to send on (and the homeserver's
-/// Content-Type), held to the cap: refused before downloading when the event announces a
-/// larger size, and cut off while reading otherwise. Over the cap is a permanent
-/// [`DeliveryError`] the sender sees as a notice; a homeserver failure is a transient one.
-pub async fn download_from_matrix(
-    host: &BridgeHost,
-    media: &Media,
-) -> Result<(Bytes, Option<String>), DeliveryError> {
-    let cap = MediaCap::new(host.limits().media_max_bytes);
-    let too_large = |e: TooLarge| DeliveryError::permanent(e.to_string());
-    if let Some(data) = &media.data {
-        cap.check(Some(data.len() as u64)).map_err(too_large)?;
-        return Ok((data.clone(), None));
-    }
-    let mxc = media
-        .mxc
-        .as_ref()
-        .ok_or_else(|| DeliveryError::permanent("the message has no file"))?;
-    cap.check(media.size).map_err(too_large)?;
-    host.matrix()
-        .download(mxc, cap.limit())
-        .await
-        .map_err(|e| match e {
-            MatrixError::TooLarge(e) => too_large(e),
-            e => DeliveryError::transient(format!("cannot download the file from Matrix: {e}")),
-        })
 }
 
 #[cfg(test)]

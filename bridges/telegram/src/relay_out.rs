@@ -34,8 +34,7 @@ pub async fn deliver(
             out.reply_to = reply_to;
             let id = match content.media.as_ref().filter(|_| content.kind.has_media()) {
                 Some(media) => {
-                    let (data, mime) =
-                        ferrybridge_core::media_cap::download_from_matrix(host, media).await?;
+                    let (data, mime) = host.download_media(media).await?;
                     let caption = if out.text == media.filename {
                         OutMessage {
                             reply_to,

@@ -185,7 +185,7 @@ async fn outgoing_message(
         });
     }
     if let Some(media) = content.media.as_ref().filter(|_| content.kind.has_media()) {
-        let (data, mime) = ferrybridge_core::media_cap::download_from_matrix(host, media).await?;
+        let (data, mime) = host.download_media(media).await?;
         let mimetype = media
             .mimetype
             .clone()

@@ -185,3 +185,20 @@ impl Ready {
         }
     }
 }
+/// `/ready` asks whether the bridge's own connections (IRC bot, XMPP component) are up.
+impl Readiness for crate::connections::ConnectionStates {
+    fn network_ready(&self) -> Result<(), String> {
+        let problems = self.own_problems();
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(problems
+            .iter()
+            .map(|(login, state)| {
+                let which = if login.is_empty() { "network" } else { login };
+                format!("{which}: {}", state.describe())
+            })
+            .collect::<Vec<_>>()
+            .join("; "))
+    }
+}
