@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use ruma::{OwnedRoomId, RoomId};
 use serde_json::{Value, json};
+use tokio::sync::RwLock;
 
 use crate::{TestUser, text_body};
 
@@ -226,6 +227,40 @@ async fn send_one(user: &TestUser, room: &RoomId, body: &str, txn: &str) -> Resu
             Err(e) => bail!("{body:?} not accepted within {SEND_RETRY:?}: {e:#}"),
         }
     }
+}
+
+/// Sends message `i` for `i` in `0..n` with `say`, `rate` a second, each under a read guard of
+/// `gate` (a test pauses the talker by taking the write guard: once it holds it, no line is
+/// being written); `sent` counts. For remote talkers (a raw IRC client, an XMPP occupant).
+pub async fn talk<F, Fut>(
+    n: usize,
+    rate: u64,
+    gate: Arc<RwLock<()>>,
+    sent: Arc<AtomicUsize>,
+    say: F,
+) -> Result<()>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let mut tick = tokio::time::interval(Duration::from_millis(1000 / rate.max(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for i in 0..n {
+        tick.tick().await;
+        let _open = gate.read().await;
+        say(i).await?;
+        sent.store(i + 1, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Waits (up to 10 min) until `counter` reaches `k`.
+pub async fn reached(counter: &AtomicUsize, k: usize) -> Result<()> {
+    crate::wait_until(Duration::from_secs(600), || {
+        let now = counter.load(Ordering::Relaxed);
+        async move { now >= k }
+    })
+    .await
 }
 
 /// The numbers of `tag` in the `m.room.message` events of `events` (a room's history), in

@@ -33,7 +33,7 @@ use ferrybridge_irc::{IrcBridge, IrcConfig};
 use ferrybridge_tests::bridge_env::{test_config, use_homeserver, write_registration};
 use ferrybridge_tests::crash::{
     Tally, latest_number, load_size, matrix_numbers, notices_from, numbered, numbers,
-    numbers_in_timeline, ranges, send_numbered, wait_progress,
+    numbers_in_timeline, ranges, reached, send_numbered, talk, wait_progress,
 };
 use ferrybridge_tests::{ProcessBridge, Synapse, TestUser, bridge_binary, work_dir};
 use listener::Listener;
@@ -253,35 +253,6 @@ async fn matrix_to_irc_survives_sigterm() -> Result<()> {
     matrix_to_irc(Stop::Term).await
 }
 
-/// Sends `numbered(tag, i)` for `i` in `0..n` from `talker` at [`TALK_RATE`], each under a read
-/// guard of `gate` (the test pauses the talker by taking the write guard); `sent` counts.
-async fn talk(
-    talker: Arc<Listener>,
-    tag: &'static str,
-    n: usize,
-    gate: Arc<RwLock<()>>,
-    sent: Arc<AtomicUsize>,
-) -> Result<()> {
-    let mut tick = tokio::time::interval(Duration::from_millis(1000 / TALK_RATE));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    for i in 0..n {
-        tick.tick().await;
-        let _open = gate.read().await;
-        talker.say([numbered(tag, i)]).await?;
-        sent.store(i + 1, Ordering::Relaxed);
-    }
-    Ok(())
-}
-
-/// Waits until `counter` reaches `k`.
-async fn reached(counter: &AtomicUsize, k: usize) -> Result<()> {
-    ferrybridge_tests::wait_until(Duration::from_secs(600), || {
-        let now = counter.load(Ordering::Relaxed);
-        async move { now >= k }
-    })
-    .await
-}
-
 /// IRC → Matrix: `bob` talks; after a third the bridge is SIGKILLed, started again a second
 /// later, and `bob` goes on once the bot is back in the channel.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -290,7 +261,11 @@ async fn irc_to_matrix_survives_sigkill() -> Result<()> {
     let mut env = Env::start().await?;
     let (gate, sent) = (Arc::new(RwLock::new(())), Arc::new(AtomicUsize::new(0)));
     let started = Instant::now();
-    let talker = tokio::spawn(talk(env.bob.clone(), "i", n, gate.clone(), sent.clone()));
+    let bob = env.bob.clone();
+    let talker = tokio::spawn(talk(n, TALK_RATE, gate.clone(), sent.clone(), move |i| {
+        let bob = bob.clone();
+        async move { bob.say([numbered("i", i)]).await }
+    }));
     reached(&sent, n / 3).await?;
     let paused = gate.write().await;
     // Let the ircd hand the last lines over: what the bridge has received is what it owes.
@@ -355,7 +330,11 @@ async fn both_ways_survive_a_synapse_restart() -> Result<()> {
     // The talker (50/s) starts later, so both loads are under way when Synapse goes.
     reached(&m_sent, n / 6).await?;
     let open = Arc::new(RwLock::new(()));
-    let talker = tokio::spawn(talk(env.bob.clone(), "i", n, open, i_sent.clone()));
+    let bob = env.bob.clone();
+    let talker = tokio::spawn(talk(n, TALK_RATE, open, i_sent.clone(), move |i| {
+        let bob = bob.clone();
+        async move { bob.say([numbered("i", i)]).await }
+    }));
     reached(&m_sent, n / 3).await?;
     let (m_at, i_at) = (
         m_sent.load(Ordering::Relaxed),

@@ -166,11 +166,11 @@ impl Occupant {
 
     /// Sends groupchat messages to `room` in one write; `(id, body)` pairs. The future owns
     /// what it needs, so it can be spawned.
-    pub fn say(
+    pub fn say<I: IntoIterator<Item = (String, String)>>(
         &self,
         room: &str,
-        texts: impl IntoIterator<Item = (String, String)>,
-    ) -> impl Future<Output = Result<()>> + Send + 'static {
+        texts: I,
+    ) -> impl Future<Output = Result<()>> + Send + 'static + use<I> {
         let mut buf = String::new();
         for (id, t) in texts {
             buf.push_str(&format!(
