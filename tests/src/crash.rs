@@ -150,6 +150,10 @@ pub fn ranges(sorted: &[usize]) -> String {
     parts.join(", ")
 }
 
+/// How long a relay may make no progress before a test stops waiting for the rest (a bridge
+/// retrying a delivery takes seconds; one that lost a message never delivers it).
+pub const STALL: Duration = Duration::from_secs(30);
+
 /// How long one message may keep failing before the sender gives up (a homeserver restart
 /// takes a few seconds; a debug Synapse on a loaded machine, more).
 const SEND_RETRY: Duration = Duration::from_secs(120);
@@ -307,7 +311,7 @@ pub async fn latest_number(
         .max()
 }
 
-/// Waits until `room` shows number `last` of `tag` (or nothing new arrived for 60 s), then
+/// Waits until `room` shows number `last` of `tag` (or nothing new arrived for [`STALL`]), then
 /// returns the numbers of `tag` in the room's whole timeline, in order.
 pub async fn matrix_numbers(
     user: &TestUser,
@@ -324,7 +328,7 @@ pub async fn matrix_numbers(
         if now > best {
             (best, moved) = (now, Instant::now());
         }
-        if moved.elapsed() > Duration::from_secs(60) || start.elapsed() > Duration::from_secs(600) {
+        if moved.elapsed() > STALL || start.elapsed() > Duration::from_secs(600) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;

@@ -4,9 +4,13 @@
 //! once and in order. Each test prints a `CRASH ...` line with the counts (run with
 //! `--nocapture` to see them when they pass).
 //!
-//! Load sizes: `FB_CRASH_MESSAGES` (Matrix → IRC, default 1500), `FB_CRASH_REMOTE_MESSAGES`
+//! Load sizes: `FB_CRASH_MESSAGES` (Matrix → IRC, default 1000), `FB_CRASH_REMOTE_MESSAGES`
 //! (IRC → Matrix, default 300, paced at 50/s), `FB_CRASH_SYNAPSE_MESSAGES` (each way during the
-//! Synapse restart, default 300).
+//! Synapse restart, default 300), `FB_CRASH_STREAMS` (concurrent Matrix sends, default 1). The
+//! defaults keep this file near 3 minutes in debug on two busy cores, where a debug Synapse
+//! takes ~15 messages a second; raise them for a longer soak.
+//! `FERRYBRIDGE_KEEP_DATA=1` keeps the bridge's config, database and log (`bridge.log`) and
+//! Synapse's data for a look afterwards.
 //!
 //! IRC → Matrix across a bridge crash: IRC keeps no history and has no acknowledgement, so lines
 //! sent while the bridge is down reach nobody, and lines the killed process had read (or the
@@ -32,7 +36,7 @@ use ferrybridge_core::config::NetworkConfig;
 use ferrybridge_irc::{IrcBridge, IrcConfig};
 use ferrybridge_tests::bridge_env::{test_config, use_homeserver, write_registration};
 use ferrybridge_tests::crash::{
-    Tally, latest_number, load_size, matrix_numbers, notices_from, numbered, numbers,
+    STALL, Tally, latest_number, load_size, matrix_numbers, notices_from, numbered, numbers,
     numbers_in_timeline, ranges, reached, send_numbered, talk, wait_progress,
 };
 use ferrybridge_tests::{ProcessBridge, Synapse, TestUser, bridge_binary, work_dir};
@@ -43,10 +47,11 @@ use tokio::sync::RwLock;
 
 const CHANNEL: &str = "#crash";
 const BOT: &str = "@ircbot:localhost";
-/// Concurrent sends of the Matrix user (`FB_CRASH_STREAMS`, default 4): more load on the bridge
-/// than one at a time, still one ordered room timeline.
+/// Concurrent sends of the Matrix user (`FB_CRASH_STREAMS`, default 1). One at a time keeps the
+/// room's DAG linear, so its timeline order is also the order Synapse pushes the events in;
+/// more streams load Synapse harder (not the bridge: a debug Synapse is the bottleneck).
 fn streams() -> usize {
-    load_size("FB_CRASH_STREAMS", 4)
+    load_size("FB_CRASH_STREAMS", 1)
 }
 
 /// How long the paused talker waits before the kill, so its last lines have reached the bridge.
@@ -169,7 +174,7 @@ fn bot_join(line: &str) -> bool {
     line.starts_with(":ferrybridge") && line.contains(" JOIN ")
 }
 
-/// Waits until `bob` has every number `0..n` of `tag` (or the relay stalls for 60 s); returns
+/// Waits until `bob` has every number `0..n` of `tag` (or the relay stalls for [`STALL`]); returns
 /// the numbers in arrival order.
 async fn irc_numbers(bob: &Listener, tag: &str, n: usize) -> Vec<usize> {
     let distinct = || {
@@ -180,7 +185,7 @@ async fn irc_numbers(bob: &Listener, tag: &str, n: usize) -> Vec<usize> {
     };
     wait_progress(
         Duration::from_secs(600),
-        Duration::from_secs(60),
+        STALL,
         || bob.count() as usize,
         || distinct() >= n,
     )
@@ -193,7 +198,7 @@ async fn irc_numbers(bob: &Listener, tag: &str, n: usize) -> Vec<usize> {
 /// Matrix → IRC: the Matrix user sends `FB_CRASH_MESSAGES` numbered messages through Synapse;
 /// after a third, the bridge is stopped as `stop` says and started again a second later.
 async fn matrix_to_irc(stop: Stop) -> Result<()> {
-    let n = load_size("FB_CRASH_MESSAGES", 1500);
+    let n = load_size("FB_CRASH_MESSAGES", 1000);
     let mut env = Env::start().await?;
     let sent = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();

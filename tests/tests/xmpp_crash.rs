@@ -4,7 +4,7 @@
 //! message must arrive exactly once and in order. Each test prints a `CRASH ...` line with the
 //! counts (run with `--nocapture` to see them when they pass).
 //!
-//! Load sizes: `FB_CRASH_XMPP_MESSAGES` (Matrix → MUC, default 1000),
+//! Load sizes: `FB_CRASH_XMPP_MESSAGES` (Matrix → MUC, default 600),
 //! `FB_CRASH_REMOTE_MESSAGES` (MUC → Matrix, default 300, paced at 50/s),
 //! `FB_CRASH_SYNAPSE_MESSAGES` (each way during the Synapse restart, default 300).
 //!
@@ -22,7 +22,7 @@ use anyhow::{Context, Result};
 use ferrybridge_core::bridge::Bridge;
 use ferrybridge_tests::bridge_env::{test_config, use_homeserver, write_registration};
 use ferrybridge_tests::crash::{
-    Tally, latest_number, load_size, matrix_numbers, notices_from, numbered, numbers,
+    STALL, Tally, latest_number, load_size, matrix_numbers, notices_from, numbered, numbers,
     numbers_in_timeline, ranges, reached, send_numbered, talk, wait_progress,
 };
 use ferrybridge_tests::xmpp::{Occupant, Prosody, SECRET};
@@ -41,9 +41,9 @@ const TALK_RATE: u64 = 50;
 /// How long the paused talker waits before the kill, so its last messages reached the bridge.
 const SETTLE: Duration = Duration::from_millis(500);
 
-/// Concurrent sends of the Matrix user (`FB_CRASH_STREAMS`, default 4).
+/// Concurrent sends of the Matrix user (`FB_CRASH_STREAMS`, default 1; see `irc_crash`).
 fn streams() -> usize {
-    load_size("FB_CRASH_STREAMS", 4)
+    load_size("FB_CRASH_STREAMS", 1)
 }
 
 /// How the bridge is taken down mid-load.
@@ -176,7 +176,7 @@ impl Env {
     }
 }
 
-/// Waits until the watcher has every number `0..n` of `tag` (or the relay stalls for 60 s);
+/// Waits until the watcher has every number `0..n` of `tag` (or the relay stalls for [`STALL`]);
 /// returns the numbers in arrival order.
 async fn muc_numbers(watcher: &Occupant, tag: &str, n: usize) -> Vec<usize> {
     let distinct = || {
@@ -187,7 +187,7 @@ async fn muc_numbers(watcher: &Occupant, tag: &str, n: usize) -> Vec<usize> {
     };
     wait_progress(
         Duration::from_secs(600),
-        Duration::from_secs(60),
+        STALL,
         || watcher.count() as usize,
         || distinct() >= n,
     )
@@ -199,7 +199,7 @@ async fn muc_numbers(watcher: &Occupant, tag: &str, n: usize) -> Vec<usize> {
 /// Matrix → MUC: bob sends `FB_CRASH_XMPP_MESSAGES` numbered messages through Synapse; after a
 /// third, the bridge is stopped as `stop` says and started again a second later.
 async fn matrix_to_muc(stop: Stop) -> Result<()> {
-    let n = load_size("FB_CRASH_XMPP_MESSAGES", 1000);
+    let n = load_size("FB_CRASH_XMPP_MESSAGES", 600);
     let mut env = Env::start().await?;
     let sent = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
