@@ -36,7 +36,8 @@ use tokio::sync::RwLock;
 const ROOM: &str = "crash@conference.localhost";
 /// The Matrix user's puppet in the MUC.
 const PUPPET: &str = "crash@conference.localhost/bob";
-/// Messages per second of the XMPP talker.
+/// Messages per second of the XMPP talker (a tenth of that during the Synapse restart, so its
+/// load spans the outage).
 const TALK_RATE: u64 = 50;
 /// How long the paused talker waits before the kill, so its last messages reached the bridge.
 const SETTLE: Duration = Duration::from_millis(500);
@@ -161,16 +162,17 @@ impl Env {
         ))
     }
 
-    /// Spawns the talker: `n` numbered messages tagged `tag` at [`TALK_RATE`].
+    /// Spawns the talker: `n` numbered messages tagged `tag`, `rate` a second.
     fn talk(
         &self,
         tag: &'static str,
         n: usize,
+        rate: u64,
         gate: Arc<RwLock<()>>,
         sent: Arc<AtomicUsize>,
     ) -> tokio::task::JoinHandle<Result<()>> {
         let talker = self.talker.clone();
-        tokio::spawn(talk(n, TALK_RATE, gate, sent, move |i| {
+        tokio::spawn(talk(n, rate, gate, sent, move |i| {
             talker.say(ROOM, [(format!("{tag}{i}"), numbered(tag, i))])
         }))
     }
@@ -262,7 +264,7 @@ async fn muc_to_matrix_survives_sigkill() -> Result<()> {
     let mut env = Env::start().await?;
     let (gate, sent) = (Arc::new(RwLock::new(())), Arc::new(AtomicUsize::new(0)));
     let started = Instant::now();
-    let talker = env.talk("x", n, gate.clone(), sent.clone());
+    let talker = env.talk("x", n, TALK_RATE, gate.clone(), sent.clone());
     reached(&sent, n / 3).await?;
     let paused = gate.write().await;
     tokio::time::sleep(SETTLE).await;
@@ -319,10 +321,11 @@ async fn both_ways_survive_a_synapse_restart() -> Result<()> {
         streams(),
         m_sent.clone(),
     ));
-    // The talker (50/s) starts later, so both loads are under way when Synapse goes.
-    reached(&m_sent, n / 6).await?;
-    let talker = env.talk("x", n, Arc::new(RwLock::new(())), x_sent.clone());
+    // Both loads a third done when Synapse goes (the talker slowed to match the sender).
+    let open = Arc::new(RwLock::new(()));
+    let talker = env.talk("x", n, TALK_RATE / 10, open, x_sent.clone());
     reached(&m_sent, n / 3).await?;
+    reached(&x_sent, n / 3).await?;
     let (m_at, x_at) = (
         m_sent.load(Ordering::Relaxed),
         x_sent.load(Ordering::Relaxed),
