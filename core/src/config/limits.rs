@@ -85,10 +85,7 @@ impl LimitsConfig {
             }
         }
         if self.media_max_bytes == 0 {
-            errors.push(ConfigError::new(
-                "limits.media_max_bytes",
-                "expected at least 1",
-            ));
+            errors.push(ConfigError::new("limits.media_max_bytes", "expected at least 1"));
         }
         if self.media_link_ttl_secs == 0 {
             errors.push(ConfigError::new(
@@ -123,10 +120,7 @@ impl MetricsConfig {
         if self.enabled && self.listen.parse::<std::net::SocketAddr>().is_err() {
             errors.push(ConfigError::new(
                 "metrics.listen",
-                format!(
-                    "expected host:port such as 127.0.0.1:9110, got {:?}",
-                    self.listen
-                ),
+                format!("expected host:port such as 127.0.0.1:9110, got {:?}", self.listen),
             ));
         }
     }
