@@ -9,7 +9,8 @@
 #      FERRYBRIDGE_RUN, FERRYBRIDGE_VENV / FERRYBRIDGE_CACHE (see install-peers.sh),
 #      FERRYBRIDGE_WATCH_PID: stop Synapse when that process exits (the test harness passes its own
 #      PID, so a crashed or exiting test binary never leaves a Synapse behind), and with
-#      FERRYBRIDGE_WATCH_CLEANUP=DIR then delete DIR too (a temp dir holding DATA_DIR, say).
+#      FERRYBRIDGE_WATCH_CLEANUP=DIR then delete DIR too (a temp dir holding DATA_DIR, say) once
+#      that process is gone (not when only Synapse stopped: a restart keeps its data).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 PORT="${SYNAPSE_PORT:-18008}"
@@ -111,7 +112,7 @@ if [ -n "${FERRYBRIDGE_WATCH_PID:-}" ]; then
       kill -TERM "$pid" 2>/dev/null; for _ in $(seq 1 50); do fb_alive "$pid" || break; sleep 0.1; done
       kill -KILL "$pid" 2>/dev/null
     fi
-    [ -z "$5" ] || rm -rf -- "$5"
+    [ -z "$5" ] || fb_alive "$watch" || rm -rf -- "$5"
   ' _ "$FB_SCRIPTS/lib.sh" "$FERRYBRIDGE_WATCH_PID" "$PID" "$DATA" "${FERRYBRIDGE_WATCH_CLEANUP:-}" >/dev/null 2>&1 </dev/null &
 fi
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use ferrybridge_core::BridgeHost;
-use ferrybridge_core::bridge::Bridge;
+use ferrybridge_core::bridge::{Bridge, Capabilities};
 use ferrybridge_core::cli::{fill_secrets, registration_with};
 use ferrybridge_core::config::ConfigError;
 use ferrybridge_core::config::{Config, Tokens, example_config, parse_config_with};
@@ -88,22 +88,9 @@ impl<B: Bridge> BridgeEnv<B> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         init_test_logging();
         let dir = tempfile::tempdir()?;
-        let port = free_port()?;
-        // The example config is the admin's starting point: test that it works as shipped.
-        let text = fill_secrets(&example_config(&B::info(), network_yaml));
-        let mut config: Config<B::Config> =
-            parse_config_with(&text, Tokens::Required).context("example config")?;
-        config.appservice.port = port;
-        config.appservice.address = format!("http://127.0.0.1:{port}").parse()?;
-        config.appservice.public_address = Some(config.appservice.address.clone());
-        config.database.uri =
-            database_uri.unwrap_or_else(|| format!("sqlite://{}/bridge.db", dir.path().display()));
+        let mut config = test_config::<B>(network_yaml, database_uri, dir.path())?;
         tune(&mut config);
-        let registration = dir.path().join("registration.yaml");
-        std::fs::write(
-            &registration,
-            registration_with(&config, &B::info().capabilities)?,
-        )?;
+        let registration = write_registration(&config, &B::info().capabilities, dir.path())?;
         Ok(PreparedBridge {
             config,
             dir,
@@ -126,8 +113,7 @@ impl<B: Bridge> BridgeEnv<B> {
             config.homeserver.domain,
             synapse.server_name()
         );
-        config.homeserver.address = synapse.base_url().parse()?;
-        config.homeserver.domain = synapse.server_name().to_owned();
+        use_homeserver(&mut config, &synapse)?;
         let mut env = Self {
             synapse,
             config,
@@ -216,6 +202,44 @@ impl<B: Bridge> BridgeEnv<B> {
     pub fn path(&self) -> PathBuf {
         self.dir.path().to_owned()
     }
+}
+
+/// The example config of `B` with `network_yaml` as its network section (indented by two
+/// spaces): listening on a free port, its SQLite file in `dir` (or `database_uri`). The example
+/// config is the admin's starting point, so the tests check that it works as shipped.
+pub fn test_config<B: Bridge>(
+    network_yaml: &str,
+    database_uri: Option<String>,
+    dir: &Path,
+) -> Result<Config<B::Config>> {
+    let port = free_port()?;
+    let text = fill_secrets(&example_config(&B::info(), network_yaml));
+    let mut config: Config<B::Config> =
+        parse_config_with(&text, Tokens::Required).context("example config")?;
+    config.appservice.port = port;
+    config.appservice.address = format!("http://127.0.0.1:{port}").parse()?;
+    config.appservice.public_address = Some(config.appservice.address.clone());
+    config.database.uri =
+        database_uri.unwrap_or_else(|| format!("sqlite://{}/bridge.db", dir.display()));
+    Ok(config)
+}
+
+/// Writes the appservice registration of `config` to `dir/registration.yaml` (for Synapse).
+pub fn write_registration<N: ferrybridge_core::config::NetworkConfig>(
+    config: &Config<N>,
+    capabilities: &Capabilities,
+    dir: &Path,
+) -> Result<PathBuf> {
+    let registration = dir.join("registration.yaml");
+    std::fs::write(&registration, registration_with(config, capabilities)?)?;
+    Ok(registration)
+}
+
+/// Points `config` at `synapse`.
+pub fn use_homeserver<N>(config: &mut Config<N>, synapse: &Synapse) -> Result<()> {
+    config.homeserver.address = synapse.base_url().parse()?;
+    config.homeserver.domain = synapse.server_name().to_owned();
+    Ok(())
 }
 
 /// Logs to the test's captured output; `RUST_LOG` picks the level.

@@ -8,8 +8,10 @@ pub mod bench_hs;
 pub mod bot_chat;
 pub mod bridge_env;
 pub mod client;
+pub mod crash;
 pub mod echo;
 pub mod postgres;
+pub mod process_bridge;
 pub mod relay_bench;
 pub mod synapse;
 pub mod wait;
@@ -20,6 +22,7 @@ use std::path::PathBuf;
 pub use bridge_env::{BridgeEnv, Builder, PreparedBridge};
 pub use client::{TestUser, register_user, text_body};
 pub use postgres::{PgDbGuard, fresh_postgres_db};
+pub use process_bridge::{ProcessBridge, bridge_binary, work_dir};
 pub use synapse::Synapse;
 pub use wait::{free_port, wait_until};
 

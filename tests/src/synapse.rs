@@ -25,6 +25,10 @@ pub struct Synapse {
     port: u16,
     pid: u32,
     data_dir: PathBuf,
+    /// Loaded again by [`Synapse::restart`].
+    registrations: Vec<PathBuf>,
+    /// What the start script's watchdog deletes when the test process is gone (empty: nothing).
+    cleanup: PathBuf,
     /// Holds the temp dir (deleted on drop) unless FERRYBRIDGE_KEEP_DATA is set.
     _tmp: Option<TempDir>,
 }
@@ -73,38 +77,13 @@ impl Synapse {
             .tempdir()
             .context("creating Synapse temp dir")?;
         let data_dir = tmp.path().join("data");
-        let run_dir = tmp.path().join("run");
         let port = free_port()?;
-        let script = repo_root().join("scripts/start-synapse.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .arg(&data_dir)
-            .args(registrations)
-            .env("SYNAPSE_PORT", port.to_string())
-            .env("SYNAPSE_SERVER_NAME", "localhost")
-            .env("SYNAPSE_SHARED_SECRET", SHARED_SECRET)
-            .env("FERRYBRIDGE_RUN", &run_dir)
-            .env("FERRYBRIDGE_WATCH_PID", std::process::id().to_string())
-            .env(
-                "FERRYBRIDGE_WATCH_CLEANUP",
-                if keep { Path::new("") } else { tmp.path() },
-            )
-            .output()
-            .with_context(|| format!("running {}", script.display()))?;
-        if !out.status.success() {
-            bail!(
-                "{} failed ({}):\n{}{}",
-                script.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let pid: u32 = stdout
-            .trim()
-            .parse()
-            .with_context(|| format!("start-synapse.sh printed {stdout:?}, expected a PID"))?;
+        let cleanup = if keep {
+            PathBuf::new()
+        } else {
+            tmp.path().to_owned()
+        };
+        let pid = launch(&data_dir, port, registrations, &cleanup)?;
         let tmp = if keep {
             eprintln!(
                 "FERRYBRIDGE_KEEP_DATA: Synapse data kept in {}",
@@ -120,8 +99,30 @@ impl Synapse {
             port,
             pid,
             data_dir,
+            registrations: registrations.to_vec(),
+            cleanup,
             _tmp: tmp,
         })
+    }
+
+    /// Stops Synapse (SIGTERM, as an admin's restart does) and starts it again on the same port
+    /// and data dir: users, rooms, access tokens and the appservice transactions it still owes
+    /// survive. Returns once it answers again; crash tests use it to take the homeserver away
+    /// under load.
+    pub async fn restart(&mut self) -> Result<()> {
+        let (pid, port) = (self.pid, self.port);
+        let (data_dir, regs, cleanup) = (
+            self.data_dir.clone(),
+            self.registrations.clone(),
+            self.cleanup.clone(),
+        );
+        self.pid = tokio::task::spawn_blocking(move || {
+            stop(pid, &data_dir);
+            launch(&data_dir, port, &regs, &cleanup)
+        })
+        .await
+        .context("joining the Synapse restart task")??;
+        Ok(())
     }
 
     /// `http://127.0.0.1:PORT` (no trailing slash).
@@ -154,6 +155,58 @@ impl Synapse {
         let log = std::fs::read_to_string(self.data_dir.join("homeserver.log")).unwrap_or_default();
         let all: Vec<&str> = log.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+/// Runs start-synapse.sh on `data_dir`; returns Synapse's PID once it answers. The script's
+/// watchdog deletes `cleanup` (unless empty) once this test process is gone.
+fn launch(data_dir: &Path, port: u16, registrations: &[PathBuf], cleanup: &Path) -> Result<u32> {
+    let run_dir = data_dir.with_file_name("run");
+    let script = repo_root().join("scripts/start-synapse.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(data_dir)
+        .args(registrations)
+        .env("SYNAPSE_PORT", port.to_string())
+        .env("SYNAPSE_SERVER_NAME", "localhost")
+        .env("SYNAPSE_SHARED_SECRET", SHARED_SECRET)
+        .env("FERRYBRIDGE_RUN", &run_dir)
+        .env("FERRYBRIDGE_WATCH_PID", std::process::id().to_string())
+        .env("FERRYBRIDGE_WATCH_CLEANUP", cleanup)
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} failed ({}):\n{}{}",
+            script.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .trim()
+        .parse()
+        .with_context(|| format!("start-synapse.sh printed {stdout:?}, expected a PID"))
+}
+
+/// SIGTERM, then SIGKILL after 5 s; returns once the process is gone (its port is free).
+fn stop(pid: u32, data_dir: &Path) {
+    if !alive(pid) || !is_ours(pid, data_dir) {
+        return;
+    }
+    signal(pid, "-TERM");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if alive(pid) {
+        signal(pid, "-KILL");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 

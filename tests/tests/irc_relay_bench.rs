@@ -16,12 +16,13 @@
 //!
 //! `FB_BENCH_MESSAGES` sets the throughput message count (default 20000).
 
+#[path = "irc/listener.rs"]
+#[allow(dead_code)]
+mod listener;
 #[path = "irc/support.rs"]
 #[allow(dead_code)]
 mod support;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferrybridge_core::bridge::Bridge;
@@ -33,90 +34,13 @@ use ferrybridge_tests::free_port;
 use ferrybridge_tests::relay_bench::{
     Transactions, homeserver_latencies, message, percentiles, wait_for,
 };
+use listener::Listener;
 use support::Ircd;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
 
 const CHANNEL: &str = "#bench";
 const SENDERS: usize = 10;
 const TALKERS: usize = 5;
 const FLOOD: u32 = 1_000_000;
-
-/// A raw IRC client in `#bench` whose reader task answers pings and keeps every channel
-/// message's text with its arrival time.
-struct Client {
-    writer: Arc<tokio::sync::Mutex<OwnedWriteHalf>>,
-    count: Arc<AtomicU64>,
-    got: Arc<Mutex<Vec<(Instant, String)>>>,
-}
-
-impl Client {
-    async fn connect(port: u16, nick: &str) -> anyhow::Result<Client> {
-        let stream = TcpStream::connect(("127.0.0.1", port)).await?;
-        stream.set_nodelay(true)?;
-        let (r, mut w) = stream.into_split();
-        let mut r = BufReader::new(r);
-        w.write_all(format!("NICK {nick}\r\nUSER {nick} 0 * :bench\r\n").as_bytes())
-            .await?;
-        let mut joined = false;
-        loop {
-            let mut line = String::new();
-            let n = tokio::time::timeout(support::T, r.read_line(&mut line)).await??;
-            anyhow::ensure!(n > 0, "connection closed");
-            if let Some(arg) = line.trim_end().strip_prefix("PING ") {
-                w.write_all(format!("PONG {arg}\r\n").as_bytes()).await?;
-            } else if line.split(' ').nth(1) == Some("001") && !joined {
-                w.write_all(format!("JOIN {CHANNEL}\r\n").as_bytes())
-                    .await?;
-                joined = true;
-            } else if line.split(' ').nth(1) == Some("366") {
-                break;
-            }
-        }
-        let writer = Arc::new(tokio::sync::Mutex::new(w));
-        let count = Arc::new(AtomicU64::new(0));
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let (wr, c, g) = (writer.clone(), count.clone(), got.clone());
-        let marker = format!(" PRIVMSG {CHANNEL} :");
-        tokio::spawn(async move {
-            let mut line = String::new();
-            loop {
-                line.clear();
-                match r.read_line(&mut line).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
-                }
-                let at = Instant::now();
-                let l = line.trim_end();
-                if let Some(arg) = l.strip_prefix("PING ") {
-                    let _ = wr
-                        .lock()
-                        .await
-                        .write_all(format!("PONG {arg}\r\n").as_bytes())
-                        .await;
-                } else if let Some((_, text)) = l.split_once(&marker) {
-                    g.lock().unwrap().push((at, text.to_owned()));
-                    c.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        });
-        Ok(Client { writer, count, got })
-    }
-
-    fn count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
-    }
-
-    async fn say(&self, texts: impl IntoIterator<Item = String>) -> anyhow::Result<()> {
-        let mut buf = String::new();
-        for t in texts {
-            buf.push_str(&format!("PRIVMSG {CHANNEL} :{t}\r\n"));
-        }
-        self.writer.lock().await.write_all(buf.as_bytes()).await?;
-        Ok(())
-    }
-}
 
 fn config(irc_port: u16, hs: &BenchHomeserver, dir: &std::path::Path) -> Config<IrcConfig> {
     let text = ferrybridge_core::cli::fill_secrets(&example_config(
@@ -170,11 +94,13 @@ async fn relay_throughput_and_latency() {
         Duration::from_secs(60),
     )
     .await;
-    let watcher = Client::connect(ircd.port, "watcher").await.unwrap();
+    let watcher = Listener::connect(ircd.port, "watcher", CHANNEL)
+        .await
+        .unwrap();
     let mut talkers = Vec::new();
     for t in 0..TALKERS {
         talkers.push(
-            Client::connect(ircd.port, &format!("talker{t}"))
+            Listener::connect(ircd.port, &format!("talker{t}"), CHANNEL)
                 .await
                 .unwrap(),
         );

@@ -27,9 +27,6 @@
 //! and `FB_BENCH_TALKERS` the Matrix senders and XMPP talkers (default 10 and 5; with the
 //! watcher, the MUC has senders + talkers + 1 occupants, Prosody's fan-out per message).
 
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferrybridge_core::bridge::Bridge;
@@ -40,155 +37,12 @@ use ferrybridge_tests::free_port;
 use ferrybridge_tests::relay_bench::{
     Transactions, event_id, homeserver_latencies, message, percentiles, rss_kib, wait_for,
 };
-use ferrybridge_tests::xmpp::{Prosody, SECRET, XmppClient};
+use ferrybridge_tests::xmpp::{Occupant, Prosody, SECRET};
 use ferrybridge_xmpp::{XmppBridge, XmppConfig};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
 
 const ROOM: &str = "bench@conference.localhost";
 const PUPPET_ROOMS: usize = 10;
-
-/// What a raw occupant has seen.
-#[derive(Default)]
-struct Seen {
-    /// Groupchat messages with a body.
-    messages: AtomicU64,
-    /// `(arrival, body)` of each of them.
-    bodies: Mutex<Vec<(Instant, String)>>,
-    /// Occupants present (full room JIDs), from MUC presences.
-    present: Mutex<HashSet<String>>,
-}
-
-/// A raw XMPP c2s session (an account's resource) whose reader task keeps what arrives.
-struct Occupant {
-    writer: Arc<tokio::sync::Mutex<OwnedWriteHalf>>,
-    seen: Arc<Seen>,
-}
-
-/// The value of attribute `name` in the start tag beginning at `tag`.
-fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
-    let head = &tag[..tag.find('>')?];
-    let start = head.find(&format!(" {name}='"))? + name.len() + 3;
-    let len = head[start..].find('\'')?;
-    Some(&head[start..start + len])
-}
-
-impl Seen {
-    /// Takes the complete `<message>` and `<presence>` stanzas at the start of `buf`.
-    fn take(&self, buf: &mut String, at: Instant) {
-        let (mut start, mut pos) = (0, 0);
-        while let Some(i) = buf[pos..].find("</") {
-            let close = pos + i;
-            let tail = &buf[close..];
-            let end = if tail.starts_with("</message>") {
-                close + "</message>".len()
-            } else if tail.starts_with("</presence>") {
-                close + "</presence>".len()
-            } else {
-                pos = close + 2;
-                continue;
-            };
-            self.stanza(&buf[start..end], at);
-            (start, pos) = (end, end);
-        }
-        buf.drain(..start);
-    }
-
-    fn stanza(&self, s: &str, at: Instant) {
-        if let Some(i) = s.rfind("<message") {
-            let m = &s[i..];
-            if attr(m, "type") != Some("groupchat") {
-                return;
-            }
-            let Some(b) = m.find("<body") else { return };
-            let Some(open) = m[b..].find('>') else { return };
-            let text = &m[b + open + 1..];
-            let Some(close) = text.find("</body>") else {
-                return;
-            };
-            self.bodies
-                .lock()
-                .unwrap()
-                .push((at, text[..close].to_owned()));
-            self.messages.fetch_add(1, Ordering::Relaxed);
-        } else if let Some(i) = s.rfind("<presence") {
-            let p = &s[i..];
-            let Some(from) = attr(p, "from") else { return };
-            let mut present = self.present.lock().unwrap();
-            if attr(p, "type") == Some("unavailable") {
-                present.remove(from);
-            } else if attr(p, "type").is_none() {
-                present.insert(from.to_owned());
-            }
-        }
-    }
-}
-
-impl Occupant {
-    /// Logs in as `alice/<resource>` and joins `rooms` as `nick`.
-    async fn join(port: u16, resource: &str, nick: &str, rooms: &[String]) -> Occupant {
-        let mut c = XmppClient::login_as(port, "alice", "alicepass", resource)
-            .await
-            .unwrap();
-        for room in rooms {
-            c.send(&format!(
-                "<presence to='{room}/{nick}'><x xmlns='http://jabber.org/protocol/muc'>\
-                 <history maxstanzas='0'/></x></presence>"
-            ))
-            .await
-            .unwrap();
-            c.wait_for("status code='110'").await.unwrap();
-        }
-        let (stream, rest) = c.into_parts();
-        stream.set_nodelay(true).unwrap();
-        let (mut r, w) = stream.into_split();
-        let seen = Arc::new(Seen::default());
-        let s = seen.clone();
-        tokio::spawn(async move {
-            let mut buf = rest;
-            let mut chunk = vec![0u8; 64 * 1024];
-            loop {
-                let n = match r.read(&mut chunk).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => n,
-                };
-                buf.push_str(&String::from_utf8_lossy(&chunk[..n]));
-                s.take(&mut buf, Instant::now());
-            }
-        });
-        Occupant {
-            writer: Arc::new(tokio::sync::Mutex::new(w)),
-            seen,
-        }
-    }
-
-    fn count(&self) -> u64 {
-        self.seen.messages.load(Ordering::Relaxed)
-    }
-
-    fn present(&self) -> usize {
-        self.seen.present.lock().unwrap().len()
-    }
-
-    /// Sends groupchat messages to [`ROOM`] in one write; `(id, body)` pairs. The future owns
-    /// what it needs, so it can be spawned.
-    fn say(
-        &self,
-        texts: impl IntoIterator<Item = (String, String)>,
-    ) -> impl Future<Output = ()> + Send + 'static {
-        let mut buf = String::new();
-        for (id, t) in texts {
-            buf.push_str(&format!(
-                "<message to='{ROOM}' type='groupchat' id='{id}'><body>{t}</body></message>"
-            ));
-        }
-        let writer = self.writer.clone();
-        async move {
-            writer.lock().await.write_all(buf.as_bytes()).await.unwrap();
-        }
-    }
-}
 
 /// CPU seconds (user + system) used so far by process `pid` ("self" for this one).
 fn cpu_secs(pid: &str) -> f64 {
@@ -298,7 +152,9 @@ async fn relay_throughput_latency_and_puppet_memory() {
         let mucs: Vec<String> = (0..PUPPET_ROOMS)
             .map(|r| format!("puppets{r}@conference.localhost"))
             .collect();
-        let observer = Occupant::join(prosody.c2s, "observer", "observer", &mucs).await;
+        let observer = Occupant::join(prosody.c2s, "observer", "observer", &mucs)
+            .await
+            .unwrap();
         let mut rooms = Vec::new();
         for muc in &mucs {
             let portal = portals
@@ -335,11 +191,17 @@ async fn relay_throughput_latency_and_puppet_memory() {
         );
     }
 
-    let watcher = Occupant::join(prosody.c2s, "watcher", "watcher", &[ROOM.into()]).await;
+    let watcher = Occupant::join(prosody.c2s, "watcher", "watcher", &[ROOM.into()])
+        .await
+        .unwrap();
     let mut talkers = Vec::new();
     for t in 0..n_talkers {
         let nick = format!("talker{t}");
-        talkers.push(Occupant::join(prosody.c2s, &nick, &nick, &[ROOM.into()]).await);
+        talkers.push(
+            Occupant::join(prosody.c2s, &nick, &nick, &[ROOM.into()])
+                .await
+                .unwrap(),
+        );
     }
 
     // Warm-up (not measured): every sender's puppet joins the MUC; every talker's ghost is
@@ -357,8 +219,12 @@ async fn relay_throughput_latency_and_puppet_memory() {
     let before = hs.sent();
     for (t, talker) in talkers.iter().enumerate() {
         talker
-            .say([(format!("warm{t}"), format!("hello from talker {t}"))])
-            .await;
+            .say(
+                ROOM,
+                [(format!("warm{t}"), format!("hello from talker {t}"))],
+            )
+            .await
+            .unwrap();
     }
     wait_for(
         "the talkers' first messages",
@@ -392,8 +258,9 @@ async fn relay_throughput_latency_and_puppet_memory() {
     // component stream), so its arrival marks the end of the bridge's work.
     let before = hs.sent();
     talkers[0]
-        .say([("drain1".to_owned(), "drain".to_owned())])
-        .await;
+        .say(ROOM, [("drain1".to_owned(), "drain".to_owned())])
+        .await
+        .unwrap();
     wait_for(
         "the bridge to read the room's echoes",
         || hs.sent() > before,
@@ -422,10 +289,10 @@ async fn relay_throughput_latency_and_puppet_memory() {
             .step_by(n_talkers)
             .map(|i| (format!("x{i}"), format!("xmpp {i}")))
             .collect();
-        writes.push(tokio::spawn(talker.say(texts)));
+        writes.push(tokio::spawn(talker.say(ROOM, texts)));
     }
     for w in writes {
-        w.await.unwrap();
+        w.await.unwrap().unwrap();
     }
     wait_for(
         "MUC → Matrix messages",
@@ -498,8 +365,9 @@ async fn relay_throughput_latency_and_puppet_memory() {
         tick.tick().await;
         *at = Some(Instant::now());
         talkers[i % n_talkers]
-            .say([(format!("l{i}"), format!("lat {i}"))])
-            .await;
+            .say(ROOM, [(format!("l{i}"), format!("lat {i}"))])
+            .await
+            .unwrap();
     }
     let samples = homeserver_latencies(&hs, &sent_at, "the paced MUC → Matrix messages").await;
     let (p50, p99, k) = percentiles(samples);

@@ -18,6 +18,7 @@ use url::Url;
 
 use crate::Synapse;
 
+mod history;
 mod profile;
 mod register;
 mod sync;
@@ -256,7 +257,20 @@ impl TestUser {
         content: Value,
     ) -> Result<OwnedEventId> {
         let txn = self.txn_id();
-        let path = ["rooms", room.as_str(), "send", event_type, &txn];
+        self.send_json_txn(room, event_type, content, &txn).await
+    }
+
+    /// Sends a message-like event under a transaction ID of the caller's choosing: sending again
+    /// with the same ID after an error (the homeserver went away mid-request) cannot post it
+    /// twice, the homeserver answers with the first event's ID.
+    pub async fn send_json_txn(
+        &self,
+        room: &RoomId,
+        event_type: &str,
+        content: Value,
+        txn: &str,
+    ) -> Result<OwnedEventId> {
+        let path = ["rooms", room.as_str(), "send", event_type, txn];
         field(
             &self.call(Method::PUT, &path, &[], Some(&content)).await?,
             "event_id",

@@ -262,21 +262,7 @@ impl Setup {
 
     /// A Matrix user with a management room with the bot.
     pub async fn user(&self, localpart: &str) -> Result<(TestUser, OwnedRoomId)> {
-        let user = register_user(&self.synapse, localpart, false).await?;
-        let dm = user.create_dm(&bot_id()).await?;
-        // The bot joins the DM; wait for that before talking to it.
-        user.wait_for(&dm, T, |e| {
-            e["type"] == "m.room.member"
-                && e["state_key"] == "@ircbot:localhost"
-                && e["content"]["membership"] == "join"
-        })
-        .await?;
-        // ... and greets; take the greeting so replies to commands are not confused with it.
-        user.wait_for(&dm, T, |e| {
-            e["sender"] == "@ircbot:localhost" && e["content"]["msgtype"] == "m.notice"
-        })
-        .await?;
-        Ok((user, dm))
+        user_with_dm(&self.synapse, localpart).await
     }
 
     /// Stops the bridge and starts it again on the same database.
@@ -295,6 +281,25 @@ impl Setup {
             b.stop().await;
         }
     }
+}
+
+/// A new Matrix user on `synapse` with a management room with the bot (greeting taken).
+pub async fn user_with_dm(synapse: &Synapse, localpart: &str) -> Result<(TestUser, OwnedRoomId)> {
+    let user = register_user(synapse, localpart, false).await?;
+    let dm = user.create_dm(&bot_id()).await?;
+    // The bot joins the DM; wait for that before talking to it.
+    user.wait_for(&dm, T, |e| {
+        e["type"] == "m.room.member"
+            && e["state_key"] == "@ircbot:localhost"
+            && e["content"]["membership"] == "join"
+    })
+    .await?;
+    // ... and greets; take the greeting so replies to commands are not confused with it.
+    user.wait_for(&dm, T, |e| {
+        e["sender"] == "@ircbot:localhost" && e["content"]["msgtype"] == "m.notice"
+    })
+    .await?;
+    Ok((user, dm))
 }
 
 /// Sends a command in `room` and returns the bot's reply text.

@@ -10,6 +10,10 @@ use tokio::net::TcpStream;
 
 use crate::{free_port, repo_root};
 
+mod occupant;
+
+pub use occupant::{Occupant, Seen};
+
 /// How long a test waits for anything.
 pub const T: Duration = Duration::from_secs(30);
 /// The component secret of test servers.
