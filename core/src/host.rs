@@ -182,6 +182,34 @@ impl BridgeHost {
         crate::metrics::set_connections(self.inner.network_id, self.inner.states.counts());
     }
 
+    /// Why a Matrix event from `user`, who has no usable session, cannot be delivered: a
+    /// retryable error while their connection is coming up or down for a passing reason (the
+    /// core retries it), a final "not logged in" otherwise.
+    pub fn no_session_error(&self, user: &OwnedUserId) -> crate::events::DeliveryError {
+        use crate::events::DeliveryError;
+        let network = self.inner.network_name;
+        let state = self
+            .inner
+            .states
+            .of_user(user)
+            .into_iter()
+            .map(|(_, s)| s)
+            .next();
+        match state {
+            Some(
+                s @ (ConnectionState::Connecting
+                | ConnectionState::TransientDisconnect { .. }
+                | ConnectionState::UnknownError { .. }),
+            ) => DeliveryError::transient(format!(
+                "your {network} connection is not up ({})",
+                s.describe()
+            )),
+            _ => DeliveryError::permanent(format!(
+                "you are not logged in to {network}; send `login` to the bridge bot"
+            )),
+        }
+    }
+
     /// Every login's connection state (for `ping`, metrics and readiness).
     pub fn connection_states(&self) -> &ConnectionStates {
         &self.inner.states

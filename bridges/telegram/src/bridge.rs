@@ -250,29 +250,9 @@ impl TelegramBridge {
         }
     }
 
-    /// Why a Matrix event from `user`, who has no session, cannot be delivered: retryable while
-    /// their Telegram connection is coming up or down for a passing reason, final otherwise.
+    /// Why a Matrix event from `user`, who has no session, cannot be delivered.
     fn not_connected(&self, user: &OwnedUserId) -> DeliveryError {
-        let state = self
-            .host
-            .connection_states()
-            .of_user(user)
-            .into_iter()
-            .map(|(_, s)| s)
-            .next();
-        match state {
-            Some(
-                s @ (ConnectionState::Connecting
-                | ConnectionState::TransientDisconnect { .. }
-                | ConnectionState::UnknownError { .. }),
-            ) => DeliveryError::transient(format!(
-                "your Telegram connection is not up ({})",
-                s.describe()
-            )),
-            _ => DeliveryError::permanent(
-                "you are not logged in to Telegram; send `login` to the Telegram bridge bot",
-            ),
-        }
+        self.host.no_session_error(user)
     }
 
     /// Any session that can see a shared chat (the receiver's for private ones).

@@ -8,7 +8,6 @@ use ferrybridge_core::events::{
 };
 use ferrybridge_core::ids::RemoteMessageId;
 use ferrybridge_core::portal::Portal;
-use ferrybridge_core::seam::ConnectionState;
 use ruma::OwnedUserId;
 
 use crate::bridge::Inner;
@@ -27,29 +26,9 @@ fn delivery_error(e: WaError) -> DeliveryError {
     }
 }
 
-/// Why a Matrix event from `user`, who has no session, cannot be delivered: retryable while
-/// their device is connecting or down for a passing reason, final when they are not logged in.
+/// Why a Matrix event from `user`, who has no session, cannot be delivered.
 fn not_connected(inner: &Inner, user: &OwnedUserId) -> DeliveryError {
-    let state = inner
-        .host
-        .connection_states()
-        .of_user(user)
-        .into_iter()
-        .map(|(_, s)| s)
-        .next();
-    match state {
-        Some(
-            s @ (ConnectionState::Connecting
-            | ConnectionState::TransientDisconnect { .. }
-            | ConnectionState::UnknownError { .. }),
-        ) => DeliveryError::transient(format!(
-            "your WhatsApp connection is not up ({})",
-            s.describe()
-        )),
-        _ => DeliveryError::permanent(
-            "you are not logged in to WhatsApp (send `login` to the bridge bot)",
-        ),
-    }
+    inner.host.no_session_error(user)
 }
 
 /// Sends one Matrix event to WhatsApp as its sender.
