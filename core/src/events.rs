@@ -99,8 +99,9 @@ pub struct Media {
     pub mimetype: Option<String>,
     /// Size in bytes, if known.
     pub size: Option<u64>,
-    /// The bytes, when a network hands them over directly for upload.
-    #[serde(skip)]
+    /// The bytes, when a network hands them over directly for upload (base64 in JSON, so a
+    /// journaled remote event keeps its file across a crash).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "inline_bytes")]
     pub data: Option<bytes::Bytes>,
 }
 
@@ -123,8 +124,9 @@ impl Media {
     }
 }
 
-/// An event from the remote network, addressed to one portal.
-#[derive(Clone, Debug)]
+/// An event from the remote network, addressed to one portal. Serialisable: the core journals
+/// it before queueing, so a crash between receiving and posting it loses nothing.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RemoteEvent {
     /// The portal it concerns; created on demand if it does not exist yet.
     pub portal: PortalKey,
@@ -133,7 +135,7 @@ pub struct RemoteEvent {
 }
 
 /// What happened on the remote side.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum RemoteEventKind {
     /// A new message.
     Message {
@@ -185,7 +187,7 @@ pub enum RemoteEventKind {
 }
 
 /// A change of membership, both directions.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MembershipChange {
     Join,
     Leave {
@@ -206,7 +208,7 @@ pub enum MembershipChange {
 }
 
 /// Information about a remote chat; `None` fields are unknown or unchanged.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatInfo {
     pub name: Option<String>,
     pub topic: Option<String>,
@@ -215,7 +217,7 @@ pub struct ChatInfo {
 
 /// A remote user's profile; `None` fields are unknown or unchanged. An avatar that is
 /// [`Media::removal`] removes the ghost's avatar.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemoteProfile {
     pub displayname: Option<String>,
     pub avatar: Option<Media>,
@@ -356,4 +358,29 @@ pub struct DmRequest {
     pub chat: RemoteChatId,
     pub with: RemoteUserId,
     pub receiver: OwnedUserId,
+}
+
+/// `Option<Bytes>` as base64 text, for [`Media::data`].
+mod inline_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(data: &Option<bytes::Bytes>, s: S) -> Result<S::Ok, S::Error> {
+        match data {
+            Some(d) => s.serialize_some(&STANDARD.encode(d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bytes::Bytes>, D::Error> {
+        let text: Option<String> = Option::deserialize(d)?;
+        text.map(|t| {
+            STANDARD
+                .decode(t)
+                .map(bytes::Bytes::from)
+                .map_err(serde::de::Error::custom)
+        })
+        .transpose()
+    }
 }

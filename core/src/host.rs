@@ -9,13 +9,27 @@ use ruma::OwnedUserId;
 use tokio::sync::mpsc;
 
 use crate::connections::{Announcement, ConnectionStates, LoginKey};
-use crate::events::RemoteEvent;
+use crate::events::{RemoteEvent, RemoteEventKind};
 use crate::ghost::Ghosts;
 use crate::matrix::MatrixClient;
 use crate::portal::Portals;
 use crate::seam::ConnectionState;
 use crate::store::Store;
 use crate::tasks::Tasks;
+
+/// A remote event on its way to its portal queue, with its journal row if it has one.
+pub(crate) struct Incoming {
+    pub event: RemoteEvent,
+    pub journal: Option<i64>,
+}
+
+/// Typing and read receipts are not worth a database write: stale after a restart anyway.
+fn is_ephemeral(event: &RemoteEvent) -> bool {
+    matches!(
+        event.kind,
+        RemoteEventKind::Typing { .. } | RemoteEventKind::ReadReceipt { .. }
+    )
+}
 
 /// What a network may use of the core. Cheap to clone.
 #[derive(Clone)]
@@ -39,20 +53,41 @@ pub(crate) struct HostInner {
     pub media_links: crate::media_links::MediaLinks,
     pub limits: crate::config::LimitsConfig,
     /// Remote events on their way to the portal queues (bounded: `limits.remote_queue_depth`).
-    pub remote: mpsc::Sender<RemoteEvent>,
+    pub remote: mpsc::Sender<Incoming>,
     pub tasks: Tasks,
     pub states: ConnectionStates,
 }
 
 impl BridgeHost {
     /// Hands a remote event to the core, which queues it on its portal's ordered queue.
-    /// Waits while the core is `limits.remote_queue_depth` events behind (backpressure into the
-    /// remote connection: it reads no more until the core caught up). Events of one caller
-    /// keep their order.
+    /// The event is journaled first (typing and read receipts excepted), so once this returns a
+    /// crash of the bridge does not lose it: it is replayed at the next start. Waits while the
+    /// core is `limits.remote_queue_depth` events behind (backpressure into the remote
+    /// connection: it reads no more until the core caught up). Events of one caller keep their
+    /// order.
     pub async fn send(&self, event: RemoteEvent) {
-        if self.inner.remote.send(event).await.is_err() {
-            // Only after shutdown, when nothing is delivered any more.
-            tracing::warn!("remote event arrived after shutdown; dropped");
+        let journal = if is_ephemeral(&event) {
+            None
+        } else {
+            match self.inner.store.journal_remote(&event).await {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    // Still delivered from memory; only a crash before it is posted loses it.
+                    tracing::error!(error = %e, portal = %event.portal, "could not journal a remote event");
+                    None
+                }
+            }
+        };
+        if self
+            .inner
+            .remote
+            .send(Incoming { event, journal })
+            .await
+            .is_err()
+        {
+            // Only after shutdown, when nothing is delivered any more; a journaled event is
+            // replayed at the next start.
+            tracing::warn!("remote event arrived after shutdown; left for the next start");
         }
     }
     /// The store (for the network's key-value area, secrets and login state).

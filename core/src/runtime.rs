@@ -15,15 +15,14 @@ use crate::bridge::{Bridge, BridgeError};
 use crate::commands::{Registry, cmd::core_commands};
 use crate::config::{Config, ConfigError};
 use crate::context::Core;
-use crate::events::RemoteEvent;
 use crate::ghost::Ghosts;
-use crate::host::{BridgeHost, HostInner};
+use crate::host::{BridgeHost, HostInner, Incoming};
 use crate::matrix::{MatrixClient, MatrixError};
 use crate::network::Network;
 use crate::permissions::Permissions;
 use crate::portal::Portals;
 use crate::router::Router;
-use crate::store::{SecretKey, Store, StoreError};
+use crate::store::{JournaledEvent, SecretKey, Store, StoreError};
 use crate::tasks::Tasks;
 use crate::templates::Template;
 
@@ -225,7 +224,17 @@ where
         logins: Default::default(),
         capabilities: caps,
     };
+    // What a crash left in the remote journal goes first, before anything the network sends
+    // from now on (read before `start`, so those rows are not read twice).
+    let journaled = store.pending_remote().await?;
+    if !journaled.is_empty() {
+        tracing::info!(
+            count = journaled.len(),
+            "replaying remote events received before the restart"
+        );
+    }
     tasks.spawn(intake(
+        journaled,
         remote_rx,
         portals,
         network,
@@ -295,16 +304,25 @@ where
     })
 }
 
-/// Moves remote events from the network's bounded channel onto their portal queues, in the
-/// order they were sent, waiting while a portal's queue is full.
+/// Moves remote events onto their portal queues in order, waiting while a portal's queue is
+/// full: first what an earlier run journaled but did not apply, then the network's bounded
+/// channel.
 async fn intake(
-    mut events: mpsc::Receiver<RemoteEvent>,
+    journaled: Vec<JournaledEvent>,
+    mut events: mpsc::Receiver<Incoming>,
     portals: Portals,
     network: Network,
     depth: usize,
 ) {
-    while let Some(event) = events.recv().await {
-        portals.queue_remote(event, network.clone(), depth).await;
+    for JournaledEvent { id, event } in journaled {
+        portals
+            .queue_remote(event, Some(id), network.clone(), depth)
+            .await;
+    }
+    while let Some(Incoming { event, journal }) = events.recv().await {
+        portals
+            .queue_remote(event, journal, network.clone(), depth)
+            .await;
     }
 }
 

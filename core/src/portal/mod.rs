@@ -313,15 +313,26 @@ impl Portals {
     }
 
     /// Queues a remote event on its portal's queue, waiting while that queue already holds
-    /// `depth` jobs (so one flooding chat cannot fill memory; others go on).
-    pub(crate) async fn queue_remote(&self, event: RemoteEvent, network: Network, depth: usize) {
+    /// `depth` jobs (so one flooding chat cannot fill memory; others go on). Its journal row,
+    /// if any, is finished once it was applied (or failed for good).
+    pub(crate) async fn queue_remote(
+        &self,
+        event: RemoteEvent,
+        journal: Option<i64>,
+        network: Network,
+        depth: usize,
+    ) {
         let this = self.clone();
         let key = QueueKey::Portal(event.portal.clone());
         self.inner.queues.wait_below(&key, depth).await;
-        self.inner.queues.push(
-            key,
-            async move { this.apply_remote(event, &*network).await },
-        );
+        self.inner.queues.push(key, async move {
+            this.apply_remote(event, &*network).await;
+            if let Some(id) = journal
+                && let Err(e) = this.inner.store.finish_remote(id).await
+            {
+                tracing::error!(row = id, error = %e, "could not finish a journaled remote event; it will be replayed");
+            }
+        });
     }
 
     /// Jobs waiting or running on `key`'s queue.

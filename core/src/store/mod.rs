@@ -8,7 +8,8 @@
 //! that must describe the same tables. Flags are bound as `bool` and read back with
 //! `decode::flag`, since SQLite stores them as integers.
 //!
-//! Files: `pool` (connect and migrate), `txns` (transaction dedupe and inbox), `users`,
+//! Files: `pool` (connect and migrate), `txns` (transaction dedupe and inbox), `journal`
+//! (remote events not yet applied to Matrix), `users`,
 //! `ghosts`, `portals`, `messages`, `kv`, `secrets` (key handling and encrypted rows),
 //! `decode` (strings back to typed IDs).
 
@@ -19,6 +20,7 @@ use sqlx::AnyPool;
 mod decode;
 mod durability;
 mod ghosts;
+mod journal;
 mod kv;
 mod messages;
 mod pool;
@@ -32,6 +34,7 @@ mod tests;
 
 pub(crate) use durability::Durability;
 pub use ghosts::GhostRow;
+pub use journal::JournaledEvent;
 pub use messages::MessageRow;
 pub use pool::Backend;
 pub use portals::PortalRow;
