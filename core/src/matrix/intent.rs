@@ -90,12 +90,28 @@ impl Intent {
         reply_to: Option<&OwnedEventId>,
         replaces: Option<&OwnedEventId>,
     ) -> Result<OwnedEventId, MatrixError> {
+        self.send_message_txn(room, content, reply_to, replaces, &TransactionId::new())
+            .await
+    }
+
+    /// As [`Intent::send_message`], under a transaction ID the caller derives from what it is
+    /// sending (a remote message's ID): the homeserver answers a repeat of it (the replay of
+    /// a message posted just before a crash) with the first event instead of posting twice.
+    pub async fn send_message_txn(
+        &self,
+        room: &OwnedRoomId,
+        content: &MessageContent,
+        reply_to: Option<&OwnedEventId>,
+        replaces: Option<&OwnedEventId>,
+        txn: &TransactionId,
+    ) -> Result<OwnedEventId, MatrixError> {
         let body = convert::with_relations(
             convert::to_matrix_content(content),
             reply_to.map(|e| &**e),
             replaces.map(|e| &**e),
         );
-        self.send_event(room, "m.room.message", &body).await
+        self.send_event_txn(room, "m.room.message", &body, txn)
+            .await
     }
 
     /// Sends any room event with a JSON body.
@@ -105,9 +121,21 @@ impl Intent {
         event_type: &str,
         content: &serde_json::Value,
     ) -> Result<OwnedEventId, MatrixError> {
+        self.send_event_txn(room, event_type, content, &TransactionId::new())
+            .await
+    }
+
+    /// Sends any room event with a JSON body under the transaction ID `txn`.
+    pub async fn send_event_txn(
+        &self,
+        room: &OwnedRoomId,
+        event_type: &str,
+        content: &serde_json::Value,
+        txn: &TransactionId,
+    ) -> Result<OwnedEventId, MatrixError> {
         let req = send_message_event::v3::Request::new_raw(
             room.clone(),
-            TransactionId::new(),
+            txn.to_owned(),
             MessageLikeEventType::from(event_type),
             raw(content)?,
         );
@@ -188,8 +216,22 @@ impl Intent {
         event: &OwnedEventId,
         key: &str,
     ) -> Result<OwnedEventId, MatrixError> {
+        self.react_txn(room, event, key, &TransactionId::new())
+            .await
+    }
+
+    /// As [`Intent::react`], under a transaction ID derived from the remote reaction (see
+    /// [`Intent::send_message_txn`]).
+    pub async fn react_txn(
+        &self,
+        room: &OwnedRoomId,
+        event: &OwnedEventId,
+        key: &str,
+        txn: &TransactionId,
+    ) -> Result<OwnedEventId, MatrixError> {
         let content = reaction_content(event, key);
-        self.send_event(room, "m.reaction", &content).await
+        self.send_event_txn(room, "m.reaction", &content, txn)
+            .await
     }
 
     /// Starts (for 30 s) or stops typing.

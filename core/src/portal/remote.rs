@@ -1,17 +1,38 @@
 //! Applying remote events to Matrix: messages, edits, redactions, reactions, typing, receipts,
 //! membership, chat info and profiles, posted by the sender's ghost.
 
-use ruma::OwnedEventId;
+use ruma::{OwnedEventId, OwnedTransactionId};
 
 use super::{Portal, PortalError, Portals};
 use crate::events::{ChatInfo, MembershipChange, MessageContent, RemoteEvent, RemoteEventKind};
 use crate::ghost::GhostError;
-use crate::ids::{RemoteMessageId, RemoteUserId};
+use crate::ids::{PortalKey, RemoteMessageId, RemoteUserId};
 use crate::matrix::Intent;
 use crate::media_cap::refused_content;
 use crate::metrics::{self, Direction, FailureReason};
 use crate::network::NetworkHandle;
 use crate::store::MessageRow;
+
+/// The Matrix transaction ID a remote message (or reaction) is posted under: the same for
+/// every attempt, so a message replayed from the journal after a crash that came between
+/// posting and recording it is answered by the homeserver with the first event, not posted
+/// twice. (Synapse keeps these for 30 minutes, in memory.)
+fn remote_txn(portal: &PortalKey, id: &RemoteMessageId) -> OwnedTransactionId {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(portal.chat.0.as_bytes());
+    hash.update([0u8]);
+    if let Some(receiver) = &portal.receiver {
+        hash.update(receiver.as_bytes());
+    }
+    hash.update([0u8]);
+    hash.update(id.0.as_bytes());
+    let hex: String = hash.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    OwnedTransactionId::from(format!("fbr{hex}"))
+}
 
 impl Portals {
     /// Applies one remote event; runs on the portal's queue. Failures are logged: there is no
@@ -82,7 +103,13 @@ impl Portals {
                     None => None,
                 };
                 let event_id = ghost
-                    .send_message(&room, &content, reply.as_ref(), None)
+                    .send_message_txn(
+                        &room,
+                        &content,
+                        reply.as_ref(),
+                        None,
+                        &remote_txn(portal.key(), &id),
+                    )
                     .await?;
                 self.record(&portal, id, event_id, Some(sender), &ghost)
                     .await?;
@@ -123,7 +150,9 @@ impl Portals {
                     return Ok(());
                 };
                 let ghost = inner.ghosts.ensure_joined(&sender, &room).await?;
-                let event_id = ghost.react(&room, &original, &key).await?;
+                let event_id = ghost
+                    .react_txn(&room, &original, &key, &remote_txn(portal.key(), &id))
+                    .await?;
                 self.record(&portal, id, event_id, Some(sender), &ghost)
                     .await?;
             }
@@ -364,4 +393,23 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::remote_txn;
+    use crate::ids::{PortalKey, RemoteChatId, RemoteMessageId};
+
+    #[test]
+    fn a_remote_message_keeps_its_transaction_id_and_others_differ() {
+        let chat = PortalKey::shared(RemoteChatId::new("#a"));
+        let id = RemoteMessageId::new("net/1-1");
+        assert_eq!(remote_txn(&chat, &id), remote_txn(&chat, &id));
+        assert_ne!(
+            remote_txn(&chat, &id),
+            remote_txn(&chat, &RemoteMessageId::new("net/1-2"))
+        );
+        let dm = PortalKey::private(RemoteChatId::new("#a"), "@u:x".try_into().unwrap());
+        assert_ne!(remote_txn(&chat, &id), remote_txn(&dm, &id));
+    }
 }
