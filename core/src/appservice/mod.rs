@@ -29,6 +29,7 @@ mod auth;
 pub mod errors;
 mod ping;
 mod queries;
+mod sequence;
 mod span;
 #[cfg(test)]
 mod tests;
@@ -143,6 +144,8 @@ pub(crate) struct ApiState {
     store: Arc<dyn TransactionLog>,
     handler: Arc<dyn AppserviceHandler>,
     record_ephemeral: bool,
+    /// Notices transactions a homeserver left behind (see `sequence`).
+    sequence: Arc<sequence::Sequence>,
 }
 
 /// The axum router for the appservice API, with default [`RouterOptions`].
@@ -157,6 +160,7 @@ pub fn router_with<L: TransactionLog>(state: AppserviceState<L>, options: Router
         store: Arc::new(state.store),
         handler: state.handler,
         record_ephemeral: options.record_ephemeral,
+        sequence: Default::default(),
     };
     Router::new()
         .route(

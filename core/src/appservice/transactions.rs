@@ -11,6 +11,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::sequence::Check;
 use super::{ApiState, errors::MatrixError};
 use crate::metrics::{self, TransactionOutcome};
 use crate::store::{InboxEvent, TxnOutcome};
@@ -56,6 +57,12 @@ async fn accept(
 ) -> Result<Json<serde_json::Value>, MatrixError> {
     let body = body.map_err(super::errors::body_error)?;
     let events = parse_events(&body, state.record_ephemeral)?;
+    if let Check::Refuse { missing } = state.sequence.check(txn_id) {
+        return Err(MatrixError::busy(format!(
+            "transactions {}..={} never arrived; send them first (refused once, so the homeserver's recoverer resends what it left behind)",
+            missing.0, missing.1
+        )));
+    }
     if let Err(busy) = state.handler.admit(&events) {
         return Err(MatrixError::busy(format!(
             "the bridge is busy ({busy}); send this transaction again later"
@@ -69,6 +76,7 @@ async fn accept(
             tracing::error!("cannot record transaction: {err}");
             MatrixError::unknown("could not record the transaction; retry later")
         })?;
+    state.sequence.acknowledged(txn_id);
     match outcome {
         TxnOutcome::Duplicate => {
             metrics::transaction(TransactionOutcome::Duplicate);
