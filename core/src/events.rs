@@ -101,7 +101,11 @@ pub struct Media {
     pub size: Option<u64>,
     /// The bytes, when a network hands them over directly for upload (base64 in JSON, so a
     /// journaled remote event keeps its file across a crash).
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "inline_bytes")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "inline_bytes"
+    )]
     pub data: Option<bytes::Bytes>,
 }
 

@@ -23,7 +23,9 @@ use std::sync::Mutex;
 pub(crate) enum Check {
     Accept,
     /// Numbers `missing.0 ..= missing.1` never arrived: refuse this one so they are sent first.
-    Refuse { missing: (u64, u64) },
+    Refuse {
+        missing: (u64, u64),
+    },
 }
 
 #[derive(Debug, Default)]
@@ -104,10 +106,20 @@ mod tests {
     fn a_stranded_transaction_is_asked_for_once_then_arrives_first() {
         let seq = Sequence::default();
         ack(&seq, &(216..=298).collect::<Vec<_>>());
-        assert_eq!(seq.check("300"), Check::Refuse { missing: (299, 299) });
+        assert_eq!(
+            seq.check("300"),
+            Check::Refuse {
+                missing: (299, 299)
+            }
+        );
         // Synapse's recoverer: the stranded one, then the refused one.
         ack(&seq, &[299, 300, 301]);
-        assert_eq!(seq.check("303"), Check::Refuse { missing: (302, 302) });
+        assert_eq!(
+            seq.check("303"),
+            Check::Refuse {
+                missing: (302, 302)
+            }
+        );
     }
 
     #[test]

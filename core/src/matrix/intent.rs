@@ -133,17 +133,33 @@ impl Intent {
         content: &serde_json::Value,
         txn: &TransactionId,
     ) -> Result<OwnedEventId, MatrixError> {
-        let req = send_message_event::v3::Request::new_raw(
-            room.clone(),
-            txn.to_owned(),
-            MessageLikeEventType::from(event_type),
-            raw(content)?,
-        );
-        Ok(self
+        let request = || -> Result<_, MatrixError> {
+            Ok(send_message_event::v3::Request::new_raw(
+                room.clone(),
+                txn.to_owned(),
+                MessageLikeEventType::from(event_type),
+                raw(content)?,
+            ))
+        };
+        // As the user's bridge device, so the homeserver keeps `txn` across its own restarts.
+        let device = self.client.device_for(&self.user).await;
+        match self
             .client
-            .send_ruma(req, self.assert_user())
-            .await?
-            .event_id)
+            .send_ruma_device(request()?, self.assert_user(), device)
+            .await
+        {
+            Ok(resp) => Ok(resp.event_id),
+            // The device was deleted behind our back: make it again next time, send without.
+            Err(e) if device.is_some() && e.errcode() == Some("M_UNKNOWN_DEVICE") => {
+                self.client.devices().forget(&self.user);
+                Ok(self
+                    .client
+                    .send_ruma(request()?, self.assert_user())
+                    .await?
+                    .event_id)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Sets a state event.
@@ -230,8 +246,7 @@ impl Intent {
         txn: &TransactionId,
     ) -> Result<OwnedEventId, MatrixError> {
         let content = reaction_content(event, key);
-        self.send_event_txn(room, "m.reaction", &content, txn)
-            .await
+        self.send_event_txn(room, "m.reaction", &content, txn).await
     }
 
     /// Starts (for 30 s) or stops typing.

@@ -17,6 +17,7 @@ use std::{
 use ruma::{OwnedMxcUri, OwnedUserId, UserId};
 
 pub mod convert;
+mod devices;
 mod intent;
 mod media;
 pub mod retry;
@@ -29,6 +30,7 @@ mod test_fake;
 mod tests;
 
 pub use convert::{ConvertError, ParsedMessage};
+pub use devices::BRIDGE_DEVICE;
 pub use media::MediaDownload;
 pub use retry::RetryPolicy;
 pub use rooms::CREATOR_POWER_LEVEL;
@@ -59,6 +61,14 @@ impl MatrixError {
     pub fn errcode(&self) -> Option<&str> {
         match self {
             MatrixError::Api { errcode, .. } => Some(errcode),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of an error response from the homeserver.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            MatrixError::Api { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -99,6 +109,8 @@ pub struct MatrixClient {
     authenticated_media: Arc<AtomicBool>,
     /// The homeserver's default room version, once asked (it decides power level rules).
     default_room_version: Arc<Mutex<Option<String>>>,
+    /// The bridge's device per puppet (see `devices`).
+    devices: devices::Devices,
     /// Where [`MatrixClient::public_media_url`] points when a media proxy serves downloads.
     public_media_base: Option<url::Url>,
 }
@@ -146,6 +158,7 @@ impl MatrixClient {
             registered: Arc::default(),
             authenticated_media: Arc::new(AtomicBool::new(authenticated_media)),
             default_room_version: Arc::default(),
+            devices: Default::default(),
             public_media_base: None,
         })
     }

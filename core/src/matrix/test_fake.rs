@@ -55,12 +55,24 @@ impl Fake {
         self
     }
 
+    /// What the fake saw, without the bridge-device requests (`devices`'s own tests look at
+    /// those with [`Fake::seen_all`]).
     pub fn seen(&self) -> Vec<Seen> {
+        self.seen_all()
+            .into_iter()
+            .filter(|s| !s.path.contains("/devices/"))
+            .collect()
+    }
+
+    pub fn seen_all(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
 
     pub fn seen_at(&self, path: &str) -> Vec<Seen> {
-        self.seen().into_iter().filter(|s| s.path == path).collect()
+        self.seen_all()
+            .into_iter()
+            .filter(|s| s.path == path)
+            .collect()
     }
 }
 

@@ -6,7 +6,7 @@ use std::{borrow::Cow, collections::BTreeSet, sync::LazyLock, time::Instant};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, header};
 use ruma::{
-    UserId,
+    DeviceId, UserId,
     api::{
         IncomingResponse, MatrixVersion, Metadata, OutgoingRequest, OutgoingRequestAppserviceExt,
         SupportedVersions,
@@ -255,21 +255,32 @@ impl MatrixClient {
         R: OutgoingRequest + Metadata<PathBuilder = VersionHistory>,
         for<'a> R::Authentication: AuthScheme<Input<'a> = SendAccessToken<'a>>,
     {
-        let http_req = match user {
-            Some(user) => request.try_into_http_request_with_identity::<Vec<u8>>(
+        self.send_ruma_device(request, user, None).await
+    }
+
+    /// As [`MatrixClient::send_ruma`], also naming the user's `device` (appservice device
+    /// masquerading; see `devices`).
+    pub(crate) async fn send_ruma_device<R>(
+        &self,
+        request: R,
+        user: Option<&UserId>,
+        device: Option<&DeviceId>,
+    ) -> Result<R::IncomingResponse, MatrixError>
+    where
+        R: OutgoingRequest + Metadata<PathBuilder = VersionHistory>,
+        for<'a> R::Authentication: AuthScheme<Input<'a> = SendAccessToken<'a>>,
+    {
+        let mut identity = ruma::api::AppserviceUserIdentity::default();
+        identity.user_id = user;
+        identity.device_id = device;
+        let http_req = request
+            .try_into_http_request_with_identity::<Vec<u8>>(
                 self.homeserver.as_str(),
                 SendAccessToken::Appservice(&self.as_token),
-                ruma::api::AppserviceUserIdentity::new(user),
+                identity,
                 Cow::Borrowed(&*VERSIONS),
-            ),
-            None => request.try_into_http_request_with_identity::<Vec<u8>>(
-                self.homeserver.as_str(),
-                SendAccessToken::Appservice(&self.as_token),
-                ruma::api::AppserviceUserIdentity::default(),
-                Cow::Borrowed(&*VERSIONS),
-            ),
-        }
-        .map_err(|e| MatrixError::Format(e.to_string()))?;
+            )
+            .map_err(|e| MatrixError::Format(e.to_string()))?;
         let (parts, body) = http_req.into_parts();
         let url = url::Url::parse(&parts.uri.to_string())
             .map_err(|e| MatrixError::Format(format!("bad request URL: {e}")))?;

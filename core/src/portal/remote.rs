@@ -143,7 +143,12 @@ impl Portals {
                 key,
             } => {
                 // A replayed reaction that was posted before the crash.
-                if inner.store.message_by_remote(portal.key(), &id).await?.is_some() {
+                if inner
+                    .store
+                    .message_by_remote(portal.key(), &id)
+                    .await?
+                    .is_some()
+                {
                     return Ok(());
                 }
                 let Some(original) = self.event_for(&portal, &target).await? else {

@@ -1,0 +1,89 @@
+//! One appservice-managed device per puppet (the bot and each ghost), so the homeserver keeps
+//! the transaction IDs of their sends in its database: a send retried across a homeserver
+//! restart (the first attempt landed, the answer was lost) is answered with the first event
+//! instead of posting twice. Synapse remembers appservice transaction IDs only in memory
+//! unless the request names a device (the `device_id` query parameter, MSC4190-style devices
+//! made with `PUT /devices/{id}` as the appservice). The same devices are what end-to-bridge
+//! encryption will hang its keys on.
+//!
+//! A homeserver that cannot make such devices (404 or 400 on the `PUT`) is remembered and the
+//! bridge sends without them, as before.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use http::Method;
+use ruma::{DeviceId, UserId};
+
+use super::transport::Outgoing;
+use super::{MatrixClient, MatrixError};
+
+/// The device ID the bridge gives each of its users.
+pub const BRIDGE_DEVICE: &str = "FERRYBRIDGE";
+
+/// Which users have their device, and whether the homeserver makes them at all.
+#[derive(Clone, Default)]
+pub(crate) struct Devices {
+    made: Arc<Mutex<HashSet<ruma::OwnedUserId>>>,
+    unsupported: Arc<AtomicBool>,
+}
+
+impl Devices {
+    fn has(&self, user: &UserId) -> bool {
+        self.made.lock().map(|m| m.contains(user)).unwrap_or(false)
+    }
+
+    /// Forgets `user`'s device (the homeserver said it no longer exists).
+    pub(crate) fn forget(&self, user: &UserId) {
+        if let Ok(mut m) = self.made.lock() {
+            m.remove(user);
+        }
+    }
+}
+
+impl MatrixClient {
+    /// The device to send as `user` with: made on first use (one request per user and
+    /// process), `None` where the homeserver does not support appservice devices or the
+    /// request failed (the send then goes without, and the next one tries again).
+    pub(crate) async fn device_for(&self, user: &UserId) -> Option<&'static DeviceId> {
+        let device: &'static DeviceId = BRIDGE_DEVICE.into();
+        if self.devices.unsupported.load(Ordering::Relaxed) {
+            return None;
+        }
+        if self.devices.has(user) {
+            return Some(device);
+        }
+        match self.make_device(user).await {
+            Ok(()) => {
+                if let Ok(mut m) = self.devices.made.lock() {
+                    m.insert(user.to_owned());
+                }
+                Some(device)
+            }
+            Err(e) if matches!(e.status(), Some(400 | 404 | 405)) => {
+                if !self.devices.unsupported.swap(true, Ordering::Relaxed) {
+                    tracing::info!(error = %e, "the homeserver makes no appservice devices; sends are deduplicated only while it runs");
+                }
+                None
+            }
+            Err(e) => {
+                tracing::warn!(%user, error = %e, "could not make the bridge device; sending without it");
+                None
+            }
+        }
+    }
+
+    /// `PUT /_matrix/client/v3/devices/{BRIDGE_DEVICE}?user_id=…` (creates or updates).
+    async fn make_device(&self, user: &UserId) -> Result<(), MatrixError> {
+        let url = self.url(&["_matrix", "client", "v3", "devices", BRIDGE_DEVICE])?;
+        let body = serde_json::json!({ "display_name": "ferrybridge" });
+        self.send(Outgoing::json(Method::PUT, url, &body).asserting(Some(user)))
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) fn devices(&self) -> &Devices {
+        &self.devices
+    }
+}
