@@ -212,6 +212,42 @@ pub async fn send_numbered(
     Ok(retries)
 }
 
+/// The Matrix side of a homeserver-restart scenario: sends the first third of `0..n` (tag
+/// `tag`), waits until the remote talker's counter `remote` reached a third of its load too,
+/// then sends the rest in the background and returns once a few more were accepted, so sends
+/// are in flight when the caller restarts the homeserver. The task returns the send retries.
+pub async fn matrix_load_across_restart(
+    user: Arc<TestUser>,
+    room: OwnedRoomId,
+    tag: &str,
+    n: usize,
+    streams: usize,
+    sent: Arc<AtomicUsize>,
+    remote: &AtomicUsize,
+) -> Result<tokio::task::JoinHandle<Result<usize>>> {
+    let third = n / 3;
+    let first = send_numbered(
+        user.clone(),
+        room.clone(),
+        tag.into(),
+        0..third,
+        streams,
+        sent.clone(),
+    )
+    .await?;
+    reached(remote, third).await?;
+    let rest = tokio::spawn(send_numbered(
+        user,
+        room,
+        tag.into(),
+        third..n,
+        streams,
+        sent.clone(),
+    ));
+    reached(&sent, (third + 5).min(n)).await?;
+    Ok(tokio::spawn(async move { Ok(first + rest.await??) }))
+}
+
 /// Sends one text under transaction ID `txn`, retrying until accepted; returns the retries.
 async fn send_one(user: &TestUser, room: &RoomId, body: &str, txn: &str) -> Result<usize> {
     let content = json!({"msgtype": "m.text", "body": body});

@@ -36,8 +36,9 @@ use ferrybridge_core::config::NetworkConfig;
 use ferrybridge_irc::{IrcBridge, IrcConfig};
 use ferrybridge_tests::bridge_env::{test_config, use_homeserver, write_registration};
 use ferrybridge_tests::crash::{
-    STALL, Tally, latest_number, load_size, matrix_numbers, notices_from, numbered, numbers,
-    numbers_in_timeline, ranges, reached, send_numbered, talk, wait_progress,
+    STALL, Tally, latest_number, load_size, matrix_load_across_restart, matrix_numbers,
+    notices_from, numbered, numbers, numbers_in_timeline, ranges, reached, send_numbered, talk,
+    wait_progress,
 };
 use ferrybridge_tests::{ProcessBridge, Synapse, TestUser, bridge_binary, work_dir};
 use listener::Listener;
@@ -249,13 +250,11 @@ async fn matrix_to_irc(stop: Stop) -> Result<()> {
     Ok(())
 }
 
-#[ignore = "known loss (issue 14, open): one Matrix message after the restart is lost on IRC with no notice; run with --ignored"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn matrix_to_irc_survives_sigkill() -> Result<()> {
     matrix_to_irc(Stop::Kill).await
 }
 
-#[ignore = "known loss (issue 14, open): one Matrix message after the restart is lost on IRC with no notice; run with --ignored"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn matrix_to_irc_survives_sigterm() -> Result<()> {
     matrix_to_irc(Stop::Term).await
@@ -263,7 +262,6 @@ async fn matrix_to_irc_survives_sigterm() -> Result<()> {
 
 /// IRC → Matrix: `bob` talks; after a third the bridge is SIGKILLed, started again a second
 /// later, and `bob` goes on once the bot is back in the channel.
-#[ignore = "known loss (issue 14, open): lines received but not yet posted to Matrix are lost on SIGKILL (no durable remote inbox yet); run with --ignored"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn irc_to_matrix_survives_sigkill() -> Result<()> {
     let n = load_size("FB_CRASH_REMOTE_MESSAGES", 300);
@@ -322,30 +320,30 @@ async fn irc_to_matrix_survives_sigkill() -> Result<()> {
 
 /// Both ways at once while Synapse restarts: the Matrix user's sends are retried under their
 /// transaction IDs; the bridge must hold IRC lines until Synapse is back and post them all.
-#[ignore = "known duplicate (issue 14, open): a post retried across the Synapse restart can land twice; run with --ignored"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_ways_survive_a_synapse_restart() -> Result<()> {
     let n = load_size("FB_CRASH_SYNAPSE_MESSAGES", 300);
     let mut env = Env::start().await?;
     let (m_sent, i_sent) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let started = Instant::now();
-    let sender = tokio::spawn(send_numbered(
-        env.user.clone(),
-        env.room.clone(),
-        "m".into(),
-        0..n,
-        streams(),
-        m_sent.clone(),
-    ));
-    // Both loads a third done when Synapse goes (the talker slowed to match the sender).
+    // Both loads a third done when Synapse goes, Matrix sends in flight (the talker slowed
+    // so its load spans the outage).
     let open = Arc::new(RwLock::new(()));
     let bob = env.bob.clone();
     let talker = tokio::spawn(talk(n, TALK_RATE / 10, open, i_sent.clone(), move |i| {
         let bob = bob.clone();
         async move { bob.say([numbered("i", i)]).await }
     }));
-    reached(&m_sent, n / 3).await?;
-    reached(&i_sent, n / 3).await?;
+    let sender = matrix_load_across_restart(
+        env.user.clone(),
+        env.room.clone(),
+        "m",
+        n,
+        streams(),
+        m_sent.clone(),
+        &i_sent,
+    )
+    .await?;
     let (m_at, i_at) = (
         m_sent.load(Ordering::Relaxed),
         i_sent.load(Ordering::Relaxed),

@@ -143,11 +143,13 @@ impl Intent {
         };
         // As the user's bridge device, so the homeserver keeps `txn` across its own restarts.
         let device = self.client.device_for(&self.user).await;
-        match self
-            .client
-            .send_ruma_device(request()?, self.assert_user(), device)
-            .await
-        {
+        // With a device the user is always named, the bot too: Synapse 1.163 fails (500) on a
+        // device without `user_id`.
+        let user = match device {
+            Some(_) => Some(&*self.user),
+            None => self.assert_user(),
+        };
+        match self.client.send_ruma_device(request()?, user, device).await {
             Ok(resp) => Ok(resp.event_id),
             // The device was deleted behind our back: make it again next time, send without.
             Err(e) if device.is_some() && e.errcode() == Some("M_UNKNOWN_DEVICE") => {
