@@ -51,6 +51,41 @@ async fn login_happy_path_ping_and_logout() -> Result<()> {
     Ok(())
 }
 
+/// An interrupted update stream (network trouble; the real adapter retries with backoff and
+/// catches up) shows in `ping` and is announced once, and so is its end.
+#[tokio::test]
+async fn an_interrupted_update_stream_is_reported_and_its_recovery_too() -> Result<()> {
+    use ferrybridge_telegram::network::TgUpdate;
+    let world = world();
+    let env = env(&world).await?;
+    let alice = env.user("alice").await?;
+    let dm = bot_dm(&env, &alice).await?;
+    login(&alice, &dm).await?;
+    let reason = "connection reset by peer".to_owned();
+    world
+        .inject(ME, TgUpdate::StreamInterrupted { reason })
+        .await;
+    wait_notice(
+        &alice,
+        &dm,
+        "Disconnected from Telegram (connection reset by peer); reconnecting.",
+    )
+    .await?;
+    let ping = command(&alice, &dm, "ping").await?;
+    assert!(
+        ping.contains("disconnected (connection reset by peer)"),
+        "{ping}"
+    );
+    world.inject(ME, TgUpdate::StreamResumed).await;
+    wait_notice(&alice, &dm, "Reconnected to Telegram.").await?;
+    assert!(
+        command(&alice, &dm, "ping")
+            .await?
+            .ends_with("Telegram: connected."),
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn wrong_code_then_cancel_then_login_again() -> Result<()> {
     let world = world();

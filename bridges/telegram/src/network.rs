@@ -313,6 +313,12 @@ pub enum TgUpdate {
     },
     /// The session was revoked elsewhere.
     LoggedOut,
+    /// Updates stopped arriving (network trouble); the stream is retrying with backoff.
+    StreamInterrupted {
+        reason: String,
+    },
+    /// Updates arrive again, after catching up on what was missed.
+    StreamResumed,
 }
 
 /// The result of submitting a login code.

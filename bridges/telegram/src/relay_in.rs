@@ -5,6 +5,7 @@ use ferrybridge_core::events::{
     ChatInfo, MembershipChange, MessageContent, MessageKind, RemoteEvent, RemoteEventKind,
 };
 use ferrybridge_core::ids::RemoteMessageId;
+use ferrybridge_core::seam::ConnectionState;
 
 use crate::bridge::TelegramBridge;
 use crate::network::{ChatRef, MediaKind, TgError, TgMessage, TgUpdate};
@@ -199,6 +200,14 @@ pub async fn handle(bridge: &TelegramBridge, session: &UserSession, update: TgUp
             .await;
         }
         TgUpdate::LoggedOut => bridge.session_ended(&session.mxid).await,
+        TgUpdate::StreamInterrupted { reason } => {
+            let state = ConnectionState::TransientDisconnect { reason };
+            host.report_state(Some(&session.mxid), "", state).await
+        }
+        TgUpdate::StreamResumed => {
+            host.report_state(Some(&session.mxid), "", ConnectionState::Connected)
+                .await
+        }
     }
 }
 

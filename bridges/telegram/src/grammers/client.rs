@@ -20,6 +20,7 @@ use super::convert;
 use super::entities::to_tl;
 use super::errors::{map_invocation, map_sign_in};
 use super::store_session::StoreSession;
+use super::stream;
 use crate::network::{
     ChatKind, ChatRef, MediaKind, MediaRef, OutMedia, OutMessage, SignIn, TelegramNetwork, TgChat,
     TgError, TgUpdate, TgUser,
@@ -249,9 +250,15 @@ impl TelegramNetwork for GrammersClient {
         let (tx, rx) = mpsc::channel(256);
         let media = self.media.clone();
         self.tasks.spawn(async move {
+            let mut health = stream::Resilience::default();
             loop {
                 match stream.next().await {
                     Ok(update) => {
+                        if let Some(resumed) = health.succeeded()
+                            && tx.send(resumed).await.is_err()
+                        {
+                            return;
+                        }
                         if let grammers_client::update::Update::NewMessage(m)
                         | grammers_client::update::Update::MessageEdited(m) = &update
                             && let Some((ours, theirs)) = convert::media(m)
@@ -266,11 +273,20 @@ impl TelegramNetwork for GrammersClient {
                     }
                     Err(e) => {
                         let e = map_invocation(e);
-                        tracing::warn!(error = %e, "Telegram update stream failed");
                         if e == TgError::Unauthorized {
+                            tracing::warn!("Telegram revoked the session");
                             let _ = tx.send(TgUpdate::LoggedOut).await;
+                            return;
                         }
-                        return;
+                        // The stream keeps its update state: the next success catches up.
+                        let (told, wait) = health.failed(&e.to_string(), jitter());
+                        tracing::warn!(error = %e, ?wait, "Telegram update stream failed; retrying");
+                        if let Some(told) = told
+                            && tx.send(told).await.is_err()
+                        {
+                            return;
+                        }
+                        tokio::time::sleep(wait).await;
                     }
                 }
             }
@@ -558,4 +574,11 @@ impl MediaCache {
     fn get(&self, handle: &MediaRef) -> Option<grammers_client::media::Media> {
         self.map().get(handle).cloned()
     }
+}
+
+/// A jitter sample in `0.0..1.0` (the clock's nanoseconds: good enough to spread retries).
+fn jitter() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.5, |d| f64::from(d.subsec_nanos()) / 1e9)
 }

@@ -5,6 +5,7 @@ pub mod convert;
 pub mod entities;
 pub mod errors;
 pub mod store_session;
+mod stream;
 
 use std::net::SocketAddrV4;
 use std::sync::Arc;
