@@ -257,6 +257,7 @@ where
     // so no replayed event meets a network that is not there yet.
     bridge.clone().start().await?;
     let router_handler = Router::new(core);
+    tasks.spawn(router_handler.catch_up_after_outages());
     let pending = store.pending_inbox().await?;
     if !pending.is_empty() {
         tracing::info!(

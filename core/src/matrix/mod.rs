@@ -18,8 +18,10 @@ use ruma::{OwnedMxcUri, OwnedUserId, UserId};
 
 pub mod convert;
 mod devices;
+mod history;
 mod intent;
 mod media;
+mod outage;
 pub mod retry;
 mod rooms;
 mod transport;
@@ -111,6 +113,8 @@ pub struct MatrixClient {
     default_room_version: Arc<Mutex<Option<String>>>,
     /// The bridge's device per puppet (see `devices`).
     devices: devices::Devices,
+    /// Whether the homeserver is reachable, and how often it came back (see `outage`).
+    outages: outage::Outages,
     /// Where [`MatrixClient::public_media_url`] points when a media proxy serves downloads.
     public_media_base: Option<url::Url>,
 }
@@ -159,6 +163,7 @@ impl MatrixClient {
             authenticated_media: Arc::new(AtomicBool::new(authenticated_media)),
             default_room_version: Arc::default(),
             devices: Default::default(),
+            outages: Default::default(),
             public_media_base: None,
         })
     }

@@ -181,9 +181,11 @@ impl MatrixClient {
             let result = builder.send().await;
             let (outcome, failure) = match result {
                 Ok(resp) if streaming && resp.status().is_success() => {
+                    self.outages().answered();
                     return Ok(Reply::Streaming(resp));
                 }
                 Ok(resp) => {
+                    self.outages().answered();
                     let status = resp.status().as_u16();
                     let headers = resp.headers().clone();
                     match resp.bytes().await {
@@ -207,6 +209,7 @@ impl MatrixClient {
                 Err(e) => (Outcome::Transport, MatrixError::Transport(e.to_string())),
             };
             if outcome == Outcome::Transport {
+                self.outages().unreachable();
                 homeserver_request(sent.elapsed(), Some(HomeserverError::Transport));
             }
             let jitter: f64 = rand::random();

@@ -3,6 +3,7 @@
 //! that are not portals) and its inbox row is finished once handled, so a crash replays it.
 
 mod admission;
+mod catchup;
 mod dispatch;
 mod ephemeral;
 mod event;
@@ -39,6 +40,7 @@ pub struct Router {
     host: BridgeHost,
     typing: std::sync::Arc<ephemeral::TypingState>,
     recent: std::sync::Arc<recent::RecentEvents>,
+    active: std::sync::Arc<catchup::ActiveRooms>,
 }
 
 impl Router {
@@ -49,7 +51,16 @@ impl Router {
             core,
             typing: Default::default(),
             recent: Default::default(),
+            active: Default::default(),
         }
+    }
+
+    /// Catches up on what the homeserver may have lost, each time it answers again after an
+    /// outage (see `catchup`); runs until the bridge stops.
+    pub(crate) fn catch_up_after_outages(
+        &self,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        catchup::run(self.clone(), self.host.matrix().recoveries())
     }
 
     /// Queues an event fresh from a transaction and, once handled, removes it from the inbox.
@@ -90,7 +101,10 @@ impl Router {
             }
         };
         let key = match &portal {
-            Some(p) => QueueKey::Portal(p.key().clone()),
+            Some(p) => {
+                self.active.touch(&event.room_id);
+                QueueKey::Portal(p.key().clone())
+            }
             None => QueueKey::Room(event.room_id.clone()),
         };
         let this = self.clone();

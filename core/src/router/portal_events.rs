@@ -53,7 +53,9 @@ impl Router {
         // message map knows. A fresh one is new by its transaction ID; a homeserver repeating
         // it under another ID is caught in memory (see `recent`), which saves a database
         // round trip per message.
-        if !event.replayed && !self.recent.first_time(&event.event_id) {
+        // Replayed events are remembered too, so the outage catch-up does not bring them again.
+        let first_time = self.recent.first_time(&event.event_id);
+        if !event.replayed && !first_time {
             tracing::debug!("event seen in another transaction; skipping");
             return Delivery::Done(None);
         }

@@ -18,6 +18,15 @@ pub(crate) struct RecentEvents {
 }
 
 impl RecentEvents {
+    /// Whether `id` was handled lately (without recording it).
+    pub fn seen(&self, id: &EventId) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .contains(id)
+    }
+
     /// Records `id`; `false` if it was already there (a duplicate).
     pub fn first_time(&self, id: &EventId) -> bool {
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
