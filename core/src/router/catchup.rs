@@ -96,7 +96,7 @@ impl Router {
             let txn = format!("catchup-{}", uuid::Uuid::new_v4().simple());
             match self.host.store().record_transaction(&txn, &missed).await {
                 Ok(TxnOutcome::New(ids)) => {
-                    tracing::warn!(%room, count = missed.len(), "catch-up: routing events the homeserver never pushed");
+                    tracing::warn!(%room, count = missed.len(), "catch-up: routing events not received from the homeserver (lost, or not pushed yet; later copies are dropped)");
                     for (id, json) in ids.into_iter().zip(missed) {
                         self.route(InboxEvent {
                             id,
