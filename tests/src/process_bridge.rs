@@ -69,7 +69,8 @@ impl<N: Serialize> ProcessBridge<N> {
     /// its appservice port answers.
     pub async fn start(binary: PathBuf, config: Config<N>, dir: &Path) -> Result<Self> {
         let yaml = serde_norway::to_string(&config).context("serializing the bridge config")?;
-        std::fs::write(dir.join("config.yaml"), yaml)?;
+        // Owner-only, as `generate-registration` writes it (the bridge warns otherwise).
+        ferrybridge_core::private_fs::write_private(dir.join("config.yaml"), yaml)?;
         let mut bridge = Self {
             config,
             binary,
