@@ -87,3 +87,94 @@ impl MatrixClient {
         &self.devices
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Method;
+    use ruma::{OwnedRoomId, owned_room_id, user_id};
+    use serde_json::json;
+
+    use super::super::test_fake::start;
+    use crate::events::MessageContent;
+    use crate::matrix::MatrixClient;
+
+    const SEND: &str = "/_matrix/client/v3/rooms/!room/send/m.room.message/*";
+
+    fn room() -> OwnedRoomId {
+        owned_room_id!("!room")
+    }
+
+    fn ok_event() -> (u16, serde_json::Value) {
+        (200, json!({"event_id": "$sent:hs"}))
+    }
+
+    /// Two messages from the ghost `@_irc_a:hs`.
+    async fn send_twice_as_ghost(client: &MatrixClient) {
+        let ghost = client.as_user(user_id!("@_irc_a:hs"));
+        for _ in 0..2 {
+            ghost
+                .send_message(&room(), &MessageContent::text("hi"), None, None)
+                .await
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn sends_go_as_the_bridge_device_made_once_per_user() {
+        let (fake, client) = start().await;
+        fake.on(
+            Method::PUT,
+            "/_matrix/client/v3/devices/FERRYBRIDGE",
+            vec![(200, json!({}))],
+        );
+        fake.on(Method::PUT, SEND, vec![ok_event()]);
+        send_twice_as_ghost(&client).await;
+        let made = fake.seen_at("/_matrix/client/v3/devices/FERRYBRIDGE");
+        assert_eq!(made.len(), 1, "one device request per user and process");
+        assert!(
+            made[0].query.contains("user_id=@_irc_a:hs"),
+            "{}",
+            made[0].query
+        );
+        let sends = fake.seen();
+        assert_eq!(sends.len(), 2);
+        assert!(
+            sends
+                .iter()
+                .all(|s| s.query.contains("device_id=FERRYBRIDGE")),
+            "{:?}",
+            sends[0].query
+        );
+    }
+
+    #[tokio::test]
+    async fn without_appservice_devices_sends_go_without_and_a_lost_device_is_made_again() {
+        // No device support (the fake answers 404): asked once, then never again.
+        let (fake, client) = start().await;
+        fake.on(Method::PUT, SEND, vec![ok_event()]);
+        send_twice_as_ghost(&client).await;
+        assert_eq!(fake.seen_all().len() - fake.seen().len(), 1);
+        assert!(fake.seen().iter().all(|s| !s.query.contains("device_id")));
+
+        // A device deleted behind our back: the send still goes, and the device is made again.
+        let (fake, client) = start().await;
+        fake.on(
+            Method::PUT,
+            "/_matrix/client/v3/devices/FERRYBRIDGE",
+            vec![(200, json!({}))],
+        );
+        fake.on(
+            Method::PUT,
+            SEND,
+            vec![
+                (400, json!({"errcode": "M_UNKNOWN_DEVICE", "error": "gone"})),
+                ok_event(),
+            ],
+        );
+        send_twice_as_ghost(&client).await;
+        assert_eq!(
+            fake.seen_at("/_matrix/client/v3/devices/FERRYBRIDGE").len(),
+            2
+        );
+    }
+}
