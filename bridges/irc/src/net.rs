@@ -234,6 +234,7 @@ impl IrcNetwork {
             realname,
             auth,
             channel_messages: false,
+            backlog_cap: host.limits().remote_backlog,
         })
     }
 
@@ -248,6 +249,7 @@ impl IrcNetwork {
             realname: "ferrybridge Matrix bridge".to_owned(),
             auth: self.config.bot_password.clone().map(Auth::ServerPassword),
             channel_messages: true,
+            backlog_cap: self.host.limits().remote_backlog,
         };
         let conn = Conn::spawn(config, self.limiter.clone(), tx, self.tasks());
         if self.bot.set(conn.clone()).is_err() {
