@@ -118,6 +118,7 @@ impl Bridge for XmppBridge {
         let (outbox, rx) = Outbox::new();
         let (stop, _) = watch::channel(false);
         let requests = Arc::new(crate::requests::Requests::default());
+        let cache_entries = host.limits().remote_cache_entries;
         let attachments =
             crate::media::Attachments::new(config.attachment_timeout(), host.tasks().clone());
         Ok(Arc::new(Self {
@@ -129,9 +130,9 @@ impl Bridge for XmppBridge {
             mucs: Mucs::default(),
             pending: Pending::default(),
             gateway: Gateway::default(),
-            reactions: Default::default(),
+            reactions: crate::reactions::Reactions::new(cache_entries),
             attachments,
-            avatars: crate::avatars::Avatars::new(requests.clone()),
+            avatars: crate::avatars::Avatars::new(requests.clone(), cache_entries),
             requests,
             stop,
             conn_task: StdMutex::new(None),
