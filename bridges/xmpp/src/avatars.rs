@@ -15,7 +15,7 @@ use ferrybridge_core::ids::{PortalKey, RemoteUserId};
 use ferrybridge_core::lru::LruMap;
 use xmpp_parsers::jid::Jid;
 
-use crate::conn::Outbox;
+use crate::outbox::Outbox;
 use crate::requests::Requests;
 use crate::vcard::{self, Photo};
 
