@@ -18,6 +18,7 @@ pub mod html;
 pub mod ids;
 pub mod logging;
 pub mod login;
+pub mod lru;
 pub mod matrix;
 pub mod media_cap;
 pub mod media_links;

@@ -161,6 +161,7 @@ where
         username,
         displayname,
         B::ghost_naming(),
+        config.limits.remote_cache_entries,
     );
     let portals = Portals::new(
         store.clone(),

@@ -8,6 +8,7 @@ use ferrybridge_core::tasks::Tasks;
 use std::time::Duration;
 
 use ferrybridge_core::BridgeHost;
+use ferrybridge_core::lru::LruSet;
 use ruma::{OwnedUserId, UserId};
 use tokio::sync::mpsc;
 
@@ -65,8 +66,9 @@ pub struct IrcNetwork {
     pub channels: Mutex<HashMap<String, ChannelView>>,
     /// When each user last used IRC from Matrix (for `idle_timeout_secs`).
     pub last_active: Mutex<HashMap<OwnedUserId, tokio::time::Instant>>,
-    /// Nick spellings whose ghost display name was already set by this process.
-    pub profiled: Mutex<std::collections::HashSet<String>>,
+    /// Nick spellings whose ghost display name was already set by this process, bounded by
+    /// `limits.remote_cache_entries` (a forgotten nick costs one unchanged-profile check).
+    pub profiled: Mutex<LruSet<String>>,
     /// Netsplit quits held back (see [`crate::netsplit`]).
     pub netsplit: Mutex<crate::netsplit::Pending>,
     /// The users' feature switches (shared by every network).
@@ -83,6 +85,7 @@ impl IrcNetwork {
         host: BridgeHost,
     ) -> Self {
         let limiter = ConnectLimiter::new(config.concurrent_connects);
+        let cache_entries = host.limits().remote_cache_entries;
         Self {
             name,
             config,
@@ -93,7 +96,7 @@ impl IrcNetwork {
             puppet_nicks: Mutex::new(HashMap::new()),
             channels: Mutex::new(HashMap::new()),
             netsplit: Mutex::new(HashMap::new()),
-            profiled: Mutex::new(Default::default()),
+            profiled: Mutex::new(LruSet::new(cache_entries)),
             last_active: Mutex::new(HashMap::new()),
             features,
             creating: tokio::sync::Mutex::new(()),
@@ -231,6 +234,7 @@ impl IrcNetwork {
             realname,
             auth,
             channel_messages: false,
+            backlog_cap: host.limits().remote_backlog,
         })
     }
 
@@ -245,6 +249,7 @@ impl IrcNetwork {
             realname: "ferrybridge Matrix bridge".to_owned(),
             auth: self.config.bot_password.clone().map(Auth::ServerPassword),
             channel_messages: true,
+            backlog_cap: self.host.limits().remote_backlog,
         };
         let conn = Conn::spawn(config, self.limiter.clone(), tx, self.tasks());
         if self.bot.set(conn.clone()).is_err() {

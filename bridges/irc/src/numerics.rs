@@ -57,6 +57,9 @@ pub enum IrcFailure {
     NotConnected { target: String },
     /// The line could not be written (socket error, queue closed …).
     SendFailed { target: String, reason: String },
+    /// The connection's flood-paced backlog is at `limits.remote_backlog`: the message was
+    /// refused rather than queued behind `lines` others (retrying soon would only add to it).
+    BackedUp { target: String, lines: u64 },
 }
 
 /// What a failure concerns, so its notice reaches the right room.
@@ -96,7 +99,9 @@ impl IrcFailure {
             | ChanOpPrivsNeeded { channel } => FailureTarget::Channel(channel),
             NoSuchNick { nick } => chan_or_nick(nick),
             Unavailable { name } => chan_or_nick(name),
-            NotConnected { target } | SendFailed { target, .. } => chan_or_nick(target),
+            NotConnected { target } | SendFailed { target, .. } | BackedUp { target, .. } => {
+                chan_or_nick(target)
+            }
             NickInUse { .. } | ErroneousNick { .. } | NickCollision { .. } => {
                 FailureTarget::Connection
             }
@@ -280,6 +285,10 @@ impl fmt::Display for IrcFailure {
             SendFailed { target, reason } => {
                 write!(f, "The message to {target} could not be sent: {reason}")
             }
+            BackedUp { lines, .. } => write!(
+                f,
+                "IRC is {lines} lines behind; this message was not sent (try again once it has caught up)"
+            ),
         }
     }
 }

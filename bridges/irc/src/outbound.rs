@@ -19,11 +19,15 @@ use crate::net::{CONNECT_WAIT, IrcNetwork, REQUEST_WAIT};
 use crate::numerics::IrcFailure;
 use crate::split::{LineKind, SplitResult, split_message, text_budget};
 
+/// The delivery verdict for an IRC failure: only a missing or broken connection is worth
+/// retrying. A refused backlog is permanent on purpose: retrying would pile onto the very queue
+/// that is full, so the sender gets the notice at once.
 fn fail(f: IrcFailure) -> DeliveryError {
     match f {
         IrcFailure::NotConnected { .. } | IrcFailure::SendFailed { .. } => {
             DeliveryError::transient(f.to_string())
         }
+        f @ IrcFailure::BackedUp { .. } => DeliveryError::permanent(f.to_string()),
         other => DeliveryError::permanent(other.to_string()),
     }
 }
@@ -282,4 +286,29 @@ pub async fn send_message(
     Ok(Delivered::Pending(PendingDelivery::new(async move {
         verdict.await.map_err(fail)
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_backlog_is_permanent_and_says_why() {
+        let e = fail(IrcFailure::BackedUp {
+            target: "#c".into(),
+            lines: 2000,
+        });
+        assert!(!e.retryable);
+        assert!(e.reason.contains("2000 lines behind"), "{}", e.reason);
+    }
+
+    #[test]
+    fn a_missing_connection_is_retried() {
+        assert!(
+            fail(IrcFailure::NotConnected {
+                target: "#c".into()
+            })
+            .retryable
+        );
+    }
 }

@@ -105,8 +105,12 @@ pub(crate) async fn member(net: &IrcNetwork, channel: &str, nick: &str, change: 
 
 /// Sets the ghost's display name to the nick as spelled (once per spelling and process).
 pub async fn profile(net: &IrcNetwork, portal: PortalKey, nick: &str) {
-    if !lock(&net.profiled).insert(nick.to_owned()) {
-        return;
+    {
+        let mut profiled = lock(&net.profiled);
+        if profiled.touch(nick) {
+            return;
+        }
+        profiled.insert(nick.to_owned());
     }
     send(
         net,

@@ -6,16 +6,16 @@
 //! not uploaded again after a restart; an empty photo (or an empty XEP-0153 hash) removes the
 //! ghost's avatar. Fetch errors and bad photos are logged and leave the avatar as it is.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferrybridge_core::BridgeHost;
 use ferrybridge_core::events::{Media, RemoteEvent, RemoteEventKind, RemoteProfile};
 use ferrybridge_core::ids::{PortalKey, RemoteUserId};
+use ferrybridge_core::lru::LruMap;
 use xmpp_parsers::jid::Jid;
 
-use crate::conn::Outbox;
+use crate::outbox::Outbox;
 use crate::requests::Requests;
 use crate::vcard::{self, Photo};
 
@@ -48,20 +48,23 @@ enum State {
 /// The avatar tracker; cheap to clone.
 #[derive(Clone)]
 pub struct Avatars {
-    state: Arc<Mutex<HashMap<RemoteUserId, State>>>,
+    /// Bounded by `limits.remote_cache_entries`: a forgotten user's vCard is looked at again
+    /// on their next sighting (the stored hash keeps the picture from being uploaded twice).
+    state: Arc<Mutex<LruMap<RemoteUserId, State>>>,
     requests: Arc<Requests>,
 }
 
 impl Avatars {
-    /// A tracker sending its vCard requests through `requests`.
-    pub fn new(requests: Arc<Requests>) -> Self {
+    /// A tracker sending its vCard requests through `requests`, remembering at most
+    /// `capacity` users.
+    pub fn new(requests: Arc<Requests>, capacity: usize) -> Self {
         Self {
-            state: Arc::default(),
+            state: Arc::new(Mutex::new(LruMap::new(capacity))),
             requests,
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RemoteUserId, State>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LruMap<RemoteUserId, State>> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -137,7 +140,7 @@ impl Avatars {
                 hash = Some(new.hash);
             }
             let mut state = self.lock();
-            match state.get(user) {
+            match state.peek(user) {
                 Some(State::Fetching {
                     advertised: Some(latest),
                 }) if Some(latest) != hash.as_ref() && Some(latest) != advertised.as_ref() => {
@@ -296,13 +299,13 @@ mod tests {
 
     #[test]
     fn fetch_once_per_run_and_again_on_a_new_hash() {
-        let a = Avatars::new(Arc::default());
+        let a = Avatars::new(Arc::default(), 100);
         let alice = RemoteUserId::new("alice@localhost");
         assert!(a.should_fetch(&alice, None), "first sighting");
         assert!(!a.should_fetch(&alice, None), "while fetching");
         assert!(!a.should_fetch(&alice, Some("abc")), "while fetching");
         assert!(matches!(
-            a.lock().get(&alice),
+            a.lock().peek(&alice),
             Some(State::Fetching { advertised: Some(h) }) if h == "abc"
         ));
         a.lock().insert(
@@ -316,5 +319,24 @@ mod tests {
         assert!(a.should_fetch(&alice, Some("def")), "a new picture");
         a.forget(&alice);
         assert!(a.should_fetch(&alice, Some("")), "no picture any more");
+    }
+
+    #[test]
+    fn the_least_recently_seen_user_is_forgotten() {
+        let a = Avatars::new(Arc::default(), 2);
+        let [alice, bob, carol] =
+            ["alice@x", "bob@x", "carol@x"].map(|u| RemoteUserId::new(u.to_owned()));
+        assert!(a.should_fetch(&alice, None));
+        assert!(a.should_fetch(&bob, None));
+        assert!(
+            !a.should_fetch(&alice, None),
+            "alice is fetching, and now recent"
+        );
+        assert!(a.should_fetch(&carol, None));
+        assert_eq!(a.lock().len(), 2);
+        assert!(
+            a.should_fetch(&bob, None),
+            "bob was forgotten, so he is looked at again"
+        );
     }
 }

@@ -15,16 +15,17 @@ use ferrybridge_core::seam::{
     BridgeError, Capabilities, ConfigError, ConnectionState, NetworkInfo, PortalSpec,
 };
 use ruma::{OwnedRoomId, OwnedUserId};
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 use tokio_xmpp::Stanza;
 use xmpp_parsers::jid::{BareJid, Jid};
 
 use crate::config::XmppConfig;
-use crate::conn::{self, Outbox, Params};
+use crate::conn::{self, Params};
 use crate::gateway::Gateway;
 use crate::muc::Mucs;
 use crate::naming::{self, JidNaming, Puppets};
+use crate::outbox::Outbox;
 use crate::pending::Pending;
 
 /// The XMPP bridge: one XEP-0114 component connection shared by all users.
@@ -33,7 +34,7 @@ pub struct XmppBridge {
     pub(crate) puppets: Puppets,
     pub(crate) host: BridgeHost,
     pub(crate) outbox: Outbox,
-    rx: Arc<Mutex<mpsc::UnboundedReceiver<Stanza>>>,
+    rx: Arc<Mutex<crate::outbox::OutboxReceiver>>,
     pub(crate) mucs: Mucs,
     pub(crate) pending: Pending,
     pub(crate) gateway: Gateway,
@@ -115,9 +116,10 @@ impl Bridge for XmppBridge {
         let component = config.component_jid()?;
         let template = config.user_template()?;
         let puppets = Puppets::new(template, component, config.resource.clone());
-        let (outbox, rx) = Outbox::new();
+        let (outbox, rx) = Outbox::new(host.limits().remote_backlog);
         let (stop, _) = watch::channel(false);
         let requests = Arc::new(crate::requests::Requests::default());
+        let cache_entries = host.limits().remote_cache_entries;
         let attachments =
             crate::media::Attachments::new(config.attachment_timeout(), host.tasks().clone());
         Ok(Arc::new(Self {
@@ -129,9 +131,9 @@ impl Bridge for XmppBridge {
             mucs: Mucs::default(),
             pending: Pending::default(),
             gateway: Gateway::default(),
-            reactions: Default::default(),
+            reactions: crate::reactions::Reactions::new(cache_entries),
             attachments,
-            avatars: crate::avatars::Avatars::new(requests.clone()),
+            avatars: crate::avatars::Avatars::new(requests.clone(), cache_entries),
             requests,
             stop,
             conn_task: StdMutex::new(None),

@@ -2,13 +2,12 @@
 //! so that an idle stream is not dropped, and reconnect with jittered exponential backoff.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ferrybridge_core::seam::ConnectionState;
 use futures::{SinkExt, StreamExt};
 use rand::Rng;
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::{Mutex, watch};
 use tokio_xmpp::Stanza;
 use tokio_xmpp::connect::{DnsConfig, ServerConnector, TcpServerConnector};
 use tokio_xmpp::xmlstream::{
@@ -19,6 +18,8 @@ use xmpp_parsers::iq::Iq;
 use xmpp_parsers::jid::Jid;
 use xmpp_parsers::ns;
 use xmpp_parsers::stream_error::{DefinedCondition as StreamCondition, StreamError};
+
+use crate::outbox::{Outbox, OutboxReceiver};
 
 /// Why the component could not connect.
 #[derive(Debug, thiserror::Error)]
@@ -204,39 +205,6 @@ impl Default for Backoff {
     }
 }
 
-/// The sending half every part of the bridge uses; stanzas queue while reconnecting.
-#[derive(Clone)]
-pub struct Outbox {
-    tx: mpsc::UnboundedSender<Stanza>,
-    connected: Arc<AtomicBool>,
-}
-
-impl Outbox {
-    /// A new outbox and the receiver the connection drains.
-    pub fn new() -> (Self, mpsc::UnboundedReceiver<Stanza>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (
-            Self {
-                tx,
-                connected: Arc::new(AtomicBool::new(false)),
-            },
-            rx,
-        )
-    }
-    /// Queues a stanza.
-    pub fn send(&self, stanza: impl Into<Stanza>) {
-        // The receiver only goes away at shutdown; dropping is then correct.
-        let _ = self.tx.send(stanza.into());
-    }
-    /// Whether the component stream is up.
-    pub fn is_connected(&self) -> bool {
-        self.connected.load(Ordering::Relaxed)
-    }
-    fn set_connected(&self, up: bool) {
-        self.connected.store(up, Ordering::Relaxed);
-    }
-}
-
 /// What the connection calls back into.
 #[async_trait::async_trait]
 pub trait Handler: Send + Sync + 'static {
@@ -279,7 +247,7 @@ pub async fn run(
     params: Params,
     first: Option<Stream>,
     outbox: Outbox,
-    rx: Arc<Mutex<mpsc::UnboundedReceiver<Stanza>>>,
+    rx: Arc<Mutex<OutboxReceiver>>,
     handler: Arc<dyn Handler>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -346,7 +314,7 @@ pub async fn run(
 async fn session(
     stream: Stream,
     params: &Params,
-    rx: &mut mpsc::UnboundedReceiver<Stanza>,
+    rx: &mut OutboxReceiver,
     handler: &dyn Handler,
     stop: &mut watch::Receiver<bool>,
 ) -> Ended {
@@ -426,9 +394,9 @@ async fn session(
 
 /// Shutdown: writes what is still queued (leave presences, last messages), sends
 /// `</stream:stream>`, and waits for the server's footer, all within [`CLOSE_TIMEOUT`].
-async fn close(stream: &mut Stream, rx: &mut mpsc::UnboundedReceiver<Stanza>) {
+async fn close(stream: &mut Stream, rx: &mut OutboxReceiver) {
     let closing = async {
-        while let Ok(stanza) = rx.try_recv() {
+        while let Some(stanza) = rx.try_recv() {
             send_batch(stream, stanza, rx).await?;
         }
         stream.shutdown().await?;
@@ -457,11 +425,11 @@ const BATCH: usize = 256;
 async fn send_batch(
     stream: &mut Stream,
     first: Stanza,
-    rx: &mut mpsc::UnboundedReceiver<Stanza>,
+    rx: &mut OutboxReceiver,
 ) -> Result<(), std::io::Error> {
     stream.feed(&XmppStreamElement::Stanza(first)).await?;
     for _ in 1..BATCH {
-        let Ok(stanza) = rx.try_recv() else { break };
+        let Some(stanza) = rx.try_recv() else { break };
         stream.feed(&XmppStreamElement::Stanza(stanza)).await?;
     }
     SinkExt::<&XmppStreamElement>::flush(stream).await

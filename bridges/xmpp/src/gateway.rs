@@ -359,6 +359,15 @@ pub async fn matrix_event(
     };
     let id = uuid::Uuid::new_v4().simple().to_string();
     let occupants = bridge.gateway.occupants(room);
+    let mut slot = match &event.kind {
+        MatrixEventKind::Message { .. }
+        | MatrixEventKind::Edit { .. }
+        | MatrixEventKind::Redaction { .. } => bridge
+            .outbox
+            .reserve(occupants.len())
+            .map_err(crate::outbound::refused)?,
+        _ => return Ok(Delivered::Ignored),
+    };
     for (to, _) in &occupants {
         let mut m = convert::message(
             MessageType::Groupchat,
@@ -379,7 +388,7 @@ pub async fn matrix_event(
             }
             _ => return Ok(Delivered::Ignored),
         }
-        bridge.outbox.send(m);
+        slot.send(m);
     }
     Ok(Delivered::As(RemoteMessageId::new(id)))
 }

@@ -5,7 +5,8 @@ use tokio_xmpp::minidom::Element;
 use xmpp_parsers::iq::Iq;
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
-use crate::conn::{Outbox, is_ping_id};
+use crate::conn::is_ping_id;
+use crate::outbox::Outbox;
 use crate::vcard::NS_VCARD;
 use crate::xml::{self, build, text_el};
 

@@ -3,7 +3,7 @@
 //! chats both ways.
 //!
 //! Layout: [`config`] (the `network:` section), [`conn`] (component stream, keepalive,
-//! reconnects), [`inbound`] (XMPP → Matrix), [`presence`] (MUC presences), [`outbound`] (Matrix → XMPP), [`convert`]
+//! reconnects), [`inbound`] (XMPP → Matrix), [`presence`] (MUC presences), [`outbound`] (Matrix → XMPP), [`outbox`] (the bounded stanza queue), [`convert`]
 //! (message stanzas ↔ message content), [`muc`] (MUC occupancy), [`naming`] (JIDs ↔ IDs), [`gateway`] (XMPP users in public Matrix rooms),
 //! [`iq`] (IQ answers), [`requests`] (IQs we send and wait for), [`vcard`] and [`avatars`] (ghost avatars from vCards), [`media`] (attachments fetched from XMPP, in order), [`moderation`] (kicks, bans, subjects), [`pending`] (bounced messages), [`reactions`] (XEP-0444), [`styling`] (XEP-0393 ↔ HTML), [`commands`] (bot commands).
 
@@ -21,6 +21,7 @@ pub mod moderation;
 pub mod muc;
 pub mod naming;
 pub mod outbound;
+pub mod outbox;
 pub mod pending;
 pub mod presence;
 pub mod reactions;

@@ -10,6 +10,7 @@ use ferrybridge_core::ids::{PortalKey, RemoteMessageId};
 use ferrybridge_core::portal::Portal;
 use ruma::{OwnedUserId, UserId};
 use serde::{Deserialize, Serialize};
+use tokio_xmpp::Stanza;
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::message::{Message, MessageType};
 
@@ -18,6 +19,7 @@ use crate::convert;
 use crate::moderation;
 use crate::muc::{self, JoinStart};
 use crate::naming;
+use crate::outbox::BackedUp;
 use crate::reactions;
 
 /// Store namespace of MUC puppets to restore after a restart.
@@ -37,6 +39,11 @@ struct SavedPuppet {
 enum Target {
     Muc(BareJid),
     Chat(Jid),
+}
+
+/// A refused Matrix message: permanent, as retrying would only add to the backlog.
+pub(crate) fn refused(e: BackedUp) -> DeliveryError {
+    DeliveryError::permanent(e.to_string())
 }
 
 fn target(key: &PortalKey) -> Result<Target, DeliveryError> {
@@ -79,6 +86,24 @@ pub async fn handle(
     let muc_room = match &target {
         Target::Muc(room) => Some(room),
         Target::Chat(_) => None,
+    };
+    // The outbox place is taken before anything else happens for the event (joins, reaction
+    // memory), so a refused message leaves no trace.
+    let mut slot = match &event.kind {
+        // Joins and leaves keep the puppets' presence right: never refused.
+        MatrixEventKind::Membership { .. } => None,
+        // Ephemeral: not worth a notice, and stale by the time a backlog drains.
+        MatrixEventKind::Typing { .. } | MatrixEventKind::ReadReceipt { .. } => {
+            match bridge.outbox.reserve(1) {
+                Ok(r) => Some(r),
+                Err(_) => return Ok(Delivered::Ignored),
+            }
+        }
+        _ => Some(bridge.outbox.reserve(1).map_err(refused)?),
+    };
+    let mut send = |stanza: Stanza| match &mut slot {
+        Some(r) => r.send(stanza),
+        None => bridge.outbox.send(stanza),
     };
     let id = uuid::Uuid::new_v4().simple().to_string();
     let new_msg = || convert::message(type_.clone(), Jid::from(from.clone()), to.clone(), &id);
@@ -139,7 +164,7 @@ pub async fn handle(
                 bridge.mucs.remember_sent(&id);
             }
             bridge.pending.insert(&id, portal.key());
-            bridge.outbox.send(m);
+            send(m.into());
             return Ok(Delivered::As(RemoteMessageId::new(reactions::reaction_id(
                 sender.as_str(),
                 target.as_str(),
@@ -155,7 +180,7 @@ pub async fn handle(
             }
             let mut m = new_msg();
             convert::make_chat_state(&mut m, typing);
-            bridge.outbox.send(m);
+            send(m.into());
             return Ok(Delivered::Ignored);
         }
         MatrixEventKind::ReadReceipt { up_to } => {
@@ -167,7 +192,7 @@ pub async fn handle(
             }
             let mut m = new_msg();
             convert::make_displayed(&mut m, up_to.as_str());
-            bridge.outbox.send(m);
+            send(m.into());
             return Ok(Delivered::Ignored);
         }
         MatrixEventKind::GhostMembership { ghost, change } => {
@@ -178,7 +203,7 @@ pub async fn handle(
                 .map_err(DeliveryError::permanent)?;
             join(bridge, portal, room, &sender).await?;
             bridge.pending.insert(&id, portal.key());
-            bridge.outbox.send(iq);
+            send(iq.into());
             return Ok(Delivered::Untracked);
         }
         MatrixEventKind::ChatInfo(info) => {
@@ -188,7 +213,7 @@ pub async fn handle(
             join(bridge, portal, room, &sender).await?;
             let msg = moderation::subject(&from, room, &topic, &id);
             bridge.pending.insert(&id, portal.key());
-            bridge.outbox.send(msg);
+            send(msg.into());
             return Ok(Delivered::Untracked);
         }
     };
@@ -197,7 +222,7 @@ pub async fn handle(
         bridge.mucs.remember_sent(&id);
     }
     bridge.pending.insert(&id, portal.key());
-    bridge.outbox.send(msg);
+    send(msg.into());
     Ok(Delivered::As(RemoteMessageId::new(id)))
 }
 

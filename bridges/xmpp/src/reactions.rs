@@ -1,9 +1,12 @@
 //! Reactions (XEP-0444) ↔ Matrix annotations. XMPP sends a user's whole reaction set for a
 //! message each time; Matrix sends one event per key. [`Reactions`] remembers the current sets
-//! (in memory: after a restart, a removal of an older reaction is not bridged) to translate.
+//! (in memory, for the `limits.remote_cache_entries` most recently used messages: after a
+//! restart or an eviction, a removal of an older reaction is not bridged) to translate.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Mutex;
+
+use ferrybridge_core::lru::LruMap;
 
 use tokio_xmpp::minidom::Element;
 use xmpp_parsers::message::Message;
@@ -13,10 +16,12 @@ use crate::xml::{self, attr, build, text_el};
 /// XEP-0444 namespace.
 pub const NS_REACTIONS: &str = "urn:xmpp:reactions:0";
 
-/// The reaction sets of (chat, sender, message).
-#[derive(Default)]
+/// (chat, sender, message): whose reactions to what.
+type SetKey = (String, String, String);
+
+/// The reaction sets of (chat, sender, message), the least recently used forgotten first.
 pub struct Reactions {
-    sets: Mutex<HashMap<(String, String, String), BTreeSet<String>>>,
+    sets: Mutex<LruMap<SetKey, BTreeSet<String>>>,
 }
 
 /// What changed in a sender's set for a message.
@@ -64,12 +69,18 @@ pub fn payload(target: &str, keys: &BTreeSet<String>) -> Vec<Element> {
 }
 
 impl Reactions {
+    /// An empty memory of at most `capacity` reaction sets.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            sets: Mutex::new(LruMap::new(capacity)),
+        }
+    }
+
     /// Replaces a sender's set, returning what changed.
     pub fn set(&self, chat: &str, sender: &str, target: &str, keys: BTreeSet<String>) -> Change {
         let mut sets = self.sets.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = sets
-            .entry((chat.into(), sender.into(), target.into()))
-            .or_default();
+        let entry =
+            sets.get_or_insert_with((chat.into(), sender.into(), target.into()), BTreeSet::new);
         let change = Change {
             added: keys.difference(entry).cloned().collect(),
             removed: entry.difference(&keys).cloned().collect(),
@@ -88,9 +99,8 @@ impl Reactions {
         on: bool,
     ) -> BTreeSet<String> {
         let mut sets = self.sets.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = sets
-            .entry((chat.into(), sender.into(), target.into()))
-            .or_default();
+        let entry =
+            sets.get_or_insert_with((chat.into(), sender.into(), target.into()), BTreeSet::new);
         if on {
             entry.insert(key.into());
         } else {
@@ -106,7 +116,7 @@ mod tests {
 
     #[test]
     fn sets_become_changes() {
-        let r = Reactions::default();
+        let r = Reactions::new(100);
         let keys = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
         let c = r.set("room", "alice", "m1", keys(&["👍", "🎉"]));
         assert_eq!(c.added.len(), 2);
@@ -120,6 +130,22 @@ mod tests {
         );
         assert_eq!(r.toggle("room", "bob", "m1", "❤", true), keys(&["❤"]));
         assert!(r.toggle("room", "bob", "m1", "❤", false).is_empty());
+    }
+
+    #[test]
+    fn only_the_most_recently_used_sets_are_kept() {
+        let r = Reactions::new(2);
+        let keys = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        r.set("room", "alice", "m1", keys(&["👍"]));
+        r.set("room", "alice", "m2", keys(&["👍"]));
+        r.toggle("room", "alice", "m1", "🎉", true);
+        r.set("room", "alice", "m3", keys(&["👍"]));
+        assert_eq!(r.sets.lock().map(|s| s.len()).unwrap_or(0), 2);
+        // m1 was kept (touched by the toggle), so the removal is seen.
+        let c = r.set("room", "alice", "m1", keys(&["👍"]));
+        assert_eq!(c.removed, vec!["🎉".to_string()]);
+        // m2 was forgotten: its removal goes unseen, as after a restart.
+        assert_eq!(r.set("room", "alice", "m2", keys(&[])), Change::default());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use tokio_xmpp::minidom::Element;
 use xmpp_parsers::iq::Iq;
 use xmpp_parsers::jid::Jid;
 
-use crate::conn::Outbox;
+use crate::outbox::Outbox;
 
 /// Prefix of the ids of our requests (keepalive pings have their own).
 const PREFIX: &str = "fb-iq-";
@@ -124,16 +124,16 @@ mod tests {
         Jid::new(s).unwrap()
     }
 
-    fn sent_id(rx: &mut tokio::sync::mpsc::UnboundedReceiver<tokio_xmpp::Stanza>) -> String {
+    fn sent_id(rx: &mut crate::outbox::OutboxReceiver) -> String {
         match rx.try_recv() {
-            Ok(tokio_xmpp::Stanza::Iq(Iq::Get { id, .. })) => id,
+            Some(tokio_xmpp::Stanza::Iq(Iq::Get { id, .. })) => id,
             other => panic!("{other:?}"),
         }
     }
 
     #[tokio::test]
     async fn answers_are_matched_by_id_and_others_pass_through() {
-        let (outbox, mut rx) = Outbox::new();
+        let (outbox, mut rx) = Outbox::new(100);
         let requests = Arc::new(Requests::default());
         let r = requests.clone();
         let o = outbox.clone();
@@ -172,7 +172,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn unanswered_requests_time_out_and_are_forgotten() {
-        let (outbox, _rx) = Outbox::new();
+        let (outbox, _rx) = Outbox::new(100);
         let requests = Requests::default();
         let got = requests
             .get(

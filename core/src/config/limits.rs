@@ -19,8 +19,10 @@ pub struct LimitsConfig {
     /// Remote events a network may hand over ahead of the portal queues before
     /// `BridgeHost::send` waits (backpressure into the remote connection).
     pub remote_queue_depth: usize,
-    /// Lines/stanzas a network may hold for one connection while it is paced or reconnecting;
-    /// past it the oldest Matrix message is refused with a notice, never dropped silently.
+    /// Lines/stanzas a network may hold for one connection while it is paced or reconnecting.
+    /// A new Matrix message that finds this many waiting is refused with a notice to its sender
+    /// (never dropped silently, never retried onto the full queue); messages already queued
+    /// stay, and protocol lines (pings, joins) are never refused.
     pub remote_backlog: usize,
     /// Largest media file the bridge downloads, uploads or proxies, in bytes.
     pub media_max_bytes: u64,
@@ -140,8 +142,8 @@ pub(super) const EXAMPLE_YAML: &str = r#"limits:
   inflight_events: 20000
   # Remote events a network may hand over ahead of the portal queues before it has to wait.
   remote_queue_depth: 1000
-  # Lines a remote connection may hold while paced or reconnecting; messages past it are
-  # refused with a notice to the sender.
+  # Lines a remote connection may hold while paced or reconnecting; a new message that finds
+  # this many waiting is refused with a notice to its sender.
   remote_backlog: 2000
   # Largest file downloaded, uploaded or proxied (bytes), and how long media links stay valid.
   media_max_bytes: 104857600

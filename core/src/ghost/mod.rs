@@ -2,13 +2,13 @@
 //! they are registered on demand (once, remembered in the store) and their profiles follow the
 //! remote side.
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use ruma::{OwnedRoomId, OwnedUserId, UserId};
 
 use crate::events::RemoteProfile;
 use crate::ids::RemoteUserId;
+use crate::lru::LruSet;
 use crate::matrix::{Intent, MatrixClient, MatrixError};
 use crate::store::{GhostRow, Store, StoreError};
 use crate::templates::Template;
@@ -59,15 +59,18 @@ struct Inner {
     username: Template,
     displayname: Template,
     naming: Arc<dyn GhostNaming>,
-    /// Rooms each ghost is known to be joined to, to skip redundant joins.
-    joined: Mutex<HashSet<(OwnedUserId, OwnedRoomId)>>,
+    /// Rooms each ghost is known to be joined to, to skip redundant joins. Bounded by
+    /// `limits.remote_cache_entries`: a forgotten pair costs one idempotent join request.
+    joined: Mutex<LruSet<(OwnedUserId, OwnedRoomId)>>,
     /// Ghosts known to be registered: a ghost never unregisters, so after the first message
-    /// the store need not be asked again (one database round trip less per message).
-    registered: Mutex<HashSet<RemoteUserId>>,
+    /// the store need not be asked again (one database round trip less per message). Bounded
+    /// like `joined`: a forgotten ghost costs one store lookup.
+    registered: Mutex<LruSet<RemoteUserId>>,
 }
 
 impl Ghosts {
-    /// A ghost manager using the config's templates.
+    /// A ghost manager using the config's templates; its membership and registration caches
+    /// hold at most `cache_entries` entries each (`limits.remote_cache_entries`).
     pub fn new(
         store: Store,
         matrix: MatrixClient,
@@ -75,6 +78,7 @@ impl Ghosts {
         username: Template,
         displayname: Template,
         naming: Arc<dyn GhostNaming>,
+        cache_entries: usize,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -84,8 +88,8 @@ impl Ghosts {
                 username,
                 displayname,
                 naming,
-                joined: Mutex::new(HashSet::new()),
-                registered: Mutex::new(HashSet::new()),
+                joined: Mutex::new(LruSet::new(cache_entries)),
+                registered: Mutex::new(LruSet::new(cache_entries)),
             }),
         }
     }
@@ -121,7 +125,7 @@ impl Ghosts {
     pub async fn ensure(&self, remote: &RemoteUserId) -> Result<Intent, GhostError> {
         let mxid = self.mxid(remote)?;
         let intent = self.inner.matrix.as_user(&mxid);
-        if self.registered_cache().contains(remote) {
+        if self.registered_cache().touch(remote) {
             return Ok(intent);
         }
         let known = self.inner.store.ghost_by_remote(remote).await?;
@@ -167,7 +171,7 @@ impl Ghosts {
     ) -> Result<Intent, GhostError> {
         let intent = self.ensure(remote).await?;
         let key = (intent.user_id().to_owned(), room.clone());
-        if self.joined_cache().contains(&key) {
+        if self.joined_cache().touch(&key) {
             return Ok(intent);
         }
         if let Err(e) = intent.join(room).await {
@@ -254,11 +258,11 @@ impl Ghosts {
         Ok(())
     }
 
-    fn joined_cache(&self) -> std::sync::MutexGuard<'_, HashSet<(OwnedUserId, OwnedRoomId)>> {
+    fn joined_cache(&self) -> std::sync::MutexGuard<'_, LruSet<(OwnedUserId, OwnedRoomId)>> {
         self.inner.joined.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn registered_cache(&self) -> std::sync::MutexGuard<'_, HashSet<RemoteUserId>> {
+    fn registered_cache(&self) -> std::sync::MutexGuard<'_, LruSet<RemoteUserId>> {
         self.inner
             .registered
             .lock()

@@ -240,13 +240,24 @@ impl Setup {
         ports: IrcdPorts,
         tune: impl FnOnce(&mut ferrybridge_irc::config::ServerConfig, &Ircd),
     ) -> Result<Setup> {
+        Self::start_configured(ports, |config, ircd| {
+            if let Some(server) = config.network.servers.get_mut("localhost") {
+                tune(server, ircd);
+            }
+        })
+        .await
+    }
+
+    /// As [`Setup::start_on`], with the whole bridge config (limits, too) adjusted first.
+    pub async fn start_configured(
+        ports: IrcdPorts,
+        tune: impl FnOnce(&mut Config<IrcConfig>, &Ircd),
+    ) -> Result<Setup> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let ircd = Ircd::start_with(ports)?;
         let dir = tempfile::tempdir()?;
         let (mut config, reg) = config_for(dir.path(), ircd.port, None)?;
-        if let Some(server) = config.network.servers.get_mut("localhost") {
-            tune(server, &ircd);
-        }
+        tune(&mut config, &ircd);
         let synapse = Synapse::start(&[reg]).await?;
         config.homeserver.address = synapse.base_url().parse()?;
         let running = start_with(config.clone(), IrcBridge::init).await?;

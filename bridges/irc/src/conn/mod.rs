@@ -52,6 +52,9 @@ pub struct ConnConfig {
     /// Whether the owner wants messages said in channels (the network's bot, which relays
     /// them); puppets do not, and skip them unparsed.
     pub channel_messages: bool,
+    /// Lines the flood-paced writer may hold before a confirmed send (a Matrix message) is
+    /// refused with [`IrcFailure::BackedUp`] (`limits.remote_backlog`).
+    pub backlog_cap: usize,
 }
 
 /// What a connection reports to its owner.
@@ -89,6 +92,10 @@ pub(crate) struct Waiter {
     matcher: Matcher,
     tx: oneshot::Sender<Result<Vec<Message>, IrcFailure>>,
     collected: Vec<Message>,
+    /// Whether a full backlog refuses these lines: true for Matrix messages
+    /// ([`Conn::queue_confirmed`]), false for what keeps the connection itself working
+    /// (joins, nick changes).
+    refusable: bool,
 }
 
 pub(crate) enum Cmd {
@@ -258,11 +265,23 @@ impl Conn {
         matcher: Matcher,
         timeout: Duration,
     ) -> impl std::future::Future<Output = Result<Vec<Message>, IrcFailure>> + Send + 'static {
+        self.enqueue(lines, matcher, timeout, false)
+    }
+
+    /// [`Conn::start_request`], saying whether a full backlog may refuse the lines.
+    fn enqueue(
+        &self,
+        lines: Vec<String>,
+        matcher: Matcher,
+        timeout: Duration,
+        refusable: bool,
+    ) -> impl std::future::Future<Output = Result<Vec<Message>, IrcFailure>> + Send + 'static {
         let (tx, mut rx) = oneshot::channel();
         let waiter = Waiter {
             matcher,
             tx,
             collected: Vec::new(),
+            refusable,
         };
         let queued = self
             .cmd
@@ -310,7 +329,8 @@ impl Conn {
     /// Like [`Conn::send_confirmed`], but the lines are queued before this returns and only the
     /// verdict is left to wait for, so a chat's messages can be pipelined. Every error numeric
     /// about `target` up to the PONG belongs to these lines (the server answers in order); the
-    /// first one is the verdict.
+    /// first one is the verdict. When the connection is already `backlog_cap` lines behind,
+    /// the lines are not queued and the verdict is [`IrcFailure::BackedUp`].
     pub fn queue_confirmed(
         &self,
         target: &str,
@@ -340,11 +360,12 @@ impl Conn {
                 _ => Step::Ignore,
             }
         });
-        let wait = self.start_request(all, matcher, timeout);
+        let wait = self.enqueue(all, matcher, timeout, true);
         let target = target.to_owned();
         async move {
             wait.await.map(|_| ()).map_err(|e| match e {
                 IrcFailure::NotConnected { .. } => IrcFailure::NotConnected { target },
+                IrcFailure::BackedUp { lines, .. } => IrcFailure::BackedUp { target, lines },
                 other => other,
             })
         }
@@ -462,6 +483,17 @@ impl Conn {
     }
 }
 
+/// The refusal of a Matrix message that finds `backlog` lines queued, if that is at `cap`
+/// already. Only the backlog at arrival counts, so one long message may take it past the cap,
+/// but a message is never refused for its own length.
+fn refuse_backed_up(backlog: u64, cap: usize) -> Option<IrcFailure> {
+    let cap = u64::try_from(cap).unwrap_or(u64::MAX);
+    (backlog >= cap).then(|| IrcFailure::BackedUp {
+        target: "IRC".into(),
+        lines: backlog,
+    })
+}
+
 /// Whether a failure concerns the (folded) target.
 fn failure_about(failure: &IrcFailure, folded_target: &str) -> bool {
     use crate::numerics::FailureTarget;
@@ -470,3 +502,6 @@ fn failure_about(failure: &IrcFailure, folded_target: &str) -> bool {
         FailureTarget::Connection => false,
     }
 }
+
+#[cfg(test)]
+mod tests;

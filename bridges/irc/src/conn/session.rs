@@ -268,7 +268,16 @@ impl<'a> Session<'a> {
                             }
                             continue;
                         }
-                        if let Some(w) = waiter { self.waiters.push(w); }
+                        if let Some(w) = waiter {
+                            let refusal = w.refusable
+                                .then(|| super::refuse_backed_up(self.shared.backlog(), self.config.backlog_cap))
+                                .flatten();
+                            if let Some(f) = refusal {
+                                let _ = w.tx.send(Err(f));
+                                continue;
+                            }
+                            self.waiters.push(w);
+                        }
                         for l in lines { self.send(l); }
                     }
                 },

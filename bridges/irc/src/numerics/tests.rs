@@ -108,3 +108,17 @@ fn local_failures() {
         "The message to bob could not be sent: connection reset"
     );
 }
+
+#[test]
+fn backed_up_targets_the_chat_and_names_the_backlog() {
+    let f = IrcFailure::BackedUp {
+        target: "#c".into(),
+        lines: 2000,
+    };
+    assert_eq!(f.target(), FailureTarget::Channel("#c"));
+    assert!(
+        f.to_string()
+            .starts_with("IRC is 2000 lines behind; this message was not sent"),
+        "{f}"
+    );
+}

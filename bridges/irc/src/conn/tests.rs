@@ -1,0 +1,106 @@
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+
+use super::*;
+
+#[test]
+fn refuses_only_at_the_cap() {
+    assert_eq!(refuse_backed_up(0, 3), None);
+    assert_eq!(refuse_backed_up(2, 3), None);
+    assert_eq!(
+        refuse_backed_up(3, 3),
+        Some(IrcFailure::BackedUp {
+            target: "IRC".into(),
+            lines: 3
+        })
+    );
+    assert!(refuse_backed_up(u64::MAX, usize::MAX).is_some());
+}
+
+/// A connection to a local fake server that registers it at once and then answers nothing,
+/// with a flood bucket that lets `burst` lines out and then (practically) no more.
+async fn paced_conn(burst: u32, backlog_cap: usize) -> (Conn, tokio::net::TcpStream, Tasks) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server: ServerConfig = serde_norway::from_str(&format!(
+        "address: 127.0.0.1\nport: {port}\nflood: {{burst: {burst}, per_second: 0.001}}\n"
+    ))
+    .expect("server config");
+    let config = ConnConfig {
+        network: "test".into(),
+        server,
+        nick: "tester".into(),
+        ident: "tester".into(),
+        realname: "tester".into(),
+        auth: None,
+        channel_messages: false,
+        backlog_cap,
+    };
+    let tasks = Tasks::new();
+    let (events, _events_rx) = mpsc::unbounded_channel();
+    let conn = Conn::spawn(config, ConnectLimiter::new(1), events, &tasks);
+    let (mut socket, _) = listener.accept().await.expect("accept");
+    socket
+        .write_all(b":irc.test 001 tester :Welcome\r\n")
+        .await
+        .expect("welcome");
+    conn.wait_registered(Duration::from_secs(5))
+        .await
+        .expect("registered");
+    // NICK and USER are out: the backlog starts empty.
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while conn.shared.backlog() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("registration lines written");
+    (conn, socket, tasks)
+}
+
+#[tokio::test]
+async fn a_message_finding_the_backlog_at_the_cap_is_refused() {
+    // NICK and USER take two of three tokens; each message is its line plus a PING, so the
+    // third message finds three or four lines waiting, the second at most two.
+    let (conn, _socket, _tasks) = paced_conn(3, 3).await;
+    let first = conn.queue_confirmed("#c", vec!["PRIVMSG #c :one".into()], REQUEST_WAIT);
+    let second = conn.queue_confirmed("#c", vec!["PRIVMSG #c :two".into()], REQUEST_WAIT);
+    let third = conn.queue_confirmed("#c", vec!["PRIVMSG #c :three".into()], REQUEST_WAIT);
+    let verdict = tokio::time::timeout(Duration::from_secs(5), third)
+        .await
+        .expect("refused at once, not queued");
+    match verdict {
+        Err(IrcFailure::BackedUp { target, lines }) => {
+            assert_eq!(target, "#c");
+            assert!(lines >= 3, "{lines}");
+        }
+        other => panic!("expected BackedUp, got {other:?}"),
+    }
+    // The earlier messages stay queued (their verdicts are still pending).
+    for earlier in [Box::pin(first), Box::pin(second)] {
+        let pending = tokio::time::timeout(Duration::from_millis(100), earlier).await;
+        assert!(pending.is_err(), "an earlier message got {pending:?}");
+    }
+}
+
+#[tokio::test]
+async fn protocol_lines_are_queued_past_the_cap() {
+    let (conn, _socket, _tasks) = paced_conn(2, 1).await;
+    for i in 0..5 {
+        conn.send(vec![format!("MODE #c{i}")]);
+    }
+    // The session handles commands in order; a confirmed send behind them sees their backlog.
+    let verdict = tokio::time::timeout(
+        Duration::from_secs(5),
+        conn.queue_confirmed("#c", vec!["PRIVMSG #c :hi".into()], REQUEST_WAIT),
+    )
+    .await
+    .expect("refused at once");
+    assert!(matches!(verdict, Err(IrcFailure::BackedUp { lines, .. }) if lines >= 5));
+    assert!(conn.shared.backlog() >= 5);
+}
+
+/// How long the tests give a request (never reached: refusals are immediate).
+const REQUEST_WAIT: Duration = Duration::from_secs(30);
