@@ -10,7 +10,6 @@
 //! The trigger is the bridge's own failed requests: an outage the bridge did not notice
 //! (nothing to send while the homeserver was down) is not caught up.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -18,12 +17,16 @@ use ruma::OwnedRoomId;
 use tokio::sync::watch;
 
 use super::{RawEvent, Router};
+use crate::lru::LruMap;
 use crate::store::{InboxEvent, TxnOutcome};
 
 /// Portals with Matrix activity in this window are caught up.
 const ACTIVE_WINDOW: Duration = Duration::from_secs(600);
 /// At most this many rooms are remembered as active (the oldest go first).
 const MAX_ACTIVE: usize = 10_000;
+/// At most this many rooms (the most recently active) are read back per recovery: a
+/// homeserver that was only slow (a request timed out) costs a bounded number of requests.
+const MAX_CAUGHT_UP: usize = 500;
 /// Events read back per room.
 const PAGE: u32 = 50;
 /// Event types worth bringing back (state changes are re-read from the room when needed).
@@ -34,37 +37,35 @@ const BRIDGED: [&str; 4] = [
     "m.room.redaction",
 ];
 
-/// Portal rooms with recent Matrix activity.
-#[derive(Default)]
+/// Portal rooms with recent Matrix activity (the least recently active go first past
+/// [`MAX_ACTIVE`]).
 pub(crate) struct ActiveRooms {
-    rooms: Mutex<HashMap<OwnedRoomId, Instant>>,
+    rooms: Mutex<LruMap<OwnedRoomId, Instant>>,
+}
+
+impl Default for ActiveRooms {
+    fn default() -> Self {
+        Self {
+            rooms: Mutex::new(LruMap::new(MAX_ACTIVE)),
+        }
+    }
 }
 
 impl ActiveRooms {
     /// Notes activity in `room`.
     pub fn touch(&self, room: &OwnedRoomId) {
         let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
-        if rooms.len() >= MAX_ACTIVE && !rooms.contains_key(room) {
-            let now = Instant::now();
-            rooms.retain(|_, at| now.duration_since(*at) < ACTIVE_WINDOW);
-            if rooms.len() >= MAX_ACTIVE
-                && let Some(oldest) = rooms
-                    .iter()
-                    .min_by_key(|(_, at)| **at)
-                    .map(|(r, _)| r.clone())
-            {
-                rooms.remove(&oldest);
-            }
-        }
         rooms.insert(room.clone(), Instant::now());
     }
 
-    /// Rooms active within [`ACTIVE_WINDOW`].
+    /// Rooms active within [`ACTIVE_WINDOW`], the most recently active first, at most
+    /// [`MAX_CAUGHT_UP`].
     fn recent(&self) -> Vec<OwnedRoomId> {
         let now = Instant::now();
         let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
         rooms.retain(|_, at| now.duration_since(*at) < ACTIVE_WINDOW);
-        rooms.keys().cloned().collect()
+        let all: Vec<OwnedRoomId> = rooms.iter().map(|(room, _)| room.clone()).collect();
+        all.into_iter().rev().take(MAX_CAUGHT_UP).collect()
     }
 }
 
@@ -119,23 +120,57 @@ impl Router {
     /// Of `events` (raw JSON, oldest first), the bridgeable ones from real users that this
     /// run has not handled.
     fn missed(&self, events: Vec<String>) -> Vec<String> {
-        events
-            .into_iter()
-            .filter(|json| match RawEvent::parse(json) {
-                Ok(e) => {
-                    BRIDGED.contains(&e.kind.as_str())
-                        && !self.recent.seen(&e.event_id)
-                        && !self.is_ours(&e.sender)
-                }
-                Err(_) => false,
-            })
-            .collect()
+        unhandled(events, |id| self.recent.seen(id), |user| self.is_ours(user))
     }
+}
+
+/// The events worth routing again: bridged types, not `seen`, not sent by `ours`.
+fn unhandled(
+    events: Vec<String>,
+    seen: impl Fn(&ruma::EventId) -> bool,
+    ours: impl Fn(&ruma::UserId) -> bool,
+) -> Vec<String> {
+    events
+        .into_iter()
+        .filter(|json| match RawEvent::parse(json) {
+            Ok(e) => BRIDGED.contains(&e.kind.as_str()) && !seen(&e.event_id) && !ours(&e.sender),
+            Err(_) => false,
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_unhandled_bridgeable_events_from_real_users_come_back() {
+        let event = |id: &str, sender: &str, kind: &str| {
+            serde_json::json!({
+                "event_id": id, "room_id": "!r:x", "sender": sender, "type": kind,
+                "content": {"body": "hi"}, "origin_server_ts": 1
+            })
+            .to_string()
+        };
+        let events = vec![
+            event("$handled", "@alice:x", "m.room.message"),
+            event("$lost", "@alice:x", "m.room.message"),
+            event("$ghost", "@_irc_bob:x", "m.room.message"),
+            event("$state", "@alice:x", "m.room.topic"),
+            event("$react", "@alice:x", "m.reaction"),
+            "{not json".to_owned(),
+        ];
+        let back = unhandled(
+            events,
+            |id| id.as_str() == "$handled",
+            |user| user.localpart().starts_with("_irc_"),
+        );
+        let ids: Vec<String> = back
+            .iter()
+            .map(|j| RawEvent::parse(j).unwrap().event_id.to_string())
+            .collect();
+        assert_eq!(ids, ["$lost", "$react"]);
+    }
 
     #[test]
     fn active_rooms_are_bounded_and_listed() {
@@ -147,6 +182,9 @@ mod tests {
         for i in 0..MAX_ACTIVE + 5 {
             active.touch(&format!("!r{i}:x").try_into().unwrap());
         }
-        assert!(active.recent().len() <= MAX_ACTIVE);
+        let recent = active.recent();
+        assert_eq!(recent.len(), MAX_CAUGHT_UP);
+        let newest: OwnedRoomId = format!("!r{}:x", MAX_ACTIVE + 4).try_into().unwrap();
+        assert_eq!(recent[0], newest, "the most recently active first");
     }
 }

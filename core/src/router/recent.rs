@@ -4,17 +4,25 @@
 //! lookup per message. Events replayed from the inbox at start-up are checked against the
 //! message map instead.
 
-use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 
 use ruma::{EventId, OwnedEventId};
 
+use crate::lru::LruSet;
+
 /// How many event IDs are remembered (about 1 MiB).
 const KEEP: usize = 8192;
 
-#[derive(Default)]
 pub(crate) struct RecentEvents {
-    inner: Mutex<(HashSet<OwnedEventId>, VecDeque<OwnedEventId>)>,
+    inner: Mutex<LruSet<OwnedEventId>>,
+}
+
+impl Default for RecentEvents {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::new(LruSet::new(KEEP)),
+        }
+    }
 }
 
 impl RecentEvents {
@@ -23,23 +31,16 @@ impl RecentEvents {
         self.inner
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .0
             .contains(id)
     }
 
     /// Records `id`; `false` if it was already there (a duplicate).
     pub fn first_time(&self, id: &EventId) -> bool {
-        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let (set, order) = &mut *guard;
-        if !set.insert(id.to_owned()) {
+        let mut set = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if set.touch(id) {
             return false;
         }
-        order.push_back(id.to_owned());
-        if order.len() > KEEP
-            && let Some(old) = order.pop_front()
-        {
-            set.remove(&old);
-        }
+        set.insert(id.to_owned());
         true
     }
 }
