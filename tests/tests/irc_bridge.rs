@@ -298,31 +298,6 @@ async fn topic_power_and_displayname_follow() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bridge_restart_restores_puppets() {
-    let mut setup = Setup::start().await.unwrap();
-    let mut nate = RawIrc::connect(setup.ircd.port, "nate").await.unwrap();
-    nate.join("#persist").await.unwrap();
-    let (mia, dm) = setup.user("mia").await.unwrap();
-    let room = join_channel(&mia, &dm, "#persist").await.unwrap();
-    nate.expect(|l| l.starts_with(":mia[m]!") && l.contains("JOIN"))
-        .await
-        .unwrap();
-    setup.restart_bridge().await.unwrap();
-    nate.expect(|l| l.starts_with(":mia[m]!") && l.contains("QUIT"))
-        .await
-        .unwrap();
-    nate.expect(|l| l.starts_with(":mia[m]!") && l.contains("JOIN"))
-        .await
-        .unwrap();
-    // and the bot relays again.
-    nate.send("PRIVMSG #persist :still there?").await.unwrap();
-    mia.wait_for(&room, T, |e| text_body(e) == Some("still there?"))
-        .await
-        .unwrap();
-    setup.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn matrix_started_dm_with_a_ghost() {
     let setup = Setup::start().await.unwrap();
     let mut olga = RawIrc::connect(setup.ircd.port, "olga").await.unwrap();

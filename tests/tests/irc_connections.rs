@@ -1,7 +1,8 @@
 //! How the IRC bridge connects, end to end against a real InspIRCd and Synapse: TLS with a
 //! private CA (and a clear notice when the certificate is not trusted), the server-password
 //! mode (`PASS`) for the bot and for users' stored passwords (`!storepass`, `!removepass`), and
-//! the informational commands (`!help`, `!bridgeversion`).
+//! the informational commands (`!help`, `!bridgeversion`), and puppets restored after a bridge
+//! restart.
 
 #[path = "irc/support.rs"]
 #[allow(dead_code)] // each test file uses a different part
@@ -153,5 +154,33 @@ async fn help_and_bridgeversion() {
     assert!(!help.contains("plumb"), "{help}");
     let v = command(&erin, &dm, "!bridgeversion").await.unwrap();
     assert!(v.contains(env!("CARGO_PKG_VERSION")), "{v}");
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bridge_restart_restores_puppets() {
+    let mut setup = Setup::start().await.unwrap();
+    let mut nate = RawIrc::connect(setup.ircd.port, "nate").await.unwrap();
+    nate.join("#persist").await.unwrap();
+    let (mia, dm) = setup.user("mia").await.unwrap();
+    let room = join_channel(&mia, &dm, "#persist").await.unwrap();
+    nate.expect(|l| l.starts_with(":mia[m]!") && l.contains("JOIN"))
+        .await
+        .unwrap();
+    setup.restart_bridge().await.unwrap();
+    nate.expect(|l| l.starts_with(":mia[m]!") && l.contains("QUIT"))
+        .await
+        .unwrap();
+    // Both back (in either order): mia's puppet, and the bot, which relays the channel.
+    let (mut puppet, mut bot) = (false, false);
+    while !(puppet && bot) {
+        let line = nate.expect(|l| l.contains(" JOIN ")).await.unwrap();
+        puppet |= line.starts_with(":mia[m]!");
+        bot |= line.starts_with(":ferrybridge");
+    }
+    nate.send("PRIVMSG #persist :still there?").await.unwrap();
+    mia.wait_for(&room, T, |e| text_body(e) == Some("still there?"))
+        .await
+        .unwrap();
     setup.stop().await;
 }

@@ -261,6 +261,17 @@ async fn matrix_to_muc_survives_sigterm() -> Result<()> {
 /// second later, and the talker goes on once bob's puppet is back in the room.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn muc_to_matrix_survives_sigkill() -> Result<()> {
+    muc_to_matrix(Stop::Kill).await
+}
+
+/// The same with a clean stop (SIGTERM): what the bridge had received reaches Matrix before it
+/// exits, or is journaled and replayed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn muc_to_matrix_survives_sigterm() -> Result<()> {
+    muc_to_matrix(Stop::Term).await
+}
+
+async fn muc_to_matrix(stop: Stop) -> Result<()> {
     let n = load_size("FB_CRASH_REMOTE_MESSAGES", 300);
     let mut env = Env::start().await?;
     let (gate, sent) = (Arc::new(RwLock::new(())), Arc::new(AtomicUsize::new(0)));
@@ -271,7 +282,7 @@ async fn muc_to_matrix_survives_sigkill() -> Result<()> {
     tokio::time::sleep(SETTLE).await;
     let sent_before = sent.load(Ordering::Relaxed);
     let posted_before = latest_number(&env.user, &env.room, "x", 50).await;
-    env.stop_bridge(Stop::Kill).await?;
+    env.stop_bridge(stop).await?;
     let down = Instant::now();
     tokio::time::sleep(Duration::from_secs(1)).await;
     env.restart_bridge().await?;
@@ -284,9 +295,10 @@ async fn muc_to_matrix_survives_sigkill() -> Result<()> {
     let (lost_in_flight, lost_elsewhere): (Vec<usize>, Vec<usize>) =
         tally.missing.iter().partition(|m| in_flight.contains(*m));
     eprintln!(
-        "CRASH xmpp muc_to_matrix stop=SIGKILL n={n} {} in_flight_at_kill={} \
-         lost_in_flight={} lost_otherwise={} (killed after {sent_before} sent, {} in Matrix; \
+        "CRASH xmpp muc_to_matrix stop={} n={n} {} in_flight_at_stop={} \
+         lost_in_flight={} lost_otherwise={} (stopped after {sent_before} sent, {} in Matrix; \
          talker paused {down:?}; done in {:.1} s)",
+        stop.name(),
         tally.summary(),
         in_flight.len(),
         lost_in_flight.len(),
@@ -296,8 +308,9 @@ async fn muc_to_matrix_survives_sigkill() -> Result<()> {
     );
     assert!(
         tally.exactly_once_in_order(),
-        "MUC → Matrix across a bridge SIGKILL: {}; of them lost while in flight (received by \
+        "MUC → Matrix across a bridge {}: {}; of them lost while in flight (received by \
          the bridge, not yet in Matrix): [{}], lost otherwise: [{}]\n{}",
+        stop.name(),
         tally.summary(),
         ranges(&lost_in_flight),
         ranges(&lost_elsewhere),
