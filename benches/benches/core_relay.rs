@@ -70,17 +70,25 @@ async fn main() -> anyhow::Result<()> {
             .map(|i| json!({"event_id": format!("$bench-{i}"), "room_id": room, "sender": "@user:bench", "type": "m.room.message",
                              "origin_server_ts": 0, "content": {"msgtype": "m.text", "body": format!("message {i}")}}))
             .collect();
-        let resp = client
-            .put(format!("{url}/b{t}"))
-            .bearer_auth(&token)
-            .json(&json!({"events": events}))
-            .send()
-            .await?;
-        anyhow::ensure!(
-            resp.status().is_success(),
-            "transaction refused: {}",
-            resp.status()
-        );
+        // Like a homeserver: a 503 (the bridge's queues are full: backpressure) is sent again.
+        loop {
+            let resp = client
+                .put(format!("{url}/b{t}"))
+                .bearer_auth(&token)
+                .json(&json!({"events": events}))
+                .send()
+                .await?;
+            if resp.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            }
+            anyhow::ensure!(
+                resp.status().is_success(),
+                "transaction refused: {}",
+                resp.status()
+            );
+            break;
+        }
     }
     wait(|| net.seen_count() >= n, Duration::from_secs(600)).await?;
     let secs = start.elapsed().as_secs_f64();
