@@ -18,4 +18,6 @@ pub(crate) struct Core {
     pub registry: Arc<Registry>,
     pub logins: PendingInputs,
     pub capabilities: Capabilities,
+    /// End-to-bridge encryption, when `encryption.allow` is on.
+    pub crypto: Option<crate::crypto::Crypto>,
 }

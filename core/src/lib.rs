@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod connections;
 mod context;
+pub mod crypto;
 pub mod events;
 pub mod ghost;
 pub mod host;

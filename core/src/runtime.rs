@@ -15,6 +15,7 @@ use crate::bridge::{Bridge, BridgeError};
 use crate::commands::{Registry, cmd::core_commands};
 use crate::config::{Config, ConfigError};
 use crate::context::Core;
+use crate::crypto::Crypto;
 use crate::ghost::Ghosts;
 use crate::host::{BridgeHost, HostInner, Incoming};
 use crate::matrix::{MatrixClient, MatrixError};
@@ -37,6 +38,8 @@ pub enum StartError {
     Matrix(#[from] MatrixError),
     #[error("network: {0}")]
     Network(#[from] BridgeError),
+    #[error("encryption: {0}")]
+    Encryption(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -209,6 +212,24 @@ where
         }),
     };
 
+    // Encryption before anything can post: replayed remote events go out encrypted too.
+    let crypto = match config.encryption.allow {
+        true => {
+            let ghosts = host.ghosts().clone();
+            let crypto = Crypto::open(
+                store.clone(),
+                matrix.clone(),
+                config.encryption.clone(),
+                move |user| ghosts.is_ghost(user),
+            )
+            .await
+            .map_err(|e| StartError::Encryption(e.to_string()))?;
+            matrix.set_encryption(Arc::new(crypto.clone()));
+            tasks.spawn(crypto.clone().run_requests());
+            Some(crypto)
+        }
+        false => None,
+    };
     // Phase one: the network gets its host; nothing reaches it yet.
     let bridge = build(config.network.clone(), host.clone())?;
     let network: Network = bridge.clone();
@@ -224,6 +245,7 @@ where
         registry: Arc::new(registry),
         logins: Default::default(),
         capabilities: caps,
+        crypto,
     };
     // What a crash left in the remote journal goes first, before anything the network sends
     // from now on (read before `start`, so those rows are not read twice).

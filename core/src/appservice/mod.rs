@@ -26,6 +26,7 @@ use ruma::{RoomAliasId, UserId};
 use crate::store::{InboxEvent, Store, StoreError, TxnOutcome};
 
 mod auth;
+pub mod device_data;
 pub mod errors;
 mod ping;
 mod queries;
@@ -35,6 +36,7 @@ mod span;
 mod tests;
 mod transactions;
 
+pub use device_data::DeviceData;
 pub use errors::MatrixError;
 pub use span::REQUEST_ID_HEADER;
 
@@ -52,6 +54,12 @@ pub trait AppserviceHandler: Send + Sync + 'static {
     }
     /// A durably recorded event; must only enqueue (the handler finishes the inbox row).
     async fn dispatch(&self, event: InboxEvent);
+    /// The transaction's encryption fields, before its events are recorded: room keys must be
+    /// known before the events they decrypt. `Err` answers the transaction with 500, so the
+    /// homeserver sends it again (the machine ignores a to-device message it already saw).
+    async fn device_data(&self, _data: DeviceData) -> Result<(), String> {
+        Ok(())
+    }
     /// Whether a user in our namespace exists (creating the ghost if it should).
     async fn query_user(&self, user: &UserId) -> bool;
     /// Whether an alias in our namespace exists (creating the portal if it should).

@@ -68,6 +68,17 @@ async fn accept(
             "the bridge is busy ({busy}); send this transaction again later"
         )));
     }
+    let device_data = super::device_data::parse(&body);
+    if !device_data.is_empty() {
+        state
+            .handler
+            .device_data(device_data)
+            .await
+            .map_err(|err| {
+                tracing::error!("cannot take the transaction's encryption data: {err}");
+                MatrixError::unknown("could not store the encryption data; retry later")
+            })?;
+    }
     let outcome = state
         .store
         .record_transaction(txn_id, &events)

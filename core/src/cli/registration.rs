@@ -57,9 +57,18 @@ pub fn registration_with<N: NetworkConfig>(
     )
     .map_err(invalid)?;
     let mut registration = registration;
-    if caps.typing || caps.read_receipts {
+    if caps.typing || caps.read_receipts || config.encryption.allow {
         registration.receive_ephemeral = Some(true);
         registration.push_ephemeral_unstable = Some(true);
+    }
+    if config.encryption.allow {
+        // To-device events, device lists and one-time key counts in transactions (MSC2409,
+        // MSC3202), and devices the appservice makes without a login (MSC4190).
+        for key in ["org.matrix.msc3202", "io.element.msc4190"] {
+            registration
+                .extra
+                .insert(key.to_owned(), serde_norway::Value::Bool(true));
+        }
     }
     registration.to_yaml().map_err(invalid)
 }

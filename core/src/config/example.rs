@@ -74,6 +74,7 @@ bridge:
 # The {network} network.
 network:
 {network_section}
+{encryption}
 {limits}
 logging:
   # A filter such as info, or info,ferrybridge_core=debug
@@ -90,6 +91,7 @@ logging:
         alias = alias,
         prefix = info.command_prefix,
         network = info.display_name,
+        encryption = super::encryption::EXAMPLE_YAML.trim_start_matches('\n'),
         limits = super::limits::EXAMPLE_YAML,
         network_section = network_section.trim_end_matches('\n').to_owned() + "\n",
     )

@@ -179,6 +179,7 @@ pub fn validate<N: NetworkConfig>(config: &Config<N>, tokens: Tokens) -> Vec<Con
         }
     }
 
+    errors.extend(config.encryption.validate());
     config.limits.validate(&mut errors);
     config.metrics.validate(&mut errors);
 

@@ -2,9 +2,10 @@
 //! the commented example every binary prints with `generate-config`.
 //!
 //! The layout is what homeserver admins know from mautrix and matrix-appservice-irc bridges:
-//! `homeserver`, `appservice`, `database`, `bridge`, `network` (the network's own section) and
-//! `logging`.
+//! `homeserver`, `appservice`, `database`, `bridge`, `network` (the network's own section),
+//! `encryption` and `logging`.
 
+mod encryption;
 mod example;
 mod limits;
 mod load;
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use encryption::EncryptionConfig;
 pub use example::example_config;
 pub use limits::{LimitsConfig, MetricsConfig};
 pub use load::{Tokens, load_config, load_config_with, parse_config, parse_config_with, validate};
@@ -64,6 +66,8 @@ pub struct Config<N> {
     #[serde(default)]
     pub bridge: BridgeConfig,
     pub network: N,
+    #[serde(default)]
+    pub encryption: EncryptionConfig,
     #[serde(default)]
     pub limits: LimitsConfig,
     #[serde(default)]

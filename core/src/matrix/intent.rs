@@ -133,6 +133,15 @@ impl Intent {
         content: &serde_json::Value,
         txn: &TransactionId,
     ) -> Result<OwnedEventId, MatrixError> {
+        // In an encrypted room the event goes out as `m.room.encrypted` (see `encryption`).
+        let encrypted = match self.client.encryption.get() {
+            Some(layer) => layer.encrypt(room, event_type, content).await?,
+            None => None,
+        };
+        let (event_type, content) = match &encrypted {
+            Some(e) => ("m.room.encrypted", e),
+            None => (event_type, content),
+        };
         let request = || -> Result<_, MatrixError> {
             Ok(send_message_event::v3::Request::new_raw(
                 room.clone(),

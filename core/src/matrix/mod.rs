@@ -18,6 +18,7 @@ use ruma::{OwnedMxcUri, OwnedUserId, UserId};
 
 pub mod convert;
 mod devices;
+pub mod encryption;
 mod history;
 mod intent;
 mod media;
@@ -33,6 +34,7 @@ mod tests;
 
 pub use convert::{ConvertError, ParsedMessage};
 pub use devices::BRIDGE_DEVICE;
+pub use encryption::RoomEncryption;
 pub use media::MediaDownload;
 pub use retry::RetryPolicy;
 pub use rooms::CREATOR_POWER_LEVEL;
@@ -53,6 +55,9 @@ pub enum MatrixError {
     /// A request or response could not be (de)serialized.
     #[error("bad request or response: {0}")]
     Format(String),
+    /// An event for an encrypted room could not be encrypted (it was not sent).
+    #[error("cannot encrypt: {0}")]
+    Encryption(String),
     /// Media over `limits.media_max_bytes` (announced, or cut while reading).
     #[error(transparent)]
     TooLarge(#[from] crate::media_cap::TooLarge),
@@ -117,6 +122,8 @@ pub struct MatrixClient {
     outages: outage::Outages,
     /// Where [`MatrixClient::public_media_url`] points when a media proxy serves downloads.
     public_media_base: Option<url::Url>,
+    /// The crypto layer, when encryption is on (see `encryption`).
+    encryption: encryption::EncryptionSlot,
 }
 
 /// Connect timeout for the homeserver.
@@ -165,7 +172,18 @@ impl MatrixClient {
             devices: Default::default(),
             outages: Default::default(),
             public_media_base: None,
+            encryption: Default::default(),
         })
+    }
+
+    /// Plugs in the crypto layer: from now on sends into encrypted rooms are encrypted.
+    pub fn set_encryption(&self, layer: Arc<dyn RoomEncryption>) {
+        self.encryption.set(layer);
+    }
+
+    /// The appservice token (for requests other libraries build; see `transport::send_http`).
+    pub(crate) fn as_token(&self) -> &str {
+        &self.as_token
     }
 
     /// Replaces the retry policy (e.g. a shorter budget in tests).

@@ -284,6 +284,19 @@ impl MatrixClient {
                 Cow::Borrowed(&*VERSIONS),
             )
             .map_err(|e| MatrixError::Format(e.to_string()))?;
+        let (parts, body) = self.send_http(http_req).await?.into_parts();
+        let http_resp = http::Response::from_parts(parts, body.as_ref());
+        R::IncomingResponse::try_from_http_response_inner(http_resp)
+            .map_err(|e| MatrixError::Format(format!("unexpected response: {e}")))
+    }
+
+    /// Sends a request some library built (ruma of another version, the crypto machine's),
+    /// through the one retry policy; the appservice token replaces any it carries. Only
+    /// successful responses come back: errors are [`MatrixError::Api`].
+    pub(crate) async fn send_http(
+        &self,
+        http_req: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Bytes>, MatrixError> {
         let (parts, body) = http_req.into_parts();
         let url = url::Url::parse(&parts.uri.to_string())
             .map_err(|e| MatrixError::Format(format!("bad request URL: {e}")))?;
@@ -302,11 +315,9 @@ impl MatrixClient {
         if let Some(h) = builder.headers_mut() {
             *h = resp.headers;
         }
-        let http_resp = builder
-            .body(resp.body.as_ref())
-            .map_err(|e| MatrixError::Format(e.to_string()))?;
-        R::IncomingResponse::try_from_http_response_inner(http_resp)
-            .map_err(|e| MatrixError::Format(format!("unexpected response: {e}")))
+        builder
+            .body(resp.body)
+            .map_err(|e| MatrixError::Format(e.to_string()))
     }
 
     /// `{homeserver}/{segments...}` with each segment percent-encoded as one path segment.

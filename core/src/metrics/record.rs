@@ -35,6 +35,11 @@ pub fn delivery_failed(network: &'static str, reason: FailureReason) {
         .inc();
 }
 
+/// Counts an encrypted event that could not be decrypted.
+pub fn undecryptable() {
+    get().undecryptable.inc();
+}
+
 /// The gauge of jobs waiting in portal queues; the queues keep it current themselves.
 pub fn portal_queue_depth() -> Gauge {
     get().queue_depth.clone()

@@ -30,6 +30,7 @@ pub(super) struct Metrics {
     pub homeserver_latency: Histogram,
     pub homeserver_errors: Family<ErrorLabels, Counter>,
     pub db_latency: HistogramFamily<DbLabels>,
+    pub undecryptable: Counter,
 }
 
 /// 1 ms to ~33 s: a homeserver request is a LAN round trip or a slow media upload.
@@ -62,6 +63,7 @@ impl Metrics {
             homeserver_latency: homeserver_buckets(),
             homeserver_errors: Family::default(),
             db_latency: Family::new_with_constructor(db_buckets),
+            undecryptable: Counter::default(),
         };
         // Series with fixed label values exist from the start, so a scrape shows 0 rather than
         // nothing (a missing series breaks rate() and alerts).
@@ -112,6 +114,11 @@ impl Metrics {
             "Duration of each store call, by operation",
             Unit::Seconds,
             m.db_latency.clone(),
+        );
+        registry.register(
+            "undecryptable_events",
+            "Encrypted events the bridge could not decrypt (their senders got a notice)",
+            m.undecryptable.clone(),
         );
         Self { registry, ..m }
     }

@@ -24,12 +24,40 @@ pub(crate) struct RawEvent {
     /// transaction ID.
     #[serde(skip)]
     pub replayed: bool,
+    /// The event as the homeserver sent it, kept for `m.room.encrypted` events only (the
+    /// crypto layer decrypts the whole event; everything else needs only the fields above).
+    #[serde(skip)]
+    pub encrypted_json: Option<std::sync::Arc<str>>,
 }
 
 impl RawEvent {
     /// Parses an inbox row.
     pub fn parse(json: &str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(json)
+        let mut event: Self = serde_json::from_str(json)?;
+        if event.kind == "m.room.encrypted" {
+            event.encrypted_json = Some(json.into());
+        }
+        Ok(event)
+    }
+
+    /// The event `outer` decrypts to. It must keep the outer event's ID, sender and room (the
+    /// crypto layer checks the room against the key's; this checks the rest again).
+    pub fn from_decrypted(json: serde_json::Value, outer: &RawEvent) -> Result<Self, String> {
+        let mut event: Self = serde_json::from_value(json).map_err(|e| e.to_string())?;
+        if event.event_id != outer.event_id || event.sender != outer.sender {
+            return Err("its event ID or sender differs from the encrypted event's".into());
+        }
+        if event.kind == "m.room.encrypted" {
+            return Err("it decrypts to another encrypted event".into());
+        }
+        event.room_id = outer.room_id.clone();
+        event.replayed = outer.replayed;
+        Ok(event)
+    }
+
+    /// The raw JSON of an encrypted event (empty for others).
+    pub fn json(&self) -> std::sync::Arc<str> {
+        self.encrypted_json.clone().unwrap_or_else(|| "".into())
     }
 
     /// A string field of `content`.
@@ -94,6 +122,19 @@ mod tests {
         assert_eq!(v11.redacts().unwrap().as_str(), "$x");
         let old = RawEvent::parse(r#"{"event_id":"$a","room_id":"!r:hs","sender":"@u:hs","type":"m.room.redaction","redacts":"$y","content":{}}"#).unwrap();
         assert_eq!(old.redacts().unwrap().as_str(), "$y");
+    }
+
+    #[test]
+    fn decrypted_events_keep_the_outer_identity() {
+        let outer = RawEvent::parse(r#"{"event_id":"$a","room_id":"!r","sender":"@u:hs","type":"m.room.encrypted","content":{"algorithm":"m.megolm.v1.aes-sha2"}}"#).unwrap();
+        assert!(outer.json().contains("megolm"));
+        let inner = serde_json::json!({"event_id":"$a","room_id":"!r","sender":"@u:hs","type":"m.room.message","content":{"body":"hi"}});
+        let e = RawEvent::from_decrypted(inner, &outer).unwrap();
+        assert_eq!((e.kind.as_str(), e.body()), ("m.room.message", Some("hi")));
+        let forged = serde_json::json!({"event_id":"$b","room_id":"!r","sender":"@u:hs","type":"m.room.message","content":{}});
+        assert!(RawEvent::from_decrypted(forged, &outer).is_err());
+        let nested = serde_json::json!({"event_id":"$a","room_id":"!r","sender":"@u:hs","type":"m.room.encrypted","content":{}});
+        assert!(RawEvent::from_decrypted(nested, &outer).is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod admission;
 mod catchup;
 mod dispatch;
+mod encrypted;
 mod ephemeral;
 mod event;
 mod members;
@@ -118,6 +119,10 @@ impl Router {
                     if this.host.tasks().is_stopping() {
                         return;
                     }
+                    let Some(event) = this.readable(event).await else {
+                        this.finish(inbox.id).await;
+                        return;
+                    };
                     match this.handle(event, portal).await {
                         Handled::Done(delivered) => this.finish_with(inbox.id, delivered).await,
                         Handled::Pending(delivered, verdict) => {
@@ -205,6 +210,13 @@ impl AppserviceHandler for Router {
 
     async fn dispatch(&self, event: InboxEvent) {
         self.route(event).await;
+    }
+
+    async fn device_data(&self, data: crate::appservice::DeviceData) -> Result<(), String> {
+        match &self.core.crypto {
+            Some(crypto) => crypto.receive(data).await.map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
     }
 
     async fn query_user(&self, user: &UserId) -> bool {

@@ -354,7 +354,7 @@ impl Router {
         metrics::delivery_failed(self.core.network.info().id, reason);
     }
 
-    async fn tell_sender(&self, event: &RawEvent, text: &str) {
+    pub(super) async fn tell_sender(&self, event: &RawEvent, text: &str) {
         if let Err(e) = self
             .host
             .notices()

@@ -10,13 +10,14 @@
 //!
 //! Files: `pool` (connect and migrate), `txns` (transaction dedupe and inbox), `journal`
 //! (remote events not yet applied to Matrix), `users`,
-//! `ghosts`, `portals`, `messages`, `kv`, `secrets` (key handling and encrypted rows),
+//! `ghosts`, `crypto` (sealed end-to-bridge encryption state), `portals`, `messages`, `kv`, `secrets` (key handling and encrypted rows),
 //! `decode` (strings back to typed IDs).
 
 use std::sync::Arc;
 
 use sqlx::AnyPool;
 
+mod crypto;
 mod decode;
 mod durability;
 mod ghosts;
@@ -30,8 +31,9 @@ mod txns;
 mod users;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
+pub use crypto::{CryptoRow, CryptoWrite};
 pub(crate) use durability::Durability;
 pub use ghosts::GhostRow;
 pub use journal::JournaledEvent;

@@ -13,6 +13,7 @@ use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
 use super::{Backend, SecretKey, Store, StoreError};
 
+mod crypto;
 mod journal;
 mod kv_secrets;
 mod rows;
@@ -21,7 +22,7 @@ mod txns;
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// One fresh database; [`TestDb::connect`] may be called again to simulate a restart.
-pub(super) struct TestDb {
+pub(crate) struct TestDb {
     pub uri: String,
     pub backend: Backend,
     pub key: SecretKey,
@@ -57,7 +58,7 @@ async fn postgres_admin(admin: &str) -> PgConnection {
 
 /// Runs `test` on a fresh SQLite file, then on a fresh PostgreSQL database that is dropped
 /// afterwards (also when the test panics).
-pub(super) async fn for_each_backend(test: impl AsyncFn(&TestDb)) {
+pub(crate) async fn for_each_backend(test: impl AsyncFn(&TestDb)) {
     let dir = tempfile::tempdir().expect("temp dir");
     let sqlite = TestDb {
         uri: format!("sqlite://{}", dir.path().join("store.db").display()),
