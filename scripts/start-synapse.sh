@@ -76,6 +76,11 @@ form_secret: "fb-form-$(rand)"
 trusted_key_servers: []
 suppress_key_server_warning: true
 url_preview_enabled: false
+# End-to-bridge encryption: to-device events, device lists and one-time key counts in
+# appservice transactions (MSC2409, MSC3202). Bridges ask for them in their registration.
+experimental_features:
+  msc2409_to_device_messages_enabled: true
+  msc3202_transaction_extensions: true
 app_service_config_files:
 $REGS
 rc_message: $RL

@@ -175,6 +175,7 @@ where
         alias,
         tasks.clone(),
         config.limits.media_max_bytes,
+        config.encryption.default,
     );
     let notices = Notices::new(
         store.clone(),

@@ -41,6 +41,14 @@ impl Portals {
                 ("uk.half-shot.bridge".into(), state_key, bridge),
             ],
         };
+        // Encrypted from the start (`encryption.default`), DMs opened by a ghost too.
+        if inner.encrypted {
+            req.initial_state.push((
+                "m.room.encryption".into(),
+                String::new(),
+                json!({ "algorithm": "m.megolm.v1.aes-sha2" }),
+            ));
+        }
         // A private chat belongs to its receiver: invite them, with the DM flag.
         if let Some(receiver) = &spec.key.receiver {
             req.invite.push(receiver.clone());

@@ -73,6 +73,8 @@ pub(crate) struct Inner {
     /// Portal rows by key and room; kept in step by every portal write below.
     pub(crate) cache: cache::PortalCache,
     creating: Mutex<HashMap<PortalKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// New portals are created encrypted (`encryption.default`).
+    encrypted: bool,
 }
 
 impl Portals {
@@ -88,6 +90,7 @@ impl Portals {
         alias_template: Option<Template>,
         tasks: crate::tasks::Tasks,
         media_max_bytes: u64,
+        encrypted: bool,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -102,6 +105,7 @@ impl Portals {
                 media_cap: crate::media_cap::MediaCap::new(media_max_bytes),
                 cache: cache::PortalCache::default(),
                 creating: Mutex::new(HashMap::new()),
+                encrypted,
             }),
         }
     }

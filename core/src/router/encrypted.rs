@@ -48,6 +48,26 @@ impl Router {
         }
     }
 
+    /// With `encryption.require`, a message in an unencrypted portal is refused with a notice.
+    pub(super) async fn refused_plaintext(&self, event: &RawEvent) -> bool {
+        let Some(crypto) = &self.core.crypto else {
+            return false;
+        };
+        if !crypto.config().require
+            || event.kind != "m.room.message"
+            || crypto.is_encrypted(&event.room_id).await
+        {
+            return false;
+        }
+        self.tell_sender(
+            event,
+            "⚠️ This bridge only bridges encrypted rooms; your message was not bridged. Turn on \
+             encryption in this room's settings.",
+        )
+        .await;
+        true
+    }
+
     async fn tell_undecryptable(&self, event: &RawEvent, why: &Undecryptable) {
         tracing::warn!(sender = %event.sender, reason = %why, "cannot decrypt event");
         crate::metrics::undecryptable();

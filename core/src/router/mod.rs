@@ -171,6 +171,7 @@ impl Router {
                 .flatten(),
         };
         match portal {
+            Some(_) if self.refused_plaintext(&event).await => Handled::Done(None),
             Some(portal) => self.portal_event(event, portal).await,
             None => {
                 self.room_event(event).await;

@@ -18,6 +18,7 @@ use url::Url;
 
 use crate::Synapse;
 
+mod e2ee;
 mod history;
 mod profile;
 mod register;
@@ -39,6 +40,8 @@ pub struct TestUser {
     http: reqwest::Client,
     txn: AtomicU64,
     sync: Mutex<SyncState>,
+    /// The encrypting device, once [`TestUser::enable_e2ee`] made it.
+    crypto: std::sync::OnceLock<std::sync::Arc<e2ee::ClientCrypto>>,
 }
 
 /// `content.body` of an `m.room.message` event, for predicates.
@@ -91,6 +94,7 @@ impl TestUser {
             http: http_client()?,
             txn: AtomicU64::new(0),
             sync: Mutex::new(SyncState::default()),
+            crypto: Default::default(),
         })
     }
 

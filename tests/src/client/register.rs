@@ -41,3 +41,32 @@ pub async fn register_user(synapse: &Synapse, localpart: &str, admin: bool) -> R
     let access_token: String = field(&resp, "access_token")?;
     TestUser::new(synapse, user_id, access_token, password, None)
 }
+
+impl TestUser {
+    /// Logs this user in again with their password: a second device (a phone next to the
+    /// laptop), with its own access token.
+    pub async fn new_device(&self, synapse: &Synapse) -> Result<TestUser> {
+        let http = http_client()?;
+        let body = json!({
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.user", "user": self.user_id.as_str()},
+            "password": self.password,
+        });
+        let resp: Value = check(
+            http.post(format!("{}/_matrix/client/v3/login", synapse.base_url()))
+                .json(&body)
+                .send()
+                .await?,
+            &format!("login {}", self.user_id),
+        )
+        .await?;
+        let token: String = field(&resp, "access_token")?;
+        TestUser::new(
+            synapse,
+            self.user_id.clone(),
+            token,
+            self.password.clone(),
+            None,
+        )
+    }
+}

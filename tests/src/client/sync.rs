@@ -182,10 +182,13 @@ impl TestUser {
             query.push(("since", s));
         }
         let r = self.call(Method::GET, &["sync"], &query, None).await?;
-        let mut st = self.lock();
-        if st.since != since {
+        if self.lock().since != since {
             return Ok(()); // a concurrent sync already advanced; drop ours to avoid duplicates
         }
+        // Room keys first, so this batch's encrypted events can be read.
+        self.crypto_sync(&r).await?;
+        let mut fresh = Vec::new();
+        let mut receipts = Vec::new();
         for section in ["join", "leave"] {
             let Some(rooms) = r["rooms"][section].as_object() else {
                 continue;
@@ -198,20 +201,25 @@ impl TestUser {
                     }
                     for (event, by_type) in ev["content"].as_object().into_iter().flatten() {
                         for reader in by_type["m.read"].as_object().into_iter().flatten() {
-                            st.receipts
-                                .insert((room_id.clone(), event.clone(), reader.0.clone()));
+                            receipts.push((room_id.clone(), event.clone(), reader.0.clone()));
                         }
                     }
                 }
                 for part in ["state", "timeline"] {
                     for ev in room[part]["events"].as_array().into_iter().flatten() {
-                        let mut ev = ev.clone();
+                        let mut ev = self.readable(&room_id, ev.clone()).await;
                         ev["room_id"] = json!(room_id);
-                        st.events.push((room_id.clone(), ev));
+                        fresh.push((room_id.clone(), ev));
                     }
                 }
             }
         }
+        let mut st = self.lock();
+        if st.since != since {
+            return Ok(());
+        }
+        st.receipts.extend(receipts);
+        st.events.extend(fresh);
         if let Some(invites) = r["rooms"]["invite"].as_object() {
             for room_id in invites.keys() {
                 let room_id = RoomId::parse(room_id.as_str())?;
