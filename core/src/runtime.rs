@@ -221,6 +221,7 @@ where
                 store.clone(),
                 matrix.clone(),
                 config.encryption.clone(),
+                config.limits.media_max_bytes,
                 move |user| ghosts.is_ghost(user),
             )
             .await

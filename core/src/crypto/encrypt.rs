@@ -116,7 +116,9 @@ impl Crypto {
         let _one = lock.lock().await;
         self.share_key(room).await?;
         let room16 = convert::room_id(room)?;
-        let raw = convert::raw(content)?;
+        let mut content = content.clone();
+        self.attach_keys(&mut content);
+        let raw = convert::raw(&content)?;
         let result = self
             .inner
             .machine
@@ -149,6 +151,19 @@ impl RoomEncryption for Crypto {
         match self.encrypt_for(room, event_type, content).await {
             Ok(encrypted) => Ok(Some(encrypted)),
             // The homeserver's own failure keeps its kind (a retry may help).
+            Err(CryptoError::Matrix(e)) => Err(e),
+            Err(e) => Err(MatrixError::Encryption(e.to_string())),
+        }
+    }
+
+    async fn upload(
+        &self,
+        room: &RoomId,
+        data: &bytes::Bytes,
+        filename: Option<&str>,
+    ) -> Result<Option<ruma::OwnedMxcUri>, MatrixError> {
+        match self.upload_for(room, data, filename).await {
+            Ok(mxc) => Ok(mxc),
             Err(CryptoError::Matrix(e)) => Err(e),
             Err(e) => Err(MatrixError::Encryption(e.to_string())),
         }

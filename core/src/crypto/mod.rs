@@ -14,6 +14,7 @@
 //! queries by every member's client per ghost. As in mautrix bridges, clients show ghosts'
 //! messages as "encrypted by a device of another user" (the bot's), which is the truth.
 
+mod attachments;
 mod convert;
 mod decrypt;
 mod encrypt;
@@ -85,6 +86,10 @@ struct Inner {
     excluded: Box<dyn Fn(&UserId) -> bool + Send + Sync>,
     /// Wakes [`Crypto::run_requests`].
     wake: tokio::sync::Notify,
+    /// Keys of files uploaded encrypted (see `attachments`).
+    uploads: attachments::Uploads,
+    /// Largest file downloaded to decrypt (`limits.media_max_bytes`).
+    media_max_bytes: u64,
 }
 
 impl Crypto {
@@ -94,6 +99,7 @@ impl Crypto {
         store: Store,
         client: MatrixClient,
         config: EncryptionConfig,
+        media_max_bytes: u64,
         excluded: impl Fn(&UserId) -> bool + Send + Sync + 'static,
     ) -> Result<Self, CryptoError> {
         let device = client.device_for(client.bot()).await.ok_or_else(|| {
@@ -119,6 +125,8 @@ impl Crypto {
                 keys: tokio::sync::watch::channel(0).0,
                 excluded: Box::new(excluded),
                 wake: tokio::sync::Notify::new(),
+                uploads: Default::default(),
+                media_max_bytes,
             }),
         };
         crypto.flush().await?;

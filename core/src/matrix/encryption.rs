@@ -21,6 +21,16 @@ pub trait RoomEncryption: Send + Sync + 'static {
         event_type: &str,
         content: &serde_json::Value,
     ) -> Result<Option<serde_json::Value>, MatrixError>;
+
+    /// Uploads a file for `room` encrypted, when the room is encrypted (`None`: it is not;
+    /// upload it as it is). The message naming the returned URI gets the file's keys when
+    /// [`RoomEncryption::encrypt`] encrypts it.
+    async fn upload(
+        &self,
+        room: &RoomId,
+        data: &bytes::Bytes,
+        filename: Option<&str>,
+    ) -> Result<Option<ruma::OwnedMxcUri>, MatrixError>;
 }
 
 /// Where the crypto layer plugs in; empty while encryption is off.

@@ -58,6 +58,23 @@ impl MatrixClient {
         Ok(resp.content_uri)
     }
 
+    /// Uploads a file to be posted in `room`: encrypted when the room is (see
+    /// [`super::RoomEncryption::upload`]), as it is otherwise.
+    pub async fn upload_for_room(
+        &self,
+        room: &ruma::RoomId,
+        data: Bytes,
+        content_type: &str,
+        filename: Option<&str>,
+    ) -> Result<OwnedMxcUri, MatrixError> {
+        if let Some(layer) = self.encryption.get() {
+            if let Some(mxc) = layer.upload(room, &data, filename).await? {
+                return Ok(mxc);
+            }
+        }
+        self.upload(data, content_type, filename).await
+    }
+
     /// Downloads media whole, refusing files over `max_bytes` (by their Content-Length, and
     /// by counting while reading): what a network re-uploading a Matrix file needs.
     pub async fn download(

@@ -97,7 +97,7 @@ impl Portals {
                     return Ok(());
                 }
                 let ghost = inner.ghosts.ensure_joined(&sender, &room).await?;
-                self.upload_media(&mut content).await?;
+                self.upload_media(&room, &mut content).await?;
                 let reply = match reply_to {
                     Some(r) => self.event_for(&portal, &r).await?,
                     None => None,
@@ -123,7 +123,7 @@ impl Portals {
                     return Ok(());
                 };
                 let ghost = inner.ghosts.ensure_joined(&sender, &room).await?;
-                self.upload_media(&mut content).await?;
+                self.upload_media(&room, &mut content).await?;
                 ghost
                     .send_message(&room, &content, None, Some(&original))
                     .await?;
@@ -315,7 +315,11 @@ impl Portals {
 
     /// Uploads media the network handed over as bytes. Bytes over `limits.media_max_bytes`
     /// are not uploaded: the message becomes a notice naming the file, so it still shows.
-    async fn upload_media(&self, content: &mut MessageContent) -> Result<(), PortalError> {
+    async fn upload_media(
+        &self,
+        room: &ruma::RoomId,
+        content: &mut MessageContent,
+    ) -> Result<(), PortalError> {
         let over_cap = content.media.as_ref().and_then(|m| {
             let len = m.data.as_ref().filter(|_| m.mxc.is_none())?.len() as u64;
             self.inner.media_cap.check(Some(len)).err()
@@ -336,7 +340,7 @@ impl Portals {
                     media.mxc = Some(
                         self.inner
                             .matrix
-                            .upload(data, &mime, Some(&media.filename))
+                            .upload_for_room(room, data, &mime, Some(&media.filename))
                             .await?,
                     );
                 }

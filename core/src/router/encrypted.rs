@@ -39,7 +39,26 @@ impl Router {
             }
         };
         match RawEvent::from_decrypted(json, &event) {
-            Ok(decrypted) => Some(decrypted),
+            Ok(mut decrypted) => {
+                // An encrypted file: the network gets a plaintext copy (see crypto::attachments).
+                if let serde_json::Value::Object(content) = &decrypted.content
+                    && content.contains_key("file")
+                {
+                    match crypto.plaintext_media(content.clone()).await {
+                        Ok(plain) => decrypted.content = serde_json::Value::Object(plain),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot decrypt an attached file");
+                            self.tell_sender(
+                                &event,
+                                &format!("⚠️ Could not decrypt your file; it was not bridged: {e}"),
+                            )
+                            .await;
+                            return None;
+                        }
+                    }
+                }
+                Some(decrypted)
+            }
             Err(e) => {
                 let why = Undecryptable::Invalid(format!("decrypted event is malformed: {e}"));
                 self.tell_undecryptable(&event, &why).await;

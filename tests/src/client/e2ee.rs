@@ -139,6 +139,68 @@ impl TestUser {
         .await
     }
 
+    /// Sends a file the way an encrypting client does: encrypted with a fresh key, the
+    /// ciphertext uploaded, the key in the message's `file` (which is itself encrypted).
+    pub async fn send_encrypted_file(
+        &self,
+        room: &RoomId,
+        msgtype: &str,
+        name: &str,
+        mime: &str,
+        data: &[u8],
+    ) -> Result<OwnedEventId> {
+        use std::io::Read;
+        let mut reader = std::io::Cursor::new(data);
+        let mut encryptor = matrix_sdk_crypto::AttachmentEncryptor::new(&mut reader);
+        let mut ciphertext = Vec::new();
+        encryptor.read_to_end(&mut ciphertext)?;
+        let mut file = serde_json::to_value(encryptor.finish())?;
+        file["url"] = json!(self.upload(ciphertext, "application/octet-stream").await?);
+        self.send_encrypted(
+            room,
+            "m.room.message",
+            json!({"msgtype": msgtype, "body": name, "filename": name,
+                   "info": {"mimetype": mime, "size": data.len()}, "file": file}),
+        )
+        .await
+    }
+
+    /// The bytes of a media event's file, decrypted with its `file` keys when it has them.
+    pub async fn media_bytes(&self, event: &Value) -> Result<Vec<u8>> {
+        use std::io::Read;
+        let content = &event["content"];
+        if let Some(url) = content["url"].as_str() {
+            return Ok(self.download(url).await?.to_vec());
+        }
+        let file = &content["file"];
+        let url = file["url"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no file in {event}"))?;
+        let ciphertext = self.download(url).await?;
+        let info: matrix_sdk_crypto::MediaEncryptionInfo = serde_json::from_value(file.clone())?;
+        let mut reader = std::io::Cursor::new(&ciphertext[..]);
+        let mut decryptor = matrix_sdk_crypto::AttachmentDecryptor::new(&mut reader, info)?;
+        let mut plain = Vec::new();
+        decryptor.read_to_end(&mut plain)?;
+        Ok(plain)
+    }
+
+    /// `POST /_matrix/media/v3/upload`; returns the `mxc://` URI.
+    pub async fn upload(&self, data: Vec<u8>, mime: &str) -> Result<String> {
+        let mut url = self.base.clone();
+        url.set_path("/_matrix/media/v3/upload");
+        let resp = self
+            .http
+            .post(url)
+            .bearer_auth(&self.access_token)
+            .header("content-type", mime)
+            .body(data)
+            .send()
+            .await?;
+        let r = super::check(resp, "upload").await?;
+        field(&r, "content_uri")
+    }
+
     /// Sends what the machine asks for until it asks for nothing.
     pub(crate) async fn crypto_requests(&self) -> Result<()> {
         let Some(crypto) = self.crypto.get() else {

@@ -80,6 +80,15 @@ pub async fn env(world: &FakeWorld) -> Result<BridgeEnv<TelegramBridge>> {
     BridgeEnv::start(YAML, None, bridge(world)).await
 }
 
+/// As [`env`], with `tune` changing the config first (encryption, limits, ...).
+#[allow(dead_code)]
+pub async fn env_tuned(
+    world: &FakeWorld,
+    tune: impl FnOnce(&mut ferrybridge_core::config::Config<TelegramConfig>),
+) -> Result<BridgeEnv<TelegramBridge>> {
+    BridgeEnv::start_tuned(YAML, None, tune, bridge(world)).await
+}
+
 pub fn sender(ev: &Value) -> &str {
     ev["sender"].as_str().unwrap_or_default()
 }
