@@ -258,6 +258,8 @@ impl Setup {
         let dir = tempfile::tempdir()?;
         let (mut config, reg) = config_for(dir.path(), ircd.port, None)?;
         tune(&mut config, &ircd);
+        // The tuning may change what the registration asks for (encryption).
+        std::fs::write(&reg, ferrybridge_core::cli::registration_for(&config)?)?;
         let synapse = Synapse::start(&[reg]).await?;
         config.homeserver.address = synapse.base_url().parse()?;
         let running = start_with(config.clone(), IrcBridge::init).await?;
