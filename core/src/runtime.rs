@@ -241,6 +241,7 @@ where
             .register(command)
             .map_err(|e| ConfigError::new("network", e.to_string()))?;
     }
+    let crypto_probe = crypto.clone();
     let core = Core {
         host: host.clone(),
         network: network.clone(),
@@ -318,6 +319,9 @@ where
         let _ = shutdown_rx.await;
     }));
     tracing::info!(address = %local, "appservice listening");
+    if let Some(crypto) = crypto_probe {
+        tasks.spawn(crypto.probe_homeserver());
+    }
 
     tasks.spawn(prune_transactions(store.clone()));
     Ok(RunningBridge {

@@ -232,3 +232,33 @@ async fn encryption_off_answers_in_plaintext() -> Result<()> {
     assert!(!was_encrypted(&notice), "{notice}");
     Ok(())
 }
+
+#[tokio::test]
+async fn lost_crypto_state_is_rebuilt_and_portals_keep_working() -> Result<()> {
+    let mut env = env(encrypted_on).await?;
+    let alice = env.user("alice").await?;
+    alice.enable_e2ee().await?;
+    let dm = encrypted_bot_dm(&env, &alice).await?;
+    assert!(command(&alice, &dm, "help").await?.contains("login"));
+
+    // The bridge's crypto rows are lost (a database restored from before encryption was on):
+    // the homeserver still has the old device keys, which the bridge no longer holds.
+    env.stop().await;
+    let key = ferrybridge_core::store::SecretKey::from_base64(&env.config.bridge.secrets_key)?;
+    let store = ferrybridge_core::store::Store::connect(&env.config.database.uri, 1, key).await?;
+    store.crypto_reset().await?;
+    store.close().await;
+    env.run(EchoBridge::init).await?;
+
+    // New keys are made and published. A message alice's client encrypted before it saw them
+    // gets the "could not decrypt" notice, never silence; once it has, both ways work again.
+    for attempt in 0.. {
+        let reply = command(&alice, &dm, "help").await?;
+        if reply.contains("login") {
+            break;
+        }
+        assert!(reply.contains("Could not decrypt"), "{reply}");
+        assert!(attempt < 3, "the bridge's new keys never reached alice");
+    }
+    Ok(())
+}

@@ -2,6 +2,7 @@
 //! `generate-config`, `generate-registration -c config.yaml [-o registration.yaml]`,
 //! `check-config -c config.yaml`, `run -c config.yaml`.
 
+mod check;
 mod registration;
 
 use std::path::PathBuf;
@@ -33,10 +34,14 @@ enum Command {
         #[arg(short, long, default_value = "registration.yaml")]
         output: PathBuf,
     },
-    /// Check a config file and report every problem.
+    /// Check a config file and report every problem (with encryption on, the registration
+    /// too).
     CheckConfig {
         #[arg(short, long, default_value = "config.yaml")]
         config: PathBuf,
+        /// The registration file the homeserver loads.
+        #[arg(short, long, default_value = "registration.yaml")]
+        registration: PathBuf,
     },
     /// Run the bridge.
     Run {
@@ -93,8 +98,14 @@ fn run<B: Bridge>(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::CheckConfig { config } => {
-            load_config::<B::Config>(&config)?;
+        Command::CheckConfig {
+            config,
+            registration,
+        } => {
+            let parsed = load_config::<B::Config>(&config)?;
+            if parsed.encryption.allow {
+                check::check_registration(&registration)?;
+            }
             println!("{}: OK", config.display());
             Ok(())
         }

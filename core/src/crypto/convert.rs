@@ -18,10 +18,6 @@ pub(super) fn room_id(id: &ruma::RoomId) -> Result<ruma16::OwnedRoomId, CryptoEr
     ruma16::RoomId::parse(id.as_str()).map_err(|e| bad("room ID", e))
 }
 
-pub(super) fn device_id(id: &ruma::DeviceId) -> Result<ruma16::OwnedDeviceId, CryptoError> {
-    Ok(ruma16::OwnedDeviceId::from(id.as_str()))
-}
-
 /// Any JSON as a raw value of the machine's ruma.
 pub(super) fn raw<T>(json: &serde_json::Value) -> Result<Raw<T>, CryptoError> {
     let text = serde_json::value::to_raw_value(json).map_err(|e| bad("JSON", e))?;

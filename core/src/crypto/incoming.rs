@@ -18,6 +18,8 @@ use crate::appservice::DeviceData;
 struct Addressed {
     to_user_id: Option<String>,
     to_device_id: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
 }
 
 impl Crypto {
@@ -33,9 +35,14 @@ impl Crypto {
             };
             let for_us = addr.to_user_id.as_deref() == Some(bot)
                 && addr.to_device_id.as_deref().is_none_or(|d| d == device);
-            if for_us {
-                to_device.push(convert::raw_text(event.get())?);
+            if !for_us {
+                continue;
             }
+            self.inner.seen.saw_to_device();
+            if addr.kind.as_deref() == Some(super::selftest::PROBE) {
+                continue;
+            }
+            to_device.push(convert::raw_text(event.get())?);
         }
         let lists = data
             .device_lists
@@ -64,6 +71,9 @@ impl Crypto {
                     .map(|t| OneTimeKeyAlgorithm::from(t.as_str()))
                     .collect()
             });
+        if !counts.is_empty() {
+            self.inner.seen.saw_key_counts();
+        }
         if to_device.is_empty()
             && lists.changed.is_empty()
             && lists.left.is_empty()

@@ -22,6 +22,7 @@ mod incoming;
 mod persist;
 mod requests;
 mod rooms;
+mod selftest;
 mod store;
 
 #[cfg(test)]
@@ -40,6 +41,10 @@ use crate::matrix::{MatrixClient, MatrixError};
 use crate::store::{Store, StoreError};
 
 type Machine = OlmMachine;
+
+/// Where the store keeps the bot's encryption device ID, when it is not the bridge device.
+const KV: &str = "crypto";
+const DEVICE_KEY: &str = "device_id";
 
 /// Crypto failures.
 #[derive(Debug, thiserror::Error)]
@@ -83,13 +88,15 @@ struct Inner {
     /// Bumped whenever room keys arrive, so waiting decryptions try again.
     keys: tokio::sync::watch::Sender<u64>,
     /// Users whose devices never get room keys (ghosts: they have none).
-    excluded: Box<dyn Fn(&UserId) -> bool + Send + Sync>,
+    excluded: Arc<dyn Fn(&UserId) -> bool + Send + Sync>,
     /// Wakes [`Crypto::run_requests`].
     wake: tokio::sync::Notify,
     /// Keys of files uploaded encrypted (see `attachments`).
     uploads: attachments::Uploads,
     /// Largest file downloaded to decrypt (`limits.media_max_bytes`).
     media_max_bytes: u64,
+    /// What the homeserver delivered so far (see `selftest`).
+    seen: selftest::Seen,
 }
 
 impl Crypto {
@@ -110,25 +117,43 @@ impl Crypto {
             )
         })?;
         let bot = convert::user_id(client.bot())?;
-        let device = convert::device_id(device)?;
-        let crypto_store = store::BridgeCryptoStore::open(store).await?;
-        let machine = OlmMachine::with_store(&bot, &device, crypto_store, None).await?;
-        let crypto = Self {
-            inner: Arc::new(Inner {
-                machine,
-                client,
-                bot,
+        // The bridge device, unless an earlier reset moved the keys to a new one.
+        let device_name = store
+            .kv_get::<String>(KV, DEVICE_KEY)
+            .await?
+            .unwrap_or_else(|| device.as_str().to_owned());
+        if device_name != device.as_str() {
+            client.make_named_device(client.bot(), &device_name).await?;
+        }
+        let excluded: Arc<dyn Fn(&UserId) -> bool + Send + Sync> = Arc::new(excluded);
+        let load = |device: ruma16::OwnedDeviceId| {
+            Self::load(
+                &store,
+                &client,
+                &bot,
                 device,
-                config,
-                rooms: rooms::Rooms::default(),
-                requests: tokio::sync::Mutex::new(()),
-                keys: tokio::sync::watch::channel(0).0,
-                excluded: Box::new(excluded),
-                wake: tokio::sync::Notify::new(),
-                uploads: Default::default(),
+                &config,
                 media_max_bytes,
-            }),
+                &excluded,
+            )
         };
+        let mut crypto = load(ruma16::OwnedDeviceId::from(device_name.as_str())).await?;
+        if crypto.homeserver_has_other_keys().await? {
+            // The homeserver has other keys for our device than this account (a database
+            // restored from an old backup, or lost). Clients never accept new keys for a
+            // device they know, so the keys move to a new device; the old one is deleted.
+            let fresh = format!(
+                "FB{}",
+                uuid::Uuid::new_v4().simple().to_string()[..10].to_uppercase()
+            );
+            tracing::warn!(old = %device_name, new = %fresh, "encryption: the homeserver has other keys for this device; making a new device and keys");
+            drop(crypto);
+            client.delete_device(client.bot(), &device_name).await?;
+            client.make_named_device(client.bot(), &fresh).await?;
+            store.crypto_reset().await?;
+            store.kv_set(KV, DEVICE_KEY, &fresh).await?;
+            crypto = load(ruma16::OwnedDeviceId::from(fresh.as_str())).await?;
+        }
         crypto.flush().await?;
         tracing::info!(
             device = %crypto.inner.device,
@@ -136,6 +161,59 @@ impl Crypto {
             "end-to-bridge encryption ready"
         );
         Ok(crypto)
+    }
+
+    async fn load(
+        store: &Store,
+        client: &MatrixClient,
+        bot: &ruma16::UserId,
+        device: ruma16::OwnedDeviceId,
+        config: &EncryptionConfig,
+        media_max_bytes: u64,
+        excluded: &Arc<dyn Fn(&UserId) -> bool + Send + Sync>,
+    ) -> Result<Self, CryptoError> {
+        let crypto_store = store::BridgeCryptoStore::open(store.clone()).await?;
+        let machine = OlmMachine::with_store(bot, &device, crypto_store, None).await?;
+        let crypto = Self {
+            inner: Arc::new(Inner {
+                machine,
+                client: client.clone(),
+                bot: bot.to_owned(),
+                device,
+                config: config.clone(),
+                rooms: rooms::Rooms::default(),
+                requests: tokio::sync::Mutex::new(()),
+                keys: tokio::sync::watch::channel(0).0,
+                excluded: excluded.clone(),
+                wake: tokio::sync::Notify::new(),
+                uploads: Default::default(),
+                media_max_bytes,
+                seen: Default::default(),
+            }),
+        };
+        Ok(crypto)
+    }
+
+    /// Whether the homeserver publishes another identity key for this device than ours (none
+    /// published is fine: ours are uploaded next).
+    async fn homeserver_has_other_keys(&self) -> Result<bool, CryptoError> {
+        let mut query = ruma16::api::client::keys::get_keys::v3::Request::new();
+        query
+            .device_keys
+            .insert(self.inner.bot.clone(), vec![self.inner.device.clone()]);
+        let resp = self.sender().send(query).await?;
+        let published = resp
+            .device_keys
+            .get(&self.inner.bot)
+            .and_then(|devices| devices.get(&self.inner.device))
+            .and_then(|raw| convert::json(raw).ok())
+            .and_then(|keys| {
+                keys["keys"][format!("ed25519:{}", self.inner.device)]
+                    .as_str()
+                    .map(str::to_owned)
+            });
+        let ours = self.inner.machine.identity_keys().ed25519.to_base64();
+        Ok(published.is_some_and(|key| key != ours))
     }
 
     /// The bridge's encryption settings.

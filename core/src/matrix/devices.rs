@@ -76,10 +76,38 @@ impl MatrixClient {
 
     /// `PUT /_matrix/client/v3/devices/{BRIDGE_DEVICE}?user_id=…` (creates or updates).
     async fn make_device(&self, user: &UserId) -> Result<(), MatrixError> {
-        let url = self.url(&["_matrix", "client", "v3", "devices", BRIDGE_DEVICE])?;
+        self.make_named_device(user, BRIDGE_DEVICE).await
+    }
+
+    /// Makes (or updates) the device `device` of `user` (MSC4190): the bot's encryption device
+    /// when it is not the bridge device.
+    pub(crate) async fn make_named_device(
+        &self,
+        user: &UserId,
+        device: &str,
+    ) -> Result<(), MatrixError> {
+        let url = self.url(&["_matrix", "client", "v3", "devices", device])?;
         let body = serde_json::json!({ "display_name": "ferrybridge" });
         self.send(Outgoing::json(Method::PUT, url, &body).asserting(Some(user)))
             .await?;
+        Ok(())
+    }
+
+    /// Deletes the device `device` of `user` on the homeserver (its keys go with it). The
+    /// bridge device is made again by the next [`MatrixClient::device_for`].
+    pub(crate) async fn delete_device(
+        &self,
+        user: &UserId,
+        device: &str,
+    ) -> Result<(), MatrixError> {
+        let url = self.url(&["_matrix", "client", "v3", "devices", device])?;
+        self.send(
+            Outgoing::json(Method::DELETE, url, &serde_json::json!({})).asserting(Some(user)),
+        )
+        .await?;
+        if device == BRIDGE_DEVICE {
+            self.devices.forget(user);
+        }
         Ok(())
     }
 
