@@ -262,3 +262,51 @@ async fn lost_crypto_state_is_rebuilt_and_portals_keep_working() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn malformed_encryption_data_in_transactions_changes_nothing() -> Result<()> {
+    let env = env(encrypted_on).await?;
+    let alice = env.user("alice").await?;
+    alice.enable_e2ee().await?;
+    let dm = encrypted_bot_dm(&env, &alice).await?;
+    let bot = env.bot();
+    let to_bot = |event: Value| {
+        let mut event = event;
+        event["to_user_id"] = json!(bot);
+        event["to_device_id"] = json!("FERRYBRIDGE");
+        event
+    };
+    let huge = "A".repeat(2 * 1024 * 1024);
+    let bodies = [
+        // Olm ciphertext that is not Olm, an unknown algorithm, a key event in the clear, a
+        // 2 MiB "key", and things that are not events at all.
+        json!({"events": [], "de.sorunome.msc2409.to_device": [
+            to_bot(json!({"type": "m.room.encrypted", "sender": "@mallory:localhost",
+                "content": {"algorithm": "m.olm.v1.curve25519-aes-sha2", "sender_key": "bm90IGEga2V5",
+                            "ciphertext": {"junk": {"type": 0, "body": "bm90IG9sbQ"}}}})),
+            to_bot(json!({"type": "m.room.encrypted", "sender": "@mallory:localhost",
+                "content": {"algorithm": "m.rot13", "ciphertext": "uryyb"}})),
+            to_bot(json!({"type": "m.room_key", "sender": "@mallory:localhost",
+                "content": {"algorithm": "m.megolm.v1.aes-sha2", "room_id": dm, "session_id": "x", "session_key": "y"}})),
+            to_bot(json!({"type": "m.room.encrypted", "sender": "@mallory:localhost",
+                "content": {"algorithm": "m.olm.v1.curve25519-aes-sha2", "sender_key": huge,
+                            "ciphertext": {}}})),
+            to_bot(json!({"type": 5})),
+            json!("not an event"),
+        ]}),
+        // Key counts and device lists of the wrong shapes.
+        json!({"events": [],
+            "org.matrix.msc3202.device_one_time_keys_count": {bot.as_str(): {"FERRYBRIDGE": {"signed_curve25519": "many"}}},
+            "org.matrix.msc3202.device_lists": {"changed": "everyone", "left": [1, 2]},
+            "org.matrix.msc3202.device_unused_fallback_key_types": []}),
+    ];
+    for (i, body) in bodies.iter().enumerate() {
+        let (status, answer) = env
+            .put_txn(&format!("bad-crypto-{i}"), Some(env.hs_token()), body)
+            .await?;
+        assert_eq!(status, 200, "transaction {i}: {answer}");
+    }
+    // Nothing was damaged: the encrypted DM still works both ways.
+    assert!(command(&alice, &dm, "help").await?.contains("login"));
+    Ok(())
+}
