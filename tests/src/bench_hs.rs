@@ -24,6 +24,8 @@ pub struct BenchCounters {
     pub recording: AtomicBool,
     /// `(arrival, body)` of each send while recording, for latency measurements.
     pub recorded: Mutex<Vec<(Instant, serde_json::Value)>>,
+    /// The key server of encrypted benchmarks (see `bench_keys`); off unless enabled.
+    pub keys: crate::bench_keys::KeyServer,
 }
 
 /// A running stand-in homeserver.
@@ -76,6 +78,10 @@ impl BenchHomeserver {
 async fn answer(State(counters): State<Arc<BenchCounters>>, req: Request) -> impl IntoResponse {
     counters.requests.fetch_add(1, Ordering::Relaxed);
     let path = req.uri().path().to_owned();
+    let req = match counters.keys.answer(req).await {
+        Ok(answer) => return Json(answer),
+        Err(req) => req,
+    };
     let id = uuid::Uuid::new_v4().simple().to_string();
     if path.contains("/send/") || path.contains("/redact/") {
         if counters.recording.load(Ordering::Relaxed) {

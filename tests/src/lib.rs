@@ -5,11 +5,13 @@
 //! Peers must be installed first (`scripts/install-peers.sh`; `scripts/test.sh` does it).
 
 pub mod bench_hs;
+pub mod bench_keys;
 pub mod bot_chat;
 pub mod bridge_env;
 pub mod client;
 pub mod crash;
 pub mod echo;
+pub mod olm_http;
 pub mod postgres;
 pub mod process_bridge;
 pub mod relay_bench;

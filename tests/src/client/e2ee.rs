@@ -5,21 +5,20 @@
 //! failures are kept encrypted and marked `"fb_undecryptable": "<reason>"`), and
 //! [`TestUser::send_encrypted`] sends like an encrypting client.
 
-use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, LazyLock};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use anyhow::{Context, Result, anyhow};
-use matrix_sdk_crypto::types::requests::{AnyOutgoingRequest, ToDeviceRequest};
+use anyhow::{Result, anyhow};
+use matrix_sdk_crypto::types::requests::ToDeviceRequest;
 use matrix_sdk_crypto::{
     DecryptionSettings, EncryptionSettings, EncryptionSyncChanges, OlmMachine, TrustRequirement,
 };
 use reqwest::Method;
 use ruma::{OwnedEventId, OwnedRoomId, RoomId};
 use ruma16::api::{
-    IncomingResponse, MatrixVersion, Metadata, OutgoingRequest, SupportedVersions,
+    Metadata, OutgoingRequest,
     auth_scheme::{AuthScheme, SendAccessToken},
-    client::{keys::get_keys, sync::sync_events::DeviceLists, to_device::send_event_to_device},
+    client::sync::sync_events::DeviceLists,
     path_builder::VersionHistory,
 };
 use ruma16::serde::Raw;
@@ -27,11 +26,6 @@ use ruma16::{OneTimeKeyAlgorithm, UInt};
 use serde_json::{Value, json};
 
 use super::{TestUser, field};
-
-static VERSIONS: LazyLock<SupportedVersions> = LazyLock::new(|| SupportedVersions {
-    versions: BTreeSet::from([MatrixVersion::V1_11]),
-    features: BTreeSet::new(),
-});
 
 /// A test user's crypto: its device's OlmMachine.
 #[derive(Debug)]
@@ -207,52 +201,11 @@ impl TestUser {
             return Ok(());
         };
         let _one = crypto.requests.lock().await;
-        let machine = &crypto.machine;
-        for _ in 0..8 {
-            let requests = machine.outgoing_requests().await?;
-            if requests.is_empty() {
-                break;
-            }
-            for r in requests {
-                let id = r.request_id();
-                match r.request() {
-                    AnyOutgoingRequest::KeysUpload(req) => {
-                        let resp = self.send_ruma16(req.clone()).await?;
-                        machine.mark_request_as_sent(id, &resp).await?;
-                    }
-                    AnyOutgoingRequest::KeysQuery(req) => {
-                        let mut q = get_keys::v3::Request::new();
-                        q.device_keys = req.device_keys.clone();
-                        let resp = self.send_ruma16(q).await?;
-                        machine.mark_request_as_sent(id, &resp).await?;
-                    }
-                    AnyOutgoingRequest::KeysClaim(req) => {
-                        let resp = self.send_ruma16(req.clone()).await?;
-                        machine.mark_request_as_sent(id, &resp).await?;
-                    }
-                    AnyOutgoingRequest::ToDeviceRequest(req) => {
-                        self.send_to_device(id, req).await?;
-                    }
-                    AnyOutgoingRequest::SignatureUpload(req) => {
-                        let resp = self.send_ruma16(req.clone()).await?;
-                        machine.mark_request_as_sent(id, &resp).await?;
-                    }
-                    AnyOutgoingRequest::RoomMessage(_) => {}
-                }
-            }
-        }
-        Ok(())
+        crate::olm_http::pump(&crypto.machine, &self.olm_endpoint()).await
     }
 
     async fn send_to_device(&self, id: &ruma16::TransactionId, r: &ToDeviceRequest) -> Result<()> {
-        let req = send_event_to_device::v3::Request::new_raw(
-            r.event_type.clone(),
-            r.txn_id.clone(),
-            r.messages.clone(),
-        );
-        let resp = self.send_ruma16(req).await?;
-        self.machine()?.mark_request_as_sent(id, &resp).await?;
-        Ok(())
+        crate::olm_http::to_device(self.machine()?, &self.olm_endpoint(), id, r).await
     }
 
     /// One request of the machine's ruma, with this user's token.
@@ -261,34 +214,16 @@ impl TestUser {
         R: OutgoingRequest + Metadata<PathBuilder = VersionHistory>,
         for<'b> R::Authentication: AuthScheme<Input<'b> = SendAccessToken<'b>>,
     {
-        let base = self.base.as_str().trim_end_matches('/').to_owned();
-        let http_req = request
-            .try_into_http_request::<Vec<u8>>(
-                &base,
-                SendAccessToken::Always(&self.access_token),
-                Cow::Borrowed(&*VERSIONS),
-            )
-            .map_err(|e| anyhow!("building request: {e}"))?;
-        let (parts, body) = http_req.into_parts();
-        let what = format!("{} {}", parts.method, parts.uri.path());
-        let resp = self
-            .http
-            .request(parts.method, parts.uri.to_string())
-            .headers(parts.headers)
-            .body(body)
-            .send()
-            .await
-            .with_context(|| what.clone())?;
-        let status = resp.status();
-        let bytes = resp.bytes().await?;
-        if !status.is_success() {
-            anyhow::bail!("{what}: HTTP {status}: {}", String::from_utf8_lossy(&bytes));
+        crate::olm_http::send(&self.olm_endpoint(), request).await
+    }
+
+    fn olm_endpoint(&self) -> crate::olm_http::Endpoint {
+        crate::olm_http::Endpoint {
+            http: self.http.clone(),
+            base: self.base.as_str().trim_end_matches('/').to_owned(),
+            token: self.access_token.clone(),
+            query: Vec::new(),
         }
-        let http_resp = http::Response::builder()
-            .status(status)
-            .body(bytes.to_vec())?;
-        R::IncomingResponse::try_from_http_response(http_resp)
-            .map_err(|e| anyhow!("{what}: unexpected response: {e}"))
     }
 
     /// Feeds a /sync response's encryption parts to the machine (before its timeline is read).
