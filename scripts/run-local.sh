@@ -75,7 +75,8 @@ for d in bridges/*/; do
     python3 scripts/patch-yaml.py "$dir/config.yaml.new" \
       "homeserver.address=$HS" homeserver.domain=localhost \
       "appservice.address=http://127.0.0.1:$port" appservice.hostname=127.0.0.1 "appservice.port=$port" \
-      "database.uri=sqlite://$dir/$name.db?mode=rwc"
+      "database.uri=sqlite://$dir/$name.db?mode=rwc" \
+      encryption.allow=true
     if [ -x "scripts/run-local.d/$name.sh" ]; then "scripts/run-local.d/$name.sh" "$dir/config.yaml.new"; fi
     mv "$dir/config.yaml.new" "$dir/config.yaml"
     echo "run-local: wrote $dir/config.yaml"
