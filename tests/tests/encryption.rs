@@ -310,3 +310,37 @@ async fn malformed_encryption_data_in_transactions_changes_nothing() -> Result<(
     assert!(command(&alice, &dm, "help").await?.contains("login"));
     Ok(())
 }
+
+#[tokio::test]
+async fn require_refuses_unencrypted_portals_with_a_notice() -> Result<()> {
+    let env = env(|c| {
+        c.encryption.allow = true;
+        c.encryption.require = true;
+    })
+    .await?;
+    let alice = env.user("alice").await?;
+    alice.enable_e2ee().await?;
+    let dm = encrypted_bot_dm(&env, &alice).await?;
+    let reply = command(&alice, &dm, "open lobby").await?;
+    assert!(reply.starts_with("Invited you to"), "{reply}");
+    let room = alice.wait_for_invite(T).await?;
+    alice.join(room.as_str()).await?;
+    // encryption.default is off: the portal is not encrypted, so nothing is bridged from it.
+    let sent = alice.send_text(&room, "in the clear").await?;
+    alice
+        .wait_for(&room, T, |ev| {
+            is_notice_containing(ev, "only bridges encrypted rooms") && replies_to(ev, &sent)
+        })
+        .await?;
+    // Turning encryption on takes power level 100, which portal members do not have.
+    let turned_on = alice
+        .put_state(
+            &room,
+            "m.room.encryption",
+            "",
+            json!({"algorithm": "m.megolm.v1.aes-sha2"}),
+        )
+        .await;
+    assert!(turned_on.is_err(), "a member turned encryption on");
+    Ok(())
+}
