@@ -36,8 +36,13 @@ fn query_param(req: &Request, name: &str) -> Option<String> {
 impl KeyServer {
     /// Turns the key server on; `members` are every room's joined members.
     pub fn enable(&self, members: Vec<String>) {
-        self.lock().members = members;
+        self.set_members(members);
         self.on.store(true, Ordering::Relaxed);
+    }
+
+    /// Changes the joined members reported for rooms asked about from now on.
+    pub fn set_members(&self, members: Vec<String>) {
+        self.lock().members = members;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Keys> {
