@@ -4,7 +4,8 @@
 //! it had accepted but not yet pushed to us (Synapse queues appservice pushes in memory).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 
@@ -14,6 +15,8 @@ use super::MatrixClient;
 #[derive(Clone)]
 pub(crate) struct Outages {
     down: Arc<AtomicBool>,
+    /// When the last outage began (milliseconds since the epoch), for the catch-up's reach.
+    down_since_ms: Arc<AtomicU64>,
     recovered: Arc<watch::Sender<u64>>,
 }
 
@@ -21,6 +24,7 @@ impl Default for Outages {
     fn default() -> Self {
         Self {
             down: Arc::default(),
+            down_since_ms: Arc::default(),
             recovered: Arc::new(watch::channel(0).0),
         }
     }
@@ -29,7 +33,17 @@ impl Default for Outages {
 impl Outages {
     /// A request did not reach the homeserver (refused, reset, timed out).
     pub fn unreachable(&self) {
-        self.down.store(true, Ordering::Relaxed);
+        if !self.down.swap(true, Ordering::Relaxed) {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            self.down_since_ms.store(now, Ordering::Relaxed);
+        }
+    }
+
+    /// When the last outage began, in milliseconds since the epoch (0: none yet).
+    pub fn last_down_since_ms(&self) -> u64 {
+        self.down_since_ms.load(Ordering::Relaxed)
     }
 
     /// The homeserver answered (any status): if it was down, count a recovery.
@@ -50,6 +64,11 @@ impl MatrixClient {
     pub(crate) fn outages(&self) -> &Outages {
         &self.outages
     }
+
+    /// When the last homeserver outage began, in milliseconds since the epoch (0: none yet).
+    pub(crate) fn last_outage_start_ms(&self) -> u64 {
+        self.outages.last_down_since_ms()
+    }
 }
 
 #[cfg(test)]
@@ -63,7 +82,14 @@ mod tests {
         o.answered();
         assert_eq!(*rx.borrow(), 0, "no outage, no recovery");
         o.unreachable();
+        let since = o.last_down_since_ms();
+        assert!(since > 0);
         o.unreachable();
+        assert_eq!(
+            o.last_down_since_ms(),
+            since,
+            "the first failure starts the outage"
+        );
         o.answered();
         o.answered();
         assert_eq!(*rx.borrow(), 1);

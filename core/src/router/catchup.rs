@@ -2,8 +2,9 @@
 //! but had not yet pushed to us: Synapse queues appservice pushes in memory and records its
 //! stream position before the push is written down, so a restart in that window skips them
 //! for good (seen in our Synapse-restart crash test, about one message in a thousand). When
-//! the homeserver answers again after being unreachable, the router reads the latest events
-//! of every portal that was active lately and routes the ones it never handled, in timeline
+//! the homeserver answers again after being unreachable, the router reads back the events of
+//! every portal that was active lately, from two minutes before the first failed request (page
+//! by page, at most 2,000 per room) and routes the ones it never handled, in timeline
 //! order, through the inbox like any pushed event. Copies the homeserver does push later are
 //! dropped by the recent-events check, so nothing is bridged twice.
 //!
@@ -27,8 +28,11 @@ const MAX_ACTIVE: usize = 10_000;
 /// At most this many rooms (the most recently active) are read back per recovery: a
 /// homeserver that was only slow (a request timed out) costs a bounded number of requests.
 const MAX_CAUGHT_UP: usize = 500;
-/// Events read back per room.
-const PAGE: u32 = 50;
+/// Events read back per room at most (the newest).
+const MAX_EVENTS: usize = 2_000;
+/// How far before the first failed request the catch-up reaches back: the homeserver may
+/// have accepted (and then lost) events for a while before the bridge noticed it was down.
+const REACH_BACK_MS: u64 = 120_000;
 /// Event types worth bringing back (state changes are re-read from the room when needed).
 const BRIDGED: [&str; 4] = [
     "m.room.message",
@@ -80,9 +84,14 @@ impl Router {
     /// Routes the recent events of active portals that were never handled.
     async fn catch_up(&self) {
         let bot = self.host.matrix().bot_intent();
+        let since = self
+            .host
+            .matrix()
+            .last_outage_start_ms()
+            .saturating_sub(REACH_BACK_MS);
         let mut found = 0;
         for room in self.active.recent() {
-            let events = match bot.latest_events(&room, PAGE).await {
+            let events = match bot.events_since(&room, since, MAX_EVENTS).await {
                 Ok(events) => events,
                 Err(e) => {
                     tracing::warn!(%room, error = %e, "catch-up: cannot read the room");
@@ -98,8 +107,10 @@ impl Router {
             match self.host.store().record_transaction(&txn, &missed).await {
                 Ok(TxnOutcome::New(ids)) => {
                     tracing::warn!(%room, count = missed.len(), "catch-up: routing events not received from the homeserver (lost, or not pushed yet; later copies are dropped)");
+                    // As replayed: the message map is asked too, since reaching back before
+                    // the outage brings events this process may have handled and forgotten.
                     for (id, json) in ids.into_iter().zip(missed) {
-                        self.route(InboxEvent {
+                        self.route_replayed(InboxEvent {
                             id,
                             txn_id: txn.clone(),
                             json,
