@@ -5,7 +5,7 @@ mod whatsapp_common;
 
 use anyhow::Result;
 use ferrybridge_tests::BridgeEnv;
-use ferrybridge_tests::bot_chat::{bot_dm, command};
+use ferrybridge_tests::bot_chat::command;
 use ferrybridge_whatsapp::fake::Sent;
 use ferrybridge_whatsapp::jid::ChatJid;
 use ferrybridge_whatsapp::network::{Outgoing, WaMessageBody};
@@ -27,8 +27,35 @@ async fn encrypted_group_portal_both_ways() -> Result<()> {
     .await?;
     let alice = env.user("alice").await?;
     alice.enable_e2ee().await?;
-    let dm = bot_dm(&env, &alice).await?;
+    // The bot DM is encrypted too, as Element X makes it: the QR code is an encrypted image,
+    // and so is the rotated one that replaces it.
+    let dm = alice.create_encrypted_dm(&env.bot()).await?;
+    alice
+        .wait_for(&dm, T, |ev| {
+            ferrybridge_tests::bot_chat::is_notice_containing(ev, "help")
+        })
+        .await?;
     qr_login(&wa, &alice, &dm).await?;
+    let images: Vec<_> = alice
+        .seen_events(&dm)
+        .into_iter()
+        .filter(|ev| ev["content"]["msgtype"] == "m.image")
+        .collect();
+    assert!(!images.is_empty());
+    for image in &images {
+        assert_eq!(image["fb_encrypted"], true, "{image}");
+        assert!(image["content"]["url"].is_null(), "plaintext QR: {image}");
+    }
+    assert!(alice.media_bytes(&images[0]).await?.starts_with(b"\x89PNG"));
+    let rotated = alice
+        .seen_events(&dm)
+        .into_iter()
+        .find(|ev| ev["content"]["m.new_content"]["msgtype"] == "m.image")
+        .expect("the rotated QR");
+    assert!(
+        rotated["content"]["m.new_content"]["file"]["key"].is_object(),
+        "{rotated}"
+    );
     let opened = command(&alice, &dm, "open 1203-1").await?;
     assert!(
         opened.starts_with("Invited you to Office party"),

@@ -213,7 +213,7 @@ impl Driver {
         let mxc = match self
             .host
             .matrix()
-            .upload(png.into(), "image/png", Some("login-qr.png"))
+            .upload_for_room(&self.room, png.into(), "image/png", Some("login-qr.png"))
             .await
         {
             Ok(mxc) => mxc,

@@ -86,11 +86,19 @@ impl Crypto {
         Ok(Some(mxc))
     }
 
-    /// Turns the `url` of media uploaded by [`Crypto::upload_for`] into its `file` object.
+    /// Turns the `url` of media uploaded by [`Crypto::upload_for`] into its `file` object,
+    /// in the content and in an edit's `m.new_content`.
     pub(super) fn attach_keys(&self, content: &mut Value) {
         let Some(map) = content.as_object_mut() else {
             return;
         };
+        self.attach_to(map);
+        if let Some(Value::Object(new)) = map.get_mut("m.new_content") {
+            self.attach_to(new);
+        }
+    }
+
+    fn attach_to(&self, map: &mut Map<String, Value>) {
         let Some(url) = map.get("url").and_then(Value::as_str) else {
             return;
         };
