@@ -10,13 +10,11 @@
 
 use std::time::{Duration, Instant};
 
-use ferrybridge_core::bridge::Bridge;
-use ferrybridge_core::cli::fill_secrets;
-use ferrybridge_core::config::{Config, NetworkConfig, Tokens, example_config, parse_config_with};
+use ferrybridge_benches::{rss_kib, wait};
 use ferrybridge_core::events::{MessageContent, RemoteEvent, RemoteEventKind};
 use ferrybridge_core::ids::{PortalKey, RemoteMessageId, RemoteUserId};
 use ferrybridge_tests::bench_hs::BenchHomeserver;
-use ferrybridge_tests::echo::{EchoBridge, EchoConfig};
+use ferrybridge_tests::echo::EchoBridge;
 use serde_json::json;
 
 #[tokio::main(flavor = "multi_thread")]
@@ -29,24 +27,9 @@ async fn main() -> anyhow::Result<()> {
     let hs = BenchHomeserver::start().await?;
     let dir = tempfile::tempdir()?;
     let port = ferrybridge_tests::free_port()?;
-    let text = fill_secrets(&example_config(
-        &EchoBridge::info(),
-        &EchoConfig::example_yaml(),
-    ));
-    let mut config: Config<EchoConfig> = parse_config_with(&text, Tokens::Required)?;
-    config.homeserver.address = hs.url().parse()?;
-    config.homeserver.domain = "bench".into();
-    config.appservice.port = port;
-    config.database.uri = format!("sqlite://{}/bench.db", dir.path().display());
-    config.logging.level = "warn".into();
+    let config = ferrybridge_benches::echo_config(&hs.url(), port, dir.path(), "warn")?;
     let rss_idle = rss_kib();
-    let echo = EchoConfig {
-        fail_word: "\u{0}never".into(),
-        bot_in_groups: true,
-        echo: false,
-        connect_delay_ms: 0,
-        delivery_ms: 0,
-    };
+    let echo = ferrybridge_benches::quiet_echo();
     let running = ferrybridge_core::start_with(config.clone(), move |_, host| {
         Ok(EchoBridge::build(echo, host))
     })
@@ -146,25 +129,4 @@ async fn main() -> anyhow::Result<()> {
     );
     running.stop().await;
     Ok(())
-}
-
-async fn wait(done: impl Fn() -> bool, limit: Duration) -> anyhow::Result<()> {
-    let start = Instant::now();
-    while !done() {
-        anyhow::ensure!(start.elapsed() < limit, "timed out");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    Ok(())
-}
-
-/// Resident memory of this process in KiB (Linux).
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }

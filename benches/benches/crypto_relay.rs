@@ -18,13 +18,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferrybridge_core::bridge::Bridge;
-use ferrybridge_core::cli::fill_secrets;
-use ferrybridge_core::config::{Config, NetworkConfig, Tokens, example_config, parse_config_with};
+use ferrybridge_benches::{cpu_secs, rss_kib, wait};
 use ferrybridge_core::events::{MessageContent, RemoteEvent, RemoteEventKind};
 use ferrybridge_core::ids::{PortalKey, RemoteMessageId, RemoteUserId};
 use ferrybridge_tests::bench_hs::BenchHomeserver;
-use ferrybridge_tests::echo::{EchoBridge, EchoConfig};
+use ferrybridge_tests::echo::EchoBridge;
 use ferrybridge_tests::olm_http::{self, Endpoint};
 use matrix_sdk_crypto::{
     DecryptionSettings, EncryptionSettings, EncryptionSyncChanges, OlmMachine, TrustRequirement,
@@ -72,16 +70,7 @@ async fn run(encrypted: bool) -> anyhow::Result<()> {
     let hs = BenchHomeserver::start().await?;
     let dir = tempfile::tempdir()?;
     let port = ferrybridge_tests::free_port()?;
-    let text = fill_secrets(&example_config(
-        &EchoBridge::info(),
-        &EchoConfig::example_yaml(),
-    ));
-    let mut config: Config<EchoConfig> = parse_config_with(&text, Tokens::Required)?;
-    config.homeserver.address = hs.url().parse()?;
-    config.homeserver.domain = "bench".into();
-    config.appservice.port = port;
-    config.database.uri = format!("sqlite://{}/bench.db", dir.path().display());
-    config.logging.level = "error".into();
+    let mut config = ferrybridge_benches::echo_config(&hs.url(), port, dir.path(), "error")?;
     config.encryption.allow = encrypted;
     let bot = format!("@{}:bench", config.appservice.bot.username);
     if encrypted {
@@ -99,13 +88,7 @@ async fn run(encrypted: bool) -> anyhow::Result<()> {
             bot.clone(),
         ));
     }
-    let echo = EchoConfig {
-        fail_word: "\u{0}never".into(),
-        bot_in_groups: true,
-        echo: false,
-        connect_delay_ms: 0,
-        delivery_ms: 0,
-    };
+    let echo = ferrybridge_benches::quiet_echo();
     let running = ferrybridge_core::start_with(config.clone(), move |_, host| {
         Ok(EchoBridge::build(echo, host))
     })
@@ -396,40 +379,4 @@ impl Client {
         let v: Value = serde_json::from_str(d.event.json().get())?;
         Ok(v["content"]["body"].as_str().unwrap_or_default().to_owned())
     }
-}
-
-async fn wait(done: impl Fn() -> bool, limit: Duration) -> anyhow::Result<()> {
-    let start = Instant::now();
-    while !done() {
-        anyhow::ensure!(start.elapsed() < limit, "timed out");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    Ok(())
-}
-
-/// CPU time (user + system) of this process so far, in seconds (Linux).
-fn cpu_secs() -> f64 {
-    let ticks = std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            let rest = s.rsplit_once(')')?.1.to_owned();
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            let utime: f64 = fields.get(11)?.parse().ok()?;
-            let stime: f64 = fields.get(12)?.parse().ok()?;
-            Some(utime + stime)
-        })
-        .unwrap_or(0.0);
-    ticks / 100.0
-}
-
-/// Resident memory of this process in KiB (Linux).
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }

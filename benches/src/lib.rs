@@ -1,1 +1,78 @@
-//! Benchmarks live in `benches/`; this library is empty.
+//! What the benchmarks in `benches/` share: the echo bridge's config against the stand-in
+//! homeserver, a quiet echo network, waiting, and the process's memory and CPU.
+
+use std::time::{Duration, Instant};
+
+use ferrybridge_core::bridge::Bridge;
+use ferrybridge_core::cli::fill_secrets;
+use ferrybridge_core::config::{Config, NetworkConfig, Tokens, example_config, parse_config_with};
+use ferrybridge_tests::echo::{EchoBridge, EchoConfig};
+
+/// The echo bridge's example config pointed at the stand-in homeserver `hs_url`, listening on
+/// `port`, its SQLite file in `dir`, logging only `level`.
+pub fn echo_config(
+    hs_url: &str,
+    port: u16,
+    dir: &std::path::Path,
+    level: &str,
+) -> anyhow::Result<Config<EchoConfig>> {
+    let text = fill_secrets(&example_config(
+        &EchoBridge::info(),
+        &EchoConfig::example_yaml(),
+    ));
+    let mut config: Config<EchoConfig> = parse_config_with(&text, Tokens::Required)?;
+    config.homeserver.address = hs_url.parse()?;
+    config.homeserver.domain = "bench".into();
+    config.appservice.port = port;
+    config.database.uri = format!("sqlite://{}/bench.db", dir.display());
+    config.logging.level = level.into();
+    Ok(config)
+}
+
+/// An echo network that answers nothing and fails nothing: the bridge's cost alone.
+pub fn quiet_echo() -> EchoConfig {
+    EchoConfig {
+        fail_word: "\u{0}never".into(),
+        bot_in_groups: true,
+        echo: false,
+        connect_delay_ms: 0,
+        delivery_ms: 0,
+    }
+}
+
+/// Waits until `done`, polling every 2 ms; an error after `limit`.
+pub async fn wait(done: impl Fn() -> bool, limit: Duration) -> anyhow::Result<()> {
+    let start = Instant::now();
+    while !done() {
+        anyhow::ensure!(start.elapsed() < limit, "timed out");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok(())
+}
+
+/// Resident memory of this process in KiB (Linux).
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// CPU time (user + system) of this process so far, in seconds (Linux).
+pub fn cpu_secs() -> f64 {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1.to_owned();
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            Some(utime + stime)
+        })
+        .unwrap_or(0.0);
+    ticks / 100.0
+}
