@@ -11,6 +11,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::device_data::{DeviceData, Fields as DeviceFields};
 use super::sequence::Check;
 use super::{ApiState, errors::MatrixError};
 use crate::metrics::{self, TransactionOutcome};
@@ -27,6 +28,32 @@ struct TransactionBody<'a> {
     /// The same under MSC2409's unstable name.
     #[serde(borrow, default, rename = "de.sorunome.msc2409.ephemeral")]
     ephemeral_unstable: Option<Vec<&'a RawValue>>,
+    // End-to-bridge encryption (see `device_data`): MSC2409 to-device events, MSC3202 device
+    // lists, one-time key counts (under two spellings) and unused fallback key types.
+    #[serde(borrow, default, rename = "to_device")]
+    to_device: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "de.sorunome.msc2409.to_device")]
+    to_device_unstable: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "org.matrix.msc3202.device_lists")]
+    device_lists: Option<&'a RawValue>,
+    #[serde(
+        borrow,
+        default,
+        rename = "org.matrix.msc3202.device_one_time_keys_count"
+    )]
+    otk_counts: Option<&'a RawValue>,
+    #[serde(
+        borrow,
+        default,
+        rename = "org.matrix.msc3202.device_one_time_key_counts"
+    )]
+    otk_counts_alt: Option<&'a RawValue>,
+    #[serde(
+        borrow,
+        default,
+        rename = "org.matrix.msc3202.device_unused_fallback_key_types"
+    )]
+    fallback: Option<&'a RawValue>,
 }
 
 pub(crate) async fn put_transaction(
@@ -56,7 +83,7 @@ async fn accept(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, MatrixError> {
     let body = body.map_err(super::errors::body_error)?;
-    let events = parse_events(&body, state.record_ephemeral)?;
+    let (events, device_data) = parse_events(&body, state.record_ephemeral)?;
     if let Check::Refuse { missing } = state.sequence.check(txn_id) {
         return Err(MatrixError::busy(format!(
             "transactions {}..={} never arrived; send them first (refused once, so the homeserver's recoverer resends what it left behind)",
@@ -68,7 +95,6 @@ async fn accept(
             "the bridge is busy ({busy}); send this transaction again later"
         )));
     }
-    let device_data = super::device_data::parse(&body);
     if !device_data.is_empty() {
         state
             .handler
@@ -120,9 +146,12 @@ async fn accept(
     Ok(Json(serde_json::json!({})))
 }
 
-/// Validates the body and returns each event's raw JSON: timeline events first, then the
-/// ephemeral ones when `with_ephemeral` is set.
-fn parse_events(body: &[u8], with_ephemeral: bool) -> Result<Vec<String>, MatrixError> {
+/// Validates the body and returns each event's raw JSON (timeline events first, then the
+/// ephemeral ones when `with_ephemeral` is set) and its encryption fields.
+fn parse_events(
+    body: &[u8],
+    with_ephemeral: bool,
+) -> Result<(Vec<String>, DeviceData), MatrixError> {
     serde_json::from_slice::<&RawValue>(body)
         .map_err(|err| MatrixError::not_json(format!("request body is not JSON: {err}")))?;
     let parsed: TransactionBody<'_> = serde_json::from_slice(body).map_err(|err| {
@@ -143,7 +172,13 @@ fn parse_events(body: &[u8], with_ephemeral: bool) -> Result<Vec<String>, Matrix
             tracing::debug!(count = list.len(), "ignoring ephemeral events");
         }
     }
-    Ok(events)
+    let device = DeviceData::from_fields(DeviceFields {
+        to_device: parsed.to_device.or(parsed.to_device_unstable),
+        device_lists: parsed.device_lists,
+        otk_counts: parsed.otk_counts.or(parsed.otk_counts_alt),
+        fallback: parsed.fallback,
+    });
+    Ok((events, device))
 }
 
 /// Each entry must be a JSON object; returns their raw text.
@@ -169,7 +204,7 @@ mod tests {
     #[test]
     fn keeps_raw_events_in_order() {
         let body = br#"{"events": [ {"type":"m.room.message", "b":1,"a":2}, {"type":"x"} ]}"#;
-        let events = parse_events(body, false).unwrap();
+        let (events, _) = parse_events(body, false).unwrap();
         assert_eq!(
             events,
             [
@@ -182,14 +217,52 @@ mod tests {
     #[test]
     fn ephemeral_events_only_when_asked() {
         let body = br#"{"events": [{"type":"a"}], "de.sorunome.msc2409.ephemeral": [{"type":"m.typing"}]}"#;
-        assert_eq!(parse_events(body, false).unwrap().len(), 1);
+        assert_eq!(parse_events(body, false).unwrap().0.len(), 1);
         assert_eq!(
-            parse_events(body, true).unwrap(),
+            parse_events(body, true).unwrap().0,
             [r#"{"type":"a"}"#, r#"{"type":"m.typing"}"#]
         );
         let bad = br#"{"events": [], "ephemeral": [1]}"#;
         assert!(parse_events(bad, false).is_ok());
         assert_eq!(parse_events(bad, true).unwrap_err().errcode, "M_BAD_JSON");
+    }
+
+    #[test]
+    fn encryption_fields_come_from_the_same_parse() {
+        let body = br#"{"events": [{"type":"a"}],
+            "de.sorunome.msc2409.to_device": [{"type":"m.room.encrypted"}],
+            "org.matrix.msc3202.device_lists": {"changed": ["@a:hs"]}}"#;
+        let (events, device) = parse_events(body, false).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(device.to_device.len(), 1);
+        assert!(device.device_lists.is_some());
+        let odd = br#"{"events": [], "org.matrix.msc3202.device_lists": 7}"#;
+        assert!(
+            parse_events(odd, false).unwrap().1.is_empty(),
+            "dropped, not refused"
+        );
+    }
+
+    #[test]
+    fn every_encryption_field_is_read_and_malformed_ones_are_dropped() {
+        let body = br#"{"events":[],
+            "de.sorunome.msc2409.to_device":[{"type":"m.room.encrypted"}, 5],
+            "org.matrix.msc3202.device_lists":{"changed":["@a:hs"],"left":[]},
+            "org.matrix.msc3202.device_one_time_keys_count":{"@b:hs":{"D":{"signed_curve25519":3}}},
+            "org.matrix.msc3202.device_unused_fallback_key_types":{"@b:hs":{"D":[]}}}"#;
+        let data = parse_events(body, false).unwrap().1;
+        assert_eq!(data.to_device.len(), 1, "non-objects are dropped");
+        assert!(data.device_lists.is_some());
+        assert!(data.one_time_key_counts.is_some());
+        assert!(data.unused_fallback_key_types.is_some());
+        let bad = br#"{"events":[],"de.sorunome.msc2409.to_device":{},"org.matrix.msc3202.device_lists":[1]}"#;
+        assert!(parse_events(bad, false).unwrap().1.is_empty());
+        assert!(
+            parse_events(br#"{"events":[]}"#, false)
+                .unwrap()
+                .1
+                .is_empty()
+        );
     }
 
     #[test]
