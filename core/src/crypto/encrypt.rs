@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use matrix_sdk_crypto::{CollectStrategy, EncryptionSettings};
-use ruma::{OwnedUserId, RoomId};
+use ruma::RoomId;
 
 use super::{Crypto, CryptoError, convert};
 use crate::matrix::{MatrixError, RoomEncryption};
@@ -54,24 +54,25 @@ impl Crypto {
         self.inner.rooms.forget_members(room);
     }
 
-    async fn members(&self, room: &RoomId) -> Result<Vec<ruma16::OwnedUserId>, CryptoError> {
-        let members = match self.inner.rooms.members(room) {
-            Some(m) => m,
-            None => {
-                let joined: Vec<OwnedUserId> = self
-                    .inner
-                    .client
-                    .bot_intent()
-                    .joined_members(&room.to_owned())
-                    .await?
-                    .into_iter()
-                    .filter(|u| !(self.inner.excluded)(u))
-                    .collect();
-                self.inner.rooms.set_members(room, joined);
-                self.inner.rooms.members(room).unwrap_or_default()
-            }
-        };
-        members.iter().map(|u| convert::user_id(u)).collect()
+    async fn members(
+        &self,
+        room: &RoomId,
+    ) -> Result<std::sync::Arc<Vec<ruma16::OwnedUserId>>, CryptoError> {
+        if let Some(members) = self.inner.rooms.members(room) {
+            return Ok(members);
+        }
+        let joined = self
+            .inner
+            .client
+            .bot_intent()
+            .joined_members(&room.to_owned())
+            .await?
+            .into_iter()
+            .filter(|u| !(self.inner.excluded)(u))
+            .map(|u| convert::user_id(&u))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.inner.rooms.set_members(room, joined);
+        Ok(self.inner.rooms.members(room).unwrap_or_default())
     }
 
     /// Makes sure every member's devices have the room's current key.

@@ -5,7 +5,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use ruma::{OwnedRoomId, OwnedUserId, RoomId};
+use ruma::{OwnedRoomId, RoomId};
+use ruma16::OwnedUserId;
 
 use crate::lru::LruMap;
 
@@ -48,7 +49,8 @@ impl Rooms {
         self.with(room, |s| s.encrypted = Some(encrypted));
     }
 
-    /// The members to share the room key with, if known.
+    /// The members to share the room key with, if known (in the crypto machine's ID type, so
+    /// each send does not convert them again).
     pub fn members(&self, room: &RoomId) -> Option<Arc<Vec<OwnedUserId>>> {
         self.with(room, |s| s.members.clone())
     }
@@ -79,7 +81,7 @@ mod tests {
         assert_eq!(rooms.encrypted(&room), None);
         rooms.set_encrypted(&room, true);
         assert_eq!(rooms.encrypted(&room), Some(true));
-        rooms.set_members(&room, vec!["@a:hs".try_into().unwrap()]);
+        rooms.set_members(&room, vec![ruma16::UserId::parse("@a:hs").unwrap()]);
         assert_eq!(rooms.members(&room).map(|m| m.len()), Some(1));
         rooms.forget_members(&room);
         assert!(rooms.members(&room).is_none());
