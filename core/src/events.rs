@@ -236,6 +236,12 @@ pub struct MatrixEvent {
     pub sender: OwnedUserId,
     /// What happened.
     pub kind: MatrixEventKind,
+    /// When the homeserver accepted it (`origin_server_ts`), when known.
+    pub sent_at: Option<ruma::MilliSecondsSinceUnixEpoch>,
+    /// The event may already have reached the network: it was replayed after a crash that
+    /// came between the send and the bookkeeping. A network that can ask whether it already
+    /// has the message (by an ID derived from `event_id`) should, before sending it again.
+    pub maybe_delivered: bool,
 }
 
 /// What a Matrix user did in a portal.

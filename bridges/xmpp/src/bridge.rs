@@ -41,6 +41,7 @@ pub struct XmppBridge {
     pub(crate) reactions: crate::reactions::Reactions,
     pub(crate) attachments: crate::media::Attachments,
     pub(crate) requests: Arc<crate::requests::Requests>,
+    pub(crate) archive: crate::archive::Archive,
     pub(crate) avatars: crate::avatars::Avatars,
     stop: watch::Sender<bool>,
     /// The connection task, awaited by [`Bridge::stop`] so the stream closes before shutdown
@@ -130,6 +131,7 @@ impl Bridge for XmppBridge {
             rx: Arc::new(Mutex::new(rx)),
             mucs: Mucs::default(),
             pending: Pending::default(),
+            archive: Default::default(),
             gateway: Gateway::default(),
             reactions: crate::reactions::Reactions::new(cache_entries),
             attachments,

@@ -174,6 +174,15 @@ fn remove_chars(text: &str, range: Option<(usize, usize)>) -> String {
         .collect()
 }
 
+/// The stanza ID of what a Matrix event becomes: derived from the event ID, so a message sent
+/// again after a crash has the ID the room archived the first time (see [`crate::archive`]).
+pub fn stanza_id(event: &ruma::EventId) -> String {
+    use sha1::{Digest, Sha1};
+    let digest = Sha1::digest(event.as_str().as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("fb-{hex}")
+}
+
 /// An outgoing message with our ID both as `id` and origin-id (so the MUC's reflection and
 /// errors can be matched).
 pub fn message(type_: MessageType, from: Jid, to: Jid, id: &str) -> Message {

@@ -72,6 +72,9 @@ pub(crate) async fn send(bridge: &XmppBridge, portal: PortalKey, kind: RemoteEve
 }
 
 async fn message(bridge: &XmppBridge, msg: Message) {
+    if bridge.archive.collect(&msg) {
+        return;
+    }
     let (Some(from), Some(to)) = (msg.from.clone(), msg.to.clone()) else {
         tracing::debug!("message without from/to ignored");
         return;

@@ -5,8 +5,9 @@
 //! Layout: [`config`] (the `network:` section), [`conn`] (component stream, keepalive,
 //! reconnects), [`inbound`] (XMPP → Matrix), [`presence`] (MUC presences), [`outbound`] (Matrix → XMPP), [`outbox`] (the bounded stanza queue), [`convert`]
 //! (message stanzas ↔ message content), [`muc`] (MUC occupancy), [`naming`] (JIDs ↔ IDs), [`gateway`] (XMPP users in public Matrix rooms),
-//! [`iq`] (IQ answers), [`requests`] (IQs we send and wait for), [`vcard`] and [`avatars`] (ghost avatars from vCards), [`media`] (attachments fetched from XMPP, in order), [`moderation`] (kicks, bans, subjects), [`pending`] (bounced messages), [`reactions`] (XEP-0444), [`styling`] (XEP-0393 ↔ HTML), [`commands`] (bot commands).
+//! [`iq`] (IQ answers), [`requests`] (IQs we send and wait for), [`archive`] (does a MUC already hold a replayed message), [`vcard`] and [`avatars`] (ghost avatars from vCards), [`media`] (attachments fetched from XMPP, in order), [`moderation`] (kicks, bans, subjects), [`pending`] (bounced messages), [`reactions`] (XEP-0444), [`styling`] (XEP-0393 ↔ HTML), [`commands`] (bot commands).
 
+pub mod archive;
 pub mod avatars;
 pub mod bridge;
 pub mod commands;

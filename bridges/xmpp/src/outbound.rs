@@ -14,6 +14,7 @@ use tokio_xmpp::Stanza;
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::message::{Message, MessageType};
 
+use crate::archive::Holds;
 use crate::bridge::XmppBridge;
 use crate::convert;
 use crate::moderation;
@@ -105,7 +106,20 @@ pub async fn handle(
         Some(r) => r.send(stanza),
         None => bridge.outbox.send(stanza),
     };
-    let id = uuid::Uuid::new_v4().simple().to_string();
+    let id = convert::stanza_id(&event.event_id);
+    if let (true, Some(room), Some(at), MatrixEventKind::Message { .. }) =
+        (event.maybe_delivered, muc_room, event.sent_at, &event.kind)
+    {
+        let asks = Jid::from(from.clone());
+        let holds = bridge
+            .archive
+            .holds(&bridge.requests, &bridge.outbox, asks, room, &id, at)
+            .await;
+        if holds == Holds::Yes {
+            tracing::info!(%room, event = %event.event_id, "replayed message is in the room already; not sent again");
+            return Ok(Delivered::As(RemoteMessageId::new(id)));
+        }
+    }
     let new_msg = || convert::message(type_.clone(), Jid::from(from.clone()), to.clone(), &id);
     let msg: Message = match event.kind {
         MatrixEventKind::Membership { change } => {

@@ -1,4 +1,4 @@
-//! IQ requests the bridge sends and waits for (vCard fetches). Each gets a unique id; the
+//! IQ requests the bridge sends and waits for (vCard fetches, archive queries). Each gets a unique id; the
 //! stanza reader hands answers with that id to [`Requests::resolve`], which completes the
 //! waiting request. A request without an answer in time fails with a timeout and is forgotten,
 //! so a server that never answers leaks nothing. Never await a request on the stanza reader
@@ -63,6 +63,39 @@ impl Requests {
         payload: Element,
         timeout: Duration,
     ) -> Answer {
+        self.request(outbox, timeout, |id| Iq::Get {
+            from: Some(from),
+            to: Some(to),
+            id,
+            payload,
+        })
+        .await
+    }
+
+    /// Sends `<iq type='set'>` with `payload` and waits up to `timeout` for the result's payload.
+    pub async fn set(
+        &self,
+        outbox: &Outbox,
+        from: Jid,
+        to: Jid,
+        payload: Element,
+        timeout: Duration,
+    ) -> Answer {
+        self.request(outbox, timeout, |id| Iq::Set {
+            from: Some(from),
+            to: Some(to),
+            id,
+            payload,
+        })
+        .await
+    }
+
+    async fn request(
+        &self,
+        outbox: &Outbox,
+        timeout: Duration,
+        iq: impl FnOnce(String) -> Iq,
+    ) -> Answer {
         let id = format!("{PREFIX}{}", uuid::Uuid::new_v4().simple());
         let (tx, rx) = oneshot::channel();
         self.lock().insert(id.clone(), tx);
@@ -70,12 +103,7 @@ impl Requests {
             requests: self,
             id: id.clone(),
         };
-        outbox.send(Iq::Get {
-            from: Some(from),
-            to: Some(to),
-            id,
-            payload,
-        });
+        outbox.send(iq(id));
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) => Err(RequestError::Dropped),

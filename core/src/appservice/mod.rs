@@ -54,6 +54,8 @@ pub trait AppserviceHandler: Send + Sync + 'static {
     }
     /// A durably recorded event; must only enqueue (the handler finishes the inbox row).
     async fn dispatch(&self, event: InboxEvent);
+    /// A transaction arrived: the homeserver is up, whatever the bridge's own requests saw.
+    fn heard_from_homeserver(&self) {}
     /// The transaction's encryption fields, before its events are recorded: room keys must be
     /// known before the events they decrypt. `Err` answers the transaction with 500, so the
     /// homeserver sends it again (the machine ignores a to-device message it already saw).

@@ -83,6 +83,7 @@ async fn accept(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, MatrixError> {
     let body = body.map_err(super::errors::body_error)?;
+    state.handler.heard_from_homeserver();
     let (events, device_data) = parse_events(&body, state.record_ephemeral)?;
     if let Check::Refuse { missing } = state.sequence.check(txn_id) {
         return Err(MatrixError::busy(format!(

@@ -9,7 +9,10 @@
 //! dropped by the recent-events check, so nothing is bridged twice.
 //!
 //! The trigger is the bridge's own failed requests: an outage the bridge did not notice
-//! (nothing to send while the homeserver was down) is not caught up.
+//! (nothing to send while the homeserver was down) is not caught up. From that first failure
+//! until the catch-up is done, freshly pushed events wait (see `MatrixClient::settled`), so a
+//! lost event comes back before the ones sent after it; the first push after an outage also
+//! counts as the homeserver's recovery.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -73,10 +76,21 @@ impl ActiveRooms {
     }
 }
 
+/// How long a freshly pushed event waits for the catch-up at most.
+pub(crate) const HOLD_AT_MOST: Duration = Duration::from_secs(60);
+
 /// Catches up after each recovery of the homeserver, until the bridge stops.
 pub(crate) async fn run(router: Router, mut recoveries: watch::Receiver<u64>) {
-    while recoveries.changed().await.is_ok() {
-        router.catch_up().await;
+    loop {
+        // Checked before waiting: a recovery before this task subscribed is not missed.
+        let outages = router.host.matrix().outages();
+        if outages.owes_catch_up() {
+            router.catch_up().await;
+            outages.settle();
+        }
+        if recoveries.changed().await.is_err() {
+            return;
+        }
     }
 }
 

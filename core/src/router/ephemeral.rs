@@ -130,6 +130,8 @@ impl Router {
                 event_id: local_event_id(),
                 sender,
                 kind,
+                sent_at: None,
+                maybe_delivered: false,
             };
             if let Err(e) = self.core.network.handle_matrix_event(&portal, event).await {
                 // Typing and receipts are best effort: a failure is not worth a notice.

@@ -16,6 +16,9 @@ pub(crate) struct RawEvent {
     pub state_key: Option<String>,
     #[serde(default)]
     pub content: serde_json::Value,
+    /// When the homeserver accepted it.
+    #[serde(default)]
+    pub origin_server_ts: Option<ruma::MilliSecondsSinceUnixEpoch>,
     /// Top-level `redacts` of room versions before 11.
     #[serde(default)]
     pub redacts: Option<OwnedEventId>,

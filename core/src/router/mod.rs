@@ -76,6 +76,10 @@ impl Router {
     }
 
     async fn route_inner(&self, inbox: InboxEvent, replayed: bool) {
+        if !replayed {
+            // After a homeserver outage, what the catch-up brings back goes first.
+            self.host.matrix().settled(catchup::HOLD_AT_MOST).await;
+        }
         let event = match RawEvent::parse(&inbox.json) {
             Ok(mut e) => {
                 e.replayed = replayed;
@@ -211,6 +215,10 @@ impl AppserviceHandler for Router {
 
     async fn dispatch(&self, event: InboxEvent) {
         self.route(event).await;
+    }
+
+    fn heard_from_homeserver(&self) {
+        self.host.matrix().heard_from();
     }
 
     async fn device_data(&self, data: crate::appservice::DeviceData) -> Result<(), String> {

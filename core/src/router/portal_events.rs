@@ -104,6 +104,9 @@ impl Router {
             event_id: event.event_id.clone(),
             sender: event.sender.clone(),
             kind,
+            sent_at: event.origin_server_ts,
+            // Replayed and not in the message map (checked above).
+            maybe_delivered: event.replayed,
         };
         let remote_id = match self.handle_with_retry(&portal, matrix_event).await {
             Ok(Delivered::As(id)) => id,
