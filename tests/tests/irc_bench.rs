@@ -80,3 +80,58 @@ async fn puppet_memory_and_reconnect() {
     );
     setup.stop().await;
 }
+
+/// Matrix users joining one channel portal together (`FB_BENCH_JOINERS`, default 300), through
+/// the real Synapse: how long their joins take on Matrix, and until a plain IRC client in the
+/// channel has seen every one of their puppets join.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run explicitly"]
+async fn join_storm() {
+    use futures::StreamExt;
+    let n: usize = std::env::var("FB_BENCH_JOINERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let setup = Setup::start().await.unwrap();
+    let mut watcher = support::RawIrc::connect(setup.ircd.port, "stormwatch")
+        .await
+        .unwrap();
+    watcher.join("#storm").await.unwrap();
+    let synapse = &setup.synapse;
+    let users: Vec<ferrybridge_tests::TestUser> = futures::stream::iter(0..n)
+        .map(|i| async move {
+            ferrybridge_tests::register_user(synapse, &format!("joiner{i}"), false)
+                .await
+                .unwrap()
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let alias = "#_irc_localhost_#storm:localhost";
+    // The portal exists before the storm (the first join creates it).
+    users[0].join(alias).await.unwrap();
+    let start = Instant::now();
+    futures::stream::iter(&users[1..])
+        .map(|u| async move { u.join(alias).await.unwrap() })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    let matrix = start.elapsed();
+    let mut joined = std::collections::HashSet::new();
+    while joined.len() < n {
+        let line = watcher
+            .expect(|l| l.contains(" JOIN ") && l.contains("#storm"))
+            .await
+            .unwrap();
+        if let Some(nick) = line.strip_prefix(':').and_then(|l| l.split('!').next()) {
+            joined.insert(nick.to_owned());
+        }
+    }
+    let irc = start.elapsed();
+    println!(
+        "BENCH join_storm users={n} matrix_joins={:.1}s all_in_irc_channel={:.1}s",
+        matrix.as_secs_f64(),
+        irc.as_secs_f64()
+    );
+    setup.stop().await;
+}

@@ -402,11 +402,9 @@ async fn a_replayed_message_the_muc_has_is_not_sent_again() -> Result<()> {
         .into_iter()
         .find(|e| e["event_id"] == event.as_str())
         .context("the event in the room")?;
-    let db = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}/bridge.db",
-        env._dir.path().display()
-    ))
-    .await?;
+    let db =
+        sqlx::SqlitePool::connect(&format!("sqlite://{}/bridge.db", env._dir.path().display()))
+            .await?;
     let gone = sqlx::query("DELETE FROM messages WHERE event_id = ?")
         .bind(event.as_str())
         .execute(&db)

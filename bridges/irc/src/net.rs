@@ -158,12 +158,14 @@ impl IrcNetwork {
         if let Some(c) = self.puppet(user) {
             return Ok(c);
         }
+        // The settings need a homeserver round trip: fetched before the lock, so users who
+        // connect together do not wait for each other's (a race costs one unused fetch).
+        let host = self.host.clone();
+        let config = self.puppet_config(&host, user).await?;
         let _guard = self.creating.lock().await;
         if let Some(c) = self.puppet(user) {
             return Ok(c);
         }
-        let host = self.host.clone();
-        let config = self.puppet_config(&host, user).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let conn = Conn::spawn(config, self.limiter.clone(), tx, self.tasks());
         lock(&self.puppets).insert(user.clone(), conn.clone());

@@ -88,8 +88,13 @@ pub async fn handle(
                     follow_displayname(host, net, &conn, &event.sender).await;
                     return Ok(Delivered::Untracked);
                 }
-                ready_puppet(net, &event.sender, &target).await?;
-                Ok(Delivered::Untracked)
+                // Connecting takes a second or more: the portal's queue moves on meanwhile,
+                // so users joining together connect together (`concurrent_connects` is the
+                // limit). The user's own later messages still wait for it in `ready_puppet`.
+                let (net, user) = (net.clone(), event.sender.clone());
+                Ok(Delivered::Pending(PendingDelivery::new(async move {
+                    ready_puppet(&net, &user, &target).await.map(|_| ())
+                })))
             }
             MembershipChange::Leave { reason } => {
                 if let Some(conn) = net.puppet(&event.sender) {

@@ -160,6 +160,9 @@ pub struct Conn {
     shared: Arc<Shared>,
     registered: watch::Receiver<bool>,
     counter: Arc<AtomicU64>,
+    /// Taken by [`Conn::join`]: a second join of a channel while the first is in flight waits
+    /// for it rather than sending another JOIN, whose echo the first would take.
+    joins: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Conn {
@@ -194,6 +197,7 @@ impl Conn {
             shared,
             registered: reg_rx,
             counter: Arc::new(AtomicU64::new(0)),
+            joins: Arc::default(),
         }
     }
 
@@ -379,6 +383,10 @@ impl Conn {
         timeout: Duration,
     ) -> Result<(), IrcFailure> {
         let folded = fold(channel);
+        if self.in_channel(channel) {
+            return Ok(());
+        }
+        let _one_at_a_time = self.joins.lock().await;
         let stored_key = {
             let mut st = self.shared.lock();
             let entry = st.channels.entry(folded.clone()).or_default();
