@@ -65,8 +65,9 @@ async fn handle(
     };
     match event {
         WaEvent::Message(msg) => {
-            if msg.from_me {
-                // Sent from the phone: not bridged (no double puppeting yet).
+            // Sent from the user's phone: bridged from their own number's ghost (what the
+            // bridge sent itself is known by its ID and skipped below).
+            if msg.from_me && !inner.recent.first_sighting(&msg.id, &msg.sender) {
                 return;
             }
             if let Some(name) = msg.push_name.as_deref().filter(|n| !n.is_empty()) {
@@ -77,7 +78,10 @@ async fn handle(
             }
             // A group portal is shared: the message is ours (sent from Matrix), or another
             // linked member's device relayed it already. A DM portal is this user's alone.
-            if !inner.recent.first_sighting(&msg.id, &msg.sender) && msg.chat.is_group() {
+            if !msg.from_me
+                && !inner.recent.first_sighting(&msg.id, &msg.sender)
+                && msg.chat.is_group()
+            {
                 return;
             }
             let chat = msg.chat.clone();
@@ -331,6 +335,24 @@ async fn message_event(
             target: RemoteMessageId::new(target.clone()),
             sender,
             key: emoji.clone(),
+        },
+        WaMessageBody::Contacts { cards } => RemoteEventKind::Message {
+            id,
+            sender,
+            content: crate::content::contacts(cards),
+            reply_to: None,
+        },
+        WaMessageBody::Poll { question, options } => RemoteEventKind::Message {
+            id,
+            sender,
+            content: crate::content::poll(question, options),
+            reply_to: None,
+        },
+        WaMessageBody::DisappearingTimer { seconds } => RemoteEventKind::Message {
+            id,
+            sender,
+            content: crate::content::timer(*seconds),
+            reply_to: None,
         },
         WaMessageBody::Unsupported { description } => RemoteEventKind::Message {
             id,

@@ -1,12 +1,13 @@
 //! WhatsApp bridge for ferrybridge.
 //!
-//! The bridge logic ([`bridge`], [`incoming`], [`outgoing`], [`login`], [`commands`]) talks to
+//! The bridge logic ([`bridge`], [`incoming`] (with [`content`] for cards, polls and timers), [`outgoing`], [`login`], [`commands`]) talks to
 //! WhatsApp only through the crate's own [`network::WhatsAppNetwork`] trait: [`wa`] implements it
 //! over whatsapp-rust (the default), `fake` (feature `fake`) for tests.
 
 pub mod bridge;
 pub mod commands;
 pub mod config;
+pub mod content;
 pub mod format;
 pub mod incoming;
 pub mod jid;

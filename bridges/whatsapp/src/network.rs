@@ -132,8 +132,24 @@ pub enum WaMessageBody {
     Revoke { target: String },
     /// A reaction to `target`; an empty `emoji` removes it.
     Reaction { target: String, emoji: String },
-    /// Something the bridge can't show (polls, contacts cards...): described in words.
+    /// One or more contact cards.
+    Contacts { cards: Vec<ContactCard> },
+    /// A poll: its question and options (votes are not bridged).
+    Poll {
+        question: String,
+        options: Vec<String>,
+    },
+    /// The chat's disappearing-messages timer was set (`0`: turned off).
+    DisappearingTimer { seconds: u32 },
+    /// Something the bridge can't show: its kind, in words.
     Unsupported { description: String },
+}
+
+/// A shared contact: the name shown and its vCard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContactCard {
+    pub name: String,
+    pub vcard: String,
 }
 
 /// The kinds of WhatsApp attachments.

@@ -2,6 +2,7 @@
 //! unit-tested on the library's real types.
 
 mod events;
+mod kinds;
 mod outbound;
 mod received;
 

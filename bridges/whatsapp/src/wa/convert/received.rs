@@ -77,12 +77,7 @@ pub fn body(message: &wa::Message) -> Option<WaMessageBody> {
     use whatsapp_rust::wacore::proto_helpers::MessageExt;
     let m = message.get_base_message();
     if let Some(p) = m.protocol_message.as_option() {
-        let target = p.key.as_option().and_then(|k| k.id.clone())?;
-        if let Some(edited) = p.edited_message.as_option() {
-            let text = edited.text_content().unwrap_or_default().to_owned();
-            return Some(WaMessageBody::Edit { target, text });
-        }
-        return Some(WaMessageBody::Revoke { target });
+        return super::kinds::protocol(p);
     }
     if let Some(r) = m.reaction_message.as_option() {
         let target = r.key.as_option().and_then(|k| k.id.clone())?;
@@ -197,17 +192,34 @@ pub fn body(message: &wa::Message) -> Option<WaMessageBody> {
             name: l.name.clone(),
         });
     }
-    if m.poll_creation_message.as_option().is_some() {
-        return Some(WaMessageBody::Unsupported {
-            description: "a poll".into(),
+    if let Some(l) = m.live_location_message.as_option() {
+        return Some(WaMessageBody::Location {
+            latitude: l.degrees_latitude.unwrap_or_default(),
+            longitude: l.degrees_longitude.unwrap_or_default(),
+            name: l.caption.clone(),
         });
     }
-    if m.contact_message.as_option().is_some() {
-        return Some(WaMessageBody::Unsupported {
-            description: "a contact card".into(),
+    if let Some(v) = m.ptv_message.as_option() {
+        // A round video note.
+        return Some(WaMessageBody::Media {
+            media: media(
+                MediaKind::Video,
+                &v.mimetype,
+                None,
+                &v.direct_path,
+                &v.media_key,
+                &v.file_sha256,
+                &v.file_enc_sha256,
+                v.file_length,
+            ),
+            caption: String::new(),
+            reply_to: quoted(v.context_info.as_option()),
         });
     }
-    None
+    super::kinds::contacts(m)
+        .or_else(|| super::kinds::poll(m))
+        .or_else(|| super::kinds::described(m))
+        .or_else(|| super::kinds::unknown(m))
 }
 
 /// A library message as the bridge's message, or `None` for what is not a chat message

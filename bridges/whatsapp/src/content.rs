@@ -1,0 +1,97 @@
+//! WhatsApp content Matrix has no event for, as readable messages: contact cards (name and
+//! phone numbers), polls (question and options) and disappearing-message timers.
+
+use ferrybridge_core::events::MessageContent;
+
+use crate::network::ContactCard;
+
+/// Contact cards as text: each name, then its phone numbers from the vCard's `TEL` lines.
+pub fn contacts(cards: &[ContactCard]) -> MessageContent {
+    let mut lines = Vec::new();
+    for card in cards {
+        let name = if card.name.is_empty() {
+            "(no name)"
+        } else {
+            &card.name
+        };
+        lines.push(format!("Contact: {name}"));
+        lines.extend(phones(&card.vcard).map(|p| format!("  phone: {p}")));
+    }
+    MessageContent::text(lines.join("\n"))
+}
+
+/// The phone numbers of a vCard (`TEL;…:number` lines; folded lines are not joined, numbers
+/// never span them in practice).
+fn phones(vcard: &str) -> impl Iterator<Item = &str> {
+    vcard.lines().filter_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        let property = name.rsplit('.').next()?.split(';').next()?;
+        property
+            .eq_ignore_ascii_case("TEL")
+            .then(|| value.trim())
+            .filter(|v| !v.is_empty())
+    })
+}
+
+/// A poll as text, its options numbered; votes are made on the phone.
+pub fn poll(question: &str, options: &[String]) -> MessageContent {
+    let mut text = format!("Poll: {question}");
+    for (i, option) in options.iter().enumerate() {
+        text.push_str(&format!("\n{}. {option}", i + 1));
+    }
+    text.push_str("\n(vote on WhatsApp)");
+    MessageContent::text(text)
+}
+
+/// A disappearing-messages timer change, as a notice.
+pub fn timer(seconds: u32) -> MessageContent {
+    if seconds == 0 {
+        return MessageContent::notice("Disappearing messages were turned off.");
+    }
+    let (n, unit) = match seconds {
+        s if s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s % 3_600 == 0 => (s / 3_600, "hour"),
+        s if s % 60 == 0 => (s / 60, "minute"),
+        s => (s, "second"),
+    };
+    let plural = if n == 1 { "" } else { "s" };
+    MessageContent::notice(format!(
+        "Disappearing messages were turned on: new messages disappear after {n} {unit}{plural}."
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contact_cards_show_names_and_numbers() {
+        let card = ContactCard {
+            name: "Dora".into(),
+            vcard: "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Dora\r\nitem1.TEL;waid=447000:+44 7000\r\nTEL;TYPE=HOME:+1 555\r\nEND:VCARD".into(),
+        };
+        let c = contacts(&[card]);
+        assert_eq!(c.body, "Contact: Dora\n  phone: +44 7000\n  phone: +1 555");
+        assert_eq!(
+            contacts(&[ContactCard {
+                name: String::new(),
+                vcard: "garbage".into()
+            }])
+            .body,
+            "Contact: (no name)"
+        );
+    }
+
+    #[test]
+    fn polls_and_timers_read_well() {
+        let p = poll("Lunch?", &["Pizza".into(), "Soup".into()]);
+        assert_eq!(
+            p.body,
+            "Poll: Lunch?\n1. Pizza\n2. Soup\n(vote on WhatsApp)"
+        );
+        assert!(timer(0).body.contains("turned off"));
+        assert!(timer(86_400).body.ends_with("after 1 day."));
+        assert!(timer(7 * 86_400).body.ends_with("after 7 days."));
+        assert!(timer(90).body.ends_with("after 90 seconds."));
+    }
+}
