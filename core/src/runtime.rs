@@ -165,6 +165,12 @@ where
         displayname,
         B::ghost_naming(),
         config.limits.remote_cache_entries,
+        crate::ghost::DoublePuppets::new(
+            matrix.clone(),
+            domain.clone(),
+            config.double_puppet.token_for(&domain),
+            info.id,
+        ),
     );
     let portals = Portals::new(
         store.clone(),

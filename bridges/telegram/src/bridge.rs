@@ -118,6 +118,10 @@ impl TelegramBridge {
             return;
         };
         let host = self.host.clone();
+        // What this account sends from other devices is the user's own (double puppeting).
+        host.ghosts()
+            .double_puppets()
+            .link(user, &Self::remote_user(me.id));
         let session = Arc::new(UserSession::new(user.clone(), net, me));
         if let Some(old) = self.users().insert(user.clone(), session.clone()) {
             old.stop();
@@ -156,6 +160,7 @@ impl TelegramBridge {
     pub(crate) async fn session_ended(&self, user: &OwnedUserId) {
         let session = self.users().remove(user);
         let host = &self.host;
+        host.ghosts().double_puppets().unlink(user);
         let _ = host.store().set_login_state(user, None).await;
         self.factory.forget(user, host.store()).await;
         host.report_state(Some(user), "", ConnectionState::LoggedOut)

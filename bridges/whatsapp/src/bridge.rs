@@ -72,6 +72,10 @@ impl Inner {
             .map_err(|_| WaError::Unreachable("no answer from WhatsApp".into()))??;
         host.report_state(Some(user), "", ConnectionState::Connected)
             .await;
+        // What this number sends from the phone is the user's own (double puppeting).
+        host.ghosts()
+            .double_puppets()
+            .link(user, &account.remote_user());
         if let Err(e) = host
             .store()
             .kv_set(LOGINS_NS, user.as_str(), &account.digits().to_owned())

@@ -135,6 +135,7 @@ pub async fn contact_name(host: &BridgeHost, user: &OwnedUserId, phone: &Phone) 
 
 /// Forgets everything about `user`'s login (not the portals).
 pub async fn forget_login(host: &BridgeHost, user: &OwnedUserId) {
+    host.ghosts().double_puppets().unlink(user);
     let _ = host.store().kv_delete(LOGINS_NS, user.as_str()).await;
 }
 

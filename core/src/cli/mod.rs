@@ -1,6 +1,7 @@
 //! The command line every bridge binary shares:
 //! `generate-config`, `generate-registration -c config.yaml [-o registration.yaml]`,
-//! `check-config -c config.yaml`, `run -c config.yaml`.
+//! `generate-double-puppet-registration -c config.yaml [-o file]`, `check-config -c config.yaml`,
+//! `run -c config.yaml`.
 
 mod check;
 mod registration;
@@ -14,7 +15,9 @@ use crate::bridge::Bridge;
 use crate::config::{NetworkConfig, Tokens, example_config, load_config, load_config_with};
 use crate::private_fs;
 
-pub use registration::{fill_secrets, registration_for, registration_with};
+pub use registration::{
+    double_puppet_registration, fill_secrets, registration_for, registration_with,
+};
 
 #[derive(Parser)]
 #[command(version, about = "A ferrybridge Matrix bridge")]
@@ -32,6 +35,14 @@ enum Command {
         #[arg(short, long, default_value = "config.yaml")]
         config: PathBuf,
         #[arg(short, long, default_value = "registration.yaml")]
+        output: PathBuf,
+    },
+    /// Write a registration that lets bridges send as this homeserver's users (double
+    /// puppeting; one for all bridges on the homeserver) and print the config entry.
+    GenerateDoublePuppetRegistration {
+        #[arg(short, long, default_value = "config.yaml")]
+        config: PathBuf,
+        #[arg(short, long, default_value = "double-puppet-registration.yaml")]
         output: PathBuf,
     },
     /// Check a config file and report every problem (with encryption on, the registration
@@ -96,6 +107,19 @@ fn run<B: Bridge>(cli: Cli) -> anyhow::Result<()> {
                 "wrote {}; add it to your homeserver's app_service_config_files",
                 output.display()
             );
+            Ok(())
+        }
+        Command::GenerateDoublePuppetRegistration { config, output } => {
+            let parsed = load_config_with::<B::Config>(&config, Tokens::MayBeEmpty)?;
+            let domain = &parsed.homeserver.domain;
+            let (yaml, token) = double_puppet_registration(domain);
+            private_fs::write_private(&output, yaml)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", output.display()))?;
+            eprintln!(
+                "wrote {}; add it to your homeserver's app_service_config_files, then put this in the config of every bridge:",
+                output.display()
+            );
+            println!("double_puppet:\n  secrets:\n    {domain}: \"as_token:{token}\"");
             Ok(())
         }
         Command::CheckConfig {

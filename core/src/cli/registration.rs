@@ -73,6 +73,31 @@ pub fn registration_with<N: NetworkConfig>(
     registration.to_yaml().map_err(invalid)
 }
 
+/// A registration that lets the bridge act as every user of `domain` (double puppeting), and
+/// its `as_token` for the `double_puppet.secrets` entry. It claims the users non-exclusively
+/// and has no URL, so the homeserver pushes it nothing and users keep their accounts.
+pub fn double_puppet_registration(domain: &str) -> (String, String) {
+    let as_token = generate_token();
+    let yaml = format!(
+        "# Double puppeting for ferrybridge bridges: lets them send as users of {domain}.\n\
+         # Keep the as_token secret; the bridges' configs name it under double_puppet.secrets.\n\
+         id: ferrybridge-double-puppet\n\
+         url: null\n\
+         as_token: \"{as_token}\"\n\
+         hs_token: \"{hs}\"\n\
+         sender_localpart: \"_fb_double_puppet_{bot}\"\n\
+         rate_limited: false\n\
+         namespaces:\n  users:\n    - regex: '@.*:{escaped}'\n      exclusive: false\n",
+        hs = generate_token(),
+        bot = generate_token()
+            .get(..8)
+            .unwrap_or("x")
+            .to_ascii_lowercase(),
+        escaped = regex::escape(domain),
+    );
+    (yaml, as_token)
+}
+
 /// Fills empty `as_token`, `hs_token` and `secrets_key` values in config text with fresh ones,
 /// line by line, so the admin's comments and layout survive.
 pub fn fill_secrets(text: &str) -> String {
@@ -111,5 +136,16 @@ mod tests {
         assert!(!out.contains("as_token: \"\"\n"));
         assert!(!out.contains("secrets_key: ''"));
         assert_eq!(fill_secrets(&out), out, "a filled config stays as it is");
+    }
+
+    #[test]
+    fn the_double_puppet_registration_claims_every_user_non_exclusively() {
+        let (yaml, token) = double_puppet_registration("example.org");
+        let v: serde_norway::Value = serde_norway::from_str(&yaml).unwrap();
+        assert_eq!(v["as_token"].as_str(), Some(token.as_str()));
+        assert!(v["url"].is_null());
+        let users = &v["namespaces"]["users"][0];
+        assert_eq!(users["regex"].as_str(), Some("@.*:example\\.org"));
+        assert_eq!(users["exclusive"].as_bool(), Some(false));
     }
 }

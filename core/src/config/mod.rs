@@ -5,6 +5,7 @@
 //! `homeserver`, `appservice`, `database`, `bridge`, `network` (the network's own section),
 //! `encryption` and `logging`.
 
+mod double_puppet;
 mod encryption;
 mod example;
 mod limits;
@@ -16,6 +17,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use double_puppet::DoublePuppetConfig;
 pub use encryption::EncryptionConfig;
 pub use example::example_config;
 pub use limits::{LimitsConfig, MetricsConfig};
@@ -68,6 +70,8 @@ pub struct Config<N> {
     pub network: N,
     #[serde(default)]
     pub encryption: EncryptionConfig,
+    #[serde(default)]
+    pub double_puppet: DoublePuppetConfig,
     #[serde(default)]
     pub limits: LimitsConfig,
     #[serde(default)]

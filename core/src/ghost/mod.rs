@@ -2,6 +2,8 @@
 //! they are registered on demand (once, remembered in the store) and their profiles follow the
 //! remote side.
 
+mod double_puppet;
+
 use std::sync::{Arc, Mutex};
 
 use ruma::{OwnedRoomId, OwnedUserId, UserId};
@@ -12,6 +14,8 @@ use crate::lru::LruSet;
 use crate::matrix::{Intent, MatrixClient, MatrixError};
 use crate::store::{GhostRow, Store, StoreError};
 use crate::templates::Template;
+
+pub use double_puppet::DoublePuppets;
 
 /// How a network's remote user IDs map to the username template's variables and back.
 pub trait GhostNaming: Send + Sync {
@@ -66,6 +70,8 @@ struct Inner {
     /// the store need not be asked again (one database round trip less per message). Bounded
     /// like `joined`: a forgotten ghost costs one store lookup.
     registered: Mutex<LruSet<RemoteUserId>>,
+    /// Users' own accounts, which speak for themselves when double puppeting is configured.
+    double: DoublePuppets,
 }
 
 impl Ghosts {
@@ -79,6 +85,7 @@ impl Ghosts {
         displayname: Template,
         naming: Arc<dyn GhostNaming>,
         cache_entries: usize,
+        double: DoublePuppets,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -90,6 +97,7 @@ impl Ghosts {
                 naming,
                 joined: Mutex::new(LruSet::new(cache_entries)),
                 registered: Mutex::new(LruSet::new(cache_entries)),
+                double,
             }),
         }
     }
@@ -161,6 +169,24 @@ impl Ghosts {
         }
         self.registered_cache().insert(remote.clone());
         Ok(intent)
+    }
+
+    /// Users' own remote accounts and their double puppets.
+    pub fn double_puppets(&self) -> &DoublePuppets {
+        &self.inner.double
+    }
+
+    /// Who speaks for `remote` in `room`: the user's own Matrix account when `remote` is their
+    /// own account and double puppeting is on, else the ghost (registered and joined).
+    pub async fn speaker(
+        &self,
+        remote: &RemoteUserId,
+        room: &OwnedRoomId,
+    ) -> Result<Intent, GhostError> {
+        match self.inner.double.speaker(remote, room).await {
+            Some(intent) => Ok(intent),
+            None => self.ensure_joined(remote, room).await,
+        }
     }
 
     /// Makes sure the ghost of `remote` is registered and joined to `room`.

@@ -30,6 +30,14 @@ pub(crate) struct Devices {
 }
 
 impl Devices {
+    /// No devices at all (as for a homeserver that cannot make them).
+    pub(crate) fn none() -> Self {
+        Self {
+            made: Arc::default(),
+            unsupported: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
     fn has(&self, user: &UserId) -> bool {
         self.made.lock().map(|m| m.contains(user)).unwrap_or(false)
     }

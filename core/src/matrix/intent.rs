@@ -133,6 +133,16 @@ impl Intent {
         content: &serde_json::Value,
         txn: &TransactionId,
     ) -> Result<OwnedEventId, MatrixError> {
+        let marked;
+        let content = match (self.source, content) {
+            (Some(source), Value::Object(fields)) => {
+                let mut fields = fields.clone();
+                fields.insert(super::DOUBLE_PUPPET_SOURCE.into(), source.into());
+                marked = Value::Object(fields);
+                &marked
+            }
+            _ => content,
+        };
         // In an encrypted room the event goes out as `m.room.encrypted` (see `encryption`).
         let encrypted = match self.client.encryption.get() {
             Some(layer) => layer.encrypt(room, event_type, content).await?,

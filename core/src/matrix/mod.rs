@@ -220,6 +220,27 @@ impl MatrixClient {
         Intent {
             client: self.clone(),
             user: user.to_owned(),
+            source: None,
+        }
+    }
+
+    /// The same homeserver under another appservice's token (a double-puppet registration).
+    /// Its users get no bridge device: that would be a device on a real person's account.
+    pub(crate) fn with_token(&self, as_token: &str) -> MatrixClient {
+        let mut client = self.clone();
+        client.as_token = Arc::from(as_token);
+        client.registered = Arc::default();
+        client.devices = devices::Devices::none();
+        client
+    }
+
+    /// Requests as `user`, a real person, whose events carry `source` under
+    /// [`DOUBLE_PUPPET_SOURCE`] so the bridge knows them as its own when they come back.
+    pub(crate) fn as_double_puppet(&self, user: &UserId, source: &'static str) -> Intent {
+        Intent {
+            client: self.clone(),
+            user: user.to_owned(),
+            source: Some(source),
         }
     }
 
@@ -234,12 +255,23 @@ impl MatrixClient {
 pub struct Intent {
     client: MatrixClient,
     user: OwnedUserId,
+    /// Set for a double puppet: the network ID its events are marked with.
+    source: Option<&'static str>,
 }
+
+/// The content key marking an event a double puppet sent for the bridge (the network's ID as
+/// value): such an event is never bridged back.
+pub const DOUBLE_PUPPET_SOURCE: &str = "org.ferrybridge.double_puppet_source";
 
 impl Intent {
     /// The user this intent acts as.
     pub fn user_id(&self) -> &UserId {
         &self.user
+    }
+
+    /// Whether this is a user's own account speaking for the bridge (a double puppet).
+    pub fn is_double_puppet(&self) -> bool {
+        self.source.is_some()
     }
 
     /// The client this intent sends through.

@@ -96,22 +96,30 @@ impl Portals {
                     tracing::debug!(portal = %portal.key(), message = %id, "already bridged; skipping replay");
                     return Ok(());
                 }
-                let ghost = inner.ghosts.ensure_joined(&sender, &room).await?;
+                let mut speaker = inner.ghosts.speaker(&sender, &room).await?;
                 self.upload_media(&room, &mut content).await?;
                 let reply = match reply_to {
                     Some(r) => self.event_for(&portal, &r).await?,
                     None => None,
                 };
-                let event_id = ghost
-                    .send_message_txn(
-                        &room,
-                        &content,
-                        reply.as_ref(),
-                        None,
-                        &remote_txn(portal.key(), &id),
-                    )
-                    .await?;
-                self.record(&portal, id, event_id, Some(sender), &ghost)
+                let txn = remote_txn(portal.key(), &id);
+                let sent = speaker
+                    .send_message_txn(&room, &content, reply.as_ref(), None, &txn)
+                    .await;
+                let event_id = match sent {
+                    // The user left the room since: their ghost speaks instead.
+                    Err(e) if speaker.is_double_puppet() && e.errcode() == Some("M_FORBIDDEN") => {
+                        let dp = inner.ghosts.double_puppets();
+                        dp.forget_membership(speaker.user_id(), &room);
+                        speaker = inner.ghosts.ensure_joined(&sender, &room).await?;
+                        speaker
+                            .send_message_txn(&room, &content, reply.as_ref(), None, &txn)
+                            .await?
+                    }
+                    sent => sent?,
+                };
+                self.sent_by(&speaker, &event_id);
+                self.record(&portal, id, event_id, Some(sender), &speaker)
                     .await?;
             }
             RemoteEventKind::Edit {
@@ -122,18 +130,20 @@ impl Portals {
                 let Some(original) = self.event_for(&portal, &target).await? else {
                     return Ok(());
                 };
-                let ghost = inner.ghosts.ensure_joined(&sender, &room).await?;
+                let speaker = inner.ghosts.speaker(&sender, &room).await?;
                 self.upload_media(&room, &mut content).await?;
-                ghost
+                let event_id = speaker
                     .send_message(&room, &content, None, Some(&original))
                     .await?;
+                self.sent_by(&speaker, &event_id);
             }
             RemoteEventKind::Redaction { target, sender } => {
                 let Some(original) = self.event_for(&portal, &target).await? else {
                     return Ok(());
                 };
-                let ghost = inner.ghosts.ensure_joined(&sender, &room).await?;
-                ghost.redact(&room, &original, None).await?;
+                let speaker = inner.ghosts.speaker(&sender, &room).await?;
+                let event_id = speaker.redact(&room, &original, None).await?;
+                self.sent_by(&speaker, &event_id);
                 inner.store.delete_message_by_event(&original).await?;
             }
             RemoteEventKind::Reaction {
@@ -154,11 +164,12 @@ impl Portals {
                 let Some(original) = self.event_for(&portal, &target).await? else {
                     return Ok(());
                 };
-                let ghost = inner.ghosts.ensure_joined(&sender, &room).await?;
-                let event_id = ghost
+                let speaker = inner.ghosts.speaker(&sender, &room).await?;
+                let event_id = speaker
                     .react_txn(&room, &original, &key, &remote_txn(portal.key(), &id))
                     .await?;
-                self.record(&portal, id, event_id, Some(sender), &ghost)
+                self.sent_by(&speaker, &event_id);
+                self.record(&portal, id, event_id, Some(sender), &speaker)
                     .await?;
             }
             RemoteEventKind::Typing { sender, typing } => {
@@ -361,6 +372,13 @@ impl Portals {
             .message_by_remote(portal.key(), remote)
             .await?
             .map(|m| m.event_id))
+    }
+
+    /// Remembers what a double puppet sent, so its echo is not bridged back.
+    fn sent_by(&self, speaker: &Intent, event: &OwnedEventId) {
+        if speaker.is_double_puppet() {
+            self.inner.ghosts.double_puppets().sent(event);
+        }
     }
 
     async fn record(

@@ -151,7 +151,13 @@ impl Router {
     /// Handles one event.
     async fn handle(&self, event: RawEvent, portal: Option<crate::portal::Portal>) -> Handled {
         // Our own users' events come back to us: never bridge them again.
-        if self.is_ours(&event.sender) {
+        if self.is_ours(&event.sender)
+            || self
+                .host
+                .ghosts()
+                .double_puppets()
+                .is_echo(&event.event_id, &event.content)
+        {
             return Handled::Done(None);
         }
         if event.kind == "m.room.member" {

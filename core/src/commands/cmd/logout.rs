@@ -32,6 +32,8 @@ impl Command for Logout {
             .logout(&ctx.sender)
             .await
             .map_err(|e| CommandError::Failed(format!("Logout failed: {e}")))?;
+        // Whatever the network linked as theirs speaks as a ghost again.
+        ctx.host.ghosts().double_puppets().unlink(&ctx.sender);
         Ok(Reply::text("Logged out."))
     }
 }
