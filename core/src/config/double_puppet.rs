@@ -56,6 +56,17 @@ impl DoublePuppetConfig {
     }
 }
 
+/// The section as the example config shows it.
+pub(super) const EXAMPLE_YAML: &str = r#"
+# Double puppeting: what users send from their phone (or another client of the network) is
+# sent in Matrix by their own account instead of a ghost of their number. Run
+# generate-double-puppet-registration, add the file it writes to the homeserver's
+# app_service_config_files, and put the line it prints here:
+double_puppet:
+  secrets: {}
+  #   example.org: "as_token:..."
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;

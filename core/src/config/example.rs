@@ -75,6 +75,7 @@ bridge:
 network:
 {network_section}
 {encryption}
+{double_puppet}
 {limits}
 logging:
   # A filter such as info, or info,ferrybridge_core=debug
@@ -92,6 +93,7 @@ logging:
         prefix = info.command_prefix,
         network = info.display_name,
         encryption = super::encryption::EXAMPLE_YAML.trim_start_matches('\n'),
+        double_puppet = super::double_puppet::EXAMPLE_YAML.trim_start_matches('\n'),
         limits = super::limits::EXAMPLE_YAML,
         network_section = network_section.trim_end_matches('\n').to_owned() + "\n",
     )
