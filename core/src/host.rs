@@ -56,6 +56,7 @@ pub(crate) struct HostInner {
     pub remote: mpsc::Sender<Incoming>,
     pub tasks: Tasks,
     pub states: ConnectionStates,
+    pub relays: crate::relay::Relays,
 }
 
 impl BridgeHost {
@@ -103,6 +104,11 @@ impl BridgeHost {
         &self.inner.portals
     }
     /// Ghosts: MXIDs and profiles of remote users.
+    /// Portal relays (relay mode).
+    pub fn relays(&self) -> &crate::relay::Relays {
+        &self.inner.relays
+    }
+
     pub fn ghosts(&self) -> &Ghosts {
         &self.inner.ghosts
     }

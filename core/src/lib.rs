@@ -30,6 +30,7 @@ pub mod operations;
 pub mod permissions;
 pub mod portal;
 pub mod private_fs;
+pub mod relay;
 mod router;
 pub mod runtime;
 pub mod seam;

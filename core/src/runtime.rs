@@ -216,6 +216,7 @@ where
             remote: remote_tx,
             tasks: tasks.clone(),
             states: Default::default(),
+            relays: crate::relay::Relays::new(store.clone(), &config.bridge.relay),
         }),
     };
 

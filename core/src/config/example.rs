@@ -70,6 +70,14 @@ bridge:
   # (generate-registration creates a missing one, readable by its owner only):
   secrets_key: ""
   # secrets_key_file: /etc/ferrybridge/secrets.key
+  # Relay mode (networks with logins): in a portal whose relay is set (set-relay), members
+  # without a login talk through the relay's login, their name in front of each message.
+  relay:
+    enabled: false
+    # Only bridge admins may set a relay (else any logged-in moderator of the room).
+    admin_only: false
+    # {{displayname}} and {{message}}
+    message_format: "{{displayname}}: {{message}}"
 
 # The {network} network.
 network:

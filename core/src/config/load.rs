@@ -179,6 +179,9 @@ pub fn validate<N: NetworkConfig>(config: &Config<N>, tokens: Tokens) -> Vec<Con
         }
     }
 
+    if let Err(e) = bridge.relay.template() {
+        errors.push(e);
+    }
     errors.extend(config.encryption.validate());
     errors.extend(config.double_puppet.validate(&config.homeserver.domain));
     config.limits.validate(&mut errors);

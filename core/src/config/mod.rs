@@ -11,6 +11,7 @@ mod example;
 mod limits;
 mod load;
 mod namespace;
+mod relay;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ pub use encryption::EncryptionConfig;
 pub use example::example_config;
 pub use limits::{LimitsConfig, MetricsConfig};
 pub use load::{Tokens, load_config, load_config_with, parse_config, parse_config_with, validate};
+pub use relay::RelayConfig;
 
 pub use crate::seam::ConfigError;
 use crate::seam::PermissionLevel;
@@ -176,6 +178,9 @@ pub struct BridgeConfig {
     /// A file holding the key instead (takes precedence when set).
     #[serde(default)]
     pub secrets_key_file: Option<PathBuf>,
+    /// Relay mode for networks that need a login.
+    #[serde(default)]
+    pub relay: RelayConfig,
 }
 
 impl Default for BridgeConfig {
@@ -185,6 +190,7 @@ impl Default for BridgeConfig {
             permissions: default_permissions(),
             secrets_key: String::new(),
             secrets_key_file: None,
+            relay: RelayConfig::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ mod event;
 mod members;
 mod portal_events;
 mod recent;
+mod relay;
 mod rooms;
 
 use async_trait::async_trait;

@@ -94,6 +94,9 @@ impl Router {
         if !self.supported(&kind) {
             return Delivery::Done(None);
         }
+        let Some((sender, kind)) = self.through_relay(&event, &portal, kind).await else {
+            return Delivery::Done(None);
+        };
         let records = matches!(
             kind,
             MatrixEventKind::Message { .. }
@@ -102,7 +105,7 @@ impl Router {
         );
         let matrix_event = MatrixEvent {
             event_id: event.event_id.clone(),
-            sender: event.sender.clone(),
+            sender,
             kind,
             sent_at: event.origin_server_ts,
             // Replayed and not in the message map (checked above).

@@ -7,6 +7,7 @@ mod login;
 mod logout;
 mod ping;
 mod plumb;
+mod relay;
 mod unlink;
 mod version;
 
@@ -30,6 +31,8 @@ pub fn core_commands(caps: &Capabilities) -> Vec<Arc<dyn Command>> {
         list.push(Arc::new(login::Login));
         list.push(Arc::new(logout::Logout));
         list.push(Arc::new(ping::Ping));
+        list.push(Arc::new(relay::SetRelay));
+        list.push(Arc::new(relay::UnsetRelay));
     }
     list
 }
@@ -44,4 +47,31 @@ fn room_arg(arg: Option<&String>) -> Result<ruma::OwnedRoomId, super::CommandErr
             "{arg:?} is not a room ID; room IDs start with `!`."
         ))
     })
+}
+
+/// Power level that makes a room member a moderator.
+const MODERATOR: i64 = 50;
+
+/// Bridge admins pass; anyone else must moderate `room` (power level ≥ 50) to `what`.
+async fn require_moderator(
+    ctx: &super::CommandContext,
+    room: &ruma::OwnedRoomId,
+    what: &str,
+) -> Result<(), super::CommandError> {
+    if ctx.level >= crate::seam::PermissionLevel::Admin {
+        return Ok(());
+    }
+    let level = ctx
+        .host
+        .matrix()
+        .bot_intent()
+        .power_level(room, &ctx.sender)
+        .await
+        .unwrap_or(0);
+    if level < MODERATOR {
+        return Err(super::CommandError::Forbidden(format!(
+            "{what}: you need to be a moderator of that room (power level {MODERATOR}) or a bridge admin"
+        )));
+    }
+    Ok(())
 }

@@ -10,9 +10,6 @@ use crate::commands::{
 
 pub struct Unlink;
 
-/// Power level that makes a room member a moderator.
-const MODERATOR: i64 = 50;
-
 const SPEC: CommandSpec = CommandSpec {
     name: "unlink",
     aliases: &[],
@@ -31,19 +28,7 @@ impl Command for Unlink {
     async fn run(&self, ctx: &CommandContext, args: Vec<String>) -> Result<Reply, CommandError> {
         let room = room_arg(args.first())?;
         let host = &ctx.host;
-        if ctx.level < PermissionLevel::Admin {
-            let level = host
-                .matrix()
-                .bot_intent()
-                .power_level(&room, &ctx.sender)
-                .await
-                .unwrap_or(0);
-            if level < MODERATOR {
-                return Err(CommandError::Forbidden(format!(
-                    "unlink {room}: you need to be a moderator of that room (power level {MODERATOR}) or a bridge admin"
-                )));
-            }
-        }
+        super::require_moderator(ctx, &room, &format!("unlink {room}")).await?;
         let portal = host
             .portals()
             .by_room(&room)
