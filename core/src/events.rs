@@ -69,6 +69,9 @@ pub enum MessageKind {
     Image,
     Video,
     Audio,
+    /// A voice note: audio recorded to be heard as a message (`m.audio` marked with MSC3245's
+    /// `org.matrix.msc3245.voice`, which clients show as a voice message).
+    Voice,
     File,
     /// A sticker, sent to Matrix as an image.
     Sticker,
@@ -81,7 +84,7 @@ impl MessageKind {
     pub fn has_media(self) -> bool {
         matches!(
             self,
-            Self::Image | Self::Video | Self::Audio | Self::File | Self::Sticker
+            Self::Image | Self::Video | Self::Audio | Self::Voice | Self::File | Self::Sticker
         )
     }
 }

@@ -15,21 +15,8 @@ use ferrybridge_tests::{BridgeEnv, Synapse, text_body};
 use ferrybridge_whatsapp::WhatsAppBridge;
 use ferrybridge_whatsapp::fake::Sent;
 use ferrybridge_whatsapp::jid::ChatJid;
-use ferrybridge_whatsapp::network::{Outgoing, WaEvent, WaMessage, WaMessageBody};
+use ferrybridge_whatsapp::network::{Outgoing, WaMessageBody};
 use whatsapp_common::*;
-
-/// A message the user sent from their phone.
-fn from_phone(id: &str, chat: ChatJid, body: WaMessageBody) -> WaEvent {
-    WaEvent::Message(WaMessage {
-        id: id.into(),
-        chat,
-        sender: phone(ME),
-        from_me: true,
-        push_name: None,
-        timestamp: 0,
-        body,
-    })
-}
 
 #[tokio::test]
 async fn own_messages_come_from_the_users_own_account_and_are_not_echoed() -> Result<()> {

@@ -59,6 +59,7 @@ async fn relay_throughput_and_memory_per_user() -> Result<()> {
                     entities: vec![],
                     reply_to: None,
                     media: None,
+                    content: None,
                 }),
             )
             .await;

@@ -9,21 +9,8 @@ use ferrybridge_tests::bot_chat::{bot_dm, command, is_notice_containing, sender}
 use ferrybridge_tests::{BridgeEnv, text_body};
 use ferrybridge_whatsapp::fake::Sent;
 use ferrybridge_whatsapp::jid::ChatJid;
-use ferrybridge_whatsapp::network::{ContactCard, Outgoing, WaEvent, WaMessage, WaMessageBody};
+use ferrybridge_whatsapp::network::{ContactCard, MediaKind, Outgoing, WaMessageBody};
 use whatsapp_common::*;
-
-/// A message the user sent from their phone, as WhatsApp delivers it to the linked device.
-fn from_phone(id: &str, chat: ChatJid, body: WaMessageBody) -> WaEvent {
-    WaEvent::Message(WaMessage {
-        id: id.into(),
-        chat,
-        sender: phone(ME),
-        from_me: true,
-        push_name: None,
-        timestamp: 0,
-        body,
-    })
-}
 
 #[tokio::test]
 async fn own_messages_cards_polls_and_timers_reach_matrix() -> Result<()> {
@@ -67,6 +54,36 @@ async fn own_messages_cards_polls_and_timers_reach_matrix() -> Result<()> {
         from_phone(&sent_id, bob_chat.clone(), text("from matrix")),
     )
     .await;
+
+    // A voice note from Matrix (MSC3245) is a voice note on WhatsApp, not an audio file.
+    let host = env.host().expect("running");
+    let ogg = bytes::Bytes::from_static(b"OggS voice");
+    let mxc = host
+        .matrix()
+        .upload(ogg, "audio/ogg", Some("voice.ogg"))
+        .await?;
+    alice
+        .send_json(
+            &bob_room,
+            "m.room.message",
+            serde_json::json!({"msgtype": "m.audio", "body": "voice.ogg", "url": mxc,
+                "info": {"mimetype": "audio/ogg"},
+                "org.matrix.msc3245.voice": {}, "org.matrix.msc1767.audio": {}}),
+        )
+        .await?;
+    wait_sent(&wa, |s| {
+        matches!(
+            s,
+            Sent::Message {
+                message: Outgoing::Media {
+                    kind: MediaKind::Voice,
+                    ..
+                },
+                ..
+            }
+        )
+    })
+    .await?;
 
     // A contact card with its numbers; a poll with its options.
     let card = ContactCard {

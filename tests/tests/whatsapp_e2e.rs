@@ -362,9 +362,13 @@ async fn qr_login_commands_and_messages_both_ways() -> Result<()> {
         ),
     )
     .await;
-    alice
+    let voice = alice
         .wait_for(&bob_room, T, |ev| ev["content"]["msgtype"] == "m.audio")
         .await?;
+    assert!(
+        voice["content"].get("org.matrix.msc3245.voice").is_some(),
+        "a voice note stays one: {voice}"
+    );
     wa.inject(
         &me,
         incoming(

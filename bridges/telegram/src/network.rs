@@ -245,6 +245,28 @@ pub struct TgMessage {
     pub entities: Vec<TgEntity>,
     pub reply_to: Option<i32>,
     pub media: Option<TgMedia>,
+    /// What the message holds besides text that is not a file.
+    #[serde(default)]
+    pub content: Option<TgContent>,
+}
+
+/// Message content that is neither text nor a file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TgContent {
+    /// A place (a point, a live location, a venue): a `geo:` URI, and a venue's name.
+    Location {
+        geo_uri: String,
+        name: Option<String>,
+    },
+    /// A shared contact.
+    Contact { name: String, phone: String },
+    /// A poll: its question and options (votes are not bridged).
+    Poll {
+        question: String,
+        options: Vec<String>,
+    },
+    /// An animated emoji with a random outcome (🎲 and friends).
+    Dice { emoji: String, value: i32 },
 }
 
 /// A message to send.

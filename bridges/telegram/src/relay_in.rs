@@ -8,7 +8,7 @@ use ferrybridge_core::ids::RemoteMessageId;
 use ferrybridge_core::seam::ConnectionState;
 
 use crate::bridge::TelegramBridge;
-use crate::network::{ChatRef, MediaKind, TgError, TgMessage, TgUpdate};
+use crate::network::{ChatRef, MediaKind, TgContent, TgError, TgMessage, TgUpdate};
 use crate::session::UserSession;
 
 /// Applies one update.
@@ -226,6 +226,9 @@ async fn content_of(host: &BridgeHost, session: &UserSession, msg: &TgMessage) -
     let ghosts = host.ghosts();
     let ghost = |id: i64| ghosts.mxid(&TelegramBridge::remote_user(id)).ok();
     let (body, html, mentions) = crate::format::tg_to_matrix(&msg.text, &msg.entities, &ghost);
+    if let Some(content) = &msg.content {
+        return readable(content);
+    }
     let Some(media) = &msg.media else {
         return MessageContent {
             kind: MessageKind::Text,
@@ -239,7 +242,7 @@ async fn content_of(host: &BridgeHost, session: &UserSession, msg: &TgMessage) -
         MediaKind::Photo => (MessageKind::Image, "photo.jpg", "image/jpeg"),
         MediaKind::Sticker => (MessageKind::Sticker, "sticker.webp", "image/webp"),
         MediaKind::Video => (MessageKind::Video, "video.mp4", "video/mp4"),
-        MediaKind::Voice => (MessageKind::Audio, "voice.ogg", "audio/ogg"),
+        MediaKind::Voice => (MessageKind::Voice, "voice.ogg", "audio/ogg"),
         MediaKind::Audio => (MessageKind::Audio, "audio.mp3", "audio/mpeg"),
         MediaKind::Document => (MessageKind::File, "file", "application/octet-stream"),
     };
@@ -275,5 +278,18 @@ async fn content_of(host: &BridgeHost, session: &UserSession, msg: &TgMessage) -
                 default_name.split('.').next().unwrap_or("file")
             ))
         }
+    }
+}
+
+/// Content that is neither text nor a file: a place as `m.location`, the rest as text.
+fn readable(content: &TgContent) -> MessageContent {
+    use ferrybridge_core::readable;
+    match content {
+        TgContent::Location { geo_uri, .. } => readable::location(geo_uri.as_str()),
+        TgContent::Contact { name, phone } => {
+            readable::contacts([(name.as_str(), vec![phone.as_str()])])
+        }
+        TgContent::Poll { question, options } => readable::poll(question, options, "Telegram"),
+        TgContent::Dice { emoji, value } => MessageContent::text(format!("{emoji} rolled {value}")),
     }
 }

@@ -144,6 +144,7 @@ fn media_kind(kind: MessageKind) -> MediaKind {
         MessageKind::Sticker => MediaKind::Sticker,
         MessageKind::Video => MediaKind::Video,
         MessageKind::Audio => MediaKind::Audio,
+        MessageKind::Voice => MediaKind::Voice,
         _ => MediaKind::Document,
     }
 }

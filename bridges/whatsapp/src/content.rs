@@ -1,5 +1,6 @@
 //! WhatsApp content Matrix has no event for, as readable messages: contact cards (name and
-//! phone numbers), polls (question and options) and disappearing-message timers.
+//! phone numbers from the vCard), polls and disappearing-message timers (the wording shared
+//! with other bridges is `ferrybridge_core::readable`).
 
 use ferrybridge_core::events::MessageContent;
 
@@ -7,17 +8,11 @@ use crate::network::ContactCard;
 
 /// Contact cards as text: each name, then its phone numbers from the vCard's `TEL` lines.
 pub fn contacts(cards: &[ContactCard]) -> MessageContent {
-    let mut lines = Vec::new();
-    for card in cards {
-        let name = if card.name.is_empty() {
-            "(no name)"
-        } else {
-            &card.name
-        };
-        lines.push(format!("Contact: {name}"));
-        lines.extend(phones(&card.vcard).map(|p| format!("  phone: {p}")));
-    }
-    MessageContent::text(lines.join("\n"))
+    ferrybridge_core::readable::contacts(
+        cards
+            .iter()
+            .map(|c| (c.name.as_str(), phones(&c.vcard).collect())),
+    )
 }
 
 /// The phone numbers of a vCard (`TEL;…:number` lines; folded lines are not joined, numbers
@@ -35,12 +30,7 @@ fn phones(vcard: &str) -> impl Iterator<Item = &str> {
 
 /// A poll as text, its options numbered; votes are made on the phone.
 pub fn poll(question: &str, options: &[String]) -> MessageContent {
-    let mut text = format!("Poll: {question}");
-    for (i, option) in options.iter().enumerate() {
-        text.push_str(&format!("\n{}. {option}", i + 1));
-    }
-    text.push_str("\n(vote on WhatsApp)");
-    MessageContent::text(text)
+    ferrybridge_core::readable::poll(question, options, "WhatsApp")
 }
 
 /// A disappearing-messages timer change, as a notice.

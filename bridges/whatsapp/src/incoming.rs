@@ -375,13 +375,8 @@ pub fn text_content(text: &str) -> MessageContent {
 }
 
 /// A location as a `geo:` link (clients show a map or a link).
-pub fn location_content(lat: f64, lon: f64, name: Option<&str>) -> MessageContent {
-    let body = format!("geo:{lat},{lon}");
-    let _ = name;
-    MessageContent {
-        kind: MessageKind::Location,
-        ..MessageContent::text(body)
-    }
+pub fn location_content(lat: f64, lon: f64, _name: Option<&str>) -> MessageContent {
+    ferrybridge_core::readable::location(format!("geo:{lat},{lon}"))
 }
 
 /// The Matrix kind of a WhatsApp attachment.
@@ -389,7 +384,8 @@ pub fn matrix_kind(kind: MediaKind) -> MessageKind {
     match kind {
         MediaKind::Image => MessageKind::Image,
         MediaKind::Video => MessageKind::Video,
-        MediaKind::Audio | MediaKind::Voice => MessageKind::Audio,
+        MediaKind::Audio => MessageKind::Audio,
+        MediaKind::Voice => MessageKind::Voice,
         MediaKind::Document => MessageKind::File,
         MediaKind::Sticker => MessageKind::Sticker,
     }

@@ -125,12 +125,12 @@ pub fn text_of(content: &MessageContent) -> String {
     }
 }
 
-fn media_kind(kind: MessageKind, mimetype: &str) -> MediaKind {
+fn media_kind(kind: MessageKind) -> MediaKind {
     match kind {
         MessageKind::Image => MediaKind::Image,
         MessageKind::Sticker => MediaKind::Sticker,
         MessageKind::Video => MediaKind::Video,
-        MessageKind::Audio if mimetype.contains("ogg") => MediaKind::Voice,
+        MessageKind::Voice => MediaKind::Voice,
         MessageKind::Audio => MediaKind::Audio,
         _ => MediaKind::Document,
     }
@@ -172,7 +172,7 @@ async fn outgoing_message(
             .unwrap_or_else(|| "application/octet-stream".into());
         let caption = (content.body != media.filename).then(|| content.body.clone());
         return Ok(Outgoing::Media {
-            kind: media_kind(content.kind, &mimetype),
+            kind: media_kind(content.kind),
             data,
             mimetype,
             filename: media.filename.clone(),
@@ -207,14 +207,13 @@ mod tests {
 
     #[test]
     fn audio_kinds() {
+        assert_eq!(media_kind(MessageKind::Voice), MediaKind::Voice);
         assert_eq!(
-            media_kind(MessageKind::Audio, "audio/ogg"),
-            MediaKind::Voice
+            media_kind(MessageKind::Audio),
+            MediaKind::Audio,
+            "an audio file is no voice note"
         );
-        assert_eq!(
-            media_kind(MessageKind::Audio, "audio/mpeg"),
-            MediaKind::Audio
-        );
-        assert_eq!(media_kind(MessageKind::File, "x/y"), MediaKind::Document);
+        assert_eq!(media_kind(MessageKind::Audio), MediaKind::Audio);
+        assert_eq!(media_kind(MessageKind::File), MediaKind::Document);
     }
 }

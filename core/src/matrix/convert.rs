@@ -38,6 +38,11 @@ pub struct ParsedMessage {
     pub replaces: Option<OwnedEventId>,
 }
 
+/// MSC3245's mark of a voice message on `m.audio`.
+const VOICE: &str = "org.matrix.msc3245.voice";
+/// MSC1767's audio block, which clients expect beside [`VOICE`].
+const AUDIO_1767: &str = "org.matrix.msc1767.audio";
+
 /// The `m.room.message` content for `content`, without relations.
 ///
 /// Media kinds need `media.mxc` (upload first); without it the message degrades to `m.text`
@@ -58,7 +63,7 @@ pub fn to_matrix_content(content: &MessageContent) -> Value {
         _ if media.is_none() => "m.text",
         MessageKind::Image | MessageKind::Sticker => "m.image",
         MessageKind::Video => "m.video",
-        MessageKind::Audio => "m.audio",
+        MessageKind::Audio | MessageKind::Voice => "m.audio",
         MessageKind::File => "m.file",
     };
     out.insert("msgtype".into(), msgtype.into());
@@ -101,6 +106,10 @@ pub fn to_matrix_content(content: &MessageContent) -> Value {
     }
     if msgtype == "m.location" {
         out.insert("geo_uri".into(), content.body.trim().into());
+    }
+    if content.kind == MessageKind::Voice && media.is_some() {
+        out.insert(VOICE.into(), json!({}));
+        out.insert(AUDIO_1767.into(), json!({}));
     }
     if let Some(html) = &content.html {
         out.insert("format".into(), HTML_FORMAT.into());
@@ -221,6 +230,7 @@ fn parse_content(map: &Map<String, Value>, is_reply: bool) -> Result<MessageCont
         "m.emote" => MessageKind::Emote,
         "m.image" => MessageKind::Image,
         "m.video" => MessageKind::Video,
+        "m.audio" if map.contains_key(VOICE) => MessageKind::Voice,
         "m.audio" => MessageKind::Audio,
         "m.file" => MessageKind::File,
         "m.location" => MessageKind::Location,

@@ -64,6 +64,7 @@ fn media_msgtypes() {
         (MessageKind::Sticker, "m.image"),
         (MessageKind::Video, "m.video"),
         (MessageKind::Audio, "m.audio"),
+        (MessageKind::Voice, "m.audio"),
         (MessageKind::File, "m.file"),
     ] {
         let c = with_media(kind, "", media(Some("mxc://hs/abc")));
@@ -86,6 +87,28 @@ fn media_msgtypes() {
         assert_eq!(m.mimetype.as_deref(), Some("image/png"));
         assert_eq!(m.size, Some(1234));
     }
+}
+
+#[test]
+fn voice_notes_are_marked_both_ways() {
+    let voice = to_matrix_content(&with_media(
+        MessageKind::Voice,
+        "",
+        media(Some("mxc://hs/v")),
+    ));
+    assert_eq!(voice["org.matrix.msc3245.voice"], json!({}));
+    assert!(voice.get("org.matrix.msc1767.audio").is_some());
+    let audio = to_matrix_content(&with_media(
+        MessageKind::Audio,
+        "",
+        media(Some("mxc://hs/a")),
+    ));
+    assert!(audio.get("org.matrix.msc3245.voice").is_none(), "{audio}");
+    let degraded = to_matrix_content(&with_media(MessageKind::Voice, "", media(None)));
+    assert!(
+        degraded.get("org.matrix.msc3245.voice").is_none(),
+        "a link is no voice note"
+    );
 }
 
 #[test]

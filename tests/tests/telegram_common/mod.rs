@@ -138,6 +138,7 @@ pub fn incoming(id: i32, chat: ChatRef, from: TgUser, text: &str) -> TgMessage {
         entities: vec![],
         reply_to: None,
         media: None,
+        content: None,
     }
 }
 

@@ -130,6 +130,19 @@ pub fn incoming(id: &str, chat: ChatJid, from: &str, body: WaMessageBody) -> WaE
     })
 }
 
+/// A message the user sent from their phone, as WhatsApp delivers it to the linked device.
+pub fn from_phone(id: &str, chat: ChatJid, body: WaMessageBody) -> WaEvent {
+    WaEvent::Message(WaMessage {
+        id: id.into(),
+        chat,
+        sender: phone(ME),
+        from_me: true,
+        push_name: None,
+        timestamp: 0,
+        body,
+    })
+}
+
 /// A plain text body.
 pub fn text(t: &str) -> WaMessageBody {
     WaMessageBody::Text {

@@ -459,6 +459,13 @@ impl TelegramNetwork for GrammersClient {
         let input = Self::input(media.caption);
         let input = match media.kind {
             MediaKind::Photo => input.photo(uploaded),
+            // A voice note plays as one only with the voice attribute.
+            MediaKind::Voice => input.document(uploaded).mime_type(&media.mime).attribute(
+                grammers_client::media::Attribute::Voice {
+                    duration: std::time::Duration::ZERO,
+                    waveform: None,
+                },
+            ),
             _ => input.document(uploaded).mime_type(&media.mime),
         };
         let sent = self

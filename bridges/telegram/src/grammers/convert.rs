@@ -124,6 +124,7 @@ pub fn message(msg: &Message) -> TgMessage {
         entities: msg.fmt_entities().map(|e| from_tl(e)).unwrap_or_default(),
         reply_to: msg.reply_to_message_id(),
         media: media(msg).map(|(m, _)| m),
+        content: msg.media().as_ref().and_then(super::content::content),
     }
 }
 

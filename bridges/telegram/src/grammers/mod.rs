@@ -1,6 +1,7 @@
 //! The real network: [`TelegramNetwork`] over grammers 0.11, with the session in our store.
 
 mod client;
+pub mod content;
 pub mod convert;
 pub mod entities;
 pub mod errors;

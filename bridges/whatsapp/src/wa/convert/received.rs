@@ -116,7 +116,8 @@ pub fn body(message: &wa::Message) -> Option<WaMessageBody> {
             reply_to: quoted(i.context_info.as_option()),
         });
     }
-    if let Some(v) = m.video_message.as_option() {
+    // A round video note (`ptv`) is a video all the same.
+    if let Some(v) = m.video_message.as_option().or(m.ptv_message.as_option()) {
         return Some(WaMessageBody::Media {
             media: media(
                 MediaKind::Video,
@@ -197,23 +198,6 @@ pub fn body(message: &wa::Message) -> Option<WaMessageBody> {
             latitude: l.degrees_latitude.unwrap_or_default(),
             longitude: l.degrees_longitude.unwrap_or_default(),
             name: l.caption.clone(),
-        });
-    }
-    if let Some(v) = m.ptv_message.as_option() {
-        // A round video note.
-        return Some(WaMessageBody::Media {
-            media: media(
-                MediaKind::Video,
-                &v.mimetype,
-                None,
-                &v.direct_path,
-                &v.media_key,
-                &v.file_sha256,
-                &v.file_enc_sha256,
-                v.file_length,
-            ),
-            caption: String::new(),
-            reply_to: quoted(v.context_info.as_option()),
         });
     }
     super::kinds::contacts(m)
