@@ -182,6 +182,7 @@ where
         tasks.clone(),
         config.limits.media_max_bytes,
         config.encryption.default,
+        config.bridge.personal_spaces,
     );
     let notices = Notices::new(
         store.clone(),

@@ -70,6 +70,8 @@ bridge:
   # (generate-registration creates a missing one, readable by its owner only):
   secrets_key: ""
   # secrets_key_file: /etc/ferrybridge/secrets.key
+  # Put each user's portals in a space of their own (made when they get their first portal).
+  personal_spaces: true
   # Relay mode (networks with logins): in a portal whose relay is set (set-relay), members
   # without a login talk through the relay's login, their name in front of each message.
   relay:

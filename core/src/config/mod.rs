@@ -181,6 +181,9 @@ pub struct BridgeConfig {
     /// Relay mode for networks that need a login.
     #[serde(default)]
     pub relay: RelayConfig,
+    /// One space per user holding their portals of this bridge.
+    #[serde(default = "yes")]
+    pub personal_spaces: bool,
 }
 
 impl Default for BridgeConfig {
@@ -191,6 +194,7 @@ impl Default for BridgeConfig {
             secrets_key: String::new(),
             secrets_key_file: None,
             relay: RelayConfig::default(),
+            personal_spaces: true,
         }
     }
 }

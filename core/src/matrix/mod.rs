@@ -98,6 +98,8 @@ pub struct CreateRoom {
     pub power_users: Vec<(OwnedUserId, i64)>,
     /// Extra initial state events: (type, state_key, content).
     pub initial_state: Vec<(String, String, serde_json::Value)>,
+    /// A space (`creation_content.type: m.space`) rather than a chat room.
+    pub space: bool,
 }
 
 /// A handle on the homeserver for the appservice; cheap to clone.

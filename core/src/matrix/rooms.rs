@@ -62,6 +62,9 @@ pub(crate) fn create_room_body(
     if req.is_direct {
         body.insert("is_direct".into(), true.into());
     }
+    if req.space {
+        body.insert("creation_content".into(), json!({ "type": "m.space" }));
+    }
     let mut initial_state = Vec::new();
     if let Some(avatar) = &req.avatar {
         initial_state.push(json!({
@@ -397,6 +400,7 @@ mod tests {
             public: false,
             power_users: vec![(bot.to_owned(), 100), (alice.to_owned(), 100)],
             initial_state: vec![("m.bridge".into(), "k".into(), json!({"a": 1}))],
+            space: false,
         };
         let body = create_room_body(&req, bot, true);
         assert_eq!(body["preset"], "trusted_private_chat");

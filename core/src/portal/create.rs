@@ -40,6 +40,7 @@ impl Portals {
                 ("m.bridge".into(), state_key.clone(), bridge.clone()),
                 ("uk.half-shot.bridge".into(), state_key, bridge),
             ],
+            space: false,
         };
         // Encrypted from the start (`encryption.default`), DMs opened by a ghost too.
         if inner.encrypted {
@@ -89,6 +90,9 @@ impl Portals {
         }
         inner.cache.put(&row);
         tracing::info!(portal = %spec.key, room = %room_id, "created portal");
+        if let Some(receiver) = &spec.key.receiver {
+            inner.spaces.add(receiver, &room_id).await;
+        }
         for member in &spec.members {
             if let Err(e) = inner.ghosts.ensure_joined(member, &room_id).await {
                 tracing::warn!(portal = %spec.key, ghost = %member, error = %e, "ghost could not join new portal");

@@ -9,6 +9,7 @@ mod cache;
 mod create;
 pub mod queue;
 mod remote;
+mod spaces;
 
 pub(crate) use remote::now_ms;
 
@@ -75,6 +76,8 @@ pub(crate) struct Inner {
     creating: Mutex<HashMap<PortalKey, Arc<tokio::sync::Mutex<()>>>>,
     /// New portals are created encrypted (`encryption.default`).
     encrypted: bool,
+    /// The users' personal spaces of portals.
+    spaces: spaces::Spaces,
 }
 
 impl Portals {
@@ -91,9 +94,18 @@ impl Portals {
         tasks: crate::tasks::Tasks,
         media_max_bytes: u64,
         encrypted: bool,
+        personal_spaces: bool,
     ) -> Self {
+        let spaces = spaces::Spaces::new(
+            personal_spaces,
+            matrix.clone(),
+            store.clone(),
+            domain.clone(),
+            info.display_name,
+        );
         Self {
             inner: Arc::new(Inner {
+                spaces,
                 store,
                 matrix,
                 ghosts,
@@ -236,6 +248,7 @@ impl Portals {
     ) -> Result<(), PortalError> {
         self.inner.store.delete_portal(portal.key()).await?;
         self.inner.cache.remove(portal.key());
+        self.inner.spaces.remove(portal.room_id()).await;
         network.portal_removed(portal).await;
         let bot = self.inner.matrix.bot_intent();
         let _ = bot
@@ -258,6 +271,7 @@ impl Portals {
     ) -> Result<(), PortalError> {
         self.inner.store.delete_portal(portal.key()).await?;
         self.inner.cache.remove(portal.key());
+        self.inner.spaces.remove(portal.room_id()).await;
         network.portal_removed(portal).await;
         let bot = self.inner.matrix.bot_intent();
         for member in bot
@@ -292,20 +306,22 @@ impl Portals {
 
     /// Invites `user` to the portal (no-op errors such as "already joined" are ignored).
     pub async fn invite(&self, portal: &Portal, user: &OwnedUserId) -> Result<(), PortalError> {
-        match self
+        let invited = self
             .inner
             .matrix
             .bot_intent()
             .invite(portal.room_id(), user)
-            .await
-        {
-            Ok(()) => Ok(()),
+            .await;
+        match invited {
+            Ok(()) => {}
             Err(e) if e.errcode() == Some("M_FORBIDDEN") => {
                 tracing::debug!(room = %portal.room_id(), %user, error = %e, "invite refused (already a member?)");
-                Ok(())
             }
-            Err(e) => Err(e.into()),
+            Err(e) => return Err(e.into()),
         }
+        // After the portal's own invite, which the user is waiting for.
+        self.inner.spaces.add(user, portal.room_id()).await;
+        Ok(())
     }
 
     /// The alias of a portal with these alias variables, if the network has aliases.

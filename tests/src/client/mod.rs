@@ -313,6 +313,17 @@ impl TestUser {
         .await
     }
 
+    /// The room's whole current state (`GET /rooms/{room}/state`).
+    pub async fn room_state(&self, room: &RoomId) -> Result<Vec<Value>> {
+        let state = self
+            .call(Method::GET, &["rooms", room.as_str(), "state"], &[], None)
+            .await?;
+        match state {
+            Value::Array(events) => Ok(events),
+            other => anyhow::bail!("room state is not a list: {other}"),
+        }
+    }
+
     /// Sets a state event; returns its event ID.
     pub async fn put_state(
         &self,

@@ -204,6 +204,8 @@ fn config_for(dir: &Path, irc_port: u16, hs: Option<&str>) -> Result<(Config<Irc
         &IrcConfig::example_yaml(),
     ));
     let mut config = parse_config_with::<IrcConfig>(&text, Tokens::Required)?;
+    // As in `test_config`: no space invites among the portal invites the tests accept.
+    config.bridge.personal_spaces = false;
     let port = free_port()?;
     config.appservice.port = port;
     config.appservice.address = format!("http://127.0.0.1:{port}").parse()?;
