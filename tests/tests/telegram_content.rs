@@ -1,5 +1,6 @@
 //! Telegram content beyond text and files, end to end through Synapse on the fake network:
-//! places, contact cards, polls and dice keep their content, and what the user sent from
+//! places, contact cards, polls and dice keep their content, a kind the bridge does not know
+//! becomes a notice naming it, and what the user sent from
 //! another Telegram device appears in the portal (from their own number's ghost, without
 //! double puppeting) and is not sent back.
 
@@ -86,6 +87,18 @@ async fn places_cards_polls_dice_and_own_messages_reach_matrix() -> Result<()> {
         )
         .await;
     wait_text(&alice, &room, "🎲 rolled 6").await?;
+    world
+        .inject(
+            ME,
+            with(
+                6,
+                TgContent::Unsupported {
+                    kind: "Game".into(),
+                },
+            ),
+        )
+        .await;
+    wait_notice(&alice, &room, "a kind the bridge does not know (Game)").await?;
 
     // Sent by Alice from her phone: in the portal from her own number, not sent back.
     let me = user(ME, "Alice", PHONE, "alice_tg");

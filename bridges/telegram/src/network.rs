@@ -267,6 +267,8 @@ pub enum TgContent {
     },
     /// An animated emoji with a random outcome (🎲 and friends).
     Dice { emoji: String, value: i32 },
+    /// A kind the bridge does not know (a game, an invoice, a story…), by its Telegram name.
+    Unsupported { kind: String },
 }
 
 /// A message to send.

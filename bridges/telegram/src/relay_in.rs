@@ -291,5 +291,8 @@ fn readable(content: &TgContent) -> MessageContent {
         }
         TgContent::Poll { question, options } => readable::poll(question, options, "Telegram"),
         TgContent::Dice { emoji, value } => MessageContent::text(format!("{emoji} rolled {value}")),
+        TgContent::Unsupported { kind } => MessageContent::notice(format!(
+            "[a Telegram message of a kind the bridge does not know ({kind}): see Telegram]"
+        )),
     }
 }

@@ -42,6 +42,21 @@ pub fn content(media: &Media) -> Option<TgContent> {
     }
 }
 
+/// A message's media that grammers itself does not know (games, invoices, stories,
+/// giveaways…), named after its Telegram type so the user hears of it; `None` for media
+/// grammers knows and for nothing at all.
+pub fn unknown(raw: &tl::enums::MessageMedia) -> Option<TgContent> {
+    use tl::enums::MessageMedia as R;
+    if matches!(raw, R::Empty | R::WebPage(_)) || Media::from_raw(raw.clone()).is_some() {
+        return None;
+    }
+    let debug = format!("{raw:?}");
+    let kind = debug.split(['(', ' ', '{']).next().unwrap_or("unknown");
+    Some(TgContent::Unsupported {
+        kind: kind.to_owned(),
+    })
+}
+
 fn location(p: &tl::types::GeoPoint, name: Option<String>) -> Option<TgContent> {
     Some(TgContent::Location {
         geo_uri: format!("geo:{},{}", p.lat, p.long),
@@ -75,6 +90,35 @@ mod tests {
             entities: vec![],
         }
         .into()
+    }
+
+    #[test]
+    fn media_grammers_does_not_know_is_named() {
+        let game: tl::enums::MessageMedia = tl::types::MessageMediaGame {
+            game: tl::types::Game {
+                id: 1,
+                access_hash: 0,
+                short_name: "chess".into(),
+                title: "Chess".into(),
+                description: String::new(),
+                photo: tl::enums::Photo::Empty(tl::types::PhotoEmpty { id: 0 }),
+                document: None,
+            }
+            .into(),
+        }
+        .into();
+        assert_eq!(
+            unknown(&game),
+            Some(TgContent::Unsupported {
+                kind: "Game".into()
+            })
+        );
+        let geo: tl::enums::MessageMedia = tl::types::MessageMediaGeo {
+            geo: point(1.0, 2.0).into(),
+        }
+        .into();
+        assert_eq!(unknown(&geo), None, "grammers knows places");
+        assert_eq!(unknown(&tl::enums::MessageMedia::Empty), None);
     }
 
     #[test]

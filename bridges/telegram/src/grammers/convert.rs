@@ -124,7 +124,16 @@ pub fn message(msg: &Message) -> TgMessage {
         entities: msg.fmt_entities().map(|e| from_tl(e)).unwrap_or_default(),
         reply_to: msg.reply_to_message_id(),
         media: media(msg).map(|(m, _)| m),
-        content: msg.media().as_ref().and_then(super::content::content),
+        content: msg
+            .media()
+            .as_ref()
+            .and_then(super::content::content)
+            .or_else(|| match &msg.raw {
+                tl::enums::Message::Message(m) => {
+                    m.media.as_ref().and_then(super::content::unknown)
+                }
+                _ => None,
+            }),
     }
 }
 
