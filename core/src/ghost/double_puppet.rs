@@ -120,7 +120,8 @@ impl DoublePuppets {
     /// Whether an event from a real user is one a double puppet sent for this bridge.
     pub fn is_echo(&self, event: &EventId, content: &serde_json::Value) -> bool {
         content.get(DOUBLE_PUPPET_SOURCE).and_then(|s| s.as_str()) == Some(self.source)
-            || lock(&self.sent).contains(event)
+            // Nothing was sent as a double puppet when they are not configured: no lock.
+            || (self.client.is_some() && lock(&self.sent).contains(event))
     }
 }
 

@@ -100,10 +100,11 @@ impl MatrixClient {
     /// Returns once no outage is waiting for its catch-up, or after `at_most` (logged: events
     /// must not wait on a catch-up that cannot finish).
     pub(crate) async fn settled(&self, at_most: Duration) {
-        let mut rx = self.outages.settled.subscribe();
-        if *rx.borrow_and_update() {
+        // The common case, on every pushed event: no outage, no receiver to make.
+        if *self.outages.settled.borrow() {
             return;
         }
+        let mut rx = self.outages.settled.subscribe();
         if tokio::time::timeout(at_most, rx.wait_for(|s| *s))
             .await
             .is_err()
