@@ -6,11 +6,12 @@
 //! every send. The homeserver is the stand-in of `ferrybridge_tests::bench_hs`, so the numbers
 //! are the bridge's own (store, queues, HTTP), not Synapse's.
 //!
-//! Run: `cargo bench -p ferrybridge-benches --bench core_relay` (env BENCH_MESSAGES, default 20000).
+//! Run: `cargo bench -p ferrybridge-benches --bench core_relay` (env BENCH_MESSAGES, default 20000;
+//! `BENCH_POSTGRES=1` for a fresh PostgreSQL database instead of SQLite).
 
 use std::time::{Duration, Instant};
 
-use ferrybridge_benches::{rss_kib, wait};
+use ferrybridge_benches::{Phase, rss_kib, wait};
 use ferrybridge_core::events::{MessageContent, RemoteEvent, RemoteEventKind};
 use ferrybridge_core::ids::{PortalKey, RemoteMessageId, RemoteUserId};
 use ferrybridge_tests::bench_hs::BenchHomeserver;
@@ -27,7 +28,15 @@ async fn main() -> anyhow::Result<()> {
     let hs = BenchHomeserver::start().await?;
     let dir = tempfile::tempdir()?;
     let port = ferrybridge_tests::free_port()?;
-    let config = ferrybridge_benches::echo_config(&hs.url(), port, dir.path(), "warn")?;
+    let mut config = ferrybridge_benches::echo_config(&hs.url(), port, dir.path(), "warn")?;
+    let postgres = std::env::var("BENCH_POSTGRES").is_ok_and(|v| v == "1");
+    let _pg = if postgres {
+        let (uri, guard) = ferrybridge_tests::fresh_postgres_db().await?;
+        config.database.uri = uri;
+        Some(guard)
+    } else {
+        None
+    };
     let rss_idle = rss_kib();
     let echo = ferrybridge_benches::quiet_echo();
     let running = ferrybridge_core::start_with(config.clone(), move |_, host| {
@@ -39,13 +48,15 @@ async fn main() -> anyhow::Result<()> {
     let key = PortalKey::shared("bench");
     let portal = host.portals().get_or_create(&key, &*net).await?;
     let room = portal.room_id().to_string();
-    println!("core relay benchmark: {n} messages, SQLite store, 2-core machine");
+    let store = if postgres { "PostgreSQL" } else { "SQLite" };
+    println!("core relay benchmark: {n} messages, {store} store, 2-core machine");
 
     // Matrix → network, in transactions of 50 events (homeservers batch).
     let client = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}/_matrix/app/v1/transactions");
     let token = config.appservice.hs_token.clone();
     let batch = 50;
+    let phase = Phase::begin(&hs);
     let start = Instant::now();
     for (t, chunk) in (0..n).collect::<Vec<_>>().chunks(batch).enumerate() {
         let events: Vec<_> = chunk
@@ -79,6 +90,7 @@ async fn main() -> anyhow::Result<()> {
         "matrix -> network: {:>8.0} msg/s  ({n} messages in {batch}-event transactions, {secs:.2} s)",
         n as f64 / secs
     );
+    phase.report(&hs, n);
 
     // Matrix → network, one event per transaction (latency-bound: each waits for its commit).
     let single = n / 10;
@@ -102,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Network → Matrix.
     let before = hs.sent();
+    let phase = Phase::begin(&hs);
     let start = Instant::now();
     for i in 0..n {
         host.send(RemoteEvent {
@@ -121,6 +134,7 @@ async fn main() -> anyhow::Result<()> {
         "network -> matrix: {:>8.0} msg/s  ({n} messages from 20 ghosts, {secs:.2} s)",
         n as f64 / secs
     );
+    phase.report(&hs, n);
 
     println!(
         "memory: RSS {} MiB idle process, {} MiB after the runs",

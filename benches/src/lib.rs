@@ -76,3 +76,76 @@ pub fn cpu_secs() -> f64 {
         .unwrap_or(0.0);
     ticks / 100.0
 }
+
+/// A measured stretch of a benchmark: CPU and homeserver requests from its start, printed per
+/// message by [`Phase::report`].
+pub struct Phase {
+    cpu: f64,
+    requests: std::collections::BTreeMap<String, u64>,
+    db: std::collections::BTreeMap<String, u64>,
+}
+
+/// Store calls so far by operation, from the bridge's own metrics (one process).
+fn db_calls() -> std::collections::BTreeMap<String, u64> {
+    let prefix = "ferrybridge_db_query_duration_seconds_count{op=\"";
+    ferrybridge_core::metrics::encode()
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(prefix)?;
+            let (op, value) = rest.split_once("\"}")?;
+            let n = value.trim().parse::<f64>().ok()? as u64;
+            Some((op.to_owned(), n))
+        })
+        .collect()
+}
+
+/// What grew between two counts, biggest first.
+fn grown(
+    before: &std::collections::BTreeMap<String, u64>,
+    now: std::collections::BTreeMap<String, u64>,
+) -> Vec<(String, u64)> {
+    let mut kinds: Vec<(String, u64)> = now
+        .into_iter()
+        .map(|(k, v)| {
+            let b = before.get(&k).copied().unwrap_or(0);
+            (k, v.saturating_sub(b))
+        })
+        .filter(|(_, v)| *v > 0)
+        .collect();
+    kinds.sort_by(|a, b| b.1.cmp(&a.1));
+    kinds
+}
+
+/// `total [kind n, …]` per message.
+fn per_message(kinds: &[(String, u64)], n: f64) -> String {
+    let total: u64 = kinds.iter().map(|(_, v)| v).sum();
+    let detail: Vec<String> = kinds
+        .iter()
+        .take(6)
+        .map(|(k, v)| format!("{k} {:.3}", *v as f64 / n))
+        .collect();
+    format!("{:.3} [{}]", total as f64 / n, detail.join(", "))
+}
+
+impl Phase {
+    /// Starts counting now.
+    pub fn begin(hs: &ferrybridge_tests::bench_hs::BenchHomeserver) -> Self {
+        Self {
+            cpu: cpu_secs(),
+            requests: hs.requests_by_kind(),
+            db: db_calls(),
+        }
+    }
+
+    /// Prints CPU per message (the whole process: bridge, stand-in homeserver and driver),
+    /// homeserver requests and store calls per message, by kind, over `messages`.
+    pub fn report(&self, hs: &ferrybridge_tests::bench_hs::BenchHomeserver, messages: usize) {
+        let n = messages.max(1) as f64;
+        let cpu_ms = (cpu_secs() - self.cpu) * 1000.0 / n;
+        let requests = grown(&self.requests, hs.requests_by_kind());
+        let db = grown(&self.db, db_calls());
+        println!("    {cpu_ms:.3} ms CPU/msg (whole process)");
+        println!("    homeserver requests/msg {}", per_message(&requests, n));
+        println!("    store calls/msg {}", per_message(&db, n));
+    }
+}

@@ -100,6 +100,11 @@ impl<B: Bridge> RunningBridge<B> {
         if running > 0 {
             tracing::warn!(running, "tasks still running after shutdown");
         }
+        // What the queues finished is written before we say we stopped: a restart must not
+        // replay events that were handled.
+        if let Err(e) = self.host.store().flush().await {
+            tracing::error!(error = %e, "could not write the last bookkeeping");
+        }
         tracing::info!("bridge stopped");
     }
 }

@@ -20,6 +20,8 @@ pub struct BenchCounters {
     pub sent: AtomicU64,
     /// Every request.
     pub requests: AtomicU64,
+    /// Requests by kind (method and path with IDs left out), for a request budget per message.
+    pub by_kind: Mutex<std::collections::BTreeMap<String, u64>>,
     /// Whether to keep the arrival time and body of each send (see [`BenchHomeserver::record`]).
     pub recording: AtomicBool,
     /// `(arrival, body)` of each send while recording, for latency measurements.
@@ -57,6 +59,20 @@ impl BenchHomeserver {
         self.counters.sent.load(Ordering::Relaxed)
     }
 
+    /// Every request so far.
+    pub fn requests(&self) -> u64 {
+        self.counters.requests.load(Ordering::Relaxed)
+    }
+
+    /// Requests so far by kind (`PUT rooms/send`, `GET profile`, …).
+    pub fn requests_by_kind(&self) -> std::collections::BTreeMap<String, u64> {
+        self.counters
+            .by_kind
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// From now on, keeps the arrival time and JSON body of every send (off by default: it
     /// costs a body parse per send).
     pub fn record(&self, on: bool) {
@@ -78,6 +94,12 @@ impl BenchHomeserver {
 async fn answer(State(counters): State<Arc<BenchCounters>>, req: Request) -> impl IntoResponse {
     counters.requests.fetch_add(1, Ordering::Relaxed);
     let path = req.uri().path().to_owned();
+    *counters
+        .by_kind
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(request_kind(req.method().as_str(), &path))
+        .or_default() += 1;
     let req = match counters.keys.answer(req).await {
         Ok(answer) => return Json(answer),
         Err(req) => req,
@@ -122,4 +144,57 @@ async fn answer(State(counters): State<Arc<BenchCounters>>, req: Request) -> imp
         return Json(json!({ "content_uri": format!("mxc://bench/{id}") }));
     }
     Json(json!({}))
+}
+
+/// A request's kind: its method and the path's fixed words (IDs, which hold `!@$#%:` or are
+/// the transaction ID after `send/<type>/`, left out), e.g. `PUT rooms/send/m.room.message`.
+pub fn request_kind(method: &str, path: &str) -> String {
+    let path = path
+        .trim_start_matches("/_matrix/client/")
+        .trim_start_matches("/_matrix/media/");
+    let mut words: Vec<&str> = Vec::new();
+    let mut after_send = 0;
+    for word in path.split('/').skip(1) {
+        if after_send == 2 {
+            break;
+        }
+        if after_send == 1 {
+            after_send = 2;
+        }
+        if word == "send" {
+            after_send = 1;
+        }
+        let id = word.contains(['!', '@', '$', '#', '%', ':']) || word.is_empty();
+        if !id {
+            words.push(word);
+        }
+    }
+    format!("{method} {}", words.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::request_kind;
+
+    #[test]
+    fn kinds_leave_ids_out() {
+        assert_eq!(
+            request_kind(
+                "PUT",
+                "/_matrix/client/v3/rooms/!r:hs/send/m.room.message/txn1"
+            ),
+            "PUT rooms/send/m.room.message"
+        );
+        assert_eq!(
+            request_kind("GET", "/_matrix/client/v3/profile/%40a%3Ahs"),
+            "GET profile"
+        );
+        assert_eq!(
+            request_kind(
+                "PUT",
+                "/_matrix/client/v3/rooms/!r/state/m.room.member/@a:hs"
+            ),
+            "PUT rooms/state/m.room.member"
+        );
+    }
 }

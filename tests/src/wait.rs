@@ -4,13 +4,36 @@ use std::future::Future;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
-/// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
-/// Another process may grab it before you bind it: callers that start servers retry on failure.
+/// Where test ports come from: below Linux's ephemeral range (32768–60999), so an outgoing
+/// connection never takes a port a test server released and binds again (a bridge restarted on
+/// the same appservice port), and above the well-known services.
+const TEST_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A TCP port on 127.0.0.1 that was free a moment ago. Ports are handed out in turn from
+/// [`TEST_PORTS`], starting at a place that differs per process, so concurrent test binaries
+/// rarely probe the same ones; another process may still grab it before you bind it.
 pub fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let span = u32::from(TEST_PORTS.end - TEST_PORTS.start);
+    if NEXT.load(Ordering::Relaxed) == u32::MAX {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let seed = (std::process::id().wrapping_mul(7919) ^ nanos) % span;
+        let _ = NEXT.compare_exchange(u32::MAX, seed, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed) % span;
+        let port = TEST_PORTS.start + n as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no free port in {TEST_PORTS:?}")
 }
 
 /// Polls `check` every 100 ms until it returns true; errors after `timeout`.

@@ -135,3 +135,97 @@ async fn join_storm() {
     );
     setup.stop().await;
 }
+
+/// The homeserver requests the bridge made so far (from its own metrics).
+fn homeserver_requests() -> u64 {
+    ferrybridge_core::metrics::encode()
+        .lines()
+        .find(|l| l.starts_with("ferrybridge_homeserver_request_duration_seconds_count"))
+        .and_then(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+/// CPU time (user + system) of this process in seconds: the bridge, the raw IRC client and the
+/// Matrix user's polling (Synapse and InspIRCd are other processes).
+fn cpu_secs() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1.to_owned();
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?)
+        })
+        .unwrap_or(0.0)
+        / 100.0
+}
+
+/// IRC → Matrix through the real Synapse (`FB_BENCH_LINES`, default 2000): one IRC user sends
+/// lines into a channel portal, PRIVMSG and NOTICE alternating (so nothing could be merged),
+/// and the clock stops when a Matrix user in the room sees the last one. Prints messages/s,
+/// the bridge's homeserver requests per message and the CPU this process spent per message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run explicitly"]
+async fn inbound_through_synapse() {
+    use ferrybridge_tests::crash::{latest_number, numbered, numbers_in_timeline};
+    let n: usize = std::env::var("FB_BENCH_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let setup = Setup::start().await.unwrap();
+    let user = ferrybridge_tests::register_user(&setup.synapse, "reader", false)
+        .await
+        .unwrap();
+    let room = user.join("#_irc_localhost_#flood:localhost").await.unwrap();
+    let mut irc = support::RawIrc::connect(setup.ircd.port, "flooder")
+        .await
+        .unwrap();
+    irc.join("#flood").await.unwrap();
+    // Warm up: the flooder's ghost exists and is in the room before the clock starts.
+    irc.send(&format!("PRIVMSG #flood :{}", numbered("warm", 0)))
+        .await
+        .unwrap();
+    let warm = std::time::Instant::now();
+    while latest_number(&user, &room, "warm", 5).await != Some(0) {
+        assert!(
+            warm.elapsed() < Duration::from_secs(60),
+            "warm-up line never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (requests, cpu) = (homeserver_requests(), cpu_secs());
+    let start = Instant::now();
+    for i in 0..n {
+        let verb = if i % 2 == 0 { "PRIVMSG" } else { "NOTICE" };
+        irc.send(&format!("{verb} #flood :{}", numbered("line", i)))
+            .await
+            .unwrap();
+    }
+    let sent = start.elapsed();
+    loop {
+        if latest_number(&user, &room, "line", 5).await == Some(n - 1) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(1800),
+            "lines stopped arriving"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let (requests, cpu) = (homeserver_requests() - requests, cpu_secs() - cpu);
+    let seen = numbers_in_timeline(&user.history(&room).await.unwrap(), "line");
+    assert_eq!(
+        seen,
+        (0..n).collect::<Vec<_>>(),
+        "every line once, in order"
+    );
+    println!(
+        "BENCH irc_to_matrix_synapse lines={n} sent_in={:.2}s all_in_matrix={secs:.2}s \
+         rate={:.1}msg/s homeserver_requests_per_msg={:.2} cpu_per_msg={:.3}ms (test process)",
+        sent.as_secs_f64(),
+        n as f64 / secs,
+        requests as f64 / n as f64,
+        cpu * 1000.0 / n as f64
+    );
+    setup.stop().await;
+}

@@ -25,6 +25,7 @@ use crate::ids::{PortalKey, PortalKind};
 use crate::matrix::{MatrixClient, MatrixError};
 use crate::network::{Network, NetworkHandle};
 use crate::seam::{BridgeError, NetworkInfo};
+use crate::store::Write;
 use crate::store::{PortalRow, Store, StoreError};
 
 pub use crate::seam::Portal;
@@ -347,10 +348,10 @@ impl Portals {
         self.inner.queues.wait_below(&key, depth).await;
         self.inner.queues.push(key, async move {
             this.apply_remote(event, &*network).await;
-            if let Some(id) = journal
-                && let Err(e) = this.inner.store.finish_remote(id).await
-            {
-                tracing::error!(row = id, error = %e, "could not finish a journaled remote event; it will be replayed");
+            if let Some(id) = journal {
+                // In the next group commit; the store's writer logs a failure (the event is
+                // then replayed, and skipped if the message map has it).
+                drop(this.inner.store.bookkeep(vec![Write::FinishRemote(id)]));
             }
         });
     }

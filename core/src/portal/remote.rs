@@ -11,7 +11,7 @@ use crate::matrix::Intent;
 use crate::media_cap::refused_content;
 use crate::metrics::{self, Direction, FailureReason};
 use crate::network::NetworkHandle;
-use crate::store::MessageRow;
+use crate::store::{MessageRow, Write};
 
 /// The Matrix transaction ID a remote message (or reaction) is posted under: the same for
 /// every attempt, so a message replayed from the journal after a crash that came between
@@ -398,7 +398,8 @@ impl Portals {
             sender: ghost.user_id().to_owned(),
             timestamp_ms: now_ms(),
         };
-        self.inner.store.insert_message(&row).await?;
+        // In the next group commit; lookups see it until then.
+        drop(self.inner.store.bookkeep(vec![Write::Message(row)]));
         Ok(())
     }
 }

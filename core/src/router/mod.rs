@@ -21,7 +21,7 @@ use crate::appservice::{AppserviceHandler, Busy};
 use crate::context::Core;
 use crate::host::BridgeHost;
 use crate::portal::QueueKey;
-use crate::store::{InboxEvent, MessageRow};
+use crate::store::{InboxEvent, MessageRow, Write};
 
 pub(crate) use event::RawEvent;
 
@@ -196,21 +196,17 @@ impl Router {
         user == self.host.matrix().bot() || self.host.ghosts().is_ghost(user)
     }
 
+    /// Finishes an inbox event (and records what it was delivered as) in the store's next
+    /// group commit, without waiting for it: the portal's queue goes on to the next event, and
+    /// the store's writer logs a failure (the event is then replayed after a restart).
     async fn finish_with(&self, id: i64, delivered: Option<MessageRow>) {
-        if let Err(e) = self
-            .host
-            .store()
-            .finish_inbox_with(id, delivered.as_ref())
-            .await
-        {
-            tracing::error!(inbox = id, error = %e, "could not finish inbox event; it will be replayed");
-        }
+        let mut writes: Vec<Write> = delivered.map(Write::Message).into_iter().collect();
+        writes.push(Write::FinishInbox(id));
+        drop(self.host.store().bookkeep(writes));
     }
 
     async fn finish(&self, id: i64) {
-        if let Err(e) = self.host.store().finish_inbox(id).await {
-            tracing::error!(inbox = id, error = %e, "could not finish inbox event; it will be replayed");
-        }
+        self.finish_with(id, None).await;
     }
 }
 

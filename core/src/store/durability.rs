@@ -26,12 +26,12 @@ impl Store {
         conn: &'c mut PoolConnection<Any>,
         durability: Durability,
     ) -> Result<Transaction<'c, Any>, StoreError> {
-        if self.backend() == Backend::Sqlite {
-            let pragma = match durability {
-                Durability::Synchronous => "PRAGMA synchronous = FULL",
-                Durability::Relaxed => "PRAGMA synchronous = NORMAL",
-            };
-            sqlx::query(pragma).execute(&mut **conn).await?;
+        // SQLite connections are relaxed (NORMAL) unless a synchronous commit is running, and
+        // `relax` puts them back after one: only the synchronous case needs a PRAGMA.
+        if self.backend() == Backend::Sqlite && durability == Durability::Synchronous {
+            sqlx::query("PRAGMA synchronous = FULL")
+                .execute(&mut **conn)
+                .await?;
         }
         let mut tx = sqlx::Connection::begin(&mut **conn).await?;
         if self.backend() == Backend::Postgres && durability == Durability::Relaxed {

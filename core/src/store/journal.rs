@@ -56,11 +56,6 @@ impl Store {
 
     /// Marks a journaled event applied (deletes it). Unknown IDs do nothing.
     pub async fn finish_remote(&self, id: i64) -> Result<(), StoreError> {
-        let _timer = crate::metrics::db_timer("finish_remote");
-        sqlx::query("DELETE FROM remote_journal WHERE id = $1")
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        self.bookkeep(vec![super::Write::FinishRemote(id)]).await
     }
 }

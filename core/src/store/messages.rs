@@ -5,7 +5,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::decode;
-use super::{Durability, Store, StoreError};
+use super::{Store, StoreError, Write};
 use crate::ids::{PortalKey, RemoteChatId, RemoteMessageId, RemoteUserId};
 
 /// One bridged message: remote ID ↔ Matrix event ID, for replies, edits and redactions.
@@ -56,27 +56,16 @@ impl Store {
         insert_message_on(self.pool(), msg).await
     }
 
-    /// Finishes an inbox event and records the message it was delivered as, in one database
-    /// transaction: one commit per bridged event instead of two, and never one without the
-    /// other.
+    /// Finishes an inbox event and records the message it was delivered as, in one group
+    /// commit (see `bookkeeping`): never one without the other.
     pub async fn finish_inbox_with(
         &self,
         inbox_id: i64,
         msg: Option<&MessageRow>,
     ) -> Result<(), StoreError> {
-        let _timer = crate::metrics::db_timer("finish_inbox_with");
-        // Bookkeeping: after a power loss at worst the event is delivered again.
-        let mut conn = self.pool().acquire().await?;
-        let mut tx = self.begin_on(&mut conn, Durability::Relaxed).await?;
-        if let Some(msg) = msg {
-            insert_message_on(&mut *tx, msg).await?;
-        }
-        sqlx::query("DELETE FROM inbox WHERE id = $1")
-            .bind(inbox_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        let mut writes: Vec<Write> = msg.cloned().map(Write::Message).into_iter().collect();
+        writes.push(Write::FinishInbox(inbox_id));
+        self.bookkeep(writes).await
     }
 
     pub async fn message_by_remote(
@@ -84,6 +73,9 @@ impl Store {
         portal: &PortalKey,
         remote: &RemoteMessageId,
     ) -> Result<Option<MessageRow>, StoreError> {
+        if let Some(row) = self.inner.bookkeeper.pending_by_remote(portal, remote) {
+            return Ok(Some(row));
+        }
         let _timer = crate::metrics::db_timer("message_by_remote");
         let row = sqlx::query(select_messages!(
             "WHERE chat = $1 AND receiver = $2 AND remote_id = $3"
@@ -100,6 +92,9 @@ impl Store {
         &self,
         event: &OwnedEventId,
     ) -> Result<Option<MessageRow>, StoreError> {
+        if let Some(row) = self.inner.bookkeeper.pending_by_event(event) {
+            return Ok(Some(row));
+        }
         let _timer = crate::metrics::db_timer("message_by_event");
         let row = sqlx::query(select_messages!("WHERE event_id = $1"))
             .bind(event.as_str())
@@ -108,7 +103,10 @@ impl Store {
         row.as_ref().map(from_row).transpose()
     }
 
+    /// Forgets a bridged message (after queued bookkeeping, so a row still on its way to the
+    /// database is not written back after the delete).
     pub async fn delete_message_by_event(&self, event: &OwnedEventId) -> Result<(), StoreError> {
+        self.flush().await?;
         let _timer = crate::metrics::db_timer("delete_message_by_event");
         sqlx::query("DELETE FROM messages WHERE event_id = $1")
             .bind(event.as_str())

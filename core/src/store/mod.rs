@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use sqlx::AnyPool;
 
+mod bookkeeping;
 mod crypto;
 mod decode;
 mod durability;
@@ -33,6 +34,7 @@ mod users;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use bookkeeping::{Committed, Write};
 pub use crypto::{CryptoRow, CryptoWrite};
 pub(crate) use durability::Durability;
 pub use ghosts::GhostRow;
@@ -60,6 +62,9 @@ pub enum StoreError {
     /// A value could not be turned into its stored form (JSON that serde refuses).
     #[error("cannot store value: {0}")]
     Encode(String),
+    /// The store's writer is gone (the bridge is stopping).
+    #[error("the store is closed")]
+    Closed,
 }
 
 /// The handle on the database; cheap to clone and safe to share between tasks.
@@ -72,6 +77,7 @@ struct Inner {
     pool: AnyPool,
     backend: Backend,
     key: SecretKey,
+    bookkeeper: bookkeeping::Bookkeeper,
 }
 
 impl std::fmt::Debug for Store {
@@ -94,7 +100,12 @@ impl Store {
     ) -> Result<Self, StoreError> {
         let (pool, backend) = pool::open(uri, max_connections).await?;
         Ok(Self {
-            inner: Arc::new(Inner { pool, backend, key }),
+            inner: Arc::new_cyclic(|store| Inner {
+                pool,
+                backend,
+                key,
+                bookkeeper: bookkeeping::Bookkeeper::start(store.clone()),
+            }),
         })
     }
 
@@ -103,9 +114,22 @@ impl Store {
         self.inner.backend
     }
 
-    /// Closes every connection (graceful shutdown); later calls on any clone fail.
+    /// Closes every connection (graceful shutdown) once the bookkeeping queued so far is
+    /// written; later calls on any clone fail.
     pub async fn close(&self) {
+        let _ = self.flush().await;
         self.inner.pool.close().await;
+    }
+
+    /// Queues bookkeeping writes for the next group commit (see `bookkeeping`); await the
+    /// result to know they are written, or drop it to go on at once.
+    pub fn bookkeep(&self, writes: Vec<Write>) -> Committed {
+        self.inner.bookkeeper.submit(writes)
+    }
+
+    /// Waits until every bookkeeping write queued before this call is committed.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.bookkeep(Vec::new()).await
     }
 
     /// A trivial query: whether the database answers (readiness checks).

@@ -27,6 +27,10 @@ pub struct InboxEvent {
     pub json: String,
 }
 
+/// Inbox rows per insert statement (homeservers send at most 100 events per transaction, plus
+/// ephemeral ones).
+const INBOX_ROWS_PER_STATEMENT: usize = 200;
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -92,15 +96,27 @@ impl Store {
             self.relax(&mut conn).await?;
             return Ok(TxnOutcome::Duplicate);
         }
+        // One statement per chunk rather than per event. Rows get their IDs in the order of
+        // the VALUES list, so the sorted IDs are the events' in order.
         let mut ids = Vec::with_capacity(events.len());
-        for json in events {
-            let id: i64 =
-                sqlx::query_scalar("INSERT INTO inbox (txn_id, json) VALUES ($1, $2) RETURNING id")
-                    .bind(txn_id)
-                    .bind(json.as_str())
-                    .fetch_one(&mut *tx)
-                    .await?;
-            ids.push(id);
+        for chunk in events.chunks(INBOX_ROWS_PER_STATEMENT) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("($1, ${})", i + 2))
+                .collect();
+            let sql = format!(
+                "INSERT INTO inbox (txn_id, json) VALUES {} RETURNING id",
+                values.join(", ")
+            );
+            // Shapes vary with the transaction's size: not worth a slot in the statement cache.
+            let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                .persistent(false)
+                .bind(txn_id);
+            for json in chunk {
+                query = query.bind(json.as_str());
+            }
+            let mut chunk_ids = query.fetch_all(&mut *tx).await?;
+            chunk_ids.sort_unstable();
+            ids.extend(chunk_ids);
         }
         tx.commit().await?;
         self.relax(&mut conn).await?;
@@ -124,14 +140,10 @@ impl Store {
             .collect()
     }
 
-    /// Marks an inbox event handled (deletes it). Finishing an unknown ID does nothing.
+    /// Marks an inbox event handled (deletes it, in the next group commit). Finishing an
+    /// unknown ID does nothing.
     pub async fn finish_inbox(&self, id: i64) -> Result<(), StoreError> {
-        let _timer = crate::metrics::db_timer("finish_inbox");
-        sqlx::query("DELETE FROM inbox WHERE id = $1")
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        self.bookkeep(vec![super::Write::FinishInbox(id)]).await
     }
 
     /// Forgets transaction IDs recorded before `before_ms` (Unix milliseconds) whose events are

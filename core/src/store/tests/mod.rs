@@ -13,6 +13,7 @@ use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
 use super::{Backend, SecretKey, Store, StoreError};
 
+mod bookkeeping;
 mod crypto;
 mod journal;
 mod kv_secrets;

@@ -1,0 +1,99 @@
+//! Group commit: writes queued without waiting are visible to message-map reads at once,
+//! written by the next flush, survive a restart of the store, and one failing write does not
+//! fail the others batched with it.
+
+use super::{event, for_each_backend};
+use crate::ids::{PortalKey, RemoteMessageId};
+use crate::store::{MessageRow, TxnOutcome, Write};
+
+fn row(n: usize) -> MessageRow {
+    MessageRow {
+        portal: PortalKey::shared("chat"),
+        remote_id: RemoteMessageId::new(format!("r{n}")),
+        event_id: event(&format!("$e{n}")),
+        room_id: ruma::RoomId::parse("!room").unwrap(),
+        remote_sender: None,
+        sender: ruma::UserId::parse("@u:hs").unwrap(),
+        timestamp_ms: n as i64,
+    }
+}
+
+async fn inbox_ids(store: &crate::store::Store, txn: &str, n: usize) -> Vec<i64> {
+    let events: Vec<String> = (0..n)
+        .map(|i| format!(r#"{{"event_id":"${txn}{i}"}}"#))
+        .collect();
+    match store.record_transaction(txn, &events).await.unwrap() {
+        TxnOutcome::New(ids) => ids,
+        TxnOutcome::Duplicate => panic!("new transaction expected"),
+    }
+}
+
+#[tokio::test]
+async fn queued_writes_are_read_back_at_once_and_written_by_a_flush() {
+    for_each_backend(async |db| {
+        let store = db.connect().await;
+        let ids = inbox_ids(&store, "t", 300).await;
+        // Many requests in flight at once: they share commits.
+        for (n, id) in ids.iter().enumerate() {
+            drop(store.bookkeep(vec![Write::Message(row(n)), Write::FinishInbox(*id)]));
+            let seen = store.message_by_event(&row(n).event_id).await.unwrap();
+            assert_eq!(
+                seen,
+                Some(row(n)),
+                "a queued row is read back before its commit"
+            );
+            let by_remote = store
+                .message_by_remote(&row(n).portal, &row(n).remote_id)
+                .await
+                .unwrap();
+            assert_eq!(by_remote.map(|r| r.event_id), Some(row(n).event_id));
+        }
+        store.flush().await.unwrap();
+        assert!(store.pending_inbox().await.unwrap().is_empty());
+        drop(store);
+        let store = db.connect().await;
+        for n in [0, 150, 299] {
+            assert_eq!(
+                store.message_by_event(&row(n).event_id).await.unwrap(),
+                Some(row(n))
+            );
+        }
+        // A row deleted right after it was queued stays deleted.
+        drop(store.bookkeep(vec![Write::Message(row(1000))]));
+        store
+            .delete_message_by_event(&row(1000).event_id)
+            .await
+            .unwrap();
+        store.flush().await.unwrap();
+        assert_eq!(
+            store.message_by_event(&row(1000).event_id).await.unwrap(),
+            None
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failing_write_does_not_fail_its_batch() {
+    for_each_backend(async |db| {
+        let store = db.connect().await;
+        let ids = inbox_ids(&store, "f", 2).await;
+        // The journal table is gone: a journal finish fails, everything else must not.
+        sqlx::query("DROP TABLE remote_journal")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let good = store.bookkeep(vec![Write::FinishInbox(ids[0])]);
+        let bad = store.bookkeep(vec![Write::FinishRemote(7)]);
+        let good2 = store.bookkeep(vec![Write::Message(row(1)), Write::FinishInbox(ids[1])]);
+        assert!(good.await.is_ok());
+        assert!(bad.await.is_err());
+        assert!(good2.await.is_ok());
+        assert!(store.pending_inbox().await.unwrap().is_empty());
+        assert_eq!(
+            store.message_by_event(&row(1).event_id).await.unwrap(),
+            Some(row(1))
+        );
+    })
+    .await;
+}
