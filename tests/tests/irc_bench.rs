@@ -136,13 +136,20 @@ async fn join_storm() {
     setup.stop().await;
 }
 
-/// The homeserver requests the bridge made so far (from its own metrics).
-fn homeserver_requests() -> u64 {
-    ferrybridge_core::metrics::encode()
-        .lines()
-        .find(|l| l.starts_with("ferrybridge_homeserver_request_duration_seconds_count"))
-        .and_then(|l| l.split_whitespace().last()?.parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
+/// The homeserver requests the bridge made so far and the seconds they took together (from
+/// its own metrics).
+fn homeserver_requests() -> (u64, f64) {
+    let text = ferrybridge_core::metrics::encode();
+    let read = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (
+        read("ferrybridge_homeserver_request_duration_seconds_count") as u64,
+        read("ferrybridge_homeserver_request_duration_seconds_sum"),
+    )
 }
 
 /// CPU time (user + system) of this process in seconds: the bridge, the raw IRC client and the
@@ -212,7 +219,9 @@ async fn inbound_through_synapse() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let secs = start.elapsed().as_secs_f64();
-    let (requests, cpu) = (homeserver_requests() - requests, cpu_secs() - cpu);
+    let now = homeserver_requests();
+    let (requests, waited) = (now.0 - requests.0, now.1 - requests.1);
+    let cpu = cpu_secs() - cpu;
     let seen = numbers_in_timeline(&user.history(&room).await.unwrap(), "line");
     assert_eq!(
         seen,
@@ -221,10 +230,12 @@ async fn inbound_through_synapse() {
     );
     println!(
         "BENCH irc_to_matrix_synapse lines={n} sent_in={:.2}s all_in_matrix={secs:.2}s \
-         rate={:.1}msg/s homeserver_requests_per_msg={:.2} cpu_per_msg={:.3}ms (test process)",
+         rate={:.1}msg/s homeserver_requests_per_msg={:.2} homeserver_request_mean={:.1}ms \
+         cpu_per_msg={:.3}ms (test process)",
         sent.as_secs_f64(),
         n as f64 / secs,
         requests as f64 / n as f64,
+        waited * 1000.0 / requests.max(1) as f64,
         cpu * 1000.0 / n as f64
     );
     setup.stop().await;
