@@ -58,7 +58,7 @@ listeners:
     tls: false
     x_forwarded: false
     resources:
-      - names: [client]
+      - names: [client, openid]
         compress: false
 database:
   name: sqlite3

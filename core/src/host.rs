@@ -128,6 +128,10 @@ impl BridgeHost {
     pub fn network_name(&self) -> &'static str {
         self.inner.network_name
     }
+    /// The network's short ID (`irc`), as in metrics and the example config.
+    pub fn network_id(&self) -> &'static str {
+        self.inner.network_id
+    }
     /// The bridge version.
     pub fn version(&self) -> &'static str {
         self.inner.version

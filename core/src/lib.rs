@@ -30,6 +30,7 @@ pub mod operations;
 pub mod permissions;
 pub mod portal;
 pub mod private_fs;
+pub mod provisioning;
 pub mod readable;
 pub mod relay;
 mod router;

@@ -295,6 +295,11 @@ where
     // Phase two: connect. Only then replay what an earlier run left in the inbox, in order,
     // so no replayed event meets a network that is not there yet.
     bridge.clone().start().await?;
+    let provisioning = crate::provisioning::routes(
+        core.clone(),
+        &config.provisioning,
+        config.homeserver.address.clone(),
+    );
     let router_handler = Router::new(core);
     tasks.spawn(router_handler.catch_up_after_outages());
     let pending = store.pending_inbox().await?;
@@ -327,7 +332,9 @@ where
         record_ephemeral: caps.typing || caps.read_receipts,
         ready: Some(ready),
     };
-    let app = router_with(state, options).merge(media_links.router());
+    let app = router_with(state, options)
+        .merge(media_links.router())
+        .merge(provisioning);
     let server = tokio::spawn(crate::appservice::serve(listener, app, async move {
         let _ = shutdown_rx.await;
     }));

@@ -72,6 +72,12 @@ impl MatrixError {
     pub fn unknown(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "M_UNKNOWN", message)
     }
+
+    /// The same status and message under another error code.
+    pub fn with_code(mut self, errcode: &'static str) -> Self {
+        self.errcode = errcode;
+        self
+    }
 }
 
 impl IntoResponse for MatrixError {

@@ -109,6 +109,9 @@ pub fn fill_secrets(text: &str) -> String {
         let fresh = match trimmed.trim_end() {
             "as_token: \"\"" | "as_token: ''" | "as_token:" => Some(("as_token", generate_token())),
             "hs_token: \"\"" | "hs_token: ''" | "hs_token:" => Some(("hs_token", generate_token())),
+            "shared_secret: \"\"" | "shared_secret: ''" | "shared_secret:" => {
+                Some(("shared_secret", generate_token()))
+            }
             "secrets_key: \"\"" | "secrets_key: ''" | "secrets_key:" => Some((
                 "secrets_key",
                 crate::store::SecretKey::generate().to_base64(),

@@ -66,6 +66,26 @@ pub struct CommandSpec {
     pub management_only: bool,
 }
 
+impl CommandSpec {
+    /// Why a user at `level` may not run this command (from their management room or not), or
+    /// `None` if they may: the one check the bot's dispatcher and the provisioning API share.
+    pub fn refusal(&self, level: PermissionLevel, is_management: bool) -> Option<String> {
+        if level < self.level {
+            return Some(format!(
+                "You do not have permission to use `{}`.",
+                self.name
+            ));
+        }
+        if self.management_only && !is_management {
+            return Some(format!(
+                "`{}` only works in your direct chat with me.",
+                self.name
+            ));
+        }
+        None
+    }
+}
+
 /// Everything a command handler may use.
 #[derive(Clone)]
 pub struct CommandContext {

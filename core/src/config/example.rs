@@ -86,6 +86,7 @@ network:
 {network_section}
 {encryption}
 {double_puppet}
+{provisioning}
 {limits}
 logging:
   # A filter such as info, or info,ferrybridge_core=debug
@@ -104,6 +105,7 @@ logging:
         network = info.display_name,
         encryption = super::encryption::EXAMPLE_YAML.trim_start_matches('\n'),
         double_puppet = super::double_puppet::EXAMPLE_YAML.trim_start_matches('\n'),
+        provisioning = super::provisioning::EXAMPLE_YAML.trim_start_matches('\n'),
         limits = super::limits::EXAMPLE_YAML,
         network_section = network_section.trim_end_matches('\n').to_owned() + "\n",
     )

@@ -184,6 +184,7 @@ pub fn validate<N: NetworkConfig>(config: &Config<N>, tokens: Tokens) -> Vec<Con
     }
     errors.extend(config.encryption.validate());
     errors.extend(config.double_puppet.validate(&config.homeserver.domain));
+    errors.extend(config.provisioning.validate());
     config.limits.validate(&mut errors);
     config.metrics.validate(&mut errors);
 

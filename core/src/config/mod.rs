@@ -11,6 +11,7 @@ mod example;
 mod limits;
 mod load;
 mod namespace;
+mod provisioning;
 mod relay;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ pub use encryption::EncryptionConfig;
 pub use example::example_config;
 pub use limits::{LimitsConfig, MetricsConfig};
 pub use load::{Tokens, load_config, load_config_with, parse_config, parse_config_with, validate};
+pub use provisioning::ProvisioningConfig;
 pub use relay::RelayConfig;
 
 pub use crate::seam::ConfigError;
@@ -74,6 +76,8 @@ pub struct Config<N> {
     pub encryption: EncryptionConfig,
     #[serde(default)]
     pub double_puppet: DoublePuppetConfig,
+    #[serde(default)]
+    pub provisioning: ProvisioningConfig,
     #[serde(default)]
     pub limits: LimitsConfig,
     #[serde(default)]

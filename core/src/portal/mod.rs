@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ruma::{OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomAliasId};
+use ruma::{OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomAliasId, UserId};
 
 use crate::events::RemoteEvent;
 use crate::ghost::{GhostError, Ghosts};
@@ -354,6 +354,17 @@ impl Portals {
                 drop(this.inner.store.bookkeep(vec![Write::FinishRemote(id)]));
             }
         });
+    }
+
+    /// The portal rooms gathered in `user`'s personal space (none when spaces are off).
+    pub async fn space_rooms_of(&self, user: &UserId) -> Vec<OwnedRoomId> {
+        match self.inner.spaces.rooms_of(user).await {
+            Ok(rooms) => rooms,
+            Err(e) => {
+                tracing::warn!(%user, error = %e, "cannot read the user's space");
+                Vec::new()
+            }
+        }
     }
 
     /// Jobs waiting or running on `key`'s queue.

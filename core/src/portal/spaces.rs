@@ -117,6 +117,22 @@ impl Spaces {
         }
     }
 
+    /// The portal rooms in `user`'s space (none if they have no space).
+    pub async fn rooms_of(&self, user: &UserId) -> Result<Vec<OwnedRoomId>, StoreError> {
+        let Some(space) = self.known(user).await? else {
+            return Ok(Vec::new());
+        };
+        let children = self.store.kv_list(KV_CHILD, "").await?;
+        Ok(children
+            .into_iter()
+            .filter(|(_, holders)| {
+                serde_json::from_value::<Vec<OwnedRoomId>>(holders.clone())
+                    .is_ok_and(|h| h.contains(&space))
+            })
+            .filter_map(|(room, _)| OwnedRoomId::try_from(room).ok())
+            .collect())
+    }
+
     /// `user`'s space, made and the user invited on first use.
     async fn space_of(&self, user: &UserId) -> Result<OwnedRoomId, SpaceError> {
         if let Some(space) = self.known(user).await? {

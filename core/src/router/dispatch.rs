@@ -41,19 +41,8 @@ pub(crate) async fn run_command_line(
     };
     let spec = command.spec();
     let level = host.permissions().level_of(sender);
-    if level < spec.level {
-        return reply(format!(
-            "You do not have permission to use `{}`.",
-            spec.name
-        ))
-        .await;
-    }
-    if spec.management_only && !is_management {
-        return reply(format!(
-            "`{}` only works in your direct chat with me.",
-            spec.name
-        ))
-        .await;
+    if let Some(refusal) = spec.refusal(level, is_management) {
+        return reply(refusal).await;
     }
     let ctx = CommandContext {
         host: host.clone(),

@@ -1,0 +1,379 @@
+//! The provisioning API end to end against a real Synapse: a whole WhatsApp QR login (fake
+//! WhatsApp) driven over HTTP, the caller's portals, logout, OpenID tokens from Synapse, and a
+//! plumb and an unlink (echo network) held to the bot's permission rules; every kind of bad
+//! authentication refused.
+
+mod whatsapp_common;
+
+use anyhow::Result;
+use ferrybridge_core::bridge::Bridge;
+use ferrybridge_tests::echo::EchoBridge;
+use ferrybridge_tests::{BridgeEnv, TestUser};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use whatsapp_common::*;
+
+const PREFIX: &str = "/_ferrybridge/provision/v1";
+
+/// One API call: `(status, body)`. `token` goes in the Authorization header, `user` in the
+/// query.
+async fn api(
+    base: &str,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    user: Option<&str>,
+    body: Option<Value>,
+) -> Result<(StatusCode, Value)> {
+    let mut url = reqwest::Url::parse(&format!("{base}{PREFIX}{path}"))?;
+    if let Some(user) = user {
+        url.query_pairs_mut().append_pair("user_id", user);
+    }
+    let mut req = reqwest::Client::new().request(method, url);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let resp = req.send().await?;
+    let status = resp.status();
+    let body = resp.json().await.unwrap_or(Value::Null);
+    Ok((status, body))
+}
+
+/// An OpenID token for `user` from Synapse.
+async fn openid_token(user: &TestUser) -> Result<String> {
+    let r = user
+        .call(
+            Method::POST,
+            &["user", user.user_id.as_str(), "openid", "request_token"],
+            &[],
+            Some(&json!({})),
+        )
+        .await?;
+    Ok(r["access_token"].as_str().unwrap_or_default().to_owned())
+}
+
+#[tokio::test]
+async fn a_qr_login_driven_over_http_and_bad_auth_refused() -> Result<()> {
+    let sessions = tempfile::tempdir()?;
+    let wa = world();
+    let env = BridgeEnv::start_tuned(
+        &yaml(sessions.path()),
+        None,
+        |c| c.provisioning.openid = true,
+        bridge(sessions.path(), &wa),
+    )
+    .await?;
+    let base = env.appservice_url();
+    let secret = env.config.provisioning.shared_secret.clone();
+    let alice = env.user("alice").await?;
+    let me = alice.user_id.as_str();
+
+    // Refusals: no token, a wrong one, the secret without a user, a user with no rights, a
+    // token Synapse never issued, a malformed user ID.
+    let (s, b) = api(&base, Method::GET, "/whoami", None, Some(me), None).await?;
+    assert_eq!(
+        (s, b["errcode"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("M_MISSING_TOKEN"))
+    );
+    let (s, b) = api(
+        &base,
+        Method::GET,
+        "/whoami",
+        Some("not-the-secret"),
+        Some(me),
+        None,
+    )
+    .await?;
+    assert_eq!(
+        (s, b["errcode"].as_str()),
+        (StatusCode::FORBIDDEN, Some("M_UNKNOWN_TOKEN"))
+    );
+    let (s, _) = api(&base, Method::GET, "/whoami", Some(&secret), None, None).await?;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, b) = api(
+        &base,
+        Method::GET,
+        "/whoami",
+        Some(&secret),
+        Some("@eve:elsewhere.example"),
+        None,
+    )
+    .await?;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    let (s, _) = api(
+        &base,
+        Method::GET,
+        "/whoami",
+        Some(&secret),
+        Some("not a user"),
+        None,
+    )
+    .await?;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // Alice's own OpenID token works without the secret, and only for her.
+    let token = openid_token(&alice).await?;
+    let (s, b) = api(&base, Method::GET, "/whoami", Some(&token), None, None).await?;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["user_id"], me);
+    assert_eq!(b["network"]["id"], "whatsapp");
+    assert_eq!(b["logins"], json!([]));
+    let (s, _) = api(
+        &base,
+        Method::GET,
+        "/whoami",
+        Some(&token),
+        Some("@bob:localhost"),
+        None,
+    )
+    .await?;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // Bad bodies change nothing.
+    let (s, b) = api(
+        &base,
+        Method::POST,
+        "/login",
+        Some(&secret),
+        Some(me),
+        Some(json!({"args": 5})),
+    )
+    .await?;
+    assert_eq!(
+        (s, b["errcode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("M_BAD_JSON"))
+    );
+
+    // The whole QR login: the code, its rotation, the scan.
+    let (s, b) = api(&base, Method::POST, "/login", Some(&secret), Some(me), None).await?;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["step"]["type"], "qr", "{b}");
+    let first = b["step"]["payload"].as_str().unwrap_or_default().to_owned();
+    let id = b["login_id"].as_str().unwrap_or_default().to_owned();
+    assert!(!first.is_empty() && !id.is_empty(), "{b}");
+    let (s, _) = api(
+        &base,
+        Method::POST,
+        &format!("/login/{id}/wait"),
+        Some(&secret),
+        Some("@bob:localhost"),
+        None,
+    )
+    .await?;
+    assert_eq!(
+        s,
+        StatusCode::NOT_FOUND,
+        "someone else's login is not found"
+    );
+    let (s, _) = api(
+        &base,
+        Method::POST,
+        &format!("/login/{id}/input"),
+        Some(&secret),
+        Some(me),
+        Some(json!({"input": "x"})),
+    )
+    .await?;
+    assert_eq!(s, StatusCode::CONFLICT, "a QR login asks for no input");
+    wa.rotate_qr().await;
+    let (_, b) = api(
+        &base,
+        Method::POST,
+        &format!("/login/{id}/wait"),
+        Some(&secret),
+        Some(me),
+        None,
+    )
+    .await?;
+    assert_eq!(b["step"]["type"], "qr", "{b}");
+    assert_ne!(b["step"]["payload"], first.as_str(), "the rotated code");
+    assert!(wa.scan(ME).await, "a pairing was waiting");
+    let (_, b) = api(
+        &base,
+        Method::POST,
+        &format!("/login/{id}/wait"),
+        Some(&secret),
+        Some(me),
+        None,
+    )
+    .await?;
+    assert_eq!(b["step"]["type"], "done", "{b}");
+    let account = b["step"]["account"].as_str().unwrap_or_default().to_owned();
+    assert!(account.starts_with(ME), "{b}");
+
+    let (_, b) = api(&base, Method::GET, "/whoami", Some(&secret), Some(me), None).await?;
+    assert_eq!(b["logins"], json!([{ "account": ME }]), "whoami names the number");
+    let (s, b) = api(&base, Method::POST, "/login", Some(&secret), Some(me), None).await?;
+    assert_eq!(s, StatusCode::CONFLICT, "already logged in: {b}");
+    let (s, b) = api(
+        &base,
+        Method::GET,
+        "/portals",
+        Some(&secret),
+        Some(me),
+        None,
+    )
+    .await?;
+    assert_eq!(s, StatusCode::OK);
+    assert!(b["portals"].is_array(), "{b}");
+
+    // Logout, once.
+    let (s, _) = api(
+        &base,
+        Method::POST,
+        "/logout",
+        Some(&secret),
+        Some(me),
+        None,
+    )
+    .await?;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = api(
+        &base,
+        Method::POST,
+        "/logout",
+        Some(&secret),
+        Some(me),
+        None,
+    )
+    .await?;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // A started login can be cancelled.
+    let (_, b) = api(&base, Method::POST, "/login", Some(&secret), Some(me), None).await?;
+    let id = b["login_id"].as_str().unwrap_or_default().to_owned();
+    let (s, _) = api(
+        &base,
+        Method::DELETE,
+        &format!("/login/{id}"),
+        Some(&secret),
+        Some(me),
+        None,
+    )
+    .await?;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = api(
+        &base,
+        Method::POST,
+        &format!("/login/{id}/wait"),
+        Some(&secret),
+        Some(me),
+        None,
+    )
+    .await?;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    Ok(())
+}
+
+#[tokio::test]
+async fn plumb_and_unlink_over_http_follow_the_bots_rules() -> Result<()> {
+    let yaml = <ferrybridge_tests::echo::EchoConfig as ferrybridge_core::config::NetworkConfig>::example_yaml();
+    let env = BridgeEnv::start(&yaml, None, EchoBridge::init).await?;
+    let base = env.appservice_url();
+    let secret = env.config.provisioning.shared_secret.clone();
+    let admin = env.user("admin").await?;
+    let alice = env.user("alice").await?;
+    let room = admin
+        .create_room(json!({"name": "Our room", "preset": "public_chat"}))
+        .await?;
+    let plumb = |user: &str| {
+        let (base, secret, user) = (base.clone(), secret.clone(), user.to_owned());
+        let room = room.clone();
+        async move {
+            api(
+                &base,
+                Method::POST,
+                "/plumb",
+                Some(&secret),
+                Some(&user),
+                Some(json!({"room_id": room, "args": ["town"]})),
+            )
+            .await
+        }
+    };
+    // Alice is a user, not an admin: plumbing is not hers to do.
+    let (s, b) = plumb(alice.user_id.as_str()).await?;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    // The bot must be in the room first, as with the command.
+    let (s, b) = plumb(admin.user_id.as_str()).await?;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    assert!(
+        b["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Invite me"),
+        "{b}"
+    );
+    admin.invite(&room, &env.bot()).await?;
+    ferrybridge_tests::wait_until(std::time::Duration::from_secs(30), || async {
+        admin
+            .joined_members(&room)
+            .await
+            .is_ok_and(|m| m.contains(&env.bot()))
+    })
+    .await?;
+    let (s, b) = plumb(admin.user_id.as_str()).await?;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Bridged"),
+        "{b}"
+    );
+    admin.send_text(&room, "hello town").await?;
+    ferrybridge_tests::echo::wait_echo(&admin, &room, "hello town").await?;
+
+    // Unlink: a plain member is refused as the bot would refuse her; the admin may.
+    alice.join(room.as_str()).await?;
+    let unlink = |user: &str| {
+        let (base, secret, user) = (base.clone(), secret.clone(), user.to_owned());
+        let room = room.clone();
+        async move {
+            api(
+                &base,
+                Method::POST,
+                "/unlink",
+                Some(&secret),
+                Some(&user),
+                Some(json!({"room_id": room, "args": ["town"]})),
+            )
+            .await
+        }
+    };
+    let (s, b) = unlink(alice.user_id.as_str()).await?;
+    assert!(s.is_client_error(), "{s} {b}");
+    assert!(
+        b["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("moderator"),
+        "{b}"
+    );
+    let (s, b) = unlink(admin.user_id.as_str()).await?;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Unlinked"),
+        "{b}"
+    );
+    let (s, b) = api(
+        &base,
+        Method::POST,
+        "/unlink",
+        Some(&secret),
+        Some(admin.user_id.as_str()),
+        Some(json!({"room": "x"})),
+    )
+    .await?;
+    assert_eq!(
+        (s, b["errcode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("M_BAD_JSON"))
+    );
+    Ok(())
+}
