@@ -42,6 +42,32 @@ async fn api(
     Ok((status, body))
 }
 
+/// Calls made with the shared secret, acting for a user.
+struct WithSecret {
+    base: String,
+    secret: String,
+}
+
+impl WithSecret {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        user: &str,
+        body: Option<Value>,
+    ) -> Result<(StatusCode, Value)> {
+        api(
+            &self.base,
+            method,
+            path,
+            Some(&self.secret),
+            Some(user),
+            body,
+        )
+        .await
+    }
+}
+
 /// An OpenID token for `user` from Synapse.
 async fn openid_token(user: &TestUser) -> Result<String> {
     let r = user
@@ -68,6 +94,10 @@ async fn a_qr_login_driven_over_http_and_bad_auth_refused() -> Result<()> {
     .await?;
     let base = env.appservice_url();
     let secret = env.config.provisioning.shared_secret.clone();
+    let with_secret = WithSecret {
+        base: base.clone(),
+        secret: secret.clone(),
+    };
     let alice = env.user("alice").await?;
     let me = alice.user_id.as_str();
 
@@ -93,25 +123,13 @@ async fn a_qr_login_driven_over_http_and_bad_auth_refused() -> Result<()> {
     );
     let (s, _) = api(&base, Method::GET, "/whoami", Some(&secret), None, None).await?;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    let (s, b) = api(
-        &base,
-        Method::GET,
-        "/whoami",
-        Some(&secret),
-        Some("@eve:elsewhere.example"),
-        None,
-    )
-    .await?;
+    let (s, b) = with_secret
+        .call(Method::GET, "/whoami", "@eve:elsewhere.example", None)
+        .await?;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
-    let (s, _) = api(
-        &base,
-        Method::GET,
-        "/whoami",
-        Some(&secret),
-        Some("not a user"),
-        None,
-    )
-    .await?;
+    let (s, _) = with_secret
+        .call(Method::GET, "/whoami", "not a user", None)
+        .await?;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 
     // Alice's own OpenID token works without the secret, and only for her.
@@ -133,137 +151,85 @@ async fn a_qr_login_driven_over_http_and_bad_auth_refused() -> Result<()> {
     assert_eq!(s, StatusCode::FORBIDDEN);
 
     // Bad bodies change nothing.
-    let (s, b) = api(
-        &base,
-        Method::POST,
-        "/login",
-        Some(&secret),
-        Some(me),
-        Some(json!({"args": 5})),
-    )
-    .await?;
+    let (s, b) = with_secret
+        .call(Method::POST, "/login", me, Some(json!({"args": 5})))
+        .await?;
     assert_eq!(
         (s, b["errcode"].as_str()),
         (StatusCode::BAD_REQUEST, Some("M_BAD_JSON"))
     );
 
     // The whole QR login: the code, its rotation, the scan.
-    let (s, b) = api(&base, Method::POST, "/login", Some(&secret), Some(me), None).await?;
+    let (s, b) = with_secret.call(Method::POST, "/login", me, None).await?;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["step"]["type"], "qr", "{b}");
     let first = b["step"]["payload"].as_str().unwrap_or_default().to_owned();
     let id = b["login_id"].as_str().unwrap_or_default().to_owned();
     assert!(!first.is_empty() && !id.is_empty(), "{b}");
-    let (s, _) = api(
-        &base,
-        Method::POST,
-        &format!("/login/{id}/wait"),
-        Some(&secret),
-        Some("@bob:localhost"),
-        None,
-    )
-    .await?;
+    let (s, _) = with_secret
+        .call(
+            Method::POST,
+            &format!("/login/{id}/wait"),
+            "@bob:localhost",
+            None,
+        )
+        .await?;
     assert_eq!(
         s,
         StatusCode::NOT_FOUND,
         "someone else's login is not found"
     );
-    let (s, _) = api(
-        &base,
-        Method::POST,
-        &format!("/login/{id}/input"),
-        Some(&secret),
-        Some(me),
-        Some(json!({"input": "x"})),
-    )
-    .await?;
+    let (s, _) = with_secret
+        .call(
+            Method::POST,
+            &format!("/login/{id}/input"),
+            me,
+            Some(json!({"input": "x"})),
+        )
+        .await?;
     assert_eq!(s, StatusCode::CONFLICT, "a QR login asks for no input");
     wa.rotate_qr().await;
-    let (_, b) = api(
-        &base,
-        Method::POST,
-        &format!("/login/{id}/wait"),
-        Some(&secret),
-        Some(me),
-        None,
-    )
-    .await?;
+    let (_, b) = with_secret
+        .call(Method::POST, &format!("/login/{id}/wait"), me, None)
+        .await?;
     assert_eq!(b["step"]["type"], "qr", "{b}");
     assert_ne!(b["step"]["payload"], first.as_str(), "the rotated code");
     assert!(wa.scan(ME).await, "a pairing was waiting");
-    let (_, b) = api(
-        &base,
-        Method::POST,
-        &format!("/login/{id}/wait"),
-        Some(&secret),
-        Some(me),
-        None,
-    )
-    .await?;
+    let (_, b) = with_secret
+        .call(Method::POST, &format!("/login/{id}/wait"), me, None)
+        .await?;
     assert_eq!(b["step"]["type"], "done", "{b}");
     let account = b["step"]["account"].as_str().unwrap_or_default().to_owned();
     assert!(account.starts_with(ME), "{b}");
 
-    let (_, b) = api(&base, Method::GET, "/whoami", Some(&secret), Some(me), None).await?;
-    assert_eq!(b["logins"], json!([{ "account": ME }]), "whoami names the number");
-    let (s, b) = api(&base, Method::POST, "/login", Some(&secret), Some(me), None).await?;
+    let (_, b) = with_secret.call(Method::GET, "/whoami", me, None).await?;
+    assert_eq!(
+        b["logins"],
+        json!([{ "account": ME }]),
+        "whoami names the number"
+    );
+    let (s, b) = with_secret.call(Method::POST, "/login", me, None).await?;
     assert_eq!(s, StatusCode::CONFLICT, "already logged in: {b}");
-    let (s, b) = api(
-        &base,
-        Method::GET,
-        "/portals",
-        Some(&secret),
-        Some(me),
-        None,
-    )
-    .await?;
+    let (s, b) = with_secret.call(Method::GET, "/portals", me, None).await?;
     assert_eq!(s, StatusCode::OK);
     assert!(b["portals"].is_array(), "{b}");
 
     // Logout, once.
-    let (s, _) = api(
-        &base,
-        Method::POST,
-        "/logout",
-        Some(&secret),
-        Some(me),
-        None,
-    )
-    .await?;
+    let (s, _) = with_secret.call(Method::POST, "/logout", me, None).await?;
     assert_eq!(s, StatusCode::OK);
-    let (s, _) = api(
-        &base,
-        Method::POST,
-        "/logout",
-        Some(&secret),
-        Some(me),
-        None,
-    )
-    .await?;
+    let (s, _) = with_secret.call(Method::POST, "/logout", me, None).await?;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
     // A started login can be cancelled.
-    let (_, b) = api(&base, Method::POST, "/login", Some(&secret), Some(me), None).await?;
+    let (_, b) = with_secret.call(Method::POST, "/login", me, None).await?;
     let id = b["login_id"].as_str().unwrap_or_default().to_owned();
-    let (s, _) = api(
-        &base,
-        Method::DELETE,
-        &format!("/login/{id}"),
-        Some(&secret),
-        Some(me),
-        None,
-    )
-    .await?;
+    let (s, _) = with_secret
+        .call(Method::DELETE, &format!("/login/{id}"), me, None)
+        .await?;
     assert_eq!(s, StatusCode::OK);
-    let (s, _) = api(
-        &base,
-        Method::POST,
-        &format!("/login/{id}/wait"),
-        Some(&secret),
-        Some(me),
-        None,
-    )
-    .await?;
+    let (s, _) = with_secret
+        .call(Method::POST, &format!("/login/{id}/wait"), me, None)
+        .await?;
     assert_eq!(s, StatusCode::NOT_FOUND);
     Ok(())
 }
@@ -272,33 +238,32 @@ async fn a_qr_login_driven_over_http_and_bad_auth_refused() -> Result<()> {
 async fn plumb_and_unlink_over_http_follow_the_bots_rules() -> Result<()> {
     let yaml = <ferrybridge_tests::echo::EchoConfig as ferrybridge_core::config::NetworkConfig>::example_yaml();
     let env = BridgeEnv::start(&yaml, None, EchoBridge::init).await?;
-    let base = env.appservice_url();
-    let secret = env.config.provisioning.shared_secret.clone();
+    let with_secret = WithSecret {
+        base: env.appservice_url(),
+        secret: env.config.provisioning.shared_secret.clone(),
+    };
     let admin = env.user("admin").await?;
     let alice = env.user("alice").await?;
     let room = admin
         .create_room(json!({"name": "Our room", "preset": "public_chat"}))
         .await?;
-    let plumb = |user: &str| {
-        let (base, secret, user) = (base.clone(), secret.clone(), user.to_owned());
-        let room = room.clone();
+    // `/plumb` or `/unlink` of the room to the echo chat `town`, acting for `user`.
+    let room_call = |path: &'static str, user: &ruma::UserId| {
+        let (user, body) = (user.to_string(), json!({"room_id": room, "args": ["town"]}));
+        let with_secret = &with_secret;
         async move {
-            api(
-                &base,
-                Method::POST,
-                "/plumb",
-                Some(&secret),
-                Some(&user),
-                Some(json!({"room_id": room, "args": ["town"]})),
-            )
-            .await
+            with_secret
+                .call(Method::POST, path, &user, Some(body))
+                .await
         }
     };
+    let plumb = |user| room_call("/plumb", user);
+    let unlink = |user| room_call("/unlink", user);
     // Alice is a user, not an admin: plumbing is not hers to do.
-    let (s, b) = plumb(alice.user_id.as_str()).await?;
+    let (s, b) = plumb(&alice.user_id).await?;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
     // The bot must be in the room first, as with the command.
-    let (s, b) = plumb(admin.user_id.as_str()).await?;
+    let (s, b) = plumb(&admin.user_id).await?;
     assert_eq!(s, StatusCode::CONFLICT, "{b}");
     assert!(
         b["error"]
@@ -315,7 +280,7 @@ async fn plumb_and_unlink_over_http_follow_the_bots_rules() -> Result<()> {
             .is_ok_and(|m| m.contains(&env.bot()))
     })
     .await?;
-    let (s, b) = plumb(admin.user_id.as_str()).await?;
+    let (s, b) = plumb(&admin.user_id).await?;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert!(
         b["message"]
@@ -329,22 +294,7 @@ async fn plumb_and_unlink_over_http_follow_the_bots_rules() -> Result<()> {
 
     // Unlink: a plain member is refused as the bot would refuse her; the admin may.
     alice.join(room.as_str()).await?;
-    let unlink = |user: &str| {
-        let (base, secret, user) = (base.clone(), secret.clone(), user.to_owned());
-        let room = room.clone();
-        async move {
-            api(
-                &base,
-                Method::POST,
-                "/unlink",
-                Some(&secret),
-                Some(&user),
-                Some(json!({"room_id": room, "args": ["town"]})),
-            )
-            .await
-        }
-    };
-    let (s, b) = unlink(alice.user_id.as_str()).await?;
+    let (s, b) = unlink(&alice.user_id).await?;
     assert!(s.is_client_error(), "{s} {b}");
     assert!(
         b["error"]
@@ -353,7 +303,7 @@ async fn plumb_and_unlink_over_http_follow_the_bots_rules() -> Result<()> {
             .contains("moderator"),
         "{b}"
     );
-    let (s, b) = unlink(admin.user_id.as_str()).await?;
+    let (s, b) = unlink(&admin.user_id).await?;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert!(
         b["message"]
@@ -362,15 +312,14 @@ async fn plumb_and_unlink_over_http_follow_the_bots_rules() -> Result<()> {
             .starts_with("Unlinked"),
         "{b}"
     );
-    let (s, b) = api(
-        &base,
-        Method::POST,
-        "/unlink",
-        Some(&secret),
-        Some(admin.user_id.as_str()),
-        Some(json!({"room": "x"})),
-    )
-    .await?;
+    let (s, b) = with_secret
+        .call(
+            Method::POST,
+            "/unlink",
+            admin.user_id.as_str(),
+            Some(json!({"room": "x"})),
+        )
+        .await?;
     assert_eq!(
         (s, b["errcode"].as_str()),
         (StatusCode::BAD_REQUEST, Some("M_BAD_JSON"))

@@ -65,7 +65,7 @@ fn presented_token(request: &Request) -> Result<Option<String>, MatrixError> {
 
 /// Constant-time equality. A length mismatch is folded into the result instead of returning
 /// early, and the loop always runs over `expected`, so timing reveals at most our own length.
-fn tokens_match(expected: &[u8], given: &[u8]) -> bool {
+pub(crate) fn tokens_match(expected: &[u8], given: &[u8]) -> bool {
     let same_len = (expected.len() as u64).ct_eq(&(given.len() as u64));
     let mut same_bytes = subtle::Choice::from(1u8);
     for (i, byte) in expected.iter().enumerate() {

@@ -36,6 +36,7 @@ mod span;
 mod tests;
 mod transactions;
 
+pub(crate) use auth::tokens_match;
 pub use device_data::DeviceData;
 pub use errors::MatrixError;
 pub use span::REQUEST_ID_HEADER;

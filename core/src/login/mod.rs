@@ -10,8 +10,10 @@ use async_trait::async_trait;
 
 pub mod qr;
 
-/// What the login wants from, or shows to, the user next.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What the login wants from, or shows to, the user next. The provisioning API shows it as
+/// JSON tagged by `type` (`input`, `qr`, `code`, `wait`, `done`, `failed`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum LoginStep {
     /// Ask the user to type something. `secret` inputs are redacted after reading.
     Input { prompt: String, secret: bool },

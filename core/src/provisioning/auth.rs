@@ -79,7 +79,9 @@ impl FromRequestParts<ProvisioningState> for Caller {
             None => None,
         };
         let secret = &state.config.shared_secret;
-        let user = if !secret.is_empty() && constant_time_eq(token.as_bytes(), secret.as_bytes()) {
+        let user = if !secret.is_empty()
+            && crate::appservice::tokens_match(secret.as_bytes(), token.as_bytes())
+        {
             user.ok_or_else(|| {
                 MatrixError::invalid_param("`user_id` is required with the shared secret")
             })?
@@ -135,25 +137,5 @@ impl ProvisioningState {
         }
         self.openid.put(token, &info.sub);
         Ok(info.sub)
-    }
-}
-
-/// Compares secrets without leaking, through timing, how much of a guess was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::constant_time_eq;
-
-    #[test]
-    fn secrets_compare_whole() {
-        assert!(constant_time_eq(b"secret-secret", b"secret-secret"));
-        assert!(!constant_time_eq(b"secret-secret", b"secret-secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret-secret"));
     }
 }

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ruma::OwnedUserId;
-use serde::Serialize;
 
 use crate::login::{LoginProcess, LoginStep};
 
@@ -18,50 +17,9 @@ const IDLE: Duration = Duration::from_secs(600);
 /// How long one request waits for the login's next step before answering `wait`.
 pub(super) const LONG_POLL: Duration = Duration::from_secs(30);
 
-/// A step as the API shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Step {
-    /// Send the user's answer to `/login/{id}/input`; `secret` answers are passwords.
-    Input { prompt: String, secret: bool },
-    /// Render `payload` as a QR code for the user to scan; poll `/login/{id}/wait`, which
-    /// answers the next one when it rotates.
-    Qr {
-        payload: String,
-        instructions: String,
-    },
-    /// Show `code`, which the user types on their phone; poll `/login/{id}/wait`.
-    Code { code: String, instructions: String },
-    /// Nothing new yet; poll `/login/{id}/wait` again.
-    Wait,
-    /// Logged in as `account`. The login is over.
-    Done { account: String },
-    /// The login failed for `reason`. It is over; start another to retry.
-    Failed { reason: String },
-}
-
-impl Step {
-    fn from_login(step: LoginStep) -> Self {
-        match step {
-            LoginStep::Input { prompt, secret } => Step::Input { prompt, secret },
-            LoginStep::Qr {
-                payload,
-                instructions,
-            } => Step::Qr {
-                payload,
-                instructions,
-            },
-            LoginStep::Code { code, instructions } => Step::Code { code, instructions },
-            LoginStep::Wait => Step::Wait,
-            LoginStep::Done { account } => Step::Done { account },
-            LoginStep::Failed { reason } => Step::Failed { reason },
-        }
-    }
-
-    /// Whether the login ends with this step.
-    fn is_final(&self) -> bool {
-        matches!(self, Step::Done { .. } | Step::Failed { .. })
-    }
+/// Whether the login ends with this step.
+fn is_final(step: &LoginStep) -> bool {
+    matches!(step, LoginStep::Done { .. } | LoginStep::Failed { .. })
 }
 
 /// One login in progress.
@@ -114,7 +72,7 @@ impl LoginSessions {
         &self,
         owner: &OwnedUserId,
         process: Box<dyn LoginProcess>,
-    ) -> Result<(String, Step), LoginError> {
+    ) -> Result<(String, LoginStep), LoginError> {
         self.expire();
         let id = uuid::Uuid::new_v4().simple().to_string();
         {
@@ -142,12 +100,12 @@ impl LoginSessions {
         owner: &OwnedUserId,
         id: &str,
         input: String,
-    ) -> Result<Step, LoginError> {
+    ) -> Result<LoginStep, LoginError> {
         self.advance(owner, id, Some(input)).await
     }
 
     /// Waits (up to [`LONG_POLL`]) for the login's next step.
-    pub async fn wait(&self, owner: &OwnedUserId, id: &str) -> Result<Step, LoginError> {
+    pub async fn wait(&self, owner: &OwnedUserId, id: &str) -> Result<LoginStep, LoginError> {
         self.advance(owner, id, None).await
     }
 
@@ -176,7 +134,7 @@ impl LoginSessions {
         owner: &OwnedUserId,
         id: &str,
         input: Option<String>,
-    ) -> Result<Step, LoginError> {
+    ) -> Result<LoginStep, LoginError> {
         let session = self.session(owner, id)?;
         let mut process = session.process.lock().await;
         let asking = *session
@@ -193,15 +151,15 @@ impl LoginSessions {
         let step = loop {
             match tokio::time::timeout_at(deadline, process.next()).await {
                 Ok(LoginStep::Wait) => tokio::task::yield_now().await,
-                Ok(step) => break Step::from_login(step),
-                Err(_) => break Step::Wait,
+                Ok(step) => break step,
+                Err(_) => break LoginStep::Wait,
             }
         };
         *session
             .awaiting_input
             .lock()
-            .unwrap_or_else(|p| p.into_inner()) = matches!(step, Step::Input { .. });
-        if step.is_final() {
+            .unwrap_or_else(|p| p.into_inner()) = matches!(step, LoginStep::Input { .. });
+        if is_final(&step) {
             self.map().remove(id);
         }
         Ok(step)
@@ -261,7 +219,7 @@ mod tests {
             )
             .await
             .unwrap();
-        assert!(matches!(step, Step::Input { .. }));
+        assert!(matches!(step, LoginStep::Input { .. }));
         assert_eq!(
             logins.input(&user("mallory"), &id, "42".into()).await,
             Err(LoginError::Unknown),
@@ -280,7 +238,7 @@ mod tests {
         assert!(matches!(second, Err(LoginError::Busy(_))));
         assert_eq!(
             logins.input(&alice, &id, " 42 ".into()).await,
-            Ok(Step::Done {
+            Ok(LoginStep::Done {
                 account: "+1555".into()
             })
         );
@@ -293,13 +251,16 @@ mod tests {
 
     #[test]
     fn steps_serialize_with_their_type() {
-        let json = serde_json::to_value(Step::Qr {
+        let json = serde_json::to_value(LoginStep::Qr {
             payload: "2@abc".into(),
             instructions: "scan".into(),
         })
         .unwrap();
         assert_eq!(json["type"], "qr");
         assert_eq!(json["payload"], "2@abc");
-        assert_eq!(serde_json::to_value(Step::Wait).unwrap()["type"], "wait");
+        assert_eq!(
+            serde_json::to_value(LoginStep::Wait).unwrap()["type"],
+            "wait"
+        );
     }
 }

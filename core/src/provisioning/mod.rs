@@ -26,7 +26,7 @@ use crate::appservice::MatrixError;
 use crate::config::ProvisioningConfig;
 use crate::context::Core;
 use auth::Caller;
-pub use logins::{LoginError, Step};
+pub use logins::LoginError;
 
 /// Where the API lives on the appservice listener.
 pub const PREFIX: &str = "/_ferrybridge/provision/v1";

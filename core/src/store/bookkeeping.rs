@@ -18,7 +18,7 @@ use futures::FutureExt as _;
 use ruma::OwnedEventId;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Durability, MessageRow, Store, StoreError, decode};
+use super::{Durability, MessageRow, Store, StoreError};
 use crate::ids::{PortalKey, RemoteMessageId};
 
 /// One bookkeeping write.
@@ -247,16 +247,7 @@ impl Store {
             let len = padded(chunk.len(), ROWS_PER_STATEMENT);
             let mut query = sqlx::query(sqlx::AssertSqlSafe(insert_messages_sql(len)));
             for i in 0..len {
-                let msg = chunk[i.min(chunk.len() - 1)];
-                query = query
-                    .bind(msg.portal.chat.as_str())
-                    .bind(decode::receiver_to_db(msg.portal.receiver.as_ref()))
-                    .bind(msg.remote_id.as_str())
-                    .bind(msg.event_id.as_str())
-                    .bind(msg.room_id.as_str())
-                    .bind(msg.remote_sender.as_ref().map(|s| s.as_str()))
-                    .bind(msg.sender.as_str())
-                    .bind(msg.timestamp_ms);
+                query = super::messages::bind_message(query, chunk[i.min(chunk.len() - 1)]);
             }
             query.execute(&mut *tx).await?;
         }

@@ -120,19 +120,26 @@ async fn insert_message_on<'e, E>(exec: E, msg: &MessageRow) -> Result<bool, Sto
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    let done = sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO messages (chat, receiver, remote_id, event_id, room_id, remote_sender, \
          sender, timestamp_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-    )
-    .bind(msg.portal.chat.as_str())
-    .bind(decode::receiver_to_db(msg.portal.receiver.as_ref()))
-    .bind(msg.remote_id.as_str())
-    .bind(msg.event_id.as_str())
-    .bind(msg.room_id.as_str())
-    .bind(msg.remote_sender.as_ref().map(|s| s.as_str()))
-    .bind(msg.sender.as_str())
-    .bind(msg.timestamp_ms)
-    .execute(exec)
-    .await?;
+    );
+    let done = bind_message(query, msg).execute(exec).await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Binds `msg`'s eight columns, in the order of the `messages` inserts.
+pub(super) fn bind_message<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    msg: &'q MessageRow,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    query
+        .bind(msg.portal.chat.as_str())
+        .bind(decode::receiver_to_db(msg.portal.receiver.as_ref()))
+        .bind(msg.remote_id.as_str())
+        .bind(msg.event_id.as_str())
+        .bind(msg.room_id.as_str())
+        .bind(msg.remote_sender.as_ref().map(|s| s.as_str()))
+        .bind(msg.sender.as_str())
+        .bind(msg.timestamp_ms)
 }
