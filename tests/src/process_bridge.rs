@@ -32,13 +32,15 @@ pub struct ProcessBridge<N> {
 }
 
 /// The path of bridge binary `name` built next to this test binary (`target/<profile>/`), so a
-/// test runs the binary of the same build (`cargo test --workspace` builds both).
+/// test runs the binary of the same build (`cargo test --workspace` builds both), or in
+/// `FB_BRIDGE_BIN_DIR` when that is set (benchmarks of a release build from a debug test).
 pub fn bridge_binary(name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe().context("locating the test binary")?;
     // target/<profile>/deps/<test>-<hash> → target/<profile>/<name>
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
+    let own = exe.parent().and_then(Path::parent).map(Path::to_owned);
+    let profile_dir = std::env::var_os("FB_BRIDGE_BIN_DIR")
+        .map(PathBuf::from)
+        .or(own)
         .context("the test binary has no target/<profile> directory")?;
     let bin = profile_dir.join(name);
     if !bin.is_file() {

@@ -240,3 +240,101 @@ async fn inbound_through_synapse() {
     );
     setup.stop().await;
 }
+
+/// A channel of `FB_BENCH_NICKS` IRC users (default 300) that a Matrix user opens, in each
+/// membership mode: how fast the member list becomes joined ghosts through the real Synapse
+/// (`full`, at `FB_BENCH_JOINS_PER_SECOND`, default 20), and how many ghosts `lazy` makes when
+/// `FB_BENCH_SPEAKERS` (default 5) of them speak.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run explicitly"]
+async fn big_channel_membership() {
+    use ferrybridge_irc::membership::SyncMode;
+    use futures::StreamExt;
+    let env = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (n, rate, speakers) = (
+        env("FB_BENCH_NICKS", 300),
+        env("FB_BENCH_JOINS_PER_SECOND", 20),
+        env("FB_BENCH_SPEAKERS", 5),
+    );
+    let setup = Setup::start_tuned(|server| {
+        server
+            .membership
+            .channels
+            .insert("#lazybig".into(), SyncMode::Lazy);
+        server.membership.joins_per_second = rate as f64;
+    })
+    .await
+    .unwrap();
+    let port = setup.ircd.port;
+    let crowd = |tag: &'static str, channel: &'static str| {
+        futures::stream::iter(0..n)
+            .map(move |i| async move {
+                let mut c = support::RawIrc::connect(port, &format!("{tag}{i}"))
+                    .await
+                    .unwrap();
+                c.join(channel).await.unwrap();
+                c
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+    };
+    let mut full = crowd("f", "#fullbig").await;
+    let mut lazy = crowd("l", "#lazybig").await;
+    let user = ferrybridge_tests::register_user(&setup.synapse, "bigwatch", false)
+        .await
+        .unwrap();
+    let ghosts = |room: ruma::OwnedRoomId, prefix: &'static str| {
+        let user = &user;
+        async move {
+            user.joined_members(&room)
+                .await
+                .map(|m| m.iter().filter(|u| u.as_str().starts_with(prefix)).count())
+                .unwrap_or(0)
+        }
+    };
+    let start = Instant::now();
+    let full_room = user
+        .join("#_irc_localhost_#fullbig:localhost")
+        .await
+        .unwrap();
+    while ghosts(full_room.clone(), "@_irc_localhost_f").await < n {
+        assert!(
+            start.elapsed() < Duration::from_secs(1800),
+            "full channel never filled"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let filled = start.elapsed().as_secs_f64();
+    let lazy_room = user
+        .join("#_irc_localhost_#lazybig:localhost")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let before = ghosts(lazy_room.clone(), "@_irc_localhost_l").await;
+    for c in lazy.iter_mut().take(speakers) {
+        c.send("PRIVMSG #lazybig :hi").await.unwrap();
+    }
+    let t = Instant::now();
+    while ghosts(lazy_room.clone(), "@_irc_localhost_l").await < speakers {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "speakers never joined"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = ghosts(lazy_room.clone(), "@_irc_localhost_l").await;
+    println!(
+        "BENCH big_channel nicks={n} full: all ghosts joined in {filled:.1}s ({:.1} joins/s, \
+         limit {rate}/s); lazy: {before} ghosts before anyone spoke, {after} after {speakers} spoke",
+        n as f64 / filled
+    );
+    full.clear();
+    lazy.clear();
+    setup.stop().await;
+}

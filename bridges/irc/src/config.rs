@@ -148,6 +148,9 @@ pub struct ServerConfig {
     /// IRC ident (username): `{localpart}`, `{mxid}`; reduced to 10 lowercase letters/digits.
     #[serde(default = "d_ident_template")]
     pub ident_template: String,
+    /// Which IRC membership is mirrored as Matrix membership (see [`crate::membership`]).
+    #[serde(default)]
+    pub membership: crate::membership::MembershipConfig,
 }
 
 impl ServerConfig {
@@ -175,6 +178,7 @@ impl ServerConfig {
             ping_timeout_secs: d_ping_timeout(),
             realname_template: d_realname_template(),
             ident_template: d_ident_template(),
+            membership: Default::default(),
         }
     }
 
@@ -210,6 +214,9 @@ impl ServerConfig {
         }
         if self.port == Some(0) {
             err("port", "expected a port between 1 and 65535".into());
+        }
+        for (field, problem) in self.membership.problems() {
+            err(&field, problem);
         }
         if let Some(path) = &self.tls_ca_file {
             if !self.tls {

@@ -16,6 +16,7 @@ pub mod format;
 pub mod idle;
 pub mod ids;
 pub mod line;
+pub mod membership;
 pub mod mentions;
 pub mod net;
 pub mod netsplit;

@@ -75,6 +75,8 @@ pub struct IrcNetwork {
     pub features: Arc<crate::features::Features>,
     /// Serialises puppet creation (one connection per user, even for a burst).
     creating: tokio::sync::Mutex<()>,
+    /// Who spoke, and the pacer of member-list joins (see [`crate::membership`]).
+    pub(crate) membership: crate::membership::Membership,
 }
 
 impl IrcNetwork {
@@ -100,6 +102,7 @@ impl IrcNetwork {
             last_active: Mutex::new(HashMap::new()),
             features,
             creating: tokio::sync::Mutex::new(()),
+            membership: Default::default(),
         }
     }
 

@@ -158,6 +158,7 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
                 .map(|(u, c)| (c.nick(), u.clone()))
                 .collect();
             crate::mentions::apply(&mut content, &puppets);
+            net.spoke(target, &nick);
             let portal = PortalKey::shared(chat_id(&net.name, target));
             profile(net, portal.clone(), &nick).await;
             send(
@@ -191,6 +192,9 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
             if net.is_ours(&nick) || crate::netsplit::returned(net, &nick, chan) {
                 return;
             }
+            if !net.mirrors_join(chan) {
+                return;
+            }
             let portal = PortalKey::shared(chat_id(&net.name, chan));
             profile(net, portal, &nick).await;
             member(net, chan, &nick, MembershipChange::Join).await;
@@ -204,7 +208,7 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
             if let Some(view) = lock(&net.channels).get_mut(&fold(chan)) {
                 view.members.remove(&fold(&nick));
             }
-            if !net.is_ours(&nick) {
+            if !net.is_ours(&nick) && net.mirrors_leave(chan, &nick) {
                 let reason = reason.clone().filter(|r| !r.is_empty());
                 member(net, chan, &nick, MembershipChange::Leave { reason }).await;
             }
@@ -231,10 +235,10 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
                 Some(r) if !r.is_empty() => format!("Quit: {r}"),
                 _ => "Quit".to_owned(),
             });
-            for chan in chans {
+            for chan in chans.iter().filter(|c| net.mirrors_leave(c, &nick)) {
                 member(
                     net,
-                    &chan,
+                    chan,
                     &nick,
                     MembershipChange::Leave {
                         reason: reason.clone(),
@@ -258,7 +262,7 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
                 });
                 return;
             }
-            if net.is_ours(who) {
+            if net.is_ours(who) || !net.mirrors_leave(chan, who) {
                 return;
             }
             let by = source
@@ -289,10 +293,14 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
                 return;
             }
             for chan in chans {
-                let reason = Some(format!("Nick changed to {new}"));
-                member(net, &chan, &old, MembershipChange::Leave { reason }).await;
-                profile(net, PortalKey::shared(chat_id(&net.name, &chan)), new).await;
-                member(net, &chan, new, MembershipChange::Join).await;
+                if net.mirrors_leave(&chan, &old) {
+                    let reason = Some(format!("Nick changed to {new}"));
+                    member(net, &chan, &old, MembershipChange::Leave { reason }).await;
+                }
+                if net.mirrors_join(&chan) {
+                    profile(net, PortalKey::shared(chat_id(&net.name, &chan)), new).await;
+                    member(net, &chan, new, MembershipChange::Join).await;
+                }
             }
         }
         Command::TOPIC(chan, Some(topic)) => {
@@ -333,18 +341,13 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
                 view.members = std::mem::take(&mut view.names_pending);
                 view.members.clone()
             };
-            let portal = PortalKey::shared(chat_id(&net.name, &chan));
-            for (folded, (nick, modes)) in names {
-                if folded == me || net.is_ours(&nick) {
-                    continue;
-                }
-                profile(net, portal.clone(), &nick).await;
-                member(net, &chan, &nick, MembershipChange::Join).await;
-                let level = power_of(&modes);
-                if level > 0 {
-                    member(net, &chan, &nick, MembershipChange::Power { level }).await;
-                }
-            }
+            // Joined at the configured pace, so a big channel does not flood the homeserver.
+            let listed = names
+                .into_iter()
+                .filter(|(folded, (nick, _))| *folded != me && !net.is_ours(nick))
+                .map(|(_, listed)| listed)
+                .collect();
+            net.join_listed(&chan, listed);
         }
         Command::ChannelMODE(chan, modes) => {
             for mode in modes {
@@ -377,7 +380,7 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
                     }
                     modes.clone()
                 };
-                if net.is_ours(nick) {
+                if net.is_ours(nick) || !net.mirrors_power(chan, nick) {
                     continue;
                 }
                 let level = power_of(&modes_now);

@@ -1,0 +1,115 @@
+//! Idle footprint of each bridge binary (ignored by default; run with
+//! `FB_BRIDGE_BIN_DIR=$CARGO_TARGET_DIR/release cargo test -p ferrybridge-tests --test footprint_bench -- --ignored --nocapture`
+//! after `cargo build --release --bins`): start-up time (process start until `/ready` answers
+//! 200, against a real Synapse, and InspIRCd or Prosody for IRC and XMPP) and resident memory
+//! once idle. Telegram and WhatsApp start with no users (their real adapters, no network).
+
+#[path = "irc/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use ferrybridge_core::bridge::Bridge;
+use ferrybridge_core::config::{Config, NetworkConfig};
+use ferrybridge_irc::{IrcBridge, IrcConfig};
+use ferrybridge_telegram::TelegramBridge;
+use ferrybridge_tests::bridge_env::{test_config, use_homeserver, write_registration};
+use ferrybridge_tests::xmpp::{Prosody, SECRET};
+use ferrybridge_tests::{ProcessBridge, Synapse, bridge_binary, work_dir};
+use ferrybridge_whatsapp::WhatsAppBridge;
+use ferrybridge_xmpp::XmppBridge;
+
+/// Resident memory of process `pid` in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Starts `binary` on `config`, waits for `/ready`, lets it settle, and prints one line.
+async fn measure<B: Bridge>(
+    name: &str,
+    mut config: Config<B::Config>,
+    dir: &std::path::Path,
+) -> Result<()>
+where
+    B::Config: serde::Serialize,
+{
+    let caps = B::info().capabilities;
+    let registration = write_registration(&config, &caps, dir)?;
+    let synapse = Synapse::start(&[registration]).await?;
+    use_homeserver(&mut config, &synapse)?;
+    let ready = format!("http://127.0.0.1:{}/ready", config.appservice.port);
+    let start = Instant::now();
+    let bridge = ProcessBridge::start(bridge_binary(name)?, config, dir).await?;
+    let http = reqwest::Client::new();
+    loop {
+        if http
+            .get(&ready)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            break;
+        }
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(60),
+            "{name} never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let startup = start.elapsed();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let pid = bridge.pid().context("the bridge process")?;
+    println!(
+        "BENCH footprint {name}: start-up to ready {:.2} s, idle RSS {:.1} MiB",
+        startup.as_secs_f64(),
+        rss_kib(pid) as f64 / 1024.0
+    );
+    drop(bridge);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run explicitly"]
+async fn idle_footprint_of_each_bridge() -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let ircd = support::Ircd::start()?;
+    let dir = work_dir("fb-footprint-irc-")?;
+    let mut config = test_config::<IrcBridge>(&IrcConfig::example_yaml(), None, dir.path())?;
+    let server = config
+        .network
+        .servers
+        .get_mut("localhost")
+        .context("the example config's network")?;
+    server.address = "127.0.0.1".into();
+    server.port = Some(ircd.port);
+    measure::<IrcBridge>("ferrybridge-irc", config, dir.path()).await?;
+
+    let prosody = Prosody::start().await?;
+    let dir = work_dir("fb-footprint-xmpp-")?;
+    let config = test_config::<XmppBridge>(&prosody.network_yaml(SECRET), None, dir.path())?;
+    measure::<XmppBridge>("ferrybridge-xmpp", config, dir.path()).await?;
+
+    let dir = work_dir("fb-footprint-telegram-")?;
+    let yaml = ferrybridge_telegram::TelegramConfig::example_yaml()
+        .replace("api_id:\n", "api_id: 1\n")
+        .replace("api_hash:\n", "api_hash: \"0123456789abcdef\"\n");
+    let config = test_config::<TelegramBridge>(&yaml, None, dir.path())?;
+    measure::<TelegramBridge>("ferrybridge-telegram", config, dir.path()).await?;
+
+    let dir = work_dir("fb-footprint-whatsapp-")?;
+    let sessions = dir.path().join("sessions");
+    let yaml = format!("  session_dir: {}\n", sessions.display());
+    let config = test_config::<WhatsAppBridge>(&yaml, None, dir.path())?;
+    measure::<WhatsAppBridge>("ferrybridge-whatsapp", config, dir.path()).await?;
+    Ok(())
+}
