@@ -119,3 +119,33 @@ async fn full_lazy_and_half_channels() -> Result<()> {
     setup.stop().await;
     Ok(())
 }
+
+/// RFC 1459 casemapping (InspIRCd's): `Rob[1]` and `rob{1}` are one IRC user and so one ghost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc1459_equivalent_nicks_are_one_ghost() -> Result<()> {
+    let setup = Setup::start().await?;
+    let mut first = RawIrc::connect(setup.ircd.port, "Rob[1]").await?;
+    first.join("#Fold").await?;
+    let user = ferrybridge_tests::register_user(&setup.synapse, "folder", false).await?;
+    let room = user.join("#_irc_localhost_#fold:localhost").await?;
+    first.send("PRIVMSG #Fold :from brackets").await?;
+    let one = user
+        .wait_for(&room, T, |e| e["content"]["body"] == "from brackets")
+        .await?;
+    first.send("QUIT").await?;
+    let mut second = RawIrc::connect(setup.ircd.port, "rob{1}").await?;
+    second.join("#Fold").await?;
+    second.send("PRIVMSG #fold :from braces").await?;
+    let two = user
+        .wait_for(&room, T, |e| e["content"]["body"] == "from braces")
+        .await?;
+    assert_eq!(one["sender"], two["sender"], "one ghost");
+    assert!(
+        one["sender"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("@_irc_localhost_rob"))
+    );
+    drop(second);
+    setup.stop().await;
+    Ok(())
+}

@@ -8,9 +8,13 @@
 use ferrybridge_core::ghost::GhostNaming;
 use ferrybridge_core::ids::{RemoteChatId, RemoteUserId};
 
-/// Case-folds an IRC name the way the ghost and portal IDs use it (ASCII lowercase).
+/// Case-folds an IRC name the way the ghost and portal IDs, and every comparison of names, use
+/// it: RFC 1459 casemapping, IRC's default (`A`–`Z` and `[]\~` fold to `a`–`z` and `{}|^`), so
+/// `Dan[1]` and `dan{1}`, one user to the server, are one ghost. IDs must not change with the
+/// server a connection happens to reach, so this does not follow each server's ISUPPORT; a
+/// server announcing another mapping is logged (see `relay`).
 pub fn fold(name: &str) -> String {
-    name.to_ascii_lowercase()
+    crate::nick::irc_lowercase(name, crate::nick::CaseMapping::Rfc1459)
 }
 
 /// Whether `target` names a channel rather than a nick.
@@ -78,5 +82,13 @@ mod tests {
         assert!(split_chat(&RemoteChatId::new("nonet")).is_none());
         let vars = IrcNaming.vars(&u);
         assert_eq!(IrcNaming.from_vars(&vars), Some(u));
+    }
+
+    #[test]
+    fn names_fold_by_rfc1459() {
+        assert_eq!(user_id("n", "Dan[1]"), user_id("n", "dan{1}"));
+        assert_eq!(user_id("n", "a\\b~"), user_id("n", "A|B^"));
+        assert_eq!(chat_id("n", "#Chan[x]"), chat_id("n", "#chan{x}"));
+        assert_ne!(user_id("n", "dan1"), user_id("n", "dan{1}"));
     }
 }

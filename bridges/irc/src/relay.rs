@@ -309,6 +309,12 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
             }
             topic_changed(net, chan, topic).await;
         }
+        Command::Response(Response::RPL_ISUPPORT, args) => {
+            let mapping = args.iter().find_map(|a| a.strip_prefix("CASEMAPPING="));
+            if let Some(mapping) = mapping.filter(|m| !m.eq_ignore_ascii_case("rfc1459")) {
+                tracing::warn!(network = %net.name, casemapping = mapping, "the server folds names by another casemapping than the bridge (rfc1459): names differing only in []\\~ vs {{}}|^ are one user to the bridge");
+            }
+        }
         Command::Response(Response::RPL_TOPIC, args) if args.len() >= 3 => {
             topic_changed(net, &args[1], &args[2]).await;
         }
