@@ -16,6 +16,7 @@ use ferrybridge_core::events::{MessageContent, RemoteEvent, RemoteEventKind};
 use ferrybridge_core::ids::{PortalKey, RemoteMessageId, RemoteUserId};
 use ferrybridge_tests::bench_hs::BenchHomeserver;
 use ferrybridge_tests::echo::EchoBridge;
+use ferrybridge_tests::relay_bench::{homeserver_latencies, percentiles};
 use serde_json::json;
 
 #[tokio::main(flavor = "multi_thread")]
@@ -135,6 +136,67 @@ async fn main() -> anyhow::Result<()> {
         n as f64 / secs
     );
     phase.report(&hs, n);
+
+    // Latency, each way: one message every 2 ms (well below saturation), from hand-over to
+    // arrival (the network's delivery call, the homeserver's send).
+    let lat_n = 1000;
+    let mut sent_at = vec![None; lat_n];
+    for (i, slot) in sent_at.iter_mut().enumerate() {
+        let event = json!({"event_id": format!("$lat-{i}"), "room_id": room, "sender": "@user:bench", "type": "m.room.message",
+                           "origin_server_ts": 0, "content": {"msgtype": "m.text", "body": "lat"}});
+        *slot = Some(Instant::now());
+        client
+            .put(format!("{url}/l{i}"))
+            .bearer_auth(&token)
+            .json(&json!({"events": [event]}))
+            .send()
+            .await?;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    wait(
+        || net.seen_count() >= n + single + lat_n,
+        Duration::from_secs(60),
+    )
+    .await?;
+    let to_network: Vec<Duration> = net
+        .seen()
+        .iter()
+        .filter_map(|s| {
+            let i: usize = s
+                .event
+                .event_id
+                .as_str()
+                .strip_prefix("$lat-")?
+                .parse()
+                .ok()?;
+            Some(s.at.duration_since(sent_at.get(i).copied().flatten()?))
+        })
+        .collect();
+    let (p50, p99, count) = percentiles(to_network);
+    println!(
+        "matrix -> network latency: p50 {p50:.2} ms, p99 {p99:.2} ms ({count} single-event transactions, one per 2 ms; includes the synchronous commit)"
+    );
+    hs.record(true);
+    let mut sent_at = vec![None; lat_n];
+    for (i, slot) in sent_at.iter_mut().enumerate() {
+        *slot = Some(Instant::now());
+        host.send(RemoteEvent {
+            portal: key.clone(),
+            kind: RemoteEventKind::Message {
+                id: RemoteMessageId::new(format!("lat{i}")),
+                sender: RemoteUserId::new("user0"),
+                content: MessageContent::text(format!("lat {i}")),
+                reply_to: None,
+            },
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let to_matrix = homeserver_latencies(&hs, &sent_at, "latency sends").await;
+    let (p50, p99, count) = percentiles(to_matrix);
+    println!(
+        "network -> matrix latency: p50 {p50:.2} ms, p99 {p99:.2} ms ({count} messages, one per 2 ms)"
+    );
 
     println!(
         "memory: RSS {} MiB idle process, {} MiB after the runs",

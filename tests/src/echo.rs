@@ -74,6 +74,8 @@ impl NetworkConfig for EchoConfig {
 pub struct Seen {
     pub portal: PortalKey,
     pub event: MatrixEvent,
+    /// When the network was handed it (for latency benchmarks).
+    pub at: Instant,
 }
 
 /// The loopback network.
@@ -229,6 +231,7 @@ impl Bridge for EchoBridge {
         self.seen.lock().unwrap().push(Seen {
             portal: portal.key().clone(),
             event: event.clone(),
+            at: Instant::now(),
         });
         let host = &self.host;
         // In a DM the other side answers; in a group, `echo` does.
