@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use ferrybridge_core::bridge::Bridge;
-use ferrybridge_core::config::{Config, NetworkConfig};
-use ferrybridge_irc::{IrcBridge, IrcConfig};
+use ferrybridge_core::config::Config;
+use ferrybridge_irc::IrcBridge;
 use ferrybridge_telegram::TelegramBridge;
 use ferrybridge_tests::bridge_env::{test_config, use_homeserver, write_registration};
 use ferrybridge_tests::xmpp::{Prosody, SECRET};
@@ -89,14 +89,7 @@ async fn idle_footprint_of_each_bridge() -> Result<()> {
 
     let ircd = support::Ircd::start()?;
     let dir = work_dir("fb-footprint-irc-")?;
-    let mut config = test_config::<IrcBridge>(&IrcConfig::example_yaml(), None, dir.path())?;
-    let server = config
-        .network
-        .servers
-        .get_mut("localhost")
-        .context("the example config's network")?;
-    server.address = "127.0.0.1".into();
-    server.port = Some(ircd.port);
+    let config = support::process_config(dir.path(), ircd.port)?;
     measure::<IrcBridge>("ferrybridge-irc", config, dir.path()).await?;
 
     let prosody = Prosody::start().await?;

@@ -32,9 +32,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use ferrybridge_core::bridge::Bridge;
-use ferrybridge_core::config::NetworkConfig;
 use ferrybridge_irc::{IrcBridge, IrcConfig};
-use ferrybridge_tests::bridge_env::{test_config, use_homeserver, write_registration};
+use ferrybridge_tests::bridge_env::{use_homeserver, write_registration};
 use ferrybridge_tests::crash::{
     STALL, Tally, latest_number, load_size, matrix_load_across_restart, matrix_numbers,
     notices_from, numbered, numbers, numbers_in_timeline, ranges, reached, send_numbered, talk,
@@ -95,14 +94,12 @@ impl Env {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let ircd = Ircd::start()?;
         let dir = work_dir("fb-irc-crash-")?;
-        let mut config = test_config::<IrcBridge>(&IrcConfig::example_yaml(), None, dir.path())?;
+        let mut config = support::process_config(dir.path(), ircd.port)?;
         let server = config
             .network
             .servers
             .get_mut("localhost")
             .context("the example config's network")?;
-        server.address = "127.0.0.1".into();
-        server.port = Some(ircd.port);
         // The load is the test, not the bridge's pacing (the test ircd has no flood limits).
         server.flood.burst = 1_000_000;
         server.flood.per_second = 1_000_000.0;

@@ -25,7 +25,6 @@ use crate::ids::{PortalKey, PortalKind};
 use crate::matrix::{MatrixClient, MatrixError};
 use crate::network::{Network, NetworkHandle};
 use crate::seam::{BridgeError, NetworkInfo};
-use crate::store::Write;
 use crate::store::{PortalRow, Store, StoreError};
 
 pub use crate::seam::Portal;
@@ -351,7 +350,7 @@ impl Portals {
             if let Some(id) = journal {
                 // In the next group commit; the store's writer logs a failure (the event is
                 // then replayed, and skipped if the message map has it).
-                drop(this.inner.store.bookkeep(vec![Write::FinishRemote(id)]));
+                drop(this.inner.store.finish_remote(id));
             }
         });
     }

@@ -69,8 +69,14 @@ pub(crate) fn routes(core: Core, config: &ProvisioningConfig, homeserver: url::U
         .route("/login/{id}", axum::routing::delete(login_cancel))
         .route("/logout", post(logout))
         .route("/portals", get(list_portals))
-        .route("/plumb", post(plumb))
-        .route("/unlink", post(unlink))
+        .route(
+            "/plumb",
+            post(|State(s), c, b| room_command(s, c, b, "plumb")),
+        )
+        .route(
+            "/unlink",
+            post(|State(s), c, b| room_command(s, c, b, "unlink")),
+        )
         .with_state(state);
     Router::new().nest(PREFIX, api)
 }
@@ -225,23 +231,15 @@ async fn list_portals(
     Ok(Json(json!({ "portals": portals })))
 }
 
-async fn plumb(
-    State(state): State<ProvisioningState>,
+/// `/plumb` and `/unlink`: the bot command of that name, for the caller.
+async fn room_command(
+    state: ProvisioningState,
     caller: Caller,
     bytes: Bytes,
+    name: &'static str,
 ) -> Result<Json<Value>, MatrixError> {
     let request = body(&bytes)?;
-    let message = state.run_room_command(&caller, "plumb", request).await?;
-    Ok(Json(json!({ "message": message })))
-}
-
-async fn unlink(
-    State(state): State<ProvisioningState>,
-    caller: Caller,
-    bytes: Bytes,
-) -> Result<Json<Value>, MatrixError> {
-    let request = body(&bytes)?;
-    let message = state.run_room_command(&caller, "unlink", request).await?;
+    let message = state.run_room_command(&caller, name, request).await?;
     Ok(Json(json!({ "message": message })))
 }
 

@@ -21,7 +21,7 @@ use crate::appservice::{AppserviceHandler, Busy};
 use crate::context::Core;
 use crate::host::BridgeHost;
 use crate::portal::QueueKey;
-use crate::store::{InboxEvent, MessageRow, Write};
+use crate::store::{InboxEvent, MessageRow};
 
 pub(crate) use event::RawEvent;
 
@@ -200,9 +200,7 @@ impl Router {
     /// group commit, without waiting for it: the portal's queue goes on to the next event, and
     /// the store's writer logs a failure (the event is then replayed after a restart).
     async fn finish_with(&self, id: i64, delivered: Option<MessageRow>) {
-        let mut writes: Vec<Write> = delivered.map(Write::Message).into_iter().collect();
-        writes.push(Write::FinishInbox(id));
-        drop(self.host.store().bookkeep(writes));
+        drop(self.host.store().finish_inbox_with(id, delivered));
     }
 
     async fn finish(&self, id: i64) {

@@ -158,6 +158,9 @@ impl Bookkeeper {
         remote: &RemoteMessageId,
     ) -> Option<MessageRow> {
         let pending = self.pending();
+        if pending.by_remote.is_empty() {
+            return None;
+        }
         let event = pending.by_remote.get(&(portal.clone(), remote.clone()))?;
         pending.by_event.get(event).map(|(row, _)| row.clone())
     }

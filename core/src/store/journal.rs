@@ -55,7 +55,7 @@ impl Store {
     }
 
     /// Marks a journaled event applied (deletes it). Unknown IDs do nothing.
-    pub async fn finish_remote(&self, id: i64) -> Result<(), StoreError> {
-        self.bookkeep(vec![super::Write::FinishRemote(id)]).await
+    pub fn finish_remote(&self, id: i64) -> super::Committed {
+        self.bookkeep(vec![super::Write::FinishRemote(id)])
     }
 }

@@ -5,7 +5,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::decode;
-use super::{Store, StoreError, Write};
+use super::{Committed, Store, StoreError, Write};
 use crate::ids::{PortalKey, RemoteChatId, RemoteMessageId, RemoteUserId};
 
 /// One bridged message: remote ID ↔ Matrix event ID, for replies, edits and redactions.
@@ -57,15 +57,12 @@ impl Store {
     }
 
     /// Finishes an inbox event and records the message it was delivered as, in one group
-    /// commit (see `bookkeeping`): never one without the other.
-    pub async fn finish_inbox_with(
-        &self,
-        inbox_id: i64,
-        msg: Option<&MessageRow>,
-    ) -> Result<(), StoreError> {
-        let mut writes: Vec<Write> = msg.cloned().map(Write::Message).into_iter().collect();
+    /// commit (see `bookkeeping`): never one without the other. Await the result to know it is
+    /// written, or drop it to go on at once.
+    pub fn finish_inbox_with(&self, inbox_id: i64, msg: Option<MessageRow>) -> Committed {
+        let mut writes: Vec<Write> = msg.map(Write::Message).into_iter().collect();
         writes.push(Write::FinishInbox(inbox_id));
-        self.bookkeep(writes).await
+        self.bookkeep(writes)
     }
 
     pub async fn message_by_remote(

@@ -142,8 +142,8 @@ impl Store {
 
     /// Marks an inbox event handled (deletes it, in the next group commit). Finishing an
     /// unknown ID does nothing.
-    pub async fn finish_inbox(&self, id: i64) -> Result<(), StoreError> {
-        self.bookkeep(vec![super::Write::FinishInbox(id)]).await
+    pub fn finish_inbox(&self, id: i64) -> super::Committed {
+        self.finish_inbox_with(id, None)
     }
 
     /// Forgets transaction IDs recorded before `before_ms` (Unix milliseconds) whose events are

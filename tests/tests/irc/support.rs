@@ -198,6 +198,24 @@ pub fn bot_id() -> OwnedUserId {
     "@ircbot:localhost".try_into().unwrap()
 }
 
+/// The harness's config of the IRC bridge (`test_config`, for a bridge process), pointed at
+/// the ircd on `irc_port`; returns it with its one server for further tuning.
+pub fn process_config(dir: &Path, irc_port: u16) -> Result<Config<IrcConfig>> {
+    let mut config = ferrybridge_tests::bridge_env::test_config::<IrcBridge>(
+        &IrcConfig::example_yaml(),
+        None,
+        dir,
+    )?;
+    let server = config
+        .network
+        .servers
+        .get_mut("localhost")
+        .context("the example config's network")?;
+    server.address = "127.0.0.1".into();
+    server.port = Some(irc_port);
+    Ok(config)
+}
+
 fn config_for(dir: &Path, irc_port: u16, hs: Option<&str>) -> Result<(Config<IrcConfig>, PathBuf)> {
     let text = ferrybridge_core::cli::fill_secrets(&example_config(
         &IrcBridge::info(),

@@ -253,7 +253,10 @@ async fn finishing_an_event_records_its_message_in_the_same_transaction() {
             sender: ruma::UserId::parse("@u:hs").unwrap(),
             timestamp_ms: 1,
         };
-        store.finish_inbox_with(ids[0], Some(&row)).await.unwrap();
+        store
+            .finish_inbox_with(ids[0], Some(row.clone()))
+            .await
+            .unwrap();
         store.finish_inbox_with(ids[1], None).await.unwrap();
         assert!(store.pending_inbox().await.unwrap().is_empty());
         assert_eq!(
@@ -267,7 +270,10 @@ async fn finishing_an_event_records_its_message_in_the_same_transaction() {
                 .await
                 .unwrap(),
         );
-        store.finish_inbox_with(again[0], Some(&row)).await.unwrap();
+        store
+            .finish_inbox_with(again[0], Some(row.clone()))
+            .await
+            .unwrap();
         assert!(store.pending_inbox().await.unwrap().is_empty());
     })
     .await;
