@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# THE test command (CI runs it through .ci/run): installs the peers, makes sure PostgreSQL is up,
-# builds and runs `cargo test --workspace` (integration tests start their own Synapse through the
+# THE test command (CI runs it through .ci/run): installs the peers, makes sure PostgreSQL and
+# Redis are up, builds and runs `cargo test --workspace` (integration tests start their own Synapse through the
 # ferrybridge-tests harness), then the config-equality check if present
 # (scripts/check-config-equality.sh). Exits non-zero on any failure.
 # Usage: scripts/test.sh [extra `cargo test` args, e.g. a test name filter]
@@ -29,6 +29,20 @@ else
   pg_ctlcluster --skip-systemctl-redirect "$ver" main start
   for _ in $(seq 1 100); do pg_isready -q -h 127.0.0.1 && break; sleep 0.1; done
   pg_isready -h 127.0.0.1
+fi
+
+step "redis"
+if redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
+  echo "redis: answering on 127.0.0.1:6379"
+else
+  command -v redis-server >/dev/null \
+    || { echo "Redis is not running on 127.0.0.1:6379 and redis-server is not installed" >&2; exit 1; }
+  echo "redis: not answering; starting redis-server on 127.0.0.1:6379 (no persistence)"
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  for _ in $(seq 1 50); do redis-cli -h 127.0.0.1 ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+  redis-cli -h 127.0.0.1 ping
 fi
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$FB_CACHE/target}"

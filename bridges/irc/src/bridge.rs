@@ -28,6 +28,8 @@ pub struct IrcBridge {
     /// The users' `!feature` switches.
     pub features: Arc<Features>,
     host: BridgeHost,
+    /// The connection pool's client, shared by the networks (with `network.pool` set).
+    pool: Option<Arc<crate::pool::PoolClient>>,
 }
 
 impl IrcBridge {
@@ -148,12 +150,18 @@ impl Bridge for IrcBridge {
             return Err(e);
         }
         let features = Arc::new(Features::default());
+        let pool = config.pool.clone().map(crate::pool::PoolClient::new);
         let networks = config
             .servers
             .iter()
             .map(|(name, server)| {
-                let net =
-                    IrcNetwork::new(name.clone(), server.clone(), features.clone(), host.clone());
+                let net = IrcNetwork::new(
+                    name.clone(),
+                    server.clone(),
+                    features.clone(),
+                    host.clone(),
+                    pool.clone(),
+                );
                 (name.clone(), Arc::new(net))
             })
             .collect();
@@ -162,6 +170,7 @@ impl Bridge for IrcBridge {
             networks,
             features,
             host,
+            pool,
         }))
     }
 
@@ -171,6 +180,9 @@ impl Bridge for IrcBridge {
 
     async fn start(self: Arc<Self>) -> Result<(), BridgeError> {
         let host = &self.host;
+        if let Some(pool) = &self.pool {
+            pool.start(host.tasks());
+        }
         self.features
             .load(host.store())
             .await
@@ -196,16 +208,23 @@ impl Bridge for IrcBridge {
     }
 
     /// QUITs every connection and waits (at most a few seconds) until each has written its
-    /// QUIT and closed.
+    /// QUIT and closed. With a pool, connections detach instead: the pool keeps them on IRC,
+    /// and what they had read is handed on before they end.
     async fn stop(&self) {
         for net in self.networks.values() {
             net.stop();
+        }
+        if let Some(pool) = &self.pool {
+            pool.stop();
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
         while !self.networks.values().all(|n| n.all_closed())
             && tokio::time::Instant::now() < deadline
         {
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for net in self.networks.values() {
+            net.relay_finished(Duration::from_secs(2)).await;
         }
     }
 

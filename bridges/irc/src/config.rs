@@ -17,6 +17,9 @@ pub struct IrcConfig {
     /// `{network}` in templates, so it must be usable in Matrix localparts.
     #[serde(default)]
     pub servers: BTreeMap<String, ServerConfig>,
+    /// The connection pool that owns the IRC sockets (see [`crate::pool`]); none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<crate::pool::PoolConfig>,
 }
 
 impl IrcConfig {
@@ -44,6 +47,11 @@ impl IrcConfig {
         }
         for (name, server) in &self.servers {
             server.check(name, &mut errors);
+        }
+        if let Some(pool) = &self.pool {
+            for (key, problem) in pool.problems() {
+                errors.push(ConfigError::new(format!("pool.{key}"), problem));
+            }
         }
         errors
     }

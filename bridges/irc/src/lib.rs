@@ -23,6 +23,7 @@ pub mod netsplit;
 pub mod nick;
 pub mod numerics;
 pub mod outbound;
+pub mod pool;
 pub mod puppet;
 pub mod relay;
 pub mod restore;

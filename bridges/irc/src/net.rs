@@ -77,6 +77,10 @@ pub struct IrcNetwork {
     creating: tokio::sync::Mutex<()>,
     /// Who spoke, and the pacer of member-list joins (see [`crate::membership`]).
     pub(crate) membership: crate::membership::Membership,
+    /// The connection pool that owns the sockets, if configured.
+    pub pool: Option<Arc<crate::pool::PoolClient>>,
+    /// The bot's relay task, awaited at stop so the lines it was handed reach the core.
+    relay: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl IrcNetwork {
@@ -85,6 +89,7 @@ impl IrcNetwork {
         config: ServerConfig,
         features: Arc<crate::features::Features>,
         host: BridgeHost,
+        pool: Option<Arc<crate::pool::PoolClient>>,
     ) -> Self {
         let limiter = ConnectLimiter::new(config.concurrent_connects);
         let cache_entries = host.limits().remote_cache_entries;
@@ -103,7 +108,17 @@ impl IrcNetwork {
             features,
             creating: tokio::sync::Mutex::new(()),
             membership: Default::default(),
+            pool,
+            relay: Mutex::new(None),
         }
+    }
+
+    /// Where the connection of `key` lives, if the pool owns the sockets.
+    fn pooled(&self, key: crate::pool::ConnKey) -> Option<crate::conn::Pooled> {
+        self.pool.as_ref().map(|client| crate::conn::Pooled {
+            client: client.clone(),
+            key,
+        })
     }
 
     pub fn host(&self) -> &BridgeHost {
@@ -240,6 +255,7 @@ impl IrcNetwork {
             auth,
             channel_messages: false,
             backlog_cap: host.limits().remote_backlog,
+            pool: self.pooled(crate::pool::ConnKey::puppet(&self.name, user)),
         })
     }
 
@@ -255,14 +271,17 @@ impl IrcNetwork {
             auth: self.config.bot_password.clone().map(Auth::ServerPassword),
             channel_messages: true,
             backlog_cap: self.host.limits().remote_backlog,
+            pool: self.pooled(crate::pool::ConnKey::bot(&self.name)),
         };
         let conn = Conn::spawn(config, self.limiter.clone(), tx, self.tasks());
         if self.bot.set(conn.clone()).is_err() {
             conn.quit("duplicate");
             return;
         }
-        self.tasks()
+        let relay = self
+            .tasks()
             .spawn(crate::relay::run(self.clone(), conn.clone(), rx));
+        *lock(&self.relay) = Some(relay);
         let this = self.clone();
         self.tasks().spawn(async move {
             if conn
@@ -297,13 +316,28 @@ impl IrcNetwork {
         }
     }
 
-    /// Quits every connection.
+    /// Quits every connection; with a pool, detaches instead (the sockets stay on IRC for
+    /// the next bridge process).
     pub fn stop(&self) {
-        for c in lock(&self.puppets).values() {
-            c.quit("Bridge shutting down");
+        let conns: Vec<Conn> = lock(&self.puppets)
+            .values()
+            .cloned()
+            .chain(self.bot.get().cloned())
+            .collect();
+        for c in conns {
+            if self.pool.is_some() {
+                c.detach();
+            } else {
+                c.quit("Bridge shutting down");
+            }
         }
-        if let Some(b) = self.bot.get() {
-            b.quit("Bridge shutting down");
+    }
+
+    /// Waits (at most `max`) for the bot's relay to hand on what its connection read.
+    pub async fn relay_finished(&self, max: Duration) {
+        let relay = lock(&self.relay).take();
+        if let Some(relay) = relay {
+            let _ = tokio::time::timeout(max, relay).await;
         }
     }
 

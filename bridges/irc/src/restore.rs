@@ -46,8 +46,11 @@ pub async fn forget(net: &IrcNetwork, user: &UserId) {
     }
 }
 
-/// Reconnects every puppet that was in a channel before the restart, and rejoins.
+/// Reconnects every puppet that was in a channel before the restart, and rejoins. With a
+/// connection pool, every puppet the pool still holds is taken over too (one in no channel,
+/// e.g. only in private chats, would otherwise stay on IRC unowned).
 pub async fn restore_all(net: Arc<IrcNetwork>) {
+    take_over_pooled(&net).await;
     let host = net.host();
     let prefix = format!("{} ", net.name);
     let rows = match host.store().kv_list(KV_CHANNELS, &prefix).await {
@@ -81,6 +84,29 @@ pub async fn restore_all(net: Arc<IrcNetwork>) {
                 if let Err(e) = conn.join(&chan, None, REQUEST_WAIT).await {
                     tracing::info!(%user, channel = %chan, error = %e, "puppet could not rejoin");
                 }
+            }
+        });
+    }
+}
+
+/// Takes over the puppets the pool holds on this network.
+async fn take_over_pooled(net: &Arc<IrcNetwork>) {
+    let Some(pool) = &net.pool else { return };
+    let keys = match pool.pooled_keys(&net.name).await {
+        Ok(keys) => keys,
+        Err(e) => {
+            tracing::warn!(network = %net.name, error = %e, "cannot list pooled IRC connections; channels' puppets are restored from the store");
+            return;
+        }
+    };
+    for user in keys.iter().filter_map(|k| k.puppet_user()) {
+        if net.puppet(&user).is_some() {
+            continue;
+        }
+        let net2 = net.clone();
+        net.tasks().spawn(async move {
+            if let Err(e) = net2.ensure_puppet(&user).await {
+                tracing::info!(%user, error = %e, "could not take over a pooled puppet");
             }
         });
     }

@@ -25,7 +25,8 @@ fn example_parses_to_defaults_and_validates() {
     assert_eq!(
         cfg,
         IrcConfig {
-            servers: BTreeMap::from([("localhost".into(), expected)])
+            servers: BTreeMap::from([("localhost".into(), expected)]),
+            pool: None,
         }
     );
     assert_eq!(NetworkConfig::validate(&cfg), vec![]);
@@ -133,4 +134,25 @@ fn tls_ca_file_must_be_a_readable_pem_used_with_tls() {
     let spaced =
         parse("servers:\n  x:\n    address: irc.example.net\n    bot_password: \"a b\"\n").unwrap();
     assert_eq!(keys(&spaced), vec!["servers.x.bot_password"]);
+}
+
+#[test]
+fn pool_section_parses_and_is_checked() {
+    let cfg = parse(
+        "servers:\n  oftc:\n    address: irc.oftc.net\npool:\n  redis_url: redis://127.0.0.1:6379/0\n",
+    )
+    .unwrap();
+    let pool = cfg.pool.as_ref().unwrap();
+    assert_eq!(pool.key_prefix, "ferrybridge:irc");
+    assert_eq!(pool.max_backlog, 100_000);
+    assert_eq!(cfg.problems(), vec![]);
+    let bad = parse(
+        "servers:\n  oftc:\n    address: irc.oftc.net\npool:\n  redis_url: nonsense\n  key_prefix: \"a b\"\n  max_backlog: 5\n",
+    )
+    .unwrap();
+    let keys: Vec<String> = bad.problems().into_iter().map(|e| e.key).collect();
+    assert_eq!(
+        keys,
+        ["pool.redis_url", "pool.key_prefix", "pool.max_backlog"]
+    );
 }

@@ -8,7 +8,7 @@
 //! every incoming line; messages are confirmed by a `PING` sent right after them, so an error
 //! numeric (404, 401, …) for the message arrives before its `PONG` and is reported.
 
-mod io;
+pub(crate) mod io;
 mod session;
 
 pub use io::load_ca_file;
@@ -55,6 +55,21 @@ pub struct ConnConfig {
     /// Lines the flood-paced writer may hold before a confirmed send (a Matrix message) is
     /// refused with [`IrcFailure::BackedUp`] (`limits.remote_backlog`).
     pub backlog_cap: usize,
+    /// The connection pool that owns the socket, if one is configured.
+    pub pool: Option<Pooled>,
+}
+
+/// Where a pooled connection's socket lives: the pool, under a key stable across restarts.
+#[derive(Clone)]
+pub struct Pooled {
+    pub client: Arc<crate::pool::PoolClient>,
+    pub key: crate::pool::ConnKey,
+}
+
+impl std::fmt::Debug for Pooled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Pooled").field(&self.key.as_str()).finish()
+    }
 }
 
 /// What a connection reports to its owner.
@@ -105,6 +120,8 @@ pub(crate) enum Cmd {
     },
     Quit(String),
     Reconnect(Option<Box<ConnConfig>>),
+    /// End the task but leave the pooled socket on IRC (bridge restart with a pool).
+    Detach,
 }
 
 /// A channel this connection is (or should be, after a reconnect) in.
@@ -138,6 +155,9 @@ pub(crate) struct Shared {
     /// the flood control is still pacing, which must not count against a request's timeout.
     pub queued: AtomicU64,
     pub written: Arc<AtomicU64>,
+    /// Set by [`Conn::detach`] before the task hears of it: a pooled stream that ends now is
+    /// the bridge stopping, not a lost connection.
+    pub detaching: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -183,6 +203,7 @@ impl Conn {
             registered: reg_tx,
             queued: AtomicU64::new(0),
             written: Arc::new(AtomicU64::new(0)),
+            detaching: Default::default(),
         });
         tasks.spawn(session::run(
             config,
@@ -483,6 +504,13 @@ impl Conn {
     /// Quits and ends the task.
     pub fn quit(&self, reason: &str) {
         let _ = self.cmd.send(Cmd::Quit(reason.to_owned()));
+    }
+
+    /// Ends the task without QUIT, leaving a pooled socket connected for the next bridge
+    /// process; the lines already read are still handed on. Without a pool, a quit.
+    pub fn detach(&self) {
+        self.shared.detaching.store(true, Ordering::Relaxed);
+        let _ = self.cmd.send(Cmd::Detach);
     }
 
     /// Reconnects now (with a new config, e.g. new credentials).

@@ -10,9 +10,12 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::io::{self, Reader};
+use crate::pool::track::SocketState;
 
 /// How long a QUIT may wait for the lines queued before it.
 const QUIT_FLUSH: Duration = Duration::from_secs(2);
+/// How long a detaching connection reads what the pool already sent.
+const DETACH_DRAIN: Duration = Duration::from_secs(5);
 use super::{Auth, Cmd, ConnConfig, ConnEvent, Shared, Step, Waiter};
 use crate::backoff::{Backoff, ConnectLimiter};
 use crate::flood::FloodControl;
@@ -57,10 +60,12 @@ pub(super) async fn run(
                     _ => continue,
                 },
             };
-            match io::connect(&config.server).await {
-                Ok((reader, writer)) => {
+            match open(&config).await {
+                Ok((reader, writer, resumed)) => {
                     let mut session = Session::new(&config, &events, &shared, writer, &tasks);
-                    session.serve(reader, &mut cmds, Some(permit)).await
+                    session
+                        .serve(reader, &mut cmds, Some(permit), resumed)
+                        .await
                 }
                 Err(e) => End::Lost(format!("cannot connect: {e}")),
             }
@@ -110,11 +115,28 @@ pub(super) async fn run(
     }
 }
 
+/// A socket to the server: our own, or the pool's (maybe taken over registered).
+async fn open(config: &ConnConfig) -> std::io::Result<(Reader, io::Writer, Option<SocketState>)> {
+    match &config.pool {
+        Some(p) => {
+            let a = p
+                .client
+                .attach(&p.key, &config.server, config.channel_messages)
+                .await?;
+            Ok((a.reader, a.writer, a.resumed))
+        }
+        None => {
+            let (r, w) = io::connect(&config.server).await?;
+            Ok((r, w, None))
+        }
+    }
+}
+
 /// Handles commands while disconnected: requests fail at once (never silently), quit/reconnect
 /// end the wait. Returns `Lost` after a plain send, so the caller keeps waiting.
 async fn idle(cmds: &mut mpsc::UnboundedReceiver<Cmd>) -> End {
     match cmds.recv().await {
-        None | Some(Cmd::Quit(_)) => End::Quit,
+        None | Some(Cmd::Quit(_)) | Some(Cmd::Detach) => End::Quit,
         Some(Cmd::Reconnect(c)) => End::Reconnect(c),
         Some(Cmd::Send { waiter, .. }) => {
             if let Some(w) = waiter {
@@ -205,15 +227,23 @@ impl<'a> Session<'a> {
         mut reader: Reader,
         cmds: &mut mpsc::UnboundedReceiver<Cmd>,
         mut permit: Option<crate::backoff::ConnectPermit>,
+        resumed: Option<SocketState>,
     ) -> End {
-        self.register_start();
+        match resumed {
+            Some(state) => self.resume(state),
+            None => self.register_start(),
+        }
+        // Set by a detach: hand on what the pool already sent, then end without QUIT.
+        let mut detaching: Option<Instant> = None;
         let ping_timeout = Duration::from_secs(self.config.server.ping_timeout_secs.max(10));
         let started = Instant::now();
         let mut last_seen = Instant::now();
         let mut pinged = false;
         let mut buf = Vec::with_capacity(512);
         loop {
-            let deadline = if self.registered {
+            let deadline = if let Some(d) = detaching {
+                d
+            } else if self.registered {
                 last_seen
                     + if pinged {
                         ping_timeout
@@ -244,11 +274,16 @@ impl<'a> Session<'a> {
                             Err(e) => tracing::debug!(error = %e, "ignoring malformed IRC line"),
                         }
                     }
+                    Ok(None) if detaching.is_some() || self.shared.detaching.load(std::sync::atomic::Ordering::Relaxed) => return End::Quit,
                     Ok(None) => { self.fail_waiters(); return End::Lost("connection closed by the server".into()); }
                     Err(e) => { self.fail_waiters(); return End::Lost(format!("read error: {e}")); }
                 },
-                cmd = cmds.recv() => match cmd {
-                    None | Some(Cmd::Quit(_)) => {
+                cmd = cmds.recv(), if detaching.is_none() => match cmd {
+                    Some(Cmd::Detach) if self.config.pool.is_some() => {
+                        self.fail_waiters();
+                        detaching = Some(Instant::now() + DETACH_DRAIN);
+                    }
+                    None | Some(Cmd::Quit(_)) | Some(Cmd::Detach) => {
                         let reason = match cmd { Some(Cmd::Quit(r)) => r, _ => "bridge stopping".into() };
                         self.send(format!("QUIT :{reason}"));
                         self.flushed(QUIT_FLUSH).await;
@@ -282,6 +317,9 @@ impl<'a> Session<'a> {
                     }
                 },
                 _ = tokio::time::sleep_until(deadline) => {
+                    if detaching.is_some() {
+                        return End::Quit;
+                    }
                     if !self.registered {
                         self.fail_waiters();
                         return End::Lost("registration timed out".into());
@@ -308,6 +346,39 @@ impl<'a> Session<'a> {
             "USER {} 0 * :{}",
             self.config.ident, self.config.realname
         ));
+    }
+
+    /// Takes over a pooled socket that is registered already: our state is the pool's, and
+    /// the owner hears `Registered` as after a registration (nothing is sent to IRC, except
+    /// NAMES for the bot so its member lists are filled again).
+    fn resume(&mut self, state: SocketState) {
+        self.registered = true;
+        self.nick = state.nick.clone();
+        {
+            let mut st = self.shared.lock();
+            st.nick = state.nick.clone();
+            st.registered = true;
+            st.last_error = None;
+            st.user = state.user.clone();
+            st.host = state.host.clone();
+            if st.desired_nick.is_empty() {
+                st.desired_nick = state.nick.clone();
+            }
+            for (folded, c) in &state.channels {
+                let entry = st.channels.entry(folded.clone()).or_default();
+                entry.name = c.name.clone();
+                entry.key = c.key.clone().or(entry.key.take());
+                entry.joined = true;
+            }
+        }
+        if self.config.channel_messages {
+            for c in state.channels.values() {
+                self.send(format!("NAMES {}", c.name));
+            }
+        }
+        tracing::info!(network = %self.config.network, nick = %state.nick, "IRC connection taken over from the pool");
+        let _ = self.shared.registered.send(true);
+        self.event(ConnEvent::Registered { nick: state.nick });
     }
 
     fn fail_waiters(&mut self) {
