@@ -142,6 +142,10 @@ async fn bridge_restart_keeps_irc_connections_and_loses_no_line() {
             .await
             .unwrap();
     }
+    // Synapse holds this one until the bridge is back.
+    mia.send_text(&room, "sent while the bridge was down")
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let running = start_with(setup.config.clone(), IrcBridge::init)
         .await
@@ -157,6 +161,10 @@ async fn bridge_restart_keeps_irc_connections_and_loses_no_line() {
         .unwrap();
     mia.send_text(&room, "after 1").await.unwrap();
     nate.expect(|l| l.contains("PRIVMSG #pooled :after 1"))
+        .await
+        .unwrap();
+    nate.send("PING :after-restart").await.unwrap();
+    nate.expect(|l| l.contains("PONG") && l.contains("after-restart"))
         .await
         .unwrap();
 
@@ -176,11 +184,13 @@ async fn bridge_restart_keeps_irc_connections_and_loses_no_line() {
         .seen
         .iter()
         .filter(|l| {
-            l.contains("PRIVMSG #pooled :before 1") || l.contains("PRIVMSG #pooled :after 1")
+            l.contains("PRIVMSG #pooled :before 1")
+                || l.contains("PRIVMSG #pooled :sent while the bridge was down")
+                || l.contains("PRIVMSG #pooled :after 1")
         })
         .count();
     assert_eq!(
-        echoed, 2,
+        echoed, 3,
         "each Matrix message once on IRC: {:#?}",
         nate.seen
     );
@@ -261,4 +271,115 @@ async fn pool_restart_and_garbage_in_redis() {
     setup.stop().await;
     pool.stop().await;
     cleanup(&config).await;
+}
+
+/// A Redis of the test's own (so it can be killed), on a free port; killed on drop.
+struct PrivateRedis {
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    fn start(port: u16) -> Result<PrivateRedis> {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+            .stdout(std::process::Stdio::null())
+            .spawn()?;
+        let mut r = PrivateRedis {
+            port,
+            child: Some(child),
+        };
+        r.wait_up()?;
+        Ok(r)
+    }
+
+    fn wait_up(&mut self) -> Result<()> {
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        anyhow::bail!("redis-server did not come up on {}", self.port)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Kills it as a crash would (it keeps nothing: it comes back empty).
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_loses_nothing_and_drops_no_connection() {
+    let port = ferrybridge_tests::free_port().unwrap();
+    let mut redis_server = PrivateRedis::start(port).unwrap();
+    let config = PoolConfig::new(redis_server.url(), "fbtest:outage");
+    let mut pool = Pool::start(config.clone());
+    let mut setup = start(&config).await.unwrap();
+    let mut nate = RawIrc::connect(setup.ircd.port, "nate").await.unwrap();
+    nate.join("#pooled").await.unwrap();
+    let (mia, dm) = setup.user("mia").await.unwrap();
+    let room = join_channel(&mia, &dm, "#pooled").await.unwrap();
+    nate.expect(|l| l.starts_with(":mia[m]!") && l.contains(" JOIN "))
+        .await
+        .unwrap();
+    nate.send("PRIVMSG #pooled :hello 1").await.unwrap();
+    mia.wait_for(&room, T, |e| text_body(e) == Some("hello 1"))
+        .await
+        .unwrap();
+    nate.send("PING :before-outage").await.unwrap();
+    nate.expect(|l| l.contains("PONG") && l.contains("before-outage"))
+        .await
+        .unwrap();
+    let outage_at = nate.seen.len();
+
+    // Redis dies (and comes back empty); both sides talk meanwhile.
+    redis_server.kill();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    nate.send("PRIVMSG #pooled :during outage").await.unwrap();
+    mia.send_text(&room, "matrix during outage").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let _redis_again = PrivateRedis::start(port).unwrap();
+    mia.wait_for(&room, T, |e| text_body(e) == Some("during outage"))
+        .await
+        .unwrap();
+    nate.expect(|l| l.contains("PRIVMSG #pooled :matrix during outage"))
+        .await
+        .unwrap();
+
+    // The pool wrote its sockets' state again: a bridge restart still takes them over.
+    setup.restart_bridge().await.unwrap();
+    nate.send("PRIVMSG #pooled :hello 2").await.unwrap();
+    mia.wait_for(&room, T, |e| text_body(e) == Some("hello 2"))
+        .await
+        .unwrap();
+    mia.send_text(&room, "after all that").await.unwrap();
+    nate.expect(|l| l.contains("PRIVMSG #pooled :after all that"))
+        .await
+        .unwrap();
+    let churn = quits_and_joins(&nate.seen[outage_at..], &["mia[m]", "ferrybridge"]);
+    assert!(churn.is_empty(), "QUIT/JOIN on IRC: {churn:#?}");
+    let got: Vec<String> = bodies(&mia, &room)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|b| b.starts_with("hello") || b.starts_with("during"))
+        .collect();
+    assert_eq!(got, ["hello 1", "during outage", "hello 2"]);
+    setup.stop().await;
+    pool.stop().await;
 }

@@ -339,7 +339,9 @@ impl PoolClient {
                 .arg("CREATE")
                 .arg(&stream)
                 .arg(GROUP)
-                .arg("$")
+                // From the start: events the pool wrote before the group existed (a first
+                // start, or Redis came back empty) are for sockets this bridge takes over.
+                .arg("0")
                 .arg("MKSTREAM")
                 .query_async(&mut conn)
                 .await;

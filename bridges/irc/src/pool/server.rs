@@ -56,6 +56,7 @@ pub async fn run(config: PoolConfig, shutdown: impl Future<Output = ()>) -> Resu
     let tasks = Tasks::new();
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let writer = tasks.spawn_uncancelled(write_events(
+        config.redis_url.clone(),
         conn.clone(),
         keys.clone(),
         config.max_backlog,
@@ -74,14 +75,22 @@ pub async fn run(config: PoolConfig, shutdown: impl Future<Output = ()>) -> Resu
         .first()
         .map_or_else(|| "0-0".to_owned(), |(id, _)| id.clone());
     let sockets: Sockets = Arc::default();
-    tasks.spawn(heartbeat(conn.clone(), keys.clone()));
+    tasks.spawn(heartbeat(
+        config.redis_url.clone(),
+        conn.clone(),
+        keys.clone(),
+    ));
     tracing::info!(prefix = %config.key_prefix, "IRC connection pool running");
     tokio::select! {
-        r = read_commands(reader, keys.clone(), start_id, sockets.clone(), out_tx.clone(), tasks.clone()) => {
-            if let Err(e) = &r {
-                tracing::error!(error = %e, "IRC connection pool lost Redis");
-            }
-        }
+        _ = read_commands(
+            config.redis_url.clone(),
+            reader,
+            keys.clone(),
+            start_id,
+            sockets.clone(),
+            out_tx.clone(),
+            tasks.clone(),
+        ) => {}
         _ = shutdown => {}
     }
     tasks.begin_shutdown();
@@ -132,7 +141,8 @@ async fn forget_previous_run(
     Ok(())
 }
 
-async fn heartbeat(mut conn: MultiplexedConnection, keys: Keys) {
+async fn heartbeat(url: String, mut conn: MultiplexedConnection, keys: Keys) {
+    let mut failing = false;
     loop {
         let r: Result<(), _> = redis::cmd("SET")
             .arg(keys.alive())
@@ -141,24 +151,37 @@ async fn heartbeat(mut conn: MultiplexedConnection, keys: Keys) {
             .arg(HEARTBEAT_TTL.as_millis() as u64)
             .query_async(&mut conn)
             .await;
-        if let Err(e) = r {
-            tracing::warn!(error = %e, "IRC connection pool: heartbeat failed");
+        match r {
+            Ok(()) => failing = false,
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(error = %e, "IRC connection pool: heartbeat failed");
+                    failing = true;
+                }
+                if let Ok(c) = connect(&url, false).await {
+                    conn = c;
+                }
+            }
         }
         tokio::time::sleep(HEARTBEAT).await;
     }
 }
 
+/// Reads commands for ever; while Redis is away it reconnects (the sockets stay up, events
+/// wait in the writer).
 async fn read_commands(
+    url: String,
     mut reader: MultiplexedConnection,
     keys: Keys,
     mut last_id: String,
     sockets: Sockets,
     out: mpsc::UnboundedSender<Out>,
     tasks: Tasks,
-) -> Result<(), PoolError> {
+) {
     let stream = keys.commands();
+    let mut down = false;
     loop {
-        let reply: Option<redis::streams::StreamReadReply> = redis::cmd("XREAD")
+        let read: Result<Option<redis::streams::StreamReadReply>, _> = redis::cmd("XREAD")
             .arg("COUNT")
             .arg(500)
             .arg("BLOCK")
@@ -167,7 +190,27 @@ async fn read_commands(
             .arg(&stream)
             .arg(&last_id)
             .query_async(&mut reader)
-            .await?;
+            .await;
+        let reply = match read {
+            Ok(r) => {
+                if down {
+                    tracing::info!("IRC connection pool: Redis is back");
+                    down = false;
+                }
+                r
+            }
+            Err(e) => {
+                if !down {
+                    tracing::warn!(error = %e, "IRC connection pool: Redis unreachable; sockets stay up, events wait");
+                    down = true;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if let Ok(c) = connect(&url, true).await {
+                    reader = c;
+                }
+                continue;
+            }
+        };
         for entry in reply.map(entries).unwrap_or_default() {
             last_id = entry.id.clone();
             match Command::decode(&entry.map) {
@@ -353,12 +396,16 @@ async fn socket(
 /// Writes events and state in arrival order, one pipelined round trip per batch; lines of
 /// one socket that arrive together become one entry.
 async fn write_events(
+    url: String,
     mut conn: MultiplexedConnection,
     keys: Keys,
     max_backlog: u64,
     mut rx: mpsc::UnboundedReceiver<Out>,
 ) {
     let stream = keys.events();
+    // The latest state of every socket, written again after Redis was away (it may have come
+    // back empty: a restarted bridge must still find its sockets).
+    let mut states: HashMap<ConnKey, (Gen, SocketState)> = HashMap::new();
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < 1000
@@ -402,19 +449,11 @@ async fn write_events(
                     match other {
                         Out::Event(ev) => xadd(&mut pipe, &stream, max_backlog, &ev.fields()),
                         Out::State(key, generation, state) => {
-                            let h = keys.conn(&key);
-                            pipe.cmd("DEL").arg(&h).ignore();
-                            let c = pipe.cmd("HSET").arg(&h);
-                            for (f, v) in state.to_fields(generation) {
-                                c.arg(f).arg(v);
-                            }
-                            c.ignore();
-                            pipe.cmd("SADD")
-                                .arg(keys.conns())
-                                .arg(key.as_str())
-                                .ignore();
+                            write_state(&mut pipe, &keys, &key, generation, &state);
+                            states.insert(key, (generation, state));
                         }
                         Out::Forget(key) => {
+                            states.remove(&key);
                             pipe.cmd("DEL").arg(keys.conn(&key)).ignore();
                             pipe.cmd("SREM")
                                 .arg(keys.conns())
@@ -430,17 +469,47 @@ async fn write_events(
         }
         // Redis may be briefly away: retry rather than lose what the sockets read.
         let mut wait = Duration::from_millis(100);
+        let mut attempt = pipe.clone();
         loop {
-            match pipe.query_async::<()>(&mut conn).await {
+            match attempt.query_async::<()>(&mut conn).await {
                 Ok(()) => break,
                 Err(e) => {
-                    tracing::warn!(error = %e, "IRC connection pool: cannot write events to Redis; retrying");
+                    if wait == Duration::from_millis(100) {
+                        tracing::warn!(error = %e, "IRC connection pool: cannot write events to Redis; retrying");
+                    }
                     tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(5));
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                    if let Ok(c) = connect(&url, false).await {
+                        conn = c;
+                    }
+                    attempt = pipe.clone();
+                    for (key, (generation, state)) in &states {
+                        write_state(&mut attempt, &keys, key, *generation, state);
+                    }
                 }
             }
         }
     }
+}
+
+fn write_state(
+    pipe: &mut redis::Pipeline,
+    keys: &Keys,
+    key: &ConnKey,
+    generation: Gen,
+    state: &SocketState,
+) {
+    let h = keys.conn(key);
+    pipe.cmd("DEL").arg(&h).ignore();
+    let c = pipe.cmd("HSET").arg(&h);
+    for (f, v) in state.to_fields(generation) {
+        c.arg(f).arg(v);
+    }
+    c.ignore();
+    pipe.cmd("SADD")
+        .arg(keys.conns())
+        .arg(key.as_str())
+        .ignore();
 }
 
 #[cfg(test)]
