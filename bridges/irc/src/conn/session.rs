@@ -230,7 +230,11 @@ impl<'a> Session<'a> {
         resumed: Option<SocketState>,
     ) -> End {
         match resumed {
-            Some(state) => self.resume(state),
+            Some(state) => {
+                self.resume(state);
+                // Taken over registered: the connect slot is free at once.
+                permit.take();
+            }
             None => self.register_start(),
         }
         // Set by a detach: hand on what the pool already sent, then end without QUIT.
