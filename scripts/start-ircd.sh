@@ -7,8 +7,9 @@
 # Optional extra client ports: IRC_TLS_PORT (TLS with a fresh certificate for irc.localhost /
 # 127.0.0.1 from a throwaway CA, whose certificate is DATA_DIR/tls-ca.crt) and IRC_PASS_PORT (clients there must
 # send `PASS $IRC_PASS`; a wrong or missing one is refused).
+# IRC_IDENT=yes looks up every client's ident (RFC 1413) on port 113 of its address.
 # Env: IRC_PORT, IRC_LINK_PORT, IRC_LINK_PASS, IRC_SERVICES (atheme|none), IRC_TLS_PORT,
-#      IRC_PASS_PORT, IRC_PASS, FERRYBRIDGE_RUN.
+#      IRC_PASS_PORT, IRC_PASS, IRC_IDENT, FERRYBRIDGE_RUN.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 RUN="$FB_RUN"
@@ -49,6 +50,13 @@ if [ -n "${IRC_PASS_PORT:-}" ]; then
 "
 fi
 
+USEIDENT="no"
+if [ "${IRC_IDENT:-}" = yes ]; then
+  EXTRA+="<module name=\"ident\"><ident timeout=\"5\">
+"
+  USEIDENT="yes"
+fi
+
 echo "ferrybridge test ircd" > "$DATA/motd.txt"
 cat > "$DATA/inspircd.conf" <<EOF
 <config format="xml">
@@ -58,7 +66,7 @@ cat > "$DATA/inspircd.conf" <<EOF
 <bind address="127.0.0.1" port="$PORT" type="clients">
 <bind address="127.0.0.1" port="$LPORT" type="servers">
 $EXTRA<connect name="local" allow="*" port="$OPEN_PORTS" maxchans="1000" timeout="60" pingfreq="120" hardsendq="16M" softsendq="1M" recvq="1M"
-         resolvehostnames="no" useident="no" usednsbl="no" $RL>
+         resolvehostnames="no" useident="$USEIDENT" usednsbl="no" $RL>
 <class name="All" commands="*" privs="*" usermodes="*" chanmodes="*" snomasks="*">
 <type name="NetAdmin" classes="All" host="netadmin.localhost">
 <oper name="admin" password="adminpass" host="*@*" type="NetAdmin">

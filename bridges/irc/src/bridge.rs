@@ -17,6 +17,7 @@ use ruma::{OwnedRoomId, OwnedUserId};
 
 use crate::config::IrcConfig;
 use crate::features::Features;
+use crate::identd::IdentRegistry;
 use crate::ids::{IrcNaming, chat_id, fold, is_channel, split_chat, split_user, user_id};
 use crate::net::{IrcNetwork, lock};
 use crate::nick::validate_channel;
@@ -28,6 +29,8 @@ pub struct IrcBridge {
     /// The users' `!feature` switches.
     pub features: Arc<Features>,
     host: BridgeHost,
+    /// Our connections' idents, when the built-in identd is enabled.
+    identd: Option<IdentRegistry>,
 }
 
 impl IrcBridge {
@@ -148,12 +151,14 @@ impl Bridge for IrcBridge {
             return Err(e);
         }
         let features = Arc::new(Features::default());
+        let identd = config.identd.enabled.then(IdentRegistry::default);
         let networks = config
             .servers
             .iter()
             .map(|(name, server)| {
+                let (features, host) = (features.clone(), host.clone());
                 let net =
-                    IrcNetwork::new(name.clone(), server.clone(), features.clone(), host.clone());
+                    IrcNetwork::new(name.clone(), server.clone(), features, host, identd.clone());
                 (name.clone(), Arc::new(net))
             })
             .collect();
@@ -162,6 +167,7 @@ impl Bridge for IrcBridge {
             networks,
             features,
             host,
+            identd,
         }))
     }
 
@@ -180,6 +186,15 @@ impl Bridge for IrcBridge {
             .all_portals()
             .await
             .map_err(|e| BridgeError::Other(e.into()))?;
+        if let Some(registry) = &self.identd {
+            // Before any connection: a server asks as soon as it accepts one.
+            let listener = crate::identd::bind(&self.config.identd)
+                .await
+                .map_err(|e| BridgeError::Other(e.into()))?;
+            let tasks = host.tasks().clone();
+            host.tasks()
+                .spawn(crate::identd::serve(listener, registry.clone(), tasks));
+        }
         for net in self.networks.values() {
             let channels: Vec<String> = portals
                 .iter()

@@ -3,7 +3,8 @@
 //! Each module has one job: [`format`] converts styles, [`split`] fits text into IRC lines,
 //! [`nick`] makes valid nicks and compares names, [`config`] is the `network:` section,
 //! [`flood`] paces outgoing lines, [`backoff`] paces reconnects, [`numerics`] turns server
-//! errors into user-facing notices, and [`line`] parses raw lines safely.
+//! errors into user-facing notices, [`line`] parses raw lines safely and [`identd`] answers
+//! ident lookups.
 
 pub mod backoff;
 pub mod bridge;
@@ -13,6 +14,7 @@ pub mod conn;
 pub mod features;
 pub mod flood;
 pub mod format;
+pub mod identd;
 pub mod idle;
 pub mod ids;
 pub mod line;

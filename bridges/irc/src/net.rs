@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use crate::backoff::ConnectLimiter;
 use crate::config::{PasswordMode, ServerConfig};
 use crate::conn::{Auth, Conn, ConnConfig};
+use crate::identd::IdentRegistry;
 use crate::ids::fold;
 use crate::nick::{
     DEFAULT_NICKLEN, NickTemplateVars, ident_from_localpart, render_nick, render_placeholders,
@@ -77,6 +78,8 @@ pub struct IrcNetwork {
     creating: tokio::sync::Mutex<()>,
     /// Who spoke, and the pacer of member-list joins (see [`crate::membership`]).
     pub(crate) membership: crate::membership::Membership,
+    /// Where connections register their ident when the built-in identd runs.
+    pub identd: Option<IdentRegistry>,
 }
 
 impl IrcNetwork {
@@ -85,6 +88,7 @@ impl IrcNetwork {
         config: ServerConfig,
         features: Arc<crate::features::Features>,
         host: BridgeHost,
+        identd: Option<IdentRegistry>,
     ) -> Self {
         let limiter = ConnectLimiter::new(config.concurrent_connects);
         let cache_entries = host.limits().remote_cache_entries;
@@ -103,6 +107,7 @@ impl IrcNetwork {
             features,
             creating: tokio::sync::Mutex::new(()),
             membership: Default::default(),
+            identd,
         }
     }
 
@@ -240,6 +245,7 @@ impl IrcNetwork {
             auth,
             channel_messages: false,
             backlog_cap: host.limits().remote_backlog,
+            identd: self.identd.clone(),
         })
     }
 
@@ -255,6 +261,7 @@ impl IrcNetwork {
             auth: self.config.bot_password.clone().map(Auth::ServerPassword),
             channel_messages: true,
             backlog_cap: self.host.limits().remote_backlog,
+            identd: self.identd.clone(),
         };
         let conn = Conn::spawn(config, self.limiter.clone(), tx, self.tasks());
         if self.bot.set(conn.clone()).is_err() {

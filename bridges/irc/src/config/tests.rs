@@ -25,7 +25,8 @@ fn example_parses_to_defaults_and_validates() {
     assert_eq!(
         cfg,
         IrcConfig {
-            servers: BTreeMap::from([("localhost".into(), expected)])
+            servers: BTreeMap::from([("localhost".into(), expected)]),
+            identd: IdentdConfig::default(),
         }
     );
     assert_eq!(NetworkConfig::validate(&cfg), vec![]);
@@ -133,4 +134,28 @@ fn tls_ca_file_must_be_a_readable_pem_used_with_tls() {
     let spaced =
         parse("servers:\n  x:\n    address: irc.example.net\n    bot_password: \"a b\"\n").unwrap();
     assert_eq!(keys(&spaced), vec!["servers.x.bot_password"]);
+}
+
+#[test]
+fn identd_defaults_off_on_port_113_and_is_validated() {
+    let cfg = parse("servers:\n  a:\n    address: irc.example.net\n").unwrap();
+    assert_eq!(
+        cfg.identd,
+        IdentdConfig {
+            enabled: false,
+            address: "0.0.0.0".into(),
+            port: 113
+        }
+    );
+    let cfg = parse(
+        "servers:\n  a:\n    address: irc.example.net\nidentd: {enabled: true, address: irc.example.net, port: 0}\n",
+    )
+    .unwrap();
+    assert_eq!(keys(&cfg), vec!["identd.address", "identd.port"]);
+    assert!(parse("servers: {}\nidentd: {enabled: true, bogus: 1}\n").is_err());
+    let cfg = parse(
+        "servers:\n  a:\n    address: x\nidentd: {enabled: true, address: '::', port: 1113}\n",
+    )
+    .unwrap();
+    assert!(cfg.problems().is_empty(), "{:?}", cfg.problems());
 }

@@ -1,5 +1,6 @@
 //! The socket: connecting, reading bounded lines, and a flood-paced writer task.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -18,10 +19,16 @@ pub type Reader = BufReader<Box<dyn AsyncRead + Send + Unpin>>;
 /// A boxed writer so plain TCP and TLS look alike.
 pub type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
-/// Opens the connection to the server.
-pub async fn connect(server: &ServerConfig) -> std::io::Result<(Reader, Writer)> {
+/// Opens the connection to the server. `on_connected` learns our end and the server's end of
+/// the socket before TLS and registration start, because a server looks up the ident as soon as
+/// it accepts.
+pub async fn connect(
+    server: &ServerConfig,
+    on_connected: impl FnOnce(SocketAddr, SocketAddr) + Send,
+) -> std::io::Result<(Reader, Writer)> {
     let stream = tokio::net::TcpStream::connect((server.address.as_str(), server.port())).await?;
     let _ = stream.set_nodelay(true);
+    on_connected(stream.local_addr()?, stream.peer_addr()?);
     if server.tls {
         return tls(stream, &server.address, server.tls_ca_file.as_deref()).await;
     }

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::backoff::ConnectLimiter;
 use crate::config::ServerConfig;
+use crate::identd::IdentRegistry;
 use crate::ids::fold;
 use crate::numerics::IrcFailure;
 
@@ -55,6 +56,8 @@ pub struct ConnConfig {
     /// Lines the flood-paced writer may hold before a confirmed send (a Matrix message) is
     /// refused with [`IrcFailure::BackedUp`] (`limits.remote_backlog`).
     pub backlog_cap: usize,
+    /// Where the connection registers its ident for the built-in identd, when it runs.
+    pub identd: Option<IdentRegistry>,
 }
 
 /// What a connection reports to its owner.
@@ -129,6 +132,9 @@ pub struct ConnState {
     pub registered: bool,
     /// Why the last attempt failed, for "not connected" notices.
     pub last_error: Option<String>,
+    /// Our end and the server's end of the latest socket (ident lookups name them).
+    pub local_addr: Option<std::net::SocketAddr>,
+    pub peer_addr: Option<std::net::SocketAddr>,
 }
 
 pub(crate) struct Shared {
@@ -489,6 +495,23 @@ impl Conn {
     pub fn reconnect(&self, config: Option<ConnConfig>) {
         let _ = self.cmd.send(Cmd::Reconnect(config.map(Box::new)));
     }
+}
+
+/// Records both ends of a new socket and, with the identd on, registers the connection's ident
+/// for the socket's lifetime (the lease is dropped with the session).
+fn on_connected(
+    config: &ConnConfig,
+    shared: &Shared,
+    local: std::net::SocketAddr,
+    peer: std::net::SocketAddr,
+) -> Option<crate::identd::IdentLease> {
+    {
+        let mut st = shared.lock();
+        st.local_addr = Some(local);
+        st.peer_addr = Some(peer);
+    }
+    let registry = config.identd.as_ref()?;
+    Some(registry.register(local, peer, &config.ident))
 }
 
 /// The refusal of a Matrix message that finds `backlog` lines queued, if that is at `cap`

@@ -57,7 +57,11 @@ pub(super) async fn run(
                     _ => continue,
                 },
             };
-            match io::connect(&config.server).await {
+            let mut ident_lease = None;
+            let connected = io::connect(&config.server, |local, peer| {
+                ident_lease = super::on_connected(&config, &shared, local, peer);
+            });
+            match connected.await {
                 Ok((reader, writer)) => {
                     let mut session = Session::new(&config, &events, &shared, writer, &tasks);
                     session.serve(reader, &mut cmds, Some(permit)).await

@@ -37,6 +37,7 @@ async fn paced_conn(burst: u32, backlog_cap: usize) -> (Conn, tokio::net::TcpStr
         auth: None,
         channel_messages: false,
         backlog_cap,
+        identd: None,
     };
     let tasks = Tasks::new();
     let (events, _events_rx) = mpsc::unbounded_channel();
