@@ -13,6 +13,7 @@ use ruma::{OwnedUserId, UserId};
 use tokio::sync::mpsc;
 
 use crate::backoff::ConnectLimiter;
+use crate::client_cert::ClientCert;
 use crate::config::{PasswordMode, ServerConfig};
 use crate::conn::{Auth, Conn, ConnConfig};
 use crate::identd::IdentRegistry;
@@ -225,14 +226,19 @@ impl IrcNetwork {
             .ok()
             .flatten()
             .and_then(|p| String::from_utf8(p).ok());
-        let auth = password.map(|password| {
-            let account = username.clone().unwrap_or_else(|| nick.clone());
-            match self.config.password_mode {
-                PasswordMode::Sasl => Auth::Sasl { account, password },
-                PasswordMode::ServerPassword => Auth::ServerPassword(password),
-                PasswordMode::Nickserv => Auth::NickServ { account, password },
+        let client_cert = self.client_cert(host, user).await;
+        let auth = match password {
+            Some(password) => {
+                let account = username.clone().unwrap_or_else(|| nick.clone());
+                Some(match self.config.password_mode {
+                    PasswordMode::Sasl => Auth::Sasl { account, password },
+                    PasswordMode::ServerPassword => Auth::ServerPassword(password),
+                    PasswordMode::Nickserv => Auth::NickServ { account, password },
+                })
             }
-        });
+            // A certificate and no password: the certificate is the login.
+            None => client_cert.as_ref().map(|_| Auth::External),
+        };
         Ok(ConnConfig {
             network: self.name.clone(),
             server: self.config.clone(),
@@ -245,8 +251,24 @@ impl IrcNetwork {
             auth,
             channel_messages: false,
             backlog_cap: host.limits().remote_backlog,
+            client_cert,
             identd: self.identd.clone(),
         })
+    }
+
+    /// The user's client certificate, when this network is TLS and they made one (`certfp`).
+    /// One that cannot be read is logged and left out: the user still connects, unidentified.
+    async fn client_cert(&self, host: &BridgeHost, user: &OwnedUserId) -> Option<Arc<ClientCert>> {
+        if !self.config.tls {
+            return None;
+        }
+        match crate::client_cert::load(host.store(), user, &self.name).await {
+            Ok(cert) => cert.map(Arc::new),
+            Err(e) => {
+                tracing::warn!(network = %self.name, %user, error = %e, "client certificate not used");
+                None
+            }
+        }
     }
 
     /// Starts the bot connection that listens in every portal channel.
@@ -261,6 +283,7 @@ impl IrcNetwork {
             auth: self.config.bot_password.clone().map(Auth::ServerPassword),
             channel_messages: true,
             backlog_cap: self.host.limits().remote_backlog,
+            client_cert: None,
             identd: self.identd.clone(),
         };
         let conn = Conn::spawn(config, self.limiter.clone(), tx, self.tasks());

@@ -23,6 +23,7 @@ use irc::proto::{Command, Message};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::backoff::ConnectLimiter;
+use crate::client_cert::ClientCert;
 use crate::config::ServerConfig;
 use crate::identd::IdentRegistry;
 use crate::ids::fold;
@@ -37,6 +38,9 @@ pub enum Auth {
     ServerPassword(String),
     /// `PRIVMSG NickServ :IDENTIFY` after registration.
     NickServ { account: String, password: String },
+    /// SASL EXTERNAL: the server identifies us by the client certificate
+    /// ([`ConnConfig::client_cert`]) we present over TLS.
+    External,
 }
 
 /// Everything needed to (re)connect.
@@ -56,6 +60,8 @@ pub struct ConnConfig {
     /// Lines the flood-paced writer may hold before a confirmed send (a Matrix message) is
     /// refused with [`IrcFailure::BackedUp`] (`limits.remote_backlog`).
     pub backlog_cap: usize,
+    /// The certificate presented when the server is TLS (CertFP, SASL EXTERNAL).
+    pub client_cert: Option<Arc<ClientCert>>,
     /// Where the connection registers its ident for the built-in identd, when it runs.
     pub identd: Option<IdentRegistry>,
 }

@@ -58,7 +58,8 @@ pub(super) async fn run(
                 },
             };
             let mut ident_lease = None;
-            let connected = io::connect(&config.server, |local, peer| {
+            let cert = config.client_cert.as_deref();
+            let connected = io::connect(&config.server, cert, |local, peer| {
                 ident_lease = super::on_connected(&config, &shared, local, peer);
             });
             match connected.await {
@@ -304,7 +305,7 @@ impl<'a> Session<'a> {
     fn register_start(&mut self) {
         match &self.config.auth {
             Some(Auth::ServerPassword(p)) => self.send(format!("PASS :{p}")),
-            Some(Auth::Sasl { .. }) => self.send("CAP REQ :sasl"),
+            Some(Auth::Sasl { .. } | Auth::External) => self.send("CAP REQ :sasl"),
             _ => {}
         }
         self.send(format!("NICK {}", self.nick));
@@ -340,7 +341,9 @@ impl<'a> Session<'a> {
             Command::CAP(_, sub, a, b) if !self.registered => {
                 let caps = b.as_deref().or(a.as_deref()).unwrap_or_default();
                 match sub {
-                    CapSubCommand::ACK if caps.contains("sasl") => self.send("AUTHENTICATE PLAIN"),
+                    CapSubCommand::ACK if caps.contains("sasl") => {
+                        self.send(sasl_start(self.config.auth.as_ref()))
+                    }
                     CapSubCommand::NAK => {
                         self.send("CAP END");
                         self.event(ConnEvent::Failure(IrcFailure::SaslAborted));
@@ -350,6 +353,10 @@ impl<'a> Session<'a> {
                 return None;
             }
             Command::AUTHENTICATE(arg) if arg == "+" => {
+                // EXTERNAL: the certificate says who we are; the answer is empty.
+                if let Some(Auth::External) = &self.config.auth {
+                    self.send("AUTHENTICATE +");
+                }
                 if let Some(Auth::Sasl { account, password }) = &self.config.auth {
                     let raw = format!("{account}\0{account}\0{password}");
                     let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
@@ -380,7 +387,8 @@ impl<'a> Session<'a> {
                 }
                 902 | 904 | 905 | 906 => {
                     self.send("CAP END");
-                    if let Some(f) = IrcFailure::from_message(&msg) {
+                    let failure = IrcFailure::from_message(&msg);
+                    if let Some(f) = sasl_failure(failure, self.config.auth.as_ref()) {
                         self.event(ConnEvent::Failure(f));
                     }
                     return None;
@@ -524,5 +532,21 @@ impl<'a> Session<'a> {
         }
         // Keep PONGs of our own confirmations out of the owner's way.
         taken || matches!(&msg.command, Command::PONG(..))
+    }
+}
+
+/// The first SASL line once the server acknowledged `sasl`: the mechanism our auth uses.
+pub(super) fn sasl_start(auth: Option<&Auth>) -> &'static str {
+    match auth {
+        Some(Auth::External) => "AUTHENTICATE EXTERNAL",
+        _ => "AUTHENTICATE PLAIN",
+    }
+}
+
+/// A refused EXTERNAL login is about the certificate, not a password: say so.
+pub(super) fn sasl_failure(failure: Option<IrcFailure>, auth: Option<&Auth>) -> Option<IrcFailure> {
+    match (failure, auth) {
+        (Some(IrcFailure::SaslFailed), Some(Auth::External)) => Some(IrcFailure::CertFpRefused),
+        (f, _) => f,
     }
 }
