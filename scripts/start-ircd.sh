@@ -6,9 +6,12 @@
 # Prints "IRCD_PID [ATHEME_PID]"; records "PID DATA_DIR" in ${FERRYBRIDGE_RUN:-.run}/pids/{inspircd,atheme}.pid.
 # Optional extra client ports: IRC_TLS_PORT (TLS with a fresh certificate for irc.localhost /
 # 127.0.0.1 from a throwaway CA, whose certificate is DATA_DIR/tls-ca.crt) and IRC_PASS_PORT (clients there must
-# send `PASS $IRC_PASS`; a wrong or missing one is refused).
+# send `PASS $IRC_PASS`; a wrong or missing one is refused). TLS clients are asked for a
+# certificate (CertFP: its SHA-256 goes to Atheme, which takes SASL EXTERNAL and NickServ CERT;
+# Atheme logs services commands and logins, e.g. "LOGIN (EXTERNAL)", to DATA_DIR/atheme/atheme.log).
+# IRC_IDENT=yes looks up every client's ident (RFC 1413) on port 113 of its address.
 # Env: IRC_PORT, IRC_LINK_PORT, IRC_LINK_PASS, IRC_SERVICES (atheme|none), IRC_TLS_PORT,
-#      IRC_PASS_PORT, IRC_PASS, FERRYBRIDGE_RUN.
+#      IRC_PASS_PORT, IRC_PASS, IRC_IDENT, FERRYBRIDGE_RUN.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 RUN="$FB_RUN"
@@ -38,7 +41,7 @@ if [ -n "${IRC_TLS_PORT:-}" ]; then
   openssl x509 -req -in "$DATA/tls.csr" -CA "$DATA/tls-ca.crt" -CAkey "$DATA/tls-ca.key" \
     -CAcreateserial -days 2 -extfile "$DATA/tls.ext" -out "$DATA/tls.crt" >/dev/null 2>&1
   EXTRA+="<module name=\"ssl_gnutls\"><module name=\"sslinfo\">
-<sslprofile name=\"clients\" provider=\"gnutls\" certfile=\"$DATA/tls.crt\" keyfile=\"$DATA/tls.key\" dhfile=\"\" hash=\"sha256\" requestclientcert=\"no\">
+<sslprofile name=\"clients\" provider=\"gnutls\" certfile=\"$DATA/tls.crt\" keyfile=\"$DATA/tls.key\" dhfile=\"\" hash=\"sha256\" requestclientcert=\"yes\">
 <bind address=\"127.0.0.1\" port=\"$IRC_TLS_PORT\" type=\"clients\" sslprofile=\"clients\">
 "
   OPEN_PORTS+=",$IRC_TLS_PORT"
@@ -47,6 +50,13 @@ if [ -n "${IRC_PASS_PORT:-}" ]; then
   EXTRA+="<bind address=\"127.0.0.1\" port=\"$IRC_PASS_PORT\" type=\"clients\">
 <connect name=\"passworded\" allow=\"*\" port=\"$IRC_PASS_PORT\" password=\"${IRC_PASS:?IRC_PASS is needed with IRC_PASS_PORT}\" hash=\"plaintext\" maxchans=\"1000\" timeout=\"60\" pingfreq=\"120\" hardsendq=\"16M\" softsendq=\"1M\" recvq=\"1M\" resolvehostnames=\"no\" useident=\"no\" usednsbl=\"no\" $RL>
 "
+fi
+
+USEIDENT="no"
+if [ "${IRC_IDENT:-}" = yes ]; then
+  EXTRA+="<module name=\"ident\"><ident timeout=\"5\">
+"
+  USEIDENT="yes"
 fi
 
 echo "ferrybridge test ircd" > "$DATA/motd.txt"
@@ -58,7 +68,7 @@ cat > "$DATA/inspircd.conf" <<EOF
 <bind address="127.0.0.1" port="$PORT" type="clients">
 <bind address="127.0.0.1" port="$LPORT" type="servers">
 $EXTRA<connect name="local" allow="*" port="$OPEN_PORTS" maxchans="1000" timeout="60" pingfreq="120" hardsendq="16M" softsendq="1M" recvq="1M"
-         resolvehostnames="no" useident="no" usednsbl="no" $RL>
+         resolvehostnames="no" useident="$USEIDENT" usednsbl="no" $RL>
 <class name="All" commands="*" privs="*" usermodes="*" chanmodes="*" snomasks="*">
 <type name="NetAdmin" classes="All" host="netadmin.localhost">
 <oper name="admin" password="adminpass" host="*@*" type="NetAdmin">
@@ -87,11 +97,12 @@ loadmodule "modules/nickserv/main"; loadmodule "modules/nickserv/help"; loadmodu
 loadmodule "modules/nickserv/identify"; loadmodule "modules/nickserv/info"; loadmodule "modules/nickserv/ghost";
 loadmodule "modules/nickserv/drop"; loadmodule "modules/nickserv/logout";
 loadmodule "modules/saslserv/main"; loadmodule "modules/saslserv/plain";
+loadmodule "modules/nickserv/cert"; loadmodule "modules/saslserv/external";
 serverinfo {
   name = "services.localhost"; desc = "Atheme IRC Services"; numeric = "00A"; recontime = 2;
   netname = "FerryNet"; hidehostsuffix = "users.ferrybridge"; adminname = "ferrybridge";
   adminemail = "ferrybridge@localhost"; registeremail = "noreply@localhost";
-  loglevel = { error; info; admin; network; register; };
+  loglevel = { error; info; admin; network; register; commands; };
   maxlogins = 1000; maxusers = 100000; mdlimit = 30; emaillimit = 100000; emailtime = 1;
   auth = none; casemapping = rfc1459;
 };

@@ -143,6 +143,7 @@ async fn help_and_bridgeversion() {
         "active",
         "storepass",
         "removepass",
+        "certfp",
         "username",
         "reconnect",
         "listrooms",

@@ -17,6 +17,7 @@ use ruma::{OwnedRoomId, OwnedUserId};
 
 use crate::config::IrcConfig;
 use crate::features::Features;
+use crate::identd::IdentRegistry;
 use crate::ids::{IrcNaming, chat_id, fold, is_channel, split_chat, split_user, user_id};
 use crate::net::{IrcNetwork, lock};
 use crate::nick::validate_channel;
@@ -30,6 +31,8 @@ pub struct IrcBridge {
     host: BridgeHost,
     /// The connection pool's client, shared by the networks (with `network.pool` set).
     pool: Option<Arc<crate::pool::PoolClient>>,
+    /// Our connections' idents, when the built-in identd is enabled.
+    identd: Option<IdentRegistry>,
 }
 
 impl IrcBridge {
@@ -151,6 +154,7 @@ impl Bridge for IrcBridge {
         }
         let features = Arc::new(Features::default());
         let pool = config.pool.clone().map(crate::pool::PoolClient::new);
+        let identd = config.identd.enabled.then(IdentRegistry::default);
         let networks = config
             .servers
             .iter()
@@ -161,6 +165,7 @@ impl Bridge for IrcBridge {
                     features.clone(),
                     host.clone(),
                     pool.clone(),
+                    identd.clone(),
                 );
                 (name.clone(), Arc::new(net))
             })
@@ -171,6 +176,7 @@ impl Bridge for IrcBridge {
             features,
             host,
             pool,
+            identd,
         }))
     }
 
@@ -192,6 +198,15 @@ impl Bridge for IrcBridge {
             .all_portals()
             .await
             .map_err(|e| BridgeError::Other(e.into()))?;
+        if let Some(registry) = &self.identd {
+            // Before any connection: a server asks as soon as it accepts one.
+            let listener = crate::identd::bind(&self.config.identd)
+                .await
+                .map_err(|e| BridgeError::Other(e.into()))?;
+            let tasks = host.tasks().clone();
+            host.tasks()
+                .spawn(crate::identd::serve(listener, registry.clone(), tasks));
+        }
         for net in self.networks.values() {
             let channels: Vec<String> = portals
                 .iter()

@@ -20,6 +20,54 @@ pub struct IrcConfig {
     /// The connection pool that owns the IRC sockets (see [`crate::pool`]); none by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<crate::pool::PoolConfig>,
+    /// The built-in identd, shared by every network.
+    #[serde(default)]
+    pub identd: IdentdConfig,
+}
+
+/// The built-in identd (RFC 1413; see [`crate::identd`]). Off by default: port 113 needs root
+/// or `CAP_NET_BIND_SERVICE`, and only networks that look idents up benefit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentdConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    /// The IP address to listen on.
+    #[serde(default = "d_identd_address")]
+    pub address: String,
+    /// Servers ask port 113; another port only helps behind a port forward.
+    #[serde(default = "d_identd_port")]
+    pub port: u16,
+}
+
+impl Default for IdentdConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            address: d_identd_address(),
+            port: d_identd_port(),
+        }
+    }
+}
+
+impl IdentdConfig {
+    fn check(&self, errors: &mut Vec<ConfigError>) {
+        if self.address.parse::<std::net::IpAddr>().is_err() {
+            errors.push(ConfigError::new(
+                "identd.address",
+                format!(
+                    "{:?} is not an IP address (e.g. 0.0.0.0 or ::)",
+                    self.address
+                ),
+            ));
+        }
+        if self.port == 0 {
+            errors.push(ConfigError::new(
+                "identd.port",
+                "expected a port between 1 and 65535",
+            ));
+        }
+    }
 }
 
 impl IrcConfig {
@@ -53,6 +101,7 @@ impl IrcConfig {
                 errors.push(ConfigError::new(format!("pool.{key}"), problem));
             }
         }
+        self.identd.check(&mut errors);
         errors
     }
 }
@@ -365,6 +414,12 @@ impl Default for FloodConfig {
 
 fn yes() -> bool {
     true
+}
+fn d_identd_address() -> String {
+    "0.0.0.0".into()
+}
+fn d_identd_port() -> u16 {
+    113
 }
 fn d_nick_template() -> String {
     "{displayname}[m]".into()

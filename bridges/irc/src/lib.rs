@@ -3,16 +3,19 @@
 //! Each module has one job: [`format`] converts styles, [`split`] fits text into IRC lines,
 //! [`nick`] makes valid nicks and compares names, [`config`] is the `network:` section,
 //! [`flood`] paces outgoing lines, [`backoff`] paces reconnects, [`numerics`] turns server
-//! errors into user-facing notices, and [`line`] parses raw lines safely.
+//! errors into user-facing notices, [`line`] parses raw lines safely, [`identd`] answers ident
+//! lookups and [`client_cert`] holds the users' CertFP certificates.
 
 pub mod backoff;
 pub mod bridge;
+pub mod client_cert;
 pub mod commands;
 pub mod config;
 pub mod conn;
 pub mod features;
 pub mod flood;
 pub mod format;
+pub mod identd;
 pub mod idle;
 pub mod ids;
 pub mod line;

@@ -13,8 +13,10 @@ use ruma::{OwnedUserId, UserId};
 use tokio::sync::mpsc;
 
 use crate::backoff::ConnectLimiter;
+use crate::client_cert::ClientCert;
 use crate::config::{PasswordMode, ServerConfig};
 use crate::conn::{Auth, Conn, ConnConfig};
+use crate::identd::IdentRegistry;
 use crate::ids::fold;
 use crate::nick::{
     DEFAULT_NICKLEN, NickTemplateVars, ident_from_localpart, render_nick, render_placeholders,
@@ -81,6 +83,8 @@ pub struct IrcNetwork {
     pub pool: Option<Arc<crate::pool::PoolClient>>,
     /// The bot's relay task, awaited at stop so the lines it was handed reach the core.
     relay: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Where connections register their ident when the built-in identd runs.
+    pub identd: Option<IdentRegistry>,
 }
 
 impl IrcNetwork {
@@ -90,6 +94,7 @@ impl IrcNetwork {
         features: Arc<crate::features::Features>,
         host: BridgeHost,
         pool: Option<Arc<crate::pool::PoolClient>>,
+        identd: Option<IdentRegistry>,
     ) -> Self {
         let limiter = ConnectLimiter::new(config.concurrent_connects);
         let cache_entries = host.limits().remote_cache_entries;
@@ -110,6 +115,7 @@ impl IrcNetwork {
             membership: Default::default(),
             pool,
             relay: Mutex::new(None),
+            identd,
         }
     }
 
@@ -235,14 +241,19 @@ impl IrcNetwork {
             .ok()
             .flatten()
             .and_then(|p| String::from_utf8(p).ok());
-        let auth = password.map(|password| {
-            let account = username.clone().unwrap_or_else(|| nick.clone());
-            match self.config.password_mode {
-                PasswordMode::Sasl => Auth::Sasl { account, password },
-                PasswordMode::ServerPassword => Auth::ServerPassword(password),
-                PasswordMode::Nickserv => Auth::NickServ { account, password },
+        let client_cert = self.client_cert(host, user).await;
+        let auth = match password {
+            Some(password) => {
+                let account = username.clone().unwrap_or_else(|| nick.clone());
+                Some(match self.config.password_mode {
+                    PasswordMode::Sasl => Auth::Sasl { account, password },
+                    PasswordMode::ServerPassword => Auth::ServerPassword(password),
+                    PasswordMode::Nickserv => Auth::NickServ { account, password },
+                })
             }
-        });
+            // A certificate and no password: the certificate is the login.
+            None => client_cert.as_ref().map(|_| Auth::External),
+        };
         Ok(ConnConfig {
             network: self.name.clone(),
             server: self.config.clone(),
@@ -256,7 +267,24 @@ impl IrcNetwork {
             channel_messages: false,
             backlog_cap: host.limits().remote_backlog,
             pool: self.pooled(crate::pool::ConnKey::puppet(&self.name, user)),
+            client_cert,
+            identd: self.identd.clone(),
         })
+    }
+
+    /// The user's client certificate, when this network is TLS and they made one (`certfp`).
+    /// One that cannot be read is logged and left out: the user still connects, unidentified.
+    async fn client_cert(&self, host: &BridgeHost, user: &OwnedUserId) -> Option<Arc<ClientCert>> {
+        if !self.config.tls {
+            return None;
+        }
+        match crate::client_cert::load(host.store(), user, &self.name).await {
+            Ok(cert) => cert.map(Arc::new),
+            Err(e) => {
+                tracing::warn!(network = %self.name, %user, error = %e, "client certificate not used");
+                None
+            }
+        }
     }
 
     /// Starts the bot connection that listens in every portal channel.
@@ -272,6 +300,8 @@ impl IrcNetwork {
             channel_messages: true,
             backlog_cap: self.host.limits().remote_backlog,
             pool: self.pooled(crate::pool::ConnKey::bot(&self.name)),
+            client_cert: None,
+            identd: self.identd.clone(),
         };
         let conn = Conn::spawn(config, self.limiter.clone(), tx, self.tasks());
         if self.bot.set(conn.clone()).is_err() {

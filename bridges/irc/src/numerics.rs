@@ -49,6 +49,8 @@ pub enum IrcFailure {
     SaslTooLong,
     /// 906
     SaslAborted,
+    /// 904 to SASL EXTERNAL: services know no account with our client certificate.
+    CertFpRefused,
     /// 464: wrong server password.
     PasswordMismatch,
     /// 465: K-lined or otherwise banned from the server.
@@ -109,6 +111,7 @@ impl IrcFailure {
             | SaslFailed
             | SaslTooLong
             | SaslAborted
+            | CertFpRefused
             | PasswordMismatch
             | BannedFromServer { .. } => FailureTarget::Connection,
         }
@@ -271,6 +274,11 @@ impl fmt::Display for IrcFailure {
             ),
             SaslTooLong => write!(f, "SASL login failed: the credentials are too long"),
             SaslAborted => write!(f, "SASL login was aborted"),
+            CertFpRefused => write!(
+                f,
+                "SASL EXTERNAL login failed: no account knows your client certificate; add its \
+                 fingerprint (see !certfp) with NickServ CERT ADD, or store a password"
+            ),
             PasswordMismatch => write!(f, "The server password is wrong (check !storepass)"),
             BannedFromServer { reason } if reason.is_empty() => {
                 write!(f, "You are banned from this IRC network")

@@ -27,6 +27,8 @@ pub struct Ircd {
     pub tls_port: Option<u16>,
     /// A client port that wants `PASS <password>`, if asked for.
     pub pass_port: Option<(u16, String)>,
+    /// Whether InspIRCd looks up every client's ident (on port 113 of the client's address).
+    pub ident: bool,
     pub dir: tempfile::TempDir,
     pids: Vec<u32>,
 }
@@ -36,6 +38,8 @@ pub struct Ircd {
 pub struct IrcdPorts {
     pub tls: bool,
     pub password: Option<String>,
+    /// Ident lookups (InspIRCd's `ident` module) for every client.
+    pub ident: bool,
 }
 
 impl Ircd {
@@ -57,6 +61,7 @@ impl Ircd {
             link_port,
             tls_port,
             pass_port,
+            ident: ports.ident,
             dir,
             pids: Vec::new(),
         };
@@ -78,6 +83,9 @@ impl Ircd {
             .env("FERRYBRIDGE_RUN", self.dir.path().join("run"));
         if let Some(p) = self.tls_port {
             cmd.env("IRC_TLS_PORT", p.to_string());
+        }
+        if self.ident {
+            cmd.env("IRC_IDENT", "yes");
         }
         if let Some((p, pass)) = &self.pass_port {
             cmd.env("IRC_PASS_PORT", p.to_string())

@@ -1,6 +1,7 @@
 //! The IRC bridge's bot commands, one per file.
 
 mod active;
+mod certfp;
 mod cmd;
 mod feature;
 mod join;
@@ -31,6 +32,7 @@ pub fn all(bridge: &Arc<IrcBridge>) -> Vec<Arc<dyn Command>> {
         Arc::new(reconnect::Reconnect(b())),
         Arc::new(storepass::StorePass(b())),
         Arc::new(removepass::RemovePass(b())),
+        Arc::new(certfp::CertFp(b())),
         Arc::new(username::Username(b())),
         Arc::new(listrooms::ListRooms(b())),
         Arc::new(whois::Whois(b())),

@@ -27,6 +27,7 @@ fn example_parses_to_defaults_and_validates() {
         IrcConfig {
             servers: BTreeMap::from([("localhost".into(), expected)]),
             pool: None,
+            identd: IdentdConfig::default(),
         }
     );
     assert_eq!(NetworkConfig::validate(&cfg), vec![]);
@@ -155,4 +156,28 @@ fn pool_section_parses_and_is_checked() {
         keys,
         ["pool.redis_url", "pool.key_prefix", "pool.max_backlog"]
     );
+}
+
+#[test]
+fn identd_defaults_off_on_port_113_and_is_validated() {
+    let cfg = parse("servers:\n  a:\n    address: irc.example.net\n").unwrap();
+    assert_eq!(
+        cfg.identd,
+        IdentdConfig {
+            enabled: false,
+            address: "0.0.0.0".into(),
+            port: 113
+        }
+    );
+    let cfg = parse(
+        "servers:\n  a:\n    address: irc.example.net\nidentd: {enabled: true, address: irc.example.net, port: 0}\n",
+    )
+    .unwrap();
+    assert_eq!(keys(&cfg), vec!["identd.address", "identd.port"]);
+    assert!(parse("servers: {}\nidentd: {enabled: true, bogus: 1}\n").is_err());
+    let cfg = parse(
+        "servers:\n  a:\n    address: x\nidentd: {enabled: true, address: '::', port: 1113}\n",
+    )
+    .unwrap();
+    assert!(cfg.problems().is_empty(), "{:?}", cfg.problems());
 }

@@ -1,11 +1,13 @@
 //! The socket: connecting, reading bounded lines, and a flood-paced writer task.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
+use crate::client_cert::ClientCert;
 use crate::config::ServerConfig;
 use crate::flood::FloodControl;
 use crate::line::MAX_LINE_BYTES;
@@ -18,12 +20,20 @@ pub type Reader = BufReader<Box<dyn AsyncRead + Send + Unpin>>;
 /// A boxed writer so plain TCP and TLS look alike.
 pub type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
-/// Opens the connection to the server.
-pub async fn connect(server: &ServerConfig) -> std::io::Result<(Reader, Writer)> {
+/// Opens the connection to the server. `on_connected` learns our end and the server's end of
+/// the socket before TLS and registration start, because a server looks up the ident as soon as
+/// it accepts; `client_cert` is presented when the server is TLS (CertFP).
+pub async fn connect(
+    server: &ServerConfig,
+    client_cert: Option<&ClientCert>,
+    on_connected: impl FnOnce(SocketAddr, SocketAddr) + Send,
+) -> std::io::Result<(Reader, Writer)> {
     let stream = tokio::net::TcpStream::connect((server.address.as_str(), server.port())).await?;
     let _ = stream.set_nodelay(true);
+    on_connected(stream.local_addr()?, stream.peer_addr()?);
     if server.tls {
-        return tls(stream, &server.address, server.tls_ca_file.as_deref()).await;
+        let ca_file = server.tls_ca_file.as_deref();
+        return tls(stream, &server.address, ca_file, client_cert).await;
     }
     let (r, w) = stream.into_split();
     Ok((BufReader::new(Box::new(r)), Box::new(w)))
@@ -52,6 +62,7 @@ async fn tls(
     stream: tokio::net::TcpStream,
     host: &str,
     ca_file: Option<&str>,
+    client_cert: Option<&ClientCert>,
 ) -> std::io::Result<(Reader, Writer)> {
     use tokio_rustls::rustls;
     let mut roots = rustls::RootCertStore::empty();
@@ -68,8 +79,13 @@ async fn tls(
     ))
     .with_safe_default_protocol_versions()
     .map_err(std::io::Error::other)?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    .with_root_certificates(roots);
+    let config = match client_cert {
+        Some(c) => config
+            .with_client_auth_cert(vec![c.cert.clone()], c.key.clone_key())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?,
+        None => config.with_no_client_auth(),
+    };
     let name = rustls::pki_types::ServerName::try_from(host.to_owned())
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))

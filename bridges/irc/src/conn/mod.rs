@@ -23,7 +23,9 @@ use irc::proto::{Command, Message};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::backoff::ConnectLimiter;
+use crate::client_cert::ClientCert;
 use crate::config::ServerConfig;
+use crate::identd::IdentRegistry;
 use crate::ids::fold;
 use crate::numerics::IrcFailure;
 
@@ -36,6 +38,9 @@ pub enum Auth {
     ServerPassword(String),
     /// `PRIVMSG NickServ :IDENTIFY` after registration.
     NickServ { account: String, password: String },
+    /// SASL EXTERNAL: the server identifies us by the client certificate
+    /// ([`ConnConfig::client_cert`]) we present over TLS.
+    External,
 }
 
 /// Everything needed to (re)connect.
@@ -57,6 +62,10 @@ pub struct ConnConfig {
     pub backlog_cap: usize,
     /// The connection pool that owns the socket, if one is configured.
     pub pool: Option<Pooled>,
+    /// The certificate presented when the server is TLS (CertFP, SASL EXTERNAL).
+    pub client_cert: Option<Arc<ClientCert>>,
+    /// Where the connection registers its ident for the built-in identd, when it runs.
+    pub identd: Option<IdentRegistry>,
 }
 
 /// Where a pooled connection's socket lives: the pool, under a key stable across restarts.
@@ -146,6 +155,9 @@ pub struct ConnState {
     pub registered: bool,
     /// Why the last attempt failed, for "not connected" notices.
     pub last_error: Option<String>,
+    /// Our end and the server's end of the latest socket (ident lookups name them).
+    pub local_addr: Option<std::net::SocketAddr>,
+    pub peer_addr: Option<std::net::SocketAddr>,
 }
 
 pub(crate) struct Shared {
@@ -517,6 +529,23 @@ impl Conn {
     pub fn reconnect(&self, config: Option<ConnConfig>) {
         let _ = self.cmd.send(Cmd::Reconnect(config.map(Box::new)));
     }
+}
+
+/// Records both ends of a new socket and, with the identd on, registers the connection's ident
+/// for the socket's lifetime (the lease is dropped with the session).
+fn on_connected(
+    config: &ConnConfig,
+    shared: &Shared,
+    local: std::net::SocketAddr,
+    peer: std::net::SocketAddr,
+) -> Option<crate::identd::IdentLease> {
+    {
+        let mut st = shared.lock();
+        st.local_addr = Some(local);
+        st.peer_addr = Some(peer);
+    }
+    let registry = config.identd.as_ref()?;
+    Some(registry.register(local, peer, &config.ident))
 }
 
 /// The refusal of a Matrix message that finds `backlog` lines queued, if that is at `cap`

@@ -60,7 +60,9 @@ pub(super) async fn run(
                     _ => continue,
                 },
             };
-            match open(&config).await {
+            // Lives as long as the socket: the identd answers for it meanwhile.
+            let mut ident_lease = None;
+            match open(&config, &shared, &mut ident_lease).await {
                 Ok((reader, writer, resumed)) => {
                     let mut session = Session::new(&config, &events, &shared, writer, &tasks);
                     session
@@ -115,18 +117,28 @@ pub(super) async fn run(
     }
 }
 
-/// A socket to the server: our own, or the pool's (maybe taken over registered).
-async fn open(config: &ConnConfig) -> std::io::Result<(Reader, io::Writer, Option<SocketState>)> {
+/// A socket to the server: our own, or the pool's (maybe taken over registered; the pool
+/// presents the client certificate, and the built-in identd cannot answer for its sockets).
+async fn open(
+    config: &ConnConfig,
+    shared: &Shared,
+    ident_lease: &mut Option<crate::identd::IdentLease>,
+) -> std::io::Result<(Reader, io::Writer, Option<SocketState>)> {
     match &config.pool {
         Some(p) => {
+            let cert = config.client_cert.as_ref().map(|c| c.to_pem());
             let a = p
                 .client
-                .attach(&p.key, &config.server, config.channel_messages)
+                .attach(&p.key, &config.server, config.channel_messages, cert)
                 .await?;
             Ok((a.reader, a.writer, a.resumed))
         }
         None => {
-            let (r, w) = io::connect(&config.server).await?;
+            let cert = config.client_cert.as_deref();
+            let (r, w) = io::connect(&config.server, cert, |local, peer| {
+                *ident_lease = super::on_connected(config, shared, local, peer);
+            })
+            .await?;
             Ok((r, w, None))
         }
     }
@@ -342,7 +354,7 @@ impl<'a> Session<'a> {
     fn register_start(&mut self) {
         match &self.config.auth {
             Some(Auth::ServerPassword(p)) => self.send(format!("PASS :{p}")),
-            Some(Auth::Sasl { .. }) => self.send("CAP REQ :sasl"),
+            Some(Auth::Sasl { .. } | Auth::External) => self.send("CAP REQ :sasl"),
             _ => {}
         }
         self.send(format!("NICK {}", self.nick));
@@ -411,7 +423,9 @@ impl<'a> Session<'a> {
             Command::CAP(_, sub, a, b) if !self.registered => {
                 let caps = b.as_deref().or(a.as_deref()).unwrap_or_default();
                 match sub {
-                    CapSubCommand::ACK if caps.contains("sasl") => self.send("AUTHENTICATE PLAIN"),
+                    CapSubCommand::ACK if caps.contains("sasl") => {
+                        self.send(sasl_start(self.config.auth.as_ref()))
+                    }
                     CapSubCommand::NAK => {
                         self.send("CAP END");
                         self.event(ConnEvent::Failure(IrcFailure::SaslAborted));
@@ -421,6 +435,10 @@ impl<'a> Session<'a> {
                 return None;
             }
             Command::AUTHENTICATE(arg) if arg == "+" => {
+                // EXTERNAL: the certificate says who we are; the answer is empty.
+                if let Some(Auth::External) = &self.config.auth {
+                    self.send("AUTHENTICATE +");
+                }
                 if let Some(Auth::Sasl { account, password }) = &self.config.auth {
                     let raw = format!("{account}\0{account}\0{password}");
                     let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
@@ -451,7 +469,8 @@ impl<'a> Session<'a> {
                 }
                 902 | 904 | 905 | 906 => {
                     self.send("CAP END");
-                    if let Some(f) = IrcFailure::from_message(&msg) {
+                    let failure = IrcFailure::from_message(&msg);
+                    if let Some(f) = sasl_failure(failure, self.config.auth.as_ref()) {
                         self.event(ConnEvent::Failure(f));
                     }
                     return None;
@@ -595,5 +614,21 @@ impl<'a> Session<'a> {
         }
         // Keep PONGs of our own confirmations out of the owner's way.
         taken || matches!(&msg.command, Command::PONG(..))
+    }
+}
+
+/// The first SASL line once the server acknowledged `sasl`: the mechanism our auth uses.
+pub(super) fn sasl_start(auth: Option<&Auth>) -> &'static str {
+    match auth {
+        Some(Auth::External) => "AUTHENTICATE EXTERNAL",
+        _ => "AUTHENTICATE PLAIN",
+    }
+}
+
+/// A refused EXTERNAL login is about the certificate, not a password: say so.
+pub(super) fn sasl_failure(failure: Option<IrcFailure>, auth: Option<&Auth>) -> Option<IrcFailure> {
+    match (failure, auth) {
+        (Some(IrcFailure::SaslFailed), Some(Auth::External)) => Some(IrcFailure::CertFpRefused),
+        (f, _) => f,
     }
 }

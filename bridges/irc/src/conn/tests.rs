@@ -38,6 +38,8 @@ async fn paced_conn(burst: u32, backlog_cap: usize) -> (Conn, tokio::net::TcpStr
         channel_messages: false,
         backlog_cap,
         pool: None,
+        client_cert: None,
+        identd: None,
     };
     let tasks = Tasks::new();
     let (events, _events_rx) = mpsc::unbounded_channel();
@@ -105,3 +107,111 @@ async fn protocol_lines_are_queued_past_the_cap() {
 
 /// How long the tests give a request (never reached: refusals are immediate).
 const REQUEST_WAIT: Duration = Duration::from_secs(30);
+
+#[test]
+fn sasl_mechanism_follows_the_auth() {
+    use super::session::{sasl_failure, sasl_start};
+    let plain = Auth::Sasl {
+        account: "a".into(),
+        password: "p".into(),
+    };
+    assert_eq!(sasl_start(Some(&plain)), "AUTHENTICATE PLAIN");
+    assert_eq!(sasl_start(Some(&Auth::External)), "AUTHENTICATE EXTERNAL");
+    // A refused certificate is explained as such; a refused password as before.
+    assert_eq!(
+        sasl_failure(Some(IrcFailure::SaslFailed), Some(&Auth::External)),
+        Some(IrcFailure::CertFpRefused)
+    );
+    assert_eq!(
+        sasl_failure(Some(IrcFailure::SaslFailed), Some(&plain)),
+        Some(IrcFailure::SaslFailed)
+    );
+    assert_eq!(
+        sasl_failure(Some(IrcFailure::NickLocked), Some(&Auth::External)),
+        Some(IrcFailure::NickLocked)
+    );
+}
+
+/// A fake server that reads what a connection sends until `until` appears.
+async fn read_until(socket: &mut tokio::net::TcpStream, until: &str) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut seen = String::new();
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !seen.contains(until) {
+            let n = socket.read(&mut buf).await.expect("read");
+            assert!(n > 0, "closed; saw {seen:?}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {until:?}; saw {seen:?}"));
+    seen
+}
+
+#[tokio::test]
+async fn sasl_external_answers_the_challenge_with_plus_and_registers_with_the_identd() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server: ServerConfig =
+        serde_norway::from_str(&format!("address: 127.0.0.1\nport: {port}\n")).expect("server");
+    let identd = crate::identd::IdentRegistry::default();
+    let config = ConnConfig {
+        network: "test".into(),
+        server,
+        nick: "tester".into(),
+        ident: "tident".into(),
+        realname: "tester".into(),
+        auth: Some(Auth::External),
+        channel_messages: false,
+        backlog_cap: 100,
+        pool: None,
+        client_cert: None,
+        identd: Some(identd.clone()),
+    };
+    let tasks = Tasks::new();
+    let (events, _events_rx) = mpsc::unbounded_channel();
+    let conn = Conn::spawn(config, ConnectLimiter::new(1), events, &tasks);
+    let (mut socket, client) = listener.accept().await.expect("accept");
+    // Registered for ident lookups by (its port, our port), asked from our address (as soon
+    // as its task runs after the connect: the identd allows for that moment too).
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while identd.is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("registered");
+    assert_eq!(
+        identd.lookup(client.port(), port, client.ip()).as_deref(),
+        Some("tident")
+    );
+    let state = conn.state();
+    assert_eq!(state.local_addr, Some(client));
+    assert_eq!(state.peer_addr.map(|a| a.port()), Some(port));
+    read_until(&mut socket, "CAP REQ :sasl").await;
+    socket
+        .write_all(b":irc.test CAP * ACK :sasl\r\n")
+        .await
+        .expect("ack");
+    read_until(&mut socket, "AUTHENTICATE EXTERNAL\r\n").await;
+    socket.write_all(b"AUTHENTICATE +\r\n").await.expect("+");
+    let seen = read_until(&mut socket, "AUTHENTICATE +\r\n").await;
+    assert!(!seen.contains("PLAIN"), "{seen}");
+    socket
+        .write_all(b":irc.test 903 tester :SASL authentication successful\r\n")
+        .await
+        .expect("903");
+    read_until(&mut socket, "CAP END").await;
+    conn.quit("bye");
+    drop(socket);
+    // The lease ends with the connection.
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !identd.is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("unregistered after the connection ended");
+    tasks.shutdown(Duration::from_secs(1)).await;
+}

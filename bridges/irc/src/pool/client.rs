@@ -160,6 +160,7 @@ impl PoolClient {
         key: &ConnKey,
         server: &ServerConfig,
         channel_messages: bool,
+        client_cert_pem: Option<String>,
     ) -> Result<Attached, PoolError> {
         if self.stopping.is_cancelled() {
             return Err(PoolError::Closed("the bridge is stopping".into()));
@@ -180,6 +181,7 @@ impl PoolClient {
             generation,
             server: Box::new(server.clone()),
             channel_messages,
+            client_cert_pem,
         });
         let answer = tokio::time::timeout(OPEN_WAIT, rx.recv()).await;
         match answer {

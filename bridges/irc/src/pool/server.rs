@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use super::track::SocketState;
 use super::wire::{Command, ConnKey, Event, Gen, Keys};
 use super::{PoolConfig, PoolError, connect, entries, xadd};
+use crate::client_cert::ClientCert;
 use crate::config::ServerConfig;
 use crate::conn::io;
 use crate::line::{is_channel_chatter, parse_line};
@@ -230,6 +231,7 @@ fn apply(cmd: Command, sockets: &Sockets, out: &mpsc::UnboundedSender<Out>, task
             generation,
             server,
             channel_messages,
+            client_cert_pem,
         } => {
             let (tx, rx) = mpsc::unbounded_channel();
             let mut map = lock(sockets);
@@ -246,6 +248,7 @@ fn apply(cmd: Command, sockets: &Sockets, out: &mpsc::UnboundedSender<Out>, task
                 generation,
                 server,
                 channel_messages,
+                client_cert_pem,
                 rx,
                 out.clone(),
                 sockets.clone(),
@@ -303,12 +306,22 @@ async fn socket(
     generation: Gen,
     server: Box<ServerConfig>,
     channel_messages: bool,
+    client_cert_pem: Option<String>,
     mut lines: mpsc::UnboundedReceiver<Vec<Vec<u8>>>,
     out: mpsc::UnboundedSender<Out>,
     sockets: Sockets,
     tasks: Tasks,
 ) {
-    let reason = match tokio::time::timeout(Duration::from_secs(30), io::connect(&server)).await {
+    let cert = match client_cert_pem.map(|pem| ClientCert::from_pem(pem.as_bytes())) {
+        Some(Err(e)) => {
+            tracing::warn!(key = %key.as_str(), error = %e, "unusable client certificate; connecting without");
+            None
+        }
+        Some(Ok(c)) => Some(c),
+        None => None,
+    };
+    let connect = io::connect(&server, cert.as_ref(), |_, _| {});
+    let reason = match tokio::time::timeout(Duration::from_secs(30), connect).await {
         Err(_) => "cannot connect: timed out".to_owned(),
         Ok(Err(e)) => format!("cannot connect: {e}"),
         Ok(Ok((mut reader, mut writer))) => {

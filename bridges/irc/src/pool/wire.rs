@@ -102,6 +102,8 @@ pub enum Command {
         /// Whether the owner reads channel messages (the bot); a puppet's are dropped in the
         /// pool, as the bridge would drop them.
         channel_messages: bool,
+        /// The user's client certificate and key (PEM) for CertFP: Redis must be private.
+        client_cert_pem: Option<String>,
     },
     /// Write lines to the socket.
     Send {
@@ -188,10 +190,14 @@ impl Command {
                 generation,
                 server,
                 channel_messages,
+                client_cert_pem,
             } => {
                 let mut f = head("open", key, *generation);
-                let body =
-                    serde_json::json!({"server": server, "channel_messages": channel_messages});
+                let body = serde_json::json!({
+                    "server": server,
+                    "channel_messages": channel_messages,
+                    "client_cert_pem": client_cert_pem,
+                });
                 f.push(("d", body.to_string().into_bytes()));
                 f
             }
@@ -215,6 +221,8 @@ impl Command {
                 struct Body {
                     server: Box<ServerConfig>,
                     channel_messages: bool,
+                    #[serde(default)]
+                    client_cert_pem: Option<String>,
                 }
                 let body: Body = serde_json::from_slice(&data)
                     .map_err(|e| WireError::Field("d", e.to_string()))?;
@@ -223,6 +231,7 @@ impl Command {
                     generation,
                     server: body.server,
                     channel_messages: body.channel_messages,
+                    client_cert_pem: body.client_cert_pem,
                 })
             }
             "send" => Ok(Command::Send {
@@ -327,6 +336,7 @@ mod tests {
             generation: 1,
             server: Box::new(ServerConfig::new("irc.example.org")),
             channel_messages: false,
+            client_cert_pem: Some("-----BEGIN CERTIFICATE-----".into()),
         };
         assert_eq!(Command::decode(&as_map(open.fields())), Ok(open));
         for ev in [
