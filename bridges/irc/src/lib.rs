@@ -2,7 +2,7 @@
 //!
 //! Each module has one job: [`format`] converts styles, [`split`] fits text into IRC lines,
 //! [`nick`] makes valid nicks and compares names, [`config`] is the `network:` section,
-//! [`flood`] paces outgoing lines, [`backoff`] paces reconnects, [`numerics`] turns server
+//! [`flood`] paces outgoing lines, [`tags`] reads and writes IRCv3 message tags, [`backoff`] paces reconnects, [`numerics`] turns server
 //! errors into user-facing notices, and [`line`] parses raw lines safely.
 
 pub mod backoff;
@@ -27,6 +27,8 @@ pub mod puppet;
 pub mod relay;
 pub mod restore;
 pub mod split;
+pub mod tagmsg;
+pub mod tags;
 
 pub use bridge::IrcBridge;
 pub use config::IrcConfig;

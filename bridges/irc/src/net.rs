@@ -77,6 +77,8 @@ pub struct IrcNetwork {
     creating: tokio::sync::Mutex<()>,
     /// Who spoke, and the pacer of member-list joins (see [`crate::membership`]).
     pub(crate) membership: crate::membership::Membership,
+    /// Who is shown typing on Matrix (IRCv3 `+typing`, see [`crate::tagmsg`]).
+    pub(crate) typists: crate::tagmsg::Typists,
 }
 
 impl IrcNetwork {
@@ -103,6 +105,7 @@ impl IrcNetwork {
             features,
             creating: tokio::sync::Mutex::new(()),
             membership: Default::default(),
+            typists: Default::default(),
         }
     }
 

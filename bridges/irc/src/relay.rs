@@ -56,6 +56,27 @@ pub fn text_content(text: &str, notice: bool) -> Option<ferrybridge_core::events
     Some(content)
 }
 
+/// A message from `nick` as a remote event: under its server `msgid` when it has one (so
+/// replies and reactions from IRC can name it), as a reply when `+draft/reply` says so, and
+/// at the server's `time`.
+pub fn message_event(
+    network: &str,
+    nick: &str,
+    content: ferrybridge_core::events::MessageContent,
+    msg: &Message,
+) -> RemoteEventKind {
+    RemoteEventKind::Message {
+        id: match crate::tags::msgid(msg) {
+            Some(m) => crate::tags::remote_id(m),
+            None => new_message_id(network),
+        },
+        sender: user_id(network, nick),
+        content,
+        reply_to: crate::tags::reply_to(msg),
+        sent_at: crate::tags::server_time(msg),
+    }
+}
+
 /// Runs the bot's event loop until its connection ends.
 /// The bot's connection is the bridge's own: its state goes to `/ready` and the metrics.
 pub async fn run(net: Arc<IrcNetwork>, bot: Conn, mut rx: mpsc::UnboundedReceiver<ConnEvent>) {
@@ -161,17 +182,18 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
             net.spoke(target, &nick);
             let portal = PortalKey::shared(chat_id(&net.name, target));
             profile(net, portal.clone(), &nick).await;
-            send(
-                net,
-                portal,
-                RemoteEventKind::Message {
-                    id: new_message_id(&net.name),
-                    sender: user_id(&net.name, &nick),
-                    content,
-                    reply_to: None,
-                },
-            )
-            .await;
+            crate::tagmsg::spoke(net, &portal, target, &nick).await;
+            send(net, portal, message_event(&net.name, &nick, content, &msg)).await;
+        }
+        _ if crate::tagmsg::tagmsg_target(&msg).is_some_and(is_channel) => {
+            let (Some(nick), Some(target)) = (source, crate::tagmsg::tagmsg_target(&msg)) else {
+                return;
+            };
+            if net.is_ours(&nick) || nick.contains('.') {
+                return;
+            }
+            let portal = PortalKey::shared(chat_id(&net.name, target));
+            crate::tagmsg::relay(net, portal, target, &nick, &msg).await;
         }
         Command::JOIN(chan, _, _) => {
             let Some(nick) = source else { return };

@@ -8,12 +8,14 @@
 //! every incoming line; messages are confirmed by a `PING` sent right after them, so an error
 //! numeric (404, 401, …) for the message arrives before its `PONG` and is reported.
 
+pub mod caps;
+mod echo;
 mod io;
 mod session;
 
 pub use io::load_ca_file;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,6 +38,16 @@ pub enum Auth {
     ServerPassword(String),
     /// `PRIVMSG NickServ :IDENTIFY` after registration.
     NickServ { account: String, password: String },
+}
+
+impl Auth {
+    /// The SASL mechanism this authentication uses, if any: the one place that chooses it.
+    pub fn sasl_mechanism(&self) -> Option<&'static str> {
+        match self {
+            Auth::Sasl { .. } => Some("PLAIN"),
+            _ => None,
+        }
+    }
 }
 
 /// Everything needed to (re)connect.
@@ -129,6 +141,9 @@ pub struct ConnState {
     pub registered: bool,
     /// Why the last attempt failed, for "not connected" notices.
     pub last_error: Option<String>,
+    /// The IRCv3 capabilities the server acknowledged on this connection (empty when it
+    /// offers none); see [`Conn::has_cap`].
+    pub caps: BTreeSet<String>,
 }
 
 pub(crate) struct Shared {
@@ -209,6 +224,11 @@ impl Conn {
     /// The current nick (empty before the first registration).
     pub fn nick(&self) -> String {
         self.shared.lock().nick.clone()
+    }
+
+    /// Whether the server acknowledged the IRCv3 capability `cap` on the current connection.
+    pub fn has_cap(&self, cap: &str) -> bool {
+        self.shared.lock().caps.contains(cap)
     }
 
     /// Whether the connection is registered right now.
@@ -511,5 +531,7 @@ fn failure_about(failure: &IrcFailure, folded_target: &str) -> bool {
     }
 }
 
+#[cfg(test)]
+mod ircv3_tests;
 #[cfg(test)]
 mod tests;

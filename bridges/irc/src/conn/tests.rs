@@ -20,10 +20,12 @@ fn refuses_only_at_the_cap() {
 }
 
 /// A connection to a local fake server that registers it at once and then answers nothing,
-/// with a flood bucket that lets `burst` lines out and then (practically) no more.
+/// with a flood bucket that lets `burst` lines after `CAP LS` out and then (practically) no more.
 async fn paced_conn(burst: u32, backlog_cap: usize) -> (Conn, tokio::net::TcpStream, Tasks) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
+    // One token more for the `CAP LS 302` that starts registration.
+    let burst = burst + 1;
     let server: ServerConfig = serde_norway::from_str(&format!(
         "address: 127.0.0.1\nport: {port}\nflood: {{burst: {burst}, per_second: 0.001}}\n"
     ))
@@ -49,7 +51,7 @@ async fn paced_conn(burst: u32, backlog_cap: usize) -> (Conn, tokio::net::TcpStr
     conn.wait_registered(Duration::from_secs(5))
         .await
         .expect("registered");
-    // NICK and USER are out: the backlog starts empty.
+    // CAP LS, NICK and USER are out: the backlog starts empty.
     tokio::time::timeout(Duration::from_secs(5), async {
         while conn.shared.backlog() > 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
