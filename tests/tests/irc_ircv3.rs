@@ -193,9 +193,11 @@ async fn typing_both_ways_and_server_time_stamps() {
     carl.send("@+typing=done TAGMSG #typing").await.unwrap();
     dana.wait_for_typing(&room, ghost, false, T).await.unwrap();
 
-    // Matrix → IRC typing from dana's puppet.
+    // Matrix → IRC typing from dana's puppet: `active`, repeated (IRC forgets a typist after
+    // 6 s without one), then `done`.
     let user = dana.user_id.to_string();
-    for (typing, value) in [(true, "active"), (false, "done")] {
+    let from_dana = |l: &str| l.contains("TAGMSG") && l.contains("dana[m]!");
+    for (typing, value, times) in [(true, "active", 2), (false, "done", 1)] {
         dana.call(
             reqwest::Method::PUT,
             &["rooms", room.as_str(), "typing", &user],
@@ -204,12 +206,27 @@ async fn typing_both_ways_and_server_time_stamps() {
         )
         .await
         .unwrap();
-        let line = carl
-            .expect(|l| l.contains("TAGMSG") && l.contains("dana[m]!"))
-            .await
-            .unwrap();
-        assert_eq!(tag(&line, "+typing").as_deref(), Some(value), "{line}");
+        for _ in 0..times {
+            let line = carl
+                .expect(|l| from_dana(l) && tag(l, "+typing").as_deref() == Some(value))
+                .await
+                .unwrap();
+            assert!(line.contains("TAGMSG #typing") || line.contains("TAGMSG :#typing"));
+        }
     }
+    // After `done` no more `active`.
+    let mark = carl.seen.len();
+    carl.send("PING :after-typing").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    carl.send("PING :later").await.unwrap();
+    carl.expect(|l| l.contains("PONG") && l.contains("later"))
+        .await
+        .unwrap();
+    let repeated = carl.seen[mark..]
+        .iter()
+        .filter(|l| from_dana(l) && l.contains("+typing=active"))
+        .count();
+    assert_eq!(repeated, 0, "active after done: {:?}", &carl.seen[mark..]);
     setup.stop().await;
 }
 

@@ -79,6 +79,8 @@ pub struct IrcNetwork {
     pub(crate) membership: crate::membership::Membership,
     /// Who is shown typing on Matrix (IRCv3 `+typing`, see [`crate::tagmsg`]).
     pub(crate) typists: crate::tagmsg::Typists,
+    /// Matrix users whose typing is repeated on IRC (see [`crate::tagmsg`]).
+    pub(crate) typing_repeats: crate::tagmsg::Repeats,
 }
 
 impl IrcNetwork {
@@ -106,6 +108,7 @@ impl IrcNetwork {
             creating: tokio::sync::Mutex::new(()),
             membership: Default::default(),
             typists: Default::default(),
+            typing_repeats: Default::default(),
         }
     }
 

@@ -439,3 +439,53 @@ async fn topic_changed(net: &IrcNetwork, chan: &str, topic: &str) {
         .await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::line::parse_str;
+    use ferrybridge_core::events::MessageContent;
+
+    #[test]
+    fn a_tagged_line_keeps_its_msgid_reply_and_time() {
+        let m = parse_str(
+            "@time=2024-01-02T03:04:05.678Z;msgid=abc;+draft/reply=xyz :Bob!b@h PRIVMSG #c :hi",
+        )
+        .unwrap();
+        match message_event("net", "Bob", MessageContent::text("hi"), &m) {
+            RemoteEventKind::Message {
+                id,
+                reply_to,
+                sent_at,
+                ..
+            } => {
+                assert_eq!(id, crate::tags::remote_id("abc"));
+                assert_eq!(reply_to, Some(crate::tags::remote_id("xyz")));
+                assert_eq!(sent_at.map(|t| u64::from(t.0)), Some(1_704_164_645_678));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_untagged_or_badly_tagged_line_gets_a_made_up_id_and_no_time() {
+        for line in [
+            ":Bob!b@h PRIVMSG #c :hi",
+            "@time=soon;msgid=;+draft/reply= :Bob!b@h PRIVMSG #c :hi",
+        ] {
+            let m = parse_str(line).unwrap();
+            match message_event("net", "Bob", MessageContent::text("hi"), &m) {
+                RemoteEventKind::Message {
+                    id,
+                    reply_to,
+                    sent_at,
+                    ..
+                } => {
+                    assert!(id.as_str().starts_with("net/"), "{id}");
+                    assert_eq!((reply_to, sent_at), (None, None));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}

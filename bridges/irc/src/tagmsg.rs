@@ -5,7 +5,7 @@
 //! and refuses TAGMSG), and only for messages known by their server `msgid`.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferrybridge_core::events::{Delivered, RemoteEvent, RemoteEventKind, ReplyTarget};
@@ -26,6 +26,11 @@ pub const MESSAGE_TAGS: &str = "message-tags";
 const TYPING_RENEW: Duration = Duration::from_secs(20);
 /// Past this many typists, stale entries (a client that vanished mid-sentence) are dropped.
 const TYPISTS_MAX: usize = 1000;
+/// IRC forgets a typist after 6 s without `active`; Matrix says "typing" once, so a Matrix
+/// user's `active` is repeated this often until they stop ...
+const TYPING_REPEAT: Duration = Duration::from_secs(3);
+/// ... or this long has passed (a stop that never came).
+const TYPING_REPEAT_MAX: Duration = Duration::from_secs(120);
 
 /// Who types where on IRC, as last told to Matrix (folded channel and nick).
 #[derive(Default)]
@@ -56,6 +61,33 @@ impl Typists {
     }
 }
 
+/// Matrix users typing on IRC: a generation per user and chat, so a new start or a stop
+/// ends the repetition of the previous `active`.
+#[derive(Default)]
+pub struct Repeats(Mutex<HashMap<(OwnedUserId, String), u64>>);
+
+impl Repeats {
+    /// A new generation for `user` in `chat`.
+    fn next(&self, user: &OwnedUserId, chat: &str) -> u64 {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry((user.clone(), fold(chat))).or_default();
+        *n += 1;
+        *n
+    }
+
+    /// Whether `generation` is still the latest for `user` in `chat`.
+    fn current(&self, user: &OwnedUserId, chat: &str, generation: u64) -> bool {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&(user.clone(), fold(chat))) == Some(&generation)
+    }
+
+    /// Forgets `user` in `chat` (they stopped).
+    fn forget(&self, user: &OwnedUserId, chat: &str) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(&(user.clone(), fold(chat)));
+    }
+}
+
 /// `line` with `+draft/reply` naming the replied-to message, when it has a msgid and the
 /// connection may send tags.
 pub fn reply_tagged(conn: &Conn, reply_to: Option<&ReplyTarget>, line: &str) -> String {
@@ -80,8 +112,17 @@ pub fn send_reaction(conn: &Conn, target: &str, message: &RemoteMessageId, key: 
 }
 
 /// Matrix typing as `+typing`, from a puppet that is connected and in the chat already
-/// (typing alone never connects anybody).
-pub fn send_typing(net: &IrcNetwork, user: &OwnedUserId, target: &str, typing: bool) -> Delivered {
+/// (typing alone never connects anybody); `active` is repeated until the user stops.
+pub fn send_typing(
+    net: &Arc<IrcNetwork>,
+    user: &OwnedUserId,
+    target: &str,
+    typing: bool,
+) -> Delivered {
+    let generation = net.typing_repeats.next(user, target);
+    if !typing {
+        net.typing_repeats.forget(user, target);
+    }
     let Some(conn) = net.puppet(user) else {
         return Delivered::Ignored;
     };
@@ -92,10 +133,24 @@ pub fn send_typing(net: &IrcNetwork, user: &OwnedUserId, target: &str, typing: b
         return Delivered::Ignored;
     }
     let value = if typing { "active" } else { "done" };
-    conn.send(vec![tags::tagged(
-        &[(TYPING, value)],
-        &format!("TAGMSG {target}"),
-    )]);
+    let line = tags::tagged(&[(TYPING, value)], &format!("TAGMSG {target}"));
+    conn.send(vec![line.clone()]);
+    if typing {
+        let (net2, user, target) = (net.clone(), user.clone(), target.to_owned());
+        net.tasks().spawn(async move {
+            let started = Instant::now();
+            loop {
+                tokio::time::sleep(TYPING_REPEAT).await;
+                if !net2.typing_repeats.current(&user, &target, generation)
+                    || started.elapsed() > TYPING_REPEAT_MAX
+                    || !conn.is_registered()
+                {
+                    return;
+                }
+                conn.send(vec![line.clone()]);
+            }
+        });
+    }
     Delivered::Untracked
 }
 
@@ -173,6 +228,18 @@ mod tests {
         assert!(t.start("#d", "bob"), "another channel");
         assert!(t.stop("#c", "BOB"));
         assert!(!t.stop("#c", "bob"));
+    }
+
+    #[test]
+    fn a_new_start_or_a_stop_ends_the_repetition() {
+        let r = Repeats::default();
+        let u: OwnedUserId = "@a:hs".try_into().unwrap();
+        let first = r.next(&u, "#C");
+        assert!(r.current(&u, "#c", first));
+        let second = r.next(&u, "#c");
+        assert!(!r.current(&u, "#c", first) && r.current(&u, "#c", second));
+        r.forget(&u, "#c");
+        assert!(!r.current(&u, "#c", second));
     }
 
     #[test]

@@ -99,6 +99,41 @@ impl Session<'_> {
             return false;
         };
         let nick = source.split(|&b| b == b'!').next().unwrap_or(source);
-        std::str::from_utf8(nick).is_ok_and(|n| fold(n) == fold(&self.nick))
+        same_nick(nick, self.nick.as_bytes())
+    }
+}
+
+/// Whether two nicks are one under RFC 1459 casemapping (as [`fold`]), without allocating:
+/// a puppet asks this for every line said in its channels.
+fn same_nick(a: &[u8], b: &[u8]) -> bool {
+    fn folded(c: u8) -> u8 {
+        match c {
+            b'[' => b'{',
+            b']' => b'}',
+            b'\\' => b'|',
+            b'~' => b'^',
+            c => c.to_ascii_lowercase(),
+        }
+    }
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| folded(*x) == folded(*y))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_nick_folds_like_fold() {
+        assert!(same_nick(b"Dan[1]~", b"dan{1}^"));
+        assert!(same_nick(b"ALICE\\", b"alice|"));
+        assert!(!same_nick(b"alice", b"alice_"));
+        assert!(!same_nick(b"bob", b"rob"));
+        for (a, b) in [("Dan[1]", "dan{1}"), ("x", "y"), ("Ünï", "ünï")] {
+            assert_eq!(
+                same_nick(a.as_bytes(), b.as_bytes()),
+                fold(a) == fold(b),
+                "{a} {b}"
+            );
+        }
     }
 }
