@@ -11,25 +11,42 @@ use super::{Conn, Matcher, Step, failure_about};
 use crate::ids::fold;
 use crate::numerics::IrcFailure;
 
-/// The target of a line we may see echoed.
-fn echo_target(msg: &Message) -> Option<&str> {
+/// The command and target of a line we may see echoed.
+fn echoed(msg: &Message) -> Option<(&str, &str)> {
     match &msg.command {
-        Command::PRIVMSG(t, _) | Command::NOTICE(t, _) => Some(t),
+        Command::PRIVMSG(t, _) => Some(("PRIVMSG", t)),
+        Command::NOTICE(t, _) => Some(("NOTICE", t)),
         Command::Raw(cmd, params) if cmd.eq_ignore_ascii_case("TAGMSG") => {
-            params.first().map(String::as_str)
+            Some(("TAGMSG", params.first()?))
         }
         _ => None,
     }
 }
 
-/// Waits for `expected` answers about `folded_target`: echoes of our lines or error numerics
-/// (each line gets one or the other); the first error is the verdict.
-pub(super) fn echo_matcher(folded_target: String, expected: usize) -> Matcher {
+/// The command of a line we send (after its tags), upper-cased.
+fn command_of(line: &str) -> String {
+    let bare = match line.strip_prefix('@') {
+        Some(tagged) => tagged.split_once(' ').map_or("", |(_, rest)| rest),
+        None => line,
+    };
+    bare.split(' ')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase()
+}
+
+/// Waits for an answer about `folded_target` to each of our lines (their `commands`, in
+/// order): its echo, or an error numeric; the first error is the verdict. An echo of another
+/// command (the TAGMSG of a typing notification sent just before) is not one of ours.
+pub(super) fn echo_matcher(folded_target: String, commands: Vec<String>) -> Matcher {
+    let expected = commands.len().max(1);
     let mut answered = 0usize;
     let mut failed: Option<IrcFailure> = None;
     Box::new(move |msg, me| {
         let from_me = msg.source_nickname().is_some_and(|n| fold(n) == fold(me));
-        let echo = from_me && echo_target(msg).is_some_and(|t| fold(t) == folded_target);
+        let wanted = commands.get(answered).map(String::as_str);
+        let echo = from_me
+            && echoed(msg).is_some_and(|(cmd, t)| Some(cmd) == wanted && fold(t) == folded_target);
         if !echo {
             match IrcFailure::from_message(msg) {
                 Some(f) if failure_about(&f, &folded_target) => {
@@ -63,7 +80,8 @@ impl Conn {
     {
         let echoed = self.has_cap("echo-message");
         let wait: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>> = if echoed {
-            let matcher = echo_matcher(fold(target), lines.len().max(1));
+            let commands = lines.iter().map(|l| command_of(l)).collect();
+            let matcher = echo_matcher(fold(target), commands);
             Box::pin(self.enqueue(lines, matcher, timeout, true))
         } else {
             let confirmed = self.queue_confirmed(target, lines, timeout);
@@ -88,16 +106,28 @@ mod tests {
     use super::*;
     use crate::line::parse_str;
 
+    fn commands(lines: &[&str]) -> Vec<String> {
+        lines.iter().map(|l| command_of(l)).collect()
+    }
+
     fn step(m: &mut Matcher, line: &str) -> Step {
         m(&parse_str(line).unwrap(), "Me")
     }
 
     #[test]
     fn every_line_is_answered_by_its_echo() {
-        let mut m = echo_matcher("#chan".into(), 2);
+        let mut m = echo_matcher(
+            "#chan".into(),
+            commands(&["PRIVMSG #chan :one", "@+draft/reply=x PRIVMSG #chan :two"]),
+        );
         assert_eq!(
             step(&mut m, ":bob!b@h PRIVMSG #chan :not ours"),
             Step::Ignore
+        );
+        assert_eq!(
+            step(&mut m, "@+typing=active :me!u@h TAGMSG #chan"),
+            Step::Ignore,
+            "the echo of a typing notification sent before"
         );
         assert_eq!(
             step(&mut m, ":me!u@h PRIVMSG #other :elsewhere"),
@@ -115,7 +145,10 @@ mod tests {
 
     #[test]
     fn an_error_numeric_answers_a_line_and_is_the_verdict() {
-        let mut m = echo_matcher("#chan".into(), 2);
+        let mut m = echo_matcher(
+            "#chan".into(),
+            commands(&["NOTICE #chan :a", "NOTICE #chan :b"]),
+        );
         assert_eq!(
             step(&mut m, ":irc.test 404 Me #chan :Cannot send to channel"),
             Step::Collect
@@ -124,7 +157,7 @@ mod tests {
             step(&mut m, ":irc.test 404 Me #chan :Cannot send to channel"),
             Step::Fail(IrcFailure::CannotSendToChannel { .. })
         ));
-        let mut m = echo_matcher("bob".into(), 1);
+        let mut m = echo_matcher("bob".into(), commands(&["PRIVMSG bob :hi"]));
         assert!(matches!(
             step(&mut m, ":irc.test 401 Me bob :No such nick"),
             Step::Fail(IrcFailure::NoSuchNick { .. })
@@ -133,7 +166,8 @@ mod tests {
 
     #[test]
     fn tagmsg_echoes_count() {
-        let mut m = echo_matcher("#chan".into(), 1);
+        let mut m = echo_matcher("#chan".into(), commands(&["@+draft/react=x TAGMSG #chan"]));
+        assert_eq!(step(&mut m, ":me!u@h PRIVMSG #chan :x"), Step::Ignore);
         assert_eq!(
             step(&mut m, "@+draft/react=x;msgid=9 :me!u@h TAGMSG #chan"),
             Step::Done

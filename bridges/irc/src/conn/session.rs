@@ -235,7 +235,10 @@ impl<'a> Session<'a> {
                     Ok(Some(())) => {
                         last_seen = Instant::now();
                         pinged = false;
-                        if !self.config.channel_messages && is_channel_chatter(&buf) && !self.may_be_own_echo(&buf) {
+                        if !self.config.channel_messages
+                            && is_channel_chatter(&buf)
+                            && !self.may_be_own_echo(&buf)
+                        {
                             continue;
                         }
                         match parse_line(&buf) {
