@@ -447,6 +447,27 @@ mod tests {
     use ferrybridge_core::events::MessageContent;
 
     #[test]
+    fn extended_join_account_and_away_lines_are_understood_and_not_failures() {
+        let join = parse_str("@account=bob :bob!b@h JOIN #c bob :Bob Realname").unwrap();
+        assert!(matches!(&join.command, Command::JOIN(c, _, _) if c == "#c"));
+        let anon = parse_str(":bob!b@h JOIN #c * :Bob Realname").unwrap();
+        assert!(matches!(&anon.command, Command::JOIN(c, _, _) if c == "#c"));
+        for line in [
+            ":bob!b@h ACCOUNT bob",
+            ":bob!b@h ACCOUNT *",
+            ":bob!b@h AWAY :gone fishing",
+            ":bob!b@h AWAY",
+        ] {
+            let m = parse_str(line).unwrap();
+            assert_eq!(
+                crate::numerics::IrcFailure::from_message(&m),
+                None,
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
     fn a_tagged_line_keeps_its_msgid_reply_and_time() {
         let m = parse_str(
             "@time=2024-01-02T03:04:05.678Z;msgid=abc;+draft/reply=xyz :Bob!b@h PRIVMSG #c :hi",
