@@ -125,6 +125,7 @@ async fn main() -> anyhow::Result<()> {
                 sender: RemoteUserId::new(format!("user{}", i % 20)),
                 content: MessageContent::text(format!("remote {i}")),
                 reply_to: None,
+                sent_at: None,
             },
         })
         .await;
@@ -187,6 +188,7 @@ async fn main() -> anyhow::Result<()> {
                 sender: RemoteUserId::new("user0"),
                 content: MessageContent::text(format!("lat {i}")),
                 reply_to: None,
+                sent_at: None,
             },
         })
         .await;

@@ -222,6 +222,7 @@ fn remote(key: &PortalKey, id: &str, text: &str) -> RemoteEvent {
             sender: RemoteUserId::new(format!("user{}", n % 20)),
             content: MessageContent::text(text),
             reply_to: None,
+            sent_at: None,
         },
     }
 }

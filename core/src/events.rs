@@ -151,6 +151,10 @@ pub enum RemoteEventKind {
         content: MessageContent,
         /// The remote message this one replies to.
         reply_to: Option<RemoteMessageId>,
+        /// When the remote server says it was sent (IRCv3 `server-time`); the Matrix event
+        /// gets it as its timestamp (appservice `ts`), else the homeserver's clock is used.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sent_at: Option<ruma::MilliSecondsSinceUnixEpoch>,
     },
     /// A message was edited.
     Edit {
@@ -312,9 +316,14 @@ pub enum Delivered {
 }
 
 /// The network's later verdict on a message it has already queued in order; see
-/// [`Delivered::Pending`]. Recorded like [`Delivered::Untracked`].
+/// [`Delivered::Pending`]. Recorded like [`Delivered::Untracked`], or under the remote ID the
+/// verdict brings (IRC's `echo-message` gives the server's `msgid` of our own line).
 pub struct PendingDelivery(
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), DeliveryError>> + Send>>,
+    std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<Option<RemoteMessageId>, DeliveryError>> + Send,
+        >,
+    >,
 );
 
 impl PendingDelivery {
@@ -322,11 +331,27 @@ impl PendingDelivery {
     pub fn new(
         verdict: impl std::future::Future<Output = Result<(), DeliveryError>> + Send + 'static,
     ) -> Self {
+        Self(Box::pin(async move { verdict.await.map(|()| None) }))
+    }
+
+    /// As [`PendingDelivery::new`], for a confirmation that may name the message's remote ID:
+    /// the message map then records it under that ID, so later replies and reactions to it
+    /// from the remote side find the Matrix event.
+    pub fn identified(
+        verdict: impl std::future::Future<Output = Result<Option<RemoteMessageId>, DeliveryError>>
+        + Send
+        + 'static,
+    ) -> Self {
         Self(Box::pin(verdict))
     }
 
     /// Waits for the verdict.
     pub async fn verdict(self) -> Result<(), DeliveryError> {
+        self.0.await.map(|_| ())
+    }
+
+    /// Waits for the verdict and the remote ID it brings, if any.
+    pub async fn remote_id(self) -> Result<Option<RemoteMessageId>, DeliveryError> {
         self.0.await
     }
 }

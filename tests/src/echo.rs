@@ -277,6 +277,7 @@ impl Bridge for EchoBridge {
                     sender: answerer,
                     content: echo,
                     reply_to: Some(id.clone()),
+                    sent_at: None,
                 })
                 .await;
                 Ok(Delivered::As(id))

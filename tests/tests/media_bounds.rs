@@ -115,6 +115,7 @@ async fn files_over_the_cap_become_notices_both_ways() -> Result<()> {
                 mentions: vec![],
             },
             reply_to: None,
+            sent_at: None,
         },
     })
     .await;

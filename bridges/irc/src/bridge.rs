@@ -141,8 +141,12 @@ impl Bridge for IrcBridge {
             alias_template: Some("_irc_{network}_#{channel}"),
             command_prefix: "!",
             version: env!("CARGO_PKG_VERSION"),
+            // Reactions and typing travel as IRCv3 client tags; on a server without
+            // `message-tags` the network ignores them (see `tagmsg`).
             capabilities: Capabilities {
                 edits: true,
+                reactions: true,
+                typing: true,
                 ..Capabilities::default()
             },
         }

@@ -2,9 +2,10 @@
 //!
 //! Each module has one job: [`format`] converts styles, [`split`] fits text into IRC lines,
 //! [`nick`] makes valid nicks and compares names, [`config`] is the `network:` section,
-//! [`flood`] paces outgoing lines, [`backoff`] paces reconnects, [`numerics`] turns server
-//! errors into user-facing notices, [`line`] parses raw lines safely, [`identd`] answers ident
-//! lookups and [`client_cert`] holds the users' CertFP certificates.
+//! [`flood`] paces outgoing lines, [`tags`] reads and writes IRCv3 message tags, [`backoff`]
+//! paces reconnects, [`numerics`] turns server errors into user-facing notices, [`line`] parses
+//! raw lines safely, [`identd`] answers ident lookups, [`client_cert`] holds the users' CertFP
+//! certificates and [`pool`] keeps the sockets in a separate process across restarts.
 
 pub mod backoff;
 pub mod bridge;
@@ -31,6 +32,8 @@ pub mod puppet;
 pub mod relay;
 pub mod restore;
 pub mod split;
+pub mod tagmsg;
+pub mod tags;
 
 pub use bridge::IrcBridge;
 pub use config::IrcConfig;

@@ -28,7 +28,7 @@ pub struct ParsedLine {
     pub latin1: bool,
 }
 
-/// Whether a raw line is a message or notice to a channel (`[@tags] :source PRIVMSG #chan :…`).
+/// Whether a raw line is a message, notice or TAGMSG to a channel (`[@tags] :source PRIVMSG #chan :…`).
 /// A puppet connection receives one for every line said in its channels and never uses them
 /// (the network's bot relays channels), so they are dropped before parsing: with many puppets
 /// in a busy channel this is most of the lines the bridge reads.
@@ -43,8 +43,13 @@ pub fn is_channel_chatter(raw: &[u8]) -> bool {
     }
     let command = words.next();
     let target = words.next();
-    (command == Some(&b"PRIVMSG"[..]) || command == Some(&b"NOTICE"[..]))
-        && target.is_some_and(|t| t.first().is_some_and(|c| b"#&+!".contains(c)))
+    (command == Some(&b"PRIVMSG"[..])
+        || command == Some(&b"NOTICE"[..])
+        || command == Some(&b"TAGMSG"[..]))
+        // InspIRCd sends TAGMSG's target as a trailing parameter (`TAGMSG :#chan`).
+        && target
+            .map(|t| t.strip_prefix(b":").unwrap_or(t))
+            .is_some_and(|t| t.first().is_some_and(|c| b"#&+!".contains(c)))
 }
 
 /// Parses one line as read from the socket (with or without its CRLF).
@@ -108,6 +113,9 @@ mod tests {
     fn channel_chatter_is_recognised_without_parsing() {
         assert!(is_channel_chatter(b":bob!b@h PRIVMSG #chan :hi"));
         assert!(is_channel_chatter(b"@time=x :bob!b@h NOTICE &local :hi"));
+        assert!(is_channel_chatter(b"@+typing=active :bob!b@h TAGMSG #chan"));
+        assert!(!is_channel_chatter(b"@+typing=active :bob!b@h TAGMSG me"));
+        assert!(is_channel_chatter(b"@+typing=done :bob!b@h TAGMSG :#chan"));
         assert!(!is_channel_chatter(
             b":bob!b@h PRIVMSG me :a private message"
         ));

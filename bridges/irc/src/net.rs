@@ -85,6 +85,10 @@ pub struct IrcNetwork {
     relay: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Where connections register their ident when the built-in identd runs.
     pub identd: Option<IdentRegistry>,
+    /// Who is shown typing on Matrix (IRCv3 `+typing`, see [`crate::tagmsg`]).
+    pub(crate) typists: crate::tagmsg::Typists,
+    /// Matrix users whose typing is repeated on IRC (see [`crate::tagmsg`]).
+    pub(crate) typing_repeats: crate::tagmsg::Repeats,
 }
 
 impl IrcNetwork {
@@ -116,6 +120,8 @@ impl IrcNetwork {
             pool,
             relay: Mutex::new(None),
             identd,
+            typists: Default::default(),
+            typing_repeats: Default::default(),
         }
     }
 

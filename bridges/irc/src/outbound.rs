@@ -78,6 +78,19 @@ pub async fn handle(
             let conn = ready_puppet(net, &event.sender, &target).await?;
             send_message(host, net, &conn, &target, &content, None, Some("* ")).await
         }
+        MatrixEventKind::Reaction {
+            target: message,
+            key,
+        } => {
+            let conn = ready_puppet(net, &event.sender, &target).await?;
+            Ok(crate::tagmsg::send_reaction(&conn, &target, &message, &key))
+        }
+        MatrixEventKind::Typing { typing } => Ok(crate::tagmsg::send_typing(
+            net,
+            &event.sender,
+            &target,
+            typing,
+        )),
         MatrixEventKind::Membership { change } if is_channel(&target) => match change {
             MembershipChange::Join => {
                 // A join while already in the channel is a profile change.
@@ -279,7 +292,7 @@ pub async fn send_message(
     if lines.is_empty() {
         return Ok(Delivered::Ignored);
     }
-    let raw: Vec<String> = lines
+    let mut raw: Vec<String> = lines
         .into_iter()
         .map(|l| match kind {
             LineKind::Action => format!("PRIVMSG {target} :\x01ACTION {l}\x01"),
@@ -287,10 +300,18 @@ pub async fn send_message(
             LineKind::Privmsg => format!("PRIVMSG {target} :{l}"),
         })
         .collect();
-    let verdict = conn.queue_confirmed(target, raw, REQUEST_WAIT);
-    Ok(Delivered::Pending(PendingDelivery::new(async move {
-        verdict.await.map_err(fail)
-    })))
+    // The reply's target by its msgid, for clients that show threads (the `nick: ` prefix
+    // stays for those that do not).
+    if let Some(first) = raw.first_mut() {
+        *first = crate::tagmsg::reply_tagged(conn, reply_to, first);
+    }
+    let verdict = conn.queue_message(target, raw, REQUEST_WAIT);
+    Ok(Delivered::Pending(PendingDelivery::identified(
+        async move {
+            let msgid = verdict.await.map_err(fail)?;
+            Ok(msgid.as_deref().map(crate::tags::remote_id))
+        },
+    )))
 }
 
 #[cfg(test)]

@@ -5,17 +5,17 @@
 use std::sync::Arc;
 
 use ferrybridge_core::ConnectionState;
-use ferrybridge_core::events::{RemoteEvent, RemoteEventKind};
+use ferrybridge_core::events::RemoteEvent;
 use ferrybridge_core::ids::PortalKey;
 use irc::proto::Command;
 use ruma::OwnedUserId;
 use tokio::sync::mpsc;
 
 use crate::conn::{Conn, ConnEvent};
-use crate::ids::{chat_id, fold, is_channel, user_id};
+use crate::ids::{chat_id, fold, is_channel};
 use crate::net::{IrcNetwork, lock};
 use crate::numerics::IrcFailure;
-use crate::relay::{new_message_id, profile, text_content};
+use crate::relay::{message_event, profile, text_content};
 
 pub async fn run_owner(
     net: Arc<IrcNetwork>,
@@ -99,16 +99,24 @@ pub async fn run_owner(
                         };
                         let portal = PortalKey::private(chat_id(&net.name, &nick), user.clone());
                         profile(&net, portal.clone(), &nick).await;
+                        crate::tagmsg::spoke(&net, &portal, &nick, &nick).await;
                         host.send(RemoteEvent {
                             portal,
-                            kind: RemoteEventKind::Message {
-                                id: new_message_id(&net.name),
-                                sender: user_id(&net.name, &nick),
-                                content,
-                                reply_to: None,
-                            },
+                            kind: message_event(&net.name, &nick, content, &msg),
                         })
                         .await;
+                    }
+                    _ if crate::tagmsg::tagmsg_target(&msg)
+                        .is_some_and(|t| fold(t) == fold(&me)) =>
+                    {
+                        let Some(nick) = msg.source_nickname().map(str::to_owned) else {
+                            continue;
+                        };
+                        if net.is_ours(&nick) || !net.config.private_messages {
+                            continue;
+                        }
+                        let portal = PortalKey::private(chat_id(&net.name, &nick), user.clone());
+                        crate::tagmsg::relay(&net, portal, &nick, &nick, &msg).await;
                     }
                     Command::KICK(chan, who, reason) if fold(who) == fold(&me) => {
                         let by = msg.source_nickname().unwrap_or("someone");

@@ -56,6 +56,27 @@ pub fn text_content(text: &str, notice: bool) -> Option<ferrybridge_core::events
     Some(content)
 }
 
+/// A message from `nick` as a remote event: under its server `msgid` when it has one (so
+/// replies and reactions from IRC can name it), as a reply when `+draft/reply` says so, and
+/// at the server's `time`.
+pub fn message_event(
+    network: &str,
+    nick: &str,
+    content: ferrybridge_core::events::MessageContent,
+    msg: &Message,
+) -> RemoteEventKind {
+    RemoteEventKind::Message {
+        id: match crate::tags::msgid(msg) {
+            Some(m) => crate::tags::remote_id(m),
+            None => new_message_id(network),
+        },
+        sender: user_id(network, nick),
+        content,
+        reply_to: crate::tags::reply_to(msg),
+        sent_at: crate::tags::server_time(msg),
+    }
+}
+
 /// Runs the bot's event loop until its connection ends.
 /// The bot's connection is the bridge's own: its state goes to `/ready` and the metrics.
 pub async fn run(net: Arc<IrcNetwork>, bot: Conn, mut rx: mpsc::UnboundedReceiver<ConnEvent>) {
@@ -161,17 +182,18 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
             net.spoke(target, &nick);
             let portal = PortalKey::shared(chat_id(&net.name, target));
             profile(net, portal.clone(), &nick).await;
-            send(
-                net,
-                portal,
-                RemoteEventKind::Message {
-                    id: new_message_id(&net.name),
-                    sender: user_id(&net.name, &nick),
-                    content,
-                    reply_to: None,
-                },
-            )
-            .await;
+            crate::tagmsg::spoke(net, &portal, target, &nick).await;
+            send(net, portal, message_event(&net.name, &nick, content, &msg)).await;
+        }
+        _ if crate::tagmsg::tagmsg_target(&msg).is_some_and(is_channel) => {
+            let (Some(nick), Some(target)) = (source, crate::tagmsg::tagmsg_target(&msg)) else {
+                return;
+            };
+            if net.is_ours(&nick) || nick.contains('.') {
+                return;
+            }
+            let portal = PortalKey::shared(chat_id(&net.name, target));
+            crate::tagmsg::relay(net, portal, target, &nick, &msg).await;
         }
         Command::JOIN(chan, _, _) => {
             let Some(nick) = source else { return };
@@ -415,5 +437,76 @@ async fn topic_changed(net: &IrcNetwork, chan: &str, topic: &str) {
             }),
         )
         .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::line::parse_str;
+    use ferrybridge_core::events::MessageContent;
+
+    #[test]
+    fn extended_join_account_and_away_lines_are_understood_and_not_failures() {
+        let join = parse_str("@account=bob :bob!b@h JOIN #c bob :Bob Realname").unwrap();
+        assert!(matches!(&join.command, Command::JOIN(c, _, _) if c == "#c"));
+        let anon = parse_str(":bob!b@h JOIN #c * :Bob Realname").unwrap();
+        assert!(matches!(&anon.command, Command::JOIN(c, _, _) if c == "#c"));
+        for line in [
+            ":bob!b@h ACCOUNT bob",
+            ":bob!b@h ACCOUNT *",
+            ":bob!b@h AWAY :gone fishing",
+            ":bob!b@h AWAY",
+        ] {
+            let m = parse_str(line).unwrap();
+            assert_eq!(
+                crate::numerics::IrcFailure::from_message(&m),
+                None,
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_tagged_line_keeps_its_msgid_reply_and_time() {
+        let m = parse_str(
+            "@time=2024-01-02T03:04:05.678Z;msgid=abc;+draft/reply=xyz :Bob!b@h PRIVMSG #c :hi",
+        )
+        .unwrap();
+        match message_event("net", "Bob", MessageContent::text("hi"), &m) {
+            RemoteEventKind::Message {
+                id,
+                reply_to,
+                sent_at,
+                ..
+            } => {
+                assert_eq!(id, crate::tags::remote_id("abc"));
+                assert_eq!(reply_to, Some(crate::tags::remote_id("xyz")));
+                assert_eq!(sent_at.map(|t| u64::from(t.0)), Some(1_704_164_645_678));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_untagged_or_badly_tagged_line_gets_a_made_up_id_and_no_time() {
+        for line in [
+            ":Bob!b@h PRIVMSG #c :hi",
+            "@time=soon;msgid=;+draft/reply= :Bob!b@h PRIVMSG #c :hi",
+        ] {
+            let m = parse_str(line).unwrap();
+            match message_event("net", "Bob", MessageContent::text("hi"), &m) {
+                RemoteEventKind::Message {
+                    id,
+                    reply_to,
+                    sent_at,
+                    ..
+                } => {
+                    assert!(id.as_str().starts_with("net/"), "{id}");
+                    assert_eq!((reply_to, sent_at), (None, None));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 }

@@ -39,6 +39,7 @@ pub async fn handle(bridge: &TelegramBridge, session: &UserSession, update: TgUp
                     sender: TelegramBridge::remote_user(msg.sender.id),
                     content,
                     reply_to: msg.reply_to.map(message_id),
+                    sent_at: None,
                 },
             )
             .await;

@@ -295,6 +295,7 @@ async fn message_event(
             sender,
             content: text_content(text),
             reply_to: reply_to.clone().map(RemoteMessageId::new),
+            sent_at: None,
         },
         WaMessageBody::Media {
             media,
@@ -305,6 +306,7 @@ async fn message_event(
             sender,
             content: media_content(inner, user, media, caption).await,
             reply_to: reply_to.clone().map(RemoteMessageId::new),
+            sent_at: None,
         },
         WaMessageBody::Location {
             latitude,
@@ -315,6 +317,7 @@ async fn message_event(
             sender,
             content: location_content(*latitude, *longitude, name.as_deref()),
             reply_to: None,
+            sent_at: None,
         },
         WaMessageBody::Edit { target, text } => RemoteEventKind::Edit {
             target: RemoteMessageId::new(target.clone()),
@@ -341,18 +344,21 @@ async fn message_event(
             sender,
             content: crate::content::contacts(cards),
             reply_to: None,
+            sent_at: None,
         },
         WaMessageBody::Poll { question, options } => RemoteEventKind::Message {
             id,
             sender,
             content: crate::content::poll(question, options),
             reply_to: None,
+            sent_at: None,
         },
         WaMessageBody::DisappearingTimer { seconds } => RemoteEventKind::Message {
             id,
             sender,
             content: crate::content::timer(*seconds),
             reply_to: None,
+            sent_at: None,
         },
         WaMessageBody::Unsupported { description } => RemoteEventKind::Message {
             id,
@@ -361,6 +367,7 @@ async fn message_event(
                 "[{description}: not supported by the bridge, see your phone]"
             )),
             reply_to: None,
+            sent_at: None,
         },
     })
 }

@@ -222,6 +222,7 @@ pub(crate) fn events(sender: RemoteUserId, i: &Inbound) -> Vec<RemoteEventKind> 
             sender,
             content,
             reply_to: i.reply_to.as_deref().map(RemoteMessageId::new),
+            sent_at: None,
         }];
     }
     if let Some(up_to) = &i.displayed {

@@ -1,7 +1,7 @@
 //! What one user does: registration, profile, and sending, reading and redacting events.
 
 use ruma::{
-    EventId, OwnedEventId, OwnedMxcUri, OwnedRoomId, TransactionId,
+    EventId, MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedMxcUri, OwnedRoomId, TransactionId,
     api::client::{
         account::register::{self, LoginType, RegistrationKind},
         message::send_message_event,
@@ -90,13 +90,22 @@ impl Intent {
         reply_to: Option<&OwnedEventId>,
         replaces: Option<&OwnedEventId>,
     ) -> Result<OwnedEventId, MatrixError> {
-        self.send_message_txn(room, content, reply_to, replaces, &TransactionId::new())
-            .await
+        self.send_message_txn(
+            room,
+            content,
+            reply_to,
+            replaces,
+            &TransactionId::new(),
+            None,
+        )
+        .await
     }
 
     /// As [`Intent::send_message`], under a transaction ID the caller derives from what it is
     /// sending (a remote message's ID): the homeserver answers a repeat of it (the replay of
     /// a message posted just before a crash) with the first event instead of posting twice.
+    /// `ts` is the time the remote network says the message was sent: appservices may set an
+    /// event's timestamp (the `ts` query parameter, "timestamp massaging").
     pub async fn send_message_txn(
         &self,
         room: &OwnedRoomId,
@@ -104,13 +113,14 @@ impl Intent {
         reply_to: Option<&OwnedEventId>,
         replaces: Option<&OwnedEventId>,
         txn: &TransactionId,
+        ts: Option<MilliSecondsSinceUnixEpoch>,
     ) -> Result<OwnedEventId, MatrixError> {
         let body = convert::with_relations(
             convert::to_matrix_content(content),
             reply_to.map(|e| &**e),
             replaces.map(|e| &**e),
         );
-        self.send_event_txn(room, "m.room.message", &body, txn)
+        self.send_event_at(room, "m.room.message", &body, txn, ts)
             .await
     }
 
@@ -133,6 +143,19 @@ impl Intent {
         content: &serde_json::Value,
         txn: &TransactionId,
     ) -> Result<OwnedEventId, MatrixError> {
+        self.send_event_at(room, event_type, content, txn, None)
+            .await
+    }
+
+    /// [`Intent::send_event_txn`] with the event's timestamp set to `ts`, when given.
+    async fn send_event_at(
+        &self,
+        room: &OwnedRoomId,
+        event_type: &str,
+        content: &serde_json::Value,
+        txn: &TransactionId,
+        ts: Option<MilliSecondsSinceUnixEpoch>,
+    ) -> Result<OwnedEventId, MatrixError> {
         let marked;
         let content = match (self.source, content) {
             (Some(source), Value::Object(fields)) => {
@@ -153,12 +176,14 @@ impl Intent {
             None => (event_type, content),
         };
         let request = || -> Result<_, MatrixError> {
-            Ok(send_message_event::v3::Request::new_raw(
+            let mut req = send_message_event::v3::Request::new_raw(
                 room.clone(),
                 txn.to_owned(),
                 MessageLikeEventType::from(event_type),
                 raw(content)?,
-            ))
+            );
+            req.timestamp = ts;
+            Ok(req)
         };
         // As the user's bridge device, so the homeserver keeps `txn` across its own restarts.
         let device = self.client.device_for(&self.user).await;

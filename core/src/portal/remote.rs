@@ -86,6 +86,7 @@ impl Portals {
                 sender,
                 mut content,
                 reply_to,
+                sent_at,
             } => {
                 if inner
                     .store
@@ -104,7 +105,7 @@ impl Portals {
                 };
                 let txn = remote_txn(portal.key(), &id);
                 let sent = speaker
-                    .send_message_txn(&room, &content, reply.as_ref(), None, &txn)
+                    .send_message_txn(&room, &content, reply.as_ref(), None, &txn, sent_at)
                     .await;
                 let event_id = match sent {
                     // The user left the room since: their ghost speaks instead.
@@ -113,7 +114,7 @@ impl Portals {
                         dp.forget_membership(speaker.user_id(), &room);
                         speaker = inner.ghosts.ensure_joined(&sender, &room).await?;
                         speaker
-                            .send_message_txn(&room, &content, reply.as_ref(), None, &txn)
+                            .send_message_txn(&room, &content, reply.as_ref(), None, &txn, sent_at)
                             .await?
                     }
                     sent => sent?,

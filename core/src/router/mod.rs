@@ -130,10 +130,13 @@ impl Router {
                     };
                     match this.handle(event, portal).await {
                         Handled::Done(delivered) => this.finish_with(inbox.id, delivered).await,
-                        Handled::Pending(delivered, verdict) => {
+                        Handled::Pending(mut delivered, verdict) => {
                             let tasks = this.host.tasks().clone();
                             tasks.spawn_uncancelled(async move {
-                                verdict.await;
+                                // Recorded under the network's ID for it, when it gave one.
+                                if let (Some(id), Some(row)) = (verdict.await, delivered.as_mut()) {
+                                    row.remote_id = id;
+                                }
                                 this.finish_with(inbox.id, delivered).await;
                             });
                         }

@@ -25,8 +25,9 @@ enum Delivery {
     Parked,
 }
 
-/// Resolves once the network's verdict on a pending message is known (and told, if negative).
-pub(crate) type Verdict = futures::future::BoxFuture<'static, ()>;
+/// Resolves once the network's verdict on a pending message is known (and told, if negative),
+/// with the remote ID the network confirmed it under, if it has one.
+pub(crate) type Verdict = futures::future::BoxFuture<'static, Option<RemoteMessageId>>;
 
 /// Why [`Router::handle_with_retry`] gave up.
 enum Retry {
@@ -350,8 +351,12 @@ impl Router {
     fn verdict(&self, event: RawEvent, pending: PendingDelivery) -> Verdict {
         let this = self.clone();
         Box::pin(async move {
-            if let Err(e) = pending.verdict().await {
-                this.tell_sender(&event, &this.not_delivered(&e)).await;
+            match pending.remote_id().await {
+                Ok(id) => id,
+                Err(e) => {
+                    this.tell_sender(&event, &this.not_delivered(&e)).await;
+                    None
+                }
             }
         })
     }

@@ -21,6 +21,8 @@ pub(super) struct SyncState {
     pub(super) invites_returned: HashSet<OwnedRoomId>,
     /// Read receipts seen: (room, event, reader).
     pub(super) receipts: HashSet<(OwnedRoomId, String, String)>,
+    /// Who was typing in each room, in the order /sync told it.
+    pub(super) typing: Vec<(OwnedRoomId, Vec<String>)>,
 }
 
 fn short(v: &Value) -> String {
@@ -80,6 +82,37 @@ impl TestUser {
             let now = Instant::now();
             if now >= deadline {
                 bail!("{} got no invite within {timeout:?}", self.user_id);
+            }
+            self.sync_once((deadline - now).min(Duration::from_secs(1)))
+                .await?;
+        }
+    }
+
+    /// Waits until /sync shows `user` typing (or, with `typing` false, not typing after having
+    /// been) in `room`.
+    pub async fn wait_for_typing(
+        &self,
+        room: &RoomId,
+        user: &str,
+        typing: bool,
+        timeout: Duration,
+    ) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            {
+                let st = self.lock();
+                let mut was = false;
+                for (_, users) in st.typing.iter().filter(|(r, _)| r == room) {
+                    let now = users.iter().any(|u| u == user);
+                    if now == typing && (typing || was) {
+                        return Ok(());
+                    }
+                    was |= now;
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                bail!("{user} not seen typing={typing} in {room} within {timeout:?}");
             }
             self.sync_once((deadline - now).min(Duration::from_secs(1)))
                 .await?;
@@ -189,6 +222,7 @@ impl TestUser {
         self.crypto_sync(&r).await?;
         let mut fresh = Vec::new();
         let mut receipts = Vec::new();
+        let mut typing = Vec::new();
         for section in ["join", "leave"] {
             let Some(rooms) = r["rooms"][section].as_object() else {
                 continue;
@@ -196,6 +230,12 @@ impl TestUser {
             for (room_id, room) in rooms {
                 let room_id = RoomId::parse(room_id.as_str())?;
                 for ev in room["ephemeral"]["events"].as_array().into_iter().flatten() {
+                    if ev["type"] == "m.typing" {
+                        let users = ev["content"]["user_ids"].as_array().into_iter().flatten();
+                        let users = users.filter_map(|u| u.as_str().map(str::to_owned));
+                        typing.push((room_id.clone(), users.collect()));
+                        continue;
+                    }
                     if ev["type"] != "m.receipt" {
                         continue;
                     }
@@ -219,6 +259,7 @@ impl TestUser {
             return Ok(());
         }
         st.receipts.extend(receipts);
+        st.typing.extend(typing);
         st.events.extend(fresh);
         if let Some(invites) = r["rooms"]["invite"].as_object() {
             for room_id in invites.keys() {

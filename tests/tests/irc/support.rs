@@ -152,6 +152,30 @@ impl RawIrc {
         Ok(c)
     }
 
+    /// Connects after asking for IRCv3 capabilities (`caps`, space-separated); fails unless
+    /// the server acknowledges them all.
+    pub async fn connect_caps(port: u16, nick: &str, caps: &str) -> Result<RawIrc> {
+        let stream = TcpStream::connect(("127.0.0.1", port)).await?;
+        let (r, w) = stream.into_split();
+        let mut c = RawIrc {
+            reader: BufReader::new(r),
+            writer: w,
+            seen: Vec::new(),
+        };
+        c.send(&format!("CAP REQ :{caps}")).await?;
+        c.send(&format!("NICK {nick}")).await?;
+        c.send(&format!("USER {nick} 0 * :raw test client")).await?;
+        let answer = c
+            .expect(|l| l.contains(" CAP ") && (l.contains(" ACK ") || l.contains(" NAK ")))
+            .await?;
+        if answer.contains(" NAK ") {
+            bail!("the server refused {caps}: {answer}");
+        }
+        c.send("CAP END").await?;
+        c.expect(|l| l.contains(" 001 ")).await?;
+        Ok(c)
+    }
+
     pub async fn send(&mut self, line: &str) -> Result<()> {
         self.writer
             .write_all(format!("{line}\r\n").as_bytes())
@@ -171,7 +195,12 @@ impl RawIrc {
                 bail!("connection closed; saw: {:#?}", self.seen);
             }
             let line = line.trim_end().to_owned();
-            if let Some(arg) = line.strip_prefix("PING ") {
+            // With IRCv3 tags (server-time) even a PING may carry some.
+            let bare = match line.strip_prefix('@') {
+                Some(tagged) => tagged.split_once(' ').map_or("", |(_, rest)| rest),
+                None => &line,
+            };
+            if let Some(arg) = bare.strip_prefix("PING ") {
                 self.send(&format!("PONG {arg}")).await?;
                 continue;
             }
@@ -247,8 +276,17 @@ fn config_for(dir: &Path, irc_port: u16, hs: Option<&str>) -> Result<(Config<Irc
     server.ping_timeout_secs = 10;
     server.exclude_channels = vec!["#secret".into()];
     let reg = dir.join("registration.yaml");
-    std::fs::write(&reg, ferrybridge_core::cli::registration_for(&config)?)?;
+    std::fs::write(&reg, irc_registration(&config)?)?;
     Ok((config, reg))
+}
+
+/// The registration `generate-registration` writes for the IRC bridge (typing notifications
+/// asked for, as the bridge shows them).
+fn irc_registration(config: &Config<IrcConfig>) -> Result<String> {
+    Ok(ferrybridge_core::cli::registration_with(
+        config,
+        &IrcBridge::info().capabilities,
+    )?)
 }
 
 impl Setup {
@@ -287,7 +325,7 @@ impl Setup {
         let (mut config, reg) = config_for(dir.path(), ircd.port, None)?;
         tune(&mut config, &ircd);
         // The tuning may change what the registration asks for (encryption).
-        std::fs::write(&reg, ferrybridge_core::cli::registration_for(&config)?)?;
+        std::fs::write(&reg, irc_registration(&config)?)?;
         let synapse = Synapse::start(&[reg]).await?;
         config.homeserver.address = synapse.base_url().parse()?;
         let running = start_with(config.clone(), IrcBridge::init).await?;

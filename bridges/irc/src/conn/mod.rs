@@ -8,12 +8,14 @@
 //! every incoming line; messages are confirmed by a `PING` sent right after them, so an error
 //! numeric (404, 401, …) for the message arrives before its `PONG` and is reported.
 
+pub mod caps;
+mod echo;
 pub(crate) mod io;
 mod session;
 
 pub use io::load_ca_file;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -41,6 +43,17 @@ pub enum Auth {
     /// SASL EXTERNAL: the server identifies us by the client certificate
     /// ([`ConnConfig::client_cert`]) we present over TLS.
     External,
+}
+
+impl Auth {
+    /// The SASL mechanism this authentication uses, if any: the one place that chooses it.
+    pub fn sasl_mechanism(&self) -> Option<&'static str> {
+        match self {
+            Auth::Sasl { .. } => Some("PLAIN"),
+            Auth::External => Some("EXTERNAL"),
+            _ => None,
+        }
+    }
 }
 
 /// Everything needed to (re)connect.
@@ -158,6 +171,9 @@ pub struct ConnState {
     /// Our end and the server's end of the latest socket (ident lookups name them).
     pub local_addr: Option<std::net::SocketAddr>,
     pub peer_addr: Option<std::net::SocketAddr>,
+    /// The IRCv3 capabilities the server acknowledged on this connection (empty when it
+    /// offers none); see [`Conn::has_cap`].
+    pub caps: BTreeSet<String>,
 }
 
 pub(crate) struct Shared {
@@ -242,6 +258,11 @@ impl Conn {
     /// The current nick (empty before the first registration).
     pub fn nick(&self) -> String {
         self.shared.lock().nick.clone()
+    }
+
+    /// Whether the server acknowledged the IRCv3 capability `cap` on the current connection.
+    pub fn has_cap(&self, cap: &str) -> bool {
+        self.shared.lock().caps.contains(cap)
     }
 
     /// Whether the connection is registered right now.
@@ -568,5 +589,7 @@ fn failure_about(failure: &IrcFailure, folded_target: &str) -> bool {
     }
 }
 
+#[cfg(test)]
+mod ircv3_tests;
 #[cfg(test)]
 mod tests;

@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use base64::Engine;
 use ferrybridge_core::tasks::Tasks;
-use irc::proto::{CapSubCommand, Command, Message};
+use irc::proto::{Command, Message};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::io::{self, Reader};
 use crate::pool::track::SocketState;
+
+mod ircv3;
 
 /// How long a QUIT may wait for the lines queued before it.
 const QUIT_FLUSH: Duration = Duration::from_secs(2);
@@ -171,6 +173,8 @@ struct Session<'a> {
     nick: String,
     alternatives: Vec<String>,
     sasl_done: bool,
+    /// IRCv3 capability negotiation (see `ircv3`).
+    caps: super::caps::Negotiation,
 }
 
 impl<'a> Session<'a> {
@@ -199,6 +203,8 @@ impl<'a> Session<'a> {
         };
         let mut alts: Vec<String> = alternatives(&nick, DEFAULT_NICKLEN).take(50).collect();
         alts.reverse();
+        ircv3::reset(shared);
+        let sasl = config.auth.as_ref().and_then(Auth::sasl_mechanism);
         Self {
             config,
             events,
@@ -209,6 +215,7 @@ impl<'a> Session<'a> {
             nick,
             alternatives: alts,
             sasl_done: false,
+            caps: ircv3::negotiation(config.channel_messages, sasl),
         }
     }
 
@@ -274,7 +281,10 @@ impl<'a> Session<'a> {
                     Ok(Some(())) => {
                         last_seen = Instant::now();
                         pinged = false;
-                        if !self.config.channel_messages && is_channel_chatter(&buf) {
+                        if !self.config.channel_messages
+                            && is_channel_chatter(&buf)
+                            && !self.may_be_own_echo(&buf)
+                        {
                             continue;
                         }
                         match parse_line(&buf) {
@@ -352,10 +362,10 @@ impl<'a> Session<'a> {
     }
 
     fn register_start(&mut self) {
-        match &self.config.auth {
-            Some(Auth::ServerPassword(p)) => self.send(format!("PASS :{p}")),
-            Some(Auth::Sasl { .. } | Auth::External) => self.send("CAP REQ :sasl"),
-            _ => {}
+        // Servers without CAP ignore it (or answer 421) and register as before.
+        self.send(super::caps::Negotiation::start());
+        if let Some(Auth::ServerPassword(p)) = &self.config.auth {
+            self.send(format!("PASS :{p}"));
         }
         self.send(format!("NICK {}", self.nick));
         self.send(format!(
@@ -370,6 +380,7 @@ impl<'a> Session<'a> {
     fn resume(&mut self, state: SocketState) {
         self.registered = true;
         self.nick = state.nick.clone();
+        self.caps.resumed(state.caps.clone());
         {
             let mut st = self.shared.lock();
             st.nick = state.nick.clone();
@@ -377,6 +388,7 @@ impl<'a> Session<'a> {
             st.last_error = None;
             st.user = state.user.clone();
             st.host = state.host.clone();
+            st.caps = state.caps.clone();
             if st.desired_nick.is_empty() {
                 st.desired_nick = state.nick.clone();
             }
@@ -420,20 +432,7 @@ impl<'a> Session<'a> {
                 return None;
             }
             Command::ERROR(text) => return Some(End::Lost(format!("server error: {text}"))),
-            Command::CAP(_, sub, a, b) if !self.registered => {
-                let caps = b.as_deref().or(a.as_deref()).unwrap_or_default();
-                match sub {
-                    CapSubCommand::ACK if caps.contains("sasl") => {
-                        self.send(sasl_start(self.config.auth.as_ref()))
-                    }
-                    CapSubCommand::NAK => {
-                        self.send("CAP END");
-                        self.event(ConnEvent::Failure(IrcFailure::SaslAborted));
-                    }
-                    _ => {}
-                }
-                return None;
-            }
+            _ if self.on_cap_line(&msg) => return None,
             Command::AUTHENTICATE(arg) if arg == "+" => {
                 // EXTERNAL: the certificate says who we are; the answer is empty.
                 if let Some(Auth::External) = &self.config.auth {
@@ -464,11 +463,13 @@ impl<'a> Session<'a> {
             match code {
                 903 => {
                     self.sasl_done = true;
-                    self.send("CAP END");
+                    let steps = self.caps.on_sasl_done();
+                    self.apply_caps(steps);
                     return None;
                 }
                 902 | 904 | 905 | 906 => {
-                    self.send("CAP END");
+                    let steps = self.caps.on_sasl_done();
+                    self.apply_caps(steps);
                     let failure = IrcFailure::from_message(&msg);
                     if let Some(f) = sasl_failure(failure, self.config.auth.as_ref()) {
                         self.event(ConnEvent::Failure(f));
@@ -477,6 +478,7 @@ impl<'a> Session<'a> {
                 }
                 1 => {
                     self.registered = true;
+                    self.caps.on_registered();
                     let nick = args.first().cloned().unwrap_or_else(|| self.nick.clone());
                     self.on_registered(nick);
                     return None;
@@ -510,7 +512,7 @@ impl<'a> Session<'a> {
         if self.registered {
             self.track_self(&msg);
         }
-        if !self.offer_to_waiters(&msg, &before) {
+        if !self.offer_to_waiters(&msg, &before) && !self.is_own_echo(&msg, &before) {
             self.event(ConnEvent::Message(msg));
         }
         None
@@ -614,14 +616,6 @@ impl<'a> Session<'a> {
         }
         // Keep PONGs of our own confirmations out of the owner's way.
         taken || matches!(&msg.command, Command::PONG(..))
-    }
-}
-
-/// The first SASL line once the server acknowledged `sasl`: the mechanism our auth uses.
-pub(super) fn sasl_start(auth: Option<&Auth>) -> &'static str {
-    match auth {
-        Some(Auth::External) => "AUTHENTICATE EXTERNAL",
-        _ => "AUTHENTICATE PLAIN",
     }
 }
 

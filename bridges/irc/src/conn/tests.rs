@@ -20,10 +20,12 @@ fn refuses_only_at_the_cap() {
 }
 
 /// A connection to a local fake server that registers it at once and then answers nothing,
-/// with a flood bucket that lets `burst` lines out and then (practically) no more.
+/// with a flood bucket that lets `burst` lines after `CAP LS` out and then (practically) no more.
 async fn paced_conn(burst: u32, backlog_cap: usize) -> (Conn, tokio::net::TcpStream, Tasks) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
+    // One token more for the `CAP LS 302` that starts registration.
+    let burst = burst + 1;
     let server: ServerConfig = serde_norway::from_str(&format!(
         "address: 127.0.0.1\nport: {port}\nflood: {{burst: {burst}, per_second: 0.001}}\n"
     ))
@@ -52,7 +54,7 @@ async fn paced_conn(burst: u32, backlog_cap: usize) -> (Conn, tokio::net::TcpStr
     conn.wait_registered(Duration::from_secs(5))
         .await
         .expect("registered");
-    // NICK and USER are out: the backlog starts empty.
+    // CAP LS, NICK and USER are out: the backlog starts empty.
     tokio::time::timeout(Duration::from_secs(5), async {
         while conn.shared.backlog() > 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -110,13 +112,14 @@ const REQUEST_WAIT: Duration = Duration::from_secs(30);
 
 #[test]
 fn sasl_mechanism_follows_the_auth() {
-    use super::session::{sasl_failure, sasl_start};
+    use super::session::sasl_failure;
     let plain = Auth::Sasl {
         account: "a".into(),
         password: "p".into(),
     };
-    assert_eq!(sasl_start(Some(&plain)), "AUTHENTICATE PLAIN");
-    assert_eq!(sasl_start(Some(&Auth::External)), "AUTHENTICATE EXTERNAL");
+    assert_eq!(plain.sasl_mechanism(), Some("PLAIN"));
+    assert_eq!(Auth::External.sasl_mechanism(), Some("EXTERNAL"));
+    assert_eq!(Auth::ServerPassword("p".into()).sasl_mechanism(), None);
     // A refused certificate is explained as such; a refused password as before.
     assert_eq!(
         sasl_failure(Some(IrcFailure::SaslFailed), Some(&Auth::External)),
@@ -189,6 +192,11 @@ async fn sasl_external_answers_the_challenge_with_plus_and_registers_with_the_id
     let state = conn.state();
     assert_eq!(state.local_addr, Some(client));
     assert_eq!(state.peer_addr.map(|a| a.port()), Some(port));
+    read_until(&mut socket, "CAP LS 302").await;
+    socket
+        .write_all(b":irc.test CAP * LS :sasl=PLAIN,EXTERNAL\r\n")
+        .await
+        .expect("ls");
     read_until(&mut socket, "CAP REQ :sasl").await;
     socket
         .write_all(b":irc.test CAP * ACK :sasl\r\n")

@@ -350,7 +350,10 @@ async fn socket(
                             if word == b"PONG" && buf.ends_with(b"ferrybridge-pool") {
                                 continue;
                             }
-                            if matches!(word, b"001" | b"NICK" | b"JOIN" | b"PART" | b"KICK")
+                            if matches!(
+                                word,
+                                b"001" | b"NICK" | b"JOIN" | b"PART" | b"KICK" | b"CAP"
+                            )
                                 && let Ok(parsed) = parse_line(&buf)
                                 && state.on_incoming(&parsed.message)
                             {

@@ -3,12 +3,13 @@
 //! Kept in Redis, so a restarted bridge takes the connection over as it is instead of
 //! registering and joining again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use irc::proto::{Command, Message};
 use redis::Value;
 
 use super::wire::{Gen, WireError};
+use crate::conn::caps::CapReply;
 use crate::ids::fold;
 
 /// One channel we are in.
@@ -27,6 +28,8 @@ pub struct SocketState {
     pub host: Option<String>,
     /// By folded name.
     pub channels: BTreeMap<String, TrackedChannel>,
+    /// The IRCv3 capabilities the server acknowledged on this socket.
+    pub caps: BTreeSet<String>,
     /// Keys from our JOIN lines, until the server confirms the join.
     pending_keys: HashMap<String, String>,
 }
@@ -34,6 +37,9 @@ pub struct SocketState {
 impl SocketState {
     /// Learns from a line the server sent; whether anything worth storing changed.
     pub fn on_incoming(&mut self, msg: &Message) -> bool {
+        if let Some(Ok(reply)) = crate::conn::caps::parse(msg) {
+            return self.on_cap(reply);
+        }
         let me = fold(&self.nick);
         let from_me = self.registered && msg.source_nickname().is_some_and(|n| fold(n) == me);
         match &msg.command {
@@ -71,6 +77,28 @@ impl SocketState {
         }
     }
 
+    /// Follows the acknowledged capabilities (the bridge negotiates them).
+    fn on_cap(&mut self, reply: CapReply) -> bool {
+        match reply {
+            CapReply::Ack(names) => {
+                for n in names {
+                    match n.strip_prefix('-') {
+                        Some(off) => self.caps.remove(off),
+                        None => self.caps.insert(n),
+                    };
+                }
+                true
+            }
+            CapReply::Del(names) => {
+                for n in names {
+                    self.caps.remove(&n);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Learns channel keys from a line we send (`JOIN #chan key`).
     pub fn on_outgoing(&mut self, line: &[u8]) {
         let Some(rest) = line.strip_prefix(b"JOIN ") else {
@@ -97,6 +125,10 @@ impl SocketState {
             ("nick", self.nick.clone()),
             ("user", self.user.clone().unwrap_or_default()),
             ("host", self.host.clone().unwrap_or_default()),
+            (
+                "caps",
+                self.caps.iter().cloned().collect::<Vec<_>>().join(" "),
+            ),
             (
                 "channels",
                 serde_json::to_string(&channels).unwrap_or_else(|_| "[]".into()),
@@ -127,6 +159,12 @@ impl SocketState {
                 nick: get("nick")?,
                 user: non_empty(get("user")?),
                 host: non_empty(get("host")?),
+                caps: get("caps")
+                    .unwrap_or_default()
+                    .split(' ')
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
                 channels: channels.into_iter().map(|c| (fold(&c.name), c)).collect(),
                 pending_keys: HashMap::new(),
             },
@@ -146,6 +184,9 @@ mod tests {
     fn follows_registration_nick_joins_parts_and_kicks() {
         let mut s = SocketState::default();
         assert!(!s.on_incoming(&line(":srv NOTICE * :hello")));
+        assert!(s.on_incoming(&line(":srv CAP * ACK :echo-message server-time")));
+        assert!(s.on_incoming(&line(":srv CAP * DEL :server-time")));
+        assert_eq!(s.caps.iter().collect::<Vec<_>>(), ["echo-message"]);
         assert!(s.on_incoming(&line(":srv 001 Alice :Welcome")));
         assert_eq!(s.nick, "Alice");
         s.on_outgoing(b"JOIN #Secret hunter2");
@@ -166,6 +207,7 @@ mod tests {
         let mut s = SocketState::default();
         s.on_incoming(&line(":srv 001 Al :Welcome"));
         s.on_incoming(&line(":Al!u@h JOIN #a"));
+        s.on_incoming(&line(":srv CAP Al ACK :message-tags echo-message"));
         let map: HashMap<String, Value> = s
             .to_fields(9)
             .into_iter()

@@ -12,6 +12,7 @@ fn message(n: usize) -> RemoteEvent {
             sender: RemoteUserId::new("bob"),
             content: MessageContent::text(format!("line {n}")),
             reply_to: None,
+            sent_at: None,
         },
     }
 }
