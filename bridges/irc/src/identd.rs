@@ -57,10 +57,13 @@ struct Entry {
     ident: String,
 }
 
-/// Our live connections, keyed by (our port, the server's port). Cheap to clone.
+/// (our port, the server's port): what an ident query names.
+type PortPair = (u16, u16);
+
+/// Our live connections, keyed by their port pair. Cheap to clone.
 #[derive(Clone, Debug, Default)]
 pub struct IdentRegistry {
-    entries: Arc<Mutex<HashMap<(u16, u16), Vec<Entry>>>>,
+    entries: Arc<Mutex<HashMap<PortPair, Vec<Entry>>>>,
     next_id: Arc<AtomicU64>,
 }
 

@@ -204,11 +204,13 @@ impl Negotiation {
                     if let Some(off) = cap.strip_prefix('-') {
                         self.acked.remove(off);
                     } else {
-                        if cap == "sasl" && !self.ended && !self.sasl_busy {
-                            if let Some(mech) = self.sasl {
-                                self.sasl_busy = true;
-                                steps.authenticate = Some(mech);
-                            }
+                        if cap == "sasl"
+                            && !self.ended
+                            && !self.sasl_busy
+                            && let Some(mech) = self.sasl
+                        {
+                            self.sasl_busy = true;
+                            steps.authenticate = Some(mech);
                         }
                         self.acked.insert(cap);
                     }

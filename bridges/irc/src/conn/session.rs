@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use super::io::{self, Reader};
 use crate::pool::track::SocketState;
 
+mod attach;
 mod ircv3;
 
 /// How long a QUIT may wait for the lines queued before it.
@@ -64,7 +65,7 @@ pub(super) async fn run(
             };
             // Lives as long as the socket: the identd answers for it meanwhile.
             let mut ident_lease = None;
-            match open(&config, &shared, &mut ident_lease).await {
+            match attach::open(&config, &shared, &mut ident_lease).await {
                 Ok((reader, writer, resumed)) => {
                     let mut session = Session::new(&config, &events, &shared, writer, &tasks);
                     session
@@ -115,33 +116,6 @@ pub(super) async fn run(
                     }
                 }
             }
-        }
-    }
-}
-
-/// A socket to the server: our own, or the pool's (maybe taken over registered; the pool
-/// presents the client certificate, and the built-in identd cannot answer for its sockets).
-async fn open(
-    config: &ConnConfig,
-    shared: &Shared,
-    ident_lease: &mut Option<crate::identd::IdentLease>,
-) -> std::io::Result<(Reader, io::Writer, Option<SocketState>)> {
-    match &config.pool {
-        Some(p) => {
-            let cert = config.client_cert.as_ref().map(|c| c.to_pem());
-            let a = p
-                .client
-                .attach(&p.key, &config.server, config.channel_messages, cert)
-                .await?;
-            Ok((a.reader, a.writer, a.resumed))
-        }
-        None => {
-            let cert = config.client_cert.as_deref();
-            let (r, w) = io::connect(&config.server, cert, |local, peer| {
-                *ident_lease = super::on_connected(config, shared, local, peer);
-            })
-            .await?;
-            Ok((r, w, None))
         }
     }
 }
@@ -372,41 +346,6 @@ impl<'a> Session<'a> {
             "USER {} 0 * :{}",
             self.config.ident, self.config.realname
         ));
-    }
-
-    /// Takes over a pooled socket that is registered already: our state is the pool's, and
-    /// the owner hears `Registered` as after a registration (nothing is sent to IRC, except
-    /// NAMES for the bot so its member lists are filled again).
-    fn resume(&mut self, state: SocketState) {
-        self.registered = true;
-        self.nick = state.nick.clone();
-        self.caps.resumed(state.caps.clone());
-        {
-            let mut st = self.shared.lock();
-            st.nick = state.nick.clone();
-            st.registered = true;
-            st.last_error = None;
-            st.user = state.user.clone();
-            st.host = state.host.clone();
-            st.caps = state.caps.clone();
-            if st.desired_nick.is_empty() {
-                st.desired_nick = state.nick.clone();
-            }
-            for (folded, c) in &state.channels {
-                let entry = st.channels.entry(folded.clone()).or_default();
-                entry.name = c.name.clone();
-                entry.key = c.key.clone().or(entry.key.take());
-                entry.joined = true;
-            }
-        }
-        if self.config.channel_messages {
-            for c in state.channels.values() {
-                self.send(format!("NAMES {}", c.name));
-            }
-        }
-        tracing::info!(network = %self.config.network, nick = %state.nick, "IRC connection taken over from the pool");
-        let _ = self.shared.registered.send(true);
-        self.event(ConnEvent::Registered { nick: state.nick });
     }
 
     fn fail_waiters(&mut self) {
