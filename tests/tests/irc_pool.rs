@@ -29,7 +29,7 @@ impl Pool {
     fn start(config: PoolConfig) -> Pool {
         let (stop, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            if let Err(e) = server::run(config, async {
+            if let Err(e) = server::run(config, None, async {
                 let _ = rx.await;
             })
             .await
@@ -382,4 +382,48 @@ async fn redis_outage_loses_nothing_and_drops_no_connection() {
     assert_eq!(got, ["hello 1", "during outage", "hello 2"]);
     setup.stop().await;
     pool.stop().await;
+}
+
+/// With a pool, the pool holds the sockets, so its identd answers InspIRCd's ident lookups
+/// (binds 127.0.0.1:113: needs root, as `irc_auth`'s identd test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_answers_ident_lookups() {
+    let config = pool_config();
+    let identd = ferrybridge_irc::config::IdentdConfig {
+        enabled: true,
+        address: "127.0.0.1".into(),
+        port: 113,
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let c = config.clone();
+    let pool = tokio::spawn(async move {
+        server::run(c, Some(identd), async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let ports = IrcdPorts {
+        ident: true,
+        ..IrcdPorts::default()
+    };
+    let pool_config = config.clone();
+    let setup = Setup::start_configured(ports, move |c, _| {
+        c.network.pool = Some(pool_config);
+        // Ignored by the bridge with a pool: the pool runs it.
+        c.network.identd.enabled = true;
+        c.network.identd.address = "127.0.0.1".into();
+    })
+    .await
+    .unwrap();
+    let mut nate = RawIrc::connect(setup.ircd.port, "nate").await.unwrap();
+    nate.join("#ident").await.unwrap();
+    let (mia, dm) = setup.user("mia").await.unwrap();
+    join_channel(&mia, &dm, "#ident").await.unwrap();
+    nate.expect(|l| l.starts_with(":mia[m]!mia@") && l.contains(" JOIN "))
+        .await
+        .unwrap();
+    setup.stop().await;
+    let _ = stop.send(());
+    pool.await.unwrap().unwrap();
+    cleanup(&config).await;
 }

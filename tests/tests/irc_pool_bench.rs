@@ -50,7 +50,7 @@ async fn bridge_restart_with_pooled_connections() {
         format!("fbbench:{}", std::process::id()),
     );
     let (stop_pool, stopped) = tokio::sync::oneshot::channel::<()>();
-    let pool = tokio::spawn(server::run(config.clone(), async {
+    let pool = tokio::spawn(server::run(config.clone(), None, async {
         let _ = stopped.await;
     }));
     let pool_config = config.clone();

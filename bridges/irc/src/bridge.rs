@@ -158,7 +158,8 @@ impl Bridge for IrcBridge {
         }
         let features = Arc::new(Features::default());
         let pool = config.pool.clone().map(crate::pool::PoolClient::new);
-        let identd = config.identd.enabled.then(IdentRegistry::default);
+        // With a pool, the pool holds the sockets and answers ident lookups itself.
+        let identd = (config.identd.enabled && config.pool.is_none()).then(IdentRegistry::default);
         let networks = config
             .servers
             .iter()

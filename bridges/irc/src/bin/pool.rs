@@ -1,5 +1,6 @@
 //! `ferrybridge-irc-pool -c config.yaml`: the IRC connection pool process. It reads the
-//! `network.pool` section of the IRC bridge's config and keeps the bridge's IRC sockets open
+//! `network.pool` section of the IRC bridge's config (and `network.identd`: with a pool, the
+//! pool answers ident lookups, as it holds the sockets) and keeps the bridge's IRC sockets open
 //! across bridge restarts (see `ferrybridge_irc::pool`). Stop it with SIGTERM or Ctrl-C: it
 //! QUITs every socket.
 
@@ -7,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use ferrybridge_irc::config::IdentdConfig;
 use ferrybridge_irc::pool::{PoolConfig, server};
 
 #[derive(Parser)]
@@ -21,8 +23,8 @@ struct Args {
     config: PathBuf,
 }
 
-/// The `network.pool` section of a bridge config file.
-fn read_config(path: &PathBuf) -> Result<PoolConfig, String> {
+/// The `network.pool` and `network.identd` sections of a bridge config file.
+fn read_config(path: &PathBuf) -> Result<(PoolConfig, Option<IdentdConfig>), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let doc: serde_norway::Value =
         serde_norway::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -35,7 +37,14 @@ fn read_config(path: &PathBuf) -> Result<PoolConfig, String> {
     if let Some((key, problem)) = config.problems().into_iter().next() {
         return Err(format!("{}: network.pool.{key}: {problem}", path.display()));
     }
-    Ok(config)
+    let identd = match doc.get("network").and_then(|n| n.get("identd")) {
+        Some(section) => Some(
+            serde_norway::from_value::<IdentdConfig>(section.clone())
+                .map_err(|e| format!("{}: network.identd: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    Ok((config, identd))
 }
 
 fn main() -> ExitCode {
@@ -47,7 +56,7 @@ fn main() -> ExitCode {
         )
         .init();
     let args = Args::parse();
-    let config = match read_config(&args.config) {
+    let (config, identd) = match read_config(&args.config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("ferrybridge-irc-pool: {e}");
@@ -64,7 +73,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(server::run(config, stop_signal()));
+    let result = runtime.block_on(server::run(config, identd, stop_signal()));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

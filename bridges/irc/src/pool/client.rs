@@ -17,9 +17,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::track::SocketState;
-use super::wire::{Command, ConnKey, Event, GROUP, Gen, Keys};
+use super::wire::{Command, ConnKey, Event, GROUP, Gen, Keys, SocketSpec};
 use super::{PoolConfig, PoolError, connect, entries, xadd};
-use crate::config::ServerConfig;
 use crate::conn::io::{self, Reader, Writer};
 
 /// How long an open waits for the pool to report the socket up (it gives up connecting after
@@ -154,13 +153,11 @@ impl PoolClient {
     }
 
     /// A socket for `key`: the pool's registered one if this process never attached `key`
-    /// (a restart takes it over), else a new one to `server`.
+    /// (a restart takes it over), else a new one as `spec` says.
     pub async fn attach(
         self: &Arc<Self>,
         key: &ConnKey,
-        server: &ServerConfig,
-        channel_messages: bool,
-        client_cert_pem: Option<String>,
+        spec: SocketSpec,
     ) -> Result<Attached, PoolError> {
         if self.stopping.is_cancelled() {
             return Err(PoolError::Closed("the bridge is stopping".into()));
@@ -179,9 +176,7 @@ impl PoolClient {
         let _ = self.commands.send(Command::Open {
             key: key.clone(),
             generation,
-            server: Box::new(server.clone()),
-            channel_messages,
-            client_cert_pem,
+            spec: Box::new(spec),
         });
         let answer = tokio::time::timeout(OPEN_WAIT, rx.recv()).await;
         match answer {

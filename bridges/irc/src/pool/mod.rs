@@ -16,6 +16,7 @@
 
 pub mod client;
 pub mod server;
+mod socket;
 pub mod track;
 pub mod wire;
 

@@ -8,28 +8,21 @@ use std::time::Duration;
 
 use ferrybridge_core::tasks::Tasks;
 use redis::aio::MultiplexedConnection;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::track::SocketState;
 use super::wire::{Command, ConnKey, Event, Gen, Keys};
 use super::{PoolConfig, PoolError, connect, entries, xadd};
-use crate::client_cert::ClientCert;
-use crate::config::ServerConfig;
-use crate::conn::io;
-use crate::line::{is_channel_chatter, parse_line};
+use crate::config::IdentdConfig;
+use crate::identd::IdentRegistry;
 
 /// How often the heartbeat is renewed, and how long it lives.
 const HEARTBEAT: Duration = Duration::from_secs(2);
 const HEARTBEAT_TTL: Duration = Duration::from_secs(6);
-/// Silence after which the pool pings the server itself (the bridge may be away), and closes
-/// the socket if the silence goes on as long again.
-const QUIET: Duration = Duration::from_secs(120);
-const POOL_PING: &str = "PING :ferrybridge-pool";
 
 /// What socket tasks hand the event writer.
-enum Out {
+pub(super) enum Out {
     Event(Event),
     /// The socket's state changed: rewrite its hash.
     State(ConnKey, Gen, SocketState),
@@ -37,20 +30,36 @@ enum Out {
     Forget(ConnKey),
 }
 
-struct Socket {
-    generation: Gen,
+pub(super) struct Socket {
+    pub generation: Gen,
     lines: mpsc::UnboundedSender<Vec<Vec<u8>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
-type Sockets = Arc<Mutex<HashMap<ConnKey, Socket>>>;
+pub(super) type Sockets = Arc<Mutex<HashMap<ConnKey, Socket>>>;
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// What the command reader and every socket task share.
+#[derive(Clone)]
+pub(super) struct Pool {
+    pub out: mpsc::UnboundedSender<Out>,
+    pub sockets: Sockets,
+    pub tasks: Tasks,
+    /// Where sockets register their ident, when the pool runs the identd.
+    pub identd: Option<IdentRegistry>,
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Runs the pool until `shutdown` resolves, then QUITs every socket and reports it closed.
-pub async fn run(config: PoolConfig, shutdown: impl Future<Output = ()>) -> Result<(), PoolError> {
+/// With `identd` enabled, the pool answers ident lookups for its sockets (the bridge cannot:
+/// it does not hold them).
+pub async fn run(
+    config: PoolConfig,
+    identd: Option<IdentdConfig>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), PoolError> {
     let keys = Keys::new(&config.key_prefix);
     let mut conn = connect(&config.redis_url, false).await?;
     let reader = connect(&config.redis_url, true).await?;
@@ -76,6 +85,28 @@ pub async fn run(config: PoolConfig, shutdown: impl Future<Output = ()>) -> Resu
         .first()
         .map_or_else(|| "0-0".to_owned(), |(id, _)| id.clone());
     let sockets: Sockets = Arc::default();
+    let registry = match identd.filter(|c| c.enabled) {
+        Some(c) => {
+            // Before any socket: a server asks as soon as it accepts one.
+            let listener = crate::identd::bind(&c)
+                .await
+                .map_err(|e| PoolError::Closed(e.to_string()))?;
+            let registry = IdentRegistry::default();
+            tasks.spawn(crate::identd::serve(
+                listener,
+                registry.clone(),
+                tasks.clone(),
+            ));
+            Some(registry)
+        }
+        None => None,
+    };
+    let pool = Pool {
+        out: out_tx.clone(),
+        sockets: sockets.clone(),
+        tasks: tasks.clone(),
+        identd: registry,
+    };
     tasks.spawn(heartbeat(
         config.redis_url.clone(),
         conn.clone(),
@@ -83,15 +114,7 @@ pub async fn run(config: PoolConfig, shutdown: impl Future<Output = ()>) -> Resu
     ));
     tracing::info!(prefix = %config.key_prefix, "IRC connection pool running");
     tokio::select! {
-        _ = read_commands(
-            config.redis_url.clone(),
-            reader,
-            keys.clone(),
-            start_id,
-            sockets.clone(),
-            out_tx.clone(),
-            tasks.clone(),
-        ) => {}
+        _ = read_commands(config.redis_url.clone(), reader, keys.clone(), start_id, pool) => {}
         _ = shutdown => {}
     }
     tasks.begin_shutdown();
@@ -175,9 +198,7 @@ async fn read_commands(
     mut reader: MultiplexedConnection,
     keys: Keys,
     mut last_id: String,
-    sockets: Sockets,
-    out: mpsc::UnboundedSender<Out>,
-    tasks: Tasks,
+    pool: Pool,
 ) {
     let stream = keys.commands();
     let mut down = false;
@@ -215,7 +236,7 @@ async fn read_commands(
         for entry in reply.map(entries).unwrap_or_default() {
             last_id = entry.id.clone();
             match Command::decode(&entry.map) {
-                Ok(cmd) => apply(cmd, &sockets, &out, &tasks),
+                Ok(cmd) => apply(cmd, &pool),
                 Err(e) => {
                     tracing::warn!(id = %entry.id, error = %e, "IRC connection pool: skipping a malformed command")
                 }
@@ -224,14 +245,13 @@ async fn read_commands(
     }
 }
 
-fn apply(cmd: Command, sockets: &Sockets, out: &mpsc::UnboundedSender<Out>, tasks: &Tasks) {
+fn apply(cmd: Command, pool: &Pool) {
+    let (sockets, out) = (&pool.sockets, &pool.out);
     match cmd {
         Command::Open {
             key,
             generation,
-            server,
-            channel_messages,
-            client_cert_pem,
+            spec,
         } => {
             let (tx, rx) = mpsc::unbounded_channel();
             let mut map = lock(sockets);
@@ -243,16 +263,12 @@ fn apply(cmd: Command, sockets: &Sockets, out: &mpsc::UnboundedSender<Out>, task
                     reason: "replaced by a new connection".into(),
                 }));
             }
-            let task = tasks.spawn(socket(
+            let task = pool.tasks.spawn(super::socket::run(
                 key.clone(),
                 generation,
-                server,
-                channel_messages,
-                client_cert_pem,
+                spec,
                 rx,
-                out.clone(),
-                sockets.clone(),
-                tasks.clone(),
+                pool.clone(),
             ));
             map.insert(
                 key,
@@ -275,137 +291,6 @@ fn apply(cmd: Command, sockets: &Sockets, out: &mpsc::UnboundedSender<Out>, task
                 tracing::debug!(key = %key.as_str(), generation, "lines for a socket that is gone")
             }
         },
-    }
-}
-
-/// The command word of a raw line (after tags and source).
-fn command_word(raw: &[u8]) -> &[u8] {
-    let mut words = raw.split(|&b| b == b' ').filter(|w| !w.is_empty());
-    let mut w = words.next().unwrap_or_default();
-    if w.starts_with(b"@") {
-        w = words.next().unwrap_or_default();
-    }
-    if w.starts_with(b":") {
-        w = words.next().unwrap_or_default();
-    }
-    w
-}
-
-/// The answer to a server's `PING` line: `PONG` and the ping's arguments.
-fn pong_for(ping: &[u8]) -> Vec<u8> {
-    let args = ping
-        .windows(5)
-        .position(|w| w == b"PING ")
-        .map_or(&b""[..], |i| &ping[i + 5..]);
-    [b"PONG ".as_slice(), args, b"\r\n"].concat()
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn socket(
-    key: ConnKey,
-    generation: Gen,
-    server: Box<ServerConfig>,
-    channel_messages: bool,
-    client_cert_pem: Option<String>,
-    mut lines: mpsc::UnboundedReceiver<Vec<Vec<u8>>>,
-    out: mpsc::UnboundedSender<Out>,
-    sockets: Sockets,
-    tasks: Tasks,
-) {
-    let cert = match client_cert_pem.map(|pem| ClientCert::from_pem(pem.as_bytes())) {
-        Some(Err(e)) => {
-            tracing::warn!(key = %key.as_str(), error = %e, "unusable client certificate; connecting without");
-            None
-        }
-        Some(Ok(c)) => Some(c),
-        None => None,
-    };
-    let connect = io::connect(&server, cert.as_ref(), |_, _| {});
-    let reason = match tokio::time::timeout(Duration::from_secs(30), connect).await {
-        Err(_) => "cannot connect: timed out".to_owned(),
-        Ok(Err(e)) => format!("cannot connect: {e}"),
-        Ok(Ok((mut reader, mut writer))) => {
-            let _ = out.send(Out::Event(Event::Connected {
-                key: key.clone(),
-                generation,
-            }));
-            let mut state = SocketState::default();
-            let mut buf = Vec::with_capacity(512);
-            let mut last_seen = Instant::now();
-            let mut pinged = false;
-            loop {
-                let deadline = last_seen + QUIET;
-                tokio::select! {
-                    read = io::read_line(&mut reader, &mut buf) => match read {
-                        Ok(Some(())) => {
-                            last_seen = Instant::now();
-                            pinged = false;
-                            let word = command_word(&buf);
-                            if word == b"PING" {
-                                if writer.write_all(&pong_for(&buf)).await.is_err() {
-                                    break "write error".to_owned();
-                                }
-                                continue;
-                            }
-                            if word == b"PONG" && buf.ends_with(b"ferrybridge-pool") {
-                                continue;
-                            }
-                            if matches!(
-                                word,
-                                b"001" | b"NICK" | b"JOIN" | b"PART" | b"KICK" | b"CAP"
-                            )
-                                && let Ok(parsed) = parse_line(&buf)
-                                && state.on_incoming(&parsed.message)
-                            {
-                                let _ = out.send(Out::State(key.clone(), generation, state.clone()));
-                            }
-                            if !channel_messages && is_channel_chatter(&buf) {
-                                continue;
-                            }
-                            let _ = out.send(Out::Event(Event::Lines { key: key.clone(), generation, lines: vec![buf.clone()] }));
-                        }
-                        Ok(None) => break "connection closed by the server".to_owned(),
-                        Err(e) => break format!("read error: {e}"),
-                    },
-                    batch = lines.recv() => {
-                        let Some(batch) = batch else { break "dropped by the pool".to_owned() };
-                        let mut bytes = Vec::new();
-                        for l in batch {
-                            state.on_outgoing(&l);
-                            bytes.extend(l.iter().filter(|b| !matches!(b, b'\r' | b'\n' | b'\0')));
-                            bytes.extend_from_slice(b"\r\n");
-                        }
-                        if let Err(e) = writer.write_all(&bytes).await {
-                            break format!("write error: {e}");
-                        }
-                    }
-                    _ = tokio::time::sleep_until(deadline) => {
-                        if pinged {
-                            break format!("ping timeout ({}s without data)", (QUIET * 2).as_secs());
-                        }
-                        pinged = true;
-                        last_seen = Instant::now();
-                        let _ = writer.write_all(format!("{POOL_PING}\r\n").as_bytes()).await;
-                    }
-                    _ = tasks.stopping() => {
-                        let _ = writer.write_all(b"QUIT :IRC connection pool stopping\r\n").await;
-                        let _ = writer.shutdown().await;
-                        break "the IRC connection pool stopped".to_owned();
-                    }
-                }
-            }
-        }
-    };
-    tracing::info!(key = %key.as_str(), generation, %reason, "pooled IRC socket closed");
-    let _ = out.send(Out::Event(Event::Closed {
-        key: key.clone(),
-        generation,
-        reason,
-    }));
-    let mut map = lock(&sockets);
-    if map.get(&key).is_some_and(|s| s.generation == generation) {
-        map.remove(&key);
-        let _ = out.send(Out::Forget(key));
     }
 }
 
@@ -526,25 +411,4 @@ fn write_state(
         .arg(keys.conns())
         .arg(key.as_str())
         .ignore();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn command_word_skips_tags_and_source() {
-        assert_eq!(command_word(b"PING :x"), b"PING");
-        assert_eq!(command_word(b":srv 001 me :hi"), b"001");
-        assert_eq!(command_word(b"@time=1 :a!b@c JOIN #x"), b"JOIN");
-        assert_eq!(command_word(b""), b"");
-        assert_eq!(command_word(b"@only-tags"), b"");
-    }
-
-    #[test]
-    fn pings_are_answered_with_their_arguments() {
-        assert_eq!(pong_for(b"PING :abc def"), b"PONG :abc def\r\n");
-        assert_eq!(pong_for(b":srv PING srv"), b"PONG srv\r\n");
-        assert_eq!(pong_for(b"PING"), b"PONG \r\n");
-    }
 }

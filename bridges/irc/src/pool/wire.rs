@@ -91,6 +91,21 @@ impl ConnKey {
 /// apart from the current one's.
 pub type Gen = u64;
 
+/// What the pool needs to open a socket for a connection.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SocketSpec {
+    pub server: ServerConfig,
+    /// Whether the owner reads channel messages (the bot); a puppet's are dropped in the pool,
+    /// as the bridge would drop them.
+    pub channel_messages: bool,
+    /// The user's client certificate and key (PEM) for CertFP: Redis must be private.
+    #[serde(default)]
+    pub client_cert_pem: Option<String>,
+    /// What the pool's identd answers for the socket (the `USER` ident).
+    #[serde(default)]
+    pub ident: String,
+}
+
 /// Bridge → pool.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
@@ -98,12 +113,7 @@ pub enum Command {
     Open {
         key: ConnKey,
         generation: Gen,
-        server: Box<ServerConfig>,
-        /// Whether the owner reads channel messages (the bot); a puppet's are dropped in the
-        /// pool, as the bridge would drop them.
-        channel_messages: bool,
-        /// The user's client certificate and key (PEM) for CertFP: Redis must be private.
-        client_cert_pem: Option<String>,
+        spec: Box<SocketSpec>,
     },
     /// Write lines to the socket.
     Send {
@@ -188,17 +198,11 @@ impl Command {
             Command::Open {
                 key,
                 generation,
-                server,
-                channel_messages,
-                client_cert_pem,
+                spec,
             } => {
                 let mut f = head("open", key, *generation);
-                let body = serde_json::json!({
-                    "server": server,
-                    "channel_messages": channel_messages,
-                    "client_cert_pem": client_cert_pem,
-                });
-                f.push(("d", body.to_string().into_bytes()));
+                let body = serde_json::to_vec(spec).unwrap_or_default();
+                f.push(("d", body));
                 f
             }
             Command::Send {
@@ -217,21 +221,12 @@ impl Command {
         let (t, key, generation, data) = decode_head(map)?;
         match t.as_str() {
             "open" => {
-                #[derive(serde::Deserialize)]
-                struct Body {
-                    server: Box<ServerConfig>,
-                    channel_messages: bool,
-                    #[serde(default)]
-                    client_cert_pem: Option<String>,
-                }
-                let body: Body = serde_json::from_slice(&data)
+                let spec: SocketSpec = serde_json::from_slice(&data)
                     .map_err(|e| WireError::Field("d", e.to_string()))?;
                 Ok(Command::Open {
                     key,
                     generation,
-                    server: body.server,
-                    channel_messages: body.channel_messages,
-                    client_cert_pem: body.client_cert_pem,
+                    spec: Box::new(spec),
                 })
             }
             "send" => Ok(Command::Send {
@@ -334,9 +329,12 @@ mod tests {
         let open = Command::Open {
             key: key.clone(),
             generation: 1,
-            server: Box::new(ServerConfig::new("irc.example.org")),
-            channel_messages: false,
-            client_cert_pem: Some("-----BEGIN CERTIFICATE-----".into()),
+            spec: Box::new(SocketSpec {
+                server: ServerConfig::new("irc.example.org"),
+                channel_messages: false,
+                client_cert_pem: Some("-----BEGIN CERTIFICATE-----".into()),
+                ident: "alice".into(),
+            }),
         };
         assert_eq!(Command::decode(&as_map(open.fields())), Ok(open));
         for ev in [

@@ -15,11 +15,13 @@ pub(super) async fn open(
 ) -> std::io::Result<(Reader, io::Writer, Option<SocketState>)> {
     match &config.pool {
         Some(p) => {
-            let cert = config.client_cert.as_ref().map(|c| c.to_pem());
-            let a = p
-                .client
-                .attach(&p.key, &config.server, config.channel_messages, cert)
-                .await?;
+            let spec = crate::pool::wire::SocketSpec {
+                server: config.server.clone(),
+                channel_messages: config.channel_messages,
+                client_cert_pem: config.client_cert.as_ref().map(|c| c.to_pem()),
+                ident: config.ident.clone(),
+            };
+            let a = p.client.attach(&p.key, spec).await?;
             Ok((a.reader, a.writer, a.resumed))
         }
         None => {
