@@ -180,7 +180,7 @@ impl Negotiation {
         let mut steps = Steps::default();
         match reply {
             CapReply::Ls { more, caps } => {
-                self.offered.extend(caps);
+                self.keep_offered(caps);
                 if !more && !self.ls_done {
                     self.ls_done = true;
                     if let Some(mech) = self.sasl {
@@ -225,7 +225,7 @@ impl Negotiation {
                 tracing::info!(?caps, "the IRC server refused capabilities");
             }
             CapReply::New(caps) => {
-                self.offered.extend(caps);
+                self.keep_offered(caps);
                 self.request_wanted(&mut steps);
             }
             CapReply::Del(caps) => {
@@ -282,6 +282,16 @@ impl Negotiation {
     pub fn on_registered(&mut self) {
         self.ended = true;
         self.sasl_busy = false;
+    }
+
+    /// Remembers the offered capabilities we might ask for (only those: a connection lives
+    /// long, and a thousand puppets need not each keep the server's whole list).
+    fn keep_offered(&mut self, caps: Vec<(String, Option<String>)>) {
+        let wanted = self.wanted;
+        self.offered.extend(
+            caps.into_iter()
+                .filter(|(name, _)| name == "sasl" || wanted.contains(&name.as_str())),
+        );
     }
 
     /// Asks for the wanted capabilities that are offered and not yet acknowledged.
