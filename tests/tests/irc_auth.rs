@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use ferrybridge_irc::config::IdentdConfig;
 use ferrybridge_tests::text_body;
-use support::{IrcdPorts, RawIrc, Setup, T, command, join_channel};
+use support::{IrcdPorts, RawIrc, Setup, T, command, join_channel, notice_containing};
 
 /// WHOIS `nick` from `raw`: (the 311 line's ident, the account of 330 if logged in, the
 /// fingerprint of 276 if any).
@@ -99,21 +99,6 @@ fn fingerprint_in(reply: &str) -> String {
         .to_owned()
 }
 
-/// Waits for a bot notice in `room` containing `needle`.
-async fn notice_containing(
-    user: &ferrybridge_tests::TestUser,
-    room: &ruma::OwnedRoomId,
-    needle: &str,
-) -> String {
-    let ev = user
-        .wait_for(room, T, |e| {
-            e["sender"] == "@ircbot:localhost" && text_body(e).is_some_and(|b| b.contains(needle))
-        })
-        .await
-        .unwrap();
-    text_body(&ev).unwrap_or_default().to_owned()
-}
-
 /// Waits until Atheme's log has a line containing every needle.
 async fn atheme_logged(setup: &Setup, needles: &[&str]) {
     let log = setup.ircd.dir.path().join("data/atheme/atheme.log");
@@ -133,17 +118,7 @@ async fn atheme_logged(setup: &Setup, needles: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certfp_logs_in_with_sasl_external_through_atheme() {
-    let tls = IrcdPorts {
-        tls: true,
-        ..IrcdPorts::default()
-    };
-    let setup = Setup::start_on(tls, |s, ircd| {
-        s.tls = true;
-        s.port = ircd.tls_port;
-        s.tls_ca_file = Some(ircd.tls_cert().display().to_string());
-    })
-    .await
-    .unwrap();
+    let setup = Setup::start_tls().await.unwrap();
     let mut bob = RawIrc::connect(setup.ircd.port, "bob").await.unwrap();
     bob.join("#cert").await.unwrap();
     let (alice, dm) = setup.user("alice").await.unwrap();

@@ -24,26 +24,6 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-async fn all_registered(setup: &Setup, users: &[OwnedUserId], timeout: Duration) -> Duration {
-    let net = setup.irc.networks.get("localhost").unwrap();
-    let start = Instant::now();
-    loop {
-        let up = users
-            .iter()
-            .filter(|u| net.puppet(u).is_some_and(|c| c.is_registered()))
-            .count();
-        if up == users.len() {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "only {up}/{} puppets registered",
-            users.len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run explicitly"]
 async fn puppet_memory_and_reconnect() {
@@ -62,7 +42,7 @@ async fn puppet_memory_and_reconnect() {
     for u in &users {
         net.ensure_puppet(u).await.unwrap();
     }
-    all_registered(&setup, &users, Duration::from_secs(600)).await;
+    setup.all_registered(&users, Duration::from_secs(600)).await;
     let connect = start.elapsed();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let loaded = rss_kib();
@@ -70,7 +50,7 @@ async fn puppet_memory_and_reconnect() {
     setup.ircd.restart().await.unwrap();
     let restarted = Instant::now();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    all_registered(&setup, &users, Duration::from_secs(900)).await;
+    setup.all_registered(&users, Duration::from_secs(900)).await;
     let reconnect = restarted.elapsed();
     println!(
         "BENCH puppets={n} idle_rss={idle}KiB loaded_rss={loaded}KiB per_puppet={per:.1}KiB \

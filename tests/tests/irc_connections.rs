@@ -10,36 +10,11 @@ mod support;
 
 use ferrybridge_irc::config::PasswordMode;
 use ferrybridge_tests::text_body;
-use support::{IrcdPorts, RawIrc, Setup, T, command, join_channel};
-
-/// Waits for a bot notice in `room` containing `needle`.
-async fn notice_containing(
-    user: &ferrybridge_tests::TestUser,
-    room: &ruma::OwnedRoomId,
-    needle: &str,
-) -> String {
-    let ev = user
-        .wait_for(room, T, |e| {
-            e["sender"] == "@ircbot:localhost" && text_body(e).is_some_and(|b| b.contains(needle))
-        })
-        .await
-        .unwrap();
-    text_body(&ev).unwrap_or_default().to_owned()
-}
+use support::{IrcdPorts, RawIrc, Setup, T, command, join_channel, notice_containing};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_a_private_ca() {
-    let tls = IrcdPorts {
-        tls: true,
-        ..IrcdPorts::default()
-    };
-    let setup = Setup::start_on(tls, |s, ircd| {
-        s.tls = true;
-        s.port = ircd.tls_port;
-        s.tls_ca_file = Some(ircd.tls_cert().display().to_string());
-    })
-    .await
-    .unwrap();
+    let setup = Setup::start_tls().await.unwrap();
     let mut bob = RawIrc::connect(setup.ircd.port, "bob").await.unwrap();
     bob.join("#tls").await.unwrap();
     let (alice, dm) = setup.user("alice").await.unwrap();

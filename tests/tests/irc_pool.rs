@@ -13,7 +13,8 @@ use ferrybridge_core::bridge::Bridge;
 use ferrybridge_core::start_with;
 use ferrybridge_irc::IrcBridge;
 use ferrybridge_irc::pool::{PoolConfig, server};
-use ferrybridge_tests::text_body;
+use ferrybridge_tests::{TestUser, text_body};
+use ruma::OwnedRoomId;
 use support::{IrcdPorts, RawIrc, Setup, T, join_channel};
 use tokio::sync::oneshot;
 
@@ -105,18 +106,31 @@ async fn bodies(user: &ferrybridge_tests::TestUser, room: &ruma::RoomId) -> Resu
         .collect())
 }
 
+/// nate on IRC and mia on Matrix, both in `#pooled` through the bridge.
+async fn conversation(setup: &Setup) -> Result<(RawIrc, TestUser, OwnedRoomId)> {
+    let mut nate = RawIrc::connect(setup.ircd.port, "nate").await?;
+    nate.join("#pooled").await?;
+    let (mia, dm) = setup.user("mia").await?;
+    let room = join_channel(&mia, &dm, "#pooled").await?;
+    nate.expect(|l| l.starts_with(":mia[m]!") && l.contains(" JOIN "))
+        .await?;
+    Ok((nate, mia, room))
+}
+
+/// Reads everything the server sent nate so far (a PING round trip); how many lines he saw.
+async fn read_all(nate: &mut RawIrc, token: &str) -> Result<usize> {
+    nate.send(&format!("PING :{token}")).await?;
+    nate.expect(|l| l.contains("PONG") && l.contains(token))
+        .await?;
+    Ok(nate.seen.len())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bridge_restart_keeps_irc_connections_and_loses_no_line() {
     let config = pool_config();
     let mut pool = Pool::start(config.clone());
     let mut setup = start(&config).await.unwrap();
-    let mut nate = RawIrc::connect(setup.ircd.port, "nate").await.unwrap();
-    nate.join("#pooled").await.unwrap();
-    let (mia, dm) = setup.user("mia").await.unwrap();
-    let room = join_channel(&mia, &dm, "#pooled").await.unwrap();
-    nate.expect(|l| l.starts_with(":mia[m]!") && l.contains(" JOIN "))
-        .await
-        .unwrap();
+    let (mut nate, mia, room) = conversation(&setup).await.unwrap();
 
     // A conversation both ways before the restart.
     mia.send_text(&room, "before 1").await.unwrap();
@@ -129,11 +143,7 @@ async fn bridge_restart_keeps_irc_connections_and_loses_no_line() {
         .unwrap();
 
     // Everything the server sent before the restart is read (a PING round trip).
-    nate.send("PING :before-restart").await.unwrap();
-    nate.expect(|l| l.contains("PONG") && l.contains("before-restart"))
-        .await
-        .unwrap();
-    let restart_at = nate.seen.len();
+    let restart_at = read_all(&mut nate, "before-restart").await.unwrap();
 
     // The bridge stops; IRC goes on talking; the bridge comes back.
     setup.bridge.take().unwrap().stop().await;
@@ -163,10 +173,7 @@ async fn bridge_restart_keeps_irc_connections_and_loses_no_line() {
     nate.expect(|l| l.contains("PRIVMSG #pooled :after 1"))
         .await
         .unwrap();
-    nate.send("PING :after-restart").await.unwrap();
-    nate.expect(|l| l.contains("PONG") && l.contains("after-restart"))
-        .await
-        .unwrap();
+    read_all(&mut nate, "after-restart").await.unwrap();
 
     // Every line once and in order, and nobody left or rejoined IRC.
     let got: Vec<String> = bodies(&mia, &room)
@@ -210,13 +217,7 @@ async fn pool_restart_and_garbage_in_redis() {
     let config = pool_config();
     let mut pool = Pool::start(config.clone());
     let setup = start(&config).await.unwrap();
-    let mut nate = RawIrc::connect(setup.ircd.port, "nate").await.unwrap();
-    nate.join("#pooled").await.unwrap();
-    let (mia, dm) = setup.user("mia").await.unwrap();
-    let room = join_channel(&mia, &dm, "#pooled").await.unwrap();
-    nate.expect(|l| l.starts_with(":mia[m]!") && l.contains(" JOIN "))
-        .await
-        .unwrap();
+    let (mut nate, mia, room) = conversation(&setup).await.unwrap();
 
     // Garbage on both streams: skipped, nothing breaks.
     let client = redis::Client::open(REDIS).unwrap();
@@ -330,22 +331,12 @@ async fn redis_outage_loses_nothing_and_drops_no_connection() {
     let config = PoolConfig::new(redis_server.url(), "fbtest:outage");
     let mut pool = Pool::start(config.clone());
     let mut setup = start(&config).await.unwrap();
-    let mut nate = RawIrc::connect(setup.ircd.port, "nate").await.unwrap();
-    nate.join("#pooled").await.unwrap();
-    let (mia, dm) = setup.user("mia").await.unwrap();
-    let room = join_channel(&mia, &dm, "#pooled").await.unwrap();
-    nate.expect(|l| l.starts_with(":mia[m]!") && l.contains(" JOIN "))
-        .await
-        .unwrap();
+    let (mut nate, mia, room) = conversation(&setup).await.unwrap();
     nate.send("PRIVMSG #pooled :hello 1").await.unwrap();
     mia.wait_for(&room, T, |e| text_body(e) == Some("hello 1"))
         .await
         .unwrap();
-    nate.send("PING :before-outage").await.unwrap();
-    nate.expect(|l| l.contains("PONG") && l.contains("before-outage"))
-        .await
-        .unwrap();
-    let outage_at = nate.seen.len();
+    let outage_at = read_all(&mut nate, "before-outage").await.unwrap();
 
     // Redis dies (and comes back empty); both sides talk meanwhile.
     redis_server.kill();

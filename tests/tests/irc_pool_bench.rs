@@ -18,26 +18,6 @@ use support::{IrcdPorts, RawIrc, Setup};
 
 const CHANNEL: &str = "#poolbench";
 
-async fn all_registered(setup: &Setup, users: &[OwnedUserId], timeout: Duration) {
-    let net = setup.irc.networks.get("localhost").unwrap();
-    let start = Instant::now();
-    loop {
-        let up = users
-            .iter()
-            .filter(|u| net.puppet(u).is_some_and(|c| c.is_registered()))
-            .count();
-        if up == users.len() {
-            return;
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "only {up}/{} puppets registered",
-            users.len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run explicitly"]
 async fn bridge_restart_with_pooled_connections() {
@@ -96,7 +76,7 @@ async fn bridge_restart_with_pooled_connections() {
     let restart = Instant::now();
     setup.restart_bridge().await.unwrap();
     let started = restart.elapsed();
-    all_registered(&setup, &users, Duration::from_secs(600)).await;
+    setup.all_registered(&users, Duration::from_secs(600)).await;
     let taken_over = restart.elapsed();
     let net = setup.irc.networks.get("localhost").unwrap().clone();
     let last = users.last().unwrap();

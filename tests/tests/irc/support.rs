@@ -339,6 +339,41 @@ impl Setup {
         })
     }
 
+    /// A bridge on the ircd's TLS port, trusting the ircd's throwaway CA.
+    pub async fn start_tls() -> Result<Setup> {
+        let tls = IrcdPorts {
+            tls: true,
+            ..IrcdPorts::default()
+        };
+        Self::start_on(tls, |s, ircd| {
+            s.tls = true;
+            s.port = ircd.tls_port;
+            s.tls_ca_file = Some(ircd.tls_cert().display().to_string());
+        })
+        .await
+    }
+
+    /// Waits until every one of `users`' puppets is registered (fails after `timeout`).
+    pub async fn all_registered(&self, users: &[OwnedUserId], timeout: Duration) -> Duration {
+        let net = self.irc.networks.get("localhost").unwrap();
+        let start = std::time::Instant::now();
+        loop {
+            let up = users
+                .iter()
+                .filter(|u| net.puppet(u).is_some_and(|c| c.is_registered()))
+                .count();
+            if up == users.len() {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "only {up}/{} puppets registered",
+                users.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// A Matrix user with a management room with the bot.
     pub async fn user(&self, localpart: &str) -> Result<(TestUser, OwnedRoomId)> {
         user_with_dm(&self.synapse, localpart).await
@@ -379,6 +414,17 @@ pub async fn user_with_dm(synapse: &Synapse, localpart: &str) -> Result<(TestUse
     })
     .await?;
     Ok((user, dm))
+}
+
+/// Waits for a bot notice in `room` containing `needle`.
+pub async fn notice_containing(user: &TestUser, room: &OwnedRoomId, needle: &str) -> String {
+    let ev = user
+        .wait_for(room, T, |e| {
+            e["sender"] == "@ircbot:localhost" && text_body(e).is_some_and(|b| b.contains(needle))
+        })
+        .await
+        .unwrap();
+    text_body(&ev).unwrap_or_default().to_owned()
 }
 
 /// Sends a command in `room` and returns the bot's reply text.
