@@ -52,6 +52,19 @@ pub fn is_channel_chatter(raw: &[u8]) -> bool {
             .is_some_and(|t| t.first().is_some_and(|c| b"#&+!".contains(c)))
 }
 
+/// The command word of a raw line (after tags and source).
+pub fn command_word(raw: &[u8]) -> &[u8] {
+    let mut words = raw.split(|&b| b == b' ').filter(|w| !w.is_empty());
+    let mut w = words.next().unwrap_or_default();
+    if w.starts_with(b"@") {
+        w = words.next().unwrap_or_default();
+    }
+    if w.starts_with(b":") {
+        w = words.next().unwrap_or_default();
+    }
+    w
+}
+
 /// Parses one line as read from the socket (with or without its CRLF).
 pub fn parse_line(raw: &[u8]) -> Result<ParsedLine, LineError> {
     if raw.len() > MAX_LINE_BYTES {
@@ -108,6 +121,15 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     use super::*;
+
+    #[test]
+    fn command_word_skips_tags_and_source() {
+        assert_eq!(command_word(b"PING :x"), b"PING");
+        assert_eq!(command_word(b":srv 001 me :hi"), b"001");
+        assert_eq!(command_word(b"@time=1 :a!b@c JOIN #x"), b"JOIN");
+        assert_eq!(command_word(b""), b"");
+        assert_eq!(command_word(b"@only-tags"), b"");
+    }
 
     #[test]
     fn channel_chatter_is_recognised_without_parsing() {

@@ -138,14 +138,19 @@ pub struct RawIrc {
 }
 
 impl RawIrc {
-    pub async fn connect(port: u16, nick: &str) -> Result<RawIrc> {
+    /// A TCP connection to the ircd, not registered yet.
+    async fn open(port: u16) -> Result<RawIrc> {
         let stream = TcpStream::connect(("127.0.0.1", port)).await?;
         let (r, w) = stream.into_split();
-        let mut c = RawIrc {
+        Ok(RawIrc {
             reader: BufReader::new(r),
             writer: w,
             seen: Vec::new(),
-        };
+        })
+    }
+
+    pub async fn connect(port: u16, nick: &str) -> Result<RawIrc> {
+        let mut c = Self::open(port).await?;
         c.send(&format!("NICK {nick}")).await?;
         c.send(&format!("USER {nick} 0 * :raw test client")).await?;
         c.expect(|l| l.split(' ').nth(1) == Some("001")).await?;
@@ -155,13 +160,7 @@ impl RawIrc {
     /// Connects after asking for IRCv3 capabilities (`caps`, space-separated); fails unless
     /// the server acknowledges them all.
     pub async fn connect_caps(port: u16, nick: &str, caps: &str) -> Result<RawIrc> {
-        let stream = TcpStream::connect(("127.0.0.1", port)).await?;
-        let (r, w) = stream.into_split();
-        let mut c = RawIrc {
-            reader: BufReader::new(r),
-            writer: w,
-            seen: Vec::new(),
-        };
+        let mut c = Self::open(port).await?;
         c.send(&format!("CAP REQ :{caps}")).await?;
         c.send(&format!("NICK {nick}")).await?;
         c.send(&format!("USER {nick} 0 * :raw test client")).await?;
@@ -425,6 +424,31 @@ pub async fn notice_containing(user: &TestUser, room: &OwnedRoomId, needle: &str
         .await
         .unwrap();
     text_body(&ev).unwrap_or_default().to_owned()
+}
+
+/// `op` (a channel operator in `channel`) sets `+m`; `user`'s next message there is refused
+/// by the server and comes back as a bot notice in reply to it.
+pub async fn refused_in_moderated_channel(
+    op: &mut RawIrc,
+    user: &TestUser,
+    room: &OwnedRoomId,
+    channel: &str,
+) -> Result<()> {
+    op.send(&format!("MODE {channel} +m")).await?;
+    let mode = format!("MODE {channel}");
+    op.expect(|l| l.contains(&mode) && l.contains("+m")).await?;
+    let ev = user.send_text(room, "can you hear me").await?;
+    let notice = user
+        .wait_for(room, T, |e| {
+            e["sender"] == "@ircbot:localhost"
+                && text_body(e).is_some_and(|b| b.contains("not delivered"))
+        })
+        .await?;
+    assert_eq!(
+        notice["content"]["m.relates_to"]["m.in_reply_to"]["event_id"],
+        ev.as_str()
+    );
+    Ok(())
 }
 
 /// Sends a command in `room` and returns the bot's reply text.

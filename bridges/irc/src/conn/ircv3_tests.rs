@@ -52,19 +52,7 @@ async fn connect() -> (Conn, Server, mpsc::UnboundedReceiver<ConnEvent>, Tasks) 
         "address: 127.0.0.1\nport: {port}\nflood: {{burst: 100, per_second: 100}}\n"
     ))
     .expect("server config");
-    let config = ConnConfig {
-        network: "test".into(),
-        server,
-        nick: "tester".into(),
-        ident: "tester".into(),
-        realname: "tester".into(),
-        auth: None,
-        channel_messages: false,
-        backlog_cap: 100,
-        pool: None,
-        client_cert: None,
-        identd: None,
-    };
+    let config = super::tests::test_config(server);
     let tasks = Tasks::new();
     let (events, rx) = mpsc::unbounded_channel();
     let conn = Conn::spawn(config, ConnectLimiter::new(1), events, &tasks);

@@ -19,6 +19,23 @@ fn refuses_only_at_the_cap() {
     assert!(refuse_backed_up(u64::MAX, usize::MAX).is_some());
 }
 
+/// A puppet-like connection config (`tester`, no auth, no pool) to `server`.
+pub(super) fn test_config(server: ServerConfig) -> ConnConfig {
+    ConnConfig {
+        network: "test".into(),
+        server,
+        nick: "tester".into(),
+        ident: "tester".into(),
+        realname: "tester".into(),
+        auth: None,
+        channel_messages: false,
+        backlog_cap: 100,
+        pool: None,
+        client_cert: None,
+        identd: None,
+    }
+}
+
 /// A connection to a local fake server that registers it at once and then answers nothing,
 /// with a flood bucket that lets `burst` lines after `CAP LS` out and then (practically) no more.
 async fn paced_conn(burst: u32, backlog_cap: usize) -> (Conn, tokio::net::TcpStream, Tasks) {
@@ -31,17 +48,8 @@ async fn paced_conn(burst: u32, backlog_cap: usize) -> (Conn, tokio::net::TcpStr
     ))
     .expect("server config");
     let config = ConnConfig {
-        network: "test".into(),
-        server,
-        nick: "tester".into(),
-        ident: "tester".into(),
-        realname: "tester".into(),
-        auth: None,
-        channel_messages: false,
         backlog_cap,
-        pool: None,
-        client_cert: None,
-        identd: None,
+        ..test_config(server)
     };
     let tasks = Tasks::new();
     let (events, _events_rx) = mpsc::unbounded_channel();
@@ -160,17 +168,10 @@ async fn sasl_external_answers_the_challenge_with_plus_and_registers_with_the_id
         serde_norway::from_str(&format!("address: 127.0.0.1\nport: {port}\n")).expect("server");
     let identd = crate::identd::IdentRegistry::default();
     let config = ConnConfig {
-        network: "test".into(),
-        server,
-        nick: "tester".into(),
         ident: "tident".into(),
-        realname: "tester".into(),
         auth: Some(Auth::External),
-        channel_messages: false,
-        backlog_cap: 100,
-        pool: None,
-        client_cert: None,
         identd: Some(identd.clone()),
+        ..test_config(server)
     };
     let tasks = Tasks::new();
     let (events, _events_rx) = mpsc::unbounded_channel();

@@ -20,6 +20,7 @@ use super::track::SocketState;
 use super::wire::{Command, ConnKey, Event, GROUP, Gen, Keys, SocketSpec};
 use super::{PoolConfig, PoolError, connect, entries, xadd};
 use crate::conn::io::{self, Reader, Writer};
+use crate::net::lock;
 
 /// How long an open waits for the pool to report the socket up (it gives up connecting after
 /// 30 s itself).
@@ -67,10 +68,6 @@ pub struct PoolClient {
     acks: Mutex<Vec<String>>,
     stopping: CancellationToken,
     tasks: Mutex<Option<Tasks>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl PoolClient {

@@ -84,6 +84,8 @@ pub enum PoolError {
     Timeout(Duration),
     #[error("{0}")]
     Closed(String),
+    #[error(transparent)]
+    Identd(#[from] crate::identd::IdentdError),
 }
 
 impl From<PoolError> for std::io::Error {

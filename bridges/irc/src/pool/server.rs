@@ -16,6 +16,7 @@ use super::wire::{Command, ConnKey, Event, Gen, Keys};
 use super::{PoolConfig, PoolError, connect, entries, xadd};
 use crate::config::IdentdConfig;
 use crate::identd::IdentRegistry;
+use crate::net::lock;
 
 /// How often the heartbeat is renewed, and how long it lives.
 const HEARTBEAT: Duration = Duration::from_secs(2);
@@ -46,10 +47,6 @@ pub(super) struct Pool {
     pub tasks: Tasks,
     /// Where sockets register their ident, when the pool runs the identd.
     pub identd: Option<IdentRegistry>,
-}
-
-pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Runs the pool until `shutdown` resolves, then QUITs every socket and reports it closed.
@@ -88,9 +85,7 @@ pub async fn run(
     let registry = match identd.filter(|c| c.enabled) {
         Some(c) => {
             // Before any socket: a server asks as soon as it accepts one.
-            let listener = crate::identd::bind(&c)
-                .await
-                .map_err(|e| PoolError::Closed(e.to_string()))?;
+            let listener = crate::identd::bind(&c).await?;
             let registry = IdentRegistry::default();
             tasks.spawn(crate::identd::serve(
                 listener,

@@ -6,30 +6,18 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::server::{Out, Pool, lock};
+use super::server::{Out, Pool};
 use super::track::SocketState;
 use super::wire::{ConnKey, Event, Gen, SocketSpec};
 use crate::client_cert::ClientCert;
 use crate::conn::io;
-use crate::line::{is_channel_chatter, parse_line};
+use crate::line::{command_word, is_channel_chatter, parse_line};
+use crate::net::lock;
 
 /// Silence after which the pool pings the server itself (the bridge may be away), and closes
 /// the socket if the silence goes on as long again.
 const QUIET: Duration = Duration::from_secs(120);
 const POOL_PING: &str = "PING :ferrybridge-pool";
-
-/// The command word of a raw line (after tags and source).
-fn command_word(raw: &[u8]) -> &[u8] {
-    let mut words = raw.split(|&b| b == b' ').filter(|w| !w.is_empty());
-    let mut w = words.next().unwrap_or_default();
-    if w.starts_with(b"@") {
-        w = words.next().unwrap_or_default();
-    }
-    if w.starts_with(b":") {
-        w = words.next().unwrap_or_default();
-    }
-    w
-}
 
 /// The answer to a server's `PING` line: `PONG` and the ping's arguments.
 fn pong_for(ping: &[u8]) -> Vec<u8> {
@@ -165,15 +153,6 @@ pub(super) async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn command_word_skips_tags_and_source() {
-        assert_eq!(command_word(b"PING :x"), b"PING");
-        assert_eq!(command_word(b":srv 001 me :hi"), b"001");
-        assert_eq!(command_word(b"@time=1 :a!b@c JOIN #x"), b"JOIN");
-        assert_eq!(command_word(b""), b"");
-        assert_eq!(command_word(b"@only-tags"), b"");
-    }
 
     #[test]
     fn pings_are_answered_with_their_arguments() {
