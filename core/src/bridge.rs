@@ -26,7 +26,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use crate::commands::Command;
 use crate::config::NetworkConfig;
-use crate::events::{Delivered, DeliveryError, MatrixEvent};
+use crate::events::{Delivered, DeliveryError, MatrixEvent, RemoteEventKind};
 use crate::ghost::GhostNaming;
 use crate::host::BridgeHost;
 use crate::ids::{PortalKey, RemoteUserId};
@@ -34,7 +34,10 @@ use crate::login::LoginProcess;
 use crate::network::NetworkHandle;
 use crate::seam::Portal;
 
-pub use crate::seam::{BridgeError, Capabilities, ConfigError, NetworkInfo, PortalSpec};
+pub use crate::seam::{
+    BackfillAnchor, BackfillReason, BackfillRequest, BridgeError, Capabilities, ConfigError,
+    NetworkInfo, PortalSpec,
+};
 
 /// The seam between the core and one network. See the module docs for the data flow.
 #[async_trait]
@@ -94,6 +97,20 @@ pub trait Bridge: Send + Sync + Sized + 'static {
 
     /// The current description of a chat, used when creating its portal on demand.
     async fn describe_chat(&self, key: &PortalKey) -> Result<PortalSpec, BridgeError>;
+
+    /// A chat's history, oldest first: messages (with `sent_at`), and edits, reactions and
+    /// redactions of them. The core asks on the portal's queue when it creates a portal and,
+    /// once per run, before a portal's first event (what it missed while the bridge was away);
+    /// see [`BackfillRequest`]. It posts the events with their original timestamps, skips what
+    /// the message map already holds (overlap is fine), and never hands them back to the
+    /// network. Networks declaring [`Capabilities::backfill`] implement it.
+    async fn backfill(
+        &self,
+        _portal: &Portal,
+        _request: BackfillRequest,
+    ) -> Result<Vec<RemoteEventKind>, BridgeError> {
+        Ok(Vec::new())
+    }
 
     /// A Matrix user invited a ghost into a new direct chat: the portal for it, or an error the
     /// bot shows. Networks without private messages keep the default.
@@ -170,6 +187,13 @@ impl<B: Bridge> NetworkHandle for B {
     }
     async fn describe_chat(&self, key: &PortalKey) -> Result<PortalSpec, BridgeError> {
         Bridge::describe_chat(self, key).await
+    }
+    async fn backfill(
+        &self,
+        portal: &Portal,
+        request: BackfillRequest,
+    ) -> Result<Vec<RemoteEventKind>, BridgeError> {
+        Bridge::backfill(self, portal, request).await
     }
     async fn open_dm(
         &self,

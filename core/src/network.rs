@@ -7,10 +7,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ruma::{OwnedRoomId, OwnedUserId};
 
-use crate::events::{Delivered, DeliveryError, MatrixEvent};
+use crate::events::{Delivered, DeliveryError, MatrixEvent, RemoteEventKind};
 use crate::ids::{PortalKey, RemoteUserId};
 use crate::login::LoginProcess;
-use crate::seam::{BridgeError, Capabilities, NetworkInfo, Portal, PortalSpec};
+use crate::seam::{BackfillRequest, BridgeError, Capabilities, NetworkInfo, Portal, PortalSpec};
 
 /// The network as the core holds it.
 pub type Network = Arc<dyn NetworkHandle>;
@@ -32,6 +32,11 @@ pub trait NetworkHandle: Send + Sync + 'static {
         vars: &[(String, String)],
     ) -> Result<Option<PortalSpec>, BridgeError>;
     async fn describe_chat(&self, key: &PortalKey) -> Result<PortalSpec, BridgeError>;
+    async fn backfill(
+        &self,
+        portal: &Portal,
+        request: BackfillRequest,
+    ) -> Result<Vec<RemoteEventKind>, BridgeError>;
     async fn open_dm(
         &self,
         user: &OwnedUserId,

@@ -188,6 +188,7 @@ where
         config.limits.media_max_bytes,
         config.encryption.default,
         config.bridge.personal_spaces,
+        config.bridge.backfill.clone(),
     );
     let notices = Notices::new(
         store.clone(),
@@ -275,8 +276,8 @@ where
     tasks.spawn(intake(
         journaled,
         remote_rx,
-        portals,
-        network,
+        portals.clone(),
+        network.clone(),
         limits.remote_queue_depth.max(1),
     ));
 
@@ -295,6 +296,9 @@ where
     // Phase two: connect. Only then replay what an earlier run left in the inbox, in order,
     // so no replayed event meets a network that is not there yet.
     bridge.clone().start().await?;
+    // What each portal missed while the bridge was away (a portal with an event first is
+    // caught up before that event instead).
+    tasks.spawn(portals.catch_up_all(network));
     let provisioning = crate::provisioning::routes(
         core.clone(),
         &config.provisioning,

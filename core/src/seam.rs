@@ -2,11 +2,11 @@
 //! ([`crate::events`]) and remote IDs ([`crate::ids`]). A leaf: it imports nothing of the core
 //! but those two, so every other module can use it without creating a cycle.
 
-use ruma::{OwnedMxcUri, OwnedRoomId};
+use ruma::{MilliSecondsSinceUnixEpoch, OwnedMxcUri, OwnedRoomId};
 use serde::{Deserialize, Serialize};
 
 use crate::events::ChatInfo;
-use crate::ids::{PortalKey, PortalKind, RemoteUserId};
+use crate::ids::{PortalKey, PortalKind, RemoteMessageId, RemoteUserId};
 
 /// Static facts about a network: names and defaults the core needs before any config exists.
 #[derive(Clone, Debug)]
@@ -48,6 +48,8 @@ pub struct Capabilities {
     pub read_receipts: bool,
     /// Whether a login is needed before a user can use the network (Telegram, WhatsApp).
     pub login: bool,
+    /// Whether the network can hand over a chat's history ([`crate::Bridge::backfill`]).
+    pub backfill: bool,
 }
 
 /// What the core needs to create a portal room for a remote chat.
@@ -60,6 +62,35 @@ pub struct PortalSpec {
     pub alias_vars: Option<Vec<(String, String)>>,
     /// Remote members to join as ghosts when the room is created.
     pub members: Vec<RemoteUserId>,
+}
+
+/// Why the core asks a network for a chat's history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackfillReason {
+    /// The portal was just created: the chat's newest messages.
+    Created,
+    /// The bridge was away: what came after the newest message the portal holds.
+    CatchUp,
+}
+
+/// The newest message a portal holds: where its history continues.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackfillAnchor {
+    /// Its remote ID (a message from Matrix included: its ID on the network).
+    pub id: RemoteMessageId,
+    /// When it was sent: the remote timestamp when the network gave one, else when the
+    /// bridge posted or delivered it (so allow for clock skew).
+    pub at: MilliSecondsSinceUnixEpoch,
+}
+
+/// A request for a chat's history ([`crate::Bridge::backfill`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackfillRequest {
+    pub reason: BackfillReason,
+    /// Only messages after this one; `None`: the chat's newest messages.
+    pub after: Option<BackfillAnchor>,
+    /// At most this many messages: the newest ones, when there are more.
+    pub limit: usize,
 }
 
 /// Errors of a network that are not about a single message.

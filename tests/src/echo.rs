@@ -189,6 +189,7 @@ impl Bridge for EchoBridge {
                 typing: true,
                 read_receipts: true,
                 login: true,
+                backfill: false,
             },
         }
     }

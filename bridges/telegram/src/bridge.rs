@@ -292,6 +292,7 @@ impl Bridge for TelegramBridge {
                 typing: true,
                 read_receipts: true,
                 login: true,
+                backfill: false,
             },
         }
     }

@@ -281,6 +281,7 @@ impl Bridge for WhatsAppBridge {
                 typing: true,
                 read_receipts: true,
                 login: true,
+                backfill: false,
             },
         }
     }

@@ -186,14 +186,16 @@ fn archived_origin_id(result: &Element) -> Option<&str> {
 /// Archived messages asked for per page (servers may send fewer).
 const PAGE: usize = 100;
 
-/// The `<fin/>` of one page: whether it was the last, and where the next starts.
-struct Page {
-    complete: bool,
-    last: Option<String>,
+/// The `<fin/>` of one page: whether it was the last, and where the next starts (forwards
+/// after `last`, backwards before `first`).
+pub(crate) struct Page {
+    pub complete: bool,
+    pub first: Option<String>,
+    pub last: Option<String>,
 }
 
 impl Page {
-    fn of(fin: &Element) -> Self {
+    pub(crate) fn of(fin: &Element) -> Self {
         let set = xml::child(fin, "set", NS_RSM);
         let text = |name| {
             set.and_then(|s| xml::child(s, name, NS_RSM))
@@ -201,6 +203,7 @@ impl Page {
         };
         Self {
             complete: xml::attr(fin, "complete") == Some("true"),
+            first: text("first").filter(|l| !l.is_empty()),
             last: text("last").filter(|l| !l.is_empty()),
         }
     }
@@ -208,6 +211,19 @@ impl Page {
 
 /// `<query queryid=…>` for the messages from `from_ms` on, a page after `after`.
 fn mam_query(query: &str, from_ms: u64, after: Option<&str>) -> Element {
+    let mut set = xml::build("set", NS_RSM, &[]);
+    set.append_child(xml::text_el("max", NS_RSM, &PAGE.to_string()));
+    if let Some(after) = after {
+        set.append_child(xml::text_el("after", NS_RSM, after));
+    }
+    let mut q = xml::build("query", NS_MAM, &[("queryid", query)]);
+    q.append_child(mam_form(Some(&xs_date_time(from_ms))));
+    q.append_child(set);
+    q
+}
+
+/// The data form of a MAM query: messages from `start` (an XML date-time) on, or all.
+pub(crate) fn mam_form(start: Option<&str>) -> Element {
     let field = |var: &'static str, value: &str, hidden: bool| {
         let mut f = if hidden {
             xml::build("field", NS_DATA, &[("var", var), ("type", "hidden")])
@@ -219,20 +235,14 @@ fn mam_query(query: &str, from_ms: u64, after: Option<&str>) -> Element {
     };
     let mut form = xml::build("x", NS_DATA, &[("type", "submit")]);
     form.append_child(field("FORM_TYPE", NS_MAM, true));
-    form.append_child(field("start", &xs_date_time(from_ms), false));
-    let mut set = xml::build("set", NS_RSM, &[]);
-    set.append_child(xml::text_el("max", NS_RSM, &PAGE.to_string()));
-    if let Some(after) = after {
-        set.append_child(xml::text_el("after", NS_RSM, after));
+    if let Some(start) = start {
+        form.append_child(field("start", start, false));
     }
-    let mut q = xml::build("query", NS_MAM, &[("queryid", query)]);
-    q.append_child(form);
-    q.append_child(set);
-    q
+    form
 }
 
 /// `2026-12-06T09:30:00Z` for milliseconds since the epoch (UTC, whole seconds).
-fn xs_date_time(ms: u64) -> String {
+pub(crate) fn xs_date_time(ms: u64) -> String {
     let secs = ms / 1000;
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
     // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).

@@ -7,12 +7,13 @@ use async_trait::async_trait;
 use ferrybridge_core::BridgeHost;
 use ferrybridge_core::bridge::Bridge;
 use ferrybridge_core::commands::Command;
-use ferrybridge_core::events::{ChatInfo, Delivered, DeliveryError, MatrixEvent};
+use ferrybridge_core::events::{ChatInfo, Delivered, DeliveryError, MatrixEvent, RemoteEventKind};
 use ferrybridge_core::ghost::GhostNaming;
 use ferrybridge_core::ids::{PortalKey, PortalKind, RemoteUserId};
 use ferrybridge_core::portal::Portal;
 use ferrybridge_core::seam::{
-    BridgeError, Capabilities, ConfigError, ConnectionState, NetworkInfo, PortalSpec,
+    BackfillRequest, BridgeError, Capabilities, ConfigError, ConnectionState, NetworkInfo,
+    PortalSpec,
 };
 use ruma::{OwnedRoomId, OwnedUserId};
 use tokio::sync::{Mutex, watch};
@@ -42,6 +43,7 @@ pub struct XmppBridge {
     pub(crate) attachments: crate::media::Attachments,
     pub(crate) requests: Arc<crate::requests::Requests>,
     pub(crate) archive: crate::archive::Archive,
+    pub(crate) history: crate::history::History,
     pub(crate) avatars: crate::avatars::Avatars,
     stop: watch::Sender<bool>,
     /// The connection task, awaited by [`Bridge::stop`] so the stream closes before shutdown
@@ -109,6 +111,7 @@ impl Bridge for XmppBridge {
                 typing: true,
                 read_receipts: true,
                 login: false,
+                backfill: true,
             },
         }
     }
@@ -132,6 +135,7 @@ impl Bridge for XmppBridge {
             mucs: Mucs::default(),
             pending: Pending::default(),
             archive: Default::default(),
+            history: Default::default(),
             gateway: Gateway::default(),
             reactions: crate::reactions::Reactions::new(cache_entries),
             attachments,
@@ -226,6 +230,22 @@ impl Bridge for XmppBridge {
 
     async fn describe_chat(&self, key: &PortalKey) -> Result<PortalSpec, BridgeError> {
         self.spec(key)
+    }
+
+    /// A MUC's history from its archive; private chats have none (a user's archive is theirs).
+    async fn backfill(
+        &self,
+        portal: &Portal,
+        request: BackfillRequest,
+    ) -> Result<Vec<RemoteEventKind>, BridgeError> {
+        if portal.key().receiver.is_some() {
+            return Ok(Vec::new());
+        }
+        let room = naming::parse_room(portal.key().chat.as_str()).map_err(BridgeError::Invalid)?;
+        let since = request.after.map(|a| u64::from(a.at.get()));
+        crate::history::room_history(self, &room, since, request.limit)
+            .await
+            .map_err(BridgeError::Remote)
     }
 
     async fn open_dm(

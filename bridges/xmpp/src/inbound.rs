@@ -72,7 +72,7 @@ pub(crate) async fn send(bridge: &XmppBridge, portal: PortalKey, kind: RemoteEve
 }
 
 async fn message(bridge: &XmppBridge, msg: Message) {
-    if bridge.archive.collect(&msg) {
+    if bridge.history.collect(&msg) || bridge.archive.collect(&msg) {
         return;
     }
     let (Some(from), Some(to)) = (msg.from.clone(), msg.to.clone()) else {

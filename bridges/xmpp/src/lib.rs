@@ -15,6 +15,7 @@ pub mod config;
 pub mod conn;
 pub mod convert;
 pub mod gateway;
+pub mod history;
 pub mod inbound;
 pub mod iq;
 pub mod media;

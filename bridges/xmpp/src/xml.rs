@@ -86,3 +86,28 @@ mod tests {
         assert!(child(&el, "url", NS_SID).is_none());
     }
 }
+
+/// The namespace of stanzas on a client stream, as archives forward them (XEP-0297).
+pub const NS_CLIENT: &str = "jabber:client";
+/// The namespace of stanzas on our component stream, which the parsers are built for.
+pub const NS_COMPONENT: &str = "jabber:component:accept";
+
+/// `el` with `jabber:client` swapped for the component stream's namespace throughout, so a
+/// forwarded stanza parses like one that came to us directly.
+pub fn to_component_ns(el: &Element) -> Element {
+    let ns = match el.ns() {
+        ns if ns == NS_CLIENT => NS_COMPONENT.to_owned(),
+        ns => ns,
+    };
+    let mut out = Element::builder(el.name(), ns).build();
+    *out.attrs_mut() = el.attrs().clone();
+    for node in el.nodes() {
+        match node {
+            tokio_xmpp::minidom::Node::Element(child) => {
+                out.append_child(to_component_ns(child));
+            }
+            tokio_xmpp::minidom::Node::Text(text) => out.append_text_node(text.clone()),
+        }
+    }
+    out
+}

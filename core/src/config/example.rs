@@ -80,6 +80,17 @@ bridge:
     admin_only: false
     # {{displayname}} and {{message}}
     message_format: "{{displayname}}: {{message}}"
+  # History in portals, for networks that have it (XMPP room archives, Telegram, WhatsApp):
+  # a new portal gets the chat's recent messages, and a portal gets what it missed while the
+  # bridge was away (before its first new event, or from a sweep after start).
+  backfill:
+    enabled: true
+    # Messages a new portal gets from before it existed (0: none).
+    initial_messages: 50
+    # Messages at most a portal gets of what it missed (0: no catch-up); the newest ones.
+    catch_up_messages: 500
+    # Portals caught up at the same time by the sweep after start.
+    parallel_catch_ups: 2
 
 # The {network} network.
 network:

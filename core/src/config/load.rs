@@ -182,6 +182,9 @@ pub fn validate<N: NetworkConfig>(config: &Config<N>, tokens: Tokens) -> Vec<Con
     if let Err(e) = bridge.relay.template() {
         errors.push(e);
     }
+    if let Err(e) = bridge.backfill.validate() {
+        errors.push(e);
+    }
     errors.extend(config.encryption.validate());
     errors.extend(config.double_puppet.validate(&config.homeserver.domain));
     errors.extend(config.provisioning.validate());

@@ -5,6 +5,7 @@
 //! `homeserver`, `appservice`, `database`, `bridge`, `network` (the network's own section),
 //! `encryption` and `logging`.
 
+mod backfill;
 mod double_puppet;
 mod encryption;
 mod example;
@@ -19,6 +20,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use backfill::BackfillConfig;
 pub use double_puppet::DoublePuppetConfig;
 pub use encryption::EncryptionConfig;
 pub use example::example_config;
@@ -188,6 +190,9 @@ pub struct BridgeConfig {
     /// One space per user holding their portals of this bridge.
     #[serde(default = "yes")]
     pub personal_spaces: bool,
+    /// History in portals: on creation and after the bridge was away.
+    #[serde(default)]
+    pub backfill: BackfillConfig,
 }
 
 impl Default for BridgeConfig {
@@ -199,6 +204,7 @@ impl Default for BridgeConfig {
             secrets_key_file: None,
             relay: RelayConfig::default(),
             personal_spaces: true,
+            backfill: BackfillConfig::default(),
         }
     }
 }

@@ -21,7 +21,7 @@ mod tests;
 
 pub use labels::{ConnectionLabel, Direction, FailureReason, HomeserverError, TransactionOutcome};
 pub use record::{
-    DbTimer, connection_changed, db_timer, delivery_failed, event_bridged, homeserver_request,
-    portal_queue_depth, set_connections, transaction, undecryptable,
+    DbTimer, backfilled, connection_changed, db_timer, delivery_failed, event_bridged,
+    homeserver_request, portal_queue_depth, set_connections, transaction, undecryptable,
 };
 pub use registry::{CONTENT_TYPE, encode};

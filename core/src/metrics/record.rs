@@ -35,6 +35,11 @@ pub fn delivery_failed(network: &'static str, reason: FailureReason) {
         .inc();
 }
 
+/// Counts history events posted by a backfill.
+pub fn backfilled(count: usize) {
+    get().backfilled.inc_by(count as u64);
+}
+
 /// Counts an encrypted event that could not be decrypted.
 pub fn undecryptable() {
     get().undecryptable.inc();

@@ -31,6 +31,7 @@ pub(super) struct Metrics {
     pub homeserver_errors: Family<ErrorLabels, Counter>,
     pub db_latency: HistogramFamily<DbLabels>,
     pub undecryptable: Counter,
+    pub backfilled: Counter,
 }
 
 /// 1 ms to ~33 s: a homeserver request is a LAN round trip or a slow media upload.
@@ -64,6 +65,7 @@ impl Metrics {
             homeserver_errors: Family::default(),
             db_latency: Family::new_with_constructor(db_buckets),
             undecryptable: Counter::default(),
+            backfilled: Counter::default(),
         };
         // Series with fixed label values exist from the start, so a scrape shows 0 rather than
         // nothing (a missing series breaks rate() and alerts).
@@ -87,6 +89,11 @@ impl Metrics {
             "delivery_failures",
             "Events that could not be bridged, by network and reason",
             m.failures.clone(),
+        );
+        registry.register(
+            "backfilled_events",
+            "History events posted to portals (on creation and catch-up)",
+            m.backfilled.clone(),
         );
         registry.register(
             "portal_queue_depth",

@@ -5,6 +5,7 @@
 //! Every event of a portal, from either side, runs on the portal's ordered queue
 //! ([`queue::OrderedQueues`]); `remote.rs` applies remote events to Matrix.
 
+mod backfill;
 mod cache;
 mod create;
 pub mod queue;
@@ -78,6 +79,8 @@ pub(crate) struct Inner {
     encrypted: bool,
     /// The users' personal spaces of portals.
     spaces: spaces::Spaces,
+    /// History on creation and after the bridge was away.
+    backfill: backfill::Backfill,
 }
 
 impl Portals {
@@ -95,6 +98,7 @@ impl Portals {
         media_max_bytes: u64,
         encrypted: bool,
         personal_spaces: bool,
+        backfill: crate::config::BackfillConfig,
     ) -> Self {
         let spaces = spaces::Spaces::new(
             personal_spaces,
@@ -103,8 +107,10 @@ impl Portals {
             domain.clone(),
             info.display_name,
         );
+        let backfill = backfill::Backfill::new(backfill, info.capabilities.backfill);
         Self {
             inner: Arc::new(Inner {
+                backfill,
                 spaces,
                 store,
                 matrix,
@@ -166,7 +172,9 @@ impl Portals {
             return Ok(p);
         }
         let spec = network.describe_chat(key).await?;
-        self.create_locked(spec, None).await
+        let portal = self.create_locked(spec, None).await?;
+        self.backfill_created(&portal, network).await;
+        Ok(portal)
     }
 
     /// Creates the portal a homeserver alias query asked for; `Ok(false)` if the network knows
@@ -199,8 +207,10 @@ impl Portals {
                 .await?;
             return Ok(true);
         }
-        self.create_locked(spec, Some(alias.alias().to_owned()))
+        let portal = self
+            .create_locked(spec, Some(alias.alias().to_owned()))
             .await?;
+        self.backfill_created(&portal, network).await;
         Ok(true)
     }
 

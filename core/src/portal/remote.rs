@@ -79,6 +79,18 @@ impl Portals {
                 None => return Ok(()),
             }
         };
+        // Before the portal's first event in this run: what it missed meanwhile.
+        self.catch_up(&portal, network).await;
+        self.apply_to(&portal, event).await
+    }
+
+    /// Applies a remote event to an existing portal (live, replayed or backfilled).
+    pub(super) async fn apply_to(
+        &self,
+        portal: &Portal,
+        event: RemoteEvent,
+    ) -> Result<(), PortalError> {
+        let inner = &self.inner;
         let room = portal.room_id().clone();
         match event.kind {
             RemoteEventKind::Message {
@@ -100,7 +112,7 @@ impl Portals {
                 let mut speaker = inner.ghosts.speaker(&sender, &room).await?;
                 self.upload_media(&room, &mut content).await?;
                 let reply = match reply_to {
-                    Some(r) => self.event_for(&portal, &r).await?,
+                    Some(r) => self.event_for(portal, &r).await?,
                     None => None,
                 };
                 let txn = remote_txn(portal.key(), &id);
@@ -120,7 +132,7 @@ impl Portals {
                     sent => sent?,
                 };
                 self.sent_by(&speaker, &event_id);
-                self.record(&portal, id, event_id, Some(sender), &speaker)
+                self.record(portal, id, event_id, Some(sender), &speaker, sent_at)
                     .await?;
             }
             RemoteEventKind::Edit {
@@ -128,7 +140,7 @@ impl Portals {
                 sender,
                 mut content,
             } => {
-                let Some(original) = self.event_for(&portal, &target).await? else {
+                let Some(original) = self.event_for(portal, &target).await? else {
                     return Ok(());
                 };
                 let speaker = inner.ghosts.speaker(&sender, &room).await?;
@@ -139,7 +151,7 @@ impl Portals {
                 self.sent_by(&speaker, &event_id);
             }
             RemoteEventKind::Redaction { target, sender } => {
-                let Some(original) = self.event_for(&portal, &target).await? else {
+                let Some(original) = self.event_for(portal, &target).await? else {
                     return Ok(());
                 };
                 let speaker = inner.ghosts.speaker(&sender, &room).await?;
@@ -162,7 +174,7 @@ impl Portals {
                 {
                     return Ok(());
                 }
-                let Some(original) = self.event_for(&portal, &target).await? else {
+                let Some(original) = self.event_for(portal, &target).await? else {
                     return Ok(());
                 };
                 let speaker = inner.ghosts.speaker(&sender, &room).await?;
@@ -170,7 +182,7 @@ impl Portals {
                     .react_txn(&room, &original, &key, &remote_txn(portal.key(), &id))
                     .await?;
                 self.sent_by(&speaker, &event_id);
-                self.record(&portal, id, event_id, Some(sender), &speaker)
+                self.record(portal, id, event_id, Some(sender), &speaker, None)
                     .await?;
             }
             RemoteEventKind::Typing { sender, typing } => {
@@ -178,16 +190,16 @@ impl Portals {
                 ghost.typing(&room, typing).await?;
             }
             RemoteEventKind::ReadReceipt { sender, up_to } => {
-                let Some(event) = self.event_for(&portal, &up_to).await? else {
+                let Some(event) = self.event_for(portal, &up_to).await? else {
                     return Ok(());
                 };
                 let ghost = inner.ghosts.ensure_joined(&sender, &room).await?;
                 ghost.read_receipt(&room, &event).await?;
             }
             RemoteEventKind::Membership { user, change } => {
-                self.apply_membership(&portal, user, change).await?
+                self.apply_membership(portal, user, change).await?
             }
-            RemoteEventKind::ChatInfo(info) => self.apply_chat_info(&portal, info).await?,
+            RemoteEventKind::ChatInfo(info) => self.apply_chat_info(portal, info).await?,
             RemoteEventKind::Notice { body } => {
                 let bot = inner.matrix.bot_intent();
                 let notice = MessageContent::notice(body);
@@ -389,7 +401,10 @@ impl Portals {
         event_id: OwnedEventId,
         remote_sender: Option<RemoteUserId>,
         ghost: &Intent,
+        sent_at: Option<ruma::MilliSecondsSinceUnixEpoch>,
     ) -> Result<(), PortalError> {
+        // The remote time when known: backfill continues from the newest message by it.
+        let timestamp_ms = sent_at.map_or_else(now_ms, |t| i64::from(t.get()));
         let row = MessageRow {
             portal: portal.key().clone(),
             remote_id,
@@ -397,7 +412,7 @@ impl Portals {
             room_id: portal.room_id().clone(),
             remote_sender,
             sender: ghost.user_id().to_owned(),
-            timestamp_ms: now_ms(),
+            timestamp_ms,
         };
         // In the next group commit; lookups see it until then.
         drop(self.inner.store.bookkeep(vec![Write::Message(row)]));

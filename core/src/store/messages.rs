@@ -85,6 +85,23 @@ impl Store {
         row.as_ref().map(from_row).transpose()
     }
 
+    /// The newest message of `portal` by timestamp (where its history continues). Reads the
+    /// database only: flush first if the last rows may still be queued.
+    pub async fn newest_message(
+        &self,
+        portal: &PortalKey,
+    ) -> Result<Option<MessageRow>, StoreError> {
+        let _timer = crate::metrics::db_timer("newest_message");
+        let row = sqlx::query(select_messages!(
+            "WHERE chat = $1 AND receiver = $2 ORDER BY timestamp_ms DESC LIMIT 1"
+        ))
+        .bind(portal.chat.as_str())
+        .bind(decode::receiver_to_db(portal.receiver.as_ref()))
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
     pub async fn message_by_event(
         &self,
         event: &OwnedEventId,
