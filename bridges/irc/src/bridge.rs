@@ -6,10 +6,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ferrybridge_core::BridgeHost;
-use ferrybridge_core::bridge::{Bridge, BridgeError, Capabilities, NetworkInfo, PortalSpec};
+use ferrybridge_core::bridge::{
+    BackfillRequest, Bridge, BridgeError, Capabilities, NetworkInfo, PortalSpec,
+};
 use ferrybridge_core::commands::Command;
 use ferrybridge_core::config::{ConfigError, NetworkConfig};
-use ferrybridge_core::events::{ChatInfo, Delivered, DeliveryError, MatrixEvent};
+use ferrybridge_core::events::{
+    ChatInfo, Delivered, DeliveryError, MatrixEvent, RemoteEventKind,
+};
 use ferrybridge_core::ghost::GhostNaming;
 use ferrybridge_core::ids::{PortalKey, PortalKind, RemoteUserId};
 use ferrybridge_core::portal::Portal;
@@ -147,6 +151,7 @@ impl Bridge for IrcBridge {
                 edits: true,
                 reactions: true,
                 typing: true,
+                backfill: true,
                 ..Capabilities::default()
             },
         }
@@ -288,6 +293,23 @@ impl Bridge for IrcBridge {
             .tasks()
             .spawn(async move { n.bot_join(&channel).await });
         Ok(Some(spec))
+    }
+
+    /// A channel's recent lines through IRCv3 chathistory, where the server offers it.
+    async fn backfill(
+        &self,
+        portal: &Portal,
+        request: BackfillRequest,
+    ) -> Result<Vec<RemoteEventKind>, BridgeError> {
+        let Some((net, target)) = self.network_of(portal.key().chat.as_str()) else {
+            return Ok(Vec::new());
+        };
+        if !is_channel(target) {
+            return Ok(Vec::new());
+        }
+        crate::chathistory::fetch(net, target, &request)
+            .await
+            .map_err(|e| BridgeError::Remote(e.to_string()))
     }
 
     async fn describe_chat(&self, key: &PortalKey) -> Result<PortalSpec, BridgeError> {

@@ -9,6 +9,7 @@
 
 pub mod backoff;
 pub mod bridge;
+pub mod chathistory;
 pub mod client_cert;
 pub mod commands;
 pub mod config;

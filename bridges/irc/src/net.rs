@@ -28,6 +28,8 @@ pub const BOT_NICK: &str = "ferrybridge";
 pub const CONNECT_WAIT: Duration = Duration::from_secs(30);
 /// How long to wait for a server's answer to one request.
 pub const REQUEST_WAIT: Duration = Duration::from_secs(15);
+/// `CHATHISTORY` lines per request when the server does not say (ISUPPORT).
+const DEFAULT_CHATHISTORY_MAX: usize = 100;
 
 /// Store namespaces (key-value area and secrets).
 pub const KV_NICK: &str = "irc_nick";
@@ -89,6 +91,8 @@ pub struct IrcNetwork {
     pub(crate) typists: crate::tagmsg::Typists,
     /// Matrix users whose typing is repeated on IRC (see [`crate::tagmsg`]).
     pub(crate) typing_repeats: crate::tagmsg::Repeats,
+    /// Lines the server returns per `CHATHISTORY` request (ISUPPORT `CHATHISTORY`).
+    chathistory_max: std::sync::atomic::AtomicUsize,
 }
 
 impl IrcNetwork {
@@ -122,6 +126,7 @@ impl IrcNetwork {
             identd,
             typists: Default::default(),
             typing_repeats: Default::default(),
+            chathistory_max: std::sync::atomic::AtomicUsize::new(DEFAULT_CHATHISTORY_MAX),
         }
     }
 
@@ -330,6 +335,24 @@ impl IrcNetwork {
                 }
             }
         });
+    }
+
+    /// Lines one `CHATHISTORY` request may ask for.
+    pub fn chathistory_max(&self) -> usize {
+        self.chathistory_max
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Takes the server's ISUPPORT `CHATHISTORY=<max>` (0: no limit of its own); a value
+    /// that is not a number leaves the default.
+    pub fn set_chathistory_max(&self, value: &str) {
+        let max = match value.parse::<usize>() {
+            Ok(0) => usize::MAX,
+            Ok(n) => n,
+            Err(_) => return,
+        };
+        self.chathistory_max
+            .store(max, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Makes the bot join `channel` (to relay it), logging failures.

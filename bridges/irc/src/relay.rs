@@ -336,6 +336,9 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
             if let Some(mapping) = mapping.filter(|m| !m.eq_ignore_ascii_case("rfc1459")) {
                 tracing::warn!(network = %net.name, casemapping = mapping, "the server folds names by another casemapping than the bridge (rfc1459): names differing only in []\\~ vs {{}}|^ are one user to the bridge");
             }
+            if let Some(max) = args.iter().find_map(|a| a.strip_prefix("CHATHISTORY=")) {
+                net.set_chathistory_max(max);
+            }
         }
         Command::Response(Response::RPL_TOPIC, args) if args.len() >= 3 => {
             topic_changed(net, &args[1], &args[2]).await;

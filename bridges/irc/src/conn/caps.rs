@@ -17,6 +17,9 @@ pub const WANTED: &[&str] = &[
     "account-notify",
     "extended-join",
     "away-notify",
+    // A channel's recent lines for backfill (the answer comes as a batch).
+    "batch",
+    crate::chathistory::CAP,
 ];
 
 /// What a puppet asks for: what its own messages, replies, reactions and typing use.
@@ -425,7 +428,7 @@ mod tests {
             ":s CAP * LS * :multi-prefix message-tags server-time",
         );
         assert!(s.lines.is_empty(), "waits for the last LS line");
-        let s = feed(&mut n, ":s CAP * LS :echo-message batch");
+        let s = feed(&mut n, ":s CAP * LS :echo-message invite-notify");
         assert_eq!(
             s.lines,
             vec!["CAP REQ :message-tags server-time echo-message"]
@@ -445,7 +448,10 @@ mod tests {
     #[test]
     fn nothing_wanted_ends_at_once_and_nak_ends_too() {
         let mut n = Negotiation::new(None, WANTED);
-        assert_eq!(feed(&mut n, ":s CAP * LS :batch").lines, vec!["CAP END"]);
+        assert_eq!(
+            feed(&mut n, ":s CAP * LS :invite-notify").lines,
+            vec!["CAP END"]
+        );
         let mut n = Negotiation::new(None, WANTED);
         feed(&mut n, ":s CAP * LS :message-tags");
         let s = feed(&mut n, ":s CAP * NAK :message-tags");
