@@ -40,6 +40,7 @@ pub mod store;
 pub mod tasks;
 pub mod templates;
 pub mod url_fetch;
+pub mod utc;
 
 pub use bridge::Bridge;
 pub use host::BridgeHost;

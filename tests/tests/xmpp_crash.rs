@@ -10,9 +10,10 @@
 //!
 //! MUC → Matrix across a bridge crash: a groupchat message goes to the room, not to the
 //! component, so the talker gets no error while the bridge is down; the room's copy to the
-//! bridge's puppet bounces at Prosody and is gone (the bridge joins without history). The
-//! talker therefore pauses from the kill until the puppet is back in the room; everything it
-//! sent before (the bridge had received it) and after must arrive exactly once, in order.
+//! bridge's puppet bounces at Prosody (the bridge joins without history). The room's archive
+//! keeps it, and the bridge's backfill catch-up reads what it missed from there: one test has
+//! the talker go on regardless; the others pause it from the kill until the puppet is back,
+//! testing the journal and replay alone. Everything must arrive exactly once, in order.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -271,14 +272,29 @@ async fn muc_to_matrix_survives_sigterm() -> Result<()> {
     muc_to_matrix(Stop::Term).await
 }
 
+/// MUC → Matrix with a talker that does not wait for the bridge: what the room said while the
+/// bridge was dead reaches Matrix from the room's archive (backfill catch-up), once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn muc_to_matrix_keeps_talking_across_sigkill() -> Result<()> {
+    muc_to_matrix_with(Stop::Kill, false).await
+}
+
 async fn muc_to_matrix(stop: Stop) -> Result<()> {
+    muc_to_matrix_with(stop, true).await
+}
+
+/// `pause`: the talker waits from the stop until the bridge is back.
+async fn muc_to_matrix_with(stop: Stop, pause: bool) -> Result<()> {
     let n = load_size("FB_CRASH_REMOTE_MESSAGES", 300);
     let mut env = Env::start().await?;
     let (gate, sent) = (Arc::new(RwLock::new(())), Arc::new(AtomicUsize::new(0)));
     let started = Instant::now();
     let talker = env.talk("x", n, TALK_RATE, gate.clone(), sent.clone());
     reached(&sent, n / 3).await?;
-    let paused = gate.write().await;
+    let paused = match pause {
+        true => Some(gate.write().await),
+        false => None,
+    };
     tokio::time::sleep(SETTLE).await;
     let sent_before = sent.load(Ordering::Relaxed);
     let posted_before = latest_number(&env.user, &env.room, "x", 50).await;
@@ -295,9 +311,9 @@ async fn muc_to_matrix(stop: Stop) -> Result<()> {
     let (lost_in_flight, lost_elsewhere): (Vec<usize>, Vec<usize>) =
         tally.missing.iter().partition(|m| in_flight.contains(*m));
     eprintln!(
-        "CRASH xmpp muc_to_matrix stop={} n={n} {} in_flight_at_stop={} \
+        "CRASH xmpp muc_to_matrix stop={} pause={pause} n={n} {} in_flight_at_stop={} \
          lost_in_flight={} lost_otherwise={} (stopped after {sent_before} sent, {} in Matrix; \
-         talker paused {down:?}; done in {:.1} s)",
+         bridge down {down:?}; done in {:.1} s)",
         stop.name(),
         tally.summary(),
         in_flight.len(),

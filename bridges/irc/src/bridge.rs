@@ -11,9 +11,7 @@ use ferrybridge_core::bridge::{
 };
 use ferrybridge_core::commands::Command;
 use ferrybridge_core::config::{ConfigError, NetworkConfig};
-use ferrybridge_core::events::{
-    ChatInfo, Delivered, DeliveryError, MatrixEvent, RemoteEventKind,
-};
+use ferrybridge_core::events::{ChatInfo, Delivered, DeliveryError, MatrixEvent, RemoteEventKind};
 use ferrybridge_core::ghost::GhostNaming;
 use ferrybridge_core::ids::{PortalKey, PortalKind, RemoteUserId};
 use ferrybridge_core::portal::Portal;

@@ -11,9 +11,9 @@ use ferrybridge_core::bridge::{BackfillAnchor, BackfillRequest};
 use ferrybridge_core::events::RemoteEventKind;
 
 use crate::conn::{Matcher, Step};
-use crate::numerics::IrcFailure;
 use crate::ids::fold;
 use crate::net::{CONNECT_WAIT, IrcNetwork, REQUEST_WAIT};
+use crate::numerics::IrcFailure;
 
 /// The capability; `batch` comes with it (the answer is a batch).
 pub const CAP: &str = "draft/chathistory";
@@ -23,7 +23,10 @@ pub fn request_line(channel: &str, after: Option<&BackfillAnchor>, limit: usize)
     let bound = match after {
         Some(anchor) => match crate::tags::msgid_of(&anchor.id) {
             Some(msgid) => format!("msgid={msgid}"),
-            None => format!("timestamp={}", crate::tags::format_time(anchor.at.get().into())),
+            None => format!(
+                "timestamp={}",
+                crate::tags::format_time(anchor.at.get().into())
+            ),
         },
         None => "*".to_owned(),
     };
@@ -128,7 +131,9 @@ pub async fn fetch(
     net.bot_join(channel).await;
     let limit = request.limit.min(net.chathistory_max());
     let line = request_line(channel, request.after.as_ref(), limit);
-    let answer = bot.request(vec![line], matcher(channel), REQUEST_WAIT).await?;
+    let answer = bot
+        .request(vec![line], matcher(channel), REQUEST_WAIT)
+        .await?;
     Ok(events(net, channel, &answer))
 }
 
@@ -184,7 +189,10 @@ mod tests {
             Step::Collect
         );
         assert_eq!(
-            m(&parse("@msgid=b :n!u@h PRIVMSG #chan :live meanwhile"), "bot"),
+            m(
+                &parse("@msgid=b :n!u@h PRIVMSG #chan :live meanwhile"),
+                "bot"
+            ),
             Step::Ignore,
             "a live line during the batch stays live"
         );
@@ -195,7 +203,9 @@ mod tests {
     fn a_refusal_fails_the_request() {
         let mut m = matcher("#chan");
         let step = m(
-            &parse(":s FAIL CHATHISTORY INVALID_TARGET LATEST #chan :Messages could not be retrieved"),
+            &parse(
+                ":s FAIL CHATHISTORY INVALID_TARGET LATEST #chan :Messages could not be retrieved",
+            ),
             "bot",
         );
         assert!(matches!(step, Step::Fail(_)), "{step:?}");

@@ -110,25 +110,7 @@ pub fn parse_time(s: &str) -> Option<u64> {
 /// The IRCv3 `time` value of milliseconds since the Unix epoch (`YYYY-MM-DDThh:mm:ss.sssZ`),
 /// as `CHATHISTORY … timestamp=` wants it.
 pub fn format_time(ms: u64) -> String {
-    let (days, rem) = (ms / 86_400_000, ms % 86_400_000);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm, the inverse of
-    // `days_from_civil`).
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    let (secs, millis) = (rem / 1000, rem % 1000);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    ferrybridge_core::utc::timestamp(ms, true)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm);
@@ -226,7 +208,13 @@ mod tests {
 
     #[test]
     fn formatted_times_parse_back() {
-        for ms in [0, 1000, 951_825_600_500, 1_796_000_000_123, 4_102_444_799_999] {
+        for ms in [
+            0,
+            1000,
+            951_825_600_500,
+            1_796_000_000_123,
+            4_102_444_799_999,
+        ] {
             let text = format_time(ms);
             assert_eq!(parse_time(&text), Some(ms), "{text}");
         }
