@@ -99,6 +99,18 @@ impl ConnectionStates {
     }
 
     /// Forgets `key` (the user logged out, the connection was removed on purpose).
+    /// Whether `state` for `key` would be a reconnect: connected again after having been
+    /// connected and then not (what was missed meanwhile is worth catching up on).
+    pub fn is_reconnect(&self, key: &LoginKey, state: &ConnectionState) -> bool {
+        state.is_connected()
+            && self
+                .inner
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(key)
+                .is_some_and(|e| e.was_connected && !e.state.is_connected())
+    }
+
     pub fn remove(&self, key: &LoginKey) {
         self.inner
             .lock()

@@ -57,6 +57,9 @@ pub(crate) struct HostInner {
     pub tasks: Tasks,
     pub states: ConnectionStates,
     pub relays: crate::relay::Relays,
+    /// Logins connected again after an interruption (`None`: the bridge's own connection):
+    /// their portals catch up on what they missed (see `portal::backfill`).
+    pub reconnects: tokio::sync::mpsc::UnboundedSender<Option<OwnedUserId>>,
 }
 
 impl BridgeHost {
@@ -208,6 +211,10 @@ impl BridgeHost {
             login: login.to_owned(),
         };
         tracing::info!(user = ?key.user, login, state = state.label(), "connection state");
+        if self.inner.states.is_reconnect(&key, &state) {
+            // Nobody listening only at shutdown.
+            let _ = self.inner.reconnects.send(key.user.clone());
+        }
         let told = self
             .inner
             .states

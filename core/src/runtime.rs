@@ -205,6 +205,7 @@ where
     );
     let limits = config.limits.clone();
     let (remote_tx, remote_rx) = mpsc::channel(limits.remote_queue_depth.max(1));
+    let (reconnects_tx, reconnects_rx) = mpsc::unbounded_channel();
     let host = BridgeHost {
         inner: Arc::new(HostInner {
             store: store.clone(),
@@ -224,6 +225,7 @@ where
             tasks: tasks.clone(),
             states: Default::default(),
             relays: crate::relay::Relays::new(store.clone(), &config.bridge.relay),
+            reconnects: reconnects_tx,
         }),
     };
 
@@ -298,7 +300,8 @@ where
     bridge.clone().start().await?;
     // What each portal missed while the bridge was away (a portal with an event first is
     // caught up before that event instead).
-    tasks.spawn(portals.catch_up_all(network));
+    tasks.spawn(portals.clone().catch_up_all(network.clone()));
+    tasks.spawn(portals.after_reconnects(reconnects_rx, network));
     let provisioning = crate::provisioning::routes(
         core.clone(),
         &config.provisioning,

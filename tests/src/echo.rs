@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use ferrybridge_core::bridge::{Bridge, BridgeError, Capabilities, NetworkInfo, PortalSpec};
+use ferrybridge_core::bridge::{
+    BackfillRequest, Bridge, BridgeError, Capabilities, NetworkInfo, PortalSpec,
+};
 use ferrybridge_core::commands::{
     Command, CommandContext, CommandError, CommandSpec, PermissionLevel, Reply, Section,
 };
@@ -46,6 +48,13 @@ pub struct EchoConfig {
     /// How long each delivery takes (a slow network, to fill queues in tests).
     #[serde(default)]
     pub delivery_ms: u64,
+    /// Messages each group chat had before the bridge saw it (`story 1` … `story N` from
+    /// `echo`, a minute apart, ending an hour ago), handed over as history (backfill).
+    #[serde(default)]
+    pub history: u64,
+    /// Whether asking for history fails (a network error the core must ride out).
+    #[serde(default)]
+    pub history_fails: bool,
 }
 
 fn yes() -> bool {
@@ -87,6 +96,7 @@ pub struct EchoBridge {
     counter: AtomicU64,
     seen: Mutex<Vec<Seen>>,
     logins: Logins,
+    backfills: Mutex<Vec<BackfillRequest>>,
 }
 
 /// Accounts logged in, by Matrix user; shared with running logins.
@@ -103,6 +113,11 @@ impl EchoBridge {
         self.seen.lock().unwrap().clone()
     }
 
+    /// Every history request the core made.
+    pub fn backfills(&self) -> Vec<BackfillRequest> {
+        self.backfills.lock().unwrap().clone()
+    }
+
     /// How many Matrix events the network has been handed.
     pub fn seen_count(&self) -> usize {
         self.seen.lock().unwrap().len()
@@ -117,6 +132,7 @@ impl EchoBridge {
             counter: AtomicU64::new(0),
             seen: Mutex::new(vec![]),
             logins: Logins::default(),
+            backfills: Mutex::new(vec![]),
         })
     }
 
@@ -189,7 +205,7 @@ impl Bridge for EchoBridge {
                 typing: true,
                 read_receipts: true,
                 login: true,
-                backfill: false,
+                backfill: true,
             },
         }
     }
@@ -330,6 +346,25 @@ impl Bridge for EchoBridge {
         Ok(Self::spec(&key.chat, key.receiver.clone()))
     }
 
+    async fn backfill(
+        &self,
+        portal: &Portal,
+        request: BackfillRequest,
+    ) -> Result<Vec<RemoteEventKind>, BridgeError> {
+        self.backfills.lock().unwrap().push(request.clone());
+        if self.config.history_fails {
+            return Err(BridgeError::Remote("the echo archive is down".into()));
+        }
+        if portal.key().receiver.is_some() || request.after.is_some() {
+            return Ok(Vec::new());
+        }
+        Ok(history(
+            &portal.key().chat,
+            self.config.history,
+            request.limit,
+        ))
+    }
+
     async fn open_dm(
         &self,
         user: &OwnedUserId,
@@ -379,6 +414,25 @@ impl Bridge for EchoBridge {
     async fn whoami(&self, user: &OwnedUserId) -> Option<String> {
         self.logins.lock().unwrap().get(user).cloned()
     }
+}
+
+/// The newest `limit` of a chat's `total` history messages, oldest first.
+fn history(chat: &RemoteChatId, total: u64, limit: usize) -> Vec<RemoteEventKind> {
+    let hour_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+        .saturating_sub(3_600_000);
+    let first = total.saturating_sub(limit as u64) + 1;
+    (first..=total)
+        .map(|i| RemoteEventKind::Message {
+            id: RemoteMessageId::new(format!("story-{chat}-{i}")),
+            sender: echo_user(),
+            content: MessageContent::text(format!("story {i}")),
+            reply_to: None,
+            sent_at: ruma::UInt::new(hour_ago - (total - i) * 60_000)
+                .map(ruma::MilliSecondsSinceUnixEpoch),
+        })
+        .collect()
 }
 
 /// The ID of the echo of a user's message.

@@ -4,7 +4,8 @@
 //! PING, and `CHATHISTORY LATEST` answered from a list of lines as a `chathistory` batch.
 //! Shown: a new portal gets the channel's last lines with their server times, a restarted
 //! bridge gets what was said while it was down (asked by the msgid of the newest line it has),
-//! each line once and in order, and history never goes back to IRC.
+//! and so does a bridge whose connection dropped and came back; each line once and in order,
+//! and history never goes back to IRC.
 
 #[path = "irc/support.rs"]
 #[allow(dead_code)] // each test file uses a different part
@@ -87,7 +88,12 @@ async fn serve(script: Arc<Script>, live: broadcast::Sender<String>) -> Result<u
                             Ok(Some(line)) => reply(&script, &line, &mut nick, &mut joined),
                             _ => return,
                         },
-                        Ok(line) = live.recv() => if joined { line } else { continue },
+                        Ok(line) = live.recv() => match line.as_str() {
+                            // The server drops every client (a restart, a netsplit).
+                            "DROP" => return,
+                            _ if joined => line,
+                            _ => continue,
+                        },
                     };
                     if !out.is_empty() && w.write_all(out.as_bytes()).await.is_err() {
                         return;
@@ -247,9 +253,27 @@ async fn a_new_portal_and_a_restarted_bridge_get_the_channels_history() -> Resul
         "asked for what came after the newest line: {:?}",
         script.requests.lock().unwrap()
     );
+
+    // The bridge's connection drops; what is said until it is back comes after it reconnects.
+    script.add("g1", t + 3000, "alice", "gap 1");
+    let _ = live.send("DROP".into());
+    let gap = wait_seen(&bob, &room, "gap", 1).await;
+    assert_eq!(gap, [("gap 1".to_owned(), t + 3000)]);
+    assert!(
+        script
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r == "CHATHISTORY LATEST #hist msgid=d2 50"),
+        "after the reconnect, what came after the newest line: {:?}",
+        script.requests.lock().unwrap()
+    );
+
     // Nothing twice, nothing sent back to IRC.
     assert_eq!(seen(&bob, &room, "old").await.len(), 3);
     assert_eq!(seen(&bob, &room, "live").await.len(), 1);
+    assert_eq!(seen(&bob, &room, "down").await.len(), 2);
     let said = script.said.lock().unwrap().clone();
     assert!(
         said.iter()

@@ -47,16 +47,46 @@ impl Backfill {
         }
     }
 
-    /// Marks `portal` handled in this run; `true` the first time.
-    fn first_time(&self, portal: &crate::ids::PortalKey) -> bool {
-        self.done
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(portal.clone())
+    /// Marks `portal` handled in this run; `true` the first time. (A lookup before the
+    /// insert: this runs for every remote event, and most portals were handled long ago.)
+    pub(super) fn first_time(&self, portal: &crate::ids::PortalKey) -> bool {
+        let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        !done.contains(portal) && done.insert(portal.clone())
     }
 }
 
 impl Portals {
+    /// After `user`'s connection came back (`None`: the bridge's own, serving every portal),
+    /// their portals catch up again: before their next event, and from a sweep.
+    pub(crate) async fn after_reconnects(
+        self,
+        mut reconnects: tokio::sync::mpsc::UnboundedReceiver<Option<ruma::OwnedUserId>>,
+        network: Network,
+    ) {
+        while let Some(user) = reconnects.recv().await {
+            if !self.inner.backfill.enabled {
+                continue;
+            }
+            {
+                let mut done = self
+                    .inner
+                    .backfill
+                    .done
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                match &user {
+                    None => done.clear(),
+                    Some(user) => done.retain(|key| key.receiver.as_ref() != Some(user)),
+                }
+            }
+            tracing::info!(
+                ?user,
+                "connection back: portals catch up on what they missed"
+            );
+            self.clone().catch_up_all(network.clone()).await;
+        }
+    }
+
     /// A new portal's history. The caller holds the portal's creation lock, so no live event
     /// of the portal is posted before it.
     pub(super) async fn backfill_created(&self, portal: &Portal, network: &dyn NetworkHandle) {

@@ -240,6 +240,9 @@ impl Portals {
             return Err(PortalError::AlreadyBridged(room.to_string()));
         }
         self.inner.cache.put(&row);
+        // A linked room keeps its own history: nothing to catch up on in this run (later runs
+        // catch up on what came after its newest bridged message).
+        self.inner.backfill.first_time(key);
         let bot = self.inner.matrix.bot_intent();
         let (state_key, content) = create::bridge_state(&self.inner, key);
         for event_type in ["m.bridge", "uk.half-shot.bridge"] {
