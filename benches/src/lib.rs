@@ -37,6 +37,8 @@ pub fn quiet_echo() -> EchoConfig {
         echo: false,
         connect_delay_ms: 0,
         delivery_ms: 0,
+        history: 0,
+        history_fails: false,
     }
 }
 
