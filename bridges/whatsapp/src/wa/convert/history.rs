@@ -120,7 +120,6 @@ mod tests {
                     from_me: Some(from_me),
                     id: Some(id.into()),
                     participant: participant.map(str::to_owned),
-                    ..Default::default()
                 }),
                 message: match message {
                     Some(m) => MessageField::some(m),
