@@ -60,6 +60,7 @@ async fn relay_throughput_and_memory_per_user() -> Result<()> {
                     reply_to: None,
                     media: None,
                     content: None,
+                    date: 0,
                 }),
             )
             .await;

@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ferrybridge_core::BridgeHost;
-use ferrybridge_core::bridge::{Bridge, BridgeError, Capabilities, NetworkInfo, PortalSpec};
+use ferrybridge_core::bridge::{
+    BackfillRequest, Bridge, BridgeError, Capabilities, NetworkInfo, PortalSpec,
+};
 use ferrybridge_core::commands::Command;
 use ferrybridge_core::config::ConfigError;
-use ferrybridge_core::events::{ChatInfo, Delivered, DeliveryError, MatrixEvent};
+use ferrybridge_core::events::{ChatInfo, Delivered, DeliveryError, MatrixEvent, RemoteEventKind};
 use ferrybridge_core::ids::{PortalKey, PortalKind, RemoteUserId};
 use ferrybridge_core::login::LoginProcess;
 use ferrybridge_core::portal::Portal;
@@ -32,6 +34,8 @@ pub struct TelegramBridge {
     pub(crate) factory: Arc<dyn NetworkFactory>,
     pub(crate) host: BridgeHost,
     users: Mutex<HashMap<OwnedUserId, Arc<UserSession>>>,
+    /// Whether the sessions of a start were restored (backfill waits for them).
+    restored: tokio::sync::watch::Sender<bool>,
     /// Itself, for the tasks and logins it hands out.
     me: Weak<Self>,
 }
@@ -48,6 +52,7 @@ impl TelegramBridge {
             factory,
             host,
             users: Mutex::new(HashMap::new()),
+            restored: tokio::sync::watch::Sender::new(false),
             me: me.clone(),
         })
     }
@@ -204,6 +209,26 @@ impl TelegramBridge {
                 }
             }
         }
+        self.restored.send_replace(true);
+    }
+
+    /// Waits (at most the connect timeout) until the sessions of the last start are back.
+    pub(crate) async fn wait_restored(&self) {
+        let mut restored = self.restored.subscribe();
+        let _ = tokio::time::timeout(self.timeout(), restored.wait_for(|done| *done)).await;
+    }
+
+    /// The sessions that may read a portal's history, in the order to try them: the
+    /// receiver's for a private chat; every session, by Matrix ID, for a shared one.
+    pub(crate) fn history_readers(&self, key: &PortalKey) -> Vec<Arc<UserSession>> {
+        match &key.receiver {
+            Some(user) => self.session(user).into_iter().collect(),
+            None => {
+                let mut all: Vec<_> = self.users().values().cloned().collect();
+                all.sort_by(|a, b| a.mxid.cmp(&b.mxid));
+                all
+            }
+        }
     }
 
     /// The portal key of a chat as seen by `user`.
@@ -292,7 +317,7 @@ impl Bridge for TelegramBridge {
                 typing: true,
                 read_receipts: true,
                 login: true,
-                backfill: false,
+                backfill: true,
             },
         }
     }
@@ -359,6 +384,14 @@ impl Bridge for TelegramBridge {
             .await
             .map_err(|e| BridgeError::Remote(e.to_string()))?;
         Ok(self.spec_for(key, &info, &session).await)
+    }
+
+    async fn backfill(
+        &self,
+        portal: &Portal,
+        request: BackfillRequest,
+    ) -> Result<Vec<RemoteEventKind>, BridgeError> {
+        crate::history::backfill(self, portal, request).await
     }
 
     async fn open_dm(

@@ -4,21 +4,22 @@
 //! [`FakeWorld`] is "Telegram's cloud"; [`FakeFactory`] hands each Matrix user a [`FakeClient`]
 //! whose authorization is kept in the bridge's store (as the real session is), so restarts keep
 //! users logged in. Updates injected while nobody listens are queued and delivered on the next
-//! `updates()` call, like Telegram's catch-up.
+//! `updates()` call, like Telegram's catch-up. Each chat keeps its messages (injected, added
+//! as history, or sent by a client) for `history`, Telegram's message history.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use ferrybridge_core::store::Store;
-use ruma::OwnedUserId;
 use tokio::sync::mpsc;
 
 use crate::network::{
-    ChatKind, ChatRef, MediaRef, NetworkFactory, OutMedia, OutMessage, SignIn, TelegramNetwork,
-    TgChat, TgError, TgUpdate, TgUser,
+    ChatRef, MediaRef, OutMedia, OutMessage, TgChat, TgError, TgMessage, TgUpdate, TgUser,
 };
+
+mod client;
+
+pub use client::{FakeClient, FakeFactory};
 
 /// One account on the fake Telegram.
 #[derive(Clone, Debug)]
@@ -85,6 +86,9 @@ struct World {
     next_id: i32,
     /// Whether sends fail (to test delivery errors).
     refuse_sends: Option<TgError>,
+    /// Each chat's messages in the order they were sent: injected, added as history, or sent
+    /// by a client. What `history` serves.
+    logs: HashMap<ChatRef, Vec<TgMessage>>,
 }
 
 /// The fake Telegram cloud, shared by every fake client.
@@ -180,8 +184,16 @@ impl FakeWorld {
         w.next_id
     }
 
-    /// Delivers `update` to `account`'s client, or queues it for catch-up.
+    /// Adds a message to its chat's history without any update: what was said before anyone
+    /// logged in, for backfill.
+    pub fn add_history(&self, msg: TgMessage) {
+        self.w().log(msg);
+    }
+
+    /// Delivers `update` to `account`'s client, or queues it for catch-up. New, edited and
+    /// deleted messages change their chat's history too.
     pub async fn inject(&self, account: i64, update: TgUpdate) {
+        self.w().log_update(&update);
         let listener = self.w().listeners.get(&account).cloned();
         if let Some(tx) = listener {
             match tx.send(update).await {
@@ -229,305 +241,70 @@ impl FakeWorld {
     }
 }
 
-/// Hands out fake clients; remembers which account each Matrix user authorized in the store.
-pub struct FakeFactory {
-    pub world: FakeWorld,
-}
-
-const NS: &str = "telegram-fake-session";
-
-#[async_trait]
-impl NetworkFactory for FakeFactory {
-    async fn connect(
-        &self,
-        user: &OwnedUserId,
-        store: &Store,
-    ) -> Result<Arc<dyn TelegramNetwork>, TgError> {
-        let authorized: Option<i64> = store
-            .kv_get(NS, user.as_str())
-            .await
-            .map_err(|e| TgError::Other(e.to_string()))?;
-        Ok(Arc::new(FakeClient {
-            world: self.world.clone(),
-            store: store.clone(),
-            mxid: user.clone(),
-            state: Mutex::new(ClientState {
-                phone: None,
-                code_sent: false,
-                password_pending: false,
-                authorized,
-            }),
-        }))
-    }
-
-    async fn forget(&self, user: &OwnedUserId, store: &Store) {
-        let _ = store.kv_delete(NS, user.as_str()).await;
-    }
-}
-
-struct ClientState {
-    phone: Option<String>,
-    code_sent: bool,
-    password_pending: bool,
-    authorized: Option<i64>,
-}
-
-/// One Matrix user's fake connection.
-pub struct FakeClient {
-    world: FakeWorld,
-    store: Store,
-    mxid: OwnedUserId,
-    state: Mutex<ClientState>,
-}
-
-impl FakeClient {
-    fn st(&self) -> MutexGuard<'_, ClientState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn me_id(&self) -> Result<i64, TgError> {
-        self.st().authorized.ok_or(TgError::Unauthorized)
-    }
-
-    fn account(&self) -> Result<FakeAccount, TgError> {
-        let phone = self.st().phone.clone().ok_or(TgError::InvalidPhone)?;
-        self.world
-            .w()
-            .accounts
-            .get(&phone)
-            .cloned()
-            .ok_or(TgError::InvalidPhone)
-    }
-
-    async fn authorize(&self, user: &TgUser) -> Result<(), TgError> {
-        self.st().authorized = Some(user.id);
-        self.store
-            .kv_set(NS, self.mxid.as_str(), &user.id)
-            .await
-            .map_err(|e| TgError::Other(e.to_string()))
-    }
-
-    fn send(&self, sent: Sent) -> Result<(), TgError> {
-        let me = self.me_id()?;
-        self.world.record(me, sent)
-    }
-}
-
-#[async_trait]
-impl TelegramNetwork for FakeClient {
-    async fn request_login_code(&self, phone: &str) -> Result<(), TgError> {
-        if !phone.starts_with('+') || phone.len() < 6 {
-            return Err(TgError::InvalidPhone);
+impl World {
+    /// Appends `msg` to its chat's log (replacing an earlier copy: the same message injected
+    /// for several accounts).
+    fn log(&mut self, msg: TgMessage) {
+        let log = self.logs.entry(msg.chat).or_default();
+        match log.iter_mut().find(|m| m.id == msg.id) {
+            Some(old) => *old = msg,
+            None => log.push(msg),
         }
-        if let Some(wait) = self.world.w().flood.remove(phone) {
-            return Err(TgError::FloodWait(wait));
-        }
-        if phone.ends_with("666") {
-            return Err(TgError::PhoneBanned);
-        }
-        if !self.world.w().accounts.contains_key(phone) {
-            return Err(TgError::InvalidPhone);
-        }
-        let mut st = self.st();
-        st.phone = Some(phone.to_owned());
-        st.code_sent = true;
-        Ok(())
     }
 
-    async fn sign_in(&self, code: &str) -> Result<SignIn, TgError> {
-        if !self.st().code_sent {
-            return Err(TgError::Other("no code was requested".into()));
-        }
-        let account = self.account()?;
-        let phone = self.st().phone.clone().unwrap_or_default();
-        {
-            let mut w = self.world.w();
-            if let Some(pos) = w.expired.iter().position(|p| *p == phone) {
-                w.expired.remove(pos);
-                return Err(TgError::CodeExpired);
+    fn log_update(&mut self, update: &TgUpdate) {
+        match update {
+            TgUpdate::NewMessage(msg) => self.log(msg.clone()),
+            TgUpdate::Edited(msg) => {
+                if let Some(old) = self
+                    .logs
+                    .get_mut(&msg.chat)
+                    .and_then(|log| log.iter_mut().find(|m| m.id == msg.id))
+                {
+                    *old = msg.clone();
+                }
             }
+            TgUpdate::Deleted { chat, ids } => {
+                for (c, log) in self.logs.iter_mut() {
+                    if chat.is_none_or(|chat| chat == *c) {
+                        log.retain(|m| !ids.contains(&m.id));
+                    }
+                }
+            }
+            _ => {}
         }
-        if code.trim() != account.code {
-            return Err(TgError::CodeInvalid);
-        }
-        if let Some(_pw) = &account.password {
-            self.st().password_pending = true;
-            return Ok(SignIn::PasswordRequired {
-                hint: Some("the usual".into()),
-            });
-        }
-        self.authorize(&account.user).await?;
-        Ok(SignIn::Done(account.user))
     }
 
-    async fn check_password(&self, password: &str) -> Result<TgUser, TgError> {
-        if !self.st().password_pending {
-            return Err(TgError::Other("no password was asked for".into()));
-        }
-        let account = self.account()?;
-        if account.password.as_deref() != Some(password) {
-            return Err(TgError::PasswordInvalid);
-        }
-        self.authorize(&account.user).await?;
-        Ok(account.user)
-    }
-
-    async fn logout(&self) -> Result<(), TgError> {
-        let me = self.me_id()?;
-        self.st().authorized = None;
-        self.world.w().listeners.remove(&me);
-        let _ = self.store.kv_delete(NS, self.mxid.as_str()).await;
-        Ok(())
-    }
-
-    async fn me(&self) -> Result<TgUser, TgError> {
-        let me = self.me_id()?;
-        self.world
-            .w()
-            .users
-            .get(&me)
-            .cloned()
-            .ok_or(TgError::Unauthorized)
-    }
-
-    async fn updates(&self) -> Result<mpsc::Receiver<TgUpdate>, TgError> {
-        let me = self.me_id()?;
-        let (tx, rx) = mpsc::channel(1024);
-        let backlog: Vec<TgUpdate> = {
-            let mut w = self.world.w();
-            w.listeners.insert(me, tx.clone());
-            w.backlog.remove(&me).unwrap_or_default().into()
+    /// The newest `limit` messages of `chat` after message `after` (when the log has it;
+    /// else those with a greater ID), oldest first.
+    fn history(&self, chat: ChatRef, after: Option<i32>, limit: usize) -> Vec<TgMessage> {
+        let log = self.logs.get(&chat).map(Vec::as_slice).unwrap_or_default();
+        let from = match after {
+            None => 0,
+            Some(after) => match log.iter().position(|m| m.id == after) {
+                Some(i) => i + 1,
+                None => {
+                    return newest(
+                        log.iter().filter(|m| m.id > after).cloned().collect(),
+                        limit,
+                    );
+                }
+            },
         };
-        for u in backlog {
-            let _ = tx.send(u).await;
-        }
-        Ok(rx)
+        newest(log[from..].to_vec(), limit)
     }
+}
 
-    async fn dialogs(&self, limit: usize) -> Result<Vec<TgChat>, TgError> {
-        let me = self.me_id()?;
-        let w = self.world.w();
-        let mut chats: Vec<TgChat> = w
-            .chats
-            .values()
-            .filter(|c| c.last_message_at.is_some())
-            .filter(|c| c.chat.kind == ChatKind::User || c.members.iter().any(|m| m.id == me))
-            .cloned()
-            .collect();
-        chats.sort_by_key(|c| std::cmp::Reverse(c.last_message_at));
-        chats.truncate(limit);
-        Ok(chats)
-    }
+/// The last `limit` of `messages`.
+fn newest(mut messages: Vec<TgMessage>, limit: usize) -> Vec<TgMessage> {
+    let cut = messages.len().saturating_sub(limit);
+    messages.drain(..cut);
+    messages
+}
 
-    async fn chat(&self, chat: ChatRef) -> Result<TgChat, TgError> {
-        self.me_id()?;
-        self.world
-            .w()
-            .chats
-            .get(&chat)
-            .cloned()
-            .ok_or(TgError::NotFound)
-    }
-
-    async fn resolve_phone(&self, phone: &str) -> Result<TgUser, TgError> {
-        self.me_id()?;
-        let w = self.world.w();
-        w.users
-            .values()
-            .find(|u| u.phone.as_deref() == Some(phone))
-            .cloned()
-            .ok_or(TgError::NotFound)
-    }
-
-    async fn resolve_username(&self, username: &str) -> Result<TgUser, TgError> {
-        self.me_id()?;
-        let w = self.world.w();
-        w.users
-            .values()
-            .find(|u| {
-                u.username
-                    .as_deref()
-                    .is_some_and(|n| n.eq_ignore_ascii_case(username))
-            })
-            .cloned()
-            .ok_or(TgError::NotFound)
-    }
-
-    async fn search(&self, query: &str) -> Result<Vec<TgChat>, TgError> {
-        self.me_id()?;
-        let q = query.to_lowercase();
-        let w = self.world.w();
-        let mut found: Vec<TgChat> = w
-            .chats
-            .values()
-            .filter(|c| c.title.to_lowercase().contains(&q))
-            .cloned()
-            .collect();
-        found.sort_by(|a, b| a.title.cmp(&b.title));
-        Ok(found)
-    }
-
-    async fn send_message(&self, chat: ChatRef, msg: OutMessage) -> Result<i32, TgError> {
-        let id = self.world.next_message_id();
-        self.send(Sent::Message { chat, id, msg })?;
-        Ok(id)
-    }
-
-    async fn send_media(&self, chat: ChatRef, media: OutMedia) -> Result<i32, TgError> {
-        let id = self.world.next_message_id();
-        self.send(Sent::Media { chat, id, media })?;
-        Ok(id)
-    }
-
-    async fn edit_message(&self, chat: ChatRef, id: i32, msg: OutMessage) -> Result<(), TgError> {
-        self.send(Sent::Edit { chat, id, msg })
-    }
-
-    async fn delete_messages(&self, chat: ChatRef, ids: &[i32]) -> Result<(), TgError> {
-        self.send(Sent::Delete {
-            chat,
-            ids: ids.to_vec(),
-        })
-    }
-
-    async fn react(&self, chat: ChatRef, id: i32, emoji: Option<&str>) -> Result<(), TgError> {
-        self.send(Sent::React {
-            chat,
-            id,
-            emoji: emoji.map(str::to_owned),
-        })
-    }
-
-    async fn set_typing(&self, chat: ChatRef, typing: bool) -> Result<(), TgError> {
-        self.send(Sent::Typing { chat, typing })
-    }
-
-    async fn mark_read(&self, chat: ChatRef, up_to: i32) -> Result<(), TgError> {
-        self.send(Sent::Read { chat, up_to })
-    }
-
-    async fn disconnect(&self) {
-        // Like Telegram: what arrives while nobody is connected waits for catch-up.
-        if let Some(me) = self.st().authorized {
-            self.world.w().listeners.remove(&me);
-        }
-    }
-
-    async fn download(
-        &self,
-        media: &MediaRef,
-        cap: ferrybridge_core::media_cap::MediaCap,
-    ) -> Result<bytes::Bytes, TgError> {
-        let data = self
-            .world
-            .w()
-            .files
-            .get(media)
-            .cloned()
-            .ok_or(TgError::NotFound)?;
-        // Like a real download: the bytes are counted as they come, whatever was announced.
-        cap.counter().add(data.len())?;
-        self.world.w().downloads += 1;
-        Ok(data)
-    }
+/// Now, in Unix seconds.
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

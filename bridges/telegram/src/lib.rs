@@ -12,6 +12,7 @@ pub mod config;
 pub mod fake;
 pub mod format;
 pub mod grammers;
+mod history;
 pub mod login;
 pub mod network;
 pub mod relay_in;

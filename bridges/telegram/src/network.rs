@@ -248,6 +248,10 @@ pub struct TgMessage {
     /// What the message holds besides text that is not a file.
     #[serde(default)]
     pub content: Option<TgContent>,
+    /// When it was sent, in Unix seconds (0: unknown). Matrix shows the message at this time,
+    /// live or backfilled, and catch-up after downtime continues from it.
+    #[serde(default)]
+    pub date: i64,
 }
 
 /// Message content that is neither text nor a file.
@@ -388,6 +392,15 @@ pub trait TelegramNetwork: Send + Sync {
     async fn react(&self, chat: ChatRef, id: i32, emoji: Option<&str>) -> Result<(), TgError>;
     async fn set_typing(&self, chat: ChatRef, typing: bool) -> Result<(), TgError>;
     async fn mark_read(&self, chat: ChatRef, up_to: i32) -> Result<(), TgError>;
+    /// A chat's messages for backfill, oldest first: the newest `limit` of them, or of those
+    /// with an ID above `after` (what came after a message the portal holds). Service messages
+    /// (joins, title changes) are left out: they are not history the core posts.
+    async fn history(
+        &self,
+        chat: ChatRef,
+        after: Option<i32>,
+        limit: usize,
+    ) -> Result<Vec<TgMessage>, TgError>;
     /// The bytes of a file, refused with [`TgError::TooLarge`] past `cap` (counted while
     /// reading, whatever size was announced).
     async fn download(

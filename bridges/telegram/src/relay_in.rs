@@ -31,18 +31,7 @@ pub async fn handle(bridge: &TelegramBridge, session: &UserSession, update: TgUp
                 return;
             }
             session.ensure_profile(host, &msg.sender).await;
-            let content = content_of(host, session, &msg).await;
-            send(
-                msg.chat,
-                RemoteEventKind::Message {
-                    id: message_id(msg.id),
-                    sender: TelegramBridge::remote_user(msg.sender.id),
-                    content,
-                    reply_to: msg.reply_to.map(message_id),
-                    sent_at: None,
-                },
-            )
-            .await;
+            send(msg.chat, message_event(host, session, &msg).await).await;
         }
         TgUpdate::Edited(msg) => {
             let content = content_of(host, session, &msg).await;
@@ -210,6 +199,33 @@ pub async fn handle(bridge: &TelegramBridge, session: &UserSession, update: TgUp
                 .await
         }
     }
+}
+
+/// A message as the core's event, with its Telegram time: one conversion for live and
+/// backfilled messages.
+pub(crate) async fn message_event(
+    host: &BridgeHost,
+    session: &UserSession,
+    msg: &TgMessage,
+) -> RemoteEventKind {
+    RemoteEventKind::Message {
+        id: message_id(msg.id),
+        sender: TelegramBridge::remote_user(msg.sender.id),
+        content: content_of(host, session, msg).await,
+        reply_to: msg.reply_to.map(message_id),
+        sent_at: sent_at(msg.date),
+    }
+}
+
+/// A Telegram date (Unix seconds) as a Matrix timestamp; `None` when unknown.
+pub fn sent_at(date: i64) -> Option<ruma::MilliSecondsSinceUnixEpoch> {
+    let ms = u64::try_from(date)
+        .ok()
+        .filter(|d| *d > 0)?
+        .checked_mul(1000)?;
+    ruma::UInt::try_from(ms)
+        .ok()
+        .map(ruma::MilliSecondsSinceUnixEpoch)
 }
 
 /// The remote ID of a Telegram message.

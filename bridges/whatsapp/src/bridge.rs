@@ -6,10 +6,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ferrybridge_core::BridgeHost;
-use ferrybridge_core::bridge::{Bridge, BridgeError, Capabilities, NetworkInfo, PortalSpec};
+use ferrybridge_core::bridge::{
+    BackfillRequest, Bridge, BridgeError, Capabilities, NetworkInfo, PortalSpec,
+};
 use ferrybridge_core::commands::Command;
 use ferrybridge_core::config::ConfigError;
-use ferrybridge_core::events::{ChatInfo, Delivered, DeliveryError, MatrixEvent, Media};
+use ferrybridge_core::events::{
+    ChatInfo, Delivered, DeliveryError, MatrixEvent, Media, RemoteEventKind,
+};
 use ferrybridge_core::ids::{PortalKey, PortalKind, RemoteUserId};
 use ferrybridge_core::login::LoginProcess;
 use ferrybridge_core::portal::Portal;
@@ -38,6 +42,10 @@ pub struct Inner {
     pub recent: crate::recent::Recent,
     /// (user, group) pairs whose shared portal this process has made sure the user is in.
     pub invited: std::sync::Mutex<std::collections::HashSet<(OwnedUserId, ChatJid)>>,
+    /// Serializes writes of kept history ([`crate::history`]).
+    pub history_lock: tokio::sync::Mutex<()>,
+    /// Whether the devices of a start were reconnected (backfill waits for them).
+    restored: tokio::sync::watch::Sender<bool>,
 }
 
 impl Inner {
@@ -98,6 +106,12 @@ impl Inner {
             },
         );
         Ok(())
+    }
+
+    /// Waits (at most the connect timeout) until the devices of the last start are back.
+    pub async fn wait_restored(&self) {
+        let mut restored = self.restored.subscribe();
+        let _ = tokio::time::timeout(self.connect_timeout(), restored.wait_for(|done| *done)).await;
     }
 
     pub fn connect_timeout(&self) -> Duration {
@@ -235,6 +249,8 @@ impl WhatsAppBridge {
                 sessions: Sessions::default(),
                 recent: Default::default(),
                 invited: Default::default(),
+                history_lock: Default::default(),
+                restored: tokio::sync::watch::Sender::new(false),
             }),
         })
     }
@@ -281,7 +297,7 @@ impl Bridge for WhatsAppBridge {
                 typing: true,
                 read_receipts: true,
                 login: true,
-                backfill: false,
+                backfill: true,
             },
         }
     }
@@ -317,6 +333,7 @@ impl Bridge for WhatsAppBridge {
             for user in users {
                 restore(&bridge, &user).await;
             }
+            bridge.inner.restored.send_replace(true);
         });
         Ok(())
     }
@@ -344,6 +361,14 @@ impl Bridge for WhatsAppBridge {
 
     async fn describe_chat(&self, key: &PortalKey) -> Result<PortalSpec, BridgeError> {
         self.inner.spec_for(key).await
+    }
+
+    async fn backfill(
+        &self,
+        portal: &Portal,
+        request: BackfillRequest,
+    ) -> Result<Vec<RemoteEventKind>, BridgeError> {
+        crate::history::backfill(&self.inner, portal, request).await
     }
 
     async fn open_dm(

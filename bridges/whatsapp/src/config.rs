@@ -22,6 +22,10 @@ pub struct WhatsAppConfig {
     /// Lines per page of `list contacts` and `list groups`.
     #[serde(default = "default_page_size")]
     pub page_size: usize,
+    /// Messages kept per chat from WhatsApp's history sync (the newest), for backfill: what a
+    /// new portal can get of its past. WhatsApp sends the history once, after login.
+    #[serde(default = "default_history_per_chat")]
+    pub history_per_chat: usize,
 }
 
 fn default_session_dir() -> PathBuf {
@@ -36,6 +40,12 @@ fn default_connect_timeout() -> u64 {
 fn default_page_size() -> usize {
     20
 }
+fn default_history_per_chat() -> usize {
+    100
+}
+
+/// Above this one chat's kept history is rewritten as one sizeable value on every sync.
+const MAX_HISTORY_PER_CHAT: usize = 10_000;
 
 impl Default for WhatsAppConfig {
     fn default() -> Self {
@@ -44,6 +54,7 @@ impl Default for WhatsAppConfig {
             recent_chat_days: default_recent_days(),
             connect_timeout_secs: default_connect_timeout(),
             page_size: default_page_size(),
+            history_per_chat: default_history_per_chat(),
         }
     }
 }
@@ -63,6 +74,12 @@ impl NetworkConfig for WhatsAppConfig {
         if self.page_size == 0 {
             errors.push(ConfigError::new("page_size", "must be at least 1"));
         }
+        if self.history_per_chat > MAX_HISTORY_PER_CHAT {
+            errors.push(ConfigError::new(
+                "history_per_chat",
+                format!("must be at most {MAX_HISTORY_PER_CHAT}"),
+            ));
+        }
         errors
     }
 
@@ -76,7 +93,10 @@ impl NetworkConfig for WhatsAppConfig {
          # Seconds a login waits for WhatsApp before saying it cannot be reached.\n  \
          connect_timeout_secs: 30\n  \
          # Lines per page of `list contacts` and `list groups`.\n  \
-         page_size: 20\n"
+         page_size: 20\n  \
+         # Messages kept per chat from WhatsApp's history sync (sent once, after login), for\n  \
+         # backfill (`bridge.backfill`): a new room gets up to this many of its chat's past.\n  \
+         history_per_chat: 100\n"
             .into()
     }
 }
@@ -103,10 +123,11 @@ mod tests {
         let c = WhatsAppConfig {
             page_size: 0,
             connect_timeout_secs: 0,
+            history_per_chat: 20_000,
             ..Default::default()
         };
         let errors: Vec<String> = c.validate().iter().map(|e| e.to_string()).collect();
-        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(errors.len(), 3, "{errors:?}");
         assert!(serde_norway::from_str::<WhatsAppConfig>("bogus: 1").is_err());
     }
 }

@@ -175,6 +175,9 @@ async fn handle(
                 tracing::warn!(%user, %chat, error = %e, "could not create a recent chat's portal");
             }
         }
+        WaEvent::History { chat, messages } => {
+            crate::history::keep(inner, user, &chat, messages).await
+        }
         WaEvent::Connected => {
             tracing::info!(%user, "connected to WhatsApp");
             host.report_state(Some(user), "", ConnectionState::Connected)
@@ -265,7 +268,7 @@ async fn ensure_group_portal(inner: &Arc<Inner>, user: &OwnedUserId, chat: &Chat
 }
 
 /// Stores a contact's name and puts it on their ghost (the core adds ` (WA)`).
-async fn learn_name(host: &BridgeHost, user: &OwnedUserId, phone: &Phone, name: &str) {
+pub(crate) async fn learn_name(host: &BridgeHost, user: &OwnedUserId, phone: &Phone, name: &str) {
     if sessions::remember_contact(host, user, phone, name).await {
         let profile = RemoteProfile {
             displayname: Some(name.to_owned()),
@@ -281,21 +284,23 @@ async fn learn_name(host: &BridgeHost, user: &OwnedUserId, phone: &Phone, name: 
     }
 }
 
-/// The core event for a WhatsApp message (downloading its media).
-async fn message_event(
+/// The core event for a WhatsApp message (downloading its media), with its WhatsApp time:
+/// one conversion for live messages and kept history.
+pub(crate) async fn message_event(
     inner: &Arc<Inner>,
     user: &OwnedUserId,
     msg: &WaMessage,
 ) -> Option<RemoteEventKind> {
     let sender = msg.sender.remote_user();
     let id = RemoteMessageId::new(msg.id.clone());
+    let at = sent_at(msg.timestamp);
     Some(match &msg.body {
         WaMessageBody::Text { text, reply_to } => RemoteEventKind::Message {
             id,
             sender,
             content: text_content(text),
             reply_to: reply_to.clone().map(RemoteMessageId::new),
-            sent_at: None,
+            sent_at: at,
         },
         WaMessageBody::Media {
             media,
@@ -306,7 +311,7 @@ async fn message_event(
             sender,
             content: media_content(inner, user, media, caption).await,
             reply_to: reply_to.clone().map(RemoteMessageId::new),
-            sent_at: None,
+            sent_at: at,
         },
         WaMessageBody::Location {
             latitude,
@@ -317,7 +322,7 @@ async fn message_event(
             sender,
             content: location_content(*latitude, *longitude, name.as_deref()),
             reply_to: None,
-            sent_at: None,
+            sent_at: at,
         },
         WaMessageBody::Edit { target, text } => RemoteEventKind::Edit {
             target: RemoteMessageId::new(target.clone()),
@@ -344,21 +349,21 @@ async fn message_event(
             sender,
             content: crate::content::contacts(cards),
             reply_to: None,
-            sent_at: None,
+            sent_at: at,
         },
         WaMessageBody::Poll { question, options } => RemoteEventKind::Message {
             id,
             sender,
             content: crate::content::poll(question, options),
             reply_to: None,
-            sent_at: None,
+            sent_at: at,
         },
         WaMessageBody::DisappearingTimer { seconds } => RemoteEventKind::Message {
             id,
             sender,
             content: crate::content::timer(*seconds),
             reply_to: None,
-            sent_at: None,
+            sent_at: at,
         },
         WaMessageBody::Unsupported { description } => RemoteEventKind::Message {
             id,
@@ -367,9 +372,20 @@ async fn message_event(
                 "[{description}: not supported by the bridge, see your phone]"
             )),
             reply_to: None,
-            sent_at: None,
+            sent_at: at,
         },
     })
+}
+
+/// A WhatsApp time (Unix seconds) as a Matrix timestamp; `None` when unknown.
+pub fn sent_at(timestamp: i64) -> Option<ruma::MilliSecondsSinceUnixEpoch> {
+    let ms = u64::try_from(timestamp)
+        .ok()
+        .filter(|t| *t > 0)?
+        .checked_mul(1000)?;
+    ruma::UInt::try_from(ms)
+        .ok()
+        .map(ruma::MilliSecondsSinceUnixEpoch)
 }
 
 /// Text with WhatsApp markup as a Matrix message.

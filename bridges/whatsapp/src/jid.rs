@@ -4,6 +4,7 @@
 use std::fmt;
 
 use ferrybridge_core::ids::{RemoteChatId, RemoteUserId};
+use serde::{Deserialize, Serialize};
 
 /// Server part of user JIDs.
 pub const USER_SERVER: &str = "s.whatsapp.net";
@@ -11,7 +12,9 @@ pub const USER_SERVER: &str = "s.whatsapp.net";
 pub const GROUP_SERVER: &str = "g.us";
 
 /// A WhatsApp user: the digits of their phone number in international format, no `+`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Stored as those digits (kept history, see [`crate::history`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Phone(String);
 
 impl Phone {
@@ -57,8 +60,9 @@ impl fmt::Display for Phone {
     }
 }
 
-/// A chat: a direct chat with a user, or a group.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A chat: a direct chat with a user, or a group. Stored as its JID.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum ChatJid {
     Direct(Phone),
     /// The group's ID: the user part of its `@g.us` JID, e.g. `441234567891-9876543219`.
@@ -110,6 +114,32 @@ impl fmt::Display for ChatJid {
     }
 }
 
+impl TryFrom<String> for Phone {
+    type Error = JidError;
+    fn try_from(digits: String) -> Result<Self, JidError> {
+        Self::parse(&digits)
+    }
+}
+
+impl From<Phone> for String {
+    fn from(phone: Phone) -> String {
+        phone.0
+    }
+}
+
+impl TryFrom<String> for ChatJid {
+    type Error = JidError;
+    fn try_from(jid: String) -> Result<Self, JidError> {
+        Self::parse(&jid)
+    }
+}
+
+impl From<ChatJid> for String {
+    fn from(chat: ChatJid) -> String {
+        chat.jid()
+    }
+}
+
 /// A phone number or group ID that does not parse.
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{0}")]
@@ -137,5 +167,15 @@ mod tests {
         let d = ChatJid::Direct(Phone::parse("+4412345678").unwrap());
         assert_eq!(ChatJid::from_remote(&d.remote_chat()).unwrap(), d);
         assert!(ChatJid::parse("!room:x").is_err());
+        let stored = serde_json::to_string(&(g.clone(), d.clone())).unwrap();
+        assert_eq!(
+            stored,
+            r#"["441234567891-9876543219@g.us","4412345678@s.whatsapp.net"]"#
+        );
+        assert_eq!(
+            serde_json::from_str::<(ChatJid, ChatJid)>(&stored).unwrap(),
+            (g, d)
+        );
+        assert!(serde_json::from_str::<Phone>(r#""x""#).is_err());
     }
 }

@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod content;
 pub mod format;
+pub mod history;
 pub mod incoming;
 pub mod jid;
 pub mod login;

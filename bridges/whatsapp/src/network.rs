@@ -10,6 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use ruma::OwnedUserId;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::jid::{ChatJid, Phone};
@@ -85,6 +86,14 @@ pub enum WaEvent {
     ContactName { phone: Phone, name: String },
     /// A chat had activity at `last_active` (Unix seconds), from the history sync after login.
     ChatActive { chat: ChatJid, last_active: i64 },
+    /// Messages of one chat from a history sync, oldest first: kept for backfill. Those the
+    /// account sent itself are `from_me`, their `sender` is the account (when the sync says
+    /// so) and is set to it by the receiver in any case. A sync's `History` events come before
+    /// its `ChatActive` ones, so a portal the latter create finds its history.
+    History {
+        chat: ChatJid,
+        messages: Vec<WaMessage>,
+    },
     /// The connection is up (after start or a reconnect).
     Connected,
     /// The connection dropped; the client reconnects by itself (then [`WaEvent::Connected`]).
@@ -92,7 +101,7 @@ pub enum WaEvent {
 }
 
 /// A message from WhatsApp.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WaMessage {
     pub id: String,
     pub chat: ChatJid,
@@ -107,7 +116,7 @@ pub struct WaMessage {
 }
 
 /// The content of a WhatsApp message.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum WaMessageBody {
     /// Text in WhatsApp's own markup, maybe quoting an earlier message.
     Text {
@@ -146,14 +155,14 @@ pub enum WaMessageBody {
 }
 
 /// A shared contact: the name shown and its vCard.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactCard {
     pub name: String,
     pub vcard: String,
 }
 
 /// The kinds of WhatsApp attachments.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MediaKind {
     Image,
     Video,
@@ -165,7 +174,7 @@ pub enum MediaKind {
 }
 
 /// An attachment: enough to download it later, or the bytes themselves when sending.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WaMedia {
     pub kind: MediaKind,
     pub mimetype: String,

@@ -139,6 +139,7 @@ pub fn incoming(id: i32, chat: ChatRef, from: TgUser, text: &str) -> TgMessage {
         reply_to: None,
         media: None,
         content: None,
+        date: now(),
     }
 }
 

@@ -1,6 +1,5 @@
 //! [`GrammersClient`]: one user's grammers connection behind [`TelegramNetwork`].
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -19,15 +18,13 @@ use tokio::sync::mpsc;
 use super::convert;
 use super::entities::to_tl;
 use super::errors::{map_invocation, map_sign_in};
+use super::media_cache::MediaCache;
 use super::store_session::StoreSession;
 use super::stream;
 use crate::network::{
     ChatKind, ChatRef, MediaKind, MediaRef, OutMedia, OutMessage, SignIn, TelegramNetwork, TgChat,
-    TgError, TgUpdate, TgUser,
+    TgError, TgMessage, TgUpdate, TgUser,
 };
-
-/// How many downloadable media handles a client keeps.
-const MEDIA_CACHE: usize = 2_000;
 
 #[derive(Default)]
 struct State {
@@ -39,11 +36,11 @@ struct State {
 
 /// One user's connection.
 pub struct GrammersClient {
-    client: Client,
+    pub(super) client: Client,
     session: Arc<StoreSession>,
     api_hash: String,
     state: Mutex<State>,
-    media: MediaCache,
+    pub(super) media: MediaCache,
     runner: tokio::task::JoinHandle<()>,
     tasks: Tasks,
 }
@@ -88,7 +85,7 @@ impl GrammersClient {
     }
 
     /// The access reference of a chat, from the session's peer cache.
-    async fn peer(&self, chat: ChatRef) -> Result<PeerRef, TgError> {
+    pub(super) async fn peer(&self, chat: ChatRef) -> Result<PeerRef, TgError> {
         let id = convert::peer_id(chat);
         match self.session.peer_ref(id).await {
             Ok(Some(r)) => Ok(r),
@@ -523,6 +520,15 @@ impl TelegramNetwork for GrammersClient {
         self.client.mark_as_read(peer).await.map_err(map_invocation)
     }
 
+    async fn history(
+        &self,
+        chat: ChatRef,
+        after: Option<i32>,
+        limit: usize,
+    ) -> Result<Vec<TgMessage>, TgError> {
+        super::history::read(self, chat, after, limit).await
+    }
+
     async fn download(
         &self,
         media: &MediaRef,
@@ -560,26 +566,6 @@ impl TelegramNetwork for GrammersClient {
 
     async fn disconnect(&self) {
         self.client.disconnect();
-    }
-}
-
-/// Downloadable media of recent messages, by our handle (shared with the update task).
-#[derive(Clone, Default)]
-struct MediaCache(Arc<Mutex<HashMap<MediaRef, grammers_client::media::Media>>>);
-
-impl MediaCache {
-    fn map(&self) -> MutexGuard<'_, HashMap<MediaRef, grammers_client::media::Media>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-    fn remember(&self, handle: MediaRef, media: grammers_client::media::Media) {
-        let mut map = self.map();
-        if map.len() >= MEDIA_CACHE {
-            map.clear();
-        }
-        map.insert(handle, media);
-    }
-    fn get(&self, handle: &MediaRef) -> Option<grammers_client::media::Media> {
-        self.map().get(handle).cloned()
     }
 }
 

@@ -134,6 +134,43 @@ pub fn message(msg: &Message) -> TgMessage {
                 }
                 _ => None,
             }),
+        date: date_of(&msg.raw),
+    }
+}
+
+/// When a raw message was sent, in Unix seconds (0 for an empty one, which has no date).
+pub fn date_of(raw: &tl::enums::Message) -> i64 {
+    match raw {
+        tl::enums::Message::Message(m) => i64::from(m.date),
+        tl::enums::Message::Service(m) => i64::from(m.date),
+        tl::enums::Message::Empty(_) => 0,
+    }
+}
+
+/// What a history read does with the next message, going from the newest back.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HistoryStep {
+    /// A message to backfill.
+    Take,
+    /// A service message or an empty one: not history the core posts.
+    Skip,
+    /// At or before the message the portal already holds: the read is done.
+    Stop,
+}
+
+/// The step for `raw`, reading back towards message `after` (exclusive).
+pub fn history_step(raw: &tl::enums::Message, after: Option<i32>) -> HistoryStep {
+    let id = match raw {
+        tl::enums::Message::Message(m) => m.id,
+        tl::enums::Message::Service(m) => m.id,
+        tl::enums::Message::Empty(m) => m.id,
+    };
+    if after.is_some_and(|after| id <= after) {
+        return HistoryStep::Stop;
+    }
+    match raw {
+        tl::enums::Message::Message(_) => HistoryStep::Take,
+        _ => HistoryStep::Skip,
     }
 }
 
@@ -295,6 +332,103 @@ mod tests {
         for c in [ChatRef::user(5), ChatRef::group(7), ChatRef::channel(9)] {
             assert_eq!(chat_ref(peer_id(c)), c);
         }
+    }
+
+    /// A raw text message as Telegram sends it.
+    fn raw_message(id: i32, date: i32, text: &str) -> tl::enums::Message {
+        tl::types::Message {
+            out: false,
+            mentioned: false,
+            media_unread: false,
+            silent: false,
+            post: false,
+            from_scheduled: false,
+            legacy: false,
+            edit_hide: false,
+            pinned: false,
+            noforwards: false,
+            invert_media: false,
+            offline: false,
+            video_processing_pending: false,
+            paid_suggested_post_stars: false,
+            paid_suggested_post_ton: false,
+            id,
+            from_id: Some(tl::types::PeerUser { user_id: 7 }.into()),
+            from_boosts_applied: None,
+            from_rank: None,
+            peer_id: tl::types::PeerChat { chat_id: 5 }.into(),
+            saved_peer_id: None,
+            fwd_from: None,
+            via_bot_id: None,
+            via_business_bot_id: None,
+            guestchat_via_from: None,
+            reply_to: None,
+            date,
+            message: text.into(),
+            media: None,
+            reply_markup: None,
+            entities: None,
+            views: None,
+            forwards: None,
+            replies: None,
+            edit_date: None,
+            post_author: None,
+            grouped_id: None,
+            reactions: None,
+            restriction_reason: None,
+            ttl_period: None,
+            quick_reply_shortcut_id: None,
+            effect: None,
+            factcheck: None,
+            report_delivery_until_date: None,
+            paid_message_stars: None,
+            suggested_post: None,
+            schedule_repeat_period: None,
+            summary_from_language: None,
+            rich_message: None,
+        }
+        .into()
+    }
+
+    #[test]
+    fn history_reads_back_to_the_anchor_and_keeps_dates() {
+        let text = raw_message(42, 1_700_000_000, "hello");
+        assert_eq!(date_of(&text), 1_700_000_000);
+        assert_eq!(history_step(&text, None), HistoryStep::Take);
+        assert_eq!(history_step(&text, Some(41)), HistoryStep::Take);
+        assert_eq!(history_step(&text, Some(42)), HistoryStep::Stop);
+        assert_eq!(history_step(&text, Some(50)), HistoryStep::Stop);
+        let service: tl::enums::Message = tl::types::MessageService {
+            out: false,
+            mentioned: false,
+            media_unread: false,
+            reactions_are_possible: false,
+            silent: false,
+            post: false,
+            legacy: false,
+            id: 43,
+            from_id: None,
+            peer_id: tl::types::PeerChat { chat_id: 5 }.into(),
+            saved_peer_id: None,
+            reply_to: None,
+            date: 1_700_000_100,
+            action: tl::types::MessageActionChatEditTitle {
+                title: "New".into(),
+            }
+            .into(),
+            reactions: None,
+            ttl_period: None,
+        }
+        .into();
+        assert_eq!(date_of(&service), 1_700_000_100);
+        assert_eq!(history_step(&service, Some(42)), HistoryStep::Skip);
+        let empty: tl::enums::Message = tl::types::MessageEmpty {
+            id: 44,
+            peer_id: None,
+        }
+        .into();
+        assert_eq!(date_of(&empty), 0);
+        assert_eq!(history_step(&empty, None), HistoryStep::Skip);
     }
 
     #[test]

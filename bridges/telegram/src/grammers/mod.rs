@@ -5,6 +5,8 @@ pub mod content;
 pub mod convert;
 pub mod entities;
 pub mod errors;
+mod history;
+mod media_cache;
 pub mod store_session;
 mod stream;
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 use whatsapp_rust::Client;
-use whatsapp_rust::wacore::types::events::Event;
+use whatsapp_rust::wacore::types::events::{Event, LazyHistorySync};
 
 use super::convert::{self, Routed};
 use crate::jid::{ChatJid, Phone};
@@ -26,6 +26,9 @@ pub(super) async fn handle(
     event: Arc<Event>,
     client: Arc<Client>,
 ) {
+    if let Event::HistorySync(sync) = &*event {
+        return dispatch(routes, account_path, history(sync, account_path)).await;
+    }
     let routed = match convert::route(&event) {
         Routed::GroupRefresh(chat) => group_refresh(&client, &chat).await,
         other => other,
@@ -65,6 +68,19 @@ async fn dispatch(routes: &Mutex<Routes>, account_path: &Path, routed: Routed) {
         }
         Routed::GroupRefresh(_) | Routed::Ignore => {}
     }
+}
+
+/// A history sync's events (decoding it may take a moment for a big first sync).
+fn history(sync: &LazyHistorySync, account_path: &Path) -> Routed {
+    let Some(sync) = sync.get() else {
+        tracing::warn!("a history sync that does not decode");
+        return Routed::Ignore;
+    };
+    // The account this device is linked to, recorded when it paired.
+    let me = std::fs::read_to_string(account_path)
+        .ok()
+        .and_then(|digits| Phone::parse(&digits).ok());
+    Routed::Events(convert::history(sync, me.as_ref()))
 }
 
 /// A group changed: its current details, as an event.

@@ -1,14 +1,12 @@
 //! whatsapp-rust's events → the crate's own [`WaEvent`]s and [`PairingEvent`]s, and the
 //! library's JIDs and group details → the bridge's phones, chats and groups.
 
-use whatsapp_rust::Jid;
-use whatsapp_rust::wacore::types::events::Event;
-use whatsapp_rust::wacore::types::presence::{ChatPresence, ReceiptType};
-use whatsapp_rust::waproto::whatsapp as wa;
-
 use super::received::message;
 use crate::jid::{ChatJid, GROUP_SERVER, Phone};
 use crate::network::{GroupInfo, PairingEvent, WaError, WaEvent};
+use whatsapp_rust::Jid;
+use whatsapp_rust::wacore::types::events::Event;
+use whatsapp_rust::wacore::types::presence::{ChatPresence, ReceiptType};
 
 /// Where a library event goes.
 #[derive(Debug, PartialEq)]
@@ -130,27 +128,8 @@ pub fn route(event: &Event) -> Routed {
             Some(chat) => Routed::GroupRefresh(chat),
             None => Routed::Ignore,
         },
-        Event::HistorySync(h) => match h.get() {
-            Some(sync) => Routed::Events(history(sync)),
-            None => Routed::Ignore,
-        },
         _ => Routed::Ignore,
     }
-}
-
-/// The chats of a history sync with their last activity (for the recent-chats portals).
-pub fn history(sync: &wa::HistorySync) -> Vec<WaEvent> {
-    sync.conversations
-        .iter()
-        .filter_map(|c| {
-            let chat = chat_of(&c.id.parse::<Jid>().ok()?)?;
-            let last = c.conversation_timestamp.or(c.last_msg_timestamp)?;
-            Some(WaEvent::ChatActive {
-                chat,
-                last_active: i64::try_from(last).ok()?,
-            })
-        })
-        .collect()
 }
 
 /// A group's details as the bridge's [`GroupInfo`] (without its picture, fetched apart).
@@ -257,42 +236,6 @@ mod tests {
                 phone: Phone::parse("4412345678").unwrap(),
                 name: None
             })
-        );
-    }
-
-    #[test]
-    fn history_sync_lists_recent_chats() {
-        let sync = wa::HistorySync {
-            conversations: vec![
-                wa::Conversation {
-                    id: "4411111@s.whatsapp.net".into(),
-                    conversation_timestamp: Some(1_700_000_000),
-                    ..Default::default()
-                },
-                wa::Conversation {
-                    id: "1203-1@g.us".into(),
-                    last_msg_timestamp: Some(1_600_000_000),
-                    ..Default::default()
-                },
-                wa::Conversation {
-                    id: "status@broadcast".into(),
-                    ..Default::default()
-                },
-            ],
-            ..Default::default()
-        };
-        assert_eq!(
-            history(&sync),
-            vec![
-                WaEvent::ChatActive {
-                    chat: ChatJid::Direct(Phone::parse("4411111").unwrap()),
-                    last_active: 1_700_000_000
-                },
-                WaEvent::ChatActive {
-                    chat: ChatJid::Group("1203-1".into()),
-                    last_active: 1_600_000_000
-                },
-            ]
         );
     }
 

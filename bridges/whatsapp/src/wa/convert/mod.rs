@@ -2,10 +2,12 @@
 //! unit-tested on the library's real types.
 
 mod events;
+mod history;
 mod kinds;
 mod outbound;
 mod received;
 
-pub use events::{Routed, chat_of, group_info, history, phone_of, route};
+pub use events::{Routed, chat_of, group_info, phone_of, route};
+pub use history::{history, web_message};
 pub(crate) use outbound::{jid_of, location, media_message, pn, reaction, text};
 pub use received::{MediaHandle, body, media_type, message};

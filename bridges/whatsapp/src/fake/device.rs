@@ -1,0 +1,291 @@
+//! A device on the fake WhatsApp: the [`WhatsAppNetwork`] the bridge talks to.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use ruma::OwnedUserId;
+use tokio::sync::mpsc;
+
+use super::{FakeWhatsApp, Pairing, Sent, qr_payload};
+use crate::jid::{ChatJid, Phone};
+use crate::network::{
+    GroupInfo, Outgoing, PairingEvent, WaError, WaEvent, WaMedia, WhatsAppFactory, WhatsAppNetwork,
+};
+
+#[async_trait]
+impl WhatsAppFactory for FakeWhatsApp {
+    async fn open(
+        &self,
+        _user: &OwnedUserId,
+        session_path: &Path,
+    ) -> Result<Arc<dyn WhatsAppNetwork>, WaError> {
+        // A device that was linked before a restart is found through its session file.
+        if let Ok(text) = std::fs::read_to_string(session_path)
+            && let Ok(phone) = Phone::parse(&text)
+        {
+            self.world()
+                .linked
+                .entry(session_path.to_owned())
+                .or_insert(phone);
+        }
+        Ok(Arc::new(FakeDevice {
+            wa: self.clone(),
+            path: session_path.to_owned(),
+        }))
+    }
+}
+
+/// One device on the fake.
+struct FakeDevice {
+    wa: FakeWhatsApp,
+    path: PathBuf,
+}
+
+impl FakeDevice {
+    /// The linked account: WhatsApp must list the device and its session file must exist.
+    fn account(&self) -> Result<Phone, WaError> {
+        if !self.path.exists() {
+            return Err(WaError::NotLinked);
+        }
+        self.wa
+            .world()
+            .linked
+            .get(&self.path)
+            .cloned()
+            .ok_or(WaError::NotLinked)
+    }
+
+    fn check_reachable(&self) -> Result<(), WaError> {
+        if self.wa.world().unreachable {
+            return Err(WaError::Unreachable("no route to host (fake)".into()));
+        }
+        Ok(())
+    }
+
+    fn begin(&self, phone: Option<Phone>) -> Result<mpsc::Receiver<PairingEvent>, WaError> {
+        self.check_reachable()?;
+        let (tx, rx) = mpsc::channel(16);
+        let first = match &phone {
+            Some(_) => PairingEvent::PairCode("FAKE-C0DE".replace('-', "")),
+            None => PairingEvent::Qr(qr_payload(1)),
+        };
+        let _ = tx.try_send(first);
+        self.wa.world().pairing.insert(
+            self.path.clone(),
+            Pairing {
+                tx,
+                shown: 1,
+                phone,
+            },
+        );
+        Ok(rx)
+    }
+
+    fn chat_exists(&self, chat: &ChatJid) -> Result<(), WaError> {
+        let world = self.wa.world();
+        let known = match chat {
+            ChatJid::Direct(p) => world.registered.contains_key(p),
+            ChatJid::Group(_) => world.groups.contains_key(chat),
+        };
+        if known {
+            Ok(())
+        } else {
+            Err(WaError::Refused(format!("{chat} is not on WhatsApp")))
+        }
+    }
+}
+
+#[async_trait]
+impl WhatsAppNetwork for FakeDevice {
+    async fn account(&self) -> Option<Phone> {
+        self.account().ok()
+    }
+
+    async fn start_pairing(&self) -> Result<mpsc::Receiver<PairingEvent>, WaError> {
+        self.begin(None)
+    }
+
+    async fn pair_with_code(&self, phone: &Phone) -> Result<mpsc::Receiver<PairingEvent>, WaError> {
+        self.begin(Some(phone.clone()))
+    }
+
+    async fn connect(&self) -> Result<mpsc::Receiver<WaEvent>, WaError> {
+        self.check_reachable()?;
+        let account = self.account()?;
+        let (tx, rx) = mpsc::channel(1024);
+        let initial = {
+            let mut world = self.wa.world();
+            world.connections.insert(account.clone(), tx.clone());
+            let mut initial = vec![WaEvent::Connected];
+            initial.extend(world.registered.iter().filter(|(_, n)| !n.is_empty()).map(
+                |(phone, name)| WaEvent::ContactName {
+                    phone: phone.clone(),
+                    name: name.clone(),
+                },
+            ));
+            initial.extend(world.on_connect.iter().cloned());
+            initial.extend(world.offline.remove(&account).unwrap_or_default());
+            initial
+        };
+        for ev in initial {
+            let _ = tx.send(ev).await;
+        }
+        Ok(rx)
+    }
+
+    async fn disconnect(&self) {
+        if let Ok(account) = self.account() {
+            self.wa.world().connections.remove(&account);
+        }
+    }
+
+    async fn logout(&self) -> Result<(), WaError> {
+        self.disconnect().await;
+        self.wa.world().linked.remove(&self.path);
+        self.delete_session().await
+    }
+
+    async fn delete_session(&self) -> Result<(), WaError> {
+        if let Ok(account) = self.account() {
+            self.wa.world().connections.remove(&account);
+        }
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(WaError::Store(e.to_string())),
+        }
+    }
+
+    async fn is_on_whatsapp(&self, phones: &[Phone]) -> Result<Vec<(Phone, bool)>, WaError> {
+        self.account()?;
+        let world = self.wa.world();
+        Ok(phones
+            .iter()
+            .map(|p| (p.clone(), world.registered.contains_key(p)))
+            .collect())
+    }
+
+    async fn send(&self, chat: &ChatJid, message: Outgoing) -> Result<String, WaError> {
+        let account = self.account()?;
+        self.chat_exists(chat)?;
+        Ok(self.wa.record(
+            account,
+            Sent::Message {
+                chat: chat.clone(),
+                message,
+            },
+        ))
+    }
+
+    async fn edit(&self, chat: &ChatJid, target: &str, text: &str) -> Result<String, WaError> {
+        let account = self.account()?;
+        Ok(self.wa.record(
+            account,
+            Sent::Edit {
+                chat: chat.clone(),
+                target: target.into(),
+                text: text.into(),
+            },
+        ))
+    }
+
+    async fn revoke(&self, chat: &ChatJid, target: &str) -> Result<(), WaError> {
+        let account = self.account()?;
+        self.wa.record(
+            account,
+            Sent::Revoke {
+                chat: chat.clone(),
+                target: target.into(),
+            },
+        );
+        Ok(())
+    }
+
+    async fn react(
+        &self,
+        chat: &ChatJid,
+        target: &str,
+        _target_sender: Option<&Phone>,
+        emoji: &str,
+    ) -> Result<String, WaError> {
+        let account = self.account()?;
+        Ok(self.wa.record(
+            account,
+            Sent::Reaction {
+                chat: chat.clone(),
+                target: target.into(),
+                emoji: emoji.into(),
+            },
+        ))
+    }
+
+    async fn mark_read(
+        &self,
+        chat: &ChatJid,
+        _sender: &Phone,
+        ids: &[String],
+    ) -> Result<(), WaError> {
+        let account = self.account()?;
+        self.wa.record(
+            account,
+            Sent::Read {
+                chat: chat.clone(),
+                ids: ids.to_vec(),
+            },
+        );
+        Ok(())
+    }
+
+    async fn set_typing(&self, chat: &ChatJid, typing: bool) -> Result<(), WaError> {
+        let account = self.account()?;
+        self.wa.record(
+            account,
+            Sent::Typing {
+                chat: chat.clone(),
+                typing,
+            },
+        );
+        Ok(())
+    }
+
+    async fn groups(&self) -> Result<Vec<GroupInfo>, WaError> {
+        let account = self.account()?;
+        Ok(self
+            .wa
+            .world()
+            .groups
+            .values()
+            .filter(|g| g.participants.contains(&account))
+            .cloned()
+            .collect())
+    }
+
+    async fn group_info(&self, group: &ChatJid) -> Result<GroupInfo, WaError> {
+        self.account()?;
+        self.wa
+            .world()
+            .groups
+            .get(group)
+            .cloned()
+            .ok_or_else(|| WaError::Refused(format!("no group {group}")))
+    }
+
+    async fn download(
+        &self,
+        media: &WaMedia,
+        cap: ferrybridge_core::media_cap::MediaCap,
+    ) -> Result<Bytes, WaError> {
+        let mut world = self.wa.world();
+        let data = world
+            .media
+            .get(&media.handle)
+            .cloned()
+            .ok_or_else(|| WaError::Media("the media expired on the fake server".into()))?;
+        // Like a real download: the bytes are counted as they come, whatever was announced.
+        cap.counter().add(data.len())?;
+        world.downloads += 1;
+        Ok(data)
+    }
+}
