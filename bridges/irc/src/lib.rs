@@ -32,6 +32,7 @@ pub mod puppet;
 pub mod relay;
 pub mod restore;
 pub mod split;
+pub mod status;
 pub mod tagmsg;
 pub mod tags;
 

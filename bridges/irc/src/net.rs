@@ -89,6 +89,8 @@ pub struct IrcNetwork {
     pub(crate) typists: crate::tagmsg::Typists,
     /// Matrix users whose typing is repeated on IRC (see [`crate::tagmsg`]).
     pub(crate) typing_repeats: crate::tagmsg::Repeats,
+    /// Who is logged in and who is away (see [`crate::status`]).
+    pub(crate) statuses: crate::status::Statuses,
 }
 
 impl IrcNetwork {
@@ -122,6 +124,7 @@ impl IrcNetwork {
             identd,
             typists: Default::default(),
             typing_repeats: Default::default(),
+            statuses: Default::default(),
         }
     }
 

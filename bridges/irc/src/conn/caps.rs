@@ -17,6 +17,7 @@ pub const WANTED: &[&str] = &[
     "account-notify",
     "extended-join",
     "away-notify",
+    "account-tag",
 ];
 
 /// What a puppet asks for: what its own messages, replies, reactions and typing use.
