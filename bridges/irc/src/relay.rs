@@ -125,14 +125,21 @@ pub(crate) async fn member(net: &IrcNetwork, channel: &str, nick: &str, change: 
     .await;
 }
 
+/// Whether this spelling of a nick still needs its ghost's display name set in this process
+/// (and from now on counts as set).
+pub(crate) fn first_profile(net: &IrcNetwork, nick: &str) -> bool {
+    let mut profiled = lock(&net.profiled);
+    if profiled.touch(nick) {
+        return false;
+    }
+    profiled.insert(nick.to_owned());
+    true
+}
+
 /// Sets the ghost's display name to the nick as spelled (once per spelling and process).
 pub async fn profile(net: &IrcNetwork, portal: PortalKey, nick: &str) {
-    {
-        let mut profiled = lock(&net.profiled);
-        if profiled.touch(nick) {
-            return;
-        }
-        profiled.insert(nick.to_owned());
+    if !first_profile(net, nick) {
+        return;
     }
     send(
         net,
