@@ -61,9 +61,11 @@ async fn puppet_memory_and_reconnect() {
     setup.stop().await;
 }
 
-/// Matrix users joining one channel portal together (`FB_BENCH_JOINERS`, default 300), through
-/// the real Synapse: how long their joins take on Matrix, and until a plain IRC client in the
-/// channel has seen every one of their puppets join.
+/// Matrix users joining one channel portal together (`FB_BENCH_JOINERS`, default 300, 16 at a
+/// time), through the real Synapse: how long their joins take on Matrix, and until a plain IRC
+/// client in the channel has seen every one of their puppets join. First the same users join a
+/// plain Matrix room the bridge has nothing to do with, the same way: Synapse's own time for
+/// the joins, which the bridge cannot beat.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run explicitly"]
 async fn join_storm() {
@@ -73,10 +75,6 @@ async fn join_storm() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
     let setup = Setup::start().await.unwrap();
-    let mut watcher = support::RawIrc::connect(setup.ircd.port, "stormwatch")
-        .await
-        .unwrap();
-    watcher.join("#storm").await.unwrap();
     let synapse = &setup.synapse;
     let users: Vec<ferrybridge_tests::TestUser> = futures::stream::iter(0..n)
         .map(|i| async move {
@@ -87,9 +85,31 @@ async fn join_storm() {
         .buffer_unordered(8)
         .collect()
         .await;
+    let plain = users[0]
+        .create_room(serde_json::json!({"preset": "public_chat"}))
+        .await
+        .unwrap();
+    let baseline = Instant::now();
+    futures::stream::iter(&users[1..])
+        .map(|u| {
+            let plain = plain.to_string();
+            async move { u.join(&plain).await.unwrap() }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    let baseline = baseline.elapsed();
+    // Connected only now: a client that reads nothing while the users register would be
+    // pinged out.
+    let mut watcher = support::RawIrc::connect(setup.ircd.port, "stormwatch")
+        .await
+        .unwrap();
+    watcher.join("#storm").await.unwrap();
     let alias = "#_irc_localhost_#storm:localhost";
     // The portal exists before the storm (the first join creates it).
     users[0].join(alias).await.unwrap();
+    let log_mark = synapse_log(&setup).len();
+    let (requests, waited) = homeserver_requests();
     let start = Instant::now();
     futures::stream::iter(&users[1..])
         .map(|u| async move { u.join(alias).await.unwrap() })
@@ -103,13 +123,25 @@ async fn join_storm() {
             .expect(|l| l.contains(" JOIN ") && l.contains("#storm"))
             .await
             .unwrap();
-        if let Some(nick) = line.strip_prefix(':').and_then(|l| l.split('!').next()) {
+        if let Some(nick) = line.strip_prefix(':').and_then(|l| l.split('!').next())
+            && nick != "ferrybridge"
+        {
             joined.insert(nick.to_owned());
         }
     }
     let irc = start.elapsed();
+    let now = homeserver_requests();
+    eprintln!(
+        "  the bridge made {} homeserver requests ({:.1} ms each on average); Synapse's busiest \
+         endpoints meanwhile:\n{}",
+        now.0 - requests,
+        (now.1 - waited) * 1000.0 / (now.0 - requests).max(1) as f64,
+        synapse_profile(&synapse_log(&setup)[log_mark..])
+    );
     println!(
-        "BENCH join_storm users={n} matrix_joins={:.1}s all_in_irc_channel={:.1}s",
+        "BENCH join_storm users={n} plain_room_joins_without_bridge={:.1}s matrix_joins={:.1}s \
+         all_in_irc_channel={:.1}s",
+        baseline.as_secs_f64(),
         matrix.as_secs_f64(),
         irc.as_secs_f64()
     );
