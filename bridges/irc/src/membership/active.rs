@@ -69,9 +69,14 @@ impl IrcNetwork {
         lock(&self.membership.active.entries).contains_key(&(fold(channel), fold(nick)))
     }
 
-    /// Records that `nick` spoke in `channel`; in a `half` channel durably.
+    /// Records that `nick` spoke in `channel`; in a `half` channel durably. (`full` channels
+    /// mirror everyone alike: nothing to remember.)
     pub(crate) async fn spoke(&self, channel: &str, nick: &str) {
-        let stored = self.sync_mode(channel) == SyncMode::Half;
+        let stored = match self.sync_mode(channel) {
+            SyncMode::Full => return,
+            SyncMode::Half => true,
+            SyncMode::Lazy => false,
+        };
         let (channel, nick) = (fold(channel), fold(nick));
         match self
             .membership
