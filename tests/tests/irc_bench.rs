@@ -1,17 +1,26 @@
-//! IRC bridge benchmark (ignored by default; run with
-//! `cargo test -p ferrybridge-tests --test irc_bench --release -- --ignored --nocapture`):
-//! memory per puppet connection above the idle bridge, the time to connect them, and the time
-//! for all of them to reconnect after the IRC server restarts. `FB_BENCH_PUPPETS` sets the count
-//! (default 1000).
+//! IRC bridge benchmarks (ignored by default; run one with
+//! `cargo test -p ferrybridge-tests --test irc_bench <name> -- --ignored --nocapture`, against
+//! the real InspIRCd and, except the first, Synapse; each one's doc comment names its
+//! environment variables):
+//!
+//! * `puppet_memory_and_reconnect`: memory per puppet connection above the idle bridge, the
+//!   time to connect them, and the time for all of them to reconnect after the IRC server
+//!   restarts (`FB_BENCH_PUPPETS`, default 1000);
+//! * `join_storm`: Matrix users joining one portal together, until all are in the IRC channel;
+//! * `inbound_through_synapse`: IRC → Matrix lines per second through Synapse;
+//! * `big_channel_membership`: Matrix-side joins per second for a big channel, per mode.
 
 #[path = "irc/support.rs"]
 #[allow(dead_code)]
 mod support;
+#[path = "irc/synapse_profile.rs"]
+mod synapse_profile;
 
 use std::time::{Duration, Instant};
 
 use ruma::OwnedUserId;
 use support::Setup;
+use synapse_profile::{synapse_log, synapse_profile};
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -110,6 +119,7 @@ async fn join_storm() {
     users[0].join(alias).await.unwrap();
     let log_mark = synapse_log(&setup).len();
     let (requests, waited) = homeserver_requests();
+    let cpu = cpu_secs();
     let start = Instant::now();
     futures::stream::iter(&users[1..])
         .map(|u| async move { u.join(alias).await.unwrap() })
@@ -132,8 +142,10 @@ async fn join_storm() {
     let irc = start.elapsed();
     let now = homeserver_requests();
     eprintln!(
-        "  the bridge made {} homeserver requests ({:.1} ms each on average); Synapse's busiest \
-         endpoints meanwhile:\n{}",
+        "  the test process (bridge, IRC watcher, Matrix clients) used {:.1} s of CPU; the bridge \
+         made {} homeserver requests ({:.1} ms each on average); Synapse's busiest endpoints \
+         meanwhile:\n{}",
+        cpu_secs() - cpu,
         now.0 - requests,
         (now.1 - waited) * 1000.0 / (now.0 - requests).max(1) as f64,
         synapse_profile(&synapse_log(&setup)[log_mark..])
@@ -515,61 +527,4 @@ impl BigChannel {
             self.quits()
         )
     }
-}
-
-fn synapse_log(setup: &Setup) -> String {
-    std::fs::read_to_string(setup.synapse.data_dir().join("homeserver.log")).unwrap_or_default()
-}
-
-/// Synapse's access log summed by endpoint (IDs in the path replaced by `*`): the six that
-/// took the most time, with their count and mean.
-fn synapse_profile(log: &str) -> String {
-    let mut by: std::collections::HashMap<String, (usize, f64)> = Default::default();
-    for line in log.lines() {
-        let Some((_, rest)) = line.split_once("Processed request: ") else {
-            continue;
-        };
-        let Some(secs) = rest
-            .split_once("sec")
-            .and_then(|(s, _)| s.parse::<f64>().ok())
-        else {
-            continue;
-        };
-        let Some(request) = rest.split('"').nth(1) else {
-            continue;
-        };
-        let mut parts = request.split(' ');
-        let (Some(method), Some(path)) = (parts.next(), parts.next()) else {
-            continue;
-        };
-        let path = path.split('?').next().unwrap_or(path);
-        let shape: Vec<&str> = path
-            .split('/')
-            .map(|seg| {
-                let id = seg.starts_with(['@', '!', '#', '$'])
-                    || seg.starts_with("%40")
-                    || seg.starts_with("%21")
-                    || seg.starts_with("%23")
-                    || seg.len() > 20;
-                if id { "*" } else { seg }
-            })
-            .collect();
-        let entry = by
-            .entry(format!("{method} {}", shape.join("/")))
-            .or_default();
-        entry.0 += 1;
-        entry.1 += secs;
-    }
-    let mut rows: Vec<_> = by.into_iter().collect();
-    rows.sort_by(|a, b| b.1.1.total_cmp(&a.1.1));
-    rows.iter()
-        .take(6)
-        .map(|(k, (count, total))| {
-            format!(
-                "    {k}: {count} requests, {:.1} ms mean, {total:.1} s in all",
-                total * 1000.0 / *count as f64
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
