@@ -391,8 +391,14 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
                 view.members = std::mem::take(&mut view.names_pending);
                 view.members.clone()
             };
-            // Speakers who left while the bridge was away.
-            for gone in net.prune_active(&chan, &names).await {
+            // Speakers who left while the bridge was away (only from a list that has the bot
+            // in it: anything else is not the channel's member list).
+            let gone = if names.contains_key(&me) {
+                net.prune_active(&chan, &names).await
+            } else {
+                Vec::new()
+            };
+            for gone in gone {
                 let reason = Some("Left while the bridge was away".to_owned());
                 member(net, &chan, &gone, MembershipChange::Leave { reason }).await;
             }

@@ -7,7 +7,8 @@
 //! said 3 s into a 200-nick fill reached Matrix 8.3 s later; now 0.7 s), and the pace is the
 //! configured rate or the homeserver's, whichever is slower. Joins at once do not help: Synapse
 //! takes a room's joins one after another (two in flight: same rate, each twice as long, and
-//! messages wait behind them).
+//! messages wait behind them). These joins are not journaled: after a crash the bot's rejoin
+//! brings the member list, and so the joins, again.
 
 use std::sync::Weak;
 use std::time::Duration;
