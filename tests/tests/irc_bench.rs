@@ -1,17 +1,26 @@
-//! IRC bridge benchmark (ignored by default; run with
-//! `cargo test -p ferrybridge-tests --test irc_bench --release -- --ignored --nocapture`):
-//! memory per puppet connection above the idle bridge, the time to connect them, and the time
-//! for all of them to reconnect after the IRC server restarts. `FB_BENCH_PUPPETS` sets the count
-//! (default 1000).
+//! IRC bridge benchmarks (ignored by default; run one with
+//! `cargo test -p ferrybridge-tests --test irc_bench <name> -- --ignored --nocapture`, against
+//! the real InspIRCd and, except the first, Synapse; each one's doc comment names its
+//! environment variables):
+//!
+//! * `puppet_memory_and_reconnect`: memory per puppet connection above the idle bridge, the
+//!   time to connect them, and the time for all of them to reconnect after the IRC server
+//!   restarts (`FB_BENCH_PUPPETS`, default 1000);
+//! * `join_storm`: Matrix users joining one portal together, until all are in the IRC channel;
+//! * `inbound_through_synapse`: IRC → Matrix lines per second through Synapse;
+//! * `big_channel_membership`: Matrix-side joins per second for a big channel, per mode.
 
 #[path = "irc/support.rs"]
 #[allow(dead_code)]
 mod support;
+#[path = "irc/synapse_profile.rs"]
+mod synapse_profile;
 
 use std::time::{Duration, Instant};
 
 use ruma::OwnedUserId;
 use support::Setup;
+use synapse_profile::{synapse_log, synapse_profile};
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -61,9 +70,11 @@ async fn puppet_memory_and_reconnect() {
     setup.stop().await;
 }
 
-/// Matrix users joining one channel portal together (`FB_BENCH_JOINERS`, default 300), through
-/// the real Synapse: how long their joins take on Matrix, and until a plain IRC client in the
-/// channel has seen every one of their puppets join.
+/// Matrix users joining one channel portal together (`FB_BENCH_JOINERS`, default 300, 16 at a
+/// time), through the real Synapse: how long their joins take on Matrix, and until a plain IRC
+/// client in the channel has seen every one of their puppets join. First the same users join a
+/// plain Matrix room the bridge has nothing to do with, the same way: Synapse's own time for
+/// the joins, which the bridge cannot beat.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run explicitly"]
 async fn join_storm() {
@@ -73,10 +84,6 @@ async fn join_storm() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
     let setup = Setup::start().await.unwrap();
-    let mut watcher = support::RawIrc::connect(setup.ircd.port, "stormwatch")
-        .await
-        .unwrap();
-    watcher.join("#storm").await.unwrap();
     let synapse = &setup.synapse;
     let users: Vec<ferrybridge_tests::TestUser> = futures::stream::iter(0..n)
         .map(|i| async move {
@@ -87,9 +94,32 @@ async fn join_storm() {
         .buffer_unordered(8)
         .collect()
         .await;
+    let plain = users[0]
+        .create_room(serde_json::json!({"preset": "public_chat"}))
+        .await
+        .unwrap();
+    let baseline = Instant::now();
+    futures::stream::iter(&users[1..])
+        .map(|u| {
+            let plain = plain.to_string();
+            async move { u.join(&plain).await.unwrap() }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    let baseline = baseline.elapsed();
+    // Connected only now: a client that reads nothing while the users register would be
+    // pinged out.
+    let mut watcher = support::RawIrc::connect(setup.ircd.port, "stormwatch")
+        .await
+        .unwrap();
+    watcher.join("#storm").await.unwrap();
     let alias = "#_irc_localhost_#storm:localhost";
     // The portal exists before the storm (the first join creates it).
     users[0].join(alias).await.unwrap();
+    let log_mark = synapse_log(&setup).len();
+    let (requests, waited) = homeserver_requests();
+    let cpu = cpu_secs();
     let start = Instant::now();
     futures::stream::iter(&users[1..])
         .map(|u| async move { u.join(alias).await.unwrap() })
@@ -103,13 +133,27 @@ async fn join_storm() {
             .expect(|l| l.contains(" JOIN ") && l.contains("#storm"))
             .await
             .unwrap();
-        if let Some(nick) = line.strip_prefix(':').and_then(|l| l.split('!').next()) {
+        if let Some(nick) = line.strip_prefix(':').and_then(|l| l.split('!').next())
+            && nick != "ferrybridge"
+        {
             joined.insert(nick.to_owned());
         }
     }
     let irc = start.elapsed();
+    let now = homeserver_requests();
+    eprintln!(
+        "  the test process (bridge, IRC watcher, Matrix clients) used {:.1} s of CPU; the bridge \
+         made {} homeserver requests ({:.1} ms each on average); Synapse's busiest endpoints \
+         meanwhile:\n{}",
+        cpu_secs() - cpu,
+        now.0 - requests,
+        (now.1 - waited) * 1000.0 / (now.0 - requests).max(1) as f64,
+        synapse_profile(&synapse_log(&setup)[log_mark..])
+    );
     println!(
-        "BENCH join_storm users={n} matrix_joins={:.1}s all_in_irc_channel={:.1}s",
+        "BENCH join_storm users={n} plain_room_joins_without_bridge={:.1}s matrix_joins={:.1}s \
+         all_in_irc_channel={:.1}s",
+        baseline.as_secs_f64(),
         matrix.as_secs_f64(),
         irc.as_secs_f64()
     );
@@ -221,100 +265,266 @@ async fn inbound_through_synapse() {
     setup.stop().await;
 }
 
-/// A channel of `FB_BENCH_NICKS` IRC users (default 300) that a Matrix user opens, in each
-/// membership mode: how fast the member list becomes joined ghosts through the real Synapse
-/// (`full`, at `FB_BENCH_JOINS_PER_SECOND`, default 20), and how many ghosts `lazy` makes when
-/// `FB_BENCH_SPEAKERS` (default 5) of them speak.
+/// A channel of `FB_BENCH_NICKS` IRC users (default 300) that a Matrix user opens, once per
+/// membership mode in `FB_BENCH_MODES` (default `full,half,lazy`), through the real Synapse:
+///
+/// * `full`, `half`: how fast the member list becomes joined ghosts (the pacer's limit is
+///   `FB_BENCH_JOINS_PER_SECOND`, default 20), and how long a line said while they fill takes
+///   to reach Matrix;
+/// * `lazy`: the ghosts there before anyone speaks, and after `FB_BENCH_SPEAKERS` (default 5)
+///   speak, one of them naming another nick.
+///
+/// The crowd's clients read their sockets and answer PINGs ([`support::IdleIrc`]): clients that
+/// did not were pinged out by InspIRCd after 120 s, and their 2,000 QUITs emptied the channel
+/// while it filled, so this never finished with 2,000 nicks. `FB_BENCH_CONNECTS` (default 64)
+/// crowd clients connect at a time (InspIRCd takes about a second to register each). Every
+/// crowd stays connected until the end, so one mode's leaves do not load the next one's run.
+/// Each fill prints the bridge's homeserver requests per ghost and Synapse's busiest endpoints
+/// (from its access log); `FB_BENCH_DIAG=1` adds the bridge's store timings and Synapse's log
+/// of the line said during the fill.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run explicitly"]
 async fn big_channel_membership() {
     use ferrybridge_irc::membership::SyncMode;
-    use futures::StreamExt;
     let env = |name: &str, default: usize| {
         std::env::var(name)
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     };
-    let (n, rate, speakers) = (
+    let (n, rate, speakers, connects) = (
         env("FB_BENCH_NICKS", 300),
         env("FB_BENCH_JOINS_PER_SECOND", 20),
-        env("FB_BENCH_SPEAKERS", 5),
+        env("FB_BENCH_SPEAKERS", 5).max(1),
+        env("FB_BENCH_CONNECTS", 64).max(1),
     );
+    let modes: Vec<(String, SyncMode)> = std::env::var("FB_BENCH_MODES")
+        .unwrap_or_else(|_| "full,half,lazy".into())
+        .split(',')
+        .map(|m| {
+            let mode = serde_norway::from_str(m.trim()).expect("FB_BENCH_MODES: full, half, lazy");
+            (m.trim().to_owned(), mode)
+        })
+        .collect();
     let setup = Setup::start_tuned(|server| {
-        server
-            .membership
-            .channels
-            .insert("#lazybig".into(), SyncMode::Lazy);
+        for (name, mode) in &modes {
+            server
+                .membership
+                .channels
+                .insert(format!("#{name}big"), *mode);
+        }
         server.membership.joins_per_second = rate as f64;
     })
     .await
     .unwrap();
-    let port = setup.ircd.port;
-    let crowd = |tag: &'static str, channel: &'static str| {
-        futures::stream::iter(0..n)
-            .map(move |i| async move {
-                let mut c = support::RawIrc::connect(port, &format!("{tag}{i}"))
-                    .await
-                    .unwrap();
-                c.join(channel).await.unwrap();
-                c
-            })
-            .buffer_unordered(16)
-            .collect::<Vec<_>>()
-    };
-    let mut full = crowd("f", "#fullbig").await;
-    let mut lazy = crowd("l", "#lazybig").await;
     let user = ferrybridge_tests::register_user(&setup.synapse, "bigwatch", false)
         .await
         .unwrap();
-    let ghosts = |room: ruma::OwnedRoomId, prefix: &'static str| {
-        let user = &user;
-        async move {
-            user.joined_members(&room)
-                .await
-                .map(|m| m.iter().filter(|u| u.as_str().starts_with(prefix)).count())
-                .unwrap_or(0)
-        }
-    };
-    let start = Instant::now();
-    let full_room = user
-        .join("#_irc_localhost_#fullbig:localhost")
-        .await
-        .unwrap();
-    while ghosts(full_room.clone(), "@_irc_localhost_f").await < n {
-        assert!(
-            start.elapsed() < Duration::from_secs(1800),
-            "full channel never filled"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    let mut crowds = Vec::new();
+    for (name, mode) in &modes {
+        let crowd = BigChannel::fill(&setup, name, n, connects).await;
+        let report = match mode {
+            SyncMode::Lazy => crowd.lazy_run(&user, speakers).await,
+            _ => crowd.fill_run(&setup, &user, rate).await,
+        };
+        println!("BENCH big_channel mode={name} nicks={n} {report}");
+        crowds.push(crowd);
     }
-    let filled = start.elapsed().as_secs_f64();
-    let lazy_room = user
-        .join("#_irc_localhost_#lazybig:localhost")
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let before = ghosts(lazy_room.clone(), "@_irc_localhost_l").await;
-    for c in lazy.iter_mut().take(speakers) {
-        c.send("PRIVMSG #lazybig :hi").await.unwrap();
-    }
-    let t = Instant::now();
-    while ghosts(lazy_room.clone(), "@_irc_localhost_l").await < speakers {
-        assert!(
-            t.elapsed() < Duration::from_secs(120),
-            "speakers never joined"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = ghosts(lazy_room.clone(), "@_irc_localhost_l").await;
-    println!(
-        "BENCH big_channel nicks={n} full: all ghosts joined in {filled:.1}s ({:.1} joins/s, \
-         limit {rate}/s); lazy: {before} ghosts before anyone spoke, {after} after {speakers} spoke",
-        n as f64 / filled
-    );
-    full.clear();
-    lazy.clear();
     setup.stop().await;
+}
+
+/// One channel of the big-channel bench and its crowd.
+struct BigChannel {
+    channel: String,
+    alias: String,
+    /// Ghost ID prefix of the crowd's nicks.
+    prefix: String,
+    crowd: Vec<support::IdleIrc>,
+    connected_in: Duration,
+}
+
+impl BigChannel {
+    /// `n` kept-alive IRC clients `<name initial><i>` in `#<name>big`.
+    async fn fill(setup: &Setup, name: &str, n: usize, connects: usize) -> BigChannel {
+        use futures::StreamExt;
+        let channel = format!("#{name}big");
+        let tag = &name[..1];
+        let port = setup.ircd.port;
+        let start = Instant::now();
+        let crowd = futures::stream::iter(0..n)
+            .map(|i| {
+                let channel = channel.clone();
+                async move {
+                    let mut c = support::RawIrc::connect(port, &format!("{tag}{i}"))
+                        .await
+                        .unwrap();
+                    c.join(&channel).await.unwrap();
+                    c.keep_alive()
+                }
+            })
+            .buffered(connects)
+            .collect::<Vec<_>>()
+            .await;
+        BigChannel {
+            alias: format!("#_irc_localhost_{channel}:localhost"),
+            prefix: format!("@_irc_localhost_{tag}"),
+            channel,
+            crowd,
+            connected_in: start.elapsed(),
+        }
+    }
+
+    async fn ghosts(&self, user: &ferrybridge_tests::TestUser, room: &ruma::RoomId) -> usize {
+        user.joined_members(room)
+            .await
+            .map(|m| {
+                m.iter()
+                    .filter(|u| u.as_str().starts_with(&self.prefix))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// QUITs the crowd saw (none expected: a QUIT would empty the channel while it fills).
+    fn quits(&self) -> usize {
+        self.crowd
+            .iter()
+            .map(|c| c.quits.lock().unwrap().values().sum::<usize>())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// `full`/`half`: opens the portal and waits until every nick has a joined ghost; one line
+    /// is said a few seconds in, while the ghosts are still joining. Prints where Synapse spent
+    /// its time meanwhile.
+    async fn fill_run(
+        &self,
+        setup: &Setup,
+        user: &ferrybridge_tests::TestUser,
+        rate: usize,
+    ) -> String {
+        let n = self.crowd.len();
+        let log_mark = synapse_log(setup).len();
+        let (requests, waited) = homeserver_requests();
+        let start = Instant::now();
+        let room = user.join(&self.alias).await.unwrap();
+        let mut said: Option<Instant> = None;
+        let mut heard: Option<Duration> = None;
+        let mut last_log = Instant::now();
+        loop {
+            let ghosts = self.ghosts(user, &room).await;
+            if ghosts >= n {
+                break;
+            }
+            if said.is_none() && start.elapsed() > Duration::from_secs(3) {
+                let line = format!("PRIVMSG {} :said while filling", self.channel);
+                self.crowd[n - 1].send(&line).await.unwrap();
+                said = Some(Instant::now());
+            }
+            if let (Some(at), None) = (said, heard) {
+                let arrived = user
+                    .wait_for(&room, Duration::from_millis(1), |e| {
+                        e["content"]["body"] == "said while filling"
+                    })
+                    .await
+                    .is_ok();
+                if arrived {
+                    heard = Some(at.elapsed());
+                }
+            }
+            if last_log.elapsed() > Duration::from_secs(15) {
+                last_log = Instant::now();
+                eprintln!(
+                    "  {}: {ghosts}/{n} ghosts after {:.0}s, {} QUITs seen",
+                    self.channel,
+                    start.elapsed().as_secs_f64(),
+                    self.quits()
+                );
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(1800),
+                "{} never filled: {ghosts}/{n} ghosts",
+                self.channel
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let filled = start.elapsed().as_secs_f64();
+        let now = homeserver_requests();
+        let (requests, waited) = (now.0 - requests, now.1 - waited);
+        eprintln!(
+            "  {}: the bridge made {:.1} homeserver requests per ghost, {:.1} ms each on average; \
+             Synapse's busiest endpoints meanwhile:\n{}",
+            self.channel,
+            requests as f64 / n as f64,
+            waited * 1000.0 / requests.max(1) as f64,
+            synapse_profile(&synapse_log(setup)[log_mark..])
+        );
+        if std::env::var("FB_BENCH_DIAG").is_ok() {
+            for line in ferrybridge_core::metrics::encode().lines() {
+                if line.starts_with("ferrybridge_db_query_duration_seconds_sum")
+                    || line.starts_with("ferrybridge_db_query_duration_seconds_count")
+                {
+                    eprintln!("DIAG {line}");
+                }
+            }
+            let speaker = format!("{}{}:", self.prefix, n - 1);
+            for line in synapse_log(setup)[log_mark..].lines() {
+                if line.contains(&speaker) && line.contains("Processed request") {
+                    eprintln!("DIAG {line}");
+                }
+            }
+        }
+        let heard = match heard {
+            Some(d) => format!("{:.2}s", d.as_secs_f64()),
+            None => "after the fill".to_owned(),
+        };
+        format!(
+            "crowd_connected_in={:.1}s all_ghosts_joined_in={filled:.1}s \
+             joins_per_second={:.1} (limit {rate}/s) line_during_fill_reached_matrix_in={heard} \
+             irc_quits={}",
+            self.connected_in.as_secs_f64(),
+            n as f64 / filled,
+            self.quits()
+        )
+    }
+
+    /// `lazy`: no ghost until someone speaks; then the speakers' and one named nick's.
+    async fn lazy_run(&self, user: &ferrybridge_tests::TestUser, speakers: usize) -> String {
+        let n = self.crowd.len();
+        let speakers = speakers.min(n - 1);
+        let room = user.join(&self.alias).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let before = self.ghosts(user, &room).await;
+        let start = Instant::now();
+        for c in &self.crowd[..speakers] {
+            c.send(&format!("PRIVMSG {} :hi", self.channel))
+                .await
+                .unwrap();
+        }
+        // The first speaker names a nick that stays silent.
+        let named = self.crowd.len() - 1;
+        let tag = &self.prefix["@_irc_localhost_".len()..];
+        self.crowd[0]
+            .send(&format!("PRIVMSG {} :{tag}{named}: and you?", self.channel))
+            .await
+            .unwrap();
+        let want = speakers + 1;
+        while self.ghosts(user, &room).await < want {
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "speakers never joined"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let joined_in = start.elapsed().as_secs_f64();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let after = self.ghosts(user, &room).await;
+        format!(
+            "crowd_connected_in={:.1}s ghosts_before_anyone_spoke={before} \
+             ghosts_after_{speakers}_spoke_and_1_was_named={after} (joined in {joined_in:.1}s) \
+             irc_quits={}",
+            self.connected_in.as_secs_f64(),
+            self.quits()
+        )
+    }
 }

@@ -223,6 +223,8 @@ impl Bridge for IrcBridge {
                 .filter(|(n, c)| *n == net.name && is_channel(c))
                 .map(|(_, c)| c.to_owned())
                 .collect();
+            // Before the bot hears its first PART: who spoke before the restart.
+            net.load_active().await;
             net.start_bot(channels);
             host.tasks().spawn(crate::restore::restore_all(net.clone()));
             host.tasks().spawn(crate::idle::reaper(net.clone()));

@@ -33,6 +33,7 @@ pub mod puppet;
 pub mod relay;
 pub mod restore;
 pub mod split;
+pub mod status;
 pub mod tagmsg;
 pub mod tags;
 

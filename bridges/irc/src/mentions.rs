@@ -7,7 +7,7 @@ use ruma::OwnedUserId;
 use crate::format::escape_html;
 
 /// Whether `c` can be part of a nick (so a match inside a longer word is not a mention).
-fn nick_char(c: char) -> bool {
+pub(crate) fn nick_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "[]\\`_^{|}-".contains(c)
 }
 

@@ -93,6 +93,8 @@ pub struct IrcNetwork {
     pub(crate) typing_repeats: crate::tagmsg::Repeats,
     /// Lines the server returns per `CHATHISTORY` request (ISUPPORT `CHATHISTORY`).
     chathistory_max: std::sync::atomic::AtomicUsize,
+    /// Who is logged in and who is away (see [`crate::status`]).
+    pub(crate) statuses: crate::status::Statuses,
 }
 
 impl IrcNetwork {
@@ -127,6 +129,7 @@ impl IrcNetwork {
             typists: Default::default(),
             typing_repeats: Default::default(),
             chathistory_max: std::sync::atomic::AtomicUsize::new(DEFAULT_CHATHISTORY_MAX),
+            statuses: Default::default(),
         }
     }
 

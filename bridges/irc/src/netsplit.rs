@@ -46,15 +46,12 @@ pub fn hold(net: &Arc<IrcNetwork>, nick: &str, channels: Vec<String>, reason: &s
         };
         if let Some((nick, channels, _)) = expired {
             for chan in channels {
-                crate::relay::member(
-                    &net,
-                    &chan,
-                    &nick,
-                    MembershipChange::Leave {
-                        reason: Some(reason.clone()),
-                    },
-                )
-                .await;
+                if net.mirrors_leave(&chan, &nick) {
+                    let reason = Some(reason.clone());
+                    crate::relay::member(&net, &chan, &nick, MembershipChange::Leave { reason })
+                        .await;
+                }
+                net.forget_active(&chan, &nick).await;
             }
         }
     });

@@ -15,6 +15,7 @@ use ruma::{OwnedUserId, UserId};
 use crate::conn::Conn;
 use crate::format::content_to_irc;
 use crate::ids::{is_channel, split_user};
+use crate::membership::MatrixToIrc;
 use crate::net::{CONNECT_WAIT, IrcNetwork, REQUEST_WAIT};
 use crate::numerics::IrcFailure;
 use crate::split::{LineKind, SplitResult, split_message, text_budget};
@@ -100,6 +101,10 @@ pub async fn handle(
                     crate::restore::remember(net, &event.sender, &target, true).await;
                     follow_displayname(host, net, &conn, &event.sender).await;
                     return Ok(Delivered::Untracked);
+                }
+                // `matrix_to_irc: lazy`: onto IRC with the first message, not the join.
+                if net.config.membership.matrix_to_irc == MatrixToIrc::Lazy {
+                    return Ok(Delivered::Ignored);
                 }
                 // Connecting takes a second or more: the portal's queue moves on meanwhile,
                 // so users joining together connect together (`concurrent_connects` is the
@@ -235,7 +240,7 @@ fn human_size(bytes: u64) -> String {
 /// does not wait for this one's round trip.
 pub async fn send_message(
     host: &BridgeHost,
-    net: &IrcNetwork,
+    net: &Arc<IrcNetwork>,
     conn: &Conn,
     target: &str,
     content: &MessageContent,
@@ -250,6 +255,9 @@ pub async fn send_message(
     }
     if let Some(p) = prefix {
         text = format!("{p}{text}");
+    }
+    if is_channel(target) {
+        net.join_mentioned_later(target, &text);
     }
     let kind = match content.kind {
         MessageKind::Emote => LineKind::Action,

@@ -36,7 +36,8 @@ pub async fn run_owner(
                 host.report_state(Some(&user), &net.name, ConnectionState::Connected)
                     .await;
                 if announced.as_deref() != Some(nick.as_str()) {
-                    host.notify(
+                    greet(
+                        host,
                         &user,
                         &format!("You are connected to {} as {nick}.", net.name),
                     )
@@ -139,4 +140,16 @@ pub async fn run_owner(
     host.forget_state(Some(&user), &net.name);
     let mut nicks = lock(&net.puppet_nicks);
     nicks.retain(|_, u| u != &user);
+}
+
+/// The connection greeting goes only to a user who already has a management room: creating
+/// one costs the homeserver half a second (`createRoom` with an invite), and 300 users
+/// joining a portal together got 300 new rooms competing with their joins. (Failures and
+/// disconnections still create the room: those the user must hear of.)
+async fn greet(host: &ferrybridge_core::BridgeHost, user: &OwnedUserId, text: &str) {
+    match host.store().get_user(user).await {
+        Ok(Some(known)) if known.management_room.is_some() => host.notify(user, text).await,
+        Ok(_) => tracing::debug!(%user, "no management room; connection greeting not sent"),
+        Err(e) => tracing::warn!(%user, error = %e, "cannot look up the management room"),
+    }
 }

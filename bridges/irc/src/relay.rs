@@ -93,6 +93,7 @@ pub async fn run(net: Arc<IrcNetwork>, bot: Conn, mut rx: mpsc::UnboundedReceive
             }
             ConnEvent::Disconnected { reason } => {
                 lock(&net.channels).clear();
+                crate::status::clear(&net);
                 host.report_state(
                     None,
                     &net.name,
@@ -124,14 +125,21 @@ pub(crate) async fn member(net: &IrcNetwork, channel: &str, nick: &str, change: 
     .await;
 }
 
+/// Whether this spelling of a nick still needs its ghost's display name set in this process
+/// (and from now on counts as set).
+pub(crate) fn first_profile(net: &IrcNetwork, nick: &str) -> bool {
+    let mut profiled = lock(&net.profiled);
+    if profiled.touch(nick) {
+        return false;
+    }
+    profiled.insert(nick.to_owned());
+    true
+}
+
 /// Sets the ghost's display name to the nick as spelled (once per spelling and process).
 pub async fn profile(net: &IrcNetwork, portal: PortalKey, nick: &str) {
-    {
-        let mut profiled = lock(&net.profiled);
-        if profiled.touch(nick) {
-            return;
-        }
-        profiled.insert(nick.to_owned());
+    if !first_profile(net, nick) {
+        return;
     }
     send(
         net,
@@ -179,7 +187,9 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
                 .map(|(u, c)| (c.nick(), u.clone()))
                 .collect();
             crate::mentions::apply(&mut content, &puppets);
-            net.spoke(target, &nick);
+            net.join_mentioned(target, Some(&nick), &content.body).await;
+            net.spoke(target, &nick).await;
+            crate::status::on_message(net, &nick, &msg);
             let portal = PortalKey::shared(chat_id(&net.name, target));
             profile(net, portal.clone(), &nick).await;
             crate::tagmsg::spoke(net, &portal, target, &nick).await;
@@ -211,6 +221,7 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
                 view.members
                     .insert(fold(&nick), (nick.clone(), String::new()));
             }
+            crate::status::on_line(net, &msg);
             if net.is_ours(&nick) || crate::netsplit::returned(net, &nick, chan) {
                 return;
             }
@@ -234,6 +245,8 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
                 let reason = reason.clone().filter(|r| !r.is_empty());
                 member(net, chan, &nick, MembershipChange::Leave { reason }).await;
             }
+            net.forget_active(chan, &nick).await;
+            crate::status::left(net, &nick);
         }
         Command::QUIT(reason) => {
             let Some(nick) = source else { return };
@@ -243,6 +256,7 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
                     view.members.remove(&fold(&nick));
                 }
             }
+            crate::status::quit(net, &nick);
             if net.is_ours(&nick) {
                 return;
             }
@@ -268,6 +282,9 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
                 )
                 .await;
             }
+            for chan in &chans {
+                net.forget_active(chan, &nick).await;
+            }
         }
         Command::KICK(chan, who, reason) => {
             if let Some(view) = lock(&net.channels).get_mut(&fold(chan)) {
@@ -284,7 +301,10 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
                 });
                 return;
             }
-            if net.is_ours(who) || !net.mirrors_leave(chan, who) {
+            let mirrored = !net.is_ours(who) && net.mirrors_leave(chan, who);
+            net.forget_active(chan, who).await;
+            crate::status::left(net, who);
+            if !mirrored {
                 return;
             }
             let by = source
@@ -311,19 +331,21 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
                     view.members.insert(fold(new), (new.clone(), modes));
                 }
             }
+            crate::status::renamed(net, &old, new);
             if net.is_ours(&old) || net.is_ours(new) || fold(&old) == me {
                 return;
             }
-            for chan in chans {
-                if net.mirrors_leave(&chan, &old) {
+            for chan in &chans {
+                if net.mirrors_leave(chan, &old) {
                     let reason = Some(format!("Nick changed to {new}"));
-                    member(net, &chan, &old, MembershipChange::Leave { reason }).await;
+                    member(net, chan, &old, MembershipChange::Leave { reason }).await;
                 }
-                if net.mirrors_join(&chan) {
-                    profile(net, PortalKey::shared(chat_id(&net.name, &chan)), new).await;
-                    member(net, &chan, new, MembershipChange::Join).await;
+                if net.mirrors_join(chan) {
+                    profile(net, PortalKey::shared(chat_id(&net.name, chan)), new).await;
+                    member(net, chan, new, MembershipChange::Join).await;
                 }
             }
+            net.rename_active(&chans, &old, new).await;
         }
         Command::TOPIC(chan, Some(topic)) => {
             if source.as_deref().is_some_and(|n| net.is_ours(n)) {
@@ -372,6 +394,17 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
                 view.members = std::mem::take(&mut view.names_pending);
                 view.members.clone()
             };
+            // Speakers who left while the bridge was away (only from a list that has the bot
+            // in it: anything else is not the channel's member list).
+            let gone = if names.contains_key(&me) {
+                net.prune_active(&chan, &names).await
+            } else {
+                Vec::new()
+            };
+            for gone in gone {
+                let reason = Some("Left while the bridge was away".to_owned());
+                member(net, &chan, &gone, MembershipChange::Leave { reason }).await;
+            }
             // Joined at the configured pace, so a big channel does not flood the homeserver.
             let listed = names
                 .into_iter()
@@ -418,7 +451,9 @@ async fn handle(net: &Arc<IrcNetwork>, bot: &Conn, msg: Message) {
                 member(net, chan, nick, MembershipChange::Power { level }).await;
             }
         }
-        _ => {}
+        _ => {
+            crate::status::on_line(net, &msg);
+        }
     }
 }
 

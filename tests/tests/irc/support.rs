@@ -219,6 +219,78 @@ impl RawIrc {
     }
 }
 
+/// A raw client whose lines a task of its own reads (answering PINGs), so thousands of them can
+/// idle in channels without being pinged out or filling their sockets, and still talk. It
+/// counts the QUITs it sees, by reason.
+pub struct IdleIrc {
+    writer: Arc<tokio::sync::Mutex<OwnedWriteHalf>>,
+    /// QUIT reason → how many were seen.
+    pub quits: Arc<std::sync::Mutex<std::collections::BTreeMap<String, usize>>>,
+    /// Set when the server closed the connection.
+    pub closed: Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RawIrc {
+    /// Hands the connection to a reading task (see [`IdleIrc`]).
+    pub fn keep_alive(self) -> IdleIrc {
+        let writer = Arc::new(tokio::sync::Mutex::new(self.writer));
+        let quits = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::new()));
+        let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (w, q, c) = (writer.clone(), quits.clone(), closed.clone());
+        let mut reader = self.reader;
+        let task = tokio::spawn(async move {
+            let mut line = String::new();
+            loop {
+                line.clear();
+                match reader.read_line(&mut line).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                let bare = line.trim_end();
+                if let Some(arg) = bare.strip_prefix("PING ") {
+                    let pong = format!("PONG {arg}\r\n");
+                    if w.lock().await.write_all(pong.as_bytes()).await.is_err() {
+                        break;
+                    }
+                } else if let Some((_, reason)) = bare.split_once(" QUIT ") {
+                    let reason = reason.trim_start_matches(':').to_owned();
+                    *q.lock().unwrap().entry(reason).or_default() += 1;
+                }
+            }
+            c.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        IdleIrc {
+            writer,
+            quits,
+            closed,
+            task,
+        }
+    }
+}
+
+impl IdleIrc {
+    pub async fn send(&self, line: &str) -> Result<()> {
+        self.writer
+            .lock()
+            .await
+            .write_all(format!("{line}\r\n").as_bytes())
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the server closed the connection.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for IdleIrc {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// A running bridge with its Synapse and IRC server.
 pub struct Setup {
     pub config: Config<IrcConfig>,
@@ -380,9 +452,19 @@ impl Setup {
 
     /// Stops the bridge and starts it again on the same database.
     pub async fn restart_bridge(&mut self) -> Result<()> {
+        self.stop_bridge().await;
+        self.start_bridge().await
+    }
+
+    /// Stops the bridge (a clean stop), leaving Synapse and the ircd running.
+    pub async fn stop_bridge(&mut self) {
         if let Some(b) = self.bridge.take() {
             b.stop().await;
         }
+    }
+
+    /// Starts the bridge again on the same database and config.
+    pub async fn start_bridge(&mut self) -> Result<()> {
         let running = start_with(self.config.clone(), IrcBridge::init).await?;
         self.irc = running.network().clone();
         self.bridge = Some(running);

@@ -15,6 +15,7 @@ use crate::conn::{Matcher, Step};
 use crate::ids::{fold, split_user};
 use crate::net::{CONNECT_WAIT, REQUEST_WAIT};
 use crate::numerics::IrcFailure;
+use crate::status::NickStatus;
 
 pub struct Whois(pub Arc<IrcBridge>);
 
@@ -65,6 +66,31 @@ pub fn summarise(nick: &str, replies: &[Message]) -> String {
     } else {
         lines.join("\n")
     }
+}
+
+/// What the bridge knows of `nick` (see [`crate::status`]) that the WHOIS replies did not say:
+/// an account without a 330, an away message without a 301.
+pub fn bridge_knows(status: Option<&NickStatus>, replies: &[Message]) -> Vec<String> {
+    let Some(status) = status else {
+        return Vec::new();
+    };
+    let said = |numeric: u16| {
+        replies.iter().any(|m| match &m.command {
+            IrcCommand::Response(r, _) => *r as u16 == numeric,
+            IrcCommand::Raw(c, _) => c.parse() == Ok(numeric),
+            _ => false,
+        })
+    };
+    let mut lines = Vec::new();
+    if let Some(account) = status.account.as_deref().filter(|_| !said(330)) {
+        lines.push(format!(
+            "logged in as {account} (as the bridge saw it join or log in)"
+        ));
+    }
+    if let Some(away) = status.away.as_deref().filter(|_| !said(301)) {
+        lines.push(format!("away: {away} (as the bridge heard it)"));
+    }
+    lines
 }
 
 #[async_trait]
@@ -133,9 +159,41 @@ impl Command for Whois {
                 other => failed(other),
             })?;
         let mut text = summarise(&nick, &replies);
+        for line in bridge_knows(crate::status::of(&net, &nick).as_ref(), &replies) {
+            text.push('\n');
+            text.push_str(&line);
+        }
         if let Some(owner) = net.puppet_owner(&nick) {
             text.push_str(&format!("\n{nick} is the Matrix user {owner}."));
         }
         Ok(Reply::text(text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::line::parse_str;
+
+    #[test]
+    fn the_bridge_adds_only_what_the_server_did_not_say() {
+        let status = NickStatus {
+            account: Some("bobacct".into()),
+            away: Some("lunch".into()),
+        };
+        let bare = [parse_str(":irc.test 311 me bob b h * :Bob").unwrap()];
+        assert_eq!(
+            bridge_knows(Some(&status), &bare),
+            vec![
+                "logged in as bobacct (as the bridge saw it join or log in)".to_owned(),
+                "away: lunch (as the bridge heard it)".to_owned()
+            ]
+        );
+        let full = [
+            parse_str(":irc.test 330 me bob bobacct :is logged in as").unwrap(),
+            parse_str(":irc.test 301 me bob :lunch").unwrap(),
+        ];
+        assert!(bridge_knows(Some(&status), &full).is_empty());
+        assert!(bridge_knows(None, &bare).is_empty());
     }
 }

@@ -17,6 +17,7 @@ pub const WANTED: &[&str] = &[
     "account-notify",
     "extended-join",
     "away-notify",
+    "account-tag",
     // A channel's recent lines for backfill (the answer comes as a batch).
     "batch",
     crate::chathistory::CAP,

@@ -3,24 +3,35 @@
 //!
 //! * `full`: every nick in the channel has a joined ghost: the member list (NAMES) when the
 //!   bridge joins, then every JOIN, PART, QUIT, KICK and NICK;
-//! * `half`: joins as in `full`, but a ghost leaves only if it spoke since the bridge started
-//!   (the silent majority stays joined rather than churning);
-//! * `lazy`: a ghost joins the room when it first speaks; IRC joins and parts are not mirrored.
+//! * `half`: joins as in `full`, but a ghost leaves only if it spoke while in the channel (the
+//!   silent majority stays joined rather than churning; who spoke survives restarts, see
+//!   [`active`]);
+//! * `lazy`: a ghost joins the room when it first speaks or is mentioned; IRC joins and parts
+//!   are not mirrored.
 //!
 //! Ghosts from a member list join at `joins_per_second` through one pacer per network, so a big
 //! channel fills gradually while its messages flow (a ghost that speaks before its turn joins
 //! at once). Live JOINs are not paced: they come one at a time.
+//!
+//! The other direction, `matrix_to_irc`: Matrix members get onto IRC when they join the portal
+//! (`full`), or only when they first talk there (`lazy`), so a big room's idle readers cost no
+//! IRC connection.
 
-use std::collections::{BTreeMap, HashSet};
+mod active;
+mod mentioned;
+mod pace;
+
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use ferrybridge_core::events::MembershipChange;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::ids::fold;
-use crate::net::IrcNetwork;
+use crate::net::{IrcNetwork, lock};
+
+pub use active::KV_SPOKE;
+pub use mentioned::mentioned_members;
 
 /// How much of a channel's IRC membership is mirrored.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +40,17 @@ pub enum SyncMode {
     #[default]
     Full,
     Half,
+    Lazy,
+}
+
+/// When a Matrix member of a channel portal gets an IRC connection and JOIN.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MatrixToIrc {
+    /// On joining the room (and again after a restart).
+    #[default]
+    Full,
+    /// On first talking in it (a message, edit, reaction or topic change).
     Lazy,
 }
 
@@ -45,6 +67,9 @@ pub struct MembershipConfig {
     /// Per-channel modes, e.g. `"#big": lazy`.
     #[serde(default)]
     pub channels: BTreeMap<String, SyncMode>,
+    /// When Matrix members of channel portals get onto IRC.
+    #[serde(default)]
+    pub matrix_to_irc: MatrixToIrc,
 }
 
 fn d_joins_per_second() -> f64 {
@@ -57,6 +82,7 @@ impl Default for MembershipConfig {
             mode: SyncMode::Full,
             joins_per_second: d_joins_per_second(),
             channels: BTreeMap::new(),
+            matrix_to_irc: MatrixToIrc::Full,
         }
     }
 }
@@ -92,56 +118,16 @@ impl MembershipConfig {
     }
 }
 
-/// Per network: who spoke (for `half`) and the pacer of member-list joins.
+/// Per network: who was active (see [`active`]) and the pacer of member-list joins.
+#[derive(Default)]
 pub struct Membership {
-    /// `(channel, nick)`, both folded, of nicks that spoke since the bridge started.
-    spoke: Mutex<HashSet<(String, String)>>,
-    pacer: Mutex<Option<mpsc::UnboundedSender<Listed>>>,
+    pub(crate) active: active::Active,
+    pacer: Mutex<Option<mpsc::UnboundedSender<pace::Listed>>>,
 }
-
-/// A nick from a channel's member list, with its channel modes (`@`, `+`, …).
-struct Listed {
-    channel: String,
-    nick: String,
-    modes: String,
-}
-
-impl Default for Membership {
-    fn default() -> Self {
-        Self {
-            spoke: Mutex::new(HashSet::new()),
-            pacer: Mutex::new(None),
-        }
-    }
-}
-
-/// Most remembered speakers per network (a forgotten one is treated as silent by `half`).
-const MAX_SPOKE: usize = 100_000;
 
 impl IrcNetwork {
-    fn sync_mode(&self, channel: &str) -> SyncMode {
+    pub(crate) fn sync_mode(&self, channel: &str) -> SyncMode {
         self.config.membership.mode_for(channel)
-    }
-
-    /// Records that `nick` spoke in `channel`.
-    pub(crate) fn spoke(&self, channel: &str, nick: &str) {
-        let mut spoke = self
-            .membership
-            .spoke
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if spoke.len() >= MAX_SPOKE {
-            spoke.clear();
-        }
-        spoke.insert((fold(channel), fold(nick)));
-    }
-
-    fn has_spoken(&self, channel: &str, nick: &str) -> bool {
-        self.membership
-            .spoke
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&(fold(channel), fold(nick)))
     }
 
     /// Whether a live IRC JOIN of `channel` becomes a Matrix join.
@@ -154,14 +140,27 @@ impl IrcNetwork {
     pub(crate) fn mirrors_leave(&self, channel: &str, nick: &str) -> bool {
         match self.sync_mode(channel) {
             SyncMode::Full => true,
-            SyncMode::Half => self.has_spoken(channel, nick),
+            SyncMode::Half => self.is_active(channel, nick),
             SyncMode::Lazy => false,
         }
     }
 
     /// Whether a mode change of `nick` in `channel` is mirrored (it would join the ghost).
     pub(crate) fn mirrors_power(&self, channel: &str, nick: &str) -> bool {
-        self.sync_mode(channel) != SyncMode::Lazy || self.has_spoken(channel, nick)
+        self.sync_mode(channel) != SyncMode::Lazy || self.is_active(channel, nick)
+    }
+
+    /// Whether `nick` (folded) has a ghost in some portal of the bot's channels: a member of
+    /// a `full` or `half` channel, or active in a `lazy` one.
+    pub(crate) fn has_ghost(&self, folded_nick: &str) -> bool {
+        let channels: Vec<String> = lock(&self.channels)
+            .iter()
+            .filter(|(_, view)| view.members.contains_key(folded_nick))
+            .map(|(chan, _)| chan.clone())
+            .collect();
+        channels
+            .iter()
+            .any(|chan| self.mirrors_join(chan) || self.is_active(chan, folded_nick))
     }
 
     /// Queues the ghosts of a channel's member list to join at the configured pace (nothing in
@@ -170,59 +169,20 @@ impl IrcNetwork {
         if self.sync_mode(channel) == SyncMode::Lazy {
             return;
         }
-        let mut pacer = self
-            .membership
-            .pacer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut pacer = lock(&self.membership.pacer);
         let tx = pacer.get_or_insert_with(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             let net = Arc::downgrade(self);
             self.tasks()
-                .spawn(pace(net, rx, self.config.membership.joins_per_second));
+                .spawn(pace::pace(net, rx, self.config.membership.joins_per_second));
             tx
         });
         for (nick, modes) in names {
-            let _ = tx.send(Listed {
+            let _ = tx.send(pace::Listed {
                 channel: channel.to_owned(),
                 nick,
                 modes,
             });
-        }
-    }
-}
-
-/// Joins listed ghosts one after another, `per_second` at most.
-async fn pace(
-    net: std::sync::Weak<IrcNetwork>,
-    mut rx: mpsc::UnboundedReceiver<Listed>,
-    per_second: f64,
-) {
-    let period = Duration::from_secs_f64(1.0 / per_second.max(0.001));
-    let mut tick = tokio::time::interval(period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    while let Some(Listed {
-        channel,
-        nick,
-        modes,
-    }) = rx.recv().await
-    {
-        tick.tick().await;
-        let Some(net) = net.upgrade() else { return };
-        // Gone from the channel while it waited: nothing to mirror.
-        let present = crate::net::lock(&net.channels)
-            .get(&fold(&channel))
-            .is_some_and(|v| v.members.contains_key(&fold(&nick)));
-        if !present {
-            continue;
-        }
-        let portal =
-            ferrybridge_core::ids::PortalKey::shared(crate::ids::chat_id(&net.name, &channel));
-        crate::relay::profile(&net, portal, &nick).await;
-        crate::relay::member(&net, &channel, &nick, MembershipChange::Join).await;
-        let level = crate::relay::power_of(&modes);
-        if level > 0 {
-            crate::relay::member(&net, &channel, &nick, MembershipChange::Power { level }).await;
         }
     }
 }
@@ -242,5 +202,8 @@ mod tests {
             serde_norway::from_str("joins_per_second: 0\nchannels:\n  big: lazy\n").unwrap();
         assert_eq!(bad.problems().len(), 2);
         assert!(serde_norway::from_str::<MembershipConfig>("mode: some").is_err());
+        assert_eq!(config.matrix_to_irc, MatrixToIrc::Full, "today's behaviour");
+        let lazy: MembershipConfig = serde_norway::from_str("matrix_to_irc: lazy").unwrap();
+        assert_eq!(lazy.matrix_to_irc, MatrixToIrc::Lazy);
     }
 }
