@@ -167,6 +167,12 @@ pub enum RemoteEventKind {
         target: RemoteMessageId,
         sender: RemoteUserId,
     },
+    /// Message `target` disappears at `at` (a disappearing-message timer): the core redacts
+    /// its Matrix event then, remembered in the database so a restart does not forget it.
+    Expire {
+        target: RemoteMessageId,
+        at: ruma::MilliSecondsSinceUnixEpoch,
+    },
     /// A reaction was added (`key` is usually an emoji).
     Reaction {
         id: RemoteMessageId,

@@ -301,6 +301,8 @@ where
     // What each portal missed while the bridge was away (a portal with an event first is
     // caught up before that event instead).
     tasks.spawn(portals.clone().catch_up_all(network.clone()));
+    // Disappearing messages, including those that expired while the bridge was down.
+    tasks.spawn(portals.clone().run_expiries());
     tasks.spawn(portals.after_reconnects(reconnects_rx, network));
     let provisioning = crate::provisioning::routes(
         core.clone(),

@@ -31,6 +31,7 @@ fn from_bob(id: &str, body: &str, timestamp: i64) -> WaMessage {
         push_name: Some("Bob".into()),
         timestamp,
         body: text(body),
+        expires_in: None,
     }
 }
 

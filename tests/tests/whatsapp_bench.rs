@@ -91,6 +91,7 @@ async fn whatsapp_relay_benchmark() -> Result<()> {
                 text: format!("in {i}"),
                 reply_to: None,
             },
+            expires_in: None,
         });
         wa.inject(&me, ev).await;
     }

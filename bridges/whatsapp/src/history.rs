@@ -144,7 +144,9 @@ pub async fn backfill(
             crate::incoming::learn_name(host, &user, &msg.sender, name).await;
         }
         if let Some(event) = crate::incoming::message_event(inner, &user, msg).await {
+            let expire = crate::incoming::expiry_event(msg, &event);
             events.push(event);
+            events.extend(expire);
         }
     }
     Ok(events)
@@ -171,6 +173,7 @@ mod tests {
                 text: id.into(),
                 reply_to: None,
             },
+            expires_in: None,
         }
     }
 

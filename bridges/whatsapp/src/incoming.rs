@@ -86,7 +86,11 @@ async fn handle(
             }
             let chat = msg.chat.clone();
             if let Some(kind) = message_event(inner, user, &msg).await {
+                let expire = expiry_event(&msg, &kind);
                 send(&chat, kind).await;
+                if let Some(expire) = expire {
+                    send(&chat, expire).await;
+                }
             }
         }
         WaEvent::Read {
@@ -374,6 +378,23 @@ pub(crate) async fn message_event(
             reply_to: None,
             sent_at: at,
         },
+    })
+}
+
+/// For a message sent with a disappearing timer, the event that redacts it on Matrix when it
+/// disappears on WhatsApp: the timer counts from the message's WhatsApp time, so one that
+/// arrives late (offline delivery, history) goes as early as it does on the phones. Only new
+/// messages: edits and reactions go with the message they belong to.
+pub(crate) fn expiry_event(msg: &WaMessage, kind: &RemoteEventKind) -> Option<RemoteEventKind> {
+    let RemoteEventKind::Message { id, .. } = kind else {
+        return None;
+    };
+    let seconds = msg.expires_in.filter(|s| *s > 0)?;
+    // An unknown time (0) counts from now.
+    let sent = if msg.timestamp > 0 { msg.timestamp } else { now() };
+    Some(RemoteEventKind::Expire {
+        target: id.clone(),
+        at: sent_at(sent.checked_add(i64::from(seconds))?)?,
     })
 }
 

@@ -113,6 +113,10 @@ pub struct WaMessage {
     /// Unix seconds.
     pub timestamp: i64,
     pub body: WaMessageBody,
+    /// Sent in a chat with a disappearing-messages timer (`contextInfo.expiration`): it
+    /// disappears this many seconds after `timestamp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u32>,
 }
 
 /// The content of a WhatsApp message.

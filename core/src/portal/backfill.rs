@@ -237,5 +237,6 @@ fn is_history(kind: &RemoteEventKind) -> bool {
             | RemoteEventKind::Edit { .. }
             | RemoteEventKind::Reaction { .. }
             | RemoteEventKind::Redaction { .. }
+            | RemoteEventKind::Expire { .. }
     )
 }

@@ -3,11 +3,13 @@
 //! serialised by a per-key lock, and the store's unique constraints back that up.
 //!
 //! Every event of a portal, from either side, runs on the portal's ordered queue
-//! ([`queue::OrderedQueues`]); `remote.rs` applies remote events to Matrix.
+//! ([`queue::OrderedQueues`]); `remote.rs` applies remote events to Matrix; `expiry.rs` redacts
+//! disappearing messages when their timer runs out.
 
 mod backfill;
 mod cache;
 mod create;
+mod expiry;
 pub mod queue;
 mod remote;
 mod spaces;
@@ -81,6 +83,8 @@ pub(crate) struct Inner {
     spaces: spaces::Spaces,
     /// History on creation and after the bridge was away.
     backfill: backfill::Backfill,
+    /// Wakes the expiry task when a sooner expiry is recorded.
+    expiry_wake: tokio::sync::Notify,
 }
 
 impl Portals {
@@ -124,6 +128,7 @@ impl Portals {
                 cache: cache::PortalCache::default(),
                 creating: Mutex::new(HashMap::new()),
                 encrypted,
+                expiry_wake: tokio::sync::Notify::new(),
             }),
         }
     }

@@ -159,6 +159,9 @@ impl Portals {
                 self.sent_by(&speaker, &event_id);
                 inner.store.delete_message_by_event(&original).await?;
             }
+            RemoteEventKind::Expire { target, at } => {
+                self.schedule_expiry(portal, &target, at).await?
+            }
             RemoteEventKind::Reaction {
                 id,
                 target,

@@ -10,7 +10,7 @@
 //!
 //! Files: `pool` (connect and migrate), `txns` (transaction dedupe and inbox), `journal`
 //! (remote events not yet applied to Matrix), `users`,
-//! `ghosts`, `crypto` (sealed end-to-bridge encryption state), `portals`, `messages`, `kv`, `secrets` (key handling and encrypted rows),
+//! `ghosts`, `crypto` (sealed end-to-bridge encryption state), `portals`, `messages`, `expiry` (disappearing messages to redact), `kv`, `secrets` (key handling and encrypted rows),
 //! `decode` (strings back to typed IDs).
 
 use std::sync::Arc;
@@ -21,6 +21,7 @@ mod bookkeeping;
 mod crypto;
 mod decode;
 mod durability;
+mod expiry;
 mod ghosts;
 mod journal;
 mod kv;
@@ -37,6 +38,7 @@ pub(crate) mod tests;
 pub use bookkeeping::{Committed, Write};
 pub use crypto::{CryptoRow, CryptoWrite};
 pub(crate) use durability::Durability;
+pub use expiry::ExpiryRow;
 pub use ghosts::GhostRow;
 pub use journal::JournaledEvent;
 pub use messages::MessageRow;

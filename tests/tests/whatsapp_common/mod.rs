@@ -127,6 +127,7 @@ pub fn incoming(id: &str, chat: ChatJid, from: &str, body: WaMessageBody) -> WaE
         push_name: None,
         timestamp: 0,
         body,
+        expires_in: None,
     })
 }
 
@@ -140,6 +141,7 @@ pub fn from_phone(id: &str, chat: ChatJid, body: WaMessageBody) -> WaEvent {
         push_name: None,
         timestamp: 0,
         body,
+        expires_in: None,
     })
 }
 

@@ -15,6 +15,7 @@ use super::{Backend, SecretKey, Store, StoreError};
 
 mod bookkeeping;
 mod crypto;
+mod expiry;
 mod journal;
 mod kv_secrets;
 mod rows;

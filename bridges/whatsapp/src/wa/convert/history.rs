@@ -95,6 +95,7 @@ pub fn web_message(
             .and_then(|t| i64::try_from(t).ok())
             .unwrap_or(0),
         body: body(info.message.as_option()?)?,
+        expires_in: super::received::expiration(info.message.as_option()?, None),
     })
 }
 

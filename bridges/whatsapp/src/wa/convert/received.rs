@@ -219,7 +219,17 @@ pub fn message(message: &wa::Message, info: &MessageInfo) -> Option<WaMessage> {
         push_name: Some(info.push_name.clone()).filter(|n| !n.is_empty()),
         timestamp: info.timestamp.timestamp(),
         body: body(message)?,
+        expires_in: expiration(message, info.ephemeral_expiration),
     })
+}
+
+/// A message's disappearing timer: what the library read from the envelope, else the
+/// `contextInfo.expiration` of the (unwrapped) message; `0` means none.
+pub fn expiration(message: &wa::Message, envelope: Option<u32>) -> Option<u32> {
+    use whatsapp_rust::wacore::proto_helpers::MessageExt;
+    envelope
+        .or_else(|| message.get_base_message().get_ephemeral_expiration())
+        .filter(|s| *s > 0)
 }
 
 #[cfg(test)]
