@@ -239,6 +239,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn disappearing_timers_from_the_envelope_or_the_context_info() {
+        use whatsapp_rust::wacore::proto_helpers::MessageExt;
+        let plain = wa::Message {
+            conversation: Some("hi".into()),
+            ..Default::default()
+        };
+        assert_eq!(expiration(&plain, None), None);
+        // The envelope wins; 0 is "no timer".
+        assert_eq!(expiration(&plain, Some(604_800)), Some(604_800));
+        assert_eq!(expiration(&plain, Some(0)), None);
+        // A timed text as WhatsApp sends it: promoted to an extended text with contextInfo.
+        let mut timed = plain.clone();
+        assert!(timed.set_ephemeral_expiration(86_400));
+        assert_eq!(expiration(&timed, None), Some(86_400));
+        assert!(matches!(body(&timed), Some(WaMessageBody::Text { text, .. }) if text == "hi"));
+        // Inside the ephemeral wrapper too.
+        let wrapped = wa::Message {
+            ephemeral_message: whatsapp_rust::buffa::MessageField::some(
+                wa::message::FutureProofMessage {
+                    message: whatsapp_rust::buffa::MessageField::some(timed),
+                    ..Default::default()
+                },
+            ),
+            ..Default::default()
+        };
+        assert_eq!(expiration(&wrapped, None), Some(86_400));
+    }
+
+    #[test]
     fn media_reactions_edits_revokes_locations() {
         let img = wa::Message {
             image_message: whatsapp_rust::buffa::MessageField::some(wa::message::ImageMessage {
