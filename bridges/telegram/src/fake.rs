@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::network::{
-    ChatRef, MediaRef, OutMedia, OutMessage, TgChat, TgError, TgMessage, TgUpdate, TgUser,
+    ChatEdit, ChatRef, MediaRef, OutMedia, OutMessage, TgChat, TgError, TgMessage, TgUpdate, TgUser,
 };
 
 mod client;
@@ -63,6 +63,16 @@ pub enum Sent {
     Read {
         chat: ChatRef,
         up_to: i32,
+    },
+    /// A title or description change (the fake's chat takes it).
+    EditChat {
+        chat: ChatRef,
+        edit: ChatEdit,
+    },
+    RemoveMember {
+        chat: ChatRef,
+        user: i64,
+        ban: bool,
     },
 }
 

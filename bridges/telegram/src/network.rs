@@ -31,6 +31,9 @@ pub enum TgError {
     Network(String),
     #[error("not found on Telegram")]
     NotFound,
+    /// The account lacks the right (not an admin, a private chat has no title).
+    #[error("Telegram does not allow you to do that in this chat")]
+    NotAllowed,
     /// A file over `limits.media_max_bytes`.
     #[error(transparent)]
     TooLarge(#[from] ferrybridge_core::media_cap::TooLarge),
@@ -275,6 +278,14 @@ pub enum TgContent {
     Unsupported { kind: String },
 }
 
+/// A change to a group made on Matrix (the portal room's name or topic).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChatEdit {
+    Title(String),
+    /// The group's description ("about").
+    About(String),
+}
+
 /// A message to send.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OutMessage {
@@ -392,6 +403,10 @@ pub trait TelegramNetwork: Send + Sync {
     async fn react(&self, chat: ChatRef, id: i32, emoji: Option<&str>) -> Result<(), TgError>;
     async fn set_typing(&self, chat: ChatRef, typing: bool) -> Result<(), TgError>;
     async fn mark_read(&self, chat: ChatRef, up_to: i32) -> Result<(), TgError>;
+    /// Renames a group or sets its description; setting what is already there is no error.
+    async fn edit_chat(&self, chat: ChatRef, edit: ChatEdit) -> Result<(), TgError>;
+    /// Removes `user` from a group (a Matrix kick of their ghost); `ban` keeps them out.
+    async fn remove_member(&self, chat: ChatRef, user: i64, ban: bool) -> Result<(), TgError>;
     /// A chat's messages for backfill, oldest first: the newest `limit` of them, or of those
     /// with an ID above `after` (what came after a message the portal holds). Service messages
     /// (joins, title changes) are left out: they are not history the core posts.

@@ -2,13 +2,14 @@
 
 use ferrybridge_core::BridgeHost;
 use ferrybridge_core::events::{
-    Delivered, DeliveryError, MatrixEvent, MatrixEventKind, MessageContent, MessageKind,
+    Delivered, DeliveryError, MatrixEvent, MatrixEventKind, MembershipChange, MessageContent,
+    MessageKind,
 };
 use ferrybridge_core::ids::RemoteMessageId;
 use ferrybridge_core::portal::Portal;
 
 use crate::bridge::TelegramBridge;
-use crate::network::{ChatRef, MediaKind, OutMedia, OutMessage, TgError};
+use crate::network::{ChatEdit, ChatKind, ChatRef, MediaKind, OutMedia, OutMessage, TgError};
 use crate::relay_in::message_id;
 use crate::session::UserSession;
 
@@ -121,6 +122,38 @@ pub async fn deliver(
                 let _ = bridge.call(net.mark_read(chat, id)).await;
             }
             Ok(Delivered::Ignored)
+        }
+        // A private chat's room name and topic are the Matrix side's own.
+        MatrixEventKind::ChatInfo(_) if chat.kind == ChatKind::User => Ok(Delivered::Ignored),
+        MatrixEventKind::ChatInfo(info) => {
+            let edits = info
+                .name
+                .map(ChatEdit::Title)
+                .into_iter()
+                .chain(info.topic.map(ChatEdit::About));
+            for edit in edits {
+                bridge
+                    .call(net.edit_chat(chat, edit))
+                    .await
+                    .map_err(refused)?;
+            }
+            Ok(Delivered::Untracked)
+        }
+        MatrixEventKind::GhostMembership { ghost, change } => {
+            let ban = match change {
+                MembershipChange::Kick { .. } => false,
+                MembershipChange::Ban { .. } => true,
+                _ => return Ok(Delivered::Ignored),
+            };
+            let user: i64 = ghost
+                .as_str()
+                .parse()
+                .map_err(|_| DeliveryError::permanent("not a Telegram user"))?;
+            bridge
+                .call(net.remove_member(chat, user, ban))
+                .await
+                .map_err(refused)?;
+            Ok(Delivered::Untracked)
         }
         _ => Ok(Delivered::Ignored),
     }

@@ -5,7 +5,7 @@
 //! rotate and "scan" QR codes, enter pairing codes, inject incoming events, read what the bridge
 //! sent, and log devices out remotely.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -13,7 +13,9 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::jid::{ChatJid, Phone};
-use crate::network::{GroupInfo, Outgoing, PairingEvent, WaEvent, WaMessage, WhatsAppFactory};
+use crate::network::{
+    GroupEdit, GroupInfo, Outgoing, PairingEvent, WaEvent, WaMessage, WhatsAppFactory,
+};
 
 mod device;
 
@@ -45,6 +47,15 @@ pub enum Sent {
     Typing {
         chat: ChatJid,
         typing: bool,
+    },
+    /// A subject or description change (the fake's group takes it).
+    GroupEdit {
+        chat: ChatJid,
+        edit: GroupEdit,
+    },
+    RemoveParticipant {
+        chat: ChatJid,
+        member: Phone,
     },
 }
 
@@ -80,6 +91,8 @@ struct World {
     /// Attachments handed out by `download`.
     downloads: usize,
     unreachable: bool,
+    /// Groups whose info and members only admins may change (the bridge's accounts are not).
+    admins_only: BTreeSet<ChatJid>,
 }
 
 struct Pairing {
@@ -125,6 +138,17 @@ impl FakeWhatsApp {
     /// Adds a group.
     pub fn add_group(&self, group: GroupInfo) {
         self.world().groups.insert(group.jid.clone(), group);
+    }
+
+    /// Makes `group` refuse subject, description and member changes from every account (as
+    /// a group where only admins may change them).
+    pub fn admins_only(&self, group: &ChatJid) {
+        self.world().admins_only.insert(group.clone());
+    }
+
+    /// A group as it is now (after the changes accounts made).
+    pub fn group(&self, group: &ChatJid) -> Option<GroupInfo> {
+        self.world().groups.get(group).cloned()
     }
 
     /// How many QR codes a pairing shows before running out (default 3).

@@ -235,6 +235,14 @@ pub struct GroupInfo {
     pub picture: Option<Bytes>,
 }
 
+/// A change to a group made on Matrix (the portal room's name or topic).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GroupEdit {
+    Subject(String),
+    /// The group description; empty removes it.
+    Description(String),
+}
+
 /// One linked (or linking) WhatsApp device of one Matrix user.
 #[async_trait]
 pub trait WhatsAppNetwork: Send + Sync {
@@ -281,6 +289,11 @@ pub trait WhatsAppNetwork: Send + Sync {
     async fn groups(&self) -> Result<Vec<GroupInfo>, WaError>;
     /// One group's details.
     async fn group_info(&self, group: &ChatJid) -> Result<GroupInfo, WaError>;
+    /// Renames a group or sets its description (admins only, or everyone where the group
+    /// allows it).
+    async fn edit_group(&self, group: &ChatJid, edit: GroupEdit) -> Result<(), WaError>;
+    /// Removes a member from a group (a Matrix kick or ban of their ghost).
+    async fn remove_participant(&self, group: &ChatJid, member: &Phone) -> Result<(), WaError>;
     /// Downloads (and decrypts) an attachment, refused with [`WaError::TooLarge`] past `cap`
     /// (counted while reading, whatever size was announced).
     async fn download(

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use ferrybridge_core::events::{
-    Delivered, DeliveryError, MatrixEvent, MatrixEventKind, MessageContent, MessageKind,
-    ReplyTarget,
+    Delivered, DeliveryError, MatrixEvent, MatrixEventKind, MembershipChange, MessageContent,
+    MessageKind, ReplyTarget,
 };
 use ferrybridge_core::ids::RemoteMessageId;
 use ferrybridge_core::portal::Portal;
@@ -13,7 +13,7 @@ use ruma::OwnedUserId;
 use crate::bridge::Inner;
 use crate::format;
 use crate::jid::{ChatJid, Phone};
-use crate::network::{MediaKind, Outgoing, QuotedMessage, WaError};
+use crate::network::{GroupEdit, MediaKind, Outgoing, QuotedMessage, WaError};
 use crate::recent::OurReaction;
 
 fn delivery_error(e: WaError) -> DeliveryError {
@@ -100,6 +100,32 @@ pub async fn deliver(
         MatrixEventKind::Typing { typing } => {
             let _ = net.set_typing(&chat, typing).await;
             Ok(Delivered::Ignored)
+        }
+        // A private chat's room name and topic are the Matrix side's own.
+        MatrixEventKind::ChatInfo(_) if matches!(chat, ChatJid::Direct(_)) => {
+            Ok(Delivered::Ignored)
+        }
+        MatrixEventKind::ChatInfo(info) => {
+            let edits = info
+                .name
+                .map(GroupEdit::Subject)
+                .into_iter()
+                .chain(info.topic.map(GroupEdit::Description));
+            for edit in edits {
+                net.edit_group(&chat, edit).await.map_err(delivery_error)?;
+            }
+            Ok(Delivered::Untracked)
+        }
+        MatrixEventKind::GhostMembership {
+            ghost,
+            change: MembershipChange::Kick { .. } | MembershipChange::Ban { .. },
+        } if matches!(chat, ChatJid::Group(_)) => {
+            let member =
+                Phone::from_remote(&ghost).map_err(|e| DeliveryError::permanent(e.0))?;
+            net.remove_participant(&chat, &member)
+                .await
+                .map_err(delivery_error)?;
+            Ok(Delivered::Untracked)
         }
         _ => Ok(Delivered::Ignored),
     }

@@ -98,6 +98,11 @@ impl Router {
         let Some((sender, kind)) = self.through_relay(&event, &portal, kind).await else {
             return Delivery::Done(None);
         };
+        // What the sender is told failed, if it does.
+        let what = match kind {
+            MatrixEventKind::ChatInfo(_) | MatrixEventKind::GhostMembership { .. } => "change",
+            _ => "message",
+        };
         let records = matches!(
             kind,
             MatrixEventKind::Message { .. }
@@ -135,7 +140,7 @@ impl Router {
             Ok(Delivered::Ignored) => return Delivery::Done(None),
             Err(Retry::Parked) => return Delivery::Parked,
             Err(Retry::Failed(e)) => {
-                self.tell_sender(&event, &self.not_delivered(&e)).await;
+                self.tell_sender(&event, &self.not_delivered(what, &e)).await;
                 return Delivery::Done(None);
             }
         };
@@ -335,7 +340,7 @@ impl Router {
 
     /// A notice to the sender of `event`, in reply to it, in its room.
     /// The notice text for a failed delivery.
-    fn not_delivered(&self, e: &DeliveryError) -> String {
+    fn not_delivered(&self, what: &str, e: &DeliveryError) -> String {
         self.count_failure(if e.retryable {
             FailureReason::NetworkTransient
         } else {
@@ -343,7 +348,7 @@ impl Router {
         });
         let name = self.host.network_name();
         tracing::info!(reason = %e.reason, "delivery failed; telling the sender");
-        format!("⚠️ Your message was not delivered to {name}: {}", e.reason)
+        format!("⚠️ Your {what} was not delivered to {name}: {}", e.reason)
     }
 
     /// The network's later verdict on a [`Delivered::Pending`] message, awaited off the portal
@@ -354,7 +359,7 @@ impl Router {
             match pending.remote_id().await {
                 Ok(id) => id,
                 Err(e) => {
-                    this.tell_sender(&event, &this.not_delivered(&e)).await;
+                    this.tell_sender(&event, &this.not_delivered("message", &e)).await;
                     None
                 }
             }

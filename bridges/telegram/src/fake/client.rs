@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::{FakeAccount, FakeWorld, Sent};
 use crate::network::{
-    ChatKind, ChatRef, MediaRef, NetworkFactory, OutMedia, OutMessage, SignIn, TelegramNetwork,
+    ChatEdit, ChatKind, ChatRef, MediaRef, NetworkFactory, OutMedia, OutMessage, SignIn, TelegramNetwork,
     TgChat, TgError, TgMessage, TgUpdate, TgUser,
 };
 
@@ -315,6 +315,34 @@ impl TelegramNetwork for FakeClient {
 
     async fn mark_read(&self, chat: ChatRef, up_to: i32) -> Result<(), TgError> {
         self.send(Sent::Read { chat, up_to })
+    }
+
+    async fn edit_chat(&self, chat: ChatRef, edit: ChatEdit) -> Result<(), TgError> {
+        if chat.kind == ChatKind::User {
+            return Err(TgError::NotAllowed);
+        }
+        self.send(Sent::EditChat {
+            chat,
+            edit: edit.clone(),
+        })?;
+        if let Some(c) = self.world.w().chats.get_mut(&chat) {
+            match edit {
+                ChatEdit::Title(t) => c.title = t,
+                ChatEdit::About(a) => c.about = Some(a),
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove_member(&self, chat: ChatRef, user: i64, ban: bool) -> Result<(), TgError> {
+        if chat.kind == ChatKind::User {
+            return Err(TgError::NotAllowed);
+        }
+        self.send(Sent::RemoveMember { chat, user, ban })?;
+        if let Some(c) = self.world.w().chats.get_mut(&chat) {
+            c.members.retain(|m| m.id != user);
+        }
+        Ok(())
     }
 
     async fn history(

@@ -22,7 +22,7 @@ use super::media_cache::MediaCache;
 use super::store_session::StoreSession;
 use super::stream;
 use crate::network::{
-    ChatKind, ChatRef, MediaKind, MediaRef, OutMedia, OutMessage, SignIn, TelegramNetwork, TgChat,
+    ChatEdit, ChatKind, ChatRef, MediaKind, MediaRef, OutMedia, OutMessage, SignIn, TelegramNetwork, TgChat,
     TgError, TgMessage, TgUpdate, TgUser,
 };
 
@@ -518,6 +518,14 @@ impl TelegramNetwork for GrammersClient {
     async fn mark_read(&self, chat: ChatRef, _up_to: i32) -> Result<(), TgError> {
         let peer = self.peer(chat).await?;
         self.client.mark_as_read(peer).await.map_err(map_invocation)
+    }
+
+    async fn edit_chat(&self, chat: ChatRef, edit: ChatEdit) -> Result<(), TgError> {
+        super::admin::edit_chat(self, chat, edit).await
+    }
+
+    async fn remove_member(&self, chat: ChatRef, user: i64, ban: bool) -> Result<(), TgError> {
+        super::admin::remove_member(self, chat, user, ban).await
     }
 
     async fn history(

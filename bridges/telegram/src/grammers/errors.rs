@@ -32,6 +32,12 @@ pub fn map_invocation(e: InvocationError) -> TgError {
                 | "CHAT_ID_INVALID"
                 | "CHANNEL_INVALID"
                 | "MSG_ID_INVALID" => TgError::NotFound,
+                "CHAT_ADMIN_REQUIRED"
+                | "CHAT_WRITE_FORBIDDEN"
+                | "CHAT_FORBIDDEN"
+                | "RIGHT_FORBIDDEN"
+                | "USER_ADMIN_INVALID"
+                | "USER_CREATOR" => TgError::NotAllowed,
                 _ if rpc.code == 401 => TgError::Unauthorized,
                 _ => TgError::Other(format!("Telegram error {}: {}", rpc.code, rpc.name)),
             }
@@ -99,6 +105,17 @@ mod tests {
         assert_eq!(
             map_invocation(rpc(400, "USERNAME_NOT_OCCUPIED")),
             TgError::NotFound
+        );
+    }
+
+    #[test]
+    fn group_admin_refusals_say_not_allowed() {
+        for name in ["CHAT_ADMIN_REQUIRED", "USER_ADMIN_INVALID", "RIGHT_FORBIDDEN"] {
+            assert_eq!(map_invocation(rpc(400, name)), TgError::NotAllowed, "{name}");
+        }
+        assert_eq!(
+            map_invocation(rpc(403, "CHAT_WRITE_FORBIDDEN")),
+            TgError::NotAllowed
         );
     }
 

@@ -1,5 +1,6 @@
 //! The real network: [`TelegramNetwork`] over grammers 0.11, with the session in our store.
 
+mod admin;
 mod client;
 pub mod content;
 pub mod convert;

@@ -11,7 +11,8 @@ use tokio::sync::mpsc;
 use super::{FakeWhatsApp, Pairing, Sent, qr_payload};
 use crate::jid::{ChatJid, Phone};
 use crate::network::{
-    GroupInfo, Outgoing, PairingEvent, WaError, WaEvent, WaMedia, WhatsAppFactory, WhatsAppNetwork,
+    GroupEdit, GroupInfo, Outgoing, PairingEvent, WaError, WaEvent, WaMedia, WhatsAppFactory,
+    WhatsAppNetwork,
 };
 
 #[async_trait]
@@ -270,6 +271,54 @@ impl WhatsAppNetwork for FakeDevice {
             .get(group)
             .cloned()
             .ok_or_else(|| WaError::Refused(format!("no group {group}")))
+    }
+
+    async fn edit_group(&self, group: &ChatJid, edit: GroupEdit) -> Result<(), WaError> {
+        let account = self.account()?;
+        {
+            let mut world = self.wa.world();
+            if world.admins_only.contains(group) {
+                return Err(WaError::Refused(
+                    "only group admins can change the group info".into(),
+                ));
+            }
+            let info = world
+                .groups
+                .get_mut(group)
+                .ok_or_else(|| WaError::Refused(format!("no group {group}")))?;
+            match &edit {
+                GroupEdit::Subject(s) => info.subject = s.clone(),
+                GroupEdit::Description(d) => {
+                    info.description = Some(d.clone()).filter(|d| !d.is_empty())
+                }
+            }
+        }
+        let chat = group.clone();
+        self.wa.record(account, Sent::GroupEdit { chat, edit });
+        Ok(())
+    }
+
+    async fn remove_participant(&self, group: &ChatJid, member: &Phone) -> Result<(), WaError> {
+        let account = self.account()?;
+        {
+            let mut world = self.wa.world();
+            if world.admins_only.contains(group) {
+                return Err(WaError::Refused(
+                    "only group admins can remove members".into(),
+                ));
+            }
+            let info = world
+                .groups
+                .get_mut(group)
+                .ok_or_else(|| WaError::Refused(format!("no group {group}")))?;
+            if !info.participants.contains(member) {
+                return Err(WaError::Refused("they are not in this group".into()));
+            }
+            info.participants.retain(|p| p != member);
+        }
+        let (chat, member) = (group.clone(), member.clone());
+        self.wa.record(account, Sent::RemoveParticipant { chat, member });
+        Ok(())
     }
 
     async fn download(

@@ -15,13 +15,15 @@ use whatsapp_rust::store::SqliteStore;
 use whatsapp_rust::upload::{UploadOptions, UploadResponse};
 use whatsapp_rust::wacore::proto_helpers::MessageBuilderExt;
 use whatsapp_rust::waproto::whatsapp as wa;
+use whatsapp_rust::features::{GroupDescription, GroupSubject, PreviousDescription};
 use whatsapp_rust::{Client, Jid};
 
 use super::convert::{self, MediaHandle, group_info, jid_of, pn};
 use super::routing::{self, Routes};
 use crate::jid::{ChatJid, Phone};
 use crate::network::{
-    GroupInfo, MediaKind, Outgoing, PairingEvent, WaError, WaEvent, WaMedia, WhatsAppNetwork,
+    GroupEdit, GroupInfo, MediaKind, Outgoing, PairingEvent, WaError, WaEvent, WaMedia,
+    WhatsAppNetwork,
 };
 
 /// One whatsapp-rust device.
@@ -33,6 +35,14 @@ pub struct RealDevice {
 
 fn refused(e: impl std::fmt::Display) -> WaError {
     WaError::Refused(e.to_string())
+}
+
+/// A group chat's JID; a direct chat has no subject, description or members to remove.
+fn group_jid(chat: &ChatJid) -> Result<Jid, WaError> {
+    match chat {
+        ChatJid::Group(_) => jid_of(chat),
+        ChatJid::Direct(_) => Err(WaError::Invalid("a private chat is not a group".into())),
+    }
 }
 
 impl RealDevice {
@@ -325,6 +335,39 @@ impl WhatsAppNetwork for RealDevice {
             group_info(&meta).ok_or_else(|| WaError::Refused(format!("{group} is not a group")))?;
         info.picture = picture(&client, &meta.id).await;
         Ok(info)
+    }
+
+    async fn edit_group(&self, group: &ChatJid, edit: GroupEdit) -> Result<(), WaError> {
+        let client = self.client().await?;
+        let jid = group_jid(group)?;
+        let groups = client.groups();
+        match edit {
+            GroupEdit::Subject(subject) => {
+                let subject = GroupSubject::new(subject).map_err(|e| WaError::Invalid(e.to_string()))?;
+                groups.set_subject(jid, subject).await
+            }
+            GroupEdit::Description(text) => {
+                let description = Some(text)
+                    .filter(|t| !t.is_empty())
+                    .map(GroupDescription::new)
+                    .transpose()
+                    .map_err(|e| WaError::Invalid(e.to_string()))?;
+                groups
+                    .set_description(jid, description, PreviousDescription::Resolve)
+                    .await
+            }
+        }
+        .map_err(refused)
+    }
+
+    async fn remove_participant(&self, group: &ChatJid, member: &Phone) -> Result<(), WaError> {
+        let client = self.client().await?;
+        let answers = client
+            .groups()
+            .remove_participants(group_jid(group)?, &[pn(member)])
+            .await
+            .map_err(refused)?;
+        convert::participant_refusal(&answers).map_or(Ok(()), Err)
     }
 
     async fn download(

@@ -1,0 +1,113 @@
+//! Matrix-side changes to a Telegram group portal, through a real Synapse with the fake
+//! Telegram: the room name and topic become the group's title and description, a kick or ban
+//! of a ghost removes that member (a ban keeps them out); what Telegram refuses comes back as
+//! a notice, and a private chat's room name stays on Matrix.
+
+mod telegram_common;
+
+use anyhow::Result;
+use ferrybridge_telegram::fake::Sent;
+use ferrybridge_telegram::network::{ChatEdit, ChatRef, TgError};
+use ferrybridge_tests::wait_until;
+use reqwest::Method;
+use serde_json::json;
+use telegram_common::*;
+
+#[tokio::test]
+async fn room_name_topic_and_kicks_reach_the_group() -> Result<()> {
+    let world = world();
+    let env = env(&world).await?;
+    let alice = env.user("alice").await?;
+    let dm = bot_dm(&env, &alice).await?;
+    login(&alice, &dm).await?;
+    let open = command(&alice, &dm, "open g500").await?;
+    assert!(open.starts_with("Invited you to"), "{open}");
+    let room = accept(&alice).await?;
+    // Room admins may rename the room (Telegram decides whether the group follows).
+    let host = env.host().expect("running");
+    host.matrix()
+        .bot_intent()
+        .set_power_level(&room, &alice.user_id, 50)
+        .await?;
+    let group = ChatRef::group(GROUP);
+
+    alice
+        .put_state(&room, "m.room.name", "", json!({"name": "Reading circle"}))
+        .await?;
+    wait_sent(&world, |s| {
+        *s == Sent::EditChat {
+            chat: group,
+            edit: ChatEdit::Title("Reading circle".into()),
+        }
+    })
+    .await?;
+    alice
+        .put_state(&room, "m.room.topic", "", json!({"topic": "Novels only"}))
+        .await?;
+    wait_sent(&world, |s| {
+        *s == Sent::EditChat {
+            chat: group,
+            edit: ChatEdit::About("Novels only".into()),
+        }
+    })
+    .await?;
+
+    // A kick of Bob's ghost removes Bob; a ban of Carol's keeps her out.
+    for (who, path) in [(BOB, "kick"), (CAROL, "ban")] {
+        alice
+            .call(
+                Method::POST,
+                &["rooms", room.as_str(), path],
+                &[],
+                Some(&json!({"user_id": ghost(&env, who), "reason": "spoilers"})),
+            )
+            .await?;
+    }
+    wait_sent(&world, |s| {
+        *s == Sent::RemoveMember {
+            chat: group,
+            user: BOB,
+            ban: false,
+        }
+    })
+    .await?;
+    wait_sent(&world, |s| {
+        *s == Sent::RemoveMember {
+            chat: group,
+            user: CAROL,
+            ban: true,
+        }
+    })
+    .await?;
+
+    // Telegram says no (not an admin): the sender is told, the room keeps what they set.
+    world.refuse_sends(Some(TgError::NotAllowed));
+    alice
+        .put_state(&room, "m.room.name", "", json!({"name": "Mine now"}))
+        .await?;
+    let notice = wait_notice(&alice, &room, "Your change was not delivered to Telegram").await?;
+    assert!(notice.contains("does not allow you"), "{notice}");
+    world.refuse_sends(None);
+
+    // A private chat's room name is Alice's own business.
+    let pm = command(&alice, &dm, "pm @bob_tg").await?;
+    assert!(!pm.is_empty());
+    let bob_room = accept(&alice).await?;
+    let sent_before = world.sent(ME).len();
+    alice
+        .put_state(&bob_room, "m.room.name", "", json!({"name": "Bob from the club"}))
+        .await?;
+    alice.send_text(&bob_room, "after the rename").await?;
+    wait_until(T, || async {
+        world.sent(ME).iter().any(|s| {
+            matches!(s, Sent::Message { msg, .. } if msg.text == "after the rename")
+        })
+    })
+    .await?;
+    let edits = world.sent(ME)[sent_before..]
+        .iter()
+        .filter(|s| matches!(s, Sent::EditChat { .. }))
+        .count();
+    assert_eq!(edits, 0, "{:?}", world.sent(ME));
+    Ok(())
+}

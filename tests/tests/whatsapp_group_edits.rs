@@ -1,0 +1,89 @@
+//! Matrix-side changes to a WhatsApp group portal, through a real Synapse with the fake
+//! WhatsApp: the room name and topic become the group's subject and description, a kick of a
+//! ghost removes that member; what WhatsApp refuses (only admins may) comes back as a notice.
+
+mod whatsapp_common;
+
+use anyhow::Result;
+use ferrybridge_tests::bot_chat::{bot_dm, command, is_notice_containing};
+use ferrybridge_tests::{BridgeEnv, text_body};
+use ferrybridge_whatsapp::fake::Sent;
+use ferrybridge_whatsapp::jid::ChatJid;
+use ferrybridge_whatsapp::network::GroupEdit;
+use reqwest::Method;
+use serde_json::json;
+use whatsapp_common::*;
+
+#[tokio::test]
+async fn room_name_topic_and_kicks_reach_the_group() -> Result<()> {
+    let sessions = tempfile::tempdir()?;
+    let wa = world();
+    let env = BridgeEnv::start(&yaml(sessions.path()), None, bridge(sessions.path(), &wa)).await?;
+    let server = env.synapse.server_name().to_owned();
+    let alice = env.user("alice").await?;
+    let dm = bot_dm(&env, &alice).await?;
+    qr_login(&wa, &alice, &dm).await?;
+    let opened = command(&alice, &dm, "open 1203-1").await?;
+    assert!(opened.starts_with("Invited you to Office party"), "{opened}");
+    let room = accept_invite(&alice).await?;
+    env.host()
+        .expect("running")
+        .matrix()
+        .bot_intent()
+        .set_power_level(&room, &alice.user_id, 50)
+        .await?;
+    let group = ChatJid::Group("1203-1".into());
+
+    alice
+        .put_state(&room, "m.room.name", "", json!({"name": "Office picnic"}))
+        .await?;
+    alice
+        .put_state(&room, "m.room.topic", "", json!({"topic": "Bring food"}))
+        .await?;
+    wait_sent(&wa, |s| {
+        *s == Sent::GroupEdit {
+            chat: group.clone(),
+            edit: GroupEdit::Description("Bring food".into()),
+        }
+    })
+    .await?;
+    let now = wa.group(&group).expect("group");
+    assert_eq!(now.subject, "Office picnic");
+    assert_eq!(now.description.as_deref(), Some("Bring food"));
+
+    // A kick of Bob's ghost removes Bob from the group.
+    let bob_ghost = format!("@whatsapp_441111111:{server}");
+    alice
+        .call(
+            Method::POST,
+            &["rooms", room.as_str(), "kick"],
+            &[],
+            Some(&json!({"user_id": bob_ghost})),
+        )
+        .await?;
+    wait_sent(&wa, |s| {
+        *s == Sent::RemoveParticipant {
+            chat: group.clone(),
+            member: phone(BOB),
+        }
+    })
+    .await?;
+    assert!(!wa.group(&group).expect("group").participants.contains(&phone(BOB)));
+
+    // Only admins may change this one: the sender is told why.
+    wa.admins_only(&group);
+    alice
+        .put_state(&room, "m.room.name", "", json!({"name": "Mine now"}))
+        .await?;
+    let notice = alice
+        .wait_for(&room, T, |ev| {
+            is_notice_containing(ev, "Your change was not delivered to WhatsApp")
+        })
+        .await?;
+    assert!(
+        text_body(&notice).is_some_and(|b| b.contains("only group admins")),
+        "{notice}"
+    );
+    assert_eq!(wa.group(&group).expect("group").subject, "Office picnic");
+    Ok(())
+}
