@@ -95,13 +95,19 @@ async fn room_name_topic_and_kicks_reach_the_group() -> Result<()> {
     let bob_room = accept(&alice).await?;
     let sent_before = world.sent(ME).len();
     alice
-        .put_state(&bob_room, "m.room.name", "", json!({"name": "Bob from the club"}))
+        .put_state(
+            &bob_room,
+            "m.room.name",
+            "",
+            json!({"name": "Bob from the club"}),
+        )
         .await?;
     alice.send_text(&bob_room, "after the rename").await?;
     wait_until(T, || async {
-        world.sent(ME).iter().any(|s| {
-            matches!(s, Sent::Message { msg, .. } if msg.text == "after the rename")
-        })
+        world
+            .sent(ME)
+            .iter()
+            .any(|s| matches!(s, Sent::Message { msg, .. } if msg.text == "after the rename"))
     })
     .await?;
     let edits = world.sent(ME)[sent_before..]

@@ -6,9 +6,9 @@
 mod whatsapp_common;
 
 use anyhow::{Context, Result};
+use ferrybridge_tests::BridgeEnv;
 use ferrybridge_tests::bot_chat::bot_dm;
 use ferrybridge_tests::{TestUser, text_body, wait_until};
-use ferrybridge_tests::BridgeEnv;
 use ferrybridge_whatsapp::jid::ChatJid;
 use ferrybridge_whatsapp::network::{WaEvent, WaMessage};
 use reqwest::Method;
@@ -67,9 +67,7 @@ async fn arrived(user: &TestUser, room: &RoomId, body: &str) -> Result<String> {
 /// Waits until `id` is redacted.
 async fn wait_redacted(user: &TestUser, room: &RoomId, id: &str) -> Result<Value> {
     wait_until(T, || async {
-        event(user, room, id)
-            .await
-            .is_ok_and(|ev| redacted(&ev))
+        event(user, room, id).await.is_ok_and(|ev| redacted(&ev))
     })
     .await
     .with_context(|| format!("{id} was not redacted"))?;
@@ -100,7 +98,10 @@ async fn timed_messages_are_redacted_when_they_expire_also_across_a_restart() ->
     );
 
     // A timer that runs out while the bridge is down: redacted once it is back.
-    assert!(wa.inject(&me, from_bob("D2", "expires while down", Some(4))).await);
+    assert!(
+        wa.inject(&me, from_bob("D2", "expires while down", Some(4)))
+            .await
+    );
     let down = arrived(&alice, &room, "expires while down").await?;
     env.stop().await;
     tokio::time::sleep(Duration::from_secs(5)).await;

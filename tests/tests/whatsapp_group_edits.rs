@@ -24,7 +24,10 @@ async fn room_name_topic_and_kicks_reach_the_group() -> Result<()> {
     let dm = bot_dm(&env, &alice).await?;
     qr_login(&wa, &alice, &dm).await?;
     let opened = command(&alice, &dm, "open 1203-1").await?;
-    assert!(opened.starts_with("Invited you to Office party"), "{opened}");
+    assert!(
+        opened.starts_with("Invited you to Office party"),
+        "{opened}"
+    );
     let room = accept_invite(&alice).await?;
     env.host()
         .expect("running")
@@ -68,7 +71,12 @@ async fn room_name_topic_and_kicks_reach_the_group() -> Result<()> {
         }
     })
     .await?;
-    assert!(!wa.group(&group).expect("group").participants.contains(&phone(BOB)));
+    assert!(
+        !wa.group(&group)
+            .expect("group")
+            .participants
+            .contains(&phone(BOB))
+    );
 
     // Only admins may change this one: the sender is told why.
     wa.admins_only(&group);

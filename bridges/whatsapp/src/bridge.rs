@@ -46,6 +46,8 @@ pub struct Inner {
     pub history_lock: tokio::sync::Mutex<()>,
     /// Whether the devices of a start were reconnected (backfill waits for them).
     restored: tokio::sync::watch::Sender<bool>,
+    /// Contacts whose picture this process looked up ([`crate::avatars`]).
+    pub pictures: crate::avatars::Seen,
 }
 
 impl Inner {
@@ -134,13 +136,16 @@ impl Inner {
     }
 
     /// Describes a chat for its portal.
-    pub async fn spec_for(&self, key: &PortalKey) -> Result<PortalSpec, BridgeError> {
+    pub async fn spec_for(self: &Arc<Self>, key: &PortalKey) -> Result<PortalSpec, BridgeError> {
         let chat = ChatJid::from_remote(&key.chat).map_err(|e| BridgeError::Invalid(e.0))?;
         match &chat {
             ChatJid::Direct(phone) => {
                 let host = &self.host;
                 let name = match &key.receiver {
-                    Some(user) => sessions::contact_name(host, user, phone).await,
+                    Some(user) => {
+                        crate::avatars::first_sight(self, user, phone);
+                        sessions::contact_name(host, user, phone).await
+                    }
                     None => None,
                 };
                 Ok(PortalSpec {
@@ -251,6 +256,7 @@ impl WhatsAppBridge {
                 invited: Default::default(),
                 history_lock: Default::default(),
                 restored: tokio::sync::watch::Sender::new(false),
+                pictures: Default::default(),
             }),
         })
     }

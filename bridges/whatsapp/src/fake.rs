@@ -14,7 +14,8 @@ use tokio::sync::mpsc;
 
 use crate::jid::{ChatJid, Phone};
 use crate::network::{
-    GroupEdit, GroupInfo, Outgoing, PairingEvent, WaEvent, WaMessage, WhatsAppFactory,
+    ContactPicture, GroupEdit, GroupInfo, Outgoing, PairingEvent, WaEvent, WaMessage,
+    WhatsAppFactory,
 };
 
 mod device;
@@ -93,6 +94,10 @@ struct World {
     unreachable: bool,
     /// Groups whose info and members only admins may change (the bridge's accounts are not).
     admins_only: BTreeSet<ChatJid>,
+    /// Contacts' profile pictures.
+    pictures: HashMap<Phone, ContactPicture>,
+    /// Picture lookups made by devices.
+    picture_lookups: usize,
 }
 
 struct Pairing {
@@ -144,6 +149,21 @@ impl FakeWhatsApp {
     /// a group where only admins may change them).
     pub fn admins_only(&self, group: &ChatJid) {
         self.world().admins_only.insert(group.clone());
+    }
+
+    /// Sets (or with `None` removes) a contact's profile picture; the bridge hears of it on the
+    /// next lookup, or at once through a [`WaEvent::PictureChanged`] a test injects.
+    pub fn set_picture(&self, phone: &Phone, picture: Option<ContactPicture>) {
+        let mut world = self.world();
+        match picture {
+            Some(p) => world.pictures.insert(phone.clone(), p),
+            None => world.pictures.remove(phone),
+        };
+    }
+
+    /// How many profile pictures devices looked up.
+    pub fn picture_lookups(&self) -> usize {
+        self.world().picture_lookups
     }
 
     /// A group as it is now (after the changes accounts made).

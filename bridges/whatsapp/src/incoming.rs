@@ -73,6 +73,9 @@ async fn handle(
             if let Some(name) = msg.push_name.as_deref().filter(|n| !n.is_empty()) {
                 learn_name(host, user, &msg.sender, name).await;
             }
+            if msg.sender != *account {
+                crate::avatars::first_sight(inner, user, &msg.sender);
+            }
             if msg.chat.is_group() && !ensure_group_portal(inner, user, &msg.chat).await {
                 return;
             }
@@ -171,6 +174,7 @@ async fn handle(
             .await;
         }
         WaEvent::ContactName { phone, name } => learn_name(host, user, &phone, &name).await,
+        WaEvent::PictureChanged { phone } => crate::avatars::changed(inner, user, &phone),
         WaEvent::ChatActive { chat, last_active } => {
             let window = i64::from(inner.config.recent_chat_days) * 86_400;
             if now() - last_active <= window
@@ -391,7 +395,11 @@ pub(crate) fn expiry_event(msg: &WaMessage, kind: &RemoteEventKind) -> Option<Re
     };
     let seconds = msg.expires_in.filter(|s| *s > 0)?;
     // An unknown time (0) counts from now.
-    let sent = if msg.timestamp > 0 { msg.timestamp } else { now() };
+    let sent = if msg.timestamp > 0 {
+        msg.timestamp
+    } else {
+        now()
+    };
     Some(RemoteEventKind::Expire {
         target: id.clone(),
         at: sent_at(sent.checked_add(i64::from(seconds))?)?,

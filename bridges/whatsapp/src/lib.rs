@@ -4,6 +4,7 @@
 //! WhatsApp only through the crate's own [`network::WhatsAppNetwork`] trait: [`wa`] implements it
 //! over whatsapp-rust (the default), `fake` (feature `fake`) for tests.
 
+pub mod avatars;
 pub mod bridge;
 pub mod commands;
 pub mod config;

@@ -84,6 +84,8 @@ pub enum WaEvent {
     LoggedOut { reason: String },
     /// A contact's name as the user saved it, or the name they set themselves.
     ContactName { phone: Phone, name: String },
+    /// A contact set, changed or removed their profile picture.
+    PictureChanged { phone: Phone },
     /// A chat had activity at `last_active` (Unix seconds), from the history sync after login.
     ChatActive { chat: ChatJid, last_active: i64 },
     /// Messages of one chat from a history sync, oldest first: kept for backfill. Those the
@@ -235,6 +237,13 @@ pub struct GroupInfo {
     pub picture: Option<Bytes>,
 }
 
+/// A contact's profile picture: WhatsApp's ID for it (new when it changes) and the image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContactPicture {
+    pub id: String,
+    pub data: Bytes,
+}
+
 /// A change to a group made on Matrix (the portal room's name or topic).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GroupEdit {
@@ -289,6 +298,8 @@ pub trait WhatsAppNetwork: Send + Sync {
     async fn groups(&self) -> Result<Vec<GroupInfo>, WaError>;
     /// One group's details.
     async fn group_info(&self, group: &ChatJid) -> Result<GroupInfo, WaError>;
+    /// A contact's profile picture; `None` when they have none or hide it from this account.
+    async fn contact_picture(&self, phone: &Phone) -> Result<Option<ContactPicture>, WaError>;
     /// Renames a group or sets its description (admins only, or everyone where the group
     /// allows it).
     async fn edit_group(&self, group: &ChatJid, edit: GroupEdit) -> Result<(), WaError>;

@@ -120,8 +120,7 @@ pub async fn deliver(
             ghost,
             change: MembershipChange::Kick { .. } | MembershipChange::Ban { .. },
         } if matches!(chat, ChatJid::Group(_)) => {
-            let member =
-                Phone::from_remote(&ghost).map_err(|e| DeliveryError::permanent(e.0))?;
+            let member = Phone::from_remote(&ghost).map_err(|e| DeliveryError::permanent(e.0))?;
             net.remove_participant(&chat, &member)
                 .await
                 .map_err(delivery_error)?;

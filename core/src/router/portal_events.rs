@@ -140,7 +140,8 @@ impl Router {
             Ok(Delivered::Ignored) => return Delivery::Done(None),
             Err(Retry::Parked) => return Delivery::Parked,
             Err(Retry::Failed(e)) => {
-                self.tell_sender(&event, &self.not_delivered(what, &e)).await;
+                self.tell_sender(&event, &self.not_delivered(what, &e))
+                    .await;
                 return Delivery::Done(None);
             }
         };
@@ -359,7 +360,8 @@ impl Router {
             match pending.remote_id().await {
                 Ok(id) => id,
                 Err(e) => {
-                    this.tell_sender(&event, &this.not_delivered("message", &e)).await;
+                    this.tell_sender(&event, &this.not_delivered("message", &e))
+                        .await;
                     None
                 }
             }

@@ -10,8 +10,8 @@ use tokio::sync::mpsc;
 
 use super::{FakeAccount, FakeWorld, Sent};
 use crate::network::{
-    ChatEdit, ChatKind, ChatRef, MediaRef, NetworkFactory, OutMedia, OutMessage, SignIn, TelegramNetwork,
-    TgChat, TgError, TgMessage, TgUpdate, TgUser,
+    ChatEdit, ChatKind, ChatRef, MediaRef, NetworkFactory, OutMedia, OutMessage, SignIn,
+    TelegramNetwork, TgChat, TgError, TgMessage, TgUpdate, TgUser,
 };
 
 /// Hands out fake clients; remembers which account each Matrix user authorized in the store.

@@ -47,7 +47,9 @@ pub(super) async fn edit_chat(
             .map(drop),
     };
     match done {
-        Err(grammers_mtsender::InvocationError::Rpc(rpc)) if UNCHANGED.contains(&rpc.name.as_str()) => {
+        Err(grammers_mtsender::InvocationError::Rpc(rpc))
+            if UNCHANGED.contains(&rpc.name.as_str()) =>
+        {
             Ok(())
         }
         other => other.map_err(map_invocation),

@@ -22,8 +22,8 @@ use super::media_cache::MediaCache;
 use super::store_session::StoreSession;
 use super::stream;
 use crate::network::{
-    ChatEdit, ChatKind, ChatRef, MediaKind, MediaRef, OutMedia, OutMessage, SignIn, TelegramNetwork, TgChat,
-    TgError, TgMessage, TgUpdate, TgUser,
+    ChatEdit, ChatKind, ChatRef, MediaKind, MediaRef, OutMedia, OutMessage, SignIn,
+    TelegramNetwork, TgChat, TgError, TgMessage, TgUpdate, TgUser,
 };
 
 #[derive(Default)]

@@ -110,8 +110,16 @@ mod tests {
 
     #[test]
     fn group_admin_refusals_say_not_allowed() {
-        for name in ["CHAT_ADMIN_REQUIRED", "USER_ADMIN_INVALID", "RIGHT_FORBIDDEN"] {
-            assert_eq!(map_invocation(rpc(400, name)), TgError::NotAllowed, "{name}");
+        for name in [
+            "CHAT_ADMIN_REQUIRED",
+            "USER_ADMIN_INVALID",
+            "RIGHT_FORBIDDEN",
+        ] {
+            assert_eq!(
+                map_invocation(rpc(400, name)),
+                TgError::NotAllowed,
+                "{name}"
+            );
         }
         assert_eq!(
             map_invocation(rpc(403, "CHAT_WRITE_FORBIDDEN")),

@@ -11,8 +11,8 @@ use tokio::sync::mpsc;
 use super::{FakeWhatsApp, Pairing, Sent, qr_payload};
 use crate::jid::{ChatJid, Phone};
 use crate::network::{
-    GroupEdit, GroupInfo, Outgoing, PairingEvent, WaError, WaEvent, WaMedia, WhatsAppFactory,
-    WhatsAppNetwork,
+    ContactPicture, GroupEdit, GroupInfo, Outgoing, PairingEvent, WaError, WaEvent, WaMedia,
+    WhatsAppFactory, WhatsAppNetwork,
 };
 
 #[async_trait]
@@ -273,6 +273,13 @@ impl WhatsAppNetwork for FakeDevice {
             .ok_or_else(|| WaError::Refused(format!("no group {group}")))
     }
 
+    async fn contact_picture(&self, phone: &Phone) -> Result<Option<ContactPicture>, WaError> {
+        self.account()?;
+        let mut world = self.wa.world();
+        world.picture_lookups += 1;
+        Ok(world.pictures.get(phone).cloned())
+    }
+
     async fn edit_group(&self, group: &ChatJid, edit: GroupEdit) -> Result<(), WaError> {
         let account = self.account()?;
         {
@@ -317,7 +324,8 @@ impl WhatsAppNetwork for FakeDevice {
             info.participants.retain(|p| p != member);
         }
         let (chat, member) = (group.clone(), member.clone());
-        self.wa.record(account, Sent::RemoveParticipant { chat, member });
+        self.wa
+            .record(account, Sent::RemoveParticipant { chat, member });
         Ok(())
     }
 

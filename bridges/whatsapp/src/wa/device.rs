@@ -9,21 +9,21 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use whatsapp_rust::bot::{Bot, BotHandle};
 use whatsapp_rust::download::DownloadParams;
+use whatsapp_rust::features::{GroupDescription, GroupSubject, PreviousDescription};
 use whatsapp_rust::pair_code::PairCodeOptions;
 use whatsapp_rust::send::RevokeType;
 use whatsapp_rust::store::SqliteStore;
 use whatsapp_rust::upload::{UploadOptions, UploadResponse};
 use whatsapp_rust::wacore::proto_helpers::MessageBuilderExt;
 use whatsapp_rust::waproto::whatsapp as wa;
-use whatsapp_rust::features::{GroupDescription, GroupSubject, PreviousDescription};
 use whatsapp_rust::{Client, Jid};
 
 use super::convert::{self, MediaHandle, group_info, jid_of, pn};
 use super::routing::{self, Routes};
 use crate::jid::{ChatJid, Phone};
 use crate::network::{
-    GroupEdit, GroupInfo, MediaKind, Outgoing, PairingEvent, WaError, WaEvent, WaMedia,
-    WhatsAppNetwork,
+    ContactPicture, GroupEdit, GroupInfo, MediaKind, Outgoing, PairingEvent, WaError, WaEvent,
+    WaMedia, WhatsAppNetwork,
 };
 
 /// One whatsapp-rust device.
@@ -337,13 +337,30 @@ impl WhatsAppNetwork for RealDevice {
         Ok(info)
     }
 
+    async fn contact_picture(&self, phone: &Phone) -> Result<Option<ContactPicture>, WaError> {
+        let client = self.client().await?;
+        let Some(pic) = client
+            .contacts()
+            .get_profile_picture(&pn(phone), false)
+            .await
+            .map_err(refused)?
+        else {
+            return Ok(None);
+        };
+        let data = fetch(&pic.url)
+            .await
+            .ok_or_else(|| WaError::Media("the picture did not download".into()))?;
+        Ok(Some(ContactPicture { id: pic.id, data }))
+    }
+
     async fn edit_group(&self, group: &ChatJid, edit: GroupEdit) -> Result<(), WaError> {
         let client = self.client().await?;
         let jid = group_jid(group)?;
         let groups = client.groups();
         match edit {
             GroupEdit::Subject(subject) => {
-                let subject = GroupSubject::new(subject).map_err(|e| WaError::Invalid(e.to_string()))?;
+                let subject =
+                    GroupSubject::new(subject).map_err(|e| WaError::Invalid(e.to_string()))?;
                 groups.set_subject(jid, subject).await
             }
             GroupEdit::Description(text) => {
@@ -400,16 +417,21 @@ impl WhatsAppNetwork for RealDevice {
     }
 }
 
-/// A group or contact picture, when it has one and it downloads.
+/// A group picture, when it has one and it downloads.
 async fn picture(client: &Client, jid: &Jid) -> Option<Bytes> {
-    use whatsapp_rust::wacore::net::{HttpClient, HttpRequest};
     let pic = client
         .contacts()
         .get_profile_picture(jid, false)
         .await
         .ok()??;
+    fetch(&pic.url).await
+}
+
+/// A picture from WhatsApp's media servers.
+async fn fetch(url: &str) -> Option<Bytes> {
+    use whatsapp_rust::wacore::net::{HttpClient, HttpRequest};
     let resp = whatsapp_rust::http::UreqHttpClient::new()
-        .execute(HttpRequest::get(pic.url))
+        .execute(HttpRequest::get(url.to_owned()))
         .await
         .ok()?;
     (resp.status_code == 200).then(|| Bytes::from(resp.body))

@@ -128,6 +128,12 @@ pub fn route(event: &Event) -> Routed {
             Some(chat) => Routed::GroupRefresh(chat),
             None => Routed::Ignore,
         },
+        // A group's new picture comes with the group's refresh; a contact's is looked up.
+        Event::PictureUpdate(u) => match (chat_of(&u.jid), phone_of(&u.jid, None)) {
+            (Some(group @ ChatJid::Group(_)), _) => Routed::GroupRefresh(group),
+            (_, Some(phone)) => Routed::Events(vec![WaEvent::PictureChanged { phone }]),
+            _ => Routed::Ignore,
+        },
         _ => Routed::Ignore,
     }
 }
@@ -267,6 +273,29 @@ mod tests {
                 phone: Phone::parse("4411111").unwrap(),
                 name: "Bobby".into()
             }])
+        );
+    }
+
+    #[test]
+    fn picture_updates_of_contacts_and_groups() {
+        use whatsapp_rust::wacore::types::events::PictureUpdate;
+        let update = |of: &str, removed: bool| {
+            Event::PictureUpdate(
+                PictureUpdate::builder()
+                    .jid(jid(of))
+                    .timestamp(whatsapp_rust::chrono::Utc::now())
+                    .removed(removed)
+                    .build(),
+            )
+        };
+        let contact = Routed::Events(vec![WaEvent::PictureChanged {
+            phone: Phone::parse("4411111").unwrap(),
+        }]);
+        assert_eq!(route(&update("4411111@s.whatsapp.net", false)), contact);
+        assert_eq!(route(&update("4411111@s.whatsapp.net", true)), contact);
+        assert_eq!(
+            route(&update("1203-1@g.us", false)),
+            Routed::GroupRefresh(ChatJid::Group("1203-1".into()))
         );
     }
 

@@ -39,7 +39,9 @@ mod tests {
         assert_eq!(participant_refusal(&[]), None);
         assert_eq!(
             participant_refusal(&[answer(Some("403"))]),
-            Some(WaError::Refused("only group admins can remove members".into()))
+            Some(WaError::Refused(
+                "only group admins can remove members".into()
+            ))
         );
         assert_eq!(
             participant_refusal(&[answer(Some("404"))]),
