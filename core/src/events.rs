@@ -282,6 +282,10 @@ pub enum MatrixEventKind {
     },
     /// The user joined or left the portal room.
     Membership { change: MembershipChange },
+    /// The user invited a ghost into a group portal: add that person to the remote chat. On
+    /// success the core joins the ghost; on failure (or [`Delivered::Ignored`]: the network
+    /// cannot add people) the ghost turns the invitation down with the reason.
+    GhostInvite { ghost: RemoteUserId },
     /// The user kicked or banned a ghost.
     GhostMembership {
         ghost: RemoteUserId,

@@ -1,7 +1,8 @@
 //! Matrix-side changes to a Telegram group portal, through a real Synapse with the fake
 //! Telegram: the room name and topic become the group's title and description, a kick or ban
-//! of a ghost removes that member (a ban keeps them out); what Telegram refuses comes back as
-//! a notice, and a private chat's room name stays on Matrix.
+//! of a ghost removes that member (a ban keeps them out), an invite of a ghost adds that person
+//! and the ghost joins; what Telegram refuses comes back as a notice (a refused invite is
+//! turned down by the ghost), and a private chat's room name stays on Matrix.
 
 mod telegram_common;
 
@@ -10,6 +11,7 @@ use ferrybridge_telegram::fake::Sent;
 use ferrybridge_telegram::network::{ChatEdit, ChatRef, TgError};
 use ferrybridge_tests::wait_until;
 use reqwest::Method;
+use ruma::UserId;
 use serde_json::json;
 use telegram_common::*;
 
@@ -80,6 +82,25 @@ async fn room_name_topic_and_kicks_reach_the_group() -> Result<()> {
     })
     .await?;
 
+    // Inviting Bob's ghost back adds Bob; his ghost joins.
+    alice
+        .invite(&room, &UserId::parse(ghost(&env, BOB))?)
+        .await?;
+    wait_sent(&world, |s| {
+        *s == Sent::AddMember {
+            chat: group,
+            user: BOB,
+        }
+    })
+    .await?;
+    alice
+        .wait_for(&room, T, |ev| {
+            ev["type"] == "m.room.member"
+                && ev["state_key"] == ghost(&env, BOB).as_str()
+                && ev["content"]["membership"] == "join"
+        })
+        .await?;
+
     // Telegram says no (not an admin): the sender is told, the room keeps what they set.
     world.refuse_sends(Some(TgError::NotAllowed));
     alice
@@ -87,6 +108,19 @@ async fn room_name_topic_and_kicks_reach_the_group() -> Result<()> {
         .await?;
     let notice = wait_notice(&alice, &room, "Your change was not delivered to Telegram").await?;
     assert!(notice.contains("does not allow you"), "{notice}");
+    // A refused invite: the ghost turns it down, with the reason.
+    let dave = user(6000, "Dave", "+4400000006", "dave");
+    world.add_user(dave);
+    let dave_ghost = ghost(&env, 6000);
+    alice.invite(&room, &UserId::parse(&dave_ghost)?).await?;
+    wait_notice(&alice, &room, "was not added on Telegram").await?;
+    alice
+        .wait_for(&room, T, |ev| {
+            ev["type"] == "m.room.member"
+                && ev["state_key"] == dave_ghost.as_str()
+                && ev["content"]["membership"] == "leave"
+        })
+        .await?;
     world.refuse_sends(None);
 
     // A private chat's room name is Alice's own business.

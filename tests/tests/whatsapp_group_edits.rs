@@ -1,12 +1,13 @@
 //! Matrix-side changes to a WhatsApp group portal, through a real Synapse with the fake
 //! WhatsApp: the room name and topic become the group's subject and description, a kick of a
-//! ghost removes that member; what WhatsApp refuses (only admins may) comes back as a notice.
+//! ghost removes that member, an invite of a ghost adds that person and the ghost joins; what
+//! WhatsApp refuses (only admins may) comes back as a notice, a refused invite is turned down.
 
 mod whatsapp_common;
 
 use anyhow::Result;
 use ferrybridge_tests::bot_chat::{bot_dm, command, is_notice_containing};
-use ferrybridge_tests::{BridgeEnv, text_body};
+use ferrybridge_tests::{BridgeEnv, text_body, wait_until};
 use ferrybridge_whatsapp::fake::Sent;
 use ferrybridge_whatsapp::jid::ChatJid;
 use ferrybridge_whatsapp::network::GroupEdit;
@@ -78,6 +79,36 @@ async fn room_name_topic_and_kicks_reach_the_group() -> Result<()> {
             .contains(&phone(BOB))
     );
 
+    // Inviting Carol's ghost adds Carol; her ghost joins.
+    let carol_ghost = format!("@whatsapp_442222222:{server}");
+    alice
+        .invite(&room, &ruma::UserId::parse(&carol_ghost)?)
+        .await?;
+    wait_sent(&wa, |s| {
+        *s == Sent::AddParticipant {
+            chat: group.clone(),
+            member: phone(CAROL),
+        }
+    })
+    .await?;
+    let is_member = |ghost: &str, membership: &str| {
+        let (ghost, membership) = (ghost.to_owned(), membership.to_owned());
+        move |ev: &serde_json::Value| {
+            ev["type"] == "m.room.member"
+                && ev["state_key"] == ghost.as_str()
+                && ev["content"]["membership"] == membership.as_str()
+        }
+    };
+    alice
+        .wait_for(&room, T, is_member(&carol_ghost, "join"))
+        .await?;
+    assert!(
+        wa.group(&group)
+            .expect("group")
+            .participants
+            .contains(&phone(CAROL))
+    );
+
     // Only admins may change this one: the sender is told why.
     wa.admins_only(&group);
     alice
@@ -93,5 +124,23 @@ async fn room_name_topic_and_kicks_reach_the_group() -> Result<()> {
         "{notice}"
     );
     assert_eq!(wa.group(&group).expect("group").subject, "Office picnic");
+    // Bob cannot be added back either: his ghost turns the invitation down.
+    alice
+        .invite(&room, &ruma::UserId::parse(&bob_ghost)?)
+        .await?;
+    alice
+        .wait_for(&room, T, |ev| {
+            is_notice_containing(ev, "was not added on WhatsApp")
+                && text_body(ev).is_some_and(|b| b.contains("only group admins"))
+        })
+        .await?;
+    // (He left once already, when kicked: his membership now says whether he turned it down.)
+    wait_until(T, || async {
+        alice
+            .get_state(&room, "m.room.member", &bob_ghost)
+            .await
+            .is_ok_and(|m| m["membership"] == "leave")
+    })
+    .await?;
     Ok(())
 }

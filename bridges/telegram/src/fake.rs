@@ -74,6 +74,10 @@ pub enum Sent {
         user: i64,
         ban: bool,
     },
+    AddMember {
+        chat: ChatRef,
+        user: i64,
+    },
 }
 
 #[derive(Default)]

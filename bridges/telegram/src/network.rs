@@ -407,6 +407,8 @@ pub trait TelegramNetwork: Send + Sync {
     async fn edit_chat(&self, chat: ChatRef, edit: ChatEdit) -> Result<(), TgError>;
     /// Removes `user` from a group (a Matrix kick of their ghost); `ban` keeps them out.
     async fn remove_member(&self, chat: ChatRef, user: i64, ban: bool) -> Result<(), TgError>;
+    /// Adds `user` to a group (a Matrix invite of their ghost); already in it is no error.
+    async fn add_member(&self, chat: ChatRef, user: i64) -> Result<(), TgError>;
     /// A chat's messages for backfill, oldest first: the newest `limit` of them, or of those
     /// with an ID above `after` (what came after a message the portal holds). Service messages
     /// (joins, title changes) are left out: they are not history the core posts.

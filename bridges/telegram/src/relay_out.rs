@@ -139,6 +139,17 @@ pub async fn deliver(
             }
             Ok(Delivered::Untracked)
         }
+        MatrixEventKind::GhostInvite { ghost } => {
+            let user: i64 = ghost
+                .as_str()
+                .parse()
+                .map_err(|_| DeliveryError::permanent("not a Telegram user"))?;
+            bridge
+                .call(net.add_member(chat, user))
+                .await
+                .map_err(refused)?;
+            Ok(Delivered::Untracked)
+        }
         MatrixEventKind::GhostMembership { ghost, change } => {
             let ban = match change {
                 MembershipChange::Kick { .. } => false,

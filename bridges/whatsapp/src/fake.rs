@@ -58,6 +58,10 @@ pub enum Sent {
         chat: ChatJid,
         member: Phone,
     },
+    AddParticipant {
+        chat: ChatJid,
+        member: Phone,
+    },
 }
 
 /// A [`Sent`] with the account that sent it and the ID it got.

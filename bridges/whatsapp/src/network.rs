@@ -305,6 +305,8 @@ pub trait WhatsAppNetwork: Send + Sync {
     async fn edit_group(&self, group: &ChatJid, edit: GroupEdit) -> Result<(), WaError>;
     /// Removes a member from a group (a Matrix kick or ban of their ghost).
     async fn remove_participant(&self, group: &ChatJid, member: &Phone) -> Result<(), WaError>;
+    /// Adds someone to a group (a Matrix invite of their ghost); already in it is no error.
+    async fn add_participant(&self, group: &ChatJid, member: &Phone) -> Result<(), WaError>;
     /// Downloads (and decrypts) an attachment, refused with [`WaError::TooLarge`] past `cap`
     /// (counted while reading, whatever size was announced).
     async fn download(

@@ -116,6 +116,13 @@ pub async fn deliver(
             }
             Ok(Delivered::Untracked)
         }
+        MatrixEventKind::GhostInvite { ghost } if matches!(chat, ChatJid::Group(_)) => {
+            let member = Phone::from_remote(&ghost).map_err(|e| DeliveryError::permanent(e.0))?;
+            net.add_participant(&chat, &member)
+                .await
+                .map_err(delivery_error)?;
+            Ok(Delivered::Untracked)
+        }
         MatrixEventKind::GhostMembership {
             ghost,
             change: MembershipChange::Kick { .. } | MembershipChange::Ban { .. },

@@ -209,6 +209,8 @@ pub async fn handle(
             send(m.into());
             return Ok(Delivered::Ignored);
         }
+        // A MUC occupant joins by themselves: nothing to add them with.
+        MatrixEventKind::GhostInvite { .. } => return Ok(Delivered::Ignored),
         MatrixEventKind::GhostMembership { ghost, change } => {
             let Some(room) = muc_room else {
                 return Ok(Delivered::Ignored);

@@ -1,31 +1,100 @@
-//! Membership events that concern the bot or a ghost: invites open management rooms and DMs;
-//! kicks of ghosts in portals go to the network.
+//! Membership events that concern the bot or a ghost: invites open management rooms and DMs,
+//! invites of ghosts into group portals add people to the remote chat; kicks of ghosts in
+//! portals go to the network.
 
 use ruma::{OwnedRoomId, OwnedUserId};
 
-use super::{RawEvent, Router};
+use super::portal_events::Retry;
+use super::{Handled, RawEvent, Router};
+use crate::events::{Delivered, MatrixEvent, MatrixEventKind};
 use crate::ids::PortalKind;
 use crate::portal::Portal;
 use crate::seam::PermissionLevel;
 
 impl Router {
+    /// Handles a membership change of the bot or a ghost; a kick or invite interrupted by
+    /// shutdown is parked in the inbox like any event.
     pub(super) async fn ours_membership(
         &self,
         event: &RawEvent,
         target: &OwnedUserId,
         portal: Option<&Portal>,
-    ) {
+    ) -> Handled {
         let membership = event.membership().unwrap_or_default();
         let is_bot = target.as_str() == self.host.matrix().bot().as_str();
         match (membership, is_bot, portal) {
             ("invite", true, _) => self.bot_invited(event).await,
             ("invite", false, None) => self.ghost_invited(event, target).await,
+            ("invite", false, Some(portal)) if event.sender != *target => {
+                return self.ghost_added(event, target, portal).await;
+            }
             ("leave" | "ban", false, Some(portal)) if event.sender != *target => {
                 // A kick of a ghost is not a message: nothing to record.
-                let _ = self.portal_event(event.clone(), portal.clone()).await;
+                return match self.portal_event(event.clone(), portal.clone()).await {
+                    Handled::Parked => Handled::Parked,
+                    _ => Handled::Done(None),
+                };
             }
             _ => {}
         }
+        Handled::Done(None)
+    }
+
+    /// A member invited a ghost into a portal: the network adds that person to the remote
+    /// chat, where the sender may. The ghost joins once it is done and otherwise turns the
+    /// invitation down, the sender told why: no invitation is left hanging.
+    async fn ghost_added(
+        &self,
+        event: &RawEvent,
+        ghost_id: &OwnedUserId,
+        portal: &Portal,
+    ) -> Handled {
+        let Some(remote) = self.host.ghosts().remote_of(ghost_id) else {
+            return Handled::Done(None);
+        };
+        let room = &event.room_id;
+        let network = self.host.network_name();
+        let outcome = if portal.row.kind == PortalKind::Dm {
+            Err("a private chat cannot take more people".to_owned())
+        } else if self.host.permissions().level_of(&event.sender) < PermissionLevel::User {
+            Err("you are not allowed to use this bridge".to_owned())
+        } else {
+            let invite = MatrixEvent {
+                event_id: event.event_id.clone(),
+                sender: event.sender.clone(),
+                kind: MatrixEventKind::GhostInvite {
+                    ghost: remote.clone(),
+                },
+                sent_at: event.origin_server_ts,
+                maybe_delivered: event.replayed,
+            };
+            match self.handle_with_retry(portal, invite).await {
+                Ok(Delivered::Ignored) => {
+                    Err(format!("{network} people cannot be added from Matrix"))
+                }
+                Ok(_) => Ok(()),
+                Err(Retry::Parked) => return Handled::Parked,
+                Err(Retry::Failed(e)) => Err(e.reason),
+            }
+        };
+        let ghost = self.host.matrix().as_user(ghost_id);
+        match outcome {
+            Ok(()) => {
+                let joined = match self.host.ghosts().ensure(&remote).await {
+                    Ok(_) => ghost.join(room).await.map(drop).map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Err(e) = joined {
+                    tracing::warn!(%room, ghost = %ghost_id, error = %e, "added ghost could not join");
+                }
+            }
+            Err(reason) => {
+                let text = format!("⚠️ {ghost_id} was not added on {network}: {reason}");
+                self.tell_sender(event, &text).await;
+                let _ = ghost.leave(room, Some(&reason)).await;
+            }
+        }
+        Handled::Done(None)
     }
 
     /// The bot was invited: a DM becomes the sender's management room; other rooms are joined

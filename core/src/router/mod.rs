@@ -167,8 +167,7 @@ impl Router {
         if event.kind == "m.room.member" {
             if let Some(target) = event.state_user() {
                 if self.is_ours(&target) {
-                    self.ours_membership(&event, &target, portal.as_ref()).await;
-                    return Handled::Done(None);
+                    return self.ours_membership(&event, &target, portal.as_ref()).await;
                 }
             }
         }

@@ -30,7 +30,7 @@ enum Delivery {
 pub(crate) type Verdict = futures::future::BoxFuture<'static, Option<RemoteMessageId>>;
 
 /// Why [`Router::handle_with_retry`] gave up.
-enum Retry {
+pub(super) enum Retry {
     Failed(DeliveryError),
     Parked,
 }
@@ -284,7 +284,7 @@ impl Router {
     /// the one backoff policy for `limits.delivery_retry_secs` before it counts as failed, so
     /// events replayed at start-up wait for their connection instead of becoming notices.
     /// Shutdown stops the retrying and parks the event in the inbox.
-    async fn handle_with_retry(
+    pub(super) async fn handle_with_retry(
         &self,
         portal: &Portal,
         event: MatrixEvent,

@@ -345,6 +345,26 @@ impl TelegramNetwork for FakeClient {
         Ok(())
     }
 
+    async fn add_member(&self, chat: ChatRef, user: i64) -> Result<(), TgError> {
+        if chat.kind == ChatKind::User {
+            return Err(TgError::NotAllowed);
+        }
+        let who = self
+            .world
+            .w()
+            .users
+            .get(&user)
+            .cloned()
+            .ok_or(TgError::NotFound)?;
+        self.send(Sent::AddMember { chat, user })?;
+        if let Some(c) = self.world.w().chats.get_mut(&chat)
+            && !c.members.iter().any(|m| m.id == user)
+        {
+            c.members.push(who);
+        }
+        Ok(())
+    }
+
     async fn history(
         &self,
         chat: ChatRef,

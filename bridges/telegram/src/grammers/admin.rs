@@ -1,6 +1,6 @@
 //! Group changes made on Matrix: the portal room's name and topic become the group's title and
-//! description, a kick or ban of a ghost removes that member. Telegram says no when the account
-//! is not an admin with that right; the sender then sees why.
+//! description, an invite of a ghost adds that person, a kick or ban removes them. Telegram says
+//! no when the account lacks the right; the sender then sees why.
 
 use grammers_session::types::{PeerKind, PeerRef};
 use grammers_tl_types as tl;
@@ -79,4 +79,81 @@ pub(super) async fn remove_member(
         client.client.kick_participant(group, member).await
     };
     removed.map_err(map_invocation)
+}
+
+/// Adds `user` to a group. Someone already in it counts as added; someone whose privacy
+/// settings keep them out is an error that says so.
+pub(super) async fn add_member(
+    client: &GrammersClient,
+    chat: ChatRef,
+    user: i64,
+) -> Result<(), TgError> {
+    let group = client.peer(chat).await?;
+    let member: PeerRef = client.peer(ChatRef::user(user)).await?;
+    let invited = match group.id.kind() {
+        PeerKind::User => return Err(TgError::NotAllowed),
+        PeerKind::Chat => {
+            client
+                .client
+                .invoke(&tl::functions::messages::AddChatUser {
+                    chat_id: group.into(),
+                    user_id: member.into(),
+                    fwd_limit: 0,
+                })
+                .await
+        }
+        PeerKind::Channel => {
+            client
+                .client
+                .invoke(&tl::functions::channels::InviteToChannel {
+                    channel: group.into(),
+                    users: vec![member.into()],
+                })
+                .await
+        }
+    };
+    match invited {
+        Ok(tl::enums::messages::InvitedUsers::Users(u)) => added(&u),
+        Err(grammers_mtsender::InvocationError::Rpc(rpc))
+            if rpc.name == "USER_ALREADY_PARTICIPANT" =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(map_invocation(e)),
+    }
+}
+
+/// Whether Telegram added everyone asked for (privacy settings may keep a person out).
+fn added(invited: &tl::types::messages::InvitedUsers) -> Result<(), TgError> {
+    if invited.missing_invitees.is_empty() {
+        Ok(())
+    } else {
+        Err(TgError::Other(
+            "their privacy settings do not let others add them to groups; send them an invite link"
+                .into(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invitees_kept_out_by_privacy_are_an_error() {
+        let answer = |missing: Vec<tl::enums::MissingInvitee>| tl::types::messages::InvitedUsers {
+            updates: tl::types::UpdatesTooLong {}.into(),
+            missing_invitees: missing,
+        };
+        assert_eq!(added(&answer(vec![])), Ok(()));
+        let kept_out = tl::types::MissingInvitee {
+            premium_would_allow_invite: false,
+            premium_required_for_pm: false,
+            user_id: 2000,
+        };
+        assert!(matches!(
+            added(&answer(vec![kept_out.into()])),
+            Err(TgError::Other(why)) if why.contains("privacy")
+        ));
+    }
 }

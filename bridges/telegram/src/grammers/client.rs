@@ -528,6 +528,10 @@ impl TelegramNetwork for GrammersClient {
         super::admin::remove_member(self, chat, user, ban).await
     }
 
+    async fn add_member(&self, chat: ChatRef, user: i64) -> Result<(), TgError> {
+        super::admin::add_member(self, chat, user).await
+    }
+
     async fn history(
         &self,
         chat: ChatRef,

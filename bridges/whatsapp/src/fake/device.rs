@@ -329,6 +329,30 @@ impl WhatsAppNetwork for FakeDevice {
         Ok(())
     }
 
+    async fn add_participant(&self, group: &ChatJid, member: &Phone) -> Result<(), WaError> {
+        let account = self.account()?;
+        {
+            let mut world = self.wa.world();
+            if world.admins_only.contains(group) {
+                return Err(WaError::Refused("only group admins can add members".into()));
+            }
+            if !world.registered.contains_key(member) {
+                return Err(WaError::Refused(format!("{member} is not on WhatsApp")));
+            }
+            let info = world
+                .groups
+                .get_mut(group)
+                .ok_or_else(|| WaError::Refused(format!("no group {group}")))?;
+            if !info.participants.contains(member) {
+                info.participants.push(member.clone());
+            }
+        }
+        let (chat, member) = (group.clone(), member.clone());
+        self.wa
+            .record(account, Sent::AddParticipant { chat, member });
+        Ok(())
+    }
+
     async fn download(
         &self,
         media: &WaMedia,

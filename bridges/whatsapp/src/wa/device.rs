@@ -387,6 +387,16 @@ impl WhatsAppNetwork for RealDevice {
         convert::participant_refusal(&answers).map_or(Ok(()), Err)
     }
 
+    async fn add_participant(&self, group: &ChatJid, member: &Phone) -> Result<(), WaError> {
+        let client = self.client().await?;
+        let answers = client
+            .groups()
+            .add_participants(group_jid(group)?, &[pn(member)])
+            .await
+            .map_err(refused)?;
+        convert::addition_refusal(&answers).map_or(Ok(()), Err)
+    }
+
     async fn download(
         &self,
         media: &WaMedia,

@@ -17,6 +17,23 @@ pub fn participant_refusal(answers: &[ParticipantChangeResponse]) -> Option<WaEr
     Some(WaError::Refused(why))
 }
 
+/// Why WhatsApp did not add a member (`None`: added, or already in the group).
+pub fn addition_refusal(answers: &[ParticipantChangeResponse]) -> Option<WaError> {
+    let code = answers.iter().find_map(|a| a.error.as_deref())?;
+    let why = match code {
+        "409" => return None,
+        "401" => "only group admins can add members".to_owned(),
+        // WhatsApp answers with an invite request instead: their privacy settings.
+        "403" => {
+            "their privacy settings do not let others add them; send them an invite link".to_owned()
+        }
+        "408" => "they left the group recently and cannot be added back yet".to_owned(),
+        "500" => "the group is full".to_owned(),
+        other => format!("WhatsApp answered {other}"),
+    };
+    Some(WaError::Refused(why))
+}
+
 #[cfg(test)]
 mod tests {
     use whatsapp_rust::NodeBuilder;
@@ -50,6 +67,20 @@ mod tests {
         assert_eq!(
             participant_refusal(&[answer(Some("500"))]),
             Some(WaError::Refused("WhatsApp answered 500".into()))
+        );
+    }
+
+    #[test]
+    fn additions_refused_say_why_and_members_already_in_are_added() {
+        assert_eq!(addition_refusal(&[answer(None)]), None);
+        assert_eq!(addition_refusal(&[answer(Some("409"))]), None);
+        assert!(matches!(
+            addition_refusal(&[answer(Some("403"))]),
+            Some(WaError::Refused(why)) if why.contains("privacy")
+        ));
+        assert_eq!(
+            addition_refusal(&[answer(Some("401"))]),
+            Some(WaError::Refused("only group admins can add members".into()))
         );
     }
 }

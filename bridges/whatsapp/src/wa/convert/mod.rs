@@ -9,7 +9,7 @@ mod outbound;
 mod received;
 
 pub use events::{Routed, chat_of, group_info, phone_of, route};
-pub use groups::participant_refusal;
+pub use groups::{addition_refusal, participant_refusal};
 pub use history::{history, web_message};
 pub(crate) use outbound::{jid_of, location, media_message, pn, reaction, text};
 pub use received::{MediaHandle, body, media_type, message};
