@@ -85,7 +85,7 @@ pub async fn run(net: Arc<IrcNetwork>, bot: Conn, mut rx: mpsc::UnboundedReceive
         .await;
     while let Some(event) = rx.recv().await {
         match event {
-            ConnEvent::Message(msg) => handle(&net, &bot, msg).await,
+            ConnEvent::Message(msg) => handle(&net, &bot, *msg).await,
             ConnEvent::Registered { nick } => {
                 tracing::info!(network = %net.name, %nick, "bridge bot connected to IRC");
                 host.report_state(None, &net.name, ConnectionState::Connected)

@@ -17,6 +17,17 @@ pub const KEEPALIVE: &str = "PING :ferrybridge-keepalive";
 
 /// A boxed reader so plain TCP and TLS look alike.
 pub type Reader = BufReader<Box<dyn AsyncRead + Send + Unpin>>;
+
+/// The read buffer of each connection. Most IRC lines are far shorter (a longer one is read in
+/// several fills, see [`read_line`]); tokio's default of 8 KiB, kept by every idle puppet, was
+/// a large part of a puppet connection's memory.
+const READ_BUFFER: usize = 1024;
+
+/// A connection's buffered reader ([`READ_BUFFER`] bytes).
+pub fn reader(r: impl AsyncRead + Send + Unpin + 'static) -> Reader {
+    BufReader::with_capacity(READ_BUFFER, Box::new(r))
+}
+
 /// A boxed writer so plain TCP and TLS look alike.
 pub type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
@@ -36,7 +47,7 @@ pub async fn connect(
         return tls(stream, &server.address, ca_file, client_cert).await;
     }
     let (r, w) = stream.into_split();
-    Ok((BufReader::new(Box::new(r)), Box::new(w)))
+    Ok((reader(r), Box::new(w)))
 }
 
 /// The certificates in a PEM file (at least one), for `tls_ca_file`.
@@ -92,7 +103,7 @@ async fn tls(
         .connect(name, stream)
         .await?;
     let (r, w) = tokio::io::split(tls);
-    Ok((BufReader::new(Box::new(r)), Box::new(w)))
+    Ok((reader(r), Box::new(w)))
 }
 
 /// Reads one line (without CRLF); `Ok(None)` at EOF. Lines over the limit are read to their end
@@ -132,7 +143,8 @@ pub async fn writer_task(
 ) {
     /// Flush once a batch is this big.
     const BATCH_BYTES: usize = 16 * 1024;
-    let mut buf: Vec<u8> = Vec::with_capacity(1024);
+    // Allocated at the first write, not by every idle connection up front.
+    let mut buf: Vec<u8> = Vec::new();
     let mut count = 0u64;
     while let Some(first) = lines.recv().await {
         let mut next = Some(first);

@@ -99,8 +99,9 @@ impl std::fmt::Debug for Pooled {
 pub enum ConnEvent {
     /// Registered (001) under this nick.
     Registered { nick: String },
-    /// A line no pending request claimed.
-    Message(Message),
+    /// A line no pending request claimed. Boxed: each connection's event channel allocates
+    /// its first block of 32 events up front, and an unboxed line made that 7.5 KiB.
+    Message(Box<Message>),
     /// A connection-level failure (SASL refused, nick refused, banned, …).
     Failure(IrcFailure),
     /// Our nick changed.

@@ -452,7 +452,7 @@ impl<'a> Session<'a> {
             self.track_self(&msg);
         }
         if !self.offer_to_waiters(&msg, &before) && !self.is_own_echo(&msg, &before) {
-            self.event(ConnEvent::Message(msg));
+            self.event(ConnEvent::Message(Box::new(msg)));
         }
         None
     }

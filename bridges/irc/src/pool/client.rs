@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use ferrybridge_core::tasks::Tasks;
 use redis::aio::MultiplexedConnection;
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -259,7 +259,7 @@ impl PoolClient {
             }
         }
         Attached {
-            reader: BufReader::new(Box::new(r)),
+            reader: io::reader(r),
             writer: Box::new(w),
             resumed,
         }
@@ -274,7 +274,7 @@ impl PoolClient {
         mut events: mpsc::UnboundedReceiver<Event>,
     ) {
         let (r, mut w) = tokio::io::split(stream);
-        let mut reader: Reader = BufReader::new(Box::new(r));
+        let mut reader: Reader = io::reader(r);
         let mut buf = Vec::with_capacity(512);
         let (mut inbound, mut outbound) = (true, true);
         while inbound || outbound {
