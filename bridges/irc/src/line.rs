@@ -52,6 +52,19 @@ pub fn is_channel_chatter(raw: &[u8]) -> bool {
             .is_some_and(|t| t.first().is_some_and(|c| b"#&+!".contains(c)))
 }
 
+/// The server's greeting after registration that nothing in the bridge reads: host and
+/// version (002-004), user counts (250-255, 265, 266) and the message of the day (372, 375,
+/// 376, 422). Dropped before parsing: some 30 lines per registration that would otherwise be
+/// parsed and queued for the connection's owner, who ignores them (at a reconnect storm's
+/// peak they were most of the heap).
+pub fn is_server_banner(raw: &[u8]) -> bool {
+    const BANNER: &[&[u8]] = &[
+        b"002", b"003", b"004", b"250", b"251", b"252", b"253", b"254", b"255", b"265", b"266",
+        b"372", b"375", b"376", b"422",
+    ];
+    BANNER.contains(&command_word(raw))
+}
+
 /// The command word of a raw line (after tags and source).
 pub fn command_word(raw: &[u8]) -> &[u8] {
     let mut words = raw.split(|&b| b == b' ').filter(|w| !w.is_empty());
@@ -134,6 +147,13 @@ mod tests {
     #[test]
     fn channel_chatter_is_recognised_without_parsing() {
         assert!(is_channel_chatter(b":bob!b@h PRIVMSG #chan :hi"));
+        assert!(is_server_banner(b":irc.test 372 me :- welcome"));
+        assert!(is_server_banner(b"@time=x :irc.test 376 me :End of /MOTD"));
+        assert!(!is_server_banner(b":irc.test 001 me :Welcome"));
+        assert!(!is_server_banner(
+            b":irc.test 005 me CHANMODES=b :are supported"
+        ));
+        assert!(!is_server_banner(b":bob!b@h PRIVMSG me :372"));
         assert!(is_channel_chatter(b"@time=x :bob!b@h NOTICE &local :hi"));
         assert!(is_channel_chatter(b"@+typing=active :bob!b@h TAGMSG #chan"));
         assert!(!is_channel_chatter(b"@+typing=active :bob!b@h TAGMSG me"));

@@ -23,8 +23,11 @@ use super::{Auth, Cmd, ConnConfig, ConnEvent, Shared, Step, Waiter};
 use crate::backoff::{Backoff, ConnectLimiter};
 use crate::flood::FloodControl;
 use crate::ids::fold;
-use crate::line::{is_channel_chatter, parse_line};
+use crate::line::{is_channel_chatter, is_server_banner, parse_line};
 use crate::nick::{DEFAULT_NICKLEN, alternatives};
+
+/// Nicks tried during registration before giving up.
+const MAX_ALTERNATIVES: usize = 50;
 use crate::numerics::IrcFailure;
 
 /// How long registration may take before the attempt counts as failed.
@@ -145,7 +148,10 @@ struct Session<'a> {
     waiters: Vec<Waiter>,
     registered: bool,
     nick: String,
-    alternatives: Vec<String>,
+    /// The nick registration started with, and how many of its alternatives were tried
+    /// (made one at a time: most connections never need one).
+    first_nick: String,
+    alternatives_tried: usize,
     sasl_done: bool,
     /// IRCv3 capability negotiation (see `ircv3`).
     caps: super::caps::Negotiation,
@@ -175,8 +181,6 @@ impl<'a> Session<'a> {
                 st.desired_nick.clone()
             }
         };
-        let mut alts: Vec<String> = alternatives(&nick, DEFAULT_NICKLEN).take(50).collect();
-        alts.reverse();
         ircv3::reset(shared);
         let sasl = config.auth.as_ref().and_then(Auth::sasl_mechanism);
         Self {
@@ -186,8 +190,9 @@ impl<'a> Session<'a> {
             out,
             waiters: Vec::new(),
             registered: false,
+            first_nick: nick.clone(),
             nick,
-            alternatives: alts,
+            alternatives_tried: 0,
             sasl_done: false,
             caps: ircv3::negotiation(config.channel_messages, sasl),
         }
@@ -255,9 +260,10 @@ impl<'a> Session<'a> {
                     Ok(Some(())) => {
                         last_seen = Instant::now();
                         pinged = false;
-                        if !self.config.channel_messages
-                            && is_channel_chatter(&buf)
-                            && !self.may_be_own_echo(&buf)
+                        if is_server_banner(&buf)
+                            || (!self.config.channel_messages
+                                && is_channel_chatter(&buf)
+                                && !self.may_be_own_echo(&buf))
                         {
                             continue;
                         }
@@ -423,7 +429,7 @@ impl<'a> Session<'a> {
                     return None;
                 }
                 432 | 433 | 436 | 437 if !self.registered => {
-                    match self.alternatives.pop() {
+                    match self.next_alternative() {
                         Some(alt) => {
                             self.nick = alt.clone();
                             self.send(format!("NICK {alt}"));
@@ -455,6 +461,17 @@ impl<'a> Session<'a> {
             self.event(ConnEvent::Message(Box::new(msg)));
         }
         None
+    }
+
+    /// The next nick to try when the server refuses ours during registration (at most
+    /// [`MAX_ALTERNATIVES`]).
+    fn next_alternative(&mut self) -> Option<String> {
+        if self.alternatives_tried >= MAX_ALTERNATIVES {
+            return None;
+        }
+        let alt = alternatives(&self.first_nick, DEFAULT_NICKLEN).nth(self.alternatives_tried)?;
+        self.alternatives_tried += 1;
+        Some(alt)
     }
 
     fn on_registered(&mut self, nick: String) {
