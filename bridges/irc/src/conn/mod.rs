@@ -136,10 +136,12 @@ pub(crate) struct Waiter {
     refusable: bool,
 }
 
+/// What the owner asks of the connection task. Kept small (the waiter boxed): every
+/// connection's command channel allocates a block of 32 commands when it is made.
 pub(crate) enum Cmd {
     Send {
         lines: Vec<String>,
-        waiter: Option<Waiter>,
+        waiter: Option<Box<Waiter>>,
     },
     Quit(String),
     Reconnect(Option<Box<ConnConfig>>),
@@ -346,7 +348,7 @@ impl Conn {
             .cmd
             .send(Cmd::Send {
                 lines,
-                waiter: Some(waiter),
+                waiter: Some(Box::new(waiter)),
             })
             .is_ok();
         let shared = self.shared.clone();

@@ -317,7 +317,7 @@ impl<'a> Session<'a> {
                                 let _ = w.tx.send(Err(f));
                                 continue;
                             }
-                            self.waiters.push(w);
+                            self.waiters.push(*w);
                         }
                         for l in lines { self.send(l); }
                     }

@@ -225,9 +225,10 @@ async fn sasl_external_answers_the_challenge_with_plus_and_registers_with_the_id
     tasks.shutdown(Duration::from_secs(1)).await;
 }
 
-/// Every connection's event channel allocates a block of 32 events when it is made: a big
-/// event makes every idle puppet bigger (an unboxed line made the block 7.5 KiB).
+/// Every connection's event and command channels allocate a block of 32 items when they are
+/// made: a big item makes every idle puppet bigger (an unboxed line made the block 7.5 KiB).
 #[test]
-fn connection_events_stay_small() {
+fn connection_events_and_commands_stay_small() {
     assert!(std::mem::size_of::<super::ConnEvent>() <= 64);
+    assert!(std::mem::size_of::<super::Cmd>() <= 32);
 }
