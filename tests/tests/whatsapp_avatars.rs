@@ -5,8 +5,7 @@
 mod whatsapp_common;
 
 use anyhow::{Context, Result};
-use ferrybridge_tests::bot_chat::bot_dm;
-use ferrybridge_tests::{BridgeEnv, TestUser, text_body, wait_until};
+use ferrybridge_tests::{TestUser, text_body, wait_until};
 use ferrybridge_whatsapp::jid::ChatJid;
 use ferrybridge_whatsapp::network::{ContactPicture, WaEvent};
 use ruma::UserId;
@@ -42,12 +41,8 @@ async fn ghosts_get_contact_pictures_and_follow_their_changes() -> Result<()> {
     let me = phone(ME);
     let bob = phone(BOB);
     wa.set_picture(&bob, picture("P1", b"\xff\xd8\xffbob one"));
-    let mut env =
-        BridgeEnv::start(&yaml(sessions.path()), None, bridge(sessions.path(), &wa)).await?;
+    let (mut env, alice, _dm) = logged_in(&wa, sessions.path()).await?;
     let server = env.synapse.server_name().to_owned();
-    let alice = env.user("alice").await?;
-    let dm = bot_dm(&env, &alice).await?;
-    qr_login(&wa, &alice, &dm).await?;
     let ghost = UserId::parse(format!("@whatsapp_441111111:{server}"))?;
     let chat = ChatJid::Direct(bob.clone());
 

@@ -6,8 +6,6 @@
 mod whatsapp_common;
 
 use anyhow::{Context, Result};
-use ferrybridge_tests::BridgeEnv;
-use ferrybridge_tests::bot_chat::bot_dm;
 use ferrybridge_tests::{TestUser, text_body, wait_until};
 use ferrybridge_whatsapp::jid::ChatJid;
 use ferrybridge_whatsapp::network::{WaEvent, WaMessage};
@@ -79,11 +77,7 @@ async fn timed_messages_are_redacted_when_they_expire_also_across_a_restart() ->
     let sessions = tempfile::tempdir()?;
     let wa = world();
     let me = phone(ME);
-    let mut env =
-        BridgeEnv::start(&yaml(sessions.path()), None, bridge(sessions.path(), &wa)).await?;
-    let alice = env.user("alice").await?;
-    let dm = bot_dm(&env, &alice).await?;
-    qr_login(&wa, &alice, &dm).await?;
+    let (mut env, alice, _dm) = logged_in(&wa, sessions.path()).await?;
 
     // A message without a timer opens the portal and stays; one with a 3 s timer goes.
     assert!(wa.inject(&me, from_bob("K1", "kept", None)).await);

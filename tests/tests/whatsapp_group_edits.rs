@@ -6,8 +6,8 @@
 mod whatsapp_common;
 
 use anyhow::Result;
-use ferrybridge_tests::bot_chat::{bot_dm, command, is_notice_containing};
-use ferrybridge_tests::{BridgeEnv, text_body, wait_until};
+use ferrybridge_tests::bot_chat::{command, is_notice_containing};
+use ferrybridge_tests::{text_body, wait_until};
 use ferrybridge_whatsapp::fake::Sent;
 use ferrybridge_whatsapp::jid::ChatJid;
 use ferrybridge_whatsapp::network::GroupEdit;
@@ -19,11 +19,8 @@ use whatsapp_common::*;
 async fn room_name_topic_and_kicks_reach_the_group() -> Result<()> {
     let sessions = tempfile::tempdir()?;
     let wa = world();
-    let env = BridgeEnv::start(&yaml(sessions.path()), None, bridge(sessions.path(), &wa)).await?;
+    let (env, alice, dm) = logged_in(&wa, sessions.path()).await?;
     let server = env.synapse.server_name().to_owned();
-    let alice = env.user("alice").await?;
-    let dm = bot_dm(&env, &alice).await?;
-    qr_login(&wa, &alice, &dm).await?;
     let opened = command(&alice, &dm, "open 1203-1").await?;
     assert!(
         opened.starts_with("Invited you to Office party"),

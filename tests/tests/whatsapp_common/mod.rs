@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use ferrybridge_tests::bot_chat::is_notice_containing;
-use ferrybridge_tests::{Builder, TestUser};
+use ferrybridge_tests::bot_chat::{self, is_notice_containing};
+use ferrybridge_tests::{BridgeEnv, Builder, TestUser};
 use ferrybridge_whatsapp::fake::{FakeWhatsApp, Sent};
 use ferrybridge_whatsapp::jid::{ChatJid, Phone};
 use ferrybridge_whatsapp::network::{GroupInfo, WaEvent, WaMessage, WaMessageBody};
@@ -63,6 +63,19 @@ pub fn world() -> FakeWhatsApp {
         });
     }
     wa
+}
+
+/// A bridge on `wa` (sessions in `sessions`) with Alice logged in by QR code: the running
+/// environment, Alice, and her DM with the bot.
+pub async fn logged_in(
+    wa: &FakeWhatsApp,
+    sessions: &std::path::Path,
+) -> Result<(BridgeEnv<WhatsAppBridge>, TestUser, OwnedRoomId)> {
+    let env = BridgeEnv::start(&yaml(sessions), None, bridge(sessions, wa)).await?;
+    let alice = env.user("alice").await?;
+    let dm = bot_chat::bot_dm(&env, &alice).await?;
+    qr_login(wa, &alice, &dm).await?;
+    Ok((env, alice, dm))
 }
 
 /// The whole QR login dialogue: the code, its rotation, the scan, and the image's removal.

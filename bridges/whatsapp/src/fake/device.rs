@@ -284,15 +284,7 @@ impl WhatsAppNetwork for FakeDevice {
         let account = self.account()?;
         {
             let mut world = self.wa.world();
-            if world.admins_only.contains(group) {
-                return Err(WaError::Refused(
-                    "only group admins can change the group info".into(),
-                ));
-            }
-            let info = world
-                .groups
-                .get_mut(group)
-                .ok_or_else(|| WaError::Refused(format!("no group {group}")))?;
+            let info = as_admin(&mut world, group, "change the group info")?;
             match &edit {
                 GroupEdit::Subject(s) => info.subject = s.clone(),
                 GroupEdit::Description(d) => {
@@ -309,15 +301,7 @@ impl WhatsAppNetwork for FakeDevice {
         let account = self.account()?;
         {
             let mut world = self.wa.world();
-            if world.admins_only.contains(group) {
-                return Err(WaError::Refused(
-                    "only group admins can remove members".into(),
-                ));
-            }
-            let info = world
-                .groups
-                .get_mut(group)
-                .ok_or_else(|| WaError::Refused(format!("no group {group}")))?;
+            let info = as_admin(&mut world, group, "remove members")?;
             if !info.participants.contains(member) {
                 return Err(WaError::Refused("they are not in this group".into()));
             }
@@ -333,16 +317,10 @@ impl WhatsAppNetwork for FakeDevice {
         let account = self.account()?;
         {
             let mut world = self.wa.world();
-            if world.admins_only.contains(group) {
-                return Err(WaError::Refused("only group admins can add members".into()));
-            }
             if !world.registered.contains_key(member) {
                 return Err(WaError::Refused(format!("{member} is not on WhatsApp")));
             }
-            let info = world
-                .groups
-                .get_mut(group)
-                .ok_or_else(|| WaError::Refused(format!("no group {group}")))?;
+            let info = as_admin(&mut world, group, "add members")?;
             if !info.participants.contains(member) {
                 info.participants.push(member.clone());
             }
@@ -369,4 +347,19 @@ impl WhatsAppNetwork for FakeDevice {
         world.downloads += 1;
         Ok(data)
     }
+}
+
+/// `group`, to change as an admin would: refused in groups where only admins may `what`.
+fn as_admin<'w>(
+    world: &'w mut super::World,
+    group: &ChatJid,
+    what: &str,
+) -> Result<&'w mut GroupInfo, WaError> {
+    if world.admins_only.contains(group) {
+        return Err(WaError::Refused(format!("only group admins can {what}")));
+    }
+    world
+        .groups
+        .get_mut(group)
+        .ok_or_else(|| WaError::Refused(format!("no group {group}")))
 }
