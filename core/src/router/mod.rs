@@ -164,12 +164,11 @@ impl Router {
         {
             return Handled::Done(None);
         }
-        if event.kind == "m.room.member" {
-            if let Some(target) = event.state_user() {
-                if self.is_ours(&target) {
-                    return self.ours_membership(&event, &target, portal.as_ref()).await;
-                }
-            }
+        if event.kind == "m.room.member"
+            && let Some(target) = event.state_user()
+            && self.is_ours(&target)
+        {
+            return self.ours_membership(&event, &target, portal.as_ref()).await;
         }
         // A room may have become a portal while this event waited on the room's queue (a DM
         // linked when the user invited a ghost): look again rather than drop the event.
@@ -213,7 +212,7 @@ impl Router {
 #[async_trait]
 impl AppserviceHandler for Router {
     fn admit(&self, events: &[String]) -> Result<(), Busy> {
-        admission::admit(&self.host, &self.core.host.limits(), events)
+        admission::admit(&self.host, self.core.host.limits(), events)
     }
 
     async fn dispatch(&self, event: InboxEvent) {

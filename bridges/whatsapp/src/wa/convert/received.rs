@@ -259,7 +259,6 @@ mod tests {
             ephemeral_message: whatsapp_rust::buffa::MessageField::some(
                 wa::message::FutureProofMessage {
                     message: whatsapp_rust::buffa::MessageField::some(timed),
-                    ..Default::default()
                 },
             ),
             ..Default::default()
