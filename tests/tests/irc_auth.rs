@@ -77,10 +77,17 @@ async fn identd_answers_inspircd_ident_lookups() {
     assert_eq!(ident, "bridge");
 
     // A restart releases port 113 and binds it again; the reconnected puppet is answered.
+    let before = nate.seen.len();
     setup.restart_bridge().await.unwrap();
     nate.expect(|l| l.starts_with(":alice[m]!alice@") && l.contains(" JOIN "))
         .await
         .unwrap();
+    // The line below is for the bridge's listening connection: wait until it is back in the
+    // channel too (it may rejoin after the puppet; IRC keeps no history for late joiners).
+    let bot_join = |l: &str| l.starts_with(":ferrybridge!") && l.contains(" JOIN ");
+    if !nate.seen[before..].iter().any(|l| bot_join(l)) {
+        nate.expect(bot_join).await.unwrap();
+    }
     nate.send("PRIVMSG #ident :identified?").await.unwrap();
     alice
         .wait_for(&room, T, |e| text_body(e) == Some("identified?"))
