@@ -16,6 +16,7 @@ pub mod postgres;
 pub mod process_bridge;
 pub mod relay_bench;
 pub mod synapse;
+pub mod timeline;
 pub mod wait;
 pub mod xmpp;
 

@@ -8,46 +8,9 @@ mod telegram_common;
 use anyhow::{Context, Result};
 use ferrybridge_telegram::fake::Sent;
 use ferrybridge_telegram::network::{ChatRef, TgUpdate};
-use ferrybridge_tests::{TestUser, text_body, wait_until};
-use ruma::RoomId;
-use serde_json::Value;
+use ferrybridge_tests::text_body;
+use ferrybridge_tests::timeline::{bodies, texts, wait_texts};
 use telegram_common::*;
-
-/// The bodies of `room`'s messages starting with `prefix`, oldest first, with their timestamps.
-async fn history(user: &TestUser, room: &RoomId, prefix: &str) -> Result<Vec<(String, u64)>> {
-    let mut found: Vec<(String, u64)> = user
-        .messages(room, 200)
-        .await?
-        .iter()
-        .filter_map(|ev: &Value| {
-            let body = text_body(ev)?.to_owned();
-            let ts = ev["origin_server_ts"].as_u64()?;
-            body.starts_with(prefix).then_some((body, ts))
-        })
-        .collect();
-    found.reverse();
-    Ok(found)
-}
-
-/// Waits until `room` shows `want` messages starting with `prefix` (or the timeout passes).
-async fn wait_history(
-    user: &TestUser,
-    room: &RoomId,
-    prefix: &str,
-    want: usize,
-) -> Result<Vec<(String, u64)>> {
-    let _ = wait_until(T, || async {
-        history(user, room, prefix)
-            .await
-            .is_ok_and(|h| h.len() >= want)
-    })
-    .await;
-    history(user, room, prefix).await
-}
-
-fn bodies(h: &[(String, u64)]) -> Vec<&str> {
-    h.iter().map(|(b, _)| b.as_str()).collect()
-}
 
 /// Whether our account sent a message or file starting with `prefix` to Telegram.
 fn sent_text(world: &ferrybridge_telegram::fake::FakeWorld, prefix: &str) -> bool {
@@ -76,7 +39,7 @@ async fn a_new_portal_gets_the_chats_history_once_and_in_order() -> Result<()> {
     command(&alice, &dm, "pm @bob_tg").await?;
     let room = accept(&alice).await?;
 
-    let got = wait_history(&alice, &room, "early", 3).await?;
+    let got = wait_texts(&alice, &room, "early", 3).await?;
     assert_eq!(bodies(&got), ["early 1", "early 2", "early 3"]);
     let events = alice.messages(&room, 200).await?;
     let first = events
@@ -118,7 +81,7 @@ async fn a_new_portal_gets_the_chats_history_once_and_in_order() -> Result<()> {
         !sent_text(&world, "early"),
         "history is not sent back to Telegram"
     );
-    let again = history(&alice, &room, "early").await?;
+    let again = texts(&alice, &room, "early").await?;
     assert_eq!(
         bodies(&again),
         ["early 1", "early 2", "early 3"],
@@ -150,7 +113,7 @@ async fn what_a_group_said_while_the_bridge_was_down_arrives_after_restart() -> 
             TgUpdate::NewMessage(incoming(302, group, bob(), "before 2")),
         )
         .await;
-    let before = wait_history(&alice, &room, "before", 2).await?;
+    let before = wait_texts(&alice, &room, "before", 2).await?;
     assert_eq!(bodies(&before), ["before 1", "before 2"]);
 
     env.stop().await;
@@ -170,7 +133,7 @@ async fn what_a_group_said_while_the_bridge_was_down_arrives_after_restart() -> 
     }
     env.run(bridge(&world)).await?;
 
-    let caught = wait_history(&alice, &room, "while", 4).await?;
+    let caught = wait_texts(&alice, &room, "while", 4).await?;
     assert_eq!(
         bodies(&caught),
         ["while 1", "while 2", "while 3", "while 4"],
@@ -195,7 +158,7 @@ async fn what_a_group_said_while_the_bridge_was_down_arrives_after_restart() -> 
         )
         .await;
     wait_text(&alice, &room, "after 1").await?;
-    let all = history(&alice, &room, "").await?;
+    let all = texts(&alice, &room, "").await?;
     let order: Vec<&str> = bodies(&all)
         .into_iter()
         .filter(|b| b.starts_with("before") || b.starts_with("while") || b.starts_with("after"))

@@ -7,12 +7,11 @@ mod whatsapp_common;
 
 use anyhow::{Context, Result};
 use ferrybridge_tests::bot_chat::{bot_dm, sender};
-use ferrybridge_tests::{BridgeEnv, TestUser, text_body, wait_until};
+use ferrybridge_tests::timeline::{bodies, texts, wait_texts};
+use ferrybridge_tests::{BridgeEnv, text_body};
 use ferrybridge_whatsapp::fake::{FakeWhatsApp, Sent};
 use ferrybridge_whatsapp::jid::ChatJid;
 use ferrybridge_whatsapp::network::{Outgoing, WaEvent, WaMessage};
-use ruma::RoomId;
-use serde_json::Value;
 use whatsapp_common::*;
 
 fn now() -> i64 {
@@ -33,42 +32,6 @@ fn from_bob(id: &str, body: &str, timestamp: i64) -> WaMessage {
         body: text(body),
         expires_in: None,
     }
-}
-
-/// The bodies of `room`'s messages starting with `prefix`, oldest first, with their timestamps.
-async fn history(user: &TestUser, room: &RoomId, prefix: &str) -> Result<Vec<(String, u64)>> {
-    let mut found: Vec<(String, u64)> = user
-        .messages(room, 200)
-        .await?
-        .iter()
-        .filter_map(|ev: &Value| {
-            let body = text_body(ev)?.to_owned();
-            let ts = ev["origin_server_ts"].as_u64()?;
-            body.starts_with(prefix).then_some((body, ts))
-        })
-        .collect();
-    found.reverse();
-    Ok(found)
-}
-
-/// Waits until `room` shows `want` messages starting with `prefix` (or the timeout passes).
-async fn wait_history(
-    user: &TestUser,
-    room: &RoomId,
-    prefix: &str,
-    want: usize,
-) -> Result<Vec<(String, u64)>> {
-    let _ = wait_until(T, || async {
-        history(user, room, prefix)
-            .await
-            .is_ok_and(|h| h.len() >= want)
-    })
-    .await;
-    history(user, room, prefix).await
-}
-
-fn bodies(h: &[(String, u64)]) -> Vec<&str> {
-    h.iter().map(|(b, _)| b.as_str()).collect()
 }
 
 /// Whether the bridge sent a text starting with `prefix` to WhatsApp.
@@ -99,7 +62,7 @@ async fn the_history_sync_fills_a_new_portal_once_and_in_order() -> Result<()> {
     qr_login(&wa, &alice, &dm).await?;
     let room = accept_invite(&alice).await?;
 
-    let got = wait_history(&alice, &room, "early", 3).await?;
+    let got = wait_texts(&alice, &room, "early", 3).await?;
     assert_eq!(bodies(&got), ["early 1", "early 2", "early 3"]);
     let events = alice.messages(&room, 200).await?;
     let first = events
@@ -133,7 +96,7 @@ async fn the_history_sync_fills_a_new_portal_once_and_in_order() -> Result<()> {
         !sent_text(&wa, "early"),
         "history is not sent back to WhatsApp"
     );
-    let again = history(&alice, &room, "early").await?;
+    let again = texts(&alice, &room, "early").await?;
     assert_eq!(
         bodies(&again),
         ["early 1", "early 2", "early 3"],
@@ -160,7 +123,7 @@ async fn offline_messages_arrive_once_and_in_order_after_a_restart() -> Result<(
     assert!(wa.inject(&me, WaEvent::Message(before1.clone())).await);
     let room = accept_invite(&alice).await?;
     assert!(wa.inject(&me, WaEvent::Message(before2.clone())).await);
-    let before = wait_history(&alice, &room, "before", 2).await?;
+    let before = wait_texts(&alice, &room, "before", 2).await?;
     assert_eq!(bodies(&before), ["before 1", "before 2"]);
 
     env.stop().await;
@@ -177,7 +140,7 @@ async fn offline_messages_arrive_once_and_in_order_after_a_restart() -> Result<(
     )]);
     env.run(bridge(sessions.path(), &wa)).await?;
 
-    let caught = wait_history(&alice, &room, "while", 3).await?;
+    let caught = wait_texts(&alice, &room, "while", 3).await?;
     assert_eq!(
         bodies(&caught),
         ["while 1", "while 2", "while 3"],
@@ -194,7 +157,7 @@ async fn offline_messages_arrive_once_and_in_order_after_a_restart() -> Result<(
     alice
         .wait_for(&room, T, |ev| text_body(ev) == Some("after 1"))
         .await?;
-    let all = history(&alice, &room, "").await?;
+    let all = texts(&alice, &room, "").await?;
     let order: Vec<&str> = bodies(&all)
         .into_iter()
         .filter(|b| b.starts_with("before") || b.starts_with("while") || b.starts_with("after"))

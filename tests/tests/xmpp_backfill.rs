@@ -5,47 +5,10 @@
 
 use anyhow::{Context, Result};
 use ferrybridge_core::bridge::Bridge;
+use ferrybridge_tests::timeline::{bodies, texts, wait_texts};
 use ferrybridge_tests::xmpp::{Occupant, Prosody, SECRET, T};
-use ferrybridge_tests::{BridgeEnv, TestUser, text_body, wait_until};
+use ferrybridge_tests::{BridgeEnv, text_body, wait_until};
 use ferrybridge_xmpp::XmppBridge;
-use ruma::RoomId;
-use serde_json::Value;
-
-/// The bodies of `room`'s messages starting with `prefix`, oldest first, with their timestamps.
-async fn history(user: &TestUser, room: &RoomId, prefix: &str) -> Result<Vec<(String, u64)>> {
-    let mut found: Vec<(String, u64)> = user
-        .messages(room, 200)
-        .await?
-        .iter()
-        .filter_map(|ev: &Value| {
-            let body = text_body(ev)?.to_owned();
-            let ts = ev["origin_server_ts"].as_u64()?;
-            body.starts_with(prefix).then_some((body, ts))
-        })
-        .collect();
-    found.reverse();
-    Ok(found)
-}
-
-/// Waits until `room` shows `want` messages starting with `prefix` (or the timeout passes).
-async fn wait_history(
-    user: &TestUser,
-    room: &RoomId,
-    prefix: &str,
-    want: usize,
-) -> Result<Vec<(String, u64)>> {
-    let _ = wait_until(T, || async {
-        history(user, room, prefix)
-            .await
-            .is_ok_and(|h| h.len() >= want)
-    })
-    .await;
-    history(user, room, prefix).await
-}
-
-fn bodies(h: &[(String, u64)]) -> Vec<&str> {
-    h.iter().map(|(b, _)| b.as_str()).collect()
-}
 
 fn said(prefix: &str, n: usize) -> Vec<(String, String)> {
     (1..=n)
@@ -79,7 +42,7 @@ async fn a_new_portal_gets_the_rooms_history_once_and_in_order() -> Result<()> {
     let room = bob
         .join(&format!("#_xmpp_history_conference.localhost:{server}"))
         .await?;
-    let got = wait_history(&bob, &room, "early", 3).await?;
+    let got = wait_texts(&bob, &room, "early", 3).await?;
     assert_eq!(bodies(&got), ["early 1", "early 2", "early 3"]);
     let ghost = format!("@_xmpp_history=40conference.localhost/alice:{server}");
     let first = bob
@@ -120,7 +83,7 @@ async fn a_new_portal_gets_the_rooms_history_once_and_in_order() -> Result<()> {
         .filter(|b| b.starts_with("early"))
         .count();
     assert_eq!(echoed, 3, "history is not sent back to the room");
-    let again = wait_history(&bob, &room, "early", 3).await?;
+    let again = wait_texts(&bob, &room, "early", 3).await?;
     assert_eq!(
         bodies(&again),
         ["early 1", "early 2", "early 3"],
@@ -146,7 +109,7 @@ async fn what_the_room_said_while_the_bridge_was_down_arrives_after_restart() ->
         .await
         .context("bob's puppet did not join the room")?;
     alice.say(&muc, said("before", 2)).await?;
-    let before = wait_history(&bob, &room, "before", 2).await?;
+    let before = wait_texts(&bob, &room, "before", 2).await?;
     assert_eq!(bodies(&before), ["before 1", "before 2"]);
 
     env.stop().await;
@@ -163,7 +126,7 @@ async fn what_the_room_said_while_the_bridge_was_down_arrives_after_restart() ->
     .context("the room did not reflect the messages")?;
     env.run(XmppBridge::init).await?;
 
-    let caught = wait_history(&bob, &room, "while", 4).await?;
+    let caught = wait_texts(&bob, &room, "while", 4).await?;
     assert_eq!(
         bodies(&caught),
         ["while 1", "while 2", "while 3", "while 4"],
@@ -177,9 +140,9 @@ async fn what_the_room_said_while_the_bridge_was_down_arrives_after_restart() ->
     alice.say(&muc, said("after", 1)).await?;
     bob.wait_for(&room, T, |ev| text_body(ev) == Some("after 1"))
         .await?;
-    let before = history(&bob, &room, "before").await?;
+    let before = texts(&bob, &room, "before").await?;
     assert_eq!(bodies(&before), ["before 1", "before 2"], "no duplicates");
-    let all = history(&bob, &room, "").await?;
+    let all = texts(&bob, &room, "").await?;
     let order: Vec<&str> = bodies(&all)
         .into_iter()
         .filter(|b| b.starts_with("before") || b.starts_with("while") || b.starts_with("after"))
