@@ -5,7 +5,8 @@
 //! Shown: a new portal gets the channel's last lines with their server times, a restarted
 //! bridge gets what was said while it was down (asked by the msgid of the newest line it has),
 //! and so does a bridge whose connection dropped and came back; each line once and in order,
-//! and history never goes back to IRC.
+//! and history never goes back to IRC. And a Matrix message replayed after a crash that came
+//! between its send and the bookkeeping is looked for in the history and not said twice.
 
 #[path = "irc/support.rs"]
 #[allow(dead_code)] // each test file uses a different part
@@ -16,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Result;
 use ferrybridge_core::bridge::Bridge;
 use ferrybridge_core::config::NetworkConfig;
+use ferrybridge_core::store::{SecretKey, Store};
 use ferrybridge_irc::{IrcBridge, IrcConfig};
 use ferrybridge_tests::{BridgeEnv, TestUser, text_body, wait_until};
 use ruma::RoomId;
@@ -44,8 +46,9 @@ impl Script {
             .push((id.into(), at, nick.into(), text.into()));
     }
 
-    /// The batch answering `CHATHISTORY LATEST <chan> <bound> <limit>`.
-    fn answer(&self, chan: &str, bound: &str, limit: usize) -> String {
+    /// The batch answering `CHATHISTORY LATEST|AFTER <chan> <bound> <limit>`: the newest
+    /// `limit` lines after the bound, or the oldest.
+    fn answer(&self, chan: &str, bound: &str, limit: usize, oldest: bool) -> String {
         let history = self.history.lock().unwrap();
         let start = match bound.split_once('=') {
             Some(("msgid", id)) => history.iter().position(|l| l.0 == id).map_or(0, |i| i + 1),
@@ -56,7 +59,10 @@ impl Script {
             _ => 0,
         };
         let lines = &history[start..];
-        let lines = &lines[lines.len().saturating_sub(limit)..];
+        let lines = match oldest {
+            true => &lines[..lines.len().min(limit)],
+            false => &lines[lines.len().saturating_sub(limit)..],
+        };
         let mut out = format!(":srv BATCH +h1 chathistory {chan}\r\n");
         for (id, at, nick, text) in lines {
             let time = ferrybridge_irc::tags::format_time(*at);
@@ -143,10 +149,17 @@ fn reply(script: &Script, line: &str, nick: &mut String, joined: &mut bool) -> S
             script.requests.lock().unwrap().push(line.to_owned());
             let (chan, bound) = (words.get(2).unwrap_or(&"#x"), words.get(3).unwrap_or(&"*"));
             let limit = words.get(4).and_then(|n| n.parse().ok()).unwrap_or(50);
-            script.answer(chan, bound, limit)
+            script.answer(chan, bound, limit, words.get(1) == Some(&"AFTER"))
         }
         "PRIVMSG" => {
-            script.said.lock().unwrap().push(line.to_owned());
+            let mut said = script.said.lock().unwrap();
+            said.push(line.to_owned());
+            // Kept in the channel's history like everyone's lines.
+            if let Some((_, text)) = line.split_once(" :") {
+                let id = format!("s{}", said.len());
+                drop(said);
+                script.add(&id, now_ms(), nick, text);
+            }
             String::new()
         }
         _ => String::new(),
@@ -279,6 +292,91 @@ async fn a_new_portal_and_a_restarted_bridge_get_the_channels_history() -> Resul
         said.iter()
             .all(|l| !l.contains("old") && !l.contains("down") && !l.contains("live")),
         "history went back to IRC: {said:?}"
+    );
+    env.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_message_already_in_the_history_is_not_said_twice() -> Result<()> {
+    let script = Arc::new(Script::default());
+    let (live, _) = broadcast::channel(16);
+    let port = serve(script.clone(), live.clone()).await?;
+    let mut env = BridgeEnv::start_tuned(
+        &IrcConfig::example_yaml(),
+        None,
+        |config| {
+            config.bridge.personal_spaces = false;
+            if let Some(server) = config.network.servers.get_mut("localhost") {
+                server.address = "127.0.0.1".into();
+                server.port = Some(port);
+            }
+        },
+        IrcBridge::init,
+    )
+    .await?;
+    let (bob, dm) = user_with_dm(&env.synapse, "bob").await?;
+    let room = join_channel(&bob, &dm, "#crash").await?;
+    let said = |text: &str| {
+        let suffix = format!(" :{text}");
+        let said = script.said.lock().unwrap();
+        said.iter().filter(|l| l.ends_with(&suffix)).count()
+    };
+    let first = bob.send_text(&room, "sent before the crash").await?;
+    wait_until(T, || {
+        let n = said("sent before the crash");
+        async move { n == 1 }
+    })
+    .await?;
+
+    // As if the bridge had died after saying it but before its bookkeeping: the event is back
+    // in the inbox and not in the message map. A second one never went out.
+    env.stop().await;
+    let events = bob.messages(&room, 50).await?;
+    let sent = events
+        .iter()
+        .find(|ev| ev["event_id"].as_str() == Some(first.as_str()))
+        .expect("the first message in the room")
+        .to_string();
+    let never = serde_json::json!({
+        "type": "m.room.message",
+        "event_id": "$never-sent",
+        "room_id": room.as_str(),
+        "sender": bob.user_id.as_str(),
+        "origin_server_ts": now_ms(),
+        "content": {"msgtype": "m.text", "body": "never sent"},
+    })
+    .to_string();
+    let key = SecretKey::from_base64(&env.config.bridge.secrets_key)?;
+    let store = Store::connect(&env.config.database.uri, 1, key).await?;
+    store.delete_message_by_event(&first).await?;
+    store
+        .record_transaction("crash-txn", &[sent, never])
+        .await?;
+    store.close().await;
+
+    env.run(IrcBridge::init).await?;
+    wait_until(T, || {
+        let n = said("never sent");
+        async move { n == 1 }
+    })
+    .await?;
+    // Anything said twice would have gone out before the second message.
+    assert_eq!(
+        said("sent before the crash"),
+        1,
+        "said again: requests {:?}, said {:?}",
+        script.requests.lock().unwrap(),
+        script.said.lock().unwrap()
+    );
+    let requests = script.requests.lock().unwrap().clone();
+    assert_eq!(
+        requests
+            .iter()
+            .filter(|r| r.starts_with("CHATHISTORY AFTER #crash timestamp="))
+            .count(),
+        2,
+        "each replayed message looked for: {requests:?}"
     );
     env.stop().await;
     Ok(())

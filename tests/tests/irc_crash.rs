@@ -12,6 +12,12 @@
 //! `FERRYBRIDGE_KEEP_DATA=1` keeps the bridge's config, database and log (`bridge.log`) and
 //! Synapse's data for a look afterwards.
 //!
+//! Matrix → IRC across a bridge SIGKILL: IRC has no message ID to deduplicate by, so a line the
+//! killed process had written but not yet recorded is said again after the restart, unless the
+//! server keeps channel history (`draft/chathistory`), where the bridge looks for it first.
+//! The test's InspIRCd keeps none: a repeat of one of the last [`IN_FLIGHT`] lines the killed
+//! bridge said is reported (`repeated_in_flight`), any other repeat fails the test.
+//!
 //! IRC → Matrix across a bridge crash: IRC keeps no history and has no acknowledgement, so lines
 //! sent while the bridge is down reach nobody, and lines the killed process had read (or the
 //! kernel had buffered for it) but not yet posted are gone with it. The talker therefore pauses
@@ -60,6 +66,28 @@ const SETTLE: Duration = Duration::from_millis(500);
 /// Lines per second of the IRC talker (a tenth of that during the Synapse restart, so its
 /// load spans the outage).
 const TALK_RATE: u64 = 50;
+
+/// How many of the killed bridge's last lines can be unconfirmed at the kill: one stream of
+/// Matrix sends keeps one or two in the pipeline; three leaves room and still catches a replay
+/// of anything older.
+const IN_FLIGHT: usize = 3;
+
+/// `arrived` without the second copy of lines the killed bridge had in flight (among its last
+/// [`IN_FLIGHT`] of the first `before` lines, said again after the restart); those are
+/// returned apart.
+fn without_in_flight_repeats(arrived: &[usize], before: usize) -> (Vec<usize>, Vec<usize>) {
+    let before = before.min(arrived.len());
+    let mut in_flight: Vec<usize> = arrived[before.saturating_sub(IN_FLIGHT)..before].to_vec();
+    let mut kept = arrived[..before].to_vec();
+    let mut repeated = Vec::new();
+    for &n in &arrived[before..] {
+        match in_flight.iter().position(|&m| m == n) {
+            Some(i) => repeated.push(in_flight.remove(i)),
+            None => kept.push(n),
+        }
+    }
+    (kept, repeated)
+}
 
 /// How the bridge is taken down mid-load.
 #[derive(Clone, Copy, Debug)]
@@ -218,16 +246,22 @@ async fn matrix_to_irc(stop: Stop) -> Result<()> {
     let (sent_at_stop, relayed_at_stop) = (sent.load(Ordering::Relaxed), env.bob.count());
     env.stop_bridge(stop).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
+    // Everything the stopped process wrote has arrived by now.
+    let before_restart = numbers("m", env.bob.texts().iter().map(String::as_str)).len();
     env.bridge.restart().await?;
     let retries = sender.await??;
     let send_secs = started.elapsed().as_secs_f64();
     let arrived = irc_numbers(&env.bob, "m", n).await;
+    let (arrived, repeated) = match stop {
+        Stop::Kill => without_in_flight_repeats(&arrived, before_restart),
+        Stop::Term => (arrived, Vec::new()),
+    };
     let (order, notices) = env.timeline("m").await?;
     let tally = Tally::of_timeline(&order, &arrived);
     eprintln!(
-        "CRASH irc matrix_to_irc stop={} n={n} {} notices={} (stopped after {sent_at_stop} \
-         accepted by Synapse, {relayed_at_stop} on IRC; all sent in {send_secs:.1} s, \
-         {retries} send retries; done in {:.1} s)",
+        "CRASH irc matrix_to_irc stop={} n={n} {} repeated_in_flight={repeated:?} notices={} \
+         (stopped after {sent_at_stop} accepted by Synapse, {relayed_at_stop} on IRC; all sent \
+         in {send_secs:.1} s, {retries} send retries; done in {:.1} s)",
         stop.name(),
         tally.summary(),
         notices.len(),
@@ -245,6 +279,20 @@ async fn matrix_to_irc(stop: Stop) -> Result<()> {
         env.bridge.problems(40)
     );
     Ok(())
+}
+
+#[test]
+fn only_the_killed_bridges_last_lines_may_come_twice() {
+    let (kept, repeated) = without_in_flight_repeats(&[1, 2, 3, 4, 5, 4, 5, 6], 5);
+    assert_eq!((kept, repeated), (vec![1, 2, 3, 4, 5, 6], vec![4, 5]));
+    let (kept, repeated) = without_in_flight_repeats(&[1, 2, 3, 4, 5, 1, 6], 5);
+    assert_eq!(
+        (kept, repeated),
+        (vec![1, 2, 3, 4, 5, 1, 6], vec![]),
+        "an old line said again is a duplicate"
+    );
+    let (kept, _) = without_in_flight_repeats(&[1, 2, 3, 3, 3], 3);
+    assert_eq!(kept, vec![1, 2, 3, 3], "each line repeats at most once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

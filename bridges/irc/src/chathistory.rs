@@ -4,6 +4,11 @@
 //! line the portal holds. The server answers with one `chathistory` batch; its lines are
 //! taken by the request's matcher, so they never reach the live relay. Servers that do not
 //! offer the capability (InspIRCd 3, for one) give no history, and nothing else changes.
+//!
+//! The same history answers the one question a crash leaves open: a Matrix message replayed
+//! from the inbox may have gone out just before the bridge died (IRC has no ID to dedupe by).
+//! [`already_said`] looks for the puppet's own line after the message's time and, found, the
+//! message is not said twice. Without the capability it is said again (at least once).
 
 use irc::proto::{BatchSubCommand, Command, Message};
 
@@ -31,6 +36,78 @@ pub fn request_line(channel: &str, after: Option<&BackfillAnchor>, limit: usize)
         None => "*".to_owned(),
     };
     format!("CHATHISTORY LATEST {channel} {bound} {limit}")
+}
+
+/// How far before a Matrix message's time its IRC line is looked for: the homeserver's and the
+/// IRC server's clocks may differ a little.
+const CLOCK_SLACK_MS: u64 = 10_000;
+
+/// `CHATHISTORY AFTER <channel> timestamp=<since> <limit>`: the oldest lines after `since`,
+/// where a line sent for a message of that time is.
+pub fn after_line(channel: &str, since_ms: u64, limit: usize) -> String {
+    format!(
+        "CHATHISTORY AFTER {channel} timestamp={} {limit}",
+        crate::tags::format_time(since_ms)
+    )
+}
+
+/// Whether `answer` holds `first` (a line we would send: PRIVMSG or NOTICE, maybe tagged) as
+/// said by `nick` in its channel. `Some` with the line's `msgid` when the server gave one.
+pub fn said_in(answer: &[Message], nick: &str, first: &str) -> Option<Option<String>> {
+    let ours: Message = first.parse().ok()?;
+    let (target, text) = line_text(&ours)?;
+    let (nick, target) = (fold(nick), fold(target));
+    answer.iter().find_map(|msg| {
+        let (t, said) = line_text(msg)?;
+        let by_us = msg.source_nickname().is_some_and(|n| fold(n) == nick);
+        (by_us && fold(t) == target && said == text)
+            .then(|| crate::tags::msgid(msg).map(str::to_owned))
+    })
+}
+
+/// The target and text of a PRIVMSG or NOTICE, with the kind kept apart (an ACTION is a
+/// PRIVMSG whose text says so).
+fn line_text(msg: &Message) -> Option<(&str, (bool, &str))> {
+    match &msg.command {
+        Command::PRIVMSG(t, text) => Some((t, (false, text))),
+        Command::NOTICE(t, text) => Some((t, (true, text))),
+        _ => None,
+    }
+}
+
+/// For a message replayed after a crash (`sent_at`: its Matrix time): whether `nick` already
+/// said `first` in `channel`, by the channel's history, which the bot asks for (puppets do not
+/// take the capability). `None` when it did not, or when the server keeps no history or does
+/// not answer (the message is then sent: better twice than never).
+pub async fn already_said(
+    net: &IrcNetwork,
+    nick: &str,
+    channel: &str,
+    first: &str,
+    sent_at: ruma::MilliSecondsSinceUnixEpoch,
+) -> Option<Option<String>> {
+    let bot = net.bot.get()?;
+    bot.wait_registered(CONNECT_WAIT).await.ok()?;
+    if !bot.has_cap(CAP) {
+        return None;
+    }
+    net.bot_join(channel).await;
+    let since = u64::from(sent_at.get()).saturating_sub(CLOCK_SLACK_MS);
+    let limit = match net.chathistory_max() {
+        0 => 100,
+        max => max.min(100),
+    };
+    let line = after_line(channel, since, limit);
+    match bot
+        .request(vec![line], matcher(channel), REQUEST_WAIT)
+        .await
+    {
+        Ok(answer) => said_in(&answer, nick, first),
+        Err(e) => {
+            tracing::warn!(network = %net.name, %channel, error = %e, "history check of a replayed message failed; sending it");
+            None
+        }
+    }
 }
 
 /// Recognises the answer to one `CHATHISTORY` request: the `chathistory` batch for `channel`
@@ -169,6 +246,46 @@ mod tests {
             request_line("#chan", Some(&by_time), 10),
             "CHATHISTORY LATEST #chan timestamp=2000-02-29T12:00:00.500Z 10"
         );
+    }
+
+    #[test]
+    fn a_replay_check_asks_for_what_came_after_the_message() {
+        assert_eq!(
+            after_line("#chan", 951_825_600_500, 100),
+            "CHATHISTORY AFTER #chan timestamp=2000-02-29T12:00:00.500Z 100"
+        );
+    }
+
+    #[test]
+    fn our_own_line_is_found_by_nick_target_kind_and_text() {
+        let answer = [
+            parse("@batch=r;msgid=a :Alice!u@h PRIVMSG #chan :hello"),
+            parse("@batch=r;msgid=b :me[m]!u@h NOTICE #chan :hello"),
+            parse("@batch=r;msgid=c :Me[M]!u@h PRIVMSG #Chan :hello"),
+        ];
+        assert_eq!(
+            said_in(&answer, "me[m]", "PRIVMSG #chan :hello"),
+            Some(Some("c".into())),
+            "by our nick (case-folded), as a PRIVMSG, not someone else's or a notice"
+        );
+        assert_eq!(
+            said_in(&answer, "me[m]", "@+draft/reply=x PRIVMSG #chan :hello"),
+            Some(Some("c".into())),
+            "our tags do not matter"
+        );
+        assert_eq!(said_in(&answer, "me[m]", "PRIVMSG #chan :hello!"), None);
+        assert_eq!(said_in(&answer, "other", "PRIVMSG #chan :hello"), None);
+        assert_eq!(
+            said_in(&answer[1..2], "me[m]", "NOTICE #chan :hello"),
+            Some(Some("b".into()))
+        );
+        let untagged = [parse(":me!u@h PRIVMSG #chan :hi")];
+        assert_eq!(
+            said_in(&untagged, "me", "PRIVMSG #chan :hi"),
+            Some(None),
+            "found, without an ID"
+        );
+        assert_eq!(said_in(&untagged, "me", "not a line \r"), None);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use ferrybridge_core::events::{
     ChatInfo, Delivered, DeliveryError, MatrixEvent, MatrixEventKind, MembershipChange,
     MessageContent, MessageKind, PendingDelivery, ReplyTarget,
 };
-use ruma::{OwnedUserId, UserId};
+use ruma::{MilliSecondsSinceUnixEpoch, OwnedUserId, UserId};
 
 use crate::conn::Conn;
 use crate::format::content_to_irc;
@@ -70,14 +70,20 @@ pub async fn handle(
         Some(_) => net.spelled_nick(target),
         None => target.to_owned(),
     };
+    // Replayed after a crash that may have come after the send: looked for before resending.
+    let replayed = event.sent_at.filter(|_| event.maybe_delivered);
     match event.kind {
         MatrixEventKind::Message { content, reply_to } => {
             let conn = ready_puppet(net, &event.sender, &target).await?;
-            send_message(host, net, &conn, &target, &content, reply_to.as_ref(), None).await
+            let lines =
+                message_lines(host, net, &conn, &target, &content, reply_to.as_ref(), None).await?;
+            send_lines(net, &conn, &target, lines, replayed).await
         }
         MatrixEventKind::Edit { content, .. } => {
             let conn = ready_puppet(net, &event.sender, &target).await?;
-            send_message(host, net, &conn, &target, &content, None, Some("* ")).await
+            let lines =
+                message_lines(host, net, &conn, &target, &content, None, Some("* ")).await?;
+            send_lines(net, &conn, &target, lines, replayed).await
         }
         MatrixEventKind::Reaction {
             target: message,
@@ -234,11 +240,9 @@ fn human_size(bytes: u64) -> String {
     }
 }
 
-/// Sends one message: split at the real line budget, past the line limit as a preview plus a
-/// link to the full text. The lines are queued on the puppet's connection before this returns
-/// (so a chat keeps its order); the server's confirmation is left pending, so the next message
-/// does not wait for this one's round trip.
-pub async fn send_message(
+/// The raw lines of one message: split at the real line budget, past the line limit as a
+/// preview plus a link to the full text (uploaded here); empty when there is nothing to say.
+pub async fn message_lines(
     host: &BridgeHost,
     net: &Arc<IrcNetwork>,
     conn: &Conn,
@@ -246,7 +250,7 @@ pub async fn send_message(
     content: &MessageContent,
     reply_to: Option<&ReplyTarget>,
     prefix: Option<&str>,
-) -> Result<Delivered, DeliveryError> {
+) -> Result<Vec<String>, DeliveryError> {
     let mut text = irc_text(host, net, content);
     if let Some(sender) = reply_to.and_then(|r| r.sender.as_ref())
         && let Some((_, nick)) = split_user(sender)
@@ -297,9 +301,6 @@ pub async fn send_message(
             preview
         }
     };
-    if lines.is_empty() {
-        return Ok(Delivered::Ignored);
-    }
     let mut raw: Vec<String> = lines
         .into_iter()
         .map(|l| match kind {
@@ -312,6 +313,34 @@ pub async fn send_message(
     // stays for those that do not).
     if let Some(first) = raw.first_mut() {
         *first = crate::tagmsg::reply_tagged(conn, reply_to, first);
+    }
+    Ok(raw)
+}
+
+/// Sends a message's lines. They are queued on the puppet's connection before this returns (so
+/// a chat keeps its order); the server's confirmation is left pending, so the next message
+/// does not wait for this one's round trip. A message `replayed` after a crash (with its
+/// Matrix time) is first looked for in the channel's history, where the server keeps one.
+async fn send_lines(
+    net: &IrcNetwork,
+    conn: &Conn,
+    target: &str,
+    raw: Vec<String>,
+    replayed: Option<MilliSecondsSinceUnixEpoch>,
+) -> Result<Delivered, DeliveryError> {
+    let Some(first) = raw.first() else {
+        return Ok(Delivered::Ignored);
+    };
+    if let Some(sent_at) = replayed
+        && is_channel(target)
+        && let Some(msgid) =
+            crate::chathistory::already_said(net, &conn.nick(), target, first, sent_at).await
+    {
+        tracing::info!(%target, "replayed message is in the channel's history already; not sent again");
+        return Ok(match msgid {
+            Some(id) => Delivered::As(crate::tags::remote_id(&id)),
+            None => Delivered::Untracked,
+        });
     }
     let verdict = conn.queue_message(target, raw, REQUEST_WAIT);
     Ok(Delivered::Pending(PendingDelivery::identified(
