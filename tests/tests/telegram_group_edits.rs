@@ -1,5 +1,6 @@
 //! Matrix-side changes to a Telegram group portal, through a real Synapse with the fake
-//! Telegram: the room name and topic become the group's title and description, a kick or ban
+//! Telegram: the room name, topic and picture become the group's title, description and
+//! photo, a kick or ban
 //! of a ghost removes that member (a ban keeps them out), an invite of a ghost adds that person
 //! and the ghost joins; what Telegram refuses comes back as a notice (a refused invite is
 //! turned down by the ghost), and a private chat's room name stays on Matrix.
@@ -50,6 +51,30 @@ async fn room_name_topic_and_kicks_reach_the_group() -> Result<()> {
         *s == Sent::EditChat {
             chat: group,
             edit: ChatEdit::About("Novels only".into()),
+        }
+    })
+    .await?;
+
+    // The room's picture becomes the group's; removing it removes the group's.
+    let picture = b"\x89PNG\r\n any picture".to_vec();
+    let mxc = alice.upload(picture.clone(), "image/png").await?;
+    alice
+        .put_state(&room, "m.room.avatar", "", json!({"url": mxc}))
+        .await?;
+    wait_sent(&world, |s| {
+        *s == Sent::EditChat {
+            chat: group,
+            edit: ChatEdit::Photo(Some(picture.clone().into())),
+        }
+    })
+    .await?;
+    alice
+        .put_state(&room, "m.room.avatar", "", json!({}))
+        .await?;
+    wait_sent(&world, |s| {
+        *s == Sent::EditChat {
+            chat: group,
+            edit: ChatEdit::Photo(None),
         }
     })
     .await?;

@@ -1,5 +1,6 @@
 //! Matrix-side changes to a WhatsApp group portal, through a real Synapse with the fake
-//! WhatsApp: the room name and topic become the group's subject and description, a kick of a
+//! WhatsApp: the room name, topic and picture become the group's subject, description and
+//! picture (JPEG only; another format gets a notice), a kick of a
 //! ghost removes that member, an invite of a ghost adds that person and the ghost joins; what
 //! WhatsApp refuses (only admins may) comes back as a notice, a refused invite is turned down.
 
@@ -51,6 +52,49 @@ async fn room_name_topic_and_kicks_reach_the_group() -> Result<()> {
     let now = wa.group(&group).expect("group");
     assert_eq!(now.subject, "Office picnic");
     assert_eq!(now.description.as_deref(), Some("Bring food"));
+
+    // The room's picture becomes the group's (JPEG only: WhatsApp takes no other format), and
+    // removing it removes the group's.
+    let jpeg = b"\xFF\xD8\xFF\xE0 a small JPEG".to_vec();
+    let mxc = alice.upload(jpeg.clone(), "image/jpeg").await?;
+    alice
+        .put_state(&room, "m.room.avatar", "", json!({"url": mxc}))
+        .await?;
+    wait_sent(&wa, |s| {
+        *s == Sent::GroupEdit {
+            chat: group.clone(),
+            edit: GroupEdit::Picture(Some(jpeg.clone().into())),
+        }
+    })
+    .await?;
+    let png = alice.upload(b"\x89PNG\r\n".to_vec(), "image/png").await?;
+    alice
+        .put_state(
+            &room,
+            "m.room.avatar",
+            "",
+            json!({"url": png, "info": {"mimetype": "image/png"}}),
+        )
+        .await?;
+    let notice = alice
+        .wait_for(&room, T, |ev| {
+            is_notice_containing(ev, "JPEG group pictures only")
+        })
+        .await?;
+    assert!(
+        text_body(&notice).is_some_and(|b| b.contains("image/png")),
+        "{notice}"
+    );
+    alice
+        .put_state(&room, "m.room.avatar", "", json!({}))
+        .await?;
+    wait_sent(&wa, |s| {
+        *s == Sent::GroupEdit {
+            chat: group.clone(),
+            edit: GroupEdit::Picture(None),
+        }
+    })
+    .await?;
 
     // A kick of Bob's ghost removes Bob from the group.
     let bob_ghost = format!("@whatsapp_441111111:{server}");

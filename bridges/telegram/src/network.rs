@@ -284,6 +284,8 @@ pub enum ChatEdit {
     Title(String),
     /// The group's description ("about").
     About(String),
+    /// The group's picture (an image file Telegram converts itself), or `None` to remove it.
+    Photo(Option<bytes::Bytes>),
 }
 
 /// A message to send.

@@ -126,11 +126,17 @@ pub async fn deliver(
         // A private chat's room name and topic are the Matrix side's own.
         MatrixEventKind::ChatInfo(_) if chat.kind == ChatKind::User => Ok(Delivered::Ignored),
         MatrixEventKind::ChatInfo(info) => {
+            let photo = match info.avatar {
+                Some(avatar) if avatar.is_removal() => Some(ChatEdit::Photo(None)),
+                Some(avatar) => Some(ChatEdit::Photo(Some(host.download_media(&avatar).await?.0))),
+                None => None,
+            };
             let edits = info
                 .name
                 .map(ChatEdit::Title)
                 .into_iter()
-                .chain(info.topic.map(ChatEdit::About));
+                .chain(info.topic.map(ChatEdit::About))
+                .chain(photo);
             for edit in edits {
                 bridge
                     .call(net.edit_chat(chat, edit))

@@ -250,6 +250,8 @@ pub enum GroupEdit {
     Subject(String),
     /// The group description; empty removes it.
     Description(String),
+    /// The group picture (JPEG: WhatsApp takes no other format), or `None` to remove it.
+    Picture(Option<bytes::Bytes>),
 }
 
 /// One linked (or linking) WhatsApp device of one Matrix user.

@@ -106,11 +106,20 @@ pub async fn deliver(
             Ok(Delivered::Ignored)
         }
         MatrixEventKind::ChatInfo(info) => {
+            let picture = match info.avatar {
+                Some(avatar) if avatar.is_removal() => Some(GroupEdit::Picture(None)),
+                Some(avatar) => {
+                    let (data, mime) = inner.host.download_media(&avatar).await?;
+                    Some(GroupEdit::Picture(Some(jpeg_only(data, mime)?)))
+                }
+                None => None,
+            };
             let edits = info
                 .name
                 .map(GroupEdit::Subject)
                 .into_iter()
-                .chain(info.topic.map(GroupEdit::Description));
+                .chain(info.topic.map(GroupEdit::Description))
+                .chain(picture);
             for edit in edits {
                 net.edit_group(&chat, edit).await.map_err(delivery_error)?;
             }
@@ -135,6 +144,18 @@ pub async fn deliver(
         }
         _ => Ok(Delivered::Ignored),
     }
+}
+
+/// A group picture as WhatsApp takes it: JPEG (told by its bytes, whatever the Matrix side
+/// says), anything else refused with the reason (the bridge does not convert images).
+fn jpeg_only(data: bytes::Bytes, mime: Option<String>) -> Result<bytes::Bytes, DeliveryError> {
+    if data.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return Ok(data);
+    }
+    let what = mime.unwrap_or_else(|| "not JPEG".to_owned());
+    Err(DeliveryError::permanent(format!(
+        "WhatsApp takes JPEG group pictures only; this one is {what}"
+    )))
 }
 
 /// Who sent message `id` in `chat`: remembered, or the other side of a direct chat.
@@ -247,5 +268,19 @@ mod tests {
         );
         assert_eq!(media_kind(MessageKind::Audio), MediaKind::Audio);
         assert_eq!(media_kind(MessageKind::File), MediaKind::Document);
+    }
+
+    #[test]
+    fn a_group_picture_goes_as_jpeg_or_not_at_all() {
+        let jpeg = bytes::Bytes::from_static(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10]);
+        assert_eq!(jpeg_only(jpeg.clone(), None).unwrap(), jpeg);
+        let png = bytes::Bytes::from_static(b"\x89PNG\r\n");
+        let e = jpeg_only(png, Some("image/png".into())).unwrap_err();
+        assert!(!e.retryable);
+        assert!(
+            e.reason.contains("JPEG") && e.reason.contains("image/png"),
+            "{}",
+            e.reason
+        );
     }
 }

@@ -329,6 +329,8 @@ impl TelegramNetwork for FakeClient {
             match edit {
                 ChatEdit::Title(t) => c.title = t,
                 ChatEdit::About(a) => c.about = Some(a),
+                // The recorded edit is all the tests look at.
+                ChatEdit::Photo(_) => {}
             }
         }
         Ok(())

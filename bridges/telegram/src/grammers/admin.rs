@@ -37,6 +37,27 @@ pub(super) async fn edit_chat(
             })
             .await
             .map(drop),
+        (ChatEdit::Photo(photo), kind) => {
+            let photo = chat_photo(client, photo).await?;
+            match kind {
+                PeerKind::Channel => client
+                    .client
+                    .invoke(&tl::functions::channels::EditPhoto {
+                        channel: peer.into(),
+                        photo,
+                    })
+                    .await
+                    .map(drop),
+                _ => client
+                    .client
+                    .invoke(&tl::functions::messages::EditChatPhoto {
+                        chat_id: peer.into(),
+                        photo,
+                    })
+                    .await
+                    .map(drop),
+            }
+        }
         (ChatEdit::About(about), _) => client
             .client
             .invoke(&tl::functions::messages::EditChatAbout {
@@ -54,6 +75,30 @@ pub(super) async fn edit_chat(
         }
         other => other.map_err(map_invocation),
     }
+}
+
+/// A group picture to set: `data` uploaded, or "no picture".
+async fn chat_photo(
+    client: &GrammersClient,
+    data: Option<bytes::Bytes>,
+) -> Result<tl::enums::InputChatPhoto, TgError> {
+    let Some(data) = data else {
+        return Ok(tl::enums::InputChatPhoto::Empty);
+    };
+    let size = data.len();
+    let mut reader = std::io::Cursor::new(data.to_vec());
+    let uploaded = client
+        .client
+        .upload_stream(&mut reader, size, "avatar.jpg".to_owned())
+        .await
+        .map_err(|e| TgError::Network(e.to_string()))?;
+    Ok(tl::types::InputChatUploadedPhoto {
+        file: Some(uploaded.raw),
+        video: None,
+        video_start_ts: None,
+        video_emoji_markup: None,
+    }
+    .into())
 }
 
 /// Removes `user` from a group; with `ban` they cannot come back (supergroups and channels:

@@ -373,6 +373,11 @@ impl WhatsAppNetwork for RealDevice {
                     .set_description(jid, description, PreviousDescription::Resolve)
                     .await
             }
+            GroupEdit::Picture(Some(jpeg)) => groups
+                .set_profile_picture(jid, jpeg.to_vec())
+                .await
+                .map(drop),
+            GroupEdit::Picture(None) => groups.remove_profile_picture(jid).await.map(drop),
         }
         .map_err(refused)
     }
