@@ -22,6 +22,10 @@ pub struct MessageContent {
     pub media: Option<Media>,
     /// Matrix users mentioned (for `m.mentions` and pills).
     pub mentions: Vec<OwnedUserId>,
+    /// The poll, for [`MessageKind::Poll`] (`body` then holds it as readable text, for
+    /// networks and clients without polls).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll: Option<Poll>,
 }
 
 impl MessageContent {
@@ -33,6 +37,7 @@ impl MessageContent {
             html: None,
             media: None,
             mentions: vec![],
+            poll: None,
         }
     }
 
@@ -50,6 +55,12 @@ impl MessageContent {
             kind: MessageKind::Emote,
             ..Self::text(body)
         }
+    }
+
+    /// Adds the poll of a [`MessageKind::Poll`] message.
+    pub fn with_poll(mut self, poll: Poll) -> Self {
+        self.poll = Some(poll);
+        self
     }
 
     /// Adds an HTML body.
@@ -77,6 +88,8 @@ pub enum MessageKind {
     Sticker,
     /// A location, sent as a `geo:` link.
     Location,
+    /// A poll (MSC3381 on Matrix), with [`MessageContent::poll`].
+    Poll,
 }
 
 impl MessageKind {
@@ -87,6 +100,24 @@ impl MessageKind {
             Self::Image | Self::Video | Self::Audio | Self::Voice | Self::File | Self::Sticker
         )
     }
+}
+
+/// A poll: a question and the answers to choose from. On Matrix it is an MSC3381 poll start
+/// event, which Element and other clients show as a poll to vote on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Poll {
+    pub question: String,
+    pub answers: Vec<PollAnswer>,
+    /// How many answers one person may choose (1: a single-choice poll).
+    pub max_selections: u32,
+}
+
+/// One answer of a [`Poll`]: what it says, and the ID votes name it by (the network's own
+/// option ID where it has one, so a Matrix vote finds the option without a lookup).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollAnswer {
+    pub id: String,
+    pub text: String,
 }
 
 /// Media attached to a message.
@@ -279,6 +310,12 @@ pub enum MatrixEventKind {
     Reaction {
         target: RemoteMessageId,
         key: String,
+    },
+    /// A vote in an earlier bridged poll: the IDs of the chosen answers (empty: the vote is
+    /// taken back), as the poll's [`PollAnswer::id`]s.
+    PollVote {
+        target: RemoteMessageId,
+        answers: Vec<String>,
     },
     /// The user joined or left the portal room.
     Membership { change: MembershipChange },

@@ -1,7 +1,7 @@
 //! Remote content Matrix has no event type for, as readable messages every bridge writes the
 //! same way: contact cards, polls, places.
 
-use crate::events::{MessageContent, MessageKind};
+use crate::events::{MessageContent, MessageKind, Poll, PollAnswer};
 
 /// One or more shared contacts: each name, then its phone numbers.
 pub fn contacts<'a>(cards: impl IntoIterator<Item = (&'a str, Vec<&'a str>)>) -> MessageContent {
@@ -18,14 +18,34 @@ pub fn contacts<'a>(cards: impl IntoIterator<Item = (&'a str, Vec<&'a str>)>) ->
     MessageContent::text(lines.join("\n"))
 }
 
-/// A poll, its options numbered; votes are made on `network`.
-pub fn poll(question: &str, options: &[String], network: &str) -> MessageContent {
-    let mut text = format!("Poll: {question}");
-    for (i, option) in options.iter().enumerate() {
-        text.push_str(&format!("\n{}. {option}", i + 1));
+/// A poll: MSC3381 on Matrix, its question and numbered answers as the text for clients and
+/// networks without polls, which also says where else one can vote.
+pub fn poll(
+    question: &str,
+    answers: Vec<PollAnswer>,
+    max_selections: u32,
+    network: &str,
+) -> MessageContent {
+    let mut text = poll_text(question, &answers);
+    text.push_str(&format!("\n(vote here or on {network})"));
+    MessageContent {
+        kind: MessageKind::Poll,
+        ..MessageContent::text(text)
     }
-    text.push_str(&format!("\n(vote on {network})"));
-    MessageContent::text(text)
+    .with_poll(Poll {
+        question: question.to_owned(),
+        answers,
+        max_selections: max_selections.max(1),
+    })
+}
+
+/// A poll as text: "Poll: question" and the answers numbered.
+pub fn poll_text(question: &str, answers: &[PollAnswer]) -> String {
+    let mut text = format!("Poll: {question}");
+    for (i, answer) in answers.iter().enumerate() {
+        text.push_str(&format!("\n{}. {}", i + 1, answer.text));
+    }
+    text
 }
 
 /// A place as `m.location` (a `geo:` URI).
@@ -47,11 +67,22 @@ mod tests {
             c.body,
             "Contact: Dora\n  phone: +44 7000\n  phone: +1 555\nContact: (no name)"
         );
-        let p = poll("Lunch?", &["Pizza".into(), "Soup".into()], "WhatsApp");
+        let answer = |id: &str, text: &str| PollAnswer {
+            id: id.into(),
+            text: text.into(),
+        };
+        let p = poll(
+            "Lunch?",
+            vec![answer("a", "Pizza"), answer("b", "Soup")],
+            0,
+            "WhatsApp",
+        );
         assert_eq!(
             p.body,
-            "Poll: Lunch?\n1. Pizza\n2. Soup\n(vote on WhatsApp)"
+            "Poll: Lunch?\n1. Pizza\n2. Soup\n(vote here or on WhatsApp)"
         );
+        assert_eq!(p.kind, MessageKind::Poll);
+        assert_eq!(p.poll.map(|p| p.max_selections), Some(1));
         let l = location("geo:1,2");
         assert_eq!(
             (l.kind, l.body.as_str()),

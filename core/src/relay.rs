@@ -69,7 +69,7 @@ impl Relays {
 
     /// What `kind` becomes when relayed for `displayname`: messages and edits carry the name
     /// in front, deletions go as they are; `None` for what is not relayed (reactions, typing,
-    /// receipts, membership: a relay cannot show whose they are).
+    /// receipts, membership, votes: a relay cannot show whose they are).
     pub fn relayed(&self, displayname: &str, kind: MatrixEventKind) -> Option<MatrixEventKind> {
         match kind {
             MatrixEventKind::Message { content, reply_to } => Some(MatrixEventKind::Message {
@@ -92,6 +92,9 @@ impl Relays {
                 .unwrap_or_else(|_| format!("{name}: {message}"))
         };
         content.body = render(&content.body, displayname);
+        if let Some(poll) = content.poll.as_mut() {
+            poll.question = render(&poll.question, displayname);
+        }
         if let Some(html) = &content.html {
             // The format's own text is escaped like the name; only the message stays HTML.
             const SLOT: &str = "\u{0}message\u{0}";

@@ -50,6 +50,9 @@ pub struct Capabilities {
     pub login: bool,
     /// Whether the network can hand over a chat's history ([`crate::Bridge::backfill`]).
     pub backfill: bool,
+    /// Whether the network has polls to vote in. Without, a Matrix poll arrives as its text
+    /// and a Matrix vote gets a notice saying it was not counted there.
+    pub polls: bool,
 }
 
 /// What the core needs to create a portal room for a remote chat.

@@ -206,6 +206,8 @@ impl Bridge for EchoBridge {
                 read_receipts: true,
                 login: true,
                 backfill: true,
+                // Polls arrive as their text; votes get the core's "no polls" notice.
+                polls: false,
             },
         }
     }

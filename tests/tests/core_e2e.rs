@@ -475,3 +475,46 @@ async fn a_dm_only_bot_explains_and_leaves_group_rooms() -> Result<()> {
     assert!(command(&alice, &dm, "help").await?.contains("open"));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_poll_reaches_a_network_without_polls_as_text_and_votes_are_answered() -> Result<()> {
+    let env = env().await?;
+    let alice = env.user("alice").await?;
+    let dm = bot_dm(&env, &alice).await?;
+    let room = open_portal(&alice, &dm, "polls").await?;
+    let start = "org.matrix.msc3381.poll.start";
+    let poll = json!({
+        start: {
+            "question": {"org.matrix.msc1767.text": "Lunch?"},
+            "kind": "org.matrix.msc3381.poll.disclosed",
+            "max_selections": 1,
+            "answers": [
+                {"id": "p", "org.matrix.msc1767.text": "Pizza"},
+                {"id": "s", "org.matrix.msc1767.text": "Soup"},
+            ],
+        },
+        "org.matrix.msc1767.text": "Lunch?\n1. Pizza\n2. Soup",
+    });
+    let poll = alice.send_json(&room, start, poll).await?;
+    wait_echo(&alice, &room, "Poll: Lunch?\n1. Pizza\n2. Soup").await?;
+    let vote = json!({
+        "m.relates_to": {"rel_type": "m.reference", "event_id": poll},
+        "org.matrix.msc3381.poll.response": {"answers": ["s"]},
+    });
+    let vote = alice
+        .send_json(&room, "org.matrix.msc3381.poll.response", vote)
+        .await?;
+    let notice = alice
+        .wait_for(&room, T, |ev| is_notice_containing(ev, "it has no polls"))
+        .await?;
+    assert!(replies_to(&notice, &vote), "{notice}");
+    // A poll the bridge cannot read is refused with the reason, not passed on half.
+    let broken = json!({start: {"question": {"org.matrix.msc1767.text": "Q"}, "answers": []}});
+    alice.send_json(&room, start, broken).await?;
+    alice
+        .wait_for(&room, T, |ev| {
+            is_notice_containing(ev, "Your poll could not be read by the bridge")
+        })
+        .await?;
+    Ok(())
+}

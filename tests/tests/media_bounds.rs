@@ -113,6 +113,7 @@ async fn files_over_the_cap_become_notices_both_ways() -> Result<()> {
                     data: Some(bytes::Bytes::from(vec![b'z'; 1500])),
                 }),
                 mentions: vec![],
+                poll: None,
             },
             reply_to: None,
             sent_at: None,

@@ -318,6 +318,7 @@ impl Bridge for TelegramBridge {
                 read_receipts: true,
                 login: true,
                 backfill: true,
+                polls: true,
             },
         }
     }

@@ -14,7 +14,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::network::{
-    ChatEdit, ChatRef, MediaRef, OutMedia, OutMessage, TgChat, TgError, TgMessage, TgUpdate, TgUser,
+    ChatEdit, ChatRef, MediaRef, OutMedia, OutMessage, OutPoll, TgChat, TgError, TgMessage,
+    TgUpdate, TgUser,
 };
 
 mod client;
@@ -63,6 +64,16 @@ pub enum Sent {
     Read {
         chat: ChatRef,
         up_to: i32,
+    },
+    Poll {
+        chat: ChatRef,
+        id: i32,
+        poll: OutPoll,
+    },
+    Vote {
+        chat: ChatRef,
+        id: i32,
+        options: Vec<Vec<u8>>,
     },
     /// A title or description change (the fake's chat takes it).
     EditChat {

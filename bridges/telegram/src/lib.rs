@@ -15,6 +15,7 @@ pub mod grammers;
 mod history;
 pub mod login;
 pub mod network;
+pub mod polls;
 pub mod relay_in;
 pub mod relay_out;
 pub mod session;

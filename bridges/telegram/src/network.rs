@@ -267,15 +267,33 @@ pub enum TgContent {
     },
     /// A shared contact.
     Contact { name: String, phone: String },
-    /// A poll: its question and options (votes are not bridged).
+    /// A poll: its question, its options, and whether one may choose several.
     Poll {
         question: String,
-        options: Vec<String>,
+        options: Vec<TgPollOption>,
+        #[serde(default)]
+        multiple_choice: bool,
     },
     /// An animated emoji with a random outcome (🎲 and friends).
     Dice { emoji: String, value: i32 },
     /// A kind the bridge does not know (a game, an invoice, a story…), by its Telegram name.
     Unsupported { kind: String },
+}
+
+/// One option of a Telegram poll.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TgPollOption {
+    /// Telegram's ID of the option: what a vote names.
+    pub id: Vec<u8>,
+    pub text: String,
+}
+
+/// A poll to start from Matrix (Telegram numbers its options itself).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutPoll {
+    pub question: String,
+    pub options: Vec<String>,
+    pub multiple_choice: bool,
 }
 
 /// A change to a group made on Matrix (the portal room's name or topic).
@@ -399,6 +417,10 @@ pub trait TelegramNetwork: Send + Sync {
     async fn search(&self, query: &str) -> Result<Vec<TgChat>, TgError>;
     async fn send_message(&self, chat: ChatRef, msg: OutMessage) -> Result<i32, TgError>;
     async fn send_media(&self, chat: ChatRef, media: OutMedia) -> Result<i32, TgError>;
+    /// Starts a poll; its message ID.
+    async fn send_poll(&self, chat: ChatRef, poll: OutPoll) -> Result<i32, TgError>;
+    /// Votes in poll `id` for the options named (none: takes the vote back).
+    async fn vote(&self, chat: ChatRef, id: i32, options: Vec<Vec<u8>>) -> Result<(), TgError>;
     async fn edit_message(&self, chat: ChatRef, id: i32, msg: OutMessage) -> Result<(), TgError>;
     async fn delete_messages(&self, chat: ChatRef, ids: &[i32]) -> Result<(), TgError>;
     /// Sets our reaction on a message (`None` removes it).

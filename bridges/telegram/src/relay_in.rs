@@ -253,6 +253,7 @@ async fn content_of(host: &BridgeHost, session: &UserSession, msg: &TgMessage) -
             html,
             media: None,
             mentions,
+            poll: None,
         };
     };
     let (kind, default_name, default_mime) = match media.kind {
@@ -278,6 +279,7 @@ async fn content_of(host: &BridgeHost, session: &UserSession, msg: &TgMessage) -
             html,
             media: Some(m),
             mentions,
+            poll: None,
         },
         Err(TgError::TooLarge(e)) => {
             tracing::info!(user = %session.mxid, file = %filename, error = %e, "Telegram file not bridged");
@@ -306,7 +308,11 @@ fn readable(content: &TgContent) -> MessageContent {
         TgContent::Contact { name, phone } => {
             readable::contacts([(name.as_str(), vec![phone.as_str()])])
         }
-        TgContent::Poll { question, options } => readable::poll(question, options, "Telegram"),
+        TgContent::Poll {
+            question,
+            options,
+            multiple_choice,
+        } => crate::polls::content(question, options, *multiple_choice),
         TgContent::Dice { emoji, value } => MessageContent::text(format!("{emoji} rolled {value}")),
         TgContent::Unsupported { kind } => MessageContent::notice(format!(
             "[a Telegram message of a kind the bridge does not know ({kind}): see Telegram]"

@@ -29,6 +29,32 @@ pub async fn deliver(
         .map_err(|e: crate::network::BadChatId| DeliveryError::permanent(e.to_string()))?;
     let net = &session.net;
     match event.kind {
+        MatrixEventKind::Message { content, .. } if content.kind == MessageKind::Poll => {
+            let Some(poll) = &content.poll else {
+                return Err(DeliveryError::permanent("the poll has no answers"));
+            };
+            let id = bridge
+                .call(net.send_poll(chat, crate::polls::out_poll(poll)))
+                .await
+                .map_err(refused)?;
+            session.remember_sent(id, chat);
+            Ok(Delivered::As(message_id(id)))
+        }
+        MatrixEventKind::PollVote { target, answers } => {
+            let id = parse_msg(&target)
+                .ok_or_else(|| DeliveryError::permanent("that poll cannot be voted in"))?;
+            let options = crate::polls::options_of(&answers).ok_or_else(|| {
+                DeliveryError::permanent(
+                    "votes in a poll started on Matrix are not bridged yet (only in polls \
+                     started on Telegram)",
+                )
+            })?;
+            bridge
+                .call(net.vote(chat, id, options))
+                .await
+                .map_err(refused)?;
+            Ok(Delivered::Untracked)
+        }
         MatrixEventKind::Message { content, reply_to } => {
             let reply_to = reply_to.and_then(|r| parse_msg(&r.message));
             let mut out = text_of(host, &content);

@@ -304,6 +304,7 @@ impl Bridge for WhatsAppBridge {
                 read_receipts: true,
                 login: true,
                 backfill: true,
+                polls: true,
             },
         }
     }

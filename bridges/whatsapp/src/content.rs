@@ -2,7 +2,7 @@
 //! phone numbers from the vCard), polls and disappearing-message timers (the wording shared
 //! with other bridges is `ferrybridge_core::readable`).
 
-use ferrybridge_core::events::MessageContent;
+use ferrybridge_core::events::{MessageContent, PollAnswer};
 
 use crate::network::ContactCard;
 
@@ -28,9 +28,16 @@ fn phones(vcard: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// A poll as text, its options numbered; votes are made on the phone.
-pub fn poll(question: &str, options: &[String]) -> MessageContent {
-    ferrybridge_core::readable::poll(question, options, "WhatsApp")
+/// A poll; its answers are named by their text, as WhatsApp's votes name them.
+pub fn poll(question: &str, options: &[String], max_selections: u32) -> MessageContent {
+    let answers = options
+        .iter()
+        .map(|o| PollAnswer {
+            id: o.clone(),
+            text: o.clone(),
+        })
+        .collect();
+    ferrybridge_core::readable::poll(question, answers, max_selections, "WhatsApp")
 }
 
 /// A disappearing-messages timer change, as a notice.
@@ -74,10 +81,15 @@ mod tests {
 
     #[test]
     fn polls_and_timers_read_well() {
-        let p = poll("Lunch?", &["Pizza".into(), "Soup".into()]);
+        let p = poll("Lunch?", &["Pizza".into(), "Soup".into()], 1);
         assert_eq!(
             p.body,
-            "Poll: Lunch?\n1. Pizza\n2. Soup\n(vote on WhatsApp)"
+            "Poll: Lunch?\n1. Pizza\n2. Soup\n(vote here or on WhatsApp)"
+        );
+        let answers = p.poll.map(|p| p.answers).unwrap_or_default();
+        assert_eq!(
+            (answers[1].id.as_str(), answers[1].text.as_str()),
+            ("Soup", "Soup")
         );
         assert!(timer(0).body.contains("turned off"));
         assert!(timer(86_400).body.ends_with("after 1 day."));

@@ -359,10 +359,14 @@ pub(crate) async fn message_event(
             reply_to: None,
             sent_at: at,
         },
-        WaMessageBody::Poll { question, options } => RemoteEventKind::Message {
+        WaMessageBody::Poll {
+            question,
+            options,
+            max_selections,
+        } => RemoteEventKind::Message {
             id,
             sender,
-            content: crate::content::poll(question, options),
+            content: crate::content::poll(question, options, *max_selections),
             reply_to: None,
             sent_at: at,
         },
@@ -491,6 +495,7 @@ async fn media_content(
                 data: Some(data),
             }),
             mentions: vec![],
+            poll: None,
         },
         Err(WaError::TooLarge(e)) => {
             tracing::info!(%user, file = %filename, error = %e, "WhatsApp file not bridged");

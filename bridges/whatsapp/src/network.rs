@@ -149,10 +149,12 @@ pub enum WaMessageBody {
     Reaction { target: String, emoji: String },
     /// One or more contact cards.
     Contacts { cards: Vec<ContactCard> },
-    /// A poll: its question and options (votes are not bridged).
+    /// A poll: its question and options (named by their text, as WhatsApp's votes name
+    /// them), and how many of them one may choose.
     Poll {
         question: String,
         options: Vec<String>,
+        max_selections: u32,
     },
     /// The chat's disappearing-messages timer was set (`0`: turned off).
     DisappearingTimer { seconds: u32 },
@@ -208,6 +210,12 @@ pub enum Outgoing {
     Location {
         latitude: f64,
         longitude: f64,
+    },
+    /// A poll (2–12 distinct options; WhatsApp says so when not).
+    Poll {
+        question: String,
+        options: Vec<String>,
+        max_selections: u32,
     },
 }
 

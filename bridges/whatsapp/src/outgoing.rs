@@ -142,6 +142,10 @@ pub async fn deliver(
                 .map_err(delivery_error)?;
             Ok(Delivered::Untracked)
         }
+        // A WhatsApp vote is encrypted with the poll's secret, which the bridge does not keep.
+        MatrixEventKind::PollVote { .. } => Err(DeliveryError::permanent(
+            "votes in WhatsApp polls are not bridged yet: vote on your phone",
+        )),
         _ => Ok(Delivered::Ignored),
     }
 }
@@ -208,6 +212,17 @@ async fn outgoing_message(
         id: r.message.as_str().to_owned(),
         sender: r.sender.as_ref().and_then(|s| Phone::from_remote(s).ok()),
     });
+    if let Some(poll) = content
+        .poll
+        .as_ref()
+        .filter(|_| content.kind == MessageKind::Poll)
+    {
+        return Ok(Outgoing::Poll {
+            question: poll.question.clone(),
+            options: poll.answers.iter().map(|a| a.text.clone()).collect(),
+            max_selections: poll.max_selections,
+        });
+    }
     if content.kind == MessageKind::Location
         && let Some((latitude, longitude)) = parse_geo(&content.body)
     {

@@ -112,6 +112,7 @@ impl Bridge for XmppBridge {
                 read_receipts: true,
                 login: false,
                 backfill: true,
+                polls: false,
             },
         }
     }

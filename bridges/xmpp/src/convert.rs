@@ -133,6 +133,7 @@ impl Inbound {
                     data: None,
                 }),
                 mentions: vec![],
+                poll: None,
             });
         }
         let (content, text) = match body.strip_prefix("/me ") {

@@ -211,6 +211,8 @@ pub async fn handle(
         }
         // A MUC occupant joins by themselves: nothing to add them with.
         MatrixEventKind::GhostInvite { .. } => return Ok(Delivered::Ignored),
+        // XMPP has no polls: the core answers a vote itself (capabilities).
+        MatrixEventKind::PollVote { .. } => return Ok(Delivered::Ignored),
         MatrixEventKind::GhostMembership { ghost, change } => {
             let Some(room) = muc_room else {
                 return Ok(Delivered::Ignored);

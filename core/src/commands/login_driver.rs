@@ -236,6 +236,7 @@ impl Driver {
                 data: None,
             }),
             mentions: vec![],
+            poll: None,
         };
         let bot = self.host.matrix().bot_intent();
         match &self.qr_event {

@@ -59,7 +59,8 @@ pub fn to_matrix_content(content: &MessageContent) -> Value {
         MessageKind::Notice => "m.notice",
         MessageKind::Emote => "m.emote",
         MessageKind::Location if is_geo_uri(&content.body) => "m.location",
-        MessageKind::Location => "m.text",
+        // A poll as an `m.room.message` (an edit of one): its text.
+        MessageKind::Location | MessageKind::Poll => "m.text",
         _ if media.is_none() => "m.text",
         MessageKind::Image | MessageKind::Sticker => "m.image",
         MessageKind::Video => "m.video",
@@ -253,6 +254,7 @@ fn parse_content(map: &Map<String, Value>, is_reply: bool) -> Result<MessageCont
         html,
         media,
         mentions: parse_mentions(map),
+        poll: None,
     })
 }
 

@@ -20,10 +20,8 @@ fn media(mxc: Option<&str>) -> Media {
 fn with_media(kind: MessageKind, body: &str, m: Media) -> MessageContent {
     MessageContent {
         kind,
-        body: body.into(),
-        html: None,
         media: Some(m),
-        mentions: vec![],
+        ..MessageContent::text(body)
     }
 }
 

@@ -115,13 +115,16 @@ impl Intent {
         txn: &TransactionId,
         ts: Option<MilliSecondsSinceUnixEpoch>,
     ) -> Result<OwnedEventId, MatrixError> {
-        let body = convert::with_relations(
-            convert::to_matrix_content(content),
-            reply_to.map(|e| &**e),
-            replaces.map(|e| &**e),
-        );
-        self.send_event_at(room, "m.room.message", &body, txn, ts)
-            .await
+        // A new poll is its own event type; anything else (an edit of a poll too) a message.
+        let (event_type, body) = match &content.poll {
+            Some(poll) if replaces.is_none() => (
+                super::polls::POLL_START,
+                super::polls::to_poll_start(poll, &content.body),
+            ),
+            _ => ("m.room.message", convert::to_matrix_content(content)),
+        };
+        let body = convert::with_relations(body, reply_to.map(|e| &**e), replaces.map(|e| &**e));
+        self.send_event_at(room, event_type, &body, txn, ts).await
     }
 
     /// Sends any room event with a JSON body.

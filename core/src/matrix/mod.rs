@@ -23,6 +23,7 @@ mod history;
 mod intent;
 mod media;
 mod outage;
+pub mod polls;
 pub mod retry;
 mod rooms;
 mod transport;

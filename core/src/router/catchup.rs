@@ -37,11 +37,13 @@ const MAX_EVENTS: usize = 2_000;
 /// have accepted (and then lost) events for a while before the bridge noticed it was down.
 const REACH_BACK_MS: u64 = 120_000;
 /// Event types worth bringing back (state changes are re-read from the room when needed).
-const BRIDGED: [&str; 4] = [
+const BRIDGED: [&str; 6] = [
     "m.room.message",
     "m.sticker",
     "m.reaction",
     "m.room.redaction",
+    crate::matrix::polls::POLL_START,
+    crate::matrix::polls::POLL_RESPONSE,
 ];
 
 /// Portal rooms with recent Matrix activity (the least recently active go first past

@@ -73,7 +73,7 @@ impl Router {
             return false;
         };
         if !crypto.config().require
-            || event.kind != "m.room.message"
+            || !event.is_message()
             || crypto.is_encrypted(&event.room_id).await
         {
             return false;

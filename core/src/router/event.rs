@@ -95,6 +95,12 @@ impl RawEvent {
         self.content_str("body")
     }
 
+    /// Whether this says something to the room (a message or a new poll): what a sender is
+    /// told about when it cannot be bridged.
+    pub fn is_message(&self) -> bool {
+        self.kind == "m.room.message" || crate::matrix::polls::is_poll_start(&self.kind)
+    }
+
     /// Whether this is an `m.replace` edit.
     pub fn is_edit(&self) -> bool {
         self.content

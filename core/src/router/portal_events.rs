@@ -10,6 +10,7 @@ use crate::events::{
 };
 use crate::ids::RemoteMessageId;
 use crate::matrix::convert::from_matrix_content;
+use crate::matrix::polls;
 use crate::matrix::retry::{Decision, Outcome, RetryPolicy};
 use crate::metrics::{self, Direction, FailureReason};
 use crate::portal::Portal;
@@ -101,7 +102,7 @@ impl Router {
         }
         let level = self.host.permissions().level_of(&event.sender);
         if level < PermissionLevel::Relay {
-            if event.kind == "m.room.message" {
+            if event.is_message() {
                 self.count_failure(FailureReason::Forbidden);
                 let name = self.host.network_name();
                 self.tell_sender(&event, &format!("Your message was not sent to {name}: you are not allowed to use this bridge.")).await;
@@ -118,6 +119,15 @@ impl Router {
             }
         };
         if !self.supported(&kind) {
+            return Delivery::Done(None);
+        }
+        if matches!(kind, MatrixEventKind::PollVote { .. }) && !self.core.capabilities.polls {
+            let name = self.host.network_name();
+            let why = format!(
+                "Your vote was not counted on {name}: it has no polls (its users got the poll \
+                 as text), so say your choice in a message."
+            );
+            self.tell_sender(&event, &why).await;
             return Delivery::Done(None);
         }
         let Some((sender, kind)) = self.through_relay(&event, &portal, kind).await else {
@@ -226,6 +236,23 @@ impl Router {
                         content: parsed.content,
                         reply_to,
                     }
+                }
+            }
+            kind if polls::is_poll_start(kind) => MatrixEventKind::Message {
+                content: polls::from_poll_start(&event.content)
+                    .map_err(|e| format!("Your poll could not be read by the bridge: {e}"))?,
+                reply_to: None,
+            },
+            kind if polls::is_poll_response(kind) => {
+                let (poll, answers) = polls::from_poll_response(&event.content)
+                    .map_err(|e| format!("Your vote could not be read by the bridge: {e}"))?;
+                // A vote in a poll that never reached the network has nothing to count it.
+                let Some(row) = lookup(poll).await else {
+                    return Ok(None);
+                };
+                MatrixEventKind::PollVote {
+                    target: row.remote_id,
+                    answers,
                 }
             }
             "m.reaction" => {

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::{FakeAccount, FakeWorld, Sent};
 use crate::network::{
-    ChatEdit, ChatKind, ChatRef, MediaRef, NetworkFactory, OutMedia, OutMessage, SignIn,
+    ChatEdit, ChatKind, ChatRef, MediaRef, NetworkFactory, OutMedia, OutMessage, OutPoll, SignIn,
     TelegramNetwork, TgChat, TgError, TgMessage, TgUpdate, TgUser,
 };
 
@@ -280,6 +280,16 @@ impl TelegramNetwork for FakeClient {
         })?;
         self.log_sent(chat, id, &msg);
         Ok(id)
+    }
+
+    async fn send_poll(&self, chat: ChatRef, poll: OutPoll) -> Result<i32, TgError> {
+        let id = self.world.next_message_id();
+        self.send(Sent::Poll { chat, id, poll })?;
+        Ok(id)
+    }
+
+    async fn vote(&self, chat: ChatRef, id: i32, options: Vec<Vec<u8>>) -> Result<(), TgError> {
+        self.send(Sent::Vote { chat, id, options })
     }
 
     async fn send_media(&self, chat: ChatRef, media: OutMedia) -> Result<i32, TgError> {

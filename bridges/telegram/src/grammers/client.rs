@@ -22,7 +22,7 @@ use super::media_cache::MediaCache;
 use super::store_session::StoreSession;
 use super::stream;
 use crate::network::{
-    ChatEdit, ChatKind, ChatRef, MediaKind, MediaRef, OutMedia, OutMessage, SignIn,
+    ChatEdit, ChatKind, ChatRef, MediaKind, MediaRef, OutMedia, OutMessage, OutPoll, SignIn,
     TelegramNetwork, TgChat, TgError, TgMessage, TgUpdate, TgUser,
 };
 
@@ -471,6 +471,14 @@ impl TelegramNetwork for GrammersClient {
             .await
             .map_err(map_invocation)?;
         Ok(sent.id())
+    }
+
+    async fn send_poll(&self, chat: ChatRef, poll: OutPoll) -> Result<i32, TgError> {
+        super::polls::send_poll(self, chat, poll).await
+    }
+
+    async fn vote(&self, chat: ChatRef, id: i32, options: Vec<Vec<u8>>) -> Result<(), TgError> {
+        super::polls::vote(self, chat, id, options).await
     }
 
     async fn edit_message(&self, chat: ChatRef, id: i32, msg: OutMessage) -> Result<(), TgError> {

@@ -3,7 +3,7 @@
 use grammers_client::media::Media;
 use grammers_tl_types as tl;
 
-use crate::network::TgContent;
+use crate::network::{TgContent, TgPollOption};
 
 /// The content of `media` that is neither text nor a file; `None` for files (see
 /// `convert::media`) and link previews, which go with the text.
@@ -29,10 +29,14 @@ pub fn content(media: &Media) -> Option<TgContent> {
             options: p
                 .iter_answers()
                 .filter_map(|a| match a {
-                    tl::enums::PollAnswer::Answer(a) => Some(text(&a.text)),
+                    tl::enums::PollAnswer::Answer(a) => Some(TgPollOption {
+                        id: a.option.clone(),
+                        text: text(&a.text),
+                    }),
                     tl::enums::PollAnswer::InputPollAnswer(_) => None,
                 })
                 .collect(),
+            multiple_choice: p.raw.multiple_choice,
         }),
         Media::Dice(d) => Some(TgContent::Dice {
             emoji: d.emoji().to_owned(),
@@ -216,7 +220,17 @@ mod tests {
             content(&poll),
             Some(TgContent::Poll {
                 question: "Lunch?".into(),
-                options: vec!["Pizza".into(), "Soup".into()]
+                options: vec![
+                    TgPollOption {
+                        id: vec![0],
+                        text: "Pizza".into()
+                    },
+                    TgPollOption {
+                        id: vec![1],
+                        text: "Soup".into()
+                    }
+                ],
+                multiple_choice: false,
             })
         );
         let dice = Media::Dice(Dice::from_raw_media(tl::types::MessageMediaDice {

@@ -8,6 +8,7 @@ pub mod entities;
 pub mod errors;
 mod history;
 mod media_cache;
+mod polls;
 pub mod store_session;
 mod stream;
 

@@ -235,6 +235,21 @@ impl WhatsAppNetwork for RealDevice {
         let client = self.client().await?;
         let to = jid_of(chat)?;
         let msg = match message {
+            Outgoing::Poll {
+                question,
+                options,
+                max_selections,
+            } => {
+                // WhatsApp counts "any number" as all of them.
+                let all = u32::try_from(options.len()).unwrap_or(u32::MAX).max(1);
+                let count = max_selections.clamp(1, all);
+                let (sent, _secret) = client
+                    .polls()
+                    .create(to, &question, &options, count)
+                    .await
+                    .map_err(refused)?;
+                return Ok(sent.message_id);
+            }
             Outgoing::Text { text, reply_to } => convert::text(text, &reply_to),
             Outgoing::Location {
                 latitude,

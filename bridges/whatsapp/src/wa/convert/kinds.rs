@@ -62,13 +62,20 @@ pub fn poll(m: &wa::Message) -> Option<WaMessageBody> {
     ]
     .into_iter()
     .find_map(|p| p.as_option())?;
+    let options: Vec<String> = p
+        .options
+        .iter()
+        .filter_map(|o| o.option_name.clone())
+        .collect();
+    // 0 (or none) lets one choose any number of the options.
+    let max_selections = match p.selectable_options_count {
+        Some(n) if n > 0 => n,
+        _ => u32::try_from(options.len()).unwrap_or(u32::MAX),
+    };
     Some(WaMessageBody::Poll {
         question: p.name.clone().unwrap_or_default(),
-        options: p
-            .options
-            .iter()
-            .filter_map(|o| o.option_name.clone())
-            .collect(),
+        options,
+        max_selections,
     })
 }
 
@@ -216,6 +223,7 @@ mod tests {
             poll_creation_message_v3: MessageField::some(wa::message::PollCreationMessage {
                 name: Some("Lunch?".into()),
                 options: vec![option("Pizza"), option("Soup")],
+                selectable_options_count: Some(1),
                 ..Default::default()
             }),
             ..Default::default()
@@ -224,7 +232,8 @@ mod tests {
             poll(&p),
             Some(WaMessageBody::Poll {
                 question: "Lunch?".into(),
-                options: vec!["Pizza".into(), "Soup".into()]
+                options: vec!["Pizza".into(), "Soup".into()],
+                max_selections: 1,
             })
         );
     }
