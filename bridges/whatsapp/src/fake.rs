@@ -14,11 +14,12 @@ use tokio::sync::mpsc;
 
 use crate::jid::{ChatJid, Phone};
 use crate::network::{
-    ContactPicture, GroupEdit, GroupInfo, Outgoing, PairingEvent, WaEvent, WaMessage,
+    ContactPicture, GroupEdit, GroupInfo, Outgoing, PairingEvent, PollKey, WaEvent, WaMessage,
     WhatsAppFactory,
 };
 
 mod device;
+pub use device::FAKE_POLL_SECRET;
 
 /// Something the bridge did on WhatsApp.
 #[derive(Clone, Debug, PartialEq)]
@@ -48,6 +49,18 @@ pub enum Sent {
     Typing {
         chat: ChatJid,
         typing: bool,
+    },
+    Poll {
+        chat: ChatJid,
+        question: String,
+        options: Vec<String>,
+        max_selections: u32,
+    },
+    Vote {
+        chat: ChatJid,
+        poll: String,
+        key: PollKey,
+        options: Vec<String>,
     },
     /// A subject or description change (the fake's group takes it).
     GroupEdit {

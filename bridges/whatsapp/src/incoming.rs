@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use crate::bridge::{Inner, group_chat_info};
 use crate::format;
 use crate::jid::{ChatJid, Phone};
-use crate::network::{MediaKind, WaError, WaEvent, WaMedia, WaMessage, WaMessageBody};
+use crate::network::{MediaKind, PollKey, WaError, WaEvent, WaMedia, WaMessage, WaMessageBody};
 use crate::sessions;
 
 /// Relays events until the connection closes or the session ends.
@@ -363,13 +363,24 @@ pub(crate) async fn message_event(
             question,
             options,
             max_selections,
-        } => RemoteEventKind::Message {
-            id,
-            sender,
-            content: crate::content::poll(question, options, *max_selections),
-            reply_to: None,
-            sent_at: at,
-        },
+            secret,
+        } => {
+            if let Some(secret) = secret {
+                let key = PollKey {
+                    creator: msg.sender.clone(),
+                    secret: secret.clone(),
+                    answers: Default::default(),
+                };
+                crate::polls::remember(&inner.host, &msg.chat, &msg.id, &key).await;
+            }
+            RemoteEventKind::Message {
+                id,
+                sender,
+                content: crate::content::poll(question, options, *max_selections),
+                reply_to: None,
+                sent_at: at,
+            }
+        }
         WaMessageBody::DisappearingTimer { seconds } => RemoteEventKind::Message {
             id,
             sender,

@@ -16,6 +16,7 @@ pub mod jid;
 pub mod login;
 pub mod network;
 pub mod outgoing;
+pub mod polls;
 pub mod recent;
 pub mod sessions;
 pub mod wa;

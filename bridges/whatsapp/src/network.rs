@@ -155,6 +155,9 @@ pub enum WaMessageBody {
         question: String,
         options: Vec<String>,
         max_selections: u32,
+        /// The poll's secret (`messageContextInfo.messageSecret`): votes are encrypted with it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret: Option<Vec<u8>>,
     },
     /// The chat's disappearing-messages timer was set (`0`: turned off).
     DisappearingTimer { seconds: u32 },
@@ -211,12 +214,27 @@ pub enum Outgoing {
         latitude: f64,
         longitude: f64,
     },
-    /// A poll (2–12 distinct options; WhatsApp says so when not).
-    Poll {
-        question: String,
-        options: Vec<String>,
-        max_selections: u32,
-    },
+}
+
+/// What a vote in a poll is encrypted with (the poll's creator and secret), and for a poll
+/// started on Matrix the option text of each Matrix answer ID (WhatsApp's votes name options
+/// by their text, which is also the answer ID of a poll that came from WhatsApp).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollKey {
+    pub creator: Phone,
+    pub secret: Vec<u8>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub answers: std::collections::BTreeMap<String, String>,
+}
+
+impl PollKey {
+    /// The WhatsApp options a Matrix vote names by answer ID.
+    pub fn options(&self, answers: &[String]) -> Vec<String> {
+        answers
+            .iter()
+            .map(|id| self.answers.get(id).unwrap_or(id).clone())
+            .collect()
+    }
 }
 
 /// A message a reply quotes.
@@ -284,6 +302,23 @@ pub trait WhatsAppNetwork: Send + Sync {
     /// Sends a message; returns its WhatsApp ID.
     async fn send(&self, chat: &ChatJid, message: Outgoing) -> Result<String, WaError>;
     /// Replaces the text of an earlier message of ours.
+    /// Starts a poll (2–12 distinct options; WhatsApp says so when not): its message ID and
+    /// secret, which votes in it need.
+    async fn send_poll(
+        &self,
+        chat: &ChatJid,
+        question: &str,
+        options: &[String],
+        max_selections: u32,
+    ) -> Result<(String, Vec<u8>), WaError>;
+    /// Votes in poll `poll` for the options named (none: takes the vote back).
+    async fn vote(
+        &self,
+        chat: &ChatJid,
+        poll: &str,
+        key: &PollKey,
+        options: &[String],
+    ) -> Result<String, WaError>;
     async fn edit(&self, chat: &ChatJid, target: &str, text: &str) -> Result<String, WaError>;
     /// Deletes an earlier message of ours for everyone.
     async fn revoke(&self, chat: &ChatJid, target: &str) -> Result<(), WaError>;

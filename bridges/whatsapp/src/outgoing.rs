@@ -13,7 +13,7 @@ use ruma::OwnedUserId;
 use crate::bridge::Inner;
 use crate::format;
 use crate::jid::{ChatJid, Phone};
-use crate::network::{GroupEdit, MediaKind, Outgoing, QuotedMessage, WaError};
+use crate::network::{GroupEdit, MediaKind, Outgoing, PollKey, QuotedMessage, WaError};
 use crate::recent::OurReaction;
 
 fn delivery_error(e: WaError) -> DeliveryError {
@@ -44,6 +44,41 @@ pub async fn deliver(
     };
     let net = &session.net;
     match event.kind {
+        MatrixEventKind::Message { content, .. } if content.kind == MessageKind::Poll => {
+            let Some(poll) = &content.poll else {
+                return Err(DeliveryError::permanent("the poll has no answers"));
+            };
+            let options: Vec<String> = poll.answers.iter().map(|a| a.text.clone()).collect();
+            let (id, secret) = net
+                .send_poll(&chat, &poll.question, &options, poll.max_selections)
+                .await
+                .map_err(delivery_error)?;
+            let key = PollKey {
+                creator: session.account.clone(),
+                secret,
+                answers: poll
+                    .answers
+                    .iter()
+                    .map(|a| (a.id.clone(), a.text.clone()))
+                    .collect(),
+            };
+            crate::polls::remember(&inner.host, &chat, &id, &key).await;
+            inner.recent.sender(&id, &session.account);
+            Ok(Delivered::As(RemoteMessageId::new(id)))
+        }
+        MatrixEventKind::PollVote { target, answers } => {
+            // WhatsApp's votes name options by their text: the answer IDs bridged polls carry.
+            let Some(key) = crate::polls::find(&inner.host, &chat, target.as_str()).await else {
+                return Err(DeliveryError::permanent(
+                    "the bridge does not have this poll's key (it came before the bridge kept \
+                     them): vote on your phone",
+                ));
+            };
+            net.vote(&chat, target.as_str(), &key, &key.options(&answers))
+                .await
+                .map_err(delivery_error)?;
+            Ok(Delivered::Untracked)
+        }
         MatrixEventKind::Message { content, reply_to } => {
             let message = outgoing_message(&inner.host, &content, reply_to.as_ref()).await?;
             let id = net.send(&chat, message).await.map_err(delivery_error)?;
@@ -142,10 +177,6 @@ pub async fn deliver(
                 .map_err(delivery_error)?;
             Ok(Delivered::Untracked)
         }
-        // A WhatsApp vote is encrypted with the poll's secret, which the bridge does not keep.
-        MatrixEventKind::PollVote { .. } => Err(DeliveryError::permanent(
-            "votes in WhatsApp polls are not bridged yet: vote on your phone",
-        )),
         _ => Ok(Delivered::Ignored),
     }
 }
@@ -212,17 +243,6 @@ async fn outgoing_message(
         id: r.message.as_str().to_owned(),
         sender: r.sender.as_ref().and_then(|s| Phone::from_remote(s).ok()),
     });
-    if let Some(poll) = content
-        .poll
-        .as_ref()
-        .filter(|_| content.kind == MessageKind::Poll)
-    {
-        return Ok(Outgoing::Poll {
-            question: poll.question.clone(),
-            options: poll.answers.iter().map(|a| a.text.clone()).collect(),
-            max_selections: poll.max_selections,
-        });
-    }
     if content.kind == MessageKind::Location
         && let Some((latitude, longitude)) = parse_geo(&content.body)
     {

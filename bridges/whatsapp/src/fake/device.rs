@@ -11,9 +11,12 @@ use tokio::sync::mpsc;
 use super::{FakeWhatsApp, Pairing, Sent, qr_payload};
 use crate::jid::{ChatJid, Phone};
 use crate::network::{
-    ContactPicture, GroupEdit, GroupInfo, Outgoing, PairingEvent, WaError, WaEvent, WaMedia,
-    WhatsAppFactory, WhatsAppNetwork,
+    ContactPicture, GroupEdit, GroupInfo, Outgoing, PairingEvent, PollKey, WaError, WaEvent,
+    WaMedia, WhatsAppFactory, WhatsAppNetwork,
 };
+
+/// The secret of every poll the fake starts (a real one is random).
+pub const FAKE_POLL_SECRET: [u8; 32] = [0x5e; 32];
 
 #[async_trait]
 impl WhatsAppFactory for FakeWhatsApp {
@@ -178,6 +181,41 @@ impl WhatsAppNetwork for FakeDevice {
                 message,
             },
         ))
+    }
+
+    async fn send_poll(
+        &self,
+        chat: &ChatJid,
+        question: &str,
+        options: &[String],
+        max_selections: u32,
+    ) -> Result<(String, Vec<u8>), WaError> {
+        let account = self.account()?;
+        self.chat_exists(chat)?;
+        let poll = Sent::Poll {
+            chat: chat.clone(),
+            question: question.into(),
+            options: options.to_vec(),
+            max_selections,
+        };
+        Ok((self.wa.record(account, poll), FAKE_POLL_SECRET.to_vec()))
+    }
+
+    async fn vote(
+        &self,
+        chat: &ChatJid,
+        poll: &str,
+        key: &PollKey,
+        options: &[String],
+    ) -> Result<String, WaError> {
+        let account = self.account()?;
+        let vote = Sent::Vote {
+            chat: chat.clone(),
+            poll: poll.into(),
+            key: key.clone(),
+            options: options.to_vec(),
+        };
+        Ok(self.wa.record(account, vote))
     }
 
     async fn edit(&self, chat: &ChatJid, target: &str, text: &str) -> Result<String, WaError> {

@@ -22,8 +22,8 @@ use super::convert::{self, MediaHandle, group_info, jid_of, pn};
 use super::routing::{self, Routes};
 use crate::jid::{ChatJid, Phone};
 use crate::network::{
-    ContactPicture, GroupEdit, GroupInfo, MediaKind, Outgoing, PairingEvent, WaError, WaEvent,
-    WaMedia, WhatsAppNetwork,
+    ContactPicture, GroupEdit, GroupInfo, MediaKind, Outgoing, PairingEvent, PollKey, WaError,
+    WaEvent, WaMedia, WhatsAppNetwork,
 };
 
 /// One whatsapp-rust device.
@@ -235,21 +235,6 @@ impl WhatsAppNetwork for RealDevice {
         let client = self.client().await?;
         let to = jid_of(chat)?;
         let msg = match message {
-            Outgoing::Poll {
-                question,
-                options,
-                max_selections,
-            } => {
-                // WhatsApp counts "any number" as all of them.
-                let all = u32::try_from(options.len()).unwrap_or(u32::MAX).max(1);
-                let count = max_selections.clamp(1, all);
-                let (sent, _secret) = client
-                    .polls()
-                    .create(to, &question, &options, count)
-                    .await
-                    .map_err(refused)?;
-                return Ok(sent.message_id);
-            }
             Outgoing::Text { text, reply_to } => convert::text(text, &reply_to),
             Outgoing::Location {
                 latitude,
@@ -268,6 +253,45 @@ impl WhatsAppNetwork for RealDevice {
             }
         };
         let sent = client.send_message(to, msg).await.map_err(refused)?;
+        Ok(sent.message_id)
+    }
+
+    async fn send_poll(
+        &self,
+        chat: &ChatJid,
+        question: &str,
+        options: &[String],
+        max_selections: u32,
+    ) -> Result<(String, Vec<u8>), WaError> {
+        let client = self.client().await?;
+        // WhatsApp counts "any number" as all of them.
+        let all = u32::try_from(options.len()).unwrap_or(u32::MAX).max(1);
+        let (sent, secret) = client
+            .polls()
+            .create(
+                jid_of(chat)?,
+                question,
+                options,
+                max_selections.clamp(1, all),
+            )
+            .await
+            .map_err(refused)?;
+        Ok((sent.message_id, secret))
+    }
+
+    async fn vote(
+        &self,
+        chat: &ChatJid,
+        poll: &str,
+        key: &PollKey,
+        options: &[String],
+    ) -> Result<String, WaError> {
+        let client = self.client().await?;
+        let sent = client
+            .polls()
+            .vote(jid_of(chat)?, poll, &pn(&key.creator), &key.secret, options)
+            .await
+            .map_err(refused)?;
         Ok(sent.message_id)
     }
 

@@ -72,10 +72,16 @@ pub fn poll(m: &wa::Message) -> Option<WaMessageBody> {
         Some(n) if n > 0 => n,
         _ => u32::try_from(options.len()).unwrap_or(u32::MAX),
     };
+    let secret = m
+        .message_context_info
+        .as_option()
+        .and_then(|c| c.message_secret.clone())
+        .filter(|s| !s.is_empty());
     Some(WaMessageBody::Poll {
         question: p.name.clone().unwrap_or_default(),
         options,
         max_selections,
+        secret,
     })
 }
 
@@ -226,6 +232,10 @@ mod tests {
                 selectable_options_count: Some(1),
                 ..Default::default()
             }),
+            message_context_info: MessageField::some(wa::MessageContextInfo {
+                message_secret: Some(vec![7; 32]),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         assert_eq!(
@@ -234,6 +244,7 @@ mod tests {
                 question: "Lunch?".into(),
                 options: vec!["Pizza".into(), "Soup".into()],
                 max_selections: 1,
+                secret: Some(vec![7; 32]),
             })
         );
     }
