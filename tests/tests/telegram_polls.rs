@@ -1,7 +1,7 @@
 //! Polls between Telegram and Matrix, end to end through Synapse on the fake network: a
 //! Telegram poll becomes an MSC3381 poll a Matrix user votes in (the vote reaches Telegram
-//! naming Telegram's options), a Matrix poll is started on Telegram, and a vote in a poll
-//! started on Matrix gets a notice instead of vanishing.
+//! naming Telegram's options), a Matrix poll is started on Telegram and votes in it reach the
+//! options Telegram numbered, and a vote the bridge cannot place gets a notice.
 
 mod telegram_common;
 
@@ -103,23 +103,33 @@ async fn polls_go_both_ways_and_votes_reach_telegram() -> Result<()> {
     )
     .await?;
 
-    // A vote in it names Matrix's answers, which Telegram does not know: the voter hears so.
+    let Some(Sent::Poll { id: mine_tg, .. }) = world
+        .sent(ME)
+        .into_iter()
+        .find(|s| matches!(s, Sent::Poll { .. }))
+    else {
+        anyhow::bail!("no poll sent")
+    };
+
+    // A vote in it names Matrix's answers: the bridge kept which Telegram option each became
+    // (the fake numbers them from 0x10).
     alice
-        .send_json(&room, RESPONSE, vote(mine.as_str(), &["x1"]))
+        .send_json(&room, RESPONSE, vote(mine.as_str(), &["x2"]))
         .await?;
-    wait_notice(
-        &alice,
-        &room,
-        "votes in a poll started on Matrix are not bridged",
-    )
+    wait_sent(&world, |s| {
+        matches!(s, Sent::Vote { id, options, .. } if *id == mine_tg && options == &[vec![0x11]])
+    })
     .await?;
-    assert!(
-        !world
-            .sent(ME)
-            .iter()
-            .any(|s| matches!(s, Sent::Vote { id, .. } if *id != 3)),
-        "{:?}",
-        world.sent(ME)
-    );
+    // An answer the poll does not have: the voter hears so, nothing is sent.
+    alice
+        .send_json(&room, RESPONSE, vote(mine.as_str(), &["nope"]))
+        .await?;
+    wait_notice(&alice, &room, "does not know that poll's options").await?;
+    let votes = world
+        .sent(ME)
+        .iter()
+        .filter(|s| matches!(s, Sent::Vote { .. }))
+        .count();
+    assert_eq!(votes, 2, "{:?}", world.sent(ME));
     Ok(())
 }

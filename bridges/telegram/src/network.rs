@@ -417,8 +417,9 @@ pub trait TelegramNetwork: Send + Sync {
     async fn search(&self, query: &str) -> Result<Vec<TgChat>, TgError>;
     async fn send_message(&self, chat: ChatRef, msg: OutMessage) -> Result<i32, TgError>;
     async fn send_media(&self, chat: ChatRef, media: OutMedia) -> Result<i32, TgError>;
-    /// Starts a poll; its message ID.
-    async fn send_poll(&self, chat: ChatRef, poll: OutPoll) -> Result<i32, TgError>;
+    /// Starts a poll: its message ID, and the IDs Telegram gave its options (in order).
+    async fn send_poll(&self, chat: ChatRef, poll: OutPoll)
+    -> Result<(i32, Vec<Vec<u8>>), TgError>;
     /// Votes in poll `id` for the options named (none: takes the vote back).
     async fn vote(&self, chat: ChatRef, id: i32, options: Vec<Vec<u8>>) -> Result<(), TgError>;
     async fn edit_message(&self, chat: ChatRef, id: i32, msg: OutMessage) -> Result<(), TgError>;

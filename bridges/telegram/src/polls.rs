@@ -2,10 +2,17 @@
 //! option IDs (`tg:` and the bytes in hex), so a Matrix vote names the options to vote for
 //! without the bridge remembering anything.
 
+use std::collections::BTreeMap;
+
+use ferrybridge_core::BridgeHost;
 use ferrybridge_core::events::{MessageContent, Poll, PollAnswer};
+use ferrybridge_core::ids::RemoteMessageId;
 use ferrybridge_core::readable;
 
-use crate::network::{OutPoll, TgPollOption};
+use crate::network::{ChatRef, OutPoll, TgPollOption};
+
+/// Store namespace of the answer → option maps of polls started on Matrix.
+const KV_POLL: &str = "telegram_poll";
 
 const PREFIX: &str = "tg:";
 
@@ -36,9 +43,54 @@ pub fn out_poll(poll: &Poll) -> OutPoll {
     }
 }
 
-/// The Telegram options a Matrix vote names; `None` when one of them is not a Telegram
-/// option ID (a poll started on Matrix, whose answers Matrix named).
-pub fn options_of(answers: &[String]) -> Option<Vec<Vec<u8>>> {
+/// Keeps which Telegram option each answer of a poll started on Matrix became (Matrix named
+/// those answers itself). A failure is logged: votes in that poll then get a notice.
+pub async fn remember(
+    host: &BridgeHost,
+    chat: ChatRef,
+    poll: &RemoteMessageId,
+    answers: &[PollAnswer],
+    options: &[Vec<u8>],
+) {
+    let map: BTreeMap<&str, String> = answers
+        .iter()
+        .zip(options)
+        .map(|(a, o)| (a.id.as_str(), answer_id(o)))
+        .collect();
+    let key = format!("{chat}/{poll}");
+    if let Err(e) = host.store().kv_set(KV_POLL, &key, &map).await {
+        tracing::warn!(%key, error = %e, "cannot keep a poll's options; votes in it will not be bridged");
+    }
+}
+
+/// The Telegram options a Matrix vote in `poll` names: Telegram's own IDs in a poll from
+/// Telegram, else through the map kept when the poll was started from Matrix; `None` when an
+/// answer is neither.
+pub async fn options_for(
+    host: &BridgeHost,
+    chat: ChatRef,
+    poll: &RemoteMessageId,
+    answers: &[String],
+) -> Option<Vec<Vec<u8>>> {
+    if let Some(options) = options_of(answers) {
+        return Some(options);
+    }
+    let key = format!("{chat}/{poll}");
+    let map: BTreeMap<String, String> = match host.store().kv_get(KV_POLL, &key).await {
+        Ok(map) => map?,
+        Err(e) => {
+            tracing::warn!(%key, error = %e, "cannot read a poll's options");
+            return None;
+        }
+    };
+    answers
+        .iter()
+        .map(|a| map.get(a).and_then(|o| option_id(o)))
+        .collect()
+}
+
+/// The Telegram options answer IDs name, when they are all Telegram's own.
+fn options_of(answers: &[String]) -> Option<Vec<Vec<u8>>> {
     answers.iter().map(|a| option_id(a)).collect()
 }
 

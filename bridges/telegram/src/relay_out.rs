@@ -33,22 +33,26 @@ pub async fn deliver(
             let Some(poll) = &content.poll else {
                 return Err(DeliveryError::permanent("the poll has no answers"));
             };
-            let id = bridge
+            let (id, options) = bridge
                 .call(net.send_poll(chat, crate::polls::out_poll(poll)))
                 .await
                 .map_err(refused)?;
             session.remember_sent(id, chat);
-            Ok(Delivered::As(message_id(id)))
+            let remote = message_id(id);
+            crate::polls::remember(host, chat, &remote, &poll.answers, &options).await;
+            Ok(Delivered::As(remote))
         }
         MatrixEventKind::PollVote { target, answers } => {
             let id = parse_msg(&target)
                 .ok_or_else(|| DeliveryError::permanent("that poll cannot be voted in"))?;
-            let options = crate::polls::options_of(&answers).ok_or_else(|| {
-                DeliveryError::permanent(
-                    "votes in a poll started on Matrix are not bridged yet (only in polls \
-                     started on Telegram)",
-                )
-            })?;
+            let options = crate::polls::options_for(host, chat, &target, &answers)
+                .await
+                .ok_or_else(|| {
+                    DeliveryError::permanent(
+                        "the bridge does not know that poll's options on Telegram (a poll \
+                         started on Matrix before the bridge kept them): vote on Telegram",
+                    )
+                })?;
             bridge
                 .call(net.vote(chat, id, options))
                 .await

@@ -282,10 +282,19 @@ impl TelegramNetwork for FakeClient {
         Ok(id)
     }
 
-    async fn send_poll(&self, chat: ChatRef, poll: OutPoll) -> Result<i32, TgError> {
+    async fn send_poll(
+        &self,
+        chat: ChatRef,
+        poll: OutPoll,
+    ) -> Result<(i32, Vec<Vec<u8>>), TgError> {
         let id = self.world.next_message_id();
+        // Telegram numbers the options itself; the fake from 0x10, so tests tell them apart
+        // from the answers' positions.
+        let options = (0..poll.options.len())
+            .map(|i| vec![0x10 + u8::try_from(i).unwrap_or(u8::MAX)])
+            .collect();
         self.send(Sent::Poll { chat, id, poll })?;
-        Ok(id)
+        Ok((id, options))
     }
 
     async fn vote(&self, chat: ChatRef, id: i32, options: Vec<Vec<u8>>) -> Result<(), TgError> {

@@ -473,7 +473,11 @@ impl TelegramNetwork for GrammersClient {
         Ok(sent.id())
     }
 
-    async fn send_poll(&self, chat: ChatRef, poll: OutPoll) -> Result<i32, TgError> {
+    async fn send_poll(
+        &self,
+        chat: ChatRef,
+        poll: OutPoll,
+    ) -> Result<(i32, Vec<Vec<u8>>), TgError> {
         super::polls::send_poll(self, chat, poll).await
     }
 

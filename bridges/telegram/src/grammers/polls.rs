@@ -1,6 +1,7 @@
 //! Polls started and voted in from Matrix. Telegram names a poll's options itself when it is
 //! created; a vote names them by those IDs (see `relay_in::poll_answer_id`).
 
+use grammers_client::media::Media;
 use grammers_client::message::InputMessage;
 use grammers_tl_types as tl;
 
@@ -8,19 +9,34 @@ use super::GrammersClient;
 use super::errors::map_invocation;
 use crate::network::{ChatRef, OutPoll, TgError};
 
-/// Starts `poll` in `chat`; the message's ID.
+/// Starts `poll` in `chat`: the message's ID and the IDs Telegram gave the options.
 pub(super) async fn send_poll(
     client: &GrammersClient,
     chat: ChatRef,
     poll: OutPoll,
-) -> Result<i32, TgError> {
+) -> Result<(i32, Vec<Vec<u8>>), TgError> {
     let peer = client.peer(chat).await?;
     let sent = client
         .client
         .send_message(peer, InputMessage::new().media(input_poll(poll)))
         .await
         .map_err(map_invocation)?;
-    Ok(sent.id())
+    let options = match sent.media() {
+        Some(Media::Poll(p)) => option_ids(&p.raw),
+        _ => vec![],
+    };
+    Ok((sent.id(), options))
+}
+
+/// The IDs of a poll's options, in order.
+fn option_ids(poll: &tl::types::Poll) -> Vec<Vec<u8>> {
+    poll.answers
+        .iter()
+        .filter_map(|a| match a {
+            tl::enums::PollAnswer::Answer(a) => Some(a.option.clone()),
+            tl::enums::PollAnswer::InputPollAnswer(_) => None,
+        })
+        .collect()
 }
 
 /// Votes in poll message `id` for `options` (empty: takes the vote back).
@@ -120,5 +136,35 @@ mod tests {
             })
             .collect();
         assert_eq!(texts, ["Pizza", "Soup"]);
+        // Until Telegram numbers them, the options have no IDs.
+        assert!(option_ids(p).is_empty());
+    }
+
+    #[test]
+    fn the_sent_polls_options_give_their_ids_in_order() {
+        let tl::enums::Poll::Poll(mut p) = input_poll(OutPoll {
+            question: "Q".into(),
+            options: vec![],
+            multiple_choice: false,
+        })
+        .poll;
+        p.answers = [b"0", b"1"]
+            .into_iter()
+            .map(|o| {
+                tl::types::PollAnswer {
+                    text: tl::types::TextWithEntities {
+                        text: "A".into(),
+                        entities: vec![],
+                    }
+                    .into(),
+                    option: o.to_vec(),
+                    media: None,
+                    added_by: None,
+                    date: None,
+                }
+                .into()
+            })
+            .collect();
+        assert_eq!(option_ids(&p), [b"0".to_vec(), b"1".to_vec()]);
     }
 }
