@@ -211,6 +211,14 @@ pub enum RemoteEventKind {
         sender: RemoteUserId,
         key: String,
     },
+    /// A remote user voted in poll `target`: the [`PollAnswer::id`]s they chose (none: they
+    /// took their vote back). `id` is the vote's own remote ID (a replay is not voted twice).
+    PollVote {
+        id: RemoteMessageId,
+        target: RemoteMessageId,
+        sender: RemoteUserId,
+        answers: Vec<String>,
+    },
     /// A remote user started or stopped typing.
     Typing { sender: RemoteUserId, typing: bool },
     /// A remote user read up to a message.

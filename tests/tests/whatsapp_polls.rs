@@ -1,7 +1,8 @@
 //! Polls between WhatsApp and Matrix, end to end through a real Synapse with the fake WhatsApp:
 //! a WhatsApp poll becomes an MSC3381 poll and a Matrix vote in it reaches WhatsApp with the
 //! poll's key, a Matrix poll is started on WhatsApp and votes in it name its options' text,
-//! and a vote in a poll whose key the bridge never saw gets a notice.
+//! WhatsApp votes become Matrix votes, and a vote in a poll whose key the bridge never saw
+//! gets a notice (either way).
 
 mod whatsapp_common;
 
@@ -134,5 +135,49 @@ async fn polls_and_votes_go_both_ways() -> Result<()> {
     };
     assert_eq!(key.secret, FAKE_POLL_SECRET.to_vec());
     assert_eq!(options, ["There"]);
+
+    // Bob's votes on WhatsApp (the fake's are plain text): Matrix votes by his ghost, naming
+    // the answers as each poll does; one in a poll without a key is a notice.
+    let bobs_vote = |id: &str, poll: &str, choice: &str| {
+        incoming(
+            id,
+            chat.clone(),
+            BOB,
+            WaMessageBody::PollVote {
+                poll: poll.into(),
+                payload: choice.as_bytes().to_vec(),
+                iv: vec![],
+            },
+        )
+    };
+    let mine_tg = match wa
+        .sent()
+        .into_iter()
+        .find(|s| matches!(s.what, Sent::Poll { .. }))
+    {
+        Some(s) => s.id,
+        None => anyhow::bail!("no poll sent"),
+    };
+    wa.inject(&me, bobs_vote("V1", "P1", "Pizza")).await;
+    wa.inject(&me, bobs_vote("V2", &mine_tg, "There")).await;
+    wa.inject(&me, bobs_vote("V3", "P2", "Soup")).await;
+    let bob_ghost = format!("@whatsapp_441111111:{server}");
+    let voted = |ev: &Value, poll: &Value, answer: &str| {
+        ev["type"] == RESPONSE
+            && sender(ev) == bob_ghost
+            && ev["content"]["m.relates_to"]["event_id"] == *poll
+            && ev["content"][RESPONSE]["answers"] == json!([answer])
+    };
+    alice
+        .wait_for(&room, T, |ev| voted(ev, &poll["event_id"], "Pizza"))
+        .await?;
+    alice
+        .wait_for(&room, T, |ev| voted(ev, &json!(mine), "t"))
+        .await?;
+    alice
+        .wait_for(&room, T, |ev| {
+            is_notice_containing(ev, "a poll vote the bridge could not read")
+        })
+        .await?;
     Ok(())
 }

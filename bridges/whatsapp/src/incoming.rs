@@ -369,6 +369,7 @@ pub(crate) async fn message_event(
                 let key = PollKey {
                     creator: msg.sender.clone(),
                     secret: secret.clone(),
+                    options: options.clone(),
                     answers: Default::default(),
                 };
                 crate::polls::remember(&inner.host, &msg.chat, &msg.id, &key).await;
@@ -380,6 +381,9 @@ pub(crate) async fn message_event(
                 reply_to: None,
                 sent_at: at,
             }
+        }
+        WaMessageBody::PollVote { poll, payload, iv } => {
+            crate::polls::vote_event(inner, user, msg, poll, payload, iv).await
         }
         WaMessageBody::DisappearingTimer { seconds } => RemoteEventKind::Message {
             id,

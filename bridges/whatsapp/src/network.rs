@@ -159,6 +159,12 @@ pub enum WaMessageBody {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         secret: Option<Vec<u8>>,
     },
+    /// A vote in poll `poll`, encrypted with the poll's key (see [`PollKey`]).
+    PollVote {
+        poll: String,
+        payload: Vec<u8>,
+        iv: Vec<u8>,
+    },
     /// The chat's disappearing-messages timer was set (`0`: turned off).
     DisappearingTimer { seconds: u32 },
     /// Something the bridge can't show: its kind, in words.
@@ -223,11 +229,27 @@ pub enum Outgoing {
 pub struct PollKey {
     pub creator: Phone,
     pub secret: Vec<u8>,
+    /// The options' text, which a decrypted vote names by hash.
+    #[serde(default)]
+    pub options: Vec<String>,
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub answers: std::collections::BTreeMap<String, String>,
 }
 
 impl PollKey {
+    /// The Matrix answer IDs of the WhatsApp options a vote chose.
+    pub fn answer_ids(&self, options: &[String]) -> Vec<String> {
+        options
+            .iter()
+            .map(|text| {
+                self.answers
+                    .iter()
+                    .find(|(_, t)| *t == text)
+                    .map_or_else(|| text.clone(), |(id, _)| id.clone())
+            })
+            .collect()
+    }
+
     /// The WhatsApp options a Matrix vote names by answer ID.
     pub fn options(&self, answers: &[String]) -> Vec<String> {
         answers
@@ -319,6 +341,15 @@ pub trait WhatsAppNetwork: Send + Sync {
         key: &PollKey,
         options: &[String],
     ) -> Result<String, WaError>;
+    /// The options `voter` chose in a vote (a [`WaMessageBody::PollVote`]) in `poll`.
+    async fn open_vote(
+        &self,
+        poll: &str,
+        key: &PollKey,
+        voter: &Phone,
+        payload: &[u8],
+        iv: &[u8],
+    ) -> Result<Vec<String>, WaError>;
     async fn edit(&self, chat: &ChatJid, target: &str, text: &str) -> Result<String, WaError>;
     /// Deletes an earlier message of ours for everyone.
     async fn revoke(&self, chat: &ChatJid, target: &str) -> Result<(), WaError>;

@@ -56,6 +56,7 @@ pub async fn deliver(
             let key = PollKey {
                 creator: session.account.clone(),
                 secret,
+                options,
                 answers: poll
                     .answers
                     .iter()

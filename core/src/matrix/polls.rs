@@ -49,6 +49,14 @@ pub fn to_poll_start(poll: &Poll, fallback: &str) -> Value {
     })
 }
 
+/// A vote in `poll` for `answers` (by answer ID; none withdraws the vote).
+pub fn to_poll_response(poll: &ruma::EventId, answers: &[String]) -> Value {
+    json!({
+        "m.relates_to": { "rel_type": "m.reference", "event_id": poll },
+        POLL_RESPONSE: { "answers": answers },
+    })
+}
+
 /// A Matrix user's poll as a message: the poll, and its question and answers as text for
 /// networks without polls.
 pub fn from_poll_start(content: &Value) -> Result<MessageContent, ConvertError> {
@@ -196,6 +204,9 @@ mod tests {
         });
         let (target, answers) = from_poll_response(&vote).unwrap();
         assert_eq!((target.as_str(), answers), ("$poll", vec!["a".to_owned()]));
+        let ours = to_poll_response(&target, &["b".to_owned()]);
+        let (target, answers) = from_poll_response(&ours).unwrap();
+        assert_eq!((target.as_str(), answers), ("$poll", vec!["b".to_owned()]));
     }
 
     #[test]

@@ -236,6 +236,7 @@ fn is_history(kind: &RemoteEventKind) -> bool {
         RemoteEventKind::Message { .. }
             | RemoteEventKind::Edit { .. }
             | RemoteEventKind::Reaction { .. }
+            | RemoteEventKind::PollVote { .. }
             | RemoteEventKind::Redaction { .. }
             | RemoteEventKind::Expire { .. }
     )

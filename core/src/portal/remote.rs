@@ -188,6 +188,23 @@ impl Portals {
                 self.record(portal, id, event_id, Some(sender), &speaker, None)
                     .await?;
             }
+            RemoteEventKind::PollVote {
+                id,
+                target,
+                sender,
+                answers,
+            } => {
+                let Some(poll) = self.event_for(portal, &target).await? else {
+                    return Ok(());
+                };
+                let speaker = inner.ghosts.speaker(&sender, &room).await?;
+                let vote = crate::matrix::polls::to_poll_response(&poll, &answers);
+                let txn = remote_txn(portal.key(), &id);
+                let event_id = speaker
+                    .send_event_txn(&room, crate::matrix::polls::POLL_RESPONSE, &vote, &txn)
+                    .await?;
+                self.sent_by(&speaker, &event_id);
+            }
             RemoteEventKind::Typing { sender, typing } => {
                 let ghost = inner.ghosts.ensure_joined(&sender, &room).await?;
                 ghost.typing(&room, typing).await?;

@@ -218,6 +218,29 @@ impl WhatsAppNetwork for FakeDevice {
         Ok(self.wa.record(account, vote))
     }
 
+    /// The fake's votes are not encrypted: the payload is the chosen options' text, one per
+    /// line, and a key whose secret is empty refuses to open them.
+    async fn open_vote(
+        &self,
+        _poll: &str,
+        key: &PollKey,
+        _voter: &Phone,
+        payload: &[u8],
+        _iv: &[u8],
+    ) -> Result<Vec<String>, WaError> {
+        if key.secret.is_empty() {
+            return Err(WaError::Refused(
+                "the vote does not open with this key".into(),
+            ));
+        }
+        let text = String::from_utf8_lossy(payload);
+        Ok(text
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect())
+    }
+
     async fn edit(&self, chat: &ChatJid, target: &str, text: &str) -> Result<String, WaError> {
         let account = self.account()?;
         Ok(self.wa.record(

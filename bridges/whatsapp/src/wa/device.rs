@@ -9,7 +9,9 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use whatsapp_rust::bot::{Bot, BotHandle};
 use whatsapp_rust::download::DownloadParams;
-use whatsapp_rust::features::{GroupDescription, GroupSubject, PreviousDescription};
+use whatsapp_rust::features::{
+    GroupDescription, GroupSubject, PollVoteCiphertext, PreviousDescription,
+};
 use whatsapp_rust::pair_code::PairCodeOptions;
 use whatsapp_rust::send::RevokeType;
 use whatsapp_rust::store::SqliteStore;
@@ -293,6 +295,27 @@ impl WhatsAppNetwork for RealDevice {
             .await
             .map_err(refused)?;
         Ok(sent.message_id)
+    }
+
+    async fn open_vote(
+        &self,
+        poll: &str,
+        key: &PollKey,
+        voter: &Phone,
+        payload: &[u8],
+        iv: &[u8],
+    ) -> Result<Vec<String>, WaError> {
+        let client = self.client().await?;
+        let ciphertext = PollVoteCiphertext {
+            enc_payload: payload,
+            enc_iv: iv,
+        };
+        let hashes = client
+            .polls()
+            .decrypt_vote(ciphertext, &key.secret, poll, &pn(&key.creator), &pn(voter))
+            .await
+            .map_err(refused)?;
+        Ok(convert::chosen_options(&hashes, &key.options))
     }
 
     async fn edit(&self, chat: &ChatJid, target: &str, text: &str) -> Result<String, WaError> {

@@ -85,6 +85,33 @@ pub fn poll(m: &wa::Message) -> Option<WaMessageBody> {
     })
 }
 
+/// A vote in a poll, still encrypted (the poll's key opens it; see `PollKey`).
+pub fn poll_vote(m: &wa::Message) -> Option<WaMessageBody> {
+    let update = m.poll_update_message.as_option()?;
+    let poll = update.poll_creation_message_key.as_option()?.id.clone()?;
+    let vote = update.vote.as_option()?;
+    Some(WaMessageBody::PollVote {
+        poll,
+        payload: vote.enc_payload.clone()?,
+        iv: vote.enc_iv.clone()?,
+    })
+}
+
+/// The options a decrypted vote chose: WhatsApp names each by the SHA-256 of its text.
+/// Hashes of no known option (an option added later, a corrupt vote) are left out.
+pub fn chosen_options(hashes: &[Vec<u8>], options: &[String]) -> Vec<String> {
+    use whatsapp_rust::wacore::poll::compute_option_hash;
+    hashes
+        .iter()
+        .filter_map(|h| {
+            options
+                .iter()
+                .find(|o| compute_option_hash(o).as_slice() == h.as_slice())
+                .cloned()
+        })
+        .collect()
+}
+
 /// Fields of a message that are protocol plumbing, never its content.
 const NOT_CONTENT: [&str; 6] = [
     "messageContextInfo",
@@ -271,6 +298,42 @@ mod tests {
         };
         assert!(
             matches!(described(&vote), Some(WaMessageBody::Unsupported { description }) if description == "a poll vote")
+        );
+        // Without its poll and ciphertext a vote is only described.
+        assert_eq!(poll_vote(&vote), None);
+    }
+
+    #[test]
+    fn a_decrypted_vote_names_options_by_their_hash() {
+        use whatsapp_rust::wacore::poll::compute_option_hash;
+        let options = ["Pizza".to_owned(), "Soup".to_owned()];
+        let hashes = vec![compute_option_hash("Soup").to_vec(), vec![0; 32]];
+        assert_eq!(chosen_options(&hashes, &options), ["Soup"]);
+    }
+
+    #[test]
+    fn a_vote_keeps_its_poll_and_ciphertext() {
+        let vote = wa::Message {
+            poll_update_message: MessageField::some(wa::message::PollUpdateMessage {
+                poll_creation_message_key: MessageField::some(wa::MessageKey {
+                    id: Some("P1".into()),
+                    ..Default::default()
+                }),
+                vote: MessageField::some(wa::message::PollEncValue {
+                    enc_payload: Some(vec![1, 2]),
+                    enc_iv: Some(vec![3]),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            poll_vote(&vote),
+            Some(WaMessageBody::PollVote {
+                poll: "P1".into(),
+                payload: vec![1, 2],
+                iv: vec![3],
+            })
         );
     }
 }

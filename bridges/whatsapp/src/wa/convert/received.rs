@@ -202,6 +202,7 @@ pub fn body(message: &wa::Message) -> Option<WaMessageBody> {
     }
     super::kinds::contacts(m)
         .or_else(|| super::kinds::poll(m))
+        .or_else(|| super::kinds::poll_vote(m))
         .or_else(|| super::kinds::described(m))
         .or_else(|| super::kinds::unknown(m))
 }
