@@ -138,6 +138,7 @@ async fn recent_chats_pm_search_list_open_and_incoming_portals() -> Result<()> {
             TgUpdate::ChatPhoto {
                 chat: ChatRef::group(GROUP),
                 photo: Some(photo),
+                by_me: false,
             },
         )
         .await;

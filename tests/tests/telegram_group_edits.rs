@@ -9,7 +9,7 @@ mod telegram_common;
 
 use anyhow::Result;
 use ferrybridge_telegram::fake::Sent;
-use ferrybridge_telegram::network::{ChatEdit, ChatRef, TgError};
+use ferrybridge_telegram::network::{ChatEdit, ChatRef, TgError, TgUpdate};
 use ferrybridge_tests::wait_until;
 use reqwest::Method;
 use ruma::UserId;
@@ -68,6 +68,37 @@ async fn room_name_topic_and_kicks_reach_the_group() -> Result<()> {
         }
     })
     .await?;
+    // Telegram reports that change back as the account's own: the room keeps Alice's picture
+    // (a title change after it shows the report was handled).
+    let echo = world.add_file("echo-photo", b"\x89PNG\r\n any picture");
+    world
+        .inject(
+            ME,
+            TgUpdate::ChatPhoto {
+                chat: group,
+                photo: Some(echo),
+                by_me: true,
+            },
+        )
+        .await;
+    world
+        .inject(
+            ME,
+            TgUpdate::ChatTitle {
+                chat: group,
+                title: "After the echo".into(),
+            },
+        )
+        .await;
+    wait_until(T, || async {
+        alice
+            .get_state(&room, "m.room.name", "")
+            .await
+            .is_ok_and(|n| n["name"] == "After the echo")
+    })
+    .await?;
+    let avatar = alice.get_state(&room, "m.room.avatar", "").await?;
+    assert_eq!(avatar["url"].as_str(), Some(mxc.as_str()), "{avatar}");
     alice
         .put_state(&room, "m.room.avatar", "", json!({}))
         .await?;
@@ -78,6 +109,28 @@ async fn room_name_topic_and_kicks_reach_the_group() -> Result<()> {
         }
     })
     .await?;
+    // Someone on Telegram sets a picture and then removes it: so does the room.
+    let theirs = world.add_file("their-photo", b"\xff\xd8\xfftheir photo");
+    for photo in [Some(theirs), None] {
+        let set = photo.is_some();
+        world
+            .inject(
+                ME,
+                TgUpdate::ChatPhoto {
+                    chat: group,
+                    photo,
+                    by_me: false,
+                },
+            )
+            .await;
+        wait_until(T, || async {
+            alice
+                .get_state(&room, "m.room.avatar", "")
+                .await
+                .is_ok_and(|a| a["url"].is_string() == set)
+        })
+        .await?;
+    }
 
     // A kick of Bob's ghost removes Bob; a ban of Carol's keeps her out.
     for (who, path) in [(BOB, "kick"), (CAROL, "ban")] {

@@ -356,9 +356,12 @@ pub enum TgUpdate {
         chat: ChatRef,
         title: String,
     },
+    /// The group's picture changed (`None`: removed); `by_me` when the logged-in account
+    /// changed it (from another device, or the bridge's own change coming back).
     ChatPhoto {
         chat: ChatRef,
         photo: Option<MediaRef>,
+        by_me: bool,
     },
     Member {
         chat: ChatRef,

@@ -2,7 +2,7 @@
 
 use ferrybridge_core::BridgeHost;
 use ferrybridge_core::events::{
-    ChatInfo, MembershipChange, MessageContent, MessageKind, RemoteEvent, RemoteEventKind,
+    ChatInfo, Media, MembershipChange, MessageContent, MessageKind, RemoteEvent, RemoteEventKind,
 };
 use ferrybridge_core::ids::RemoteMessageId;
 use ferrybridge_core::seam::ConnectionState;
@@ -138,9 +138,16 @@ pub async fn handle(bridge: &TelegramBridge, session: &UserSession, update: TgUp
             )
             .await
         }
-        TgUpdate::ChatPhoto { chat, photo } => {
-            let Some(photo) = photo else { return };
-            if let Some(avatar) = session.media(host, &photo, "chat.jpg", "image/jpeg").await {
+        TgUpdate::ChatPhoto { chat, photo, by_me } => {
+            // The picture a Matrix user just gave the group, coming back: the room has it.
+            if by_me && session.photo_echo(chat) {
+                return;
+            }
+            let avatar = match photo {
+                Some(photo) => session.media(host, &photo, "chat.jpg", "image/jpeg").await,
+                None => Some(Media::removal()),
+            };
+            if let Some(avatar) = avatar {
                 send(
                     chat,
                     RemoteEventKind::ChatInfo(ChatInfo {

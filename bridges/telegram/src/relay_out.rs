@@ -168,6 +168,9 @@ pub async fn deliver(
                 .chain(info.topic.map(ChatEdit::About))
                 .chain(photo);
             for edit in edits {
+                if matches!(edit, ChatEdit::Photo(_)) {
+                    session.remember_photo_edit(chat);
+                }
                 bridge
                     .call(net.edit_chat(chat, edit))
                     .await

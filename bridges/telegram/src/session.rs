@@ -19,6 +19,10 @@ use crate::network::{ChatRef, MediaRef, TelegramNetwork, TgError, TgUpdate, TgUs
 /// suppression of what it sent itself).
 const REMEMBER: usize = 20_000;
 
+/// How long after the bridge changed a group's picture Telegram's report of that change is
+/// taken for its echo.
+const PHOTO_ECHO: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Bounded memory of message ID → chat.
 #[derive(Default)]
 struct Recent {
@@ -54,6 +58,8 @@ pub struct UserSession {
     profiles: Mutex<HashSet<i64>>,
     /// Shared portals this user was invited to in this session.
     invited: Mutex<HashSet<String>>,
+    /// Groups whose picture this session changed from Matrix, and when (echo suppression).
+    photo_edits: Mutex<HashMap<ChatRef, std::time::Instant>>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -66,6 +72,7 @@ impl UserSession {
             recent: Mutex::default(),
             profiles: Mutex::default(),
             invited: Mutex::default(),
+            photo_edits: Mutex::default(),
             task: Mutex::new(None),
         }
     }
@@ -82,6 +89,21 @@ impl UserSession {
     /// Records a message this session sent, so its echo is not bridged back.
     pub fn remember_sent(&self, id: i32, chat: ChatRef) {
         self.recent().remember(id, chat, true);
+    }
+
+    /// Records that this session changed `chat`'s picture for a Matrix user.
+    pub fn remember_photo_edit(&self, chat: ChatRef) {
+        let mut edits = self.photo_edits.lock().unwrap_or_else(|p| p.into_inner());
+        edits.retain(|_, at| at.elapsed() < PHOTO_ECHO);
+        edits.insert(chat, std::time::Instant::now());
+    }
+
+    /// Whether a picture change of ours in `chat` is coming back (once per change).
+    pub(crate) fn photo_echo(&self, chat: ChatRef) -> bool {
+        let mut edits = self.photo_edits.lock().unwrap_or_else(|p| p.into_inner());
+        edits
+            .remove(&chat)
+            .is_some_and(|at| at.elapsed() < PHOTO_ECHO)
     }
 
     pub(crate) fn remember(&self, id: i32, chat: ChatRef) {

@@ -319,6 +319,12 @@ impl Portals {
             row.topic = Some(topic);
         }
         if let Some(mut avatar) = info.avatar.filter(|_| !portal.row.plumbed) {
+            // The chat's picture was removed: so is the room's.
+            if avatar.is_removal() && row.avatar.is_some() {
+                bot.send_state(room, "m.room.avatar", "", &serde_json::json!({}))
+                    .await?;
+                row.avatar = None;
+            }
             if avatar.mxc.is_none() {
                 if let Some(data) = avatar.data.take().filter(|d| {
                     let fits = inner.media_cap.check(Some(d.len() as u64));

@@ -209,8 +209,13 @@ fn action(msg: &Message) -> Option<Vec<TgUpdate>> {
         A::ChatEditPhoto(_) => vec![TgUpdate::ChatPhoto {
             chat,
             photo: Some(profile_photo(chat)),
+            by_me: msg.outgoing(),
         }],
-        A::ChatDeletePhoto => vec![TgUpdate::ChatPhoto { chat, photo: None }],
+        A::ChatDeletePhoto => vec![TgUpdate::ChatPhoto {
+            chat,
+            photo: None,
+            by_me: msg.outgoing(),
+        }],
         _ => vec![],
     })
 }
