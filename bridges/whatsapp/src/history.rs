@@ -212,6 +212,21 @@ mod tests {
     }
 
     #[test]
+    fn a_poll_kept_by_an_older_version_still_reads() {
+        let old = r#"{"Poll":{"question":"Lunch?","options":["Pizza"]}}"#;
+        let body: WaMessageBody = serde_json::from_str(old).expect("reads");
+        assert_eq!(
+            body,
+            WaMessageBody::Poll {
+                question: "Lunch?".into(),
+                options: vec!["Pizza".into()],
+                max_selections: 0,
+                secret: None,
+            }
+        );
+    }
+
+    #[test]
     fn created_gets_the_newest_and_catch_up_what_came_after() {
         let kept: Vec<WaMessage> = (1..=5).map(|i| msg(&format!("M{i}"), i * 100)).collect();
         assert_eq!(ids(select(&kept, &request(None, 2))), ["M4", "M5"]);

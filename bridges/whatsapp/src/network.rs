@@ -154,6 +154,8 @@ pub enum WaMessageBody {
     Poll {
         question: String,
         options: Vec<String>,
+        /// (Absent from history kept by older versions: read as 1.)
+        #[serde(default)]
         max_selections: u32,
         /// The poll's secret (`messageContextInfo.messageSecret`): votes are encrypted with it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
