@@ -123,7 +123,7 @@ impl GrammersClient {
         }
     }
 
-    fn first_user(users: &[tl::enums::User]) -> Result<TgUser, TgError> {
+    pub(super) fn first_user(users: &[tl::enums::User]) -> Result<TgUser, TgError> {
         users
             .iter()
             .find_map(|u| match u {
@@ -140,7 +140,7 @@ impl GrammersClient {
             .ok_or(TgError::NotFound)
     }
 
-    async fn cache_users(&self, users: &[tl::enums::User]) {
+    pub(super) async fn cache_users(&self, users: &[tl::enums::User]) {
         for u in users {
             if let tl::enums::User::User(u) = u {
                 let info = grammers_session::types::PeerInfo::User {
@@ -328,110 +328,15 @@ impl TelegramNetwork for GrammersClient {
     }
 
     async fn resolve_phone(&self, phone: &str) -> Result<TgUser, TgError> {
-        let digits = phone.trim_start_matches('+').to_owned();
-        match self
-            .client
-            .invoke(&tl::functions::contacts::ResolvePhone {
-                phone: digits.clone(),
-            })
-            .await
-        {
-            Ok(tl::enums::contacts::ResolvedPeer::Peer(r)) => {
-                self.cache_users(&r.users).await;
-                return Self::first_user(&r.users);
-            }
-            Err(e) => {
-                let e = map_invocation(e);
-                if matches!(
-                    e,
-                    TgError::Network(_) | TgError::FloodWait(_) | TgError::Unauthorized
-                ) {
-                    return Err(e);
-                }
-            }
-        }
-        // Not public by number: import as a contact (what Telegram apps do).
-        let imported = self
-            .client
-            .invoke(&tl::functions::contacts::ImportContacts {
-                contacts: vec![
-                    tl::types::InputPhoneContact {
-                        client_id: 1,
-                        phone: digits,
-                        first_name: phone.to_owned(),
-                        last_name: String::new(),
-                        note: None,
-                    }
-                    .into(),
-                ],
-            })
-            .await
-            .map_err(map_invocation)?;
-        let tl::enums::contacts::ImportedContacts::Contacts(c) = imported;
-        self.cache_users(&c.users).await;
-        Self::first_user(&c.users)
+        super::lookup::resolve_phone(self, phone).await
     }
 
     async fn resolve_username(&self, username: &str) -> Result<TgUser, TgError> {
-        match self
-            .client
-            .resolve_username(username)
-            .await
-            .map_err(map_invocation)?
-        {
-            Some(Peer::User(u)) => Ok(convert::user(&u)),
-            _ => Err(TgError::NotFound),
-        }
+        super::lookup::resolve_username(self, username).await
     }
 
     async fn search(&self, query: &str) -> Result<Vec<TgChat>, TgError> {
-        let found = self
-            .client
-            .invoke(&tl::functions::contacts::Search {
-                broadcasts: true,
-                bots: false,
-                q: query.to_owned(),
-                limit: 20,
-            })
-            .await
-            .map_err(map_invocation)?;
-        let tl::enums::contacts::Found::Found(f) = found;
-        self.cache_users(&f.users).await;
-        let mut out: Vec<TgChat> = f
-            .users
-            .iter()
-            .filter_map(|u| match u {
-                tl::enums::User::User(u) => Some(TgChat {
-                    chat: ChatRef::user(u.id),
-                    title: [u.first_name.clone(), u.last_name.clone()]
-                        .into_iter()
-                        .flatten()
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                    about: None,
-                    photo: None,
-                    members: vec![],
-                    last_message_at: None,
-                }),
-                _ => None,
-            })
-            .collect();
-        for c in &f.chats {
-            let (chat, title) = match c {
-                tl::enums::Chat::Chat(g) => (ChatRef::group(g.id), g.title.clone()),
-                tl::enums::Chat::Channel(ch) => (ChatRef::channel(ch.id), ch.title.clone()),
-                _ => continue,
-            };
-            out.push(TgChat {
-                chat,
-                title,
-                about: None,
-                photo: None,
-                members: vec![],
-                last_message_at: None,
-            });
-        }
-        Ok(out)
+        super::lookup::search(self, query).await
     }
 
     async fn send_message(&self, chat: ChatRef, msg: OutMessage) -> Result<i32, TgError> {

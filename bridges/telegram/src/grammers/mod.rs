@@ -7,6 +7,7 @@ pub mod convert;
 pub mod entities;
 pub mod errors;
 mod history;
+mod lookup;
 mod media_cache;
 mod polls;
 pub mod store_session;
