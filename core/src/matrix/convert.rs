@@ -277,7 +277,7 @@ fn parse_media(map: &Map<String, Value>, body: &str) -> Result<Media, ConvertErr
             reason: format!("not an mxc:// URI: {url}"),
         });
     }
-    let info = map.get("info").and_then(Value::as_object);
+    let (mimetype, size) = media_info(map);
     let filename = string_field(map, "filename")?
         .filter(|f| !f.is_empty())
         .unwrap_or(body)
@@ -286,13 +286,45 @@ fn parse_media(map: &Map<String, Value>, body: &str) -> Result<Media, ConvertErr
         mxc: Some(mxc),
         url: None,
         filename,
-        mimetype: info
-            .and_then(|i| i.get("mimetype"))
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        size: info.and_then(|i| i.get("size")).and_then(Value::as_u64),
+        mimetype,
+        size,
         data: None,
     })
+}
+
+/// The `info.mimetype` and `info.size` of media content, where given.
+fn media_info(map: &Map<String, Value>) -> (Option<String>, Option<u64>) {
+    let info = map.get("info").and_then(Value::as_object);
+    let mimetype = info
+        .and_then(|i| i.get("mimetype"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    (
+        mimetype,
+        info.and_then(|i| i.get("size")).and_then(Value::as_u64),
+    )
+}
+
+/// The picture an `m.room.avatar` content names, or [`Media::removal`] when it names none
+/// (no `url`, or one that is not an `mxc://` URI).
+pub fn room_avatar(content: &Value) -> Media {
+    let mxc = content
+        .get("url")
+        .and_then(Value::as_str)
+        .map(OwnedMxcUri::from)
+        .filter(|mxc| mxc.is_valid());
+    let (Some(mxc), Some(map)) = (mxc, content.as_object()) else {
+        return Media::removal();
+    };
+    let (mimetype, size) = media_info(map);
+    Media {
+        mxc: Some(mxc),
+        url: None,
+        filename: "avatar".to_owned(),
+        mimetype,
+        size,
+        data: None,
+    }
 }
 
 /// `m.mentions.user_ids`; invalid IDs are skipped (a mention is not worth failing a message).

@@ -342,3 +342,20 @@ fn odd_but_valid_input_does_not_panic() {
         let _ = from_matrix_content(&v);
     }
 }
+
+#[test]
+fn a_room_avatar_names_its_picture_or_removes_it() {
+    let set = room_avatar(&json!({
+        "url": "mxc://hs/abc",
+        "info": {"mimetype": "image/png", "size": 1234},
+    }));
+    assert_eq!(set.mxc.as_ref().map(|m| m.as_str()), Some("mxc://hs/abc"));
+    assert_eq!(set.mimetype.as_deref(), Some("image/png"));
+    assert_eq!(set.size, Some(1234));
+    assert_eq!(room_avatar(&json!({})), Media::removal());
+    assert_eq!(
+        room_avatar(&json!({"url": "https://x/y.png"})),
+        Media::removal()
+    );
+    assert_eq!(room_avatar(&json!({"url": 5})), Media::removal());
+}

@@ -5,11 +5,11 @@ use ruma::OwnedEventId;
 
 use super::{Handled, RawEvent, Router};
 use crate::events::{
-    ChatInfo, Delivered, DeliveryError, MatrixEvent, MatrixEventKind, Media, MembershipChange,
+    ChatInfo, Delivered, DeliveryError, MatrixEvent, MatrixEventKind, MembershipChange,
     PendingDelivery, ReplyTarget,
 };
 use crate::ids::RemoteMessageId;
-use crate::matrix::convert::from_matrix_content;
+use crate::matrix::convert::{from_matrix_content, room_avatar};
 use crate::matrix::polls;
 use crate::matrix::retry::{Decision, Outcome, RetryPolicy};
 use crate::metrics::{self, Direction, FailureReason};
@@ -39,31 +39,6 @@ pub(super) enum Retry {
 /// Prefix of the message-map ID recorded for messages the network could not give an ID to, so
 /// that a replayed transaction still finds them and does not send them twice.
 const UNTRACKED_PREFIX: &str = "untracked:";
-
-/// The picture an `m.room.avatar` content names, or [`Media::removal`] when it names none
-/// (no `url`, or one that is not an `mxc://` URI).
-fn room_avatar(content: &serde_json::Value) -> Media {
-    let url = content
-        .get("url")
-        .and_then(|u| u.as_str())
-        .map(ruma::OwnedMxcUri::from)
-        .filter(|mxc| mxc.is_valid());
-    let Some(mxc) = url else {
-        return Media::removal();
-    };
-    let info = content.get("info");
-    Media {
-        mxc: Some(mxc),
-        url: None,
-        filename: "avatar".to_owned(),
-        mimetype: info
-            .and_then(|i| i.get("mimetype"))
-            .and_then(|m| m.as_str())
-            .map(str::to_owned),
-        size: info.and_then(|i| i.get("size")).and_then(|s| s.as_u64()),
-        data: None,
-    }
-}
 
 impl Router {
     /// Delivers a portal event; returns the message-map row to record with the inbox finish.
@@ -438,29 +413,5 @@ impl Router {
         {
             tracing::error!(error = %e, "could not send failure notice: {text}");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::room_avatar;
-    use crate::events::Media;
-    use serde_json::json;
-
-    #[test]
-    fn a_room_avatar_names_its_picture_or_removes_it() {
-        let set = room_avatar(&json!({
-            "url": "mxc://hs/abc",
-            "info": {"mimetype": "image/png", "size": 1234},
-        }));
-        assert_eq!(set.mxc.as_ref().map(|m| m.as_str()), Some("mxc://hs/abc"));
-        assert_eq!(set.mimetype.as_deref(), Some("image/png"));
-        assert_eq!(set.size, Some(1234));
-        assert_eq!(room_avatar(&json!({})), Media::removal());
-        assert_eq!(
-            room_avatar(&json!({"url": "https://x/y.png"})),
-            Media::removal()
-        );
-        assert_eq!(room_avatar(&json!({"url": 5})), Media::removal());
     }
 }
