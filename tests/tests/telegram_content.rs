@@ -14,11 +14,7 @@ use telegram_common::*;
 async fn places_cards_dice_and_own_messages_reach_matrix() -> Result<()> {
     let world = world();
     let env = env(&world).await?;
-    let alice = env.user("alice").await?;
-    let dm = bot_dm(&env, &alice).await?;
-    login(&alice, &dm).await?;
-    command(&alice, &dm, "pm @bob_tg").await?;
-    let room = accept(&alice).await?;
+    let (alice, _dm, room) = alice_with_bob(&env).await?;
     let chat = ChatRef::user(BOB);
     let with = |id: i32, content: TgContent| {
         let mut m = incoming(id, chat, bob(), "");

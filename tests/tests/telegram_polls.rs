@@ -25,11 +25,7 @@ fn vote(poll: &str, answers: &[&str]) -> Value {
 async fn polls_go_both_ways_and_votes_reach_telegram() -> Result<()> {
     let world = world();
     let env = env(&world).await?;
-    let alice = env.user("alice").await?;
-    let dm = bot_dm(&env, &alice).await?;
-    login(&alice, &dm).await?;
-    command(&alice, &dm, "pm @bob_tg").await?;
-    let room = accept(&alice).await?;
+    let (alice, _dm, room) = alice_with_bob(&env).await?;
     let chat = ChatRef::user(BOB);
 
     // Bob's poll on Telegram: a poll on Matrix, its answers named after Telegram's options.

@@ -148,6 +148,19 @@ pub fn bob() -> TgUser {
     user(BOB, "Bob", "+4400000002", "bob_tg")
 }
 
+/// Alice logged in through her bot DM, with the portal of her private chat with Bob open:
+/// (Alice, the bot DM, Bob's portal).
+pub async fn alice_with_bob(
+    env: &BridgeEnv<TelegramBridge>,
+) -> Result<(TestUser, OwnedRoomId, OwnedRoomId)> {
+    let alice = env.user("alice").await?;
+    let dm = ferrybridge_tests::bot_chat::bot_dm(env, &alice).await?;
+    login(&alice, &dm).await?;
+    ferrybridge_tests::bot_chat::command(&alice, &dm, "pm @bob_tg").await?;
+    let room = accept(&alice).await?;
+    Ok((alice, dm, room))
+}
+
 /// Waits for the next invite and joins the room.
 pub async fn accept(user: &TestUser) -> Result<OwnedRoomId> {
     let room = user.wait_for_invite(T).await?;
