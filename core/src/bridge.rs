@@ -29,14 +29,14 @@ use crate::config::NetworkConfig;
 use crate::events::{Delivered, DeliveryError, MatrixEvent, RemoteEventKind};
 use crate::ghost::GhostNaming;
 use crate::host::BridgeHost;
-use crate::ids::{PortalKey, RemoteUserId};
+use crate::ids::{LoginSlot, PortalKey, RemoteUserId};
 use crate::login::LoginProcess;
 use crate::network::NetworkHandle;
 use crate::seam::Portal;
 
 pub use crate::seam::{
     BackfillAnchor, BackfillReason, BackfillRequest, BridgeError, Capabilities, ConfigError,
-    NetworkInfo, PortalSpec,
+    LoginInfo, NetworkInfo, PortalSpec,
 };
 
 /// The seam between the core and one network. See the module docs for the data flow.
@@ -149,14 +149,29 @@ pub trait Bridge: Send + Sync + Sized + 'static {
         Err(BridgeError::Invalid("this bridge has no login".into()))
     }
 
-    /// Signs `user` out of the network and forgets the session.
-    async fn logout(&self, _user: &OwnedUserId) -> Result<(), BridgeError> {
+    /// Signs `user`'s login `login` out of the network and forgets its session. The network
+    /// also unlinks that account from double puppeting.
+    async fn logout(&self, _user: &OwnedUserId, _login: LoginSlot) -> Result<(), BridgeError> {
         Err(BridgeError::Invalid("this bridge has no login".into()))
     }
 
-    /// Who `user` is logged in as, if anyone (for `ping` and `help`).
+    /// Who `user` is logged in as, if anyone: their first login (for `ping`, `help` and the
+    /// relay checks).
     async fn whoami(&self, _user: &OwnedUserId) -> Option<String> {
         None
+    }
+
+    /// Every login of `user`, by slot. Networks with [`Capabilities::multiple_logins`]
+    /// implement it; the default is the one login [`whoami`](Self::whoami) names.
+    async fn logins(&self, user: &OwnedUserId) -> Vec<LoginInfo> {
+        self.whoami(user)
+            .await
+            .map(|account| LoginInfo {
+                slot: LoginSlot::FIRST,
+                account,
+            })
+            .into_iter()
+            .collect()
     }
 }
 
@@ -220,10 +235,13 @@ impl<B: Bridge> NetworkHandle for B {
     ) -> Result<Box<dyn LoginProcess>, BridgeError> {
         Bridge::start_login(self, user, args).await
     }
-    async fn logout(&self, user: &OwnedUserId) -> Result<(), BridgeError> {
-        Bridge::logout(self, user).await
+    async fn logout(&self, user: &OwnedUserId, login: LoginSlot) -> Result<(), BridgeError> {
+        Bridge::logout(self, user, login).await
     }
     async fn whoami(&self, user: &OwnedUserId) -> Option<String> {
         Bridge::whoami(self, user).await
+    }
+    async fn logins(&self, user: &OwnedUserId) -> Vec<LoginInfo> {
+        Bridge::logins(self, user).await
     }
 }

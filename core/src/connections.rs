@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use ruma::OwnedUserId;
 
+use crate::ids::LoginSlot;
 use crate::seam::ConnectionState;
 
 /// Whose connection a state belongs to: a user's login, or the bridge's own (the IRC bot,
@@ -20,6 +21,17 @@ pub struct LoginKey {
     pub user: Option<OwnedUserId>,
     /// Which login of that user: a server name, an account; empty if the network has one.
     pub login: String,
+}
+
+/// The `login` of a [`LoginKey`] for one of a user's numbered logins: empty for the first
+/// (notices name the network), "Telegram login 2" for later ones, so notices and `ping` say
+/// which account they are about.
+pub fn slot_label(network: &str, slot: LoginSlot) -> String {
+    if slot.is_first() {
+        String::new()
+    } else {
+        format!("{network} login {slot}")
+    }
 }
 
 /// What the user should be told about a state change, if anything.

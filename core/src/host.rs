@@ -225,6 +225,11 @@ impl BridgeHost {
         }
     }
 
+    /// The `login` label of a user's numbered login, for [`report_state`](Self::report_state).
+    pub fn slot_label(&self, slot: crate::ids::LoginSlot) -> String {
+        crate::connections::slot_label(self.inner.network_name, slot)
+    }
+
     /// Forgets a login's state (logged out on purpose, connection removed).
     pub fn forget_state(&self, user: Option<&OwnedUserId>, login: &str) {
         self.inner.states.remove(&LoginKey {

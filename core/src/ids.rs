@@ -65,12 +65,89 @@ remote_id!(
 /// Group chats and channels are shared by every Matrix user, so their `receiver` is `None`.
 /// A direct chat with a remote user exists once per Matrix user (Alice's DM with `bob` on IRC
 /// is not Carol's), so its `receiver` names the Matrix user who owns it.
+///
+/// On networks where a user may hold several logins (two Telegram accounts), each login has its
+/// own direct chats, so `login` names which of the receiver's logins the chat is seen through.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct PortalKey {
     /// The remote chat.
     pub chat: RemoteChatId,
     /// The Matrix user this portal belongs to, for private chats.
     pub receiver: Option<OwnedUserId>,
+    /// The receiver's login this private chat belongs to; the first for shared portals.
+    #[serde(default, skip_serializing_if = "LoginSlot::is_first")]
+    pub login: LoginSlot,
+}
+
+/// Which of a Matrix user's logins on a network: 1 for the first, 2, 3… for more accounts on
+/// networks that allow several. Users type it (`logout 2`, `pm --login 2 …`), so it is a small
+/// number that stays the same while the login lasts, not the remote account's ID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "u16", into = "u16")]
+pub struct LoginSlot(std::num::NonZeroU16);
+
+impl LoginSlot {
+    /// The user's first (or only) login.
+    pub const FIRST: LoginSlot = LoginSlot(std::num::NonZeroU16::MIN);
+
+    /// Slot `n`, if `n` ≥ 1.
+    pub fn new(n: u16) -> Option<Self> {
+        std::num::NonZeroU16::new(n).map(Self)
+    }
+    pub fn get(self) -> u16 {
+        self.0.get()
+    }
+    pub fn is_first(&self) -> bool {
+        *self == Self::FIRST
+    }
+    /// The lowest slot not in `taken`.
+    pub fn first_free(taken: impl IntoIterator<Item = LoginSlot>) -> Option<Self> {
+        let taken: std::collections::BTreeSet<u16> = taken.into_iter().map(Self::get).collect();
+        (1..=u16::MAX)
+            .find(|n| !taken.contains(n))
+            .and_then(Self::new)
+    }
+}
+
+impl Default for LoginSlot {
+    fn default() -> Self {
+        Self::FIRST
+    }
+}
+
+impl fmt::Display for LoginSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A login number a user typed that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a login number (1, 2, …; `list-logins` shows yours)")]
+pub struct BadLoginSlot(pub String);
+
+impl std::str::FromStr for LoginSlot {
+    type Err = BadLoginSlot;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.trim()
+            .parse::<u16>()
+            .ok()
+            .and_then(Self::new)
+            .ok_or_else(|| BadLoginSlot(s.to_owned()))
+    }
+}
+
+impl TryFrom<u16> for LoginSlot {
+    type Error = BadLoginSlot;
+    fn try_from(n: u16) -> Result<Self, Self::Error> {
+        Self::new(n).ok_or_else(|| BadLoginSlot(n.to_string()))
+    }
+}
+
+impl From<LoginSlot> for u16 {
+    fn from(s: LoginSlot) -> u16 {
+        s.get()
+    }
 }
 
 impl PortalKey {
@@ -79,6 +156,7 @@ impl PortalKey {
         Self {
             chat: chat.into(),
             receiver: None,
+            login: LoginSlot::FIRST,
         }
     }
 
@@ -87,6 +165,19 @@ impl PortalKey {
         Self {
             chat: chat.into(),
             receiver: Some(receiver),
+            login: LoginSlot::FIRST,
+        }
+    }
+
+    /// A private portal of one of `receiver`'s logins.
+    pub fn private_of(
+        chat: impl Into<RemoteChatId>,
+        receiver: OwnedUserId,
+        login: LoginSlot,
+    ) -> Self {
+        Self {
+            login,
+            ..Self::private(chat, receiver)
         }
     }
 }
@@ -94,7 +185,8 @@ impl PortalKey {
 impl fmt::Display for PortalKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.receiver {
-            Some(r) => write!(f, "{} (for {r})", self.chat),
+            Some(r) if self.login.is_first() => write!(f, "{} (for {r})", self.chat),
+            Some(r) => write!(f, "{} (for {r}, login {})", self.chat, self.login),
             None => write!(f, "{}", self.chat),
         }
     }

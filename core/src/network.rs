@@ -8,9 +8,11 @@ use async_trait::async_trait;
 use ruma::{OwnedRoomId, OwnedUserId};
 
 use crate::events::{Delivered, DeliveryError, MatrixEvent, RemoteEventKind};
-use crate::ids::{PortalKey, RemoteUserId};
+use crate::ids::{LoginSlot, PortalKey, RemoteUserId};
 use crate::login::LoginProcess;
-use crate::seam::{BackfillRequest, BridgeError, Capabilities, NetworkInfo, Portal, PortalSpec};
+use crate::seam::{
+    BackfillRequest, BridgeError, Capabilities, LoginInfo, NetworkInfo, Portal, PortalSpec,
+};
 
 /// The network as the core holds it.
 pub type Network = Arc<dyn NetworkHandle>;
@@ -54,6 +56,7 @@ pub trait NetworkHandle: Send + Sync + 'static {
         user: &OwnedUserId,
         args: &[String],
     ) -> Result<Box<dyn LoginProcess>, BridgeError>;
-    async fn logout(&self, user: &OwnedUserId) -> Result<(), BridgeError>;
+    async fn logout(&self, user: &OwnedUserId, login: LoginSlot) -> Result<(), BridgeError>;
     async fn whoami(&self, user: &OwnedUserId) -> Option<String>;
+    async fn logins(&self, user: &OwnedUserId) -> Vec<LoginInfo>;
 }

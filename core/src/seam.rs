@@ -6,7 +6,7 @@ use ruma::{MilliSecondsSinceUnixEpoch, OwnedMxcUri, OwnedRoomId};
 use serde::{Deserialize, Serialize};
 
 use crate::events::ChatInfo;
-use crate::ids::{PortalKey, PortalKind, RemoteMessageId, RemoteUserId};
+use crate::ids::{LoginSlot, PortalKey, PortalKind, RemoteMessageId, RemoteUserId};
 
 /// Static facts about a network: names and defaults the core needs before any config exists.
 #[derive(Clone, Debug)]
@@ -53,6 +53,17 @@ pub struct Capabilities {
     /// Whether the network has polls to vote in. Without, a Matrix poll arrives as its text
     /// and a Matrix vote gets a notice saying it was not counted there.
     pub polls: bool,
+    /// Whether a user may be logged in to several accounts at once (Telegram, WhatsApp). Their
+    /// logins are numbered ([`LoginSlot`]); `login` adds one, `list-logins` shows them.
+    pub multiple_logins: bool,
+}
+
+/// One of a user's logins, as `list-logins`, `ping` and the provisioning API show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginInfo {
+    pub slot: LoginSlot,
+    /// Who the login is on the network: "Alice (+4412345678)".
+    pub account: String,
 }
 
 /// What the core needs to create a portal room for a remote chat.

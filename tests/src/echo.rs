@@ -164,6 +164,7 @@ impl EchoBridge {
             key: PortalKey {
                 chat: chat.clone(),
                 receiver,
+                login: Default::default(),
             },
             kind,
             info: ChatInfo {
@@ -208,6 +209,7 @@ impl Bridge for EchoBridge {
                 backfill: true,
                 // Polls arrive as their text; votes get the core's "no polls" notice.
                 polls: false,
+                multiple_logins: false,
             },
         }
     }
@@ -408,7 +410,11 @@ impl Bridge for EchoBridge {
         }))
     }
 
-    async fn logout(&self, user: &OwnedUserId) -> Result<(), BridgeError> {
+    async fn logout(
+        &self,
+        user: &OwnedUserId,
+        _login: ferrybridge_core::ids::LoginSlot,
+    ) -> Result<(), BridgeError> {
         self.logins.lock().unwrap().remove(user);
         Ok(())
     }

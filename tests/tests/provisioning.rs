@@ -205,7 +205,7 @@ async fn a_qr_login_driven_over_http_and_bad_auth_refused() -> Result<()> {
     let (_, b) = with_secret.call(Method::GET, "/whoami", me, None).await?;
     assert_eq!(
         b["logins"],
-        json!([{ "account": ME }]),
+        json!([{ "login": 1, "account": ME }]),
         "whoami names the number"
     );
     let (s, b) = with_secret.call(Method::POST, "/login", me, None).await?;
@@ -213,6 +213,16 @@ async fn a_qr_login_driven_over_http_and_bad_auth_refused() -> Result<()> {
     let (s, b) = with_secret.call(Method::GET, "/portals", me, None).await?;
     assert_eq!(s, StatusCode::OK);
     assert!(b["portals"].is_array(), "{b}");
+
+    // Logout names a login when it names one at all: a bad or unknown one changes nothing.
+    let (s, b) = with_secret
+        .call(Method::POST, "/logout", me, Some(json!({ "login": 0 })))
+        .await?;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    let (s, b) = with_secret
+        .call(Method::POST, "/logout", me, Some(json!({ "login": 2 })))
+        .await?;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
 
     // Logout, once.
     let (s, _) = with_secret.call(Method::POST, "/logout", me, None).await?;

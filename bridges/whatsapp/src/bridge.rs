@@ -14,7 +14,7 @@ use ferrybridge_core::config::ConfigError;
 use ferrybridge_core::events::{
     ChatInfo, Delivered, DeliveryError, MatrixEvent, Media, RemoteEventKind,
 };
-use ferrybridge_core::ids::{PortalKey, PortalKind, RemoteUserId};
+use ferrybridge_core::ids::{LoginSlot, PortalKey, PortalKind, RemoteUserId};
 use ferrybridge_core::login::LoginProcess;
 use ferrybridge_core::portal::Portal;
 use ferrybridge_core::seam::ConnectionState;
@@ -305,6 +305,7 @@ impl Bridge for WhatsAppBridge {
                 login: true,
                 backfill: true,
                 polls: true,
+                multiple_logins: false,
             },
         }
     }
@@ -411,7 +412,8 @@ impl Bridge for WhatsAppBridge {
         )))
     }
 
-    async fn logout(&self, user: &OwnedUserId) -> Result<(), BridgeError> {
+    /// One linked device per user: `_login` is always the first.
+    async fn logout(&self, user: &OwnedUserId, _login: LoginSlot) -> Result<(), BridgeError> {
         let host = &self.inner.host;
         let session = self.inner.sessions.remove(user);
         sessions::forget_login(host, user).await;

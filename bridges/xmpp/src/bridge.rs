@@ -113,6 +113,7 @@ impl Bridge for XmppBridge {
                 login: false,
                 backfill: true,
                 polls: false,
+                multiple_logins: false,
             },
         }
     }

@@ -9,6 +9,7 @@
 
 pub mod cmd;
 pub mod help;
+pub mod login_choice;
 pub mod login_driver;
 pub mod parser;
 pub mod registry;

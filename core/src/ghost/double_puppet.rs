@@ -69,6 +69,11 @@ impl DoublePuppets {
         lock(&self.own).retain(|_, u| u != user);
     }
 
+    /// One of a user's logins ended: that account is theirs no more (their others still are).
+    pub fn unlink_remote(&self, remote: &RemoteUserId) {
+        lock(&self.own).remove(remote);
+    }
+
     /// The Matrix user whose own account `remote` is.
     pub fn owner_of(&self, remote: &RemoteUserId) -> Option<OwnedUserId> {
         lock(&self.own).get(remote).cloned()

@@ -24,6 +24,9 @@ fn remote_txn(portal: &PortalKey, id: &RemoteMessageId) -> OwnedTransactionId {
     hash.update([0u8]);
     if let Some(receiver) = &portal.receiver {
         hash.update(receiver.as_bytes());
+        if !portal.login.is_first() {
+            hash.update(portal.login.get().to_be_bytes());
+        }
     }
     hash.update([0u8]);
     hash.update(id.0.as_bytes());

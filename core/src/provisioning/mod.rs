@@ -104,16 +104,20 @@ fn login_error(e: LoginError) -> MatrixError {
 
 async fn whoami(State(state): State<ProvisioningState>, caller: Caller) -> Json<Value> {
     let host = &state.core.host;
-    let account = match state.core.capabilities.login {
-        true => state.core.network.whoami(&caller.user).await,
-        false => None,
+    let logins = match state.core.capabilities.login {
+        true => state.core.network.logins(&caller.user).await,
+        false => Vec::new(),
     };
     Json(json!({
         "user_id": caller.user,
         "permission": format!("{:?}", caller.level).to_lowercase(),
         "network": { "id": host.network_id(), "name": host.network_name() },
         "login_supported": state.core.capabilities.login,
-        "logins": account.into_iter().map(|a| json!({ "account": a })).collect::<Vec<_>>(),
+        "multiple_logins": state.core.capabilities.multiple_logins,
+        "logins": logins
+            .iter()
+            .map(|l| json!({ "login": l.slot.get(), "account": l.account }))
+            .collect::<Vec<_>>(),
     }))
 }
 
@@ -134,7 +138,9 @@ async fn login_start(
     if !state.core.capabilities.login {
         return Err(MatrixError::not_found("this network has no logins"));
     }
-    if let Some(account) = state.core.network.whoami(&caller.user).await {
+    if let Some(account) = state.core.network.whoami(&caller.user).await
+        && !state.core.capabilities.multiple_logins
+    {
         return Err(MatrixError::new(
             axum::http::StatusCode::CONFLICT,
             "M_UNKNOWN",
@@ -202,24 +208,50 @@ async fn login_cancel(
     Ok(Json(json!({})))
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Logout {
+    /// Which login (`logins[].login` of `/whoami`); may be left out when there is one.
+    #[serde(default)]
+    login: Option<crate::ids::LoginSlot>,
+}
+
 async fn logout(
     State(state): State<ProvisioningState>,
     caller: Caller,
+    bytes: Bytes,
 ) -> Result<Json<Value>, MatrixError> {
+    let request: Logout = body(&bytes)?;
     let network = &state.core.network;
-    if !state.core.capabilities.login || network.whoami(&caller.user).await.is_none() {
-        return Err(MatrixError::not_found("not logged in"));
+    let logins = match state.core.capabilities.login {
+        true => network.logins(&caller.user).await,
+        false => Vec::new(),
+    };
+    let slot = match (request.login, logins.as_slice()) {
+        (_, []) => return Err(MatrixError::not_found("not logged in")),
+        (Some(slot), _) => slot,
+        (None, [one]) => one.slot,
+        (None, _) => {
+            return Err(MatrixError::invalid_param(
+                "the caller has several logins: say which (`login`)",
+            ));
+        }
+    };
+    if !logins.iter().any(|l| l.slot == slot) {
+        return Err(MatrixError::not_found(format!("no login {slot}")));
     }
     network
-        .logout(&caller.user)
+        .logout(&caller.user, slot)
         .await
         .map_err(|e| MatrixError::unknown(format!("logout failed: {e}")))?;
-    state
-        .core
-        .host
-        .ghosts()
-        .double_puppets()
-        .unlink(&caller.user);
+    if logins.len() == 1 {
+        state
+            .core
+            .host
+            .ghosts()
+            .double_puppets()
+            .unlink(&caller.user);
+    }
     Ok(Json(json!({})))
 }
 

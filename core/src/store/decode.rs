@@ -6,6 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::StoreError;
+use crate::ids::{LoginSlot, PortalKey};
 
 /// Parses a ruma ID read from `column`.
 pub(super) fn id<T>(column: &str, value: String) -> Result<T, StoreError>
@@ -25,17 +26,32 @@ where
 }
 
 /// The stored spelling of a portal's receiver: `''` for shared portals, since NULL columns
-/// would not make the (chat, receiver) key unique.
-pub(super) fn receiver_to_db(receiver: Option<&OwnedUserId>) -> &str {
-    receiver.map_or("", |r| r.as_str())
+/// would not make the (chat, receiver) key unique; `@user:server` for a private chat of the
+/// user's first login and `@user:server|2` for one of a later login (a server name has no `|`,
+/// so rows written before there were several logins read back unchanged).
+pub(super) fn receiver_to_db(key: &PortalKey) -> String {
+    match &key.receiver {
+        None => String::new(),
+        Some(r) if key.login.is_first() => r.as_str().to_owned(),
+        Some(r) => format!("{r}|{}", key.login),
+    }
 }
 
 /// Inverse of [`receiver_to_db`].
-pub(super) fn receiver_from_db(value: String) -> Result<Option<OwnedUserId>, StoreError> {
+pub(super) fn receiver_from_db(
+    value: String,
+) -> Result<(Option<OwnedUserId>, LoginSlot), StoreError> {
     if value.is_empty() {
-        Ok(None)
-    } else {
-        id("receiver", value).map(Some)
+        return Ok((None, LoginSlot::FIRST));
+    }
+    match value.rsplit_once('|') {
+        Some((user, slot)) => {
+            let slot = slot.parse().map_err(|e: crate::ids::BadLoginSlot| {
+                StoreError::Corrupt(format!("receiver {value:?}: {e}"))
+            })?;
+            Ok((Some(id("receiver", user.to_owned())?), slot))
+        }
+        None => Ok((Some(id("receiver", value)?), LoginSlot::FIRST)),
     }
 }
 
@@ -80,14 +96,30 @@ mod tests {
         let err = id::<OwnedRoomId>("room_id", "@user:x".into()).unwrap_err();
         assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
         assert!(receiver_from_db("nope".into()).is_err());
-        assert_eq!(receiver_from_db(String::new()).unwrap(), None);
+        assert!(receiver_from_db("@a:x|0".into()).is_err());
+        assert!(receiver_from_db("@a:x|two".into()).is_err());
+        assert_eq!(
+            receiver_from_db(String::new()).unwrap(),
+            (None, LoginSlot::FIRST)
+        );
     }
 
     #[test]
     fn receiver_round_trip() {
         let user: OwnedUserId = "@a:example.org".try_into().unwrap();
-        let stored = receiver_to_db(Some(&user)).to_owned();
-        assert_eq!(receiver_from_db(stored).unwrap(), Some(user));
-        assert_eq!(receiver_to_db(None), "");
+        for login in [LoginSlot::FIRST, LoginSlot::new(2).unwrap()] {
+            let key = PortalKey::private_of("chat", user.clone(), login);
+            let stored = receiver_to_db(&key);
+            assert_eq!(
+                receiver_from_db(stored).unwrap(),
+                (Some(user.clone()), login)
+            );
+        }
+        // Rows from before several logins read as the first login.
+        assert_eq!(
+            receiver_from_db("@a:example.org".into()).unwrap().1,
+            LoginSlot::FIRST
+        );
+        assert_eq!(receiver_to_db(&PortalKey::shared("chat")), "");
     }
 }

@@ -35,9 +35,13 @@ macro_rules! select_messages {
 fn from_row(row: &AnyRow) -> Result<MessageRow, StoreError> {
     let remote_sender: Option<String> = row.try_get("remote_sender")?;
     Ok(MessageRow {
-        portal: PortalKey {
-            chat: RemoteChatId(row.try_get("chat")?),
-            receiver: decode::receiver_from_db(row.try_get("receiver")?)?,
+        portal: {
+            let (receiver, login) = decode::receiver_from_db(row.try_get("receiver")?)?;
+            PortalKey {
+                chat: RemoteChatId(row.try_get("chat")?),
+                receiver,
+                login,
+            }
         },
         remote_id: RemoteMessageId(row.try_get("remote_id")?),
         event_id: decode::id("messages.event_id", row.try_get("event_id")?)?,
@@ -78,7 +82,7 @@ impl Store {
             "WHERE chat = $1 AND receiver = $2 AND remote_id = $3"
         ))
         .bind(portal.chat.as_str())
-        .bind(decode::receiver_to_db(portal.receiver.as_ref()))
+        .bind(decode::receiver_to_db(portal))
         .bind(remote.as_str())
         .fetch_optional(self.pool())
         .await?;
@@ -96,7 +100,7 @@ impl Store {
             "WHERE chat = $1 AND receiver = $2 ORDER BY timestamp_ms DESC LIMIT 1"
         ))
         .bind(portal.chat.as_str())
-        .bind(decode::receiver_to_db(portal.receiver.as_ref()))
+        .bind(decode::receiver_to_db(portal))
         .fetch_optional(self.pool())
         .await?;
         row.as_ref().map(from_row).transpose()
@@ -149,7 +153,7 @@ pub(super) fn bind_message<'q>(
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
     query
         .bind(msg.portal.chat.as_str())
-        .bind(decode::receiver_to_db(msg.portal.receiver.as_ref()))
+        .bind(decode::receiver_to_db(&msg.portal))
         .bind(msg.remote_id.as_str())
         .bind(msg.event_id.as_str())
         .bind(msg.room_id.as_str())

@@ -24,9 +24,13 @@ fn from_row(row: &AnyRow) -> Result<PortalRow, StoreError> {
     let kind: String = row.try_get("kind")?;
     let avatar: Option<String> = row.try_get("avatar")?;
     Ok(PortalRow {
-        key: PortalKey {
-            chat: RemoteChatId(row.try_get("chat")?),
-            receiver: decode::receiver_from_db(row.try_get("receiver")?)?,
+        key: {
+            let (receiver, login) = decode::receiver_from_db(row.try_get("receiver")?)?;
+            PortalKey {
+                chat: RemoteChatId(row.try_get("chat")?),
+                receiver,
+                login,
+            }
         },
         room_id: decode::id("portals.room_id", row.try_get("room_id")?)?,
         kind: PortalKind::parse(&kind)
@@ -47,7 +51,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
         )
         .bind(portal.key.chat.as_str())
-        .bind(decode::receiver_to_db(portal.key.receiver.as_ref()))
+        .bind(decode::receiver_to_db(&portal.key))
         .bind(portal.room_id.as_str())
         .bind(portal.kind.as_str())
         .bind(portal.plumbed)
@@ -63,7 +67,7 @@ impl Store {
         let _timer = crate::metrics::db_timer("portal_by_key");
         let row = sqlx::query(select_portals!("WHERE chat = $1 AND receiver = $2"))
             .bind(key.chat.as_str())
-            .bind(decode::receiver_to_db(key.receiver.as_ref()))
+            .bind(decode::receiver_to_db(key))
             .fetch_optional(self.pool())
             .await?;
         row.as_ref().map(from_row).transpose()
@@ -90,7 +94,7 @@ impl Store {
              WHERE chat = $1 AND receiver = $2",
         )
         .bind(portal.key.chat.as_str())
-        .bind(decode::receiver_to_db(portal.key.receiver.as_ref()))
+        .bind(decode::receiver_to_db(&portal.key))
         .bind(portal.name.as_deref())
         .bind(portal.topic.as_deref())
         .bind(portal.avatar.as_ref().map(|a| a.as_str()))
@@ -104,16 +108,16 @@ impl Store {
     /// belong to a room the bridge no longer serves).
     pub async fn delete_portal(&self, key: &PortalKey) -> Result<(), StoreError> {
         let _timer = crate::metrics::db_timer("delete_portal");
-        let receiver = decode::receiver_to_db(key.receiver.as_ref());
+        let receiver = decode::receiver_to_db(key);
         let mut tx = self.pool().begin().await?;
         sqlx::query("DELETE FROM messages WHERE chat = $1 AND receiver = $2")
             .bind(key.chat.as_str())
-            .bind(receiver)
+            .bind(receiver.as_str())
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM portals WHERE chat = $1 AND receiver = $2")
             .bind(key.chat.as_str())
-            .bind(receiver)
+            .bind(receiver.as_str())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -135,10 +139,14 @@ impl Store {
         receiver: &OwnedUserId,
     ) -> Result<Vec<PortalRow>, StoreError> {
         let _timer = crate::metrics::db_timer("portals_of_receiver");
-        let rows = sqlx::query(select_portals!("WHERE receiver = $1 ORDER BY chat"))
-            .bind(receiver.as_str())
-            .fetch_all(self.pool())
-            .await?;
+        // Every login's: `@user:server` and `@user:server|2` (see `decode::receiver_to_db`).
+        let rows = sqlx::query(select_portals!(
+            "WHERE receiver = $1 OR substr(receiver, 1, length($1) + 1) = $1 || '|' \
+             ORDER BY chat, receiver"
+        ))
+        .bind(receiver.as_str())
+        .fetch_all(self.pool())
+        .await?;
         rows.iter().map(from_row).collect()
     }
 }

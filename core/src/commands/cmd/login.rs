@@ -1,4 +1,5 @@
-//! `login`: starts the network's login step machine in the management room.
+//! `login`: starts the network's login step machine in the management room. On networks that
+//! allow several logins it adds one (the network numbers it); elsewhere a second is refused.
 
 use async_trait::async_trait;
 
@@ -26,7 +27,9 @@ impl Command for Login {
     }
     async fn run(&self, ctx: &CommandContext, args: Vec<String>) -> Result<Reply, CommandError> {
         let network = &ctx.network;
-        if let Some(account) = network.whoami(&ctx.sender).await {
+        if let Some(account) = network.whoami(&ctx.sender).await
+            && !network.capabilities().multiple_logins
+        {
             return Err(CommandError::Failed(format!(
                 "You are already logged in as {account}. Send `logout` first to switch accounts."
             )));

@@ -3,6 +3,7 @@
 mod cancel;
 mod delete_portals;
 mod help;
+mod list_logins;
 mod login;
 mod logout;
 mod ping;
@@ -30,6 +31,7 @@ pub fn core_commands(caps: &Capabilities) -> Vec<Arc<dyn Command>> {
     if caps.login {
         list.push(Arc::new(login::Login));
         list.push(Arc::new(logout::Logout));
+        list.push(Arc::new(list_logins::ListLogins));
         list.push(Arc::new(ping::Ping));
         list.push(Arc::new(relay::SetRelay));
         list.push(Arc::new(relay::UnsetRelay));

@@ -1,4 +1,4 @@
-//! `ping`: who you are logged in as.
+//! `ping`: who you are logged in as, and how the connections are.
 
 use async_trait::async_trait;
 
@@ -24,14 +24,22 @@ impl Command for Ping {
         &SPEC
     }
     async fn run(&self, ctx: &CommandContext, _args: Vec<String>) -> Result<Reply, CommandError> {
-        let mut text = match ctx.network.whoami(&ctx.sender).await {
-            Some(account) => format!("You are logged in as {account}."),
-            None => "You are not logged in. Send `login` to link your account.".to_owned(),
+        let logins = ctx.network.logins(&ctx.sender).await;
+        let mut text = match logins.as_slice() {
+            [] => "You are not logged in. Send `login` to link your account.".to_owned(),
+            [one] => format!("You are logged in as {}.", one.account),
+            many => format!(
+                "You are logged in as:\n{}",
+                super::list_logins::numbered(many)
+            ),
         };
         let network = ctx.host.network_name();
         for (login, state) in ctx.host.connection_states().of_user(&ctx.sender) {
             let which = if login.is_empty() {
                 network.to_owned()
+            } else if login.starts_with(network) {
+                // A numbered login's label names the network already ("Telegram login 2").
+                login
             } else {
                 format!("{network} ({login})")
             };

@@ -4,7 +4,7 @@ use ruma::OwnedMxcUri;
 use serde_json::json;
 
 use super::{event, for_each_backend, room, user};
-use crate::ids::{PortalKey, PortalKind, RemoteMessageId, RemoteUserId};
+use crate::ids::{LoginSlot, PortalKey, PortalKind, RemoteMessageId, RemoteUserId};
 use crate::store::{BridgeUser, GhostRow, MessageRow, PortalRow, StoreError};
 
 #[tokio::test]
@@ -243,6 +243,50 @@ async fn portals() {
                 dm_carol.key.clone(),
             ]
         );
+
+        // A second login's DM with the same contact is another portal, listed with the
+        // user's others; a user whose ID starts like Alice's does not get them.
+        let mut dm_alice_2 = portal(
+            PortalKey::private_of("bob", alice.clone(), LoginSlot::new(2).unwrap()),
+            "!dm3:example.org",
+        );
+        dm_alice_2.kind = PortalKind::Dm;
+        assert!(store.insert_portal(&dm_alice_2).await.unwrap());
+        let mut dm_alice_long = portal(
+            PortalKey::private("bob", user("@alice:example.org.uk")),
+            "!dm4:example.org",
+        );
+        dm_alice_long.kind = PortalKind::Dm;
+        assert!(store.insert_portal(&dm_alice_long).await.unwrap());
+        assert_eq!(
+            store.portal_by_key(&dm_alice_2.key).await.unwrap(),
+            Some(dm_alice_2.clone())
+        );
+        assert_eq!(
+            store.portals_of_receiver(&alice).await.unwrap(),
+            vec![dm_alice.clone(), dm_alice_2.clone()]
+        );
+        store
+            .insert_message(&message(&dm_alice_2.key, "m2", "$m2"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .message_by_remote(&dm_alice_2.key, &RemoteMessageId::new("m2"))
+                .await
+                .unwrap()
+                .map(|m| m.portal),
+            Some(dm_alice_2.key.clone())
+        );
+        assert_eq!(
+            store
+                .message_by_remote(&dm_alice.key, &RemoteMessageId::new("m2"))
+                .await
+                .unwrap(),
+            None
+        );
+        store.delete_portal(&dm_alice_2.key).await.unwrap();
+        store.delete_portal(&dm_alice_long.key).await.unwrap();
 
         // Deleting a portal frees its key and room and drops its message map.
         store
