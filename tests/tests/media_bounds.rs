@@ -96,7 +96,7 @@ async fn files_over_the_cap_become_notices_both_ways() -> Result<()> {
     // The core's upload path: bytes a network hands over past the cap are not uploaded.
     let host = env.host().expect("running");
     host.send(RemoteEvent {
-        portal: TelegramBridge::portal_key(chat, &alice.user_id),
+        portal: TelegramBridge::portal_key(chat, &alice.user_id, Default::default()),
         kind: RemoteEventKind::Message {
             id: RemoteMessageId::new("203"),
             sender: TelegramBridge::remote_user(BOB),

@@ -2,19 +2,18 @@
 //! Matrix user; the network behind each is made by a [`NetworkFactory`] (grammers for real,
 //! the fake in tests).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use ferrybridge_core::BridgeHost;
 use ferrybridge_core::bridge::{
-    BackfillRequest, Bridge, BridgeError, Capabilities, NetworkInfo, PortalSpec,
+    BackfillRequest, Bridge, BridgeError, Capabilities, LoginInfo, NetworkInfo, PortalSpec,
 };
 use ferrybridge_core::commands::Command;
 use ferrybridge_core::config::ConfigError;
 use ferrybridge_core::events::{ChatInfo, Delivered, DeliveryError, MatrixEvent, RemoteEventKind};
-use ferrybridge_core::ids::{PortalKey, PortalKind, RemoteUserId};
+use ferrybridge_core::ids::{LoginSlot, PortalKey, PortalKind, RemoteUserId};
 use ferrybridge_core::login::LoginProcess;
 use ferrybridge_core::portal::Portal;
 use ferrybridge_core::seam::ConnectionState;
@@ -22,18 +21,19 @@ use ruma::OwnedUserId;
 
 use crate::config::TelegramConfig;
 use crate::login::TelegramLogin;
+use crate::logins::Logins;
 use crate::network::{ChatKind, ChatRef, NetworkFactory, TelegramNetwork, TgChat, TgError, TgUser};
 use crate::session::UserSession;
 
 /// Store namespace of logins in progress (so a restart can tell the user to start over).
 pub(crate) const PENDING_LOGINS: &str = "telegram-login-pending";
-
 /// The Telegram network.
 pub struct TelegramBridge {
     pub(crate) config: TelegramConfig,
     pub(crate) factory: Arc<dyn NetworkFactory>,
     pub(crate) host: BridgeHost,
-    users: Mutex<HashMap<OwnedUserId, Arc<UserSession>>>,
+    /// Every login's session.
+    pub(crate) logins: Logins,
     /// Whether the sessions of a start were restored (backfill waits for them).
     restored: tokio::sync::watch::Sender<bool>,
     /// Itself, for the tasks and logins it hands out.
@@ -51,7 +51,7 @@ impl TelegramBridge {
             config,
             factory,
             host,
-            users: Mutex::new(HashMap::new()),
+            logins: Logins::default(),
             restored: tokio::sync::watch::Sender::new(false),
             me: me.clone(),
         })
@@ -62,18 +62,39 @@ impl TelegramBridge {
         Duration::from_secs(self.config.connect_timeout_secs.max(1))
     }
 
-    fn users(&self) -> std::sync::MutexGuard<'_, HashMap<OwnedUserId, Arc<UserSession>>> {
-        self.users.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The logged-in session of `user`.
+    /// The session of `user`'s first login: what commands without `--login` and new
+    /// direct chats use.
     pub fn session(&self, user: &OwnedUserId) -> Option<Arc<UserSession>> {
-        self.users().get(user).cloned()
+        self.logins.first(user)
     }
 
-    /// How many users are logged in (for the benchmark).
+    /// The session of `user`'s login `slot`.
+    pub fn session_at(&self, user: &OwnedUserId, slot: LoginSlot) -> Option<Arc<UserSession>> {
+        self.logins.at(user, slot)
+    }
+
+    /// The login a Matrix message of `user` in `key`'s chat goes out through: the direct
+    /// chat's own login; in a group, the first of the user's logins known to be in it, else
+    /// their first.
+    pub(crate) fn sending_session(
+        &self,
+        user: &OwnedUserId,
+        key: &PortalKey,
+    ) -> Option<Arc<UserSession>> {
+        if key.receiver.as_ref() == Some(user) {
+            return self.logins.at(user, key.login);
+        }
+        let sessions = self.logins.of(user);
+        let known = sessions
+            .iter()
+            .find(|s| s.knows_chat(key.chat.as_str()))
+            .cloned();
+        known.or_else(|| sessions.into_iter().next())
+    }
+
+    /// How many logins there are (for the benchmark).
     pub fn session_count(&self) -> usize {
-        self.users().len()
+        self.logins.count()
     }
 
     /// Runs a Telegram call with the configured timeout; a timeout is a network error.
@@ -90,24 +111,35 @@ impl TelegramBridge {
         }
     }
 
-    /// A login finished: remember it, start relaying and open recent chats.
+    /// A login finished: remember it, start relaying and open recent chats. An account the
+    /// user is already logged in with is refused (its new authorization is signed out again).
     pub(crate) async fn logged_in(
         &self,
         user: &OwnedUserId,
+        slot: LoginSlot,
         net: Arc<dyn TelegramNetwork>,
         me: TgUser,
     ) -> Result<(), BridgeError> {
         let host = &self.host;
-        let state =
-            serde_json::json!({ "id": me.id, "name": me.display_name(), "phone": me.phone });
-        host.store()
-            .set_login_state(user, Some(&state))
+        let _ = host.store().kv_delete(PENDING_LOGINS, user.as_str()).await;
+        if let Some(twin) = self.logins.of(user).iter().find(|s| s.me.id == me.id) {
+            if let Err(e) = self.call(net.logout()).await {
+                tracing::warn!(%user, error = %e, "cannot sign out a duplicate Telegram login");
+            }
+            net.disconnect().await;
+            self.factory.forget(user, slot, host.store()).await;
+            return Err(BridgeError::Invalid(format!(
+                "you are already logged in as {} (login {})",
+                twin.account_label(),
+                twin.slot
+            )));
+        }
+        crate::logins::remember(host.store(), user, slot, &me)
             .await
             .map_err(|e| BridgeError::Other(e.into()))?;
-        let _ = host.store().kv_delete(PENDING_LOGINS, user.as_str()).await;
         // A fresh login is news the login dialogue tells; not a "reconnection".
-        host.forget_state(Some(user), "");
-        self.activate(user, net, me, true).await;
+        host.forget_state(Some(user), &host.slot_label(slot));
+        self.activate(user, slot, net, me, true).await;
         Ok(())
     }
 
@@ -115,6 +147,7 @@ impl TelegramBridge {
     async fn activate(
         &self,
         user: &OwnedUserId,
+        slot: LoginSlot,
         net: Arc<dyn TelegramNetwork>,
         me: TgUser,
         open_recent: bool,
@@ -127,14 +160,14 @@ impl TelegramBridge {
         host.ghosts()
             .double_puppets()
             .link(user, &Self::remote_user(me.id));
-        let session = Arc::new(UserSession::new(user.clone(), net, me));
-        if let Some(old) = self.users().insert(user.clone(), session.clone()) {
+        let session = Arc::new(UserSession::new(user.clone(), slot, net, me));
+        if let Some(old) = self.logins.insert(session.clone()) {
             old.stop();
         }
         if let Err(e) = session.start(bridge.clone()).await {
-            tracing::error!(%user, error = %e, "cannot receive Telegram updates");
+            tracing::error!(%user, %slot, error = %e, "cannot receive Telegram updates");
             let state = match e {
-                TgError::Unauthorized => return self.session_ended(user).await,
+                TgError::Unauthorized => return self.session_ended(user, slot).await,
                 e @ TgError::Network(_) => ConnectionState::TransientDisconnect {
                     reason: e.to_string(),
                 },
@@ -142,10 +175,11 @@ impl TelegramBridge {
                     reason: format!("cannot receive messages: {e}"),
                 },
             };
-            host.report_state(Some(user), "", state).await;
+            session.report_state(&host, state).await;
             return;
         }
-        host.report_state(Some(user), "", ConnectionState::Connected)
+        session
+            .report_state(&host, ConnectionState::Connected)
             .await;
         if open_recent {
             let s = session.clone();
@@ -162,22 +196,38 @@ impl TelegramBridge {
     /// Drops a session whose authorization Telegram revoked (signed out from another device);
     /// the core tells the user to log in again. May run on the session's own update task, so
     /// the session is stopped last.
-    pub(crate) async fn session_ended(&self, user: &OwnedUserId) {
-        let session = self.users().remove(user);
+    pub(crate) async fn session_ended(&self, user: &OwnedUserId, slot: LoginSlot) {
+        let session = self.logins.take(user, slot);
         let host = &self.host;
-        host.ghosts().double_puppets().unlink(user);
-        let _ = host.store().set_login_state(user, None).await;
-        self.factory.forget(user, host.store()).await;
-        host.report_state(Some(user), "", ConnectionState::LoggedOut)
-            .await;
+        if let Some(s) = &session {
+            host.ghosts()
+                .double_puppets()
+                .unlink_remote(&Self::remote_user(s.me.id));
+        }
+        self.forget_login(user, slot).await;
+        host.report_state(
+            Some(user),
+            &host.slot_label(slot),
+            ConnectionState::LoggedOut,
+        )
+        .await;
         if let Some(s) = session {
             s.stop();
         }
     }
 
+    /// Forgets a login's stored account and session.
+    async fn forget_login(&self, user: &OwnedUserId, slot: LoginSlot) {
+        let store = self.host.store();
+        if let Err(e) = crate::logins::forget(store, user, slot).await {
+            tracing::error!(%user, %slot, error = %e, "cannot forget a Telegram login");
+        }
+        self.factory.forget(user, slot, store).await;
+    }
+
     /// Reconnects users who were logged in before a restart and tells those whose login was
     /// interrupted to start over.
-    async fn restore(self: Arc<Self>, users: Vec<OwnedUserId>) {
+    async fn restore(self: Arc<Self>, logins: Vec<(OwnedUserId, LoginSlot)>) {
         let host = self.host.clone();
         match host.store().kv_list(PENDING_LOGINS, "").await {
             Ok(pending) => {
@@ -190,21 +240,22 @@ impl TelegramBridge {
             }
             Err(e) => tracing::error!(error = %e, "cannot read pending logins"),
         }
-        for user in users {
+        for (user, slot) in logins {
             let me = async {
-                let net = self.factory.connect(&user, host.store()).await?;
+                let net = self.factory.connect(&user, slot, host.store()).await?;
                 let me = self.call(net.me()).await?;
                 Ok::<_, TgError>((net, me))
             };
             match me.await {
-                Ok((net, me)) => self.activate(&user, net, me, false).await,
-                Err(TgError::Unauthorized) => self.session_ended(&user).await,
+                Ok((net, me)) => self.activate(&user, slot, net, me, false).await,
+                Err(TgError::Unauthorized) => self.session_ended(&user, slot).await,
                 Err(e) => {
-                    tracing::warn!(%user, error = %e, "cannot reconnect to Telegram");
+                    tracing::warn!(%user, %slot, error = %e, "cannot reconnect to Telegram");
                     let reason = format!(
                         "{e}; your session is kept and the bridge tries again when it restarts"
                     );
-                    host.report_state(Some(&user), "", ConnectionState::UnknownError { reason })
+                    let state = ConnectionState::UnknownError { reason };
+                    host.report_state(Some(&user), &host.slot_label(slot), state)
                         .await;
                 }
             }
@@ -219,22 +270,19 @@ impl TelegramBridge {
     }
 
     /// The sessions that may read a portal's history, in the order to try them: the
-    /// receiver's for a private chat; every session, by Matrix ID, for a shared one.
+    /// receiver's login for a private chat; every session, by Matrix ID and login, for a
+    /// shared one.
     pub(crate) fn history_readers(&self, key: &PortalKey) -> Vec<Arc<UserSession>> {
         match &key.receiver {
-            Some(user) => self.session(user).into_iter().collect(),
-            None => {
-                let mut all: Vec<_> = self.users().values().cloned().collect();
-                all.sort_by(|a, b| a.mxid.cmp(&b.mxid));
-                all
-            }
+            Some(user) => self.session_at(user, key.login).into_iter().collect(),
+            None => self.logins.all(),
         }
     }
 
-    /// The portal key of a chat as seen by `user`.
-    pub fn portal_key(chat: ChatRef, user: &OwnedUserId) -> PortalKey {
+    /// The portal key of a chat as seen by `user`'s login `slot`.
+    pub fn portal_key(chat: ChatRef, user: &OwnedUserId, slot: LoginSlot) -> PortalKey {
         match chat.kind {
-            ChatKind::User => PortalKey::private(chat.to_string(), user.clone()),
+            ChatKind::User => PortalKey::private_of(chat.to_string(), user.clone(), slot),
             _ => PortalKey::shared(chat.to_string()),
         }
     }
@@ -285,11 +333,11 @@ impl TelegramBridge {
         self.host.no_session_error(user)
     }
 
-    /// Any session that can see a shared chat (the receiver's for private ones).
+    /// Any session that can see a shared chat (the receiver's login for private ones).
     fn session_for(&self, key: &PortalKey) -> Option<Arc<UserSession>> {
         match &key.receiver {
-            Some(user) => self.session(user),
-            None => self.users().values().next().cloned(),
+            Some(user) => self.session_at(user, key.login),
+            None => self.history_readers(key).into_iter().next(),
         }
     }
 }
@@ -319,6 +367,7 @@ impl Bridge for TelegramBridge {
                 login: true,
                 backfill: true,
                 polls: true,
+                multiple_logins: true,
             },
         }
     }
@@ -329,30 +378,24 @@ impl Bridge for TelegramBridge {
     }
 
     async fn start(self: Arc<Self>) -> Result<(), BridgeError> {
-        let users: Vec<OwnedUserId> = self
-            .host
-            .store()
-            .logged_in_users()
+        let logins = crate::logins::remembered(self.host.store())
             .await
-            .map_err(|e| BridgeError::Other(e.into()))?
-            .into_iter()
-            .map(|u| u.mxid)
-            .collect();
+            .map_err(|e| BridgeError::Other(e.into()))?;
         // Connecting from here on: deliveries for these users are retried until it is up.
-        for user in &users {
+        for (user, slot) in &logins {
+            let label = self.host.slot_label(*slot);
             self.host
-                .report_state(Some(user), "", ConnectionState::Connecting)
+                .report_state(Some(user), &label, ConnectionState::Connecting)
                 .await;
         }
         // Reconnecting may wait on Telegram: do not hold up the appservice.
         let tasks = self.host.tasks().clone();
-        tasks.spawn(self.clone().restore(users));
+        tasks.spawn(self.clone().restore(logins));
         Ok(())
     }
 
     async fn stop(&self) {
-        let sessions: Vec<_> = self.users().drain().map(|(_, s)| s).collect();
-        for s in sessions {
+        for s in self.logins.drain() {
             s.stop();
             s.net.disconnect().await;
         }
@@ -367,7 +410,7 @@ impl Bridge for TelegramBridge {
         portal: &Portal,
         event: MatrixEvent,
     ) -> Result<Delivered, DeliveryError> {
-        let Some(session) = self.session(&event.sender) else {
+        let Some(session) = self.sending_session(&event.sender, portal.key()) else {
             return Err(self.not_connected(&event.sender));
         };
         crate::relay_out::deliver(self, &self.host, &session, portal, event).await
@@ -408,7 +451,7 @@ impl Bridge for TelegramBridge {
         self.call(session.net.chat(ChatRef::user(id)))
             .await
             .map_err(|e| BridgeError::Remote(e.to_string()))?;
-        Ok(Self::portal_key(ChatRef::user(id), user))
+        Ok(session.portal_key(ChatRef::user(id)))
     }
 
     async fn start_login(
@@ -420,35 +463,46 @@ impl Bridge for TelegramBridge {
             .me
             .upgrade()
             .ok_or_else(|| BridgeError::Remote("the Telegram bridge is shutting down".into()))?;
+        let slot = self.logins.free_slot(user)?;
         let host = &self.host;
         let _ = host
             .store()
             .kv_set(PENDING_LOGINS, user.as_str(), &true)
             .await;
-        Ok(Box::new(TelegramLogin::new(bridge, user.clone())))
+        Ok(Box::new(TelegramLogin::new(bridge, user.clone(), slot)))
     }
 
-    async fn logout(&self, user: &OwnedUserId) -> Result<(), BridgeError> {
-        let session = self.users().remove(user);
+    async fn logout(&self, user: &OwnedUserId, slot: LoginSlot) -> Result<(), BridgeError> {
+        let session = self.logins.take(user, slot);
         let host = &self.host;
         if let Some(s) = &session {
             s.stop();
             if let Err(e) = self.call(s.net.logout()).await {
-                tracing::warn!(%user, error = %e, "Telegram sign-out failed; forgetting the session anyway");
+                tracing::warn!(%user, %slot, error = %e, "Telegram sign-out failed; forgetting the session anyway");
             }
             s.net.disconnect().await;
+            host.ghosts()
+                .double_puppets()
+                .unlink_remote(&Self::remote_user(s.me.id));
         }
-        self.factory.forget(user, host.store()).await;
-        host.store()
-            .set_login_state(user, None)
-            .await
-            .map_err(|e| BridgeError::Other(e.into()))?;
-        host.forget_state(Some(user), "");
+        self.forget_login(user, slot).await;
+        host.forget_state(Some(user), &host.slot_label(slot));
         Ok(())
     }
 
     async fn whoami(&self, user: &OwnedUserId) -> Option<String> {
         self.session(user).map(|s| s.account_label())
+    }
+
+    async fn logins(&self, user: &OwnedUserId) -> Vec<LoginInfo> {
+        self.logins
+            .of(user)
+            .iter()
+            .map(|s| LoginInfo {
+                slot: s.slot,
+                account: s.account_label(),
+            })
+            .collect()
     }
 
     /// The guide: a room with the bot that is not a direct message does not work.

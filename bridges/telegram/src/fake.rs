@@ -14,8 +14,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::network::{
-    ChatEdit, ChatRef, MediaRef, OutMedia, OutMessage, OutPoll, TgChat, TgError, TgMessage,
-    TgUpdate, TgUser,
+    ChatEdit, ChatKind, ChatRef, MediaRef, OutMedia, OutMessage, OutPoll, TgChat, TgError,
+    TgMessage, TgUpdate, TgUser,
 };
 
 mod client;
@@ -112,8 +112,10 @@ struct World {
     /// Whether sends fail (to test delivery errors).
     refuse_sends: Option<TgError>,
     /// Each chat's messages in the order they were sent: injected, added as history, or sent
-    /// by a client. What `history` serves.
-    logs: HashMap<ChatRef, Vec<TgMessage>>,
+    /// by a client. What `history` serves. A private chat's history is its account's (two
+    /// accounts' chats with Bob are two chats); `None` is shared: groups, and private chats'
+    /// history added with [`FakeWorld::add_history`], which every account sees.
+    logs: HashMap<(Option<i64>, ChatRef), Vec<TgMessage>>,
 }
 
 /// The fake Telegram cloud, shared by every fake client.
@@ -212,13 +214,13 @@ impl FakeWorld {
     /// Adds a message to its chat's history without any update: what was said before anyone
     /// logged in, for backfill.
     pub fn add_history(&self, msg: TgMessage) {
-        self.w().log(msg);
+        self.w().log(None, msg);
     }
 
     /// Delivers `update` to `account`'s client, or queues it for catch-up. New, edited and
     /// deleted messages change their chat's history too.
     pub async fn inject(&self, account: i64, update: TgUpdate) {
-        self.w().log_update(&update);
+        self.w().log_update(account, &update);
         let listener = self.w().listeners.get(&account).cloned();
         if let Some(tx) = listener {
             match tx.send(update).await {
@@ -269,29 +271,30 @@ impl FakeWorld {
 impl World {
     /// Appends `msg` to its chat's log (replacing an earlier copy: the same message injected
     /// for several accounts).
-    fn log(&mut self, msg: TgMessage) {
-        let log = self.logs.entry(msg.chat).or_default();
+    fn log(&mut self, account: Option<i64>, msg: TgMessage) {
+        let log = self.logs.entry(log_key(account, msg.chat)).or_default();
         match log.iter_mut().find(|m| m.id == msg.id) {
             Some(old) => *old = msg,
             None => log.push(msg),
         }
     }
 
-    fn log_update(&mut self, update: &TgUpdate) {
+    fn log_update(&mut self, account: i64, update: &TgUpdate) {
         match update {
-            TgUpdate::NewMessage(msg) => self.log(msg.clone()),
+            TgUpdate::NewMessage(msg) => self.log(Some(account), msg.clone()),
             TgUpdate::Edited(msg) => {
                 if let Some(old) = self
                     .logs
-                    .get_mut(&msg.chat)
+                    .get_mut(&log_key(Some(account), msg.chat))
                     .and_then(|log| log.iter_mut().find(|m| m.id == msg.id))
                 {
                     *old = msg.clone();
                 }
             }
             TgUpdate::Deleted { chat, ids } => {
-                for (c, log) in self.logs.iter_mut() {
-                    if chat.is_none_or(|chat| chat == *c) {
+                for ((owner, c), log) in self.logs.iter_mut() {
+                    let visible = owner.is_none_or(|o| o == account);
+                    if visible && chat.is_none_or(|chat| chat == *c) {
                         log.retain(|m| !ids.contains(&m.id));
                     }
                 }
@@ -302,8 +305,20 @@ impl World {
 
     /// The newest `limit` messages of `chat` after message `after` (when the log has it;
     /// else those with a greater ID), oldest first.
-    fn history(&self, chat: ChatRef, after: Option<i32>, limit: usize) -> Vec<TgMessage> {
-        let log = self.logs.get(&chat).map(Vec::as_slice).unwrap_or_default();
+    fn history(
+        &self,
+        account: i64,
+        chat: ChatRef,
+        after: Option<i32>,
+        limit: usize,
+    ) -> Vec<TgMessage> {
+        let mut log: Vec<TgMessage> = self.logs.get(&(None, chat)).cloned().unwrap_or_default();
+        if let Some(own) = self.logs.get(&log_key(Some(account), chat))
+            && chat.kind == ChatKind::User
+        {
+            log.extend(own.iter().cloned());
+            log.sort_by_key(|m| m.id);
+        }
         let from = match after {
             None => 0,
             Some(after) => match log.iter().position(|m| m.id == after) {
@@ -317,6 +332,14 @@ impl World {
             },
         };
         newest(log[from..].to_vec(), limit)
+    }
+}
+
+/// Where a message of `account` in `chat` is logged: per account for private chats.
+fn log_key(account: Option<i64>, chat: ChatRef) -> (Option<i64>, ChatRef) {
+    match chat.kind {
+        ChatKind::User => (account, chat),
+        _ => (None, chat),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod format;
 pub mod grammers;
 mod history;
 pub mod login;
+mod logins;
 pub mod network;
 pub mod polls;
 pub mod relay_in;

@@ -6,6 +6,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use ferrybridge_core::bridge::BridgeError;
+use ferrybridge_core::ids::LoginSlot;
 use ferrybridge_core::login::{LoginProcess, LoginStep};
 use ruma::OwnedUserId;
 
@@ -24,6 +26,8 @@ enum Stage {
 pub struct TelegramLogin {
     bridge: Arc<TelegramBridge>,
     user: OwnedUserId,
+    /// The number the login gets (the user's first free one).
+    slot: LoginSlot,
     stage: Stage,
     net: Option<Arc<dyn TelegramNetwork>>,
     input: Option<String>,
@@ -32,10 +36,11 @@ pub struct TelegramLogin {
 }
 
 impl TelegramLogin {
-    pub fn new(bridge: Arc<TelegramBridge>, user: OwnedUserId) -> Self {
+    pub fn new(bridge: Arc<TelegramBridge>, user: OwnedUserId, slot: LoginSlot) -> Self {
         Self {
             bridge,
             user,
+            slot,
             stage: Stage::Phone,
             net: None,
             input: None,
@@ -68,7 +73,11 @@ impl TelegramLogin {
         }
         let bridge = self.bridge.clone();
         let net = bridge
-            .call(bridge.factory.connect(&self.user, bridge.host.store()))
+            .call(
+                bridge
+                    .factory
+                    .connect(&self.user, self.slot, bridge.host.store()),
+            )
             .await?;
         self.net = Some(net.clone());
         Ok(net)
@@ -79,10 +88,18 @@ impl TelegramLogin {
             return self.fail("internal error: no connection".into());
         };
         self.stage = Stage::Finished;
-        match self.bridge.logged_in(&self.user, net, me.clone()).await {
-            Ok(()) => LoginStep::Done {
+        match self
+            .bridge
+            .logged_in(&self.user, self.slot, net, me.clone())
+            .await
+        {
+            Ok(()) if self.slot.is_first() => LoginStep::Done {
                 account: account_label(&me),
             },
+            Ok(()) => LoginStep::Done {
+                account: format!("{} (login {})", account_label(&me), self.slot),
+            },
+            Err(BridgeError::Invalid(reason)) => LoginStep::Failed { reason },
             Err(e) => LoginStep::Failed {
                 reason: format!("logged in, but the bridge could not save it: {e}"),
             },
@@ -228,9 +245,12 @@ impl LoginProcess for TelegramLogin {
     async fn cancel(&mut self) {
         self.stage = Stage::Finished;
         self.clear_pending().await;
-        if self.bridge.session(&self.user).is_none() {
+        if self.bridge.session_at(&self.user, self.slot).is_none() {
             let store = self.bridge.host.store();
-            self.bridge.factory.forget(&self.user, store).await;
+            self.bridge
+                .factory
+                .forget(&self.user, self.slot, store)
+                .await;
         }
         if let Some(net) = self.net.take() {
             net.disconnect().await;

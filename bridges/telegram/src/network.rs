@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use ferrybridge_core::ids::LoginSlot;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -461,13 +462,20 @@ pub trait TelegramNetwork: Send + Sync {
 /// a session in the bridge's store; tests hand out fakes.
 #[async_trait]
 pub trait NetworkFactory: Send + Sync {
+    /// A client for `user`'s login `slot`, with its stored session if there is one.
     async fn connect(
         &self,
         user: &ruma::OwnedUserId,
+        slot: LoginSlot,
         store: &ferrybridge_core::store::Store,
     ) -> Result<std::sync::Arc<dyn TelegramNetwork>, TgError>;
-    /// Forgets the stored session of `user` (after logout or a failed login).
-    async fn forget(&self, user: &ruma::OwnedUserId, store: &ferrybridge_core::store::Store);
+    /// Forgets the stored session of `user`'s login `slot` (after logout or a failed login).
+    async fn forget(
+        &self,
+        user: &ruma::OwnedUserId,
+        slot: LoginSlot,
+        store: &ferrybridge_core::store::Store,
+    );
 }
 
 #[cfg(test)]

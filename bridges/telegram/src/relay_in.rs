@@ -16,7 +16,7 @@ pub async fn handle(bridge: &TelegramBridge, session: &UserSession, update: TgUp
     let host = &bridge.host;
     let send = |chat: ChatRef, kind: RemoteEventKind| {
         host.send(RemoteEvent {
-            portal: TelegramBridge::portal_key(chat, &session.mxid),
+            portal: session.portal_key(chat),
             kind,
         })
     };
@@ -53,7 +53,7 @@ pub async fn handle(bridge: &TelegramBridge, session: &UserSession, update: TgUp
                 };
                 // Telegram does not say who deleted: redact as the author's ghost (who may),
                 // or in a DM as the other party (the room's creator).
-                let key = TelegramBridge::portal_key(chat, &session.mxid);
+                let key = session.portal_key(chat);
                 let author = host
                     .store()
                     .message_by_remote(&key, &message_id(id))
@@ -196,15 +196,12 @@ pub async fn handle(bridge: &TelegramBridge, session: &UserSession, update: TgUp
             )
             .await;
         }
-        TgUpdate::LoggedOut => bridge.session_ended(&session.mxid).await,
+        TgUpdate::LoggedOut => bridge.session_ended(&session.mxid, session.slot).await,
         TgUpdate::StreamInterrupted { reason } => {
             let state = ConnectionState::TransientDisconnect { reason };
-            host.report_state(Some(&session.mxid), "", state).await
+            session.report_state(host, state).await
         }
-        TgUpdate::StreamResumed => {
-            host.report_state(Some(&session.mxid), "", ConnectionState::Connected)
-                .await
-        }
+        TgUpdate::StreamResumed => session.report_state(host, ConnectionState::Connected).await,
     }
 }
 

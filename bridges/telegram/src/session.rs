@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use ferrybridge_core::BridgeHost;
 use ferrybridge_core::events::{ChatInfo, Media, RemoteEvent, RemoteEventKind, RemoteProfile};
+use ferrybridge_core::ids::{LoginSlot, PortalKey};
 use ferrybridge_core::media_cap::MediaCap;
 use ferrybridge_core::portal::Portal;
 use ferrybridge_core::seam::ConnectionState;
@@ -48,9 +49,11 @@ impl Recent {
     }
 }
 
-/// One logged-in user.
+/// One login of a Matrix user (a user may have several: [`LoginSlot`]).
 pub struct UserSession {
     pub mxid: OwnedUserId,
+    /// Which of the user's logins this is; its direct chats are its own portals.
+    pub slot: LoginSlot,
     pub net: Arc<dyn TelegramNetwork>,
     pub me: TgUser,
     recent: Mutex<Recent>,
@@ -64,9 +67,15 @@ pub struct UserSession {
 }
 
 impl UserSession {
-    pub fn new(mxid: OwnedUserId, net: Arc<dyn TelegramNetwork>, me: TgUser) -> Self {
+    pub fn new(
+        mxid: OwnedUserId,
+        slot: LoginSlot,
+        net: Arc<dyn TelegramNetwork>,
+        me: TgUser,
+    ) -> Self {
         Self {
             mxid,
+            slot,
             net,
             me,
             recent: Mutex::default(),
@@ -80,6 +89,26 @@ impl UserSession {
     /// "Name (+phone)" or "Name (@username)", for `ping` and the login confirmation.
     pub fn account_label(&self) -> String {
         account_label(&self.me)
+    }
+
+    /// The portal of `chat` as this login sees it (its own for a direct chat).
+    pub fn portal_key(&self, chat: ChatRef) -> PortalKey {
+        TelegramBridge::portal_key(chat, &self.mxid, self.slot)
+    }
+
+    /// Whether this login has had `chat`'s portal in this run (it is in that chat), so a
+    /// Matrix message there is sent through it rather than through another of the user's.
+    pub fn knows_chat(&self, chat: &str) -> bool {
+        self.invited
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(chat)
+    }
+
+    /// Reports this login's connection state (labelled with its number after the first).
+    pub async fn report_state(&self, host: &BridgeHost, state: ConnectionState) {
+        host.report_state(Some(&self.mxid), &host.slot_label(self.slot), state)
+            .await;
     }
 
     fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
@@ -136,7 +165,7 @@ impl UserSession {
             let state = ConnectionState::UnknownError {
                 reason: "the Telegram update stream ended; send `login` to reconnect".into(),
             };
-            bridge.host.report_state(Some(&me.mxid), "", state).await;
+            me.report_state(&bridge.host, state).await;
         });
         *self.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
         Ok(())
@@ -226,7 +255,7 @@ impl UserSession {
         chat: ChatRef,
     ) -> Result<Portal, TgError> {
         let host = &bridge.host;
-        let key = TelegramBridge::portal_key(chat, &self.mxid);
+        let key = self.portal_key(chat);
         let existed = host
             .portals()
             .get(&key)

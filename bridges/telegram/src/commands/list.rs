@@ -17,7 +17,7 @@ const SPEC: CommandSpec = CommandSpec {
     name: "list",
     aliases: &[],
     section: Section::Chats,
-    usage: "groups",
+    usage: "groups [--login N]",
     summary: "List your Telegram groups and their IDs.",
     level: PermissionLevel::User,
     management_only: false,
@@ -28,7 +28,12 @@ impl Command for List {
     fn spec(&self) -> &CommandSpec {
         &SPEC
     }
-    async fn run(&self, ctx: &CommandContext, args: Vec<String>) -> Result<Reply, CommandError> {
+    async fn run(
+        &self,
+        ctx: &CommandContext,
+        mut args: Vec<String>,
+    ) -> Result<Reply, CommandError> {
+        let session = session_of(&self.0, ctx, &mut args)?;
         match args.first().map(|a| a.to_lowercase()).as_deref() {
             Some("groups") | Some("group") | Some("chats") => {}
             _ => {
@@ -37,7 +42,6 @@ impl Command for List {
                 ));
             }
         }
-        let session = session_of(&self.0, ctx)?;
         let chats = self
             .0
             .call(session.net.dialogs(200))

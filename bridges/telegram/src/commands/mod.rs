@@ -8,6 +8,7 @@ mod sync;
 
 use std::sync::Arc;
 
+use ferrybridge_core::commands::login_choice::take_login;
 use ferrybridge_core::commands::{Command, CommandContext, CommandError};
 
 use crate::bridge::TelegramBridge;
@@ -24,14 +25,23 @@ pub fn all(bridge: &Arc<TelegramBridge>) -> Vec<Arc<dyn Command>> {
     ]
 }
 
-/// The sender's session, or the "log in first" error.
+/// The session a command acts through: the login `--login N` names (taken out of `args`),
+/// else the sender's first; or the "log in first" error.
 fn session_of(
     bridge: &TelegramBridge,
     ctx: &CommandContext,
+    args: &mut Vec<String>,
 ) -> Result<Arc<UserSession>, CommandError> {
-    bridge.session(&ctx.sender).ok_or_else(|| {
-        CommandError::Failed("You are not logged in to Telegram. Send `login` first.".into())
-    })
+    match take_login(args)? {
+        Some(slot) => bridge.session_at(&ctx.sender, slot).ok_or_else(|| {
+            CommandError::Failed(format!(
+                "You have no Telegram login {slot}; `list-logins` shows yours."
+            ))
+        }),
+        None => bridge.session(&ctx.sender).ok_or_else(|| {
+            CommandError::Failed("You are not logged in to Telegram. Send `login` first.".into())
+        }),
+    }
 }
 
 fn failed(e: impl std::fmt::Display) -> CommandError {

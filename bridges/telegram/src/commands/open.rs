@@ -17,7 +17,7 @@ const SPEC: CommandSpec = CommandSpec {
     name: "open",
     aliases: &[],
     section: Section::Chats,
-    usage: "<chat id>",
+    usage: "<chat id> [--login N]",
     summary: "Open the room for a Telegram group (IDs from `list groups`).",
     level: PermissionLevel::User,
     management_only: false,
@@ -28,14 +28,18 @@ impl Command for Open {
     fn spec(&self) -> &CommandSpec {
         &SPEC
     }
-    async fn run(&self, ctx: &CommandContext, args: Vec<String>) -> Result<Reply, CommandError> {
+    async fn run(
+        &self,
+        ctx: &CommandContext,
+        mut args: Vec<String>,
+    ) -> Result<Reply, CommandError> {
+        let session = session_of(&self.0, ctx, &mut args)?;
         let [id] = args.as_slice() else {
             return Err(CommandError::Usage("Name one chat ID.".into()));
         };
         let chat: ChatRef = id
             .parse()
             .map_err(|e| CommandError::Usage(format!("{e}")))?;
-        let session = session_of(&self.0, ctx)?;
         match self.0.call(session.net.chat(chat)).await {
             Ok(_) => {}
             Err(TgError::NotFound) => {

@@ -17,7 +17,7 @@ const SPEC: CommandSpec = CommandSpec {
     name: "pm",
     aliases: &[],
     section: Section::Chats,
-    usage: "<+phone number | @username>",
+    usage: "<+phone number | @username> [--login N]",
     summary: "Open a private chat with a Telegram user (phone number in international format).",
     level: PermissionLevel::User,
     management_only: false,
@@ -28,13 +28,17 @@ impl Command for Pm {
     fn spec(&self) -> &CommandSpec {
         &SPEC
     }
-    async fn run(&self, ctx: &CommandContext, args: Vec<String>) -> Result<Reply, CommandError> {
+    async fn run(
+        &self,
+        ctx: &CommandContext,
+        mut args: Vec<String>,
+    ) -> Result<Reply, CommandError> {
+        let session = session_of(&self.0, ctx, &mut args)?;
         let [who] = args.as_slice() else {
             return Err(CommandError::Usage(
                 "Name one phone number or @username.".into(),
             ));
         };
-        let session = session_of(&self.0, ctx)?;
         let found = if let Some(name) = who.strip_prefix('@') {
             self.0.call(session.net.resolve_username(name)).await
         } else {

@@ -16,7 +16,7 @@ const SPEC: CommandSpec = CommandSpec {
     name: "search",
     aliases: &[],
     section: Section::Chats,
-    usage: "<name>",
+    usage: "<name> [--login N]",
     summary: "Search your Telegram contacts and chats by name.",
     level: PermissionLevel::User,
     management_only: false,
@@ -27,12 +27,16 @@ impl Command for Search {
     fn spec(&self) -> &CommandSpec {
         &SPEC
     }
-    async fn run(&self, ctx: &CommandContext, args: Vec<String>) -> Result<Reply, CommandError> {
+    async fn run(
+        &self,
+        ctx: &CommandContext,
+        mut args: Vec<String>,
+    ) -> Result<Reply, CommandError> {
+        let session = session_of(&self.0, ctx, &mut args)?;
         if args.is_empty() {
             return Err(CommandError::Usage("Say what to search for.".into()));
         }
         let query = args.join(" ");
-        let session = session_of(&self.0, ctx)?;
         let found = self
             .0
             .call(session.net.search(&query))

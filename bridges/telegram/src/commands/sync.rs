@@ -16,7 +16,7 @@ const SPEC: CommandSpec = CommandSpec {
     name: "sync",
     aliases: &[],
     section: Section::Chats,
-    usage: "",
+    usage: "[--login N]",
     summary: "Refresh your recent Telegram chats and contacts.",
     level: PermissionLevel::User,
     management_only: false,
@@ -27,8 +27,12 @@ impl Command for Sync {
     fn spec(&self) -> &CommandSpec {
         &SPEC
     }
-    async fn run(&self, ctx: &CommandContext, _args: Vec<String>) -> Result<Reply, CommandError> {
-        let session = session_of(&self.0, ctx)?;
+    async fn run(
+        &self,
+        ctx: &CommandContext,
+        mut args: Vec<String>,
+    ) -> Result<Reply, CommandError> {
+        let session = session_of(&self.0, ctx, &mut args)?;
         let n = session.open_recent(&self.0).await.map_err(failed)?;
         Ok(Reply::text(format!("Synced {n} recent chats.")))
     }

@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use ferrybridge_core::ids::LoginSlot;
 use ferrybridge_core::store::Store;
 use ruma::OwnedUserId;
 use tokio::sync::mpsc;
@@ -26,17 +27,20 @@ impl NetworkFactory for FakeFactory {
     async fn connect(
         &self,
         user: &OwnedUserId,
+        slot: LoginSlot,
         store: &Store,
     ) -> Result<Arc<dyn TelegramNetwork>, TgError> {
+        let key = session_key(user, slot);
         let authorized: Option<i64> = store
-            .kv_get(NS, user.as_str())
+            .kv_get(NS, &key)
             .await
             .map_err(|e| TgError::Other(e.to_string()))?;
         Ok(Arc::new(FakeClient {
             world: self.world.clone(),
             store: store.clone(),
-            mxid: user.clone(),
+            key,
             state: Mutex::new(ClientState {
+                listening: None,
                 phone: None,
                 code_sent: false,
                 password_pending: false,
@@ -45,12 +49,23 @@ impl NetworkFactory for FakeFactory {
         }))
     }
 
-    async fn forget(&self, user: &OwnedUserId, store: &Store) {
-        let _ = store.kv_delete(NS, user.as_str()).await;
+    async fn forget(&self, user: &OwnedUserId, slot: LoginSlot, store: &Store) {
+        let _ = store.kv_delete(NS, &session_key(user, slot)).await;
+    }
+}
+
+/// The store key of one login's fake session: the user's ID, plus the slot after the first.
+fn session_key(user: &OwnedUserId, slot: LoginSlot) -> String {
+    if slot.is_first() {
+        user.to_string()
+    } else {
+        format!("{user}|{slot}")
     }
 }
 
 struct ClientState {
+    /// This client's update sink, while it listens (logging it out stops only its own).
+    listening: Option<mpsc::Sender<TgUpdate>>,
     phone: Option<String>,
     code_sent: bool,
     password_pending: bool,
@@ -61,7 +76,8 @@ struct ClientState {
 pub struct FakeClient {
     world: FakeWorld,
     store: Store,
-    mxid: OwnedUserId,
+    /// Where this login's authorization is kept ([`session_key`]).
+    key: String,
     state: Mutex<ClientState>,
 }
 
@@ -87,7 +103,7 @@ impl FakeClient {
     async fn authorize(&self, user: &TgUser) -> Result<(), TgError> {
         self.st().authorized = Some(user.id);
         self.store
-            .kv_set(NS, self.mxid.as_str(), &user.id)
+            .kv_set(NS, &self.key, &user.id)
             .await
             .map_err(|e| TgError::Other(e.to_string()))
     }
@@ -102,18 +118,21 @@ impl FakeClient {
         let Ok(me) = self.me_id() else { return };
         let mut w = self.world.w();
         let sender = w.users.get(&me).cloned().unwrap_or_default();
-        w.log(TgMessage {
-            id,
-            chat,
-            sender,
-            outgoing: true,
-            text: msg.text.clone(),
-            entities: msg.entities.clone(),
-            reply_to: msg.reply_to,
-            media: None,
-            content: None,
-            date: super::now(),
-        });
+        w.log(
+            Some(me),
+            TgMessage {
+                id,
+                chat,
+                sender,
+                outgoing: true,
+                text: msg.text.clone(),
+                entities: msg.entities.clone(),
+                reply_to: msg.reply_to,
+                media: None,
+                content: None,
+                date: super::now(),
+            },
+        );
     }
 }
 
@@ -178,9 +197,19 @@ impl TelegramNetwork for FakeClient {
 
     async fn logout(&self) -> Result<(), TgError> {
         let me = self.me_id()?;
-        self.st().authorized = None;
-        self.world.w().listeners.remove(&me);
-        let _ = self.store.kv_delete(NS, self.mxid.as_str()).await;
+        let own = {
+            let mut st = self.st();
+            st.authorized = None;
+            st.listening.take()
+        };
+        // Only this authorization ends: another client of the same account keeps listening.
+        if let Some(own) = own {
+            let mut w = self.world.w();
+            if w.listeners.get(&me).is_some_and(|tx| tx.same_channel(&own)) {
+                w.listeners.remove(&me);
+            }
+        }
+        let _ = self.store.kv_delete(NS, &self.key).await;
         Ok(())
     }
 
@@ -202,6 +231,7 @@ impl TelegramNetwork for FakeClient {
             w.listeners.insert(me, tx.clone());
             w.backlog.remove(&me).unwrap_or_default().into()
         };
+        self.st().listening = Some(tx.clone());
         for u in backlog {
             let _ = tx.send(u).await;
         }
@@ -392,8 +422,8 @@ impl TelegramNetwork for FakeClient {
         after: Option<i32>,
         limit: usize,
     ) -> Result<Vec<TgMessage>, TgError> {
-        self.me_id()?;
-        Ok(self.world.w().history(chat, after, limit))
+        let me = self.me_id()?;
+        Ok(self.world.w().history(me, chat, after, limit))
     }
 
     async fn disconnect(&self) {

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ferrybridge_core::config::ConfigError;
+use ferrybridge_core::ids::LoginSlot;
 use ferrybridge_core::store::Store;
 use ferrybridge_core::tasks::Tasks;
 use ruma::OwnedUserId;
@@ -67,6 +68,7 @@ impl NetworkFactory for GrammersFactory {
     async fn connect(
         &self,
         user: &OwnedUserId,
+        slot: LoginSlot,
         store: &Store,
     ) -> Result<Arc<dyn TelegramNetwork>, TgError> {
         if self.api_id == 0 || self.api_hash.is_empty() {
@@ -74,7 +76,7 @@ impl NetworkFactory for GrammersFactory {
                 "the bridge has no Telegram API ID/hash configured; ask its administrator".into(),
             ));
         }
-        let session = StoreSession::load(store, user)
+        let session = StoreSession::load(store, user, slot)
             .await
             .map_err(|e| TgError::Other(e.to_string()))?;
         if let Some(addr) = self.server {
@@ -89,8 +91,8 @@ impl NetworkFactory for GrammersFactory {
         )))
     }
 
-    async fn forget(&self, user: &OwnedUserId, store: &Store) {
-        if let Err(e) = StoreSession::forget(store, user).await {
+    async fn forget(&self, user: &OwnedUserId, slot: LoginSlot, store: &Store) {
+        if let Err(e) = StoreSession::forget(store, user, slot).await {
             tracing::warn!(%user, error = %e, "cannot delete the Telegram session");
         }
     }

@@ -8,6 +8,7 @@
 
 use std::sync::{Mutex, MutexGuard};
 
+use ferrybridge_core::ids::LoginSlot;
 use ferrybridge_core::store::{Store, StoreError};
 use grammers_session::types::{
     ChannelState, DcOption, PeerId, PeerInfo, UpdateState, UpdatesState,
@@ -36,18 +37,51 @@ struct Keys {
     dc_options: Vec<DcOption>,
 }
 
-/// One Matrix user's Telegram session.
+/// Where one login's session is kept: the secret's name and the key-value key. A user's first
+/// login keeps the names it had before there were several (`telegram-session`, `@u:s`); later
+/// ones add the slot (`telegram-session/2`, `@u:s|2`).
+struct Place {
+    user: OwnedUserId,
+    secret: String,
+    key: String,
+}
+
+impl Place {
+    fn of(user: &OwnedUserId, slot: LoginSlot) -> Self {
+        let (secret, key) = if slot.is_first() {
+            (SECRET.to_owned(), user.to_string())
+        } else {
+            (format!("{SECRET}/{slot}"), format!("{user}|{slot}"))
+        };
+        Self {
+            user: user.clone(),
+            secret,
+            key,
+        }
+    }
+    fn peers_prefix(&self) -> String {
+        format!("{}/", self.key)
+    }
+}
+
+/// One login's Telegram session.
 pub struct StoreSession {
     store: Store,
-    user: OwnedUserId,
+    place: Place,
     data: Mutex<SessionData>,
 }
 
 impl StoreSession {
-    /// Loads the session of `user`, or a fresh one (Telegram's default DCs, no keys).
-    pub async fn load(store: &Store, user: &OwnedUserId) -> Result<Self, StoreSessionError> {
+    /// Loads the session of `user`'s login `slot`, or a fresh one (Telegram's default DCs, no
+    /// keys).
+    pub async fn load(
+        store: &Store,
+        user: &OwnedUserId,
+        slot: LoginSlot,
+    ) -> Result<Self, StoreSessionError> {
+        let place = Place::of(user, slot);
         let mut data = SessionData::default();
-        if let Some(bytes) = store.get_secret(user, SECRET).await? {
+        if let Some(bytes) = store.get_secret(user, &place.secret).await? {
             let keys: Keys = serde_json::from_slice(&bytes)
                 .map_err(|e| StoreSessionError::Corrupt(e.to_string()))?;
             data.home_dc = keys.home_dc;
@@ -55,30 +89,31 @@ impl StoreSession {
                 data.dc_options.insert(dc.id, dc);
             }
         }
-        if let Some(state) = store
-            .kv_get::<UpdatesState>(UPDATES_NS, user.as_str())
-            .await?
-        {
+        if let Some(state) = store.kv_get::<UpdatesState>(UPDATES_NS, &place.key).await? {
             data.updates_state = state;
         }
-        let prefix = format!("{user}/");
-        for (_, value) in store.kv_list(PEERS_NS, &prefix).await? {
+        for (_, value) in store.kv_list(PEERS_NS, &place.peers_prefix()).await? {
             let info: PeerInfo = serde_json::from_value(value)
                 .map_err(|e| StoreSessionError::Corrupt(e.to_string()))?;
             data.peer_infos.insert(info.id(), info);
         }
         Ok(Self {
             store: store.clone(),
-            user: user.clone(),
+            place,
             data: Mutex::new(data),
         })
     }
 
-    /// Deletes everything stored for `user` (after logout).
-    pub async fn forget(store: &Store, user: &OwnedUserId) -> Result<(), StoreSessionError> {
-        store.delete_secret(user, SECRET).await?;
-        store.kv_delete(UPDATES_NS, user.as_str()).await?;
-        for (key, _) in store.kv_list(PEERS_NS, &format!("{user}/")).await? {
+    /// Deletes everything stored for `user`'s login `slot` (after logout).
+    pub async fn forget(
+        store: &Store,
+        user: &OwnedUserId,
+        slot: LoginSlot,
+    ) -> Result<(), StoreSessionError> {
+        let place = Place::of(user, slot);
+        store.delete_secret(user, &place.secret).await?;
+        store.kv_delete(UPDATES_NS, &place.key).await?;
+        for (key, _) in store.kv_list(PEERS_NS, &place.peers_prefix()).await? {
             store.kv_delete(PEERS_NS, &key).await?;
         }
         Ok(())
@@ -116,7 +151,9 @@ impl StoreSession {
         };
         let json =
             serde_json::to_vec(&keys).map_err(|e| StoreSessionError::Corrupt(e.to_string()))?;
-        self.store.set_secret(&self.user, SECRET, &json).await?;
+        self.store
+            .set_secret(&self.place.user, &self.place.secret, &json)
+            .await?;
         Ok(())
     }
 }
@@ -164,7 +201,11 @@ impl Session for StoreSession {
                 (*entry != before || before == peer).then(|| entry.clone())
             };
             if let Some(info) = changed {
-                let key = format!("{}/{}", self.user, info.id().bot_api_dialog_id_unchecked());
+                let key = format!(
+                    "{}{}",
+                    self.place.peers_prefix(),
+                    info.id().bot_api_dialog_id_unchecked()
+                );
                 self.store.kv_set(PEERS_NS, &key, &info).await?;
             }
             Ok(())
@@ -199,7 +240,7 @@ impl Session for StoreSession {
                 s.clone()
             };
             self.store
-                .kv_set(UPDATES_NS, self.user.as_str(), &state)
+                .kv_set(UPDATES_NS, &self.place.key, &state)
                 .await?;
             Ok(())
         })

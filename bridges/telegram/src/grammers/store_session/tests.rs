@@ -2,6 +2,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4, SocketAddrV6};
 
+use ferrybridge_core::ids::LoginSlot;
 use ferrybridge_core::store::{SecretKey, Store};
 use grammers_session::Session;
 use grammers_session::types::{DcOption, PeerAuth, PeerId, PeerInfo, UpdateState};
@@ -17,7 +18,9 @@ fn alice() -> OwnedUserId {
 async fn exercise(uri: &str) {
     let key = SecretKey::generate();
     let store = Store::connect(uri, 2, key.clone()).await.unwrap();
-    let s = StoreSession::load(&store, &alice()).await.unwrap();
+    let s = StoreSession::load(&store, &alice(), LoginSlot::FIRST)
+        .await
+        .unwrap();
     assert!(!s.has_auth_key(), "a fresh session has no keys");
     let dc = DcOption {
         id: 4,
@@ -50,7 +53,9 @@ async fn exercise(uri: &str) {
 
     // A restart: everything is back.
     let store = Store::connect(uri, 2, key.clone()).await.unwrap();
-    let s = StoreSession::load(&store, &alice()).await.unwrap();
+    let s = StoreSession::load(&store, &alice(), LoginSlot::FIRST)
+        .await
+        .unwrap();
     assert!(s.has_auth_key());
     assert_eq!(s.home_dc_id().unwrap(), 4);
     assert_eq!(s.dc_option(4).unwrap(), Some(dc));
@@ -66,7 +71,9 @@ async fn exercise(uri: &str) {
 
     // Another user sees nothing of it.
     let bob = OwnedUserId::try_from("@bob:hs").unwrap();
-    let other = StoreSession::load(&store, &bob).await.unwrap();
+    let other = StoreSession::load(&store, &bob, LoginSlot::FIRST)
+        .await
+        .unwrap();
     assert!(!other.has_auth_key());
     assert!(
         other
@@ -76,16 +83,42 @@ async fn exercise(uri: &str) {
             .is_none()
     );
 
+    // Nor does Alice's second login, and forgetting it leaves the first alone.
+    let two = LoginSlot::new(2).unwrap();
+    let second = StoreSession::load(&store, &alice(), two).await.unwrap();
+    assert!(!second.has_auth_key());
+    assert!(
+        second
+            .peer_ref(PeerId::user_unchecked(99))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(second.updates_state().await.unwrap().pts, 0);
+    StoreSession::forget(&store, &alice(), two).await.unwrap();
+    let first = StoreSession::load(&store, &alice(), LoginSlot::FIRST)
+        .await
+        .unwrap();
+    assert!(first.has_auth_key());
+
     // A wrong key cannot open the auth keys.
     store.close().await;
     let wrong = Store::connect(uri, 2, SecretKey::generate()).await.unwrap();
-    assert!(StoreSession::load(&wrong, &alice()).await.is_err());
+    assert!(
+        StoreSession::load(&wrong, &alice(), LoginSlot::FIRST)
+            .await
+            .is_err()
+    );
     wrong.close().await;
 
     // Logout forgets everything.
     let store = Store::connect(uri, 2, key).await.unwrap();
-    StoreSession::forget(&store, &alice()).await.unwrap();
-    let s = StoreSession::load(&store, &alice()).await.unwrap();
+    StoreSession::forget(&store, &alice(), LoginSlot::FIRST)
+        .await
+        .unwrap();
+    let s = StoreSession::load(&store, &alice(), LoginSlot::FIRST)
+        .await
+        .unwrap();
     assert!(!s.has_auth_key());
     assert!(
         s.peer_ref(PeerId::user_unchecked(99))
@@ -108,7 +141,9 @@ async fn session_survives_restarts_on_sqlite_and_auth_keys_are_encrypted() {
     let store = Store::connect(&uri, 1, SecretKey::generate())
         .await
         .unwrap();
-    let s = StoreSession::load(&store, &alice()).await.unwrap();
+    let s = StoreSession::load(&store, &alice(), LoginSlot::FIRST)
+        .await
+        .unwrap();
     s.set_dc_option(&DcOption {
         id: 2,
         ipv4: SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1),

@@ -1,0 +1,161 @@
+//! Several Telegram logins per Matrix user, through Synapse on the fake network: `login` adds
+//! one, `list-logins` numbers them, each login's private chats are portals of their own (the
+//! same contact seen by two accounts is two rooms), messages go out through the login whose
+//! chat it is, `--login N` picks the login a command uses, they all come back after a restart,
+//! `logout N` ends one, and the same account twice is refused.
+
+mod telegram_common;
+
+use anyhow::Result;
+use ferrybridge_telegram::fake::Sent;
+use ferrybridge_telegram::network::{ChatRef, TgUpdate, TgUser};
+use ferrybridge_tests::TestUser;
+use ruma::RoomId;
+use telegram_common::*;
+
+const PHONE2: &str = "+4412345679";
+const ME2: i64 = 1001;
+
+/// Alice's second Telegram account.
+fn work() -> TgUser {
+    user(ME2, "Alice Work", "4412345679", "alice_work")
+}
+
+/// The login dialogue for Alice's second account; it becomes login 2.
+async fn login_work(alice: &TestUser, dm: &RoomId) -> Result<()> {
+    alice.send_text(dm, "login").await?;
+    wait_notice(alice, dm, "phone number").await?;
+    alice.send_text(dm, PHONE2).await?;
+    wait_notice(alice, dm, "login code").await?;
+    alice.send_text(dm, "54321").await?;
+    wait_notice(
+        alice,
+        dm,
+        "Successfully logged in as Alice Work (+4412345679) (login 2)",
+    )
+    .await?;
+    Ok(())
+}
+
+/// Whether `account` sent a text message `text` into `chat`.
+fn sent_text(world: &ferrybridge_telegram::fake::FakeWorld, account: i64, text: &str) -> bool {
+    world
+        .sent(account)
+        .iter()
+        .any(|s| matches!(s, Sent::Message { msg, .. } if msg.text == text))
+}
+
+#[tokio::test]
+async fn two_accounts_have_their_own_chats_and_survive_a_restart() -> Result<()> {
+    let world = world();
+    world.add_account(PHONE2, work(), "54321", None);
+    let mut env = env(&world).await?;
+    let alice = env.user("alice").await?;
+    let dm = bot_dm(&env, &alice).await?;
+    login(&alice, &dm).await?;
+    login_work(&alice, &dm).await?;
+
+    let list = command(&alice, &dm, "list-logins").await?;
+    assert!(
+        list.contains("1. Alice (+4412345678) (connected)")
+            && list.contains("2. Alice Work (+4412345679) (connected)"),
+        "{list}"
+    );
+    let ping = command(&alice, &dm, "ping").await?;
+    assert!(
+        ping.contains("1. Alice (+4412345678)") && ping.contains("Telegram login 2: connected."),
+        "{ping}"
+    );
+
+    // Bob writes to both accounts: two private chats, two rooms.
+    world
+        .inject(
+            ME,
+            TgUpdate::NewMessage(incoming(1, ChatRef::user(BOB), bob(), "to your phone")),
+        )
+        .await;
+    let first = accept(&alice).await?;
+    wait_text(&alice, &first, "to your phone").await?;
+    world
+        .inject(
+            ME2,
+            TgUpdate::NewMessage(incoming(2, ChatRef::user(BOB), bob(), "to your work")),
+        )
+        .await;
+    let second = accept(&alice).await?;
+    assert_ne!(first, second, "each login has its own chat with Bob");
+    wait_text(&alice, &second, "to your work").await?;
+
+    // Answers go out through the login whose chat it is.
+    alice.send_text(&second, "work answer").await?;
+    ferrybridge_tests::wait_until(T, || async { sent_text(&world, ME2, "work answer") }).await?;
+    alice.send_text(&first, "phone answer").await?;
+    ferrybridge_tests::wait_until(T, || async { sent_text(&world, ME, "phone answer") }).await?;
+    assert!(!sent_text(&world, ME, "work answer"));
+    assert!(!sent_text(&world, ME2, "phone answer"));
+
+    // `--login N` picks the account a command acts through.
+    let opened = command(&alice, &dm, "pm @bob_tg --login 2").await?;
+    assert!(opened.contains(second.as_str()), "{opened}");
+    let opened = command(&alice, &dm, "pm @bob_tg").await?;
+    assert!(opened.contains(first.as_str()), "{opened}");
+    let none = command(&alice, &dm, "pm @bob_tg --login 3").await?;
+    assert!(none.contains("no Telegram login 3"), "{none}");
+    let bad = command(&alice, &dm, "pm @bob_tg --login two").await?;
+    assert!(bad.contains("not a login number"), "{bad}");
+
+    // Both come back after a restart, into the same rooms.
+    env.stop().await;
+    env.run(bridge(&world)).await?;
+    world
+        .inject(
+            ME2,
+            TgUpdate::NewMessage(incoming(3, ChatRef::user(BOB), bob(), "after restart")),
+        )
+        .await;
+    wait_text(&alice, &second, "after restart").await?;
+    alice.send_text(&second, "still work").await?;
+    ferrybridge_tests::wait_until(T, || async { sent_text(&world, ME2, "still work") }).await?;
+
+    // `logout` asks which; `logout 2` ends the second and leaves the first.
+    let which = command(&alice, &dm, "logout").await?;
+    assert!(which.contains("You have 2 logins"), "{which}");
+    assert_eq!(
+        command(&alice, &dm, "logout 2").await?,
+        "Logged out of login 2 (Alice Work (+4412345679))."
+    );
+    let list = command(&alice, &dm, "list-logins").await?;
+    assert!(
+        list.contains("1. Alice (+4412345678)") && !list.contains("Alice Work"),
+        "{list}"
+    );
+    let gone = command(&alice, &dm, "logout 2").await?;
+    assert!(gone.contains("no login 2"), "{gone}");
+    alice.send_text(&first, "phone still works").await?;
+    ferrybridge_tests::wait_until(T, || async { sent_text(&world, ME, "phone still works") })
+        .await?;
+    assert_eq!(command(&alice, &dm, "logout").await?, "Logged out.");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_same_account_twice_is_refused_and_the_first_login_stays() -> Result<()> {
+    let world = world();
+    let env = env(&world).await?;
+    let alice = env.user("alice").await?;
+    let dm = bot_dm(&env, &alice).await?;
+    login(&alice, &dm).await?;
+    alice.send_text(&dm, "login").await?;
+    wait_notice(&alice, &dm, "phone number").await?;
+    alice.send_text(&dm, PHONE).await?;
+    wait_notice(&alice, &dm, "login code").await?;
+    alice.send_text(&dm, "12345").await?;
+    let refused = wait_notice(&alice, &dm, "already logged in as Alice").await?;
+    assert!(refused.contains("(login 1)"), "{refused}");
+    let list = command(&alice, &dm, "list-logins").await?;
+    assert!(
+        list.contains("1. Alice (+4412345678) (connected)") && !list.contains("2."),
+        "{list}"
+    );
+    Ok(())
+}
