@@ -121,6 +121,57 @@ impl fmt::Display for LoginSlot {
     }
 }
 
+/// One login of a Matrix user. Networks key their sessions, and what they keep per session,
+/// by it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserLogin {
+    pub user: OwnedUserId,
+    pub slot: LoginSlot,
+}
+
+impl UserLogin {
+    pub fn new(user: OwnedUserId, slot: LoginSlot) -> Self {
+        Self { user, slot }
+    }
+
+    /// The user's first login.
+    pub fn first(user: OwnedUserId) -> Self {
+        Self::new(user, LoginSlot::FIRST)
+    }
+
+    /// How store keys and file names spell it: the user ID for the first login (as they did
+    /// before a user could have several, so nothing stored moves), `@user:server|2` after.
+    pub fn store_key(&self) -> String {
+        if self.slot.is_first() {
+            self.user.to_string()
+        } else {
+            format!("{}|{}", self.user, self.slot)
+        }
+    }
+
+    /// Inverse of [`store_key`](Self::store_key); `None` for what it never wrote.
+    pub fn parse_store_key(key: &str) -> Option<Self> {
+        // A server name has no `|`, so the last one separates the number.
+        let (user, slot) = match key.rsplit_once('|') {
+            Some((user, slot)) => {
+                let slot: LoginSlot = slot.parse().ok()?;
+                if slot.is_first() {
+                    return None;
+                }
+                (user, slot)
+            }
+            None => (key, LoginSlot::FIRST),
+        };
+        Some(Self::new(OwnedUserId::try_from(user).ok()?, slot))
+    }
+}
+
+impl fmt::Display for UserLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.store_key())
+    }
+}
+
 /// A login number a user typed that is not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0:?} is not a login number (1, 2, …; `list-logins` shows yours)")]
@@ -222,5 +273,43 @@ impl PortalKind {
             "channel" => Some(PortalKind::Channel),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_store_keys_round_trip_and_junk_is_refused() {
+        let user: OwnedUserId = "@alice:example.org".try_into().unwrap();
+        for slot in [1, 2, 12] {
+            let login = UserLogin::new(user.clone(), LoginSlot::new(slot).unwrap());
+            assert_eq!(UserLogin::parse_store_key(&login.store_key()), Some(login));
+        }
+        assert_eq!(
+            UserLogin::first(user.clone()).store_key(),
+            "@alice:example.org"
+        );
+        for junk in [
+            "",
+            "nobody",
+            "@alice:example.org|1",
+            "@alice:example.org|01",
+            "@alice:example.org|0",
+            "@alice:example.org|x",
+            "x|2",
+        ] {
+            assert_eq!(UserLogin::parse_store_key(junk), None, "{junk}");
+        }
+    }
+
+    #[test]
+    fn free_slots_fill_gaps() {
+        let n = |n| LoginSlot::new(n).unwrap();
+        assert_eq!(LoginSlot::first_free([]), Some(LoginSlot::FIRST));
+        assert_eq!(LoginSlot::first_free([n(1), n(3)]), Some(n(2)));
+        assert_eq!("2".parse::<LoginSlot>(), Ok(n(2)));
+        assert!("0".parse::<LoginSlot>().is_err());
     }
 }

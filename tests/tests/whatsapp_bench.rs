@@ -125,9 +125,10 @@ async fn whatsapp_relay_benchmark() -> Result<()> {
     for i in 0..n_users {
         let user: OwnedUserId = format!("@user{i}:{}", env.synapse.server_name()).try_into()?;
         let phone = wa.add_contact(&format!("+4480000{i:05}"), &format!("User {i}"));
-        let path = ferrybridge_whatsapp::sessions::session_path(sessions.path(), &user);
+        let login = ferrybridge_core::ids::UserLogin::first(user);
+        let path = ferrybridge_whatsapp::sessions::session_path(sessions.path(), &login);
         std::fs::write(&path, phone.digits())?;
-        ferrybridge_whatsapp::bridge::reconnect(&inner, &user)
+        ferrybridge_whatsapp::bridge::reconnect(&inner, &login)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }

@@ -154,7 +154,10 @@ async fn pairing_code_session_restart_and_delete_session() -> Result<()> {
     // A session that vanished while the bridge was down: the user is told at start; once the
     // file is back, `login` reconnects it.
     env.stop().await;
-    let file = ferrybridge_whatsapp::sessions::session_path(sessions.path(), &alice.user_id);
+    let file = ferrybridge_whatsapp::sessions::session_path(
+        sessions.path(),
+        &ferrybridge_core::ids::UserLogin::first(alice.user_id.clone()),
+    );
     assert!(file.exists(), "alice's session file");
     let aside = sessions.path().join("aside");
     std::fs::rename(&file, &aside)?;

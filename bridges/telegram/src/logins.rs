@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ferrybridge_core::bridge::BridgeError;
-use ferrybridge_core::ids::LoginSlot;
+use ferrybridge_core::ids::{LoginSlot, UserLogin};
 use ferrybridge_core::store::{Store, StoreError};
 use ruma::OwnedUserId;
 
@@ -154,17 +154,15 @@ pub async fn remembered(store: &Store) -> Result<Vec<(OwnedUserId, LoginSlot)>, 
 
 /// The [`MORE_LOGINS`] key of a later login: `@user:server|2`.
 fn more_key(user: &OwnedUserId, slot: LoginSlot) -> String {
-    format!("{user}|{slot}")
+    UserLogin::new(user.clone(), slot).store_key()
 }
 
-/// Inverse of [`more_key`]; `None` for what no version wrote.
+/// Inverse of [`more_key`]; `None` for what no version wrote (the first login is not kept
+/// here).
 fn parse_more_key(key: &str) -> Option<(OwnedUserId, LoginSlot)> {
-    let (user, slot) = key.rsplit_once('|')?;
-    let slot: LoginSlot = slot.parse().ok()?;
-    if slot.is_first() {
-        return None;
-    }
-    Some((OwnedUserId::try_from(user).ok()?, slot))
+    UserLogin::parse_store_key(key)
+        .filter(|l| !l.slot.is_first())
+        .map(|l| (l.user, l.slot))
 }
 
 #[cfg(test)]

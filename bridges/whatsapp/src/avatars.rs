@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use ferrybridge_core::events::{Media, RemoteProfile};
-use ruma::OwnedUserId;
+use ferrybridge_core::ids::UserLogin;
 
 use crate::bridge::Inner;
 use crate::jid::Phone;
@@ -32,13 +32,13 @@ impl Seen {
     }
 }
 
-/// Looks up `phone`'s picture through `user`'s device, unless this process or an earlier one
+/// Looks up `phone`'s picture through a login's device, unless this process or an earlier one
 /// already did (a change comes as [`changed`]).
-pub fn first_sight(inner: &Arc<Inner>, user: &OwnedUserId, phone: &Phone) {
+pub fn first_sight(inner: &Arc<Inner>, login: &UserLogin, phone: &Phone) {
     if !inner.pictures.first(phone) {
         return;
     }
-    let (inner2, user, phone) = (inner.clone(), user.clone(), phone.clone());
+    let (inner2, login, phone) = (inner.clone(), login.clone(), phone.clone());
     inner.host.tasks().spawn(async move {
         let known: Option<String> = inner2
             .host
@@ -48,24 +48,24 @@ pub fn first_sight(inner: &Arc<Inner>, user: &OwnedUserId, phone: &Phone) {
             .ok()
             .flatten();
         if known.is_none() {
-            refresh(&inner2, &user, &phone).await;
+            refresh(&inner2, &login, &phone).await;
         }
     });
 }
 
 /// WhatsApp says `phone`'s picture changed: look it up again.
-pub fn changed(inner: &Arc<Inner>, user: &OwnedUserId, phone: &Phone) {
+pub fn changed(inner: &Arc<Inner>, login: &UserLogin, phone: &Phone) {
     inner.pictures.first(phone);
-    let (inner2, user, phone) = (inner.clone(), user.clone(), phone.clone());
+    let (inner2, login, phone) = (inner.clone(), login.clone(), phone.clone());
     inner.host.tasks().spawn(async move {
-        refresh(&inner2, &user, &phone).await;
+        refresh(&inner2, &login, &phone).await;
     });
 }
 
 /// Puts `phone`'s current picture on their ghost when it differs from the one recorded.
 /// Failures are logged: the ghost keeps what it had.
-async fn refresh(inner: &Arc<Inner>, user: &OwnedUserId, phone: &Phone) {
-    let Some(session) = inner.sessions.get(user) else {
+async fn refresh(inner: &Arc<Inner>, login: &UserLogin, phone: &Phone) {
+    let Some(session) = inner.sessions.get(login) else {
         return;
     };
     let picture = match session.net.contact_picture(phone).await {

@@ -7,14 +7,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ferrybridge_core::BridgeHost;
 use ferrybridge_core::bridge::{
-    BackfillRequest, Bridge, BridgeError, Capabilities, NetworkInfo, PortalSpec,
+    BackfillRequest, Bridge, BridgeError, Capabilities, LoginInfo, NetworkInfo, PortalSpec,
 };
 use ferrybridge_core::commands::Command;
 use ferrybridge_core::config::ConfigError;
 use ferrybridge_core::events::{
     ChatInfo, Delivered, DeliveryError, MatrixEvent, Media, RemoteEventKind,
 };
-use ferrybridge_core::ids::{LoginSlot, PortalKey, PortalKind, RemoteUserId};
+use ferrybridge_core::ids::{LoginSlot, PortalKey, PortalKind, RemoteUserId, UserLogin};
 use ferrybridge_core::login::LoginProcess;
 use ferrybridge_core::portal::Portal;
 use ferrybridge_core::seam::ConnectionState;
@@ -51,10 +51,10 @@ pub struct Inner {
 }
 
 impl Inner {
-    /// Opens `user`'s device (linked or not) through the factory.
+    /// Opens a login's device (linked or not) through the factory.
     pub async fn open_device(
         &self,
-        user: &OwnedUserId,
+        login: &UserLogin,
     ) -> Result<Arc<dyn WhatsAppNetwork>, WaError> {
         // Session stores hold each user's WhatsApp keys: owner-only (see the README).
         ferrybridge_core::private_fs::create_private_dir(&self.config.session_dir).map_err(
@@ -65,14 +65,14 @@ impl Inner {
                 ))
             },
         )?;
-        let path = sessions::session_path(&self.config.session_dir, user);
-        self.factory.open(user, &path).await
+        let path = sessions::session_path(&self.config.session_dir, login);
+        self.factory.open(&login.user, &path).await
     }
 
     /// Connects a linked device and starts relaying its events; remembers the login.
     pub async fn activate(
         self: &Arc<Self>,
-        user: &OwnedUserId,
+        login: &UserLogin,
         net: Arc<dyn WhatsAppNetwork>,
         account: Phone,
     ) -> Result<(), WaError> {
@@ -80,27 +80,26 @@ impl Inner {
         let events = tokio::time::timeout(self.connect_timeout(), net.connect())
             .await
             .map_err(|_| WaError::Unreachable("no answer from WhatsApp".into()))??;
-        host.report_state(Some(user), "", ConnectionState::Connected)
-            .await;
+        self.report_state(login, ConnectionState::Connected).await;
         // What this number sends from the phone is the user's own (double puppeting).
         host.ghosts()
             .double_puppets()
-            .link(user, &account.remote_user());
+            .link(&login.user, &account.remote_user());
         if let Err(e) = host
             .store()
-            .kv_set(LOGINS_NS, user.as_str(), &account.digits().to_owned())
+            .kv_set(LOGINS_NS, &login.store_key(), &account.digits().to_owned())
             .await
         {
-            tracing::error!(%user, error = %e, "could not remember the login");
+            tracing::error!(%login, error = %e, "could not remember the login");
         }
         let pump = host.tasks().spawn(crate::incoming::pump(
             self.clone(),
-            user.clone(),
+            login.clone(),
             account.clone(),
             events,
         ));
         self.sessions.insert(
-            user.clone(),
+            login.clone(),
             Session {
                 account,
                 net,
@@ -120,19 +119,51 @@ impl Inner {
         Duration::from_secs(self.config.connect_timeout_secs)
     }
 
-    /// `user`'s session, or the "log in first" error.
-    pub fn session(&self, user: &OwnedUserId) -> Result<Session, BridgeError> {
-        self.sessions.get(user).ok_or(BridgeError::NotLoggedIn)
+    /// Reports a login's connection state (labelled with its number after the first).
+    pub async fn report_state(&self, login: &UserLogin, state: ConnectionState) {
+        let label = self.host.slot_label(login.slot);
+        self.host
+            .report_state(Some(&login.user), &label, state)
+            .await;
+    }
+
+    /// `user`'s first login and its session, or the "log in first" error.
+    pub fn session(&self, user: &OwnedUserId) -> Result<(UserLogin, Session), BridgeError> {
+        self.sessions.first(user).ok_or(BridgeError::NotLoggedIn)
     }
 
     /// Any session that can see `group` (for shared portals).
-    pub async fn session_for_group(&self, group: &ChatJid) -> Option<(OwnedUserId, Session)> {
-        for (user, s) in self.sessions.all() {
+    pub async fn session_for_group(&self, group: &ChatJid) -> Option<(UserLogin, Session)> {
+        for (login, s) in self.sessions.all() {
             if s.net.group_info(group).await.is_ok() {
-                return Some((user, s));
+                return Some((login, s));
             }
         }
         None
+    }
+
+    /// The login a Matrix message of `user` in `key`'s chat goes out through: the direct
+    /// chat's own login; in a group, the first of the user's linked accounts in it.
+    pub async fn sending_session(
+        &self,
+        user: &OwnedUserId,
+        key: &PortalKey,
+    ) -> Option<(UserLogin, Session)> {
+        if key.receiver.as_ref() == Some(user) {
+            let login = UserLogin::new(user.clone(), key.login);
+            return self.sessions.get(&login).map(|s| (login, s));
+        }
+        let mut mine = self.sessions.of(user);
+        if mine.len() > 1
+            && let Ok(group) = ChatJid::from_remote(&key.chat)
+        {
+            for (login, s) in &mine {
+                if s.net.group_info(&group).await.is_ok() {
+                    return Some((login.clone(), s.clone()));
+                }
+            }
+        }
+        (!mine.is_empty()).then(|| mine.remove(0))
     }
 
     /// Describes a chat for its portal.
@@ -143,8 +174,9 @@ impl Inner {
                 let host = &self.host;
                 let name = match &key.receiver {
                     Some(user) => {
-                        crate::avatars::first_sight(self, user, phone);
-                        sessions::contact_name(host, user, phone).await
+                        let login = UserLogin::new(user.clone(), key.login);
+                        crate::avatars::first_sight(self, &login, phone);
+                        sessions::contact_name(host, &login, phone).await
                     }
                     None => None,
                 };
@@ -161,7 +193,11 @@ impl Inner {
                 })
             }
             ChatJid::Group(_) => {
-                let session = match key.receiver.as_ref().and_then(|u| self.sessions.get(u)) {
+                let own = key
+                    .receiver
+                    .as_ref()
+                    .and_then(|u| self.sessions.get(&UserLogin::new(u.clone(), key.login)));
+                let session = match own {
                     Some(s) => s,
                     None => self
                         .session_for_group(&chat)
@@ -190,18 +226,21 @@ impl Inner {
         }
     }
 
-    /// The portal key of a chat as `user` sees it.
-    pub fn portal_key(chat: &ChatJid, user: &OwnedUserId) -> PortalKey {
+    /// The portal key of a chat as a login sees it (its own, for a direct chat).
+    pub fn portal_key(chat: &ChatJid, login: &UserLogin) -> PortalKey {
         match chat {
-            ChatJid::Direct(_) => PortalKey::private(chat.remote_chat(), user.clone()),
+            ChatJid::Direct(_) => {
+                PortalKey::private_of(chat.remote_chat(), login.user.clone(), login.slot)
+            }
             ChatJid::Group(_) => PortalKey::shared(chat.remote_chat()),
         }
     }
 
-    /// Creates (or finds) the portal of `chat` and makes sure `user` is invited.
+    /// Creates (or finds) the portal of `chat` as `login` sees it and makes sure its user is
+    /// invited.
     pub async fn open_portal(
         self: &Arc<Self>,
-        user: &OwnedUserId,
+        login: &UserLogin,
         chat: &ChatJid,
     ) -> Result<Portal, BridgeError> {
         let host = &self.host;
@@ -209,14 +248,14 @@ impl Inner {
         let network = WhatsAppBridge {
             inner: self.clone(),
         };
-        let key = Self::portal_key(chat, user);
+        let key = Self::portal_key(chat, login);
         let portal = host
             .portals()
             .get_or_create(&key, &network)
             .await
             .map_err(|e| BridgeError::Remote(e.to_string()))?;
         host.portals()
-            .invite(&portal, user)
+            .invite(&portal, &login.user)
             .await
             .map_err(|e| BridgeError::Remote(e.to_string()))?;
         Ok(portal)
@@ -305,7 +344,7 @@ impl Bridge for WhatsAppBridge {
                 login: true,
                 backfill: true,
                 polls: true,
-                multiple_logins: false,
+                multiple_logins: true,
             },
         }
     }
@@ -328,18 +367,25 @@ impl Bridge for WhatsAppBridge {
             .kv_list(LOGINS_NS, "")
             .await
             .map_err(|e| BridgeError::Other(e.into()))?;
-        let users: Vec<OwnedUserId> = logins
+        let logins: Vec<UserLogin> = logins
             .into_iter()
-            .filter_map(|(user, _)| OwnedUserId::try_from(user.as_str()).ok())
+            .filter_map(|(key, _)| {
+                let login = UserLogin::parse_store_key(&key);
+                if login.is_none() {
+                    tracing::warn!(key, "ignoring a malformed stored WhatsApp login");
+                }
+                login
+            })
             .collect();
-        for user in &users {
-            host.report_state(Some(user), "", ConnectionState::Connecting)
+        for login in &logins {
+            self.inner
+                .report_state(login, ConnectionState::Connecting)
                 .await;
         }
         let bridge = self.clone();
         host.tasks().spawn(async move {
-            for user in users {
-                restore(&bridge, &user).await;
+            for login in logins {
+                restore(&bridge, &login).await;
             }
             bridge.inner.restored.send_replace(true);
         });
@@ -350,8 +396,8 @@ impl Bridge for WhatsAppBridge {
         // All at once: a client that is still dialing may take seconds to give up.
         let sessions = self.inner.sessions.all();
         futures::future::join_all(sessions.iter().map(|(_, s)| s.net.disconnect())).await;
-        for (user, _) in sessions {
-            self.inner.sessions.remove(&user);
+        for (login, _) in sessions {
+            self.inner.sessions.remove(&login);
         }
     }
 
@@ -385,7 +431,7 @@ impl Bridge for WhatsAppBridge {
         ghost: &RemoteUserId,
     ) -> Result<PortalKey, BridgeError> {
         let phone = Phone::from_remote(ghost).map_err(|e| BridgeError::Invalid(e.0))?;
-        let session = self.inner.session(user)?;
+        let (login, session) = self.inner.session(user)?;
         let found = session
             .net
             .is_on_whatsapp(std::slice::from_ref(&phone))
@@ -394,7 +440,7 @@ impl Bridge for WhatsAppBridge {
         if !found.iter().any(|(p, on)| *p == phone && *on) {
             return Err(BridgeError::Invalid(format!("{phone} is not on WhatsApp")));
         }
-        Ok(Inner::portal_key(&ChatJid::Direct(phone), user))
+        Ok(Inner::portal_key(&ChatJid::Direct(phone), &login))
     }
 
     async fn start_login(
@@ -403,21 +449,28 @@ impl Bridge for WhatsAppBridge {
         args: &[String],
     ) -> Result<Box<dyn LoginProcess>, BridgeError> {
         let phone = login_phone(args)?;
-        let net = self.inner.open_device(user).await.map_err(bridge_err)?;
+        let slot = self
+            .inner
+            .sessions
+            .free_slot(user)
+            .map_err(BridgeError::Invalid)?;
+        let login = UserLogin::new(user.clone(), slot);
+        let net = self.inner.open_device(&login).await.map_err(bridge_err)?;
         Ok(Box::new(WaLogin::new(
             self.inner.clone(),
-            user.clone(),
+            login,
             net,
             phone,
         )))
     }
 
-    /// One linked device per user: `_login` is always the first.
-    async fn logout(&self, user: &OwnedUserId, _login: LoginSlot) -> Result<(), BridgeError> {
+    async fn logout(&self, user: &OwnedUserId, slot: LoginSlot) -> Result<(), BridgeError> {
         let host = &self.inner.host;
-        let session = self.inner.sessions.remove(user);
-        sessions::forget_login(host, user).await;
-        host.forget_state(Some(user), "");
+        let login = UserLogin::new(user.clone(), slot);
+        let session = self.inner.sessions.remove(&login);
+        let account = session.as_ref().map(|s| s.account.clone());
+        sessions::forget_login(host, &login, account.as_ref()).await;
+        host.forget_state(Some(user), &host.slot_label(slot));
         match session {
             Some(s) => s.net.logout().await.map_err(bridge_err),
             None => Err(BridgeError::NotLoggedIn),
@@ -425,7 +478,22 @@ impl Bridge for WhatsAppBridge {
     }
 
     async fn whoami(&self, user: &OwnedUserId) -> Option<String> {
-        self.inner.sessions.get(user).map(|s| s.account.pretty())
+        self.inner
+            .sessions
+            .first(user)
+            .map(|(_, s)| s.account.pretty())
+    }
+
+    async fn logins(&self, user: &OwnedUserId) -> Vec<LoginInfo> {
+        self.inner
+            .sessions
+            .of(user)
+            .into_iter()
+            .map(|(login, s)| LoginInfo {
+                slot: login.slot,
+                account: s.account.pretty(),
+            })
+            .collect()
     }
 }
 
@@ -442,41 +510,42 @@ fn login_phone(args: &[String]) -> Result<Option<Phone>, BridgeError> {
     }
 }
 
-/// Reconnects `user`'s device after a restart; reports it logged out if it was unlinked
+/// Reconnects a login's device after a restart; reports it logged out if it was unlinked
 /// meanwhile.
-async fn restore(bridge: &WhatsAppBridge, user: &OwnedUserId) {
+async fn restore(bridge: &WhatsAppBridge, login: &UserLogin) {
     let inner = &bridge.inner;
     let host = &inner.host;
-    let net = match inner.open_device(user).await {
+    let net = match inner.open_device(login).await {
         Ok(net) => net,
         Err(e) => {
-            tracing::error!(%user, error = %e, "could not open the WhatsApp session");
+            tracing::error!(%login, error = %e, "could not open the WhatsApp session");
             let reason = format!("cannot open the WhatsApp session: {e}");
-            host.report_state(Some(user), "", ConnectionState::UnknownError { reason })
+            inner
+                .report_state(login, ConnectionState::UnknownError { reason })
                 .await;
             return;
         }
     };
     let Some(account) = net.account().await else {
-        sessions::forget_login(host, user).await;
-        host.report_state(Some(user), "", ConnectionState::LoggedOut)
-            .await;
+        sessions::forget_login(host, login, None).await;
+        inner.report_state(login, ConnectionState::LoggedOut).await;
         return;
     };
-    if let Err(e) = inner.activate(user, net, account).await {
-        tracing::warn!(%user, error = %e, "could not reconnect to WhatsApp");
+    if let Err(e) = inner.activate(login, net, account).await {
+        tracing::warn!(%login, error = %e, "could not reconnect to WhatsApp");
         let reason = format!("{e}; send `sync` to try again");
-        host.report_state(Some(user), "", ConnectionState::UnknownError { reason })
+        inner
+            .report_state(login, ConnectionState::UnknownError { reason })
             .await;
     }
 }
 
-/// Re-opens and reconnects `user`'s session (the `sync` command after a failure).
-pub async fn reconnect(inner: &Arc<Inner>, user: &OwnedUserId) -> Result<Phone, BridgeError> {
-    let net = inner.open_device(user).await.map_err(bridge_err)?;
+/// Re-opens and reconnects a login's session (the `sync` command after a failure).
+pub async fn reconnect(inner: &Arc<Inner>, login: &UserLogin) -> Result<Phone, BridgeError> {
+    let net = inner.open_device(login).await.map_err(bridge_err)?;
     let account = net.account().await.ok_or(BridgeError::NotLoggedIn)?;
     inner
-        .activate(user, net, account.clone())
+        .activate(login, net, account.clone())
         .await
         .map_err(bridge_err)?;
     Ok(account)

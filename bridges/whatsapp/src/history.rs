@@ -12,9 +12,8 @@ use std::sync::Arc;
 
 use ferrybridge_core::bridge::{BackfillRequest, BridgeError};
 use ferrybridge_core::events::RemoteEventKind;
-use ferrybridge_core::ids::PortalKey;
+use ferrybridge_core::ids::{PortalKey, UserLogin};
 use ferrybridge_core::portal::Portal;
-use ruma::OwnedUserId;
 
 use crate::bridge::Inner;
 use crate::jid::ChatJid;
@@ -27,25 +26,23 @@ const NS: &str = "whatsapp-history";
 /// WhatsApp. What overlaps is skipped by the core's message map.
 const SLACK_MS: u64 = 120_000;
 
-/// A portal's entry: `<receiver>|<chat>` (no receiver for shared group portals).
+/// A portal's entry: `<receiver login>|<chat>` (no receiver for shared group portals; the
+/// login as [`UserLogin::store_key`] spells it, so a first login's entries stay where they were).
 fn store_key(key: &PortalKey) -> String {
-    let receiver = key.receiver.as_ref().map_or("", |r| r.as_str());
+    let receiver = key.receiver.as_ref().map_or(String::new(), |r| {
+        UserLogin::new(r.clone(), key.login).store_key()
+    });
     format!("{receiver}|{}", key.chat)
 }
 
-/// Keeps a history sync's messages of `chat` as `user`'s device delivered them.
-pub async fn keep(
-    inner: &Arc<Inner>,
-    user: &OwnedUserId,
-    chat: &ChatJid,
-    messages: Vec<WaMessage>,
-) {
+/// Keeps a history sync's messages of `chat` as a login's device delivered them.
+pub async fn keep(inner: &Arc<Inner>, login: &UserLogin, chat: &ChatJid, messages: Vec<WaMessage>) {
     let cap = inner.config.history_per_chat;
     if cap == 0 || messages.is_empty() {
         return;
     }
     let host = &inner.host;
-    let key = store_key(&Inner::portal_key(chat, user));
+    let key = store_key(&Inner::portal_key(chat, login));
     // Two linked members' devices may deliver the same group's history at once.
     let _one_at_a_time = inner.history_lock.lock().await;
     let mut kept: Vec<WaMessage> = match host.store().kv_get(NS, &key).await {
@@ -58,7 +55,7 @@ pub async fn keep(
     let added = messages.len();
     merge(&mut kept, messages, cap);
     match host.store().kv_set(NS, &key, &kept).await {
-        Ok(()) => tracing::debug!(%user, %chat, added, kept = kept.len(), "kept history"),
+        Ok(()) => tracing::debug!(%login, %chat, added, kept = kept.len(), "kept history"),
         Err(e) => tracing::warn!(%chat, error = %e, "cannot keep history"),
     }
 }
@@ -126,14 +123,15 @@ pub async fn backfill(
     }
     // After a start, devices reconnect in the background; media needs one.
     inner.wait_restored().await;
-    let user = match &key.receiver {
-        Some(user) => user.clone(),
-        None => {
-            let mut users: Vec<OwnedUserId> =
-                inner.sessions.all().into_iter().map(|(u, _)| u).collect();
-            users.sort();
-            users.into_iter().next().ok_or(BridgeError::NotLoggedIn)?
-        }
+    let login = match &key.receiver {
+        Some(user) => UserLogin::new(user.clone(), key.login),
+        None => inner
+            .sessions
+            .all()
+            .into_iter()
+            .map(|(login, _)| login)
+            .next()
+            .ok_or(BridgeError::NotLoggedIn)?,
     };
     let mut named = std::collections::HashSet::new();
     let mut events = Vec::with_capacity(chosen.len());
@@ -141,9 +139,9 @@ pub async fn backfill(
         if let Some(name) = msg.push_name.as_deref()
             && named.insert(msg.sender.clone())
         {
-            crate::incoming::learn_name(host, &user, &msg.sender, name).await;
+            crate::incoming::learn_name(host, &login, &msg.sender, name).await;
         }
-        if let Some(event) = crate::incoming::message_event(inner, &user, msg).await {
+        if let Some(event) = crate::incoming::message_event(inner, &login, msg).await {
             let expire = crate::incoming::expiry_event(msg, &event);
             events.push(event);
             events.extend(expire);

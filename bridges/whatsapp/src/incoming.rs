@@ -8,9 +8,9 @@ use ferrybridge_core::events::{
     RemoteProfile,
 };
 use ferrybridge_core::ids::RemoteMessageId;
+use ferrybridge_core::ids::UserLogin;
 use ferrybridge_core::media_cap::{MediaCap, refused_content};
 use ferrybridge_core::seam::ConnectionState;
-use ruma::OwnedUserId;
 use tokio::sync::mpsc;
 
 use crate::bridge::{Inner, group_chat_info};
@@ -22,44 +22,43 @@ use crate::sessions;
 /// Relays events until the connection closes or the session ends.
 pub async fn pump(
     inner: Arc<Inner>,
-    user: OwnedUserId,
+    login: UserLogin,
     account: Phone,
     mut events: mpsc::Receiver<WaEvent>,
 ) {
     let host = inner.host.clone();
     while let Some(event) = events.recv().await {
         if let WaEvent::LoggedOut { reason } = &event {
-            logged_out(&inner, &host, &user, reason).await;
+            logged_out(&inner, &host, &login, reason).await;
             return;
         }
-        handle(&inner, &host, &user, &account, event).await;
+        handle(&inner, &host, &login, &account, event).await;
     }
 }
 
-async fn logged_out(inner: &Arc<Inner>, host: &BridgeHost, user: &OwnedUserId, reason: &str) {
-    tracing::info!(%user, reason, "WhatsApp logged the device out");
-    let session = inner.sessions.get(user);
-    sessions::forget_login(host, user).await;
+async fn logged_out(inner: &Arc<Inner>, host: &BridgeHost, login: &UserLogin, reason: &str) {
+    tracing::info!(%login, reason, "WhatsApp logged the device out");
+    let session = inner.sessions.get(login);
+    sessions::forget_login(host, login, session.as_ref().map(|s| &s.account)).await;
     if let Some(s) = &session {
         let _ = s.net.delete_session().await;
     }
     // The core tells the user to log in again; the rooms stay.
-    host.report_state(Some(user), "", ConnectionState::LoggedOut)
-        .await;
+    inner.report_state(login, ConnectionState::LoggedOut).await;
     // Last: removing the session aborts this very task.
-    inner.sessions.remove(user);
+    inner.sessions.remove(login);
 }
 
 async fn handle(
     inner: &Arc<Inner>,
     host: &BridgeHost,
-    user: &OwnedUserId,
+    login: &UserLogin,
     account: &Phone,
     event: WaEvent,
 ) {
     let send = |chat: &ChatJid, kind| {
         host.send(RemoteEvent {
-            portal: Inner::portal_key(chat, user),
+            portal: Inner::portal_key(chat, login),
             kind,
         })
     };
@@ -71,16 +70,16 @@ async fn handle(
                 return;
             }
             if let Some(name) = msg.push_name.as_deref().filter(|n| !n.is_empty()) {
-                learn_name(host, user, &msg.sender, name).await;
+                learn_name(host, login, &msg.sender, name).await;
             }
             if msg.sender != *account {
-                crate::avatars::first_sight(inner, user, &msg.sender);
+                crate::avatars::first_sight(inner, login, &msg.sender);
             }
-            if msg.chat.is_group() && !ensure_group_portal(inner, user, &msg.chat).await {
+            if msg.chat.is_group() && !ensure_group_portal(inner, login, &msg.chat).await {
                 return;
             }
             // A group portal is shared: the message is ours (sent from Matrix), or another
-            // linked member's device relayed it already. A DM portal is this user's alone.
+            // linked member's device relayed it already. A DM portal is this login's alone.
             if !msg.from_me
                 && !inner.recent.first_sighting(&msg.id, &msg.sender)
                 && msg.chat.is_group()
@@ -88,7 +87,7 @@ async fn handle(
                 return;
             }
             let chat = msg.chat.clone();
-            if let Some(kind) = message_event(inner, user, &msg).await {
+            if let Some(kind) = message_event(inner, login, &msg).await {
                 let expire = expiry_event(&msg, &kind);
                 send(&chat, kind).await;
                 if let Some(expire) = expire {
@@ -117,7 +116,7 @@ async fn handle(
             sender,
             typing,
         } => {
-            if sender != *account && portal_exists(host, &chat, user).await {
+            if sender != *account && portal_exists(host, &chat, login).await {
                 send(
                     &chat,
                     RemoteEventKind::Typing {
@@ -129,7 +128,7 @@ async fn handle(
             }
         }
         WaEvent::GroupChanged { group } => {
-            if portal_exists(host, &group.jid, user).await {
+            if portal_exists(host, &group.jid, login).await {
                 send(
                     &group.jid,
                     RemoteEventKind::ChatInfo(group_chat_info(&group)),
@@ -147,7 +146,7 @@ async fn handle(
                     .await;
                 }
                 // Ghosts of people no longer in the group leave the room.
-                for gone in departed_ghosts(host, &group, user).await {
+                for gone in departed_ghosts(host, &group, login).await {
                     send(
                         &group.jid,
                         RemoteEventKind::Membership {
@@ -173,32 +172,28 @@ async fn handle(
             )
             .await;
         }
-        WaEvent::ContactName { phone, name } => learn_name(host, user, &phone, &name).await,
-        WaEvent::PictureChanged { phone } => crate::avatars::changed(inner, user, &phone),
+        WaEvent::ContactName { phone, name } => learn_name(host, login, &phone, &name).await,
+        WaEvent::PictureChanged { phone } => crate::avatars::changed(inner, login, &phone),
         WaEvent::ChatActive { chat, last_active } => {
             let window = i64::from(inner.config.recent_chat_days) * 86_400;
             if now() - last_active <= window
-                && let Err(e) = inner.open_portal(user, &chat).await
+                && let Err(e) = inner.open_portal(login, &chat).await
             {
-                tracing::warn!(%user, %chat, error = %e, "could not create a recent chat's portal");
+                tracing::warn!(%login, %chat, error = %e, "could not create a recent chat's portal");
             }
         }
         WaEvent::History { chat, messages } => {
-            crate::history::keep(inner, user, &chat, messages).await
+            crate::history::keep(inner, login, &chat, messages).await
         }
         WaEvent::Connected => {
-            tracing::info!(%user, "connected to WhatsApp");
-            host.report_state(Some(user), "", ConnectionState::Connected)
-                .await;
+            tracing::info!(%login, "connected to WhatsApp");
+            inner.report_state(login, ConnectionState::Connected).await;
         }
         WaEvent::Disconnected { reason } => {
-            tracing::info!(%user, reason, "disconnected from WhatsApp");
-            host.report_state(
-                Some(user),
-                "",
-                ConnectionState::TransientDisconnect { reason },
-            )
-            .await;
+            tracing::info!(%login, reason, "disconnected from WhatsApp");
+            inner
+                .report_state(login, ConnectionState::TransientDisconnect { reason })
+                .await;
         }
         WaEvent::LoggedOut { .. } => {}
     }
@@ -215,11 +210,11 @@ fn now() -> i64 {
 async fn departed_ghosts(
     host: &BridgeHost,
     group: &crate::network::GroupInfo,
-    user: &OwnedUserId,
+    login: &UserLogin,
 ) -> Vec<ferrybridge_core::ids::RemoteUserId> {
     let Ok(Some(portal)) = host
         .portals()
-        .get(&Inner::portal_key(&group.jid, user))
+        .get(&Inner::portal_key(&group.jid, login))
         .await
     else {
         return Vec::new();
@@ -239,18 +234,18 @@ async fn departed_ghosts(
         .collect()
 }
 
-async fn portal_exists(host: &BridgeHost, chat: &ChatJid, user: &OwnedUserId) -> bool {
+async fn portal_exists(host: &BridgeHost, chat: &ChatJid, login: &UserLogin) -> bool {
     matches!(
-        host.portals().get(&Inner::portal_key(chat, user)).await,
+        host.portals().get(&Inner::portal_key(chat, login)).await,
         Ok(Some(_))
     )
 }
 
-/// A group message may be the first the bridge sees of the group, or the first this user's
+/// A group message may be the first the bridge sees of the group, or the first this login's
 /// device delivers of a group portal made for someone else: create the portal if needed and
 /// invite the user (shared portals invite nobody on their own). Once per user and group.
-async fn ensure_group_portal(inner: &Arc<Inner>, user: &OwnedUserId, chat: &ChatJid) -> bool {
-    let key = (user.clone(), chat.clone());
+async fn ensure_group_portal(inner: &Arc<Inner>, login: &UserLogin, chat: &ChatJid) -> bool {
+    let key = (login.user.clone(), chat.clone());
     let known = inner
         .invited
         .lock()
@@ -259,7 +254,7 @@ async fn ensure_group_portal(inner: &Arc<Inner>, user: &OwnedUserId, chat: &Chat
     if known {
         return true;
     }
-    match inner.open_portal(user, chat).await {
+    match inner.open_portal(login, chat).await {
         Ok(_) => {
             inner
                 .invited
@@ -269,15 +264,15 @@ async fn ensure_group_portal(inner: &Arc<Inner>, user: &OwnedUserId, chat: &Chat
             true
         }
         Err(e) => {
-            tracing::warn!(%user, %chat, error = %e, "could not create a group portal");
+            tracing::warn!(%login, %chat, error = %e, "could not create a group portal");
             false
         }
     }
 }
 
 /// Stores a contact's name and puts it on their ghost (the core adds ` (WA)`).
-pub(crate) async fn learn_name(host: &BridgeHost, user: &OwnedUserId, phone: &Phone, name: &str) {
-    if sessions::remember_contact(host, user, phone, name).await {
+pub(crate) async fn learn_name(host: &BridgeHost, login: &UserLogin, phone: &Phone, name: &str) {
+    if sessions::remember_contact(host, login, phone, name).await {
         let profile = RemoteProfile {
             displayname: Some(name.to_owned()),
             avatar: None,
@@ -296,7 +291,7 @@ pub(crate) async fn learn_name(host: &BridgeHost, user: &OwnedUserId, phone: &Ph
 /// one conversion for live messages and kept history.
 pub(crate) async fn message_event(
     inner: &Arc<Inner>,
-    user: &OwnedUserId,
+    login: &UserLogin,
     msg: &WaMessage,
 ) -> Option<RemoteEventKind> {
     let sender = msg.sender.remote_user();
@@ -317,7 +312,7 @@ pub(crate) async fn message_event(
         } => RemoteEventKind::Message {
             id,
             sender,
-            content: media_content(inner, user, media, caption).await,
+            content: media_content(inner, login, media, caption).await,
             reply_to: reply_to.clone().map(RemoteMessageId::new),
             sent_at: at,
         },
@@ -383,7 +378,7 @@ pub(crate) async fn message_event(
             }
         }
         WaMessageBody::PollVote { poll, payload, iv } => {
-            crate::polls::vote_event(inner, user, msg, poll, payload, iv).await
+            crate::polls::vote_event(inner, login, msg, poll, payload, iv).await
         }
         WaMessageBody::DisappearingTimer { seconds } => RemoteEventKind::Message {
             id,
@@ -478,7 +473,7 @@ fn default_name(kind: MediaKind, mimetype: &str) -> String {
 
 async fn media_content(
     inner: &Arc<Inner>,
-    user: &OwnedUserId,
+    login: &UserLogin,
     media: &WaMedia,
     caption: &str,
 ) -> MessageContent {
@@ -487,7 +482,7 @@ async fn media_content(
         .clone()
         .unwrap_or_else(|| default_name(media.kind, &media.mimetype));
     let cap = MediaCap::new(inner.host.limits().media_max_bytes);
-    let data = match (cap.check(media.size), inner.sessions.get(user)) {
+    let data = match (cap.check(media.size), inner.sessions.get(login)) {
         (Err(e), _) => Err(WaError::TooLarge(e)),
         (Ok(()), Some(s)) => s.net.download(media, cap).await,
         (Ok(()), None) => Err(WaError::NotLinked),
@@ -513,7 +508,7 @@ async fn media_content(
             poll: None,
         },
         Err(WaError::TooLarge(e)) => {
-            tracing::info!(%user, file = %filename, error = %e, "WhatsApp file not bridged");
+            tracing::info!(%login, file = %filename, error = %e, "WhatsApp file not bridged");
             refused_content(&filename, caption, &e)
         }
         Err(e) => MessageContent::notice(format!(

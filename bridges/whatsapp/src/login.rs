@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use ferrybridge_core::ids::UserLogin;
 use ferrybridge_core::login::{LoginProcess, LoginStep};
-use ruma::OwnedUserId;
 use tokio::sync::mpsc;
 
 use crate::bridge::Inner;
@@ -25,22 +25,32 @@ pub const QR_EXHAUSTED: &str = "the QR codes ran out, send `login` to try again"
 /// One user's login in progress: the pairing, then the bridge's side of a linked device.
 pub struct WaLogin {
     inner: Arc<Inner>,
-    user: OwnedUserId,
+    /// Which of the user's logins this becomes (their first free number).
+    login: UserLogin,
     pairing: Pairing,
 }
 
 impl WaLogin {
     pub fn new(
         inner: Arc<Inner>,
-        user: OwnedUserId,
+        login: UserLogin,
         net: Arc<dyn WhatsAppNetwork>,
         phone: Option<Phone>,
     ) -> Self {
         let timeout = inner.connect_timeout();
         Self {
             inner,
-            user,
+            login,
             pairing: Pairing::new(net, phone, timeout),
+        }
+    }
+
+    /// The login as the user is told it: the account, and its number after the first.
+    fn label(&self, account: String) -> String {
+        if self.login.slot.is_first() {
+            account
+        } else {
+            format!("{account} (login {})", self.login.slot)
         }
     }
 }
@@ -142,11 +152,34 @@ impl LoginProcess for WaLogin {
                 earlier,
             } => (phone, account, earlier),
         };
-        // A login is news this dialogue tells; not a "reconnection".
-        self.inner.host.forget_state(Some(&self.user), "");
         let net = self.pairing.net.clone();
-        match self.inner.activate(&self.user, net, phone.clone()).await {
-            Ok(()) => LoginStep::Done { account },
+        let twin = self
+            .inner
+            .sessions
+            .of(&self.login.user)
+            .into_iter()
+            .find(|(l, s)| *l != self.login && s.account == phone);
+        if let Some((twin, _)) = twin {
+            // The phone linked a second device for an account this user has: unlink it again.
+            if let Err(e) = net.logout().await {
+                tracing::warn!(login = %self.login, error = %e, "cannot unlink a duplicate WhatsApp device");
+            }
+            let _ = net.delete_session().await;
+            return LoginStep::Failed {
+                reason: format!(
+                    "you are already logged in as {} (login {})",
+                    phone.pretty(),
+                    twin.slot
+                ),
+            };
+        }
+        // A login is news this dialogue tells; not a "reconnection".
+        let host = &self.inner.host;
+        host.forget_state(Some(&self.login.user), &host.slot_label(self.login.slot));
+        match self.inner.activate(&self.login, net, phone.clone()).await {
+            Ok(()) => LoginStep::Done {
+                account: self.label(account),
+            },
             Err(e) if earlier => LoginStep::Failed {
                 reason: format!("your session is linked as {phone}, but {e}; send `sync` later"),
             },
@@ -256,8 +289,8 @@ mod tests {
         timeout_secs: u64,
     ) -> (tempfile::TempDir, Pairing) {
         let dir = tempfile::tempdir().unwrap();
-        let user: OwnedUserId = "@alice:example.org".try_into().unwrap();
-        let path = crate::sessions::session_path(dir.path(), &user);
+        let user: ruma::OwnedUserId = "@alice:example.org".try_into().unwrap();
+        let path = crate::sessions::session_path(dir.path(), &UserLogin::first(user.clone()));
         let net = factory.open(&user, &path).await.unwrap();
         let phone = phone.map(|p| Phone::parse(p).unwrap());
         let p = Pairing::new(net, phone, Duration::from_secs(timeout_secs));

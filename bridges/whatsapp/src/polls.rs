@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use ferrybridge_core::BridgeHost;
 use ferrybridge_core::events::{MessageContent, RemoteEventKind};
-use ferrybridge_core::ids::RemoteMessageId;
-use ruma::OwnedUserId;
+use ferrybridge_core::ids::{RemoteMessageId, UserLogin};
 
 use crate::bridge::Inner;
 use crate::jid::ChatJid;
@@ -42,7 +41,7 @@ pub async fn find(host: &BridgeHost, chat: &ChatJid, id: &str) -> Option<PollKey
 /// poll's place when the bridge cannot open it (no key kept, no session, a bad ciphertext).
 pub async fn vote_event(
     inner: &Arc<Inner>,
-    user: &OwnedUserId,
+    login: &UserLogin,
     msg: &WaMessage,
     poll: &str,
     payload: &[u8],
@@ -51,7 +50,7 @@ pub async fn vote_event(
     let sender = msg.sender.remote_user();
     let opened = match (
         find(&inner.host, &msg.chat, poll).await,
-        inner.sessions.get(user),
+        inner.sessions.get(login),
     ) {
         (Some(key), Some(session)) => session
             .net

@@ -54,13 +54,9 @@ impl NetworkFactory for FakeFactory {
     }
 }
 
-/// The store key of one login's fake session: the user's ID, plus the slot after the first.
+/// The store key of one login's fake session.
 fn session_key(user: &OwnedUserId, slot: LoginSlot) -> String {
-    if slot.is_first() {
-        user.to_string()
-    } else {
-        format!("{user}|{slot}")
-    }
+    ferrybridge_core::ids::UserLogin::new(user.clone(), slot).store_key()
 }
 
 struct ClientState {

@@ -8,7 +8,7 @@
 
 use std::sync::{Mutex, MutexGuard};
 
-use ferrybridge_core::ids::LoginSlot;
+use ferrybridge_core::ids::{LoginSlot, UserLogin};
 use ferrybridge_core::store::{Store, StoreError};
 use grammers_session::types::{
     ChannelState, DcOption, PeerId, PeerInfo, UpdateState, UpdatesState,
@@ -48,15 +48,15 @@ struct Place {
 
 impl Place {
     fn of(user: &OwnedUserId, slot: LoginSlot) -> Self {
-        let (secret, key) = if slot.is_first() {
-            (SECRET.to_owned(), user.to_string())
+        let secret = if slot.is_first() {
+            SECRET.to_owned()
         } else {
-            (format!("{SECRET}/{slot}"), format!("{user}|{slot}"))
+            format!("{SECRET}/{slot}")
         };
         Self {
             user: user.clone(),
             secret,
-            key,
+            key: UserLogin::new(user.clone(), slot).store_key(),
         }
     }
     fn peers_prefix(&self) -> String {

@@ -16,7 +16,7 @@ const SPEC: CommandSpec = CommandSpec {
     name: "delete-session",
     aliases: &[],
     section: Section::Auth,
-    usage: "",
+    usage: "[--login N]",
     summary: "Delete the WhatsApp session here without logging out on WhatsApp.",
     level: PermissionLevel::User,
     management_only: true,
@@ -27,13 +27,19 @@ impl Command for DeleteSession {
     fn spec(&self) -> &CommandSpec {
         &SPEC
     }
-    async fn run(&self, ctx: &CommandContext, _args: Vec<String>) -> Result<Reply, CommandError> {
-        sessions::forget_login(&ctx.host, &ctx.sender).await;
-        let net = match self.0.sessions.remove(&ctx.sender) {
+    async fn run(
+        &self,
+        ctx: &CommandContext,
+        mut args: Vec<String>,
+    ) -> Result<Reply, CommandError> {
+        let login = super::login_of(&self.0, ctx, &mut args)?;
+        let session = self.0.sessions.remove(&login);
+        sessions::forget_login(&ctx.host, &login, session.as_ref().map(|s| &s.account)).await;
+        let net = match session {
             Some(s) => s.net,
             None => self
                 .0
-                .open_device(&ctx.sender)
+                .open_device(&login)
                 .await
                 .map_err(|e| CommandError::Failed(e.to_string()))?,
         };

@@ -17,7 +17,7 @@ const SPEC: CommandSpec = CommandSpec {
     name: "list",
     aliases: &[],
     section: Section::Chats,
-    usage: "<contacts|groups> [page]",
+    usage: "<contacts|groups> [page] [--login N]",
     summary: "List your WhatsApp contacts or groups (with their numbers and group IDs).",
     level: PermissionLevel::User,
     management_only: false,
@@ -47,7 +47,12 @@ impl Command for List {
     fn spec(&self) -> &CommandSpec {
         &SPEC
     }
-    async fn run(&self, ctx: &CommandContext, args: Vec<String>) -> Result<Reply, CommandError> {
+    async fn run(
+        &self,
+        ctx: &CommandContext,
+        mut args: Vec<String>,
+    ) -> Result<Reply, CommandError> {
+        let (login, session) = super::session_of(&self.0, ctx, &mut args)?;
         let (what, page_no) = match args.as_slice() {
             [what] => (what.to_ascii_lowercase(), 1),
             [what, n] => (
@@ -57,10 +62,9 @@ impl Command for List {
             ),
             _ => return Err(CommandError::Usage("List what?".into())),
         };
-        let session = self.0.session(&ctx.sender).map_err(super::failed)?;
         let size = self.0.config.page_size;
         let lines: Vec<String> = match what.as_str() {
-            "contacts" => sessions::contacts(&ctx.host, &ctx.sender)
+            "contacts" => sessions::contacts(&ctx.host, &login)
                 .await
                 .into_iter()
                 .map(|(phone, name)| format!("{name}: {phone}"))

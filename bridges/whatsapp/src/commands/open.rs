@@ -16,7 +16,7 @@ const SPEC: CommandSpec = CommandSpec {
     name: "open",
     aliases: &[],
     section: Section::Chats,
-    usage: "<group id>",
+    usage: "<group id> [--login N]",
     summary: "Open the room of a WhatsApp group (IDs from `list groups`).",
     level: PermissionLevel::User,
     management_only: false,
@@ -27,7 +27,12 @@ impl Command for Open {
     fn spec(&self) -> &CommandSpec {
         &SPEC
     }
-    async fn run(&self, ctx: &CommandContext, args: Vec<String>) -> Result<Reply, CommandError> {
+    async fn run(
+        &self,
+        ctx: &CommandContext,
+        mut args: Vec<String>,
+    ) -> Result<Reply, CommandError> {
+        let (login, session) = super::session_of(&self.0, ctx, &mut args)?;
         let [id] = args.as_slice() else {
             return Err(CommandError::Usage("Give one group ID.".into()));
         };
@@ -37,7 +42,6 @@ impl Command for Open {
                 "That is a phone number; use `pm` for private chats.".into(),
             ));
         }
-        let session = self.0.session(&ctx.sender).map_err(super::failed)?;
         let info = session.net.group_info(&chat).await.map_err(|e| {
             CommandError::Failed(format!(
                 "You are not in a WhatsApp group with ID {id} ({}).",
@@ -46,7 +50,7 @@ impl Command for Open {
         })?;
         let portal = self
             .0
-            .open_portal(&ctx.sender, &chat)
+            .open_portal(&login, &chat)
             .await
             .map_err(super::failed)?;
         Ok(Reply::text(format!(

@@ -16,7 +16,7 @@ const SPEC: CommandSpec = CommandSpec {
     name: "pm",
     aliases: &[],
     section: Section::Chats,
-    usage: "<+phone number>",
+    usage: "<+phone number> [--login N]",
     summary: "Open a private chat with a WhatsApp number, e.g. `pm +4412345678`.",
     level: PermissionLevel::User,
     management_only: false,
@@ -27,12 +27,16 @@ impl Command for Pm {
     fn spec(&self) -> &CommandSpec {
         &SPEC
     }
-    async fn run(&self, ctx: &CommandContext, args: Vec<String>) -> Result<Reply, CommandError> {
+    async fn run(
+        &self,
+        ctx: &CommandContext,
+        mut args: Vec<String>,
+    ) -> Result<Reply, CommandError> {
+        let (login, session) = super::session_of(&self.0, ctx, &mut args)?;
         if args.is_empty() {
             return Err(CommandError::Usage("Give a phone number.".into()));
         }
         let phone = Phone::parse(&args.join("")).map_err(|e| CommandError::Usage(e.0))?;
-        let session = self.0.session(&ctx.sender).map_err(super::failed)?;
         let found = session
             .net
             .is_on_whatsapp(std::slice::from_ref(&phone))
@@ -43,7 +47,7 @@ impl Command for Pm {
         }
         let portal = self
             .0
-            .open_portal(&ctx.sender, &ChatJid::Direct(phone.clone()))
+            .open_portal(&login, &ChatJid::Direct(phone.clone()))
             .await
             .map_err(super::failed)?;
         Ok(Reply::text(format!(

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use ferrybridge_core::bridge::BridgeError;
 use ferrybridge_core::commands::{
     Command, CommandContext, CommandError, CommandSpec, PermissionLevel, Reply, Section,
 };
@@ -16,7 +17,7 @@ const SPEC: CommandSpec = CommandSpec {
     name: "sync",
     aliases: &[],
     section: Section::Chats,
-    usage: "",
+    usage: "[--login N]",
     summary: "Refresh group names, topics and pictures from WhatsApp (and reconnect).",
     level: PermissionLevel::User,
     management_only: false,
@@ -27,14 +28,21 @@ impl Command for Sync {
     fn spec(&self) -> &CommandSpec {
         &SPEC
     }
-    async fn run(&self, ctx: &CommandContext, _args: Vec<String>) -> Result<Reply, CommandError> {
-        let session = match self.0.sessions.get(&ctx.sender) {
+    async fn run(
+        &self,
+        ctx: &CommandContext,
+        mut args: Vec<String>,
+    ) -> Result<Reply, CommandError> {
+        let login = super::login_of(&self.0, ctx, &mut args)?;
+        let session = match self.0.sessions.get(&login) {
             Some(s) => s,
             None => {
-                reconnect(&self.0, &ctx.sender)
-                    .await
-                    .map_err(super::failed)?;
-                self.0.session(&ctx.sender).map_err(super::failed)?
+                reconnect(&self.0, &login).await.map_err(super::failed)?;
+                self.0
+                    .sessions
+                    .get(&login)
+                    .ok_or(BridgeError::NotLoggedIn)
+                    .map_err(super::failed)?
             }
         };
         let groups = session
@@ -44,7 +52,7 @@ impl Command for Sync {
             .map_err(|e| super::failed(to_bridge_error(e)))?;
         let mut updated = 0;
         for group in &groups {
-            let key = Inner::portal_key(&group.jid, &ctx.sender);
+            let key = Inner::portal_key(&group.jid, &login);
             if let Ok(Some(_)) = ctx.host.portals().get(&key).await {
                 ctx.host
                     .send(RemoteEvent {

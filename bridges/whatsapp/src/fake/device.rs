@@ -37,6 +37,7 @@ impl WhatsAppFactory for FakeWhatsApp {
         Ok(Arc::new(FakeDevice {
             wa: self.clone(),
             path: session_path.to_owned(),
+            connection: Default::default(),
         }))
     }
 }
@@ -45,6 +46,9 @@ impl WhatsAppFactory for FakeWhatsApp {
 struct FakeDevice {
     wa: FakeWhatsApp,
     path: PathBuf,
+    /// This device's connection, while it has one (another device of the same account keeps
+    /// its own when this one disconnects).
+    connection: std::sync::Mutex<Option<mpsc::Sender<WaEvent>>>,
 }
 
 impl FakeDevice {
@@ -122,6 +126,7 @@ impl WhatsAppNetwork for FakeDevice {
         let initial = {
             let mut world = self.wa.world();
             world.connections.insert(account.clone(), tx.clone());
+            *self.connection.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx.clone());
             let mut initial = vec![WaEvent::Connected];
             initial.extend(world.registered.iter().filter(|(_, n)| !n.is_empty()).map(
                 |(phone, name)| WaEvent::ContactName {
@@ -140,9 +145,23 @@ impl WhatsAppNetwork for FakeDevice {
     }
 
     async fn disconnect(&self) {
-        if let Ok(account) = self.account() {
-            self.wa.world().connections.remove(&account);
+        let own = self
+            .connection
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let (Ok(account), Some(own)) = (self.account(), own) {
+            let mut world = self.wa.world();
+            if world
+                .connections
+                .get(&account)
+                .is_some_and(|tx| tx.same_channel(&own))
+            {
+                world.connections.remove(&account);
+            }
         }
+        // A client that went away no longer shows a code to scan.
+        self.wa.world().pairing.remove(&self.path);
     }
 
     async fn logout(&self) -> Result<(), WaError> {
