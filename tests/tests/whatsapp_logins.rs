@@ -11,7 +11,7 @@ use ferrybridge_tests::bot_chat::{bot_dm, command, is_notice_containing};
 use ferrybridge_tests::{BridgeEnv, TestUser};
 use ferrybridge_whatsapp::fake::{FakeWhatsApp, Sent};
 use ferrybridge_whatsapp::jid::ChatJid;
-use ferrybridge_whatsapp::network::Outgoing;
+use ferrybridge_whatsapp::network::{GroupInfo, Outgoing};
 use ruma::RoomId;
 use whatsapp_common::*;
 
@@ -93,6 +93,30 @@ async fn two_linked_accounts_have_their_own_chats_and_survive_a_restart() -> Res
     alice.send_text(&first, "phone answer").await?;
     ferrybridge_tests::wait_until(T, || async { sent_text(&wa, ME, "phone answer") }).await?;
     assert!(!sent_text(&wa, ME, "work answer") && !sent_text(&wa, WORK, "phone answer"));
+
+    // A group only the second number is in: Alice's messages there go out from it.
+    let team = ChatJid::Group("1203-9".into());
+    wa.add_group(GroupInfo {
+        jid: team.clone(),
+        subject: "Work team".into(),
+        description: None,
+        participants: vec![phone(WORK), phone(BOB)],
+        picture: None,
+    });
+    wa.inject(
+        &phone(WORK),
+        incoming("g1", team.clone(), BOB, text("standup?")),
+    )
+    .await;
+    let team_room = accept_invite(&alice).await?;
+    alice
+        .wait_for(&team_room, T, |ev| {
+            ferrybridge_tests::text_body(ev) == Some("standup?")
+        })
+        .await?;
+    alice.send_text(&team_room, "in five").await?;
+    ferrybridge_tests::wait_until(T, || async { sent_text(&wa, WORK, "in five") }).await?;
+    assert!(!sent_text(&wa, ME, "in five"));
 
     // `--login N` picks the account a command acts through.
     let opened = command(&alice, &dm, &format!("pm {BOB} --login 2")).await?;

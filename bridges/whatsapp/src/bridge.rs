@@ -40,8 +40,9 @@ pub struct Inner {
     /// Recent message senders and our reactions, for WhatsApp's addressing of reactions,
     /// receipts and reaction removals (in memory; bounded).
     pub recent: crate::recent::Recent,
-    /// (user, group) pairs whose shared portal this process has made sure the user is in.
-    pub invited: std::sync::Mutex<std::collections::HashSet<(OwnedUserId, ChatJid)>>,
+    /// (login, group) pairs whose shared portal this process has made sure the user is in
+    /// (the login delivered a message of that group, so it is a member).
+    pub invited: std::sync::Mutex<std::collections::HashSet<(UserLogin, ChatJid)>>,
     /// Serializes writes of kept history ([`crate::history`]).
     pub history_lock: tokio::sync::Mutex<()>,
     /// Whether the devices of a start were reconnected (backfill waits for them).
@@ -157,6 +158,16 @@ impl Inner {
         if mine.len() > 1
             && let Ok(group) = ChatJid::from_remote(&key.chat)
         {
+            // Known members first (no request), then ask WhatsApp.
+            let known = {
+                let invited = self.invited.lock().unwrap_or_else(|p| p.into_inner());
+                mine.iter()
+                    .find(|(login, _)| invited.contains(&(login.clone(), group.clone())))
+                    .cloned()
+            };
+            if known.is_some() {
+                return known;
+            }
             for (login, s) in &mine {
                 if s.net.group_info(&group).await.is_ok() {
                     return Some((login.clone(), s.clone()));

@@ -243,9 +243,9 @@ async fn portal_exists(host: &BridgeHost, chat: &ChatJid, login: &UserLogin) -> 
 
 /// A group message may be the first the bridge sees of the group, or the first this login's
 /// device delivers of a group portal made for someone else: create the portal if needed and
-/// invite the user (shared portals invite nobody on their own). Once per user and group.
+/// invite the user (shared portals invite nobody on their own). Once per login and group.
 async fn ensure_group_portal(inner: &Arc<Inner>, login: &UserLogin, chat: &ChatJid) -> bool {
-    let key = (login.user.clone(), chat.clone());
+    let key = (login.clone(), chat.clone());
     let known = inner
         .invited
         .lock()
