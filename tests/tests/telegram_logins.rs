@@ -8,13 +8,14 @@ mod telegram_common;
 
 use anyhow::Result;
 use ferrybridge_telegram::fake::Sent;
-use ferrybridge_telegram::network::{ChatRef, TgUpdate, TgUser};
+use ferrybridge_telegram::network::{ChatRef, TgChat, TgUpdate, TgUser};
 use ferrybridge_tests::TestUser;
 use ruma::RoomId;
 use telegram_common::*;
 
 const PHONE2: &str = "+4412345679";
 const ME2: i64 = 1001;
+const WORK_GROUP: i64 = 600;
 
 /// Alice's second Telegram account.
 fn work() -> TgUser {
@@ -94,6 +95,27 @@ async fn two_accounts_have_their_own_chats_and_survive_a_restart() -> Result<()>
     assert!(!sent_text(&world, ME, "work answer"));
     assert!(!sent_text(&world, ME2, "phone answer"));
 
+    // A group only the second account is in: Alice's messages there go out through it.
+    world.add_chat(TgChat {
+        chat: ChatRef::group(WORK_GROUP),
+        title: "Work team".into(),
+        about: None,
+        photo: None,
+        members: vec![work(), bob()],
+        last_message_at: None,
+    });
+    world
+        .inject(
+            ME2,
+            TgUpdate::NewMessage(incoming(4, ChatRef::group(WORK_GROUP), bob(), "standup?")),
+        )
+        .await;
+    let team = accept(&alice).await?;
+    wait_text(&alice, &team, "standup?").await?;
+    alice.send_text(&team, "in five").await?;
+    ferrybridge_tests::wait_until(T, || async { sent_text(&world, ME2, "in five") }).await?;
+    assert!(!sent_text(&world, ME, "in five"));
+
     // `--login N` picks the account a command acts through.
     let opened = command(&alice, &dm, "pm @bob_tg --login 2").await?;
     assert!(opened.contains(second.as_str()), "{opened}");
@@ -116,6 +138,10 @@ async fn two_accounts_have_their_own_chats_and_survive_a_restart() -> Result<()>
     wait_text(&alice, &second, "after restart").await?;
     alice.send_text(&second, "still work").await?;
     ferrybridge_tests::wait_until(T, || async { sent_text(&world, ME2, "still work") }).await?;
+    // Before the group said anything since the restart: Telegram is asked which account is in it.
+    alice.send_text(&team, "back again").await?;
+    ferrybridge_tests::wait_until(T, || async { sent_text(&world, ME2, "back again") }).await?;
+    assert!(!sent_text(&world, ME, "back again"));
 
     // `logout` asks which; `logout 2` ends the second and leaves the first.
     let which = command(&alice, &dm, "logout").await?;

@@ -74,9 +74,10 @@ impl TelegramBridge {
     }
 
     /// The login a Matrix message of `user` in `key`'s chat goes out through: the direct
-    /// chat's own login; in a group, the first of the user's logins known to be in it, else
+    /// chat's own login; in a group, the first of the user's logins known to be in it (it had
+    /// the portal in this run), else the first Telegram shows the group to (remembered), else
     /// their first.
-    pub(crate) fn sending_session(
+    pub(crate) async fn sending_session(
         &self,
         user: &OwnedUserId,
         key: &PortalKey,
@@ -85,11 +86,21 @@ impl TelegramBridge {
             return self.logins.at(user, key.login);
         }
         let sessions = self.logins.of(user);
-        let known = sessions
-            .iter()
-            .find(|s| s.knows_chat(key.chat.as_str()))
-            .cloned();
-        known.or_else(|| sessions.into_iter().next())
+        let chat = key.chat.as_str();
+        if let Some(known) = sessions.iter().find(|s| s.knows_chat(chat)) {
+            return Some(known.clone());
+        }
+        if sessions.len() > 1
+            && let Ok(chat_ref) = chat.parse::<ChatRef>()
+        {
+            for s in &sessions {
+                if self.call(s.net.chat(chat_ref)).await.is_ok() {
+                    s.mark_known(chat);
+                    return Some(s.clone());
+                }
+            }
+        }
+        sessions.into_iter().next()
     }
 
     /// How many logins there are (for the benchmark).
@@ -332,14 +343,6 @@ impl TelegramBridge {
     fn not_connected(&self, user: &OwnedUserId) -> DeliveryError {
         self.host.no_session_error(user)
     }
-
-    /// Any session that can see a shared chat (the receiver's login for private ones).
-    fn session_for(&self, key: &PortalKey) -> Option<Arc<UserSession>> {
-        match &key.receiver {
-            Some(user) => self.session_at(user, key.login),
-            None => self.history_readers(key).into_iter().next(),
-        }
-    }
 }
 
 #[async_trait]
@@ -410,7 +413,7 @@ impl Bridge for TelegramBridge {
         portal: &Portal,
         event: MatrixEvent,
     ) -> Result<Delivered, DeliveryError> {
-        let Some(session) = self.sending_session(&event.sender, portal.key()) else {
+        let Some(session) = self.sending_session(&event.sender, portal.key()).await else {
             return Err(self.not_connected(&event.sender));
         };
         crate::relay_out::deliver(self, &self.host, &session, portal, event).await
@@ -422,12 +425,16 @@ impl Bridge for TelegramBridge {
             .as_str()
             .parse()
             .map_err(|e: crate::network::BadChatId| BridgeError::Invalid(e.to_string()))?;
-        let session = self.session_for(key).ok_or(BridgeError::NotLoggedIn)?;
-        let info = self
-            .call(session.net.chat(chat))
-            .await
-            .map_err(|e| BridgeError::Remote(e.to_string()))?;
-        Ok(self.spec_for(key, &info, &session).await)
+        // The receiver's login for a private chat; for a group, the first login Telegram
+        // shows it to (a group is visible to its members only).
+        let mut last = BridgeError::NotLoggedIn;
+        for session in self.history_readers(key) {
+            match self.call(session.net.chat(chat)).await {
+                Ok(info) => return Ok(self.spec_for(key, &info, &session).await),
+                Err(e) => last = BridgeError::Remote(e.to_string()),
+            }
+        }
+        Err(last)
     }
 
     async fn backfill(

@@ -105,6 +105,15 @@ impl UserSession {
             .contains(chat)
     }
 
+    /// Records that this login is in `chat` (Telegram showed it the chat), for
+    /// [`knows_chat`](Self::knows_chat). Its user is in the portal already.
+    pub fn mark_known(&self, chat: &str) {
+        self.invited
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(chat.to_owned());
+    }
+
     /// Reports this login's connection state (labelled with its number after the first).
     pub async fn report_state(&self, host: &BridgeHost, state: ConnectionState) {
         host.report_state(Some(&self.mxid), &host.slot_label(self.slot), state)

@@ -250,12 +250,11 @@ impl TelegramNetwork for FakeClient {
     }
 
     async fn chat(&self, chat: ChatRef) -> Result<TgChat, TgError> {
-        self.me_id()?;
-        self.world
-            .w()
-            .chats
-            .get(&chat)
-            .cloned()
+        let me = self.me_id()?;
+        let found = self.world.w().chats.get(&chat).cloned();
+        // Like Telegram, a group or channel is visible to its members only.
+        found
+            .filter(|c| c.chat.kind == ChatKind::User || c.members.iter().any(|m| m.id == me))
             .ok_or(TgError::NotFound)
     }
 
