@@ -32,12 +32,21 @@ async fn crowd_ghosts(user: &TestUser, room: &RoomId, tag: &str) -> Result<Vec<S
 }
 
 async fn wait_ghosts(user: &TestUser, room: &RoomId, tag: &str, n: usize) -> Result<()> {
-    ferrybridge_tests::wait_until(T, || async {
+    let waited = ferrybridge_tests::wait_until(T, || async {
         crowd_ghosts(user, room, tag)
             .await
             .is_ok_and(|g| g.len() == n)
     })
-    .await
+    .await;
+    if waited.is_err() {
+        // Say who is there, so a failure shows which ghost did not come or go.
+        let now = crowd_ghosts(user, room, tag).await.unwrap_or_default();
+        anyhow::bail!(
+            "wanted {n} `{tag}` ghosts in {room}, have {}: {now:?}",
+            now.len()
+        );
+    }
+    Ok(())
 }
 
 /// `CROWD` IRC users `<tag>0`… in `channel`, there before any Matrix user.
