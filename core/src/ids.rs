@@ -100,6 +100,18 @@ impl LoginSlot {
     pub fn is_first(&self) -> bool {
         *self == Self::FIRST
     }
+    /// The number a new login gets: the lowest not in `taken`, unless the user already has
+    /// [`MAX_LOGINS`].
+    pub fn for_new_login(
+        taken: impl IntoIterator<Item = LoginSlot>,
+    ) -> Result<Self, TooManyLogins> {
+        let taken: Vec<LoginSlot> = taken.into_iter().collect();
+        if taken.len() >= MAX_LOGINS {
+            return Err(TooManyLogins);
+        }
+        Self::first_free(taken).ok_or(TooManyLogins)
+    }
+
     /// The lowest slot not in `taken`.
     pub fn first_free(taken: impl IntoIterator<Item = LoginSlot>) -> Option<Self> {
         let taken: std::collections::BTreeSet<u16> = taken.into_iter().map(Self::get).collect();
@@ -171,6 +183,14 @@ impl fmt::Display for UserLogin {
         f.write_str(&self.store_key())
     }
 }
+
+/// How many logins one Matrix user may hold on one network.
+pub const MAX_LOGINS: usize = 5;
+
+/// A user already has [`MAX_LOGINS`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("you have {MAX_LOGINS} logins, the most the bridge allows; `logout N` one first")]
+pub struct TooManyLogins;
 
 /// A login number a user typed that is not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -310,6 +330,11 @@ mod tests {
         assert_eq!(LoginSlot::first_free([]), Some(LoginSlot::FIRST));
         assert_eq!(LoginSlot::first_free([n(1), n(3)]), Some(n(2)));
         assert_eq!("2".parse::<LoginSlot>(), Ok(n(2)));
+        assert_eq!(LoginSlot::for_new_login([n(2)]), Ok(LoginSlot::FIRST));
+        assert_eq!(
+            LoginSlot::for_new_login((1..=MAX_LOGINS as u16).map(n)),
+            Err(TooManyLogins)
+        );
         assert!("0".parse::<LoginSlot>().is_err());
     }
 }

@@ -17,8 +17,6 @@ use crate::session::UserSession;
 
 /// Store namespace of a user's logins after the first.
 const MORE_LOGINS: &str = "telegram-logins";
-/// How many Telegram accounts one Matrix user may log in with.
-const MAX_LOGINS: usize = 5;
 
 /// Every login's session, by Matrix user then login number.
 #[derive(Default)]
@@ -99,13 +97,7 @@ impl Logins {
             .get(user)
             .map(|s| s.keys().copied().collect())
             .unwrap_or_default();
-        if taken.len() >= MAX_LOGINS {
-            return Err(BridgeError::Invalid(format!(
-                "you have {MAX_LOGINS} Telegram logins, the most the bridge allows; `logout N` one first"
-            )));
-        }
-        LoginSlot::first_free(taken)
-            .ok_or_else(|| BridgeError::Invalid("no free login number".into()))
+        LoginSlot::for_new_login(taken).map_err(|e| BridgeError::Invalid(e.to_string()))
     }
 }
 

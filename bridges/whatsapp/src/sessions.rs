@@ -18,8 +18,6 @@ use crate::network::WhatsAppNetwork;
 pub const LOGINS_NS: &str = "whatsapp-logins";
 /// Store namespace prefix of a login's contact names (`whatsapp-contacts/<login>`).
 pub const CONTACTS_NS: &str = "whatsapp-contacts";
-/// How many WhatsApp accounts one Matrix user may link.
-const MAX_LOGINS: usize = 5;
 
 /// One user's linked device.
 #[derive(Clone)]
@@ -57,13 +55,8 @@ impl Sessions {
     }
     /// The number a new login of `user` gets, or why there is none.
     pub fn free_slot(&self, user: &OwnedUserId) -> Result<LoginSlot, String> {
-        let taken: Vec<LoginSlot> = self.of(user).into_iter().map(|(l, _)| l.slot).collect();
-        if taken.len() >= MAX_LOGINS {
-            return Err(format!(
-                "you have {MAX_LOGINS} linked WhatsApp accounts, the most the bridge allows; `logout N` one first"
-            ));
-        }
-        LoginSlot::first_free(taken).ok_or_else(|| "no free login number".to_owned())
+        LoginSlot::for_new_login(self.of(user).into_iter().map(|(l, _)| l.slot))
+            .map_err(|e| e.to_string())
     }
     pub fn insert(&self, login: UserLogin, session: Session) {
         if let Some(old) = self.lock().insert(login, session) {

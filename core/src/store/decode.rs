@@ -6,7 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::StoreError;
-use crate::ids::{LoginSlot, PortalKey};
+use crate::ids::{LoginSlot, PortalKey, UserLogin};
 
 /// Parses a ruma ID read from `column`.
 pub(super) fn id<T>(column: &str, value: String) -> Result<T, StoreError>
@@ -30,11 +30,9 @@ where
 /// user's first login and `@user:server|2` for one of a later login (a server name has no `|`,
 /// so rows written before there were several logins read back unchanged).
 pub(super) fn receiver_to_db(key: &PortalKey) -> String {
-    match &key.receiver {
-        None => String::new(),
-        Some(r) if key.login.is_first() => r.as_str().to_owned(),
-        Some(r) => format!("{r}|{}", key.login),
-    }
+    key.receiver.as_ref().map_or(String::new(), |r| {
+        UserLogin::new(r.clone(), key.login).store_key()
+    })
 }
 
 /// Inverse of [`receiver_to_db`].
@@ -44,15 +42,12 @@ pub(super) fn receiver_from_db(
     if value.is_empty() {
         return Ok((None, LoginSlot::FIRST));
     }
-    match value.rsplit_once('|') {
-        Some((user, slot)) => {
-            let slot = slot.parse().map_err(|e: crate::ids::BadLoginSlot| {
-                StoreError::Corrupt(format!("receiver {value:?}: {e}"))
-            })?;
-            Ok((Some(id("receiver", user.to_owned())?), slot))
-        }
-        None => Ok((Some(id("receiver", value)?), LoginSlot::FIRST)),
-    }
+    let login = UserLogin::parse_store_key(&value).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "receiver {value:?} is not a user ID with a login number"
+        ))
+    })?;
+    Ok((Some(login.user), login.slot))
 }
 
 /// Reads a flag: PostgreSQL returns BOOLEAN, SQLite an INTEGER 0/1.
