@@ -59,7 +59,8 @@ pub struct ChannelView {
 /// One IRC network.
 pub struct IrcNetwork {
     pub name: String,
-    pub config: ServerConfig,
+    /// Shared with every connection of the network (one copy, not one per puppet).
+    pub config: Arc<ServerConfig>,
     pub limiter: ConnectLimiter,
     pub host: BridgeHost,
     /// The bot's connection, from `start` on (before it, the network does not talk).
@@ -110,7 +111,7 @@ impl IrcNetwork {
         let cache_entries = host.limits().remote_cache_entries;
         Self {
             name,
-            config,
+            config: Arc::new(config),
             limiter,
             host,
             bot: OnceLock::new(),
@@ -204,15 +205,10 @@ impl IrcNetwork {
         if let Some(c) = self.puppet(user) {
             return Ok(c);
         }
-        let (tx, rx) = mpsc::unbounded_channel();
-        let conn = Conn::spawn(config, self.limiter.clone(), tx, self.tasks());
+        let conn = Conn::spawn_with(config, self.limiter.clone(), self.tasks(), |conn| {
+            crate::puppet::PuppetOwner::sink(self.clone(), user.clone(), conn)
+        });
         lock(&self.puppets).insert(user.clone(), conn.clone());
-        self.tasks().spawn(crate::puppet::run_owner(
-            self.clone(),
-            user.clone(),
-            conn.clone(),
-            rx,
-        ));
         Ok(conn)
     }
 

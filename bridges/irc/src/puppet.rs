@@ -1,48 +1,139 @@
-//! The owner task of one Matrix user's puppet connection: tells the user about connection
-//! state and failures, keeps the puppet-nick registry current, and turns private messages to
-//! the puppet into DM portals.
+//! The owner of one Matrix user's puppet connection (see [`PuppetOwner`]).
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
+use crate::conn::{Conn, ConnEvent, EventSink};
+use crate::ids::{chat_id, fold, is_channel};
+use crate::net::{IrcNetwork, lock};
+use crate::numerics::IrcFailure;
+use crate::relay::{message_event, profile, text_content};
 use ferrybridge_core::ConnectionState;
 use ferrybridge_core::events::RemoteEvent;
 use ferrybridge_core::ids::PortalKey;
 use irc::proto::Command;
 use ruma::OwnedUserId;
-use tokio::sync::mpsc;
 
-use crate::conn::{Conn, ConnEvent};
-use crate::ids::{chat_id, fold, is_channel};
-use crate::net::{IrcNetwork, lock};
-use crate::numerics::IrcFailure;
-use crate::relay::{message_event, profile, text_content};
-
-pub async fn run_owner(
+/// A puppet connection's owner: tells the user about connection state and failures, keeps
+/// the puppet-nick registry current, and turns private messages to the puppet into DM portals.
+/// It takes the connection's events in order and handles them in a task that exists only while
+/// there are events to handle: most puppets are idle most of the time, and a task waiting on a
+/// channel for each was half of a puppet's memory (5.5 KiB of future, 2.3 KiB of channel).
+pub struct PuppetOwner {
     net: Arc<IrcNetwork>,
     user: OwnedUserId,
     conn: Conn,
-    mut rx: mpsc::UnboundedReceiver<ConnEvent>,
-) {
-    // The nick the user was told they have, so a reconnection under the same nick is only
-    // announced once (by the core's connection state).
-    let mut announced: Option<String> = None;
-    let host = net.host();
-    host.report_state(Some(&user), &net.name, ConnectionState::Connecting)
-        .await;
-    while let Some(event) = rx.recv().await {
+    inbox: Mutex<Inbox>,
+}
+
+#[derive(Default)]
+struct Inbox {
+    work: VecDeque<Work>,
+    /// Whether a worker task is handling the inbox (it takes what arrives meanwhile).
+    working: bool,
+    /// The nick the user was told they have, so a reconnection under the same nick is only
+    /// announced once (by the core's connection state).
+    announced: Option<String>,
+}
+
+enum Work {
+    /// The connection has just been made: the user's state is "connecting".
+    Started,
+    Event(ConnEvent),
+}
+
+/// Hands the connection's events to the owner; never blocks the connection's task.
+#[derive(Clone)]
+pub struct OwnerSink(Arc<PuppetOwner>);
+
+impl EventSink for OwnerSink {
+    fn deliver(&self, event: ConnEvent) {
+        self.0.push(Work::Event(event));
+    }
+}
+
+impl PuppetOwner {
+    /// The owner of `user`'s new connection `conn`, as the sink for its events (see
+    /// [`Conn::spawn_with`]).
+    pub fn sink(net: Arc<IrcNetwork>, user: OwnedUserId, conn: &Conn) -> OwnerSink {
+        let owner = Arc::new(Self {
+            net,
+            user,
+            conn: conn.clone(),
+            inbox: Mutex::default(),
+        });
+        owner.push(Work::Started);
+        OwnerSink(owner)
+    }
+
+    fn inbox(&self) -> std::sync::MutexGuard<'_, Inbox> {
+        self.inbox.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(self: &Arc<Self>, work: Work) {
+        let start = {
+            let mut inbox = self.inbox();
+            inbox.work.push_back(work);
+            !std::mem::replace(&mut inbox.working, true)
+        };
+        if start {
+            let me = self.clone();
+            self.net.tasks().spawn(async move { me.drain().await });
+        }
+    }
+
+    /// Handles the inbox in order until it is empty, then ends.
+    async fn drain(self: Arc<Self>) {
+        loop {
+            let next = {
+                let mut inbox = self.inbox();
+                let next = inbox.work.pop_front();
+                if next.is_none() {
+                    inbox.working = false;
+                    // An idle puppet keeps no queue.
+                    inbox.work = VecDeque::new();
+                }
+                next
+            };
+            match next {
+                Some(Work::Started) => {
+                    let host = self.net.host();
+                    host.report_state(
+                        Some(&self.user),
+                        &self.net.name,
+                        ConnectionState::Connecting,
+                    )
+                    .await;
+                }
+                Some(Work::Event(event)) => self.handle(event).await,
+                None => return,
+            }
+        }
+    }
+
+    async fn handle(&self, event: ConnEvent) {
+        let net = &self.net;
+        let user: &OwnedUserId = &self.user;
+        let conn = &self.conn;
+        let host = net.host();
         match event {
+            ConnEvent::Closed => {
+                host.forget_state(Some(user), &net.name);
+                lock(&net.puppet_nicks).retain(|_, u| u != user);
+            }
             ConnEvent::Registered { nick } => {
                 lock(&net.puppet_nicks).insert(fold(&nick), user.clone());
-                host.report_state(Some(&user), &net.name, ConnectionState::Connected)
+                host.report_state(Some(user), &net.name, ConnectionState::Connected)
                     .await;
+                let announced = self.inbox().announced.clone();
                 if announced.as_deref() != Some(nick.as_str()) {
                     greet(
                         host,
-                        &user,
+                        user,
                         &format!("You are connected to {} as {nick}.", net.name),
                     )
                     .await;
-                    announced = Some(nick);
+                    self.inbox().announced = Some(nick);
                 }
             }
             ConnEvent::NickChanged { old, new } => {
@@ -51,21 +142,22 @@ pub async fn run_owner(
                     nicks.remove(&fold(&old));
                     nicks.insert(fold(&new), user.clone());
                 }
-                announced = Some(new);
+                self.inbox().announced = Some(new);
             }
             ConnEvent::Failure(f) => {
-                host.notify(&user, &format!("{}: {f}", net.name)).await;
+                host.notify(user, &format!("{}: {f}", net.name)).await;
             }
             ConnEvent::Disconnected { reason } => {
                 if conn.is_closed() {
-                    break;
+                    // Quit: `Closed` follows.
+                    return;
                 }
                 tracing::info!(network = %net.name, %user, %reason, "puppet disconnected; reconnecting");
                 let reason = format!(
                     "{reason}; if the server refuses your password, fix it with !storepass and then !reconnect"
                 );
                 host.report_state(
-                    Some(&user),
+                    Some(user),
                     &net.name,
                     ConnectionState::TransientDisconnect { reason },
                 )
@@ -78,25 +170,25 @@ pub async fn run_owner(
                         if !is_channel(target) && fold(target) == fold(&me) =>
                     {
                         let Some(nick) = msg.source_nickname().map(str::to_owned) else {
-                            continue;
+                            return;
                         };
                         if net.is_ours(&nick) || nick.contains('.') {
-                            continue;
+                            return;
                         }
                         if !net.config.private_messages {
                             conn.send(vec![format!(
                                 "NOTICE {nick} :Private messages to Matrix users are disabled on this bridge."
                             )]);
-                            continue;
+                            return;
                         }
                         let notice = matches!(msg.command, Command::NOTICE(..));
                         // Services talk in notices; those go to the user, not to a DM room.
                         if notice && nick.to_ascii_lowercase().ends_with("serv") {
-                            host.notify(&user, &format!("{nick}: {text}")).await;
-                            continue;
+                            host.notify(user, &format!("{nick}: {text}")).await;
+                            return;
                         }
                         let Some(content) = text_content(text, notice) else {
-                            continue;
+                            return;
                         };
                         let portal = PortalKey::private(chat_id(&net.name, &nick), user.clone());
                         profile(&net, portal.clone(), &nick).await;
@@ -111,10 +203,10 @@ pub async fn run_owner(
                         .is_some_and(|t| fold(t) == fold(&me)) =>
                     {
                         let Some(nick) = msg.source_nickname().map(str::to_owned) else {
-                            continue;
+                            return;
                         };
                         if net.is_ours(&nick) || !net.config.private_messages {
-                            continue;
+                            return;
                         }
                         let portal = PortalKey::private(chat_id(&net.name, &nick), user.clone());
                         crate::tagmsg::relay(&net, portal, &nick, &nick, &msg).await;
@@ -123,23 +215,20 @@ pub async fn run_owner(
                         let by = msg.source_nickname().unwrap_or("someone");
                         let why = reason.as_deref().unwrap_or("no reason given");
                         host.notify(
-                            &user,
+                            user,
                             &format!("You were kicked from {chan} on {} by {by}: {why}", net.name),
                         )
                         .await;
                     }
                     _ => {
                         if let Some(f) = IrcFailure::from_message(&msg) {
-                            host.notify(&user, &format!("{}: {f}", net.name)).await;
+                            host.notify(user, &format!("{}: {f}", net.name)).await;
                         }
                     }
                 }
             }
         }
     }
-    host.forget_state(Some(&user), &net.name);
-    let mut nicks = lock(&net.puppet_nicks);
-    nicks.retain(|_, u| u != &user);
 }
 
 /// The connection greeting goes only to a user who already has a management room: creating

@@ -1,31 +1,131 @@
-//! The socket: connecting, reading bounded lines, and a flood-paced writer task.
+//! The socket: connecting (plain or TLS, with the client certificate) and reading bounded
+//! lines; the writing side is the session's [`super::outbox`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::mpsc;
+use std::future::Future;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use crate::client_cert::ClientCert;
 use crate::config::ServerConfig;
-use crate::flood::FloodControl;
 use crate::line::MAX_LINE_BYTES;
 
 /// Our keepalive ping (sent when the server has been quiet).
 pub const KEEPALIVE: &str = "PING :ferrybridge-keepalive";
 
-/// A boxed reader so plain TCP and TLS look alike.
-pub type Reader = BufReader<Box<dyn AsyncRead + Send + Unpin>>;
+/// The read side of a socket (plain TCP and TLS look alike), handing out one line at a time.
+///
+/// Its buffer exists only while bytes wait in it: an idle connection (most puppets, most of
+/// the time) keeps none, and a line that is whole in the buffer is handed out from there, not
+/// copied. All state lives here, so [`Reader::next_line`] is cancel-safe: a `select!` that drops
+/// it half-way through a long line (one that spans reads) loses nothing.
+pub struct Reader {
+    inner: Box<dyn AsyncRead + Send + Unpin>,
+    /// Bytes read: `buf[start..]` are not handed out yet.
+    buf: Vec<u8>,
+    start: usize,
+    /// The line handed out last, as a range of `buf`.
+    line: std::ops::Range<usize>,
+    /// The rest of an overlong line is being skipped up to its end.
+    skipping: bool,
+}
 
-/// The read buffer of each connection. Most IRC lines are far shorter (a longer one is read in
-/// several fills, see [`read_line`]); tokio's default of 8 KiB, kept by every idle puppet, was
-/// a large part of a puppet connection's memory.
-const READ_BUFFER: usize = 1024;
+/// How much a read asks for. Most IRC lines are far shorter (a longer one is read in several
+/// reads); tokio's default buffer of 8 KiB, kept by every idle puppet, was once a large part of
+/// a puppet connection's memory.
+const READ_CHUNK: usize = 1024;
 
-/// A connection's buffered reader ([`READ_BUFFER`] bytes).
+/// The longest line handed out: longer ones are truncated (the rest read and dropped), so a
+/// hostile server cannot grow our buffer without bound.
+const LINE_LIMIT: usize = MAX_LINE_BYTES + 2;
+
+/// A connection's reader.
 pub fn reader(r: impl AsyncRead + Send + Unpin + 'static) -> Reader {
-    BufReader::with_capacity(READ_BUFFER, Box::new(r))
+    Reader {
+        inner: Box::new(r),
+        buf: Vec::new(),
+        start: 0,
+        line: 0..0,
+        skipping: false,
+    }
+}
+
+impl Reader {
+    /// Reads the next line (without CRLF, see [`Reader::line`]); `Ok(false)` at EOF (a last
+    /// line without a newline is handed out first). Cancel-safe.
+    pub async fn next_line(&mut self) -> std::io::Result<bool> {
+        loop {
+            let pending = &self.buf[self.start..];
+            let newline = pending.iter().position(|&b| b == b'\n');
+            if self.skipping {
+                match newline {
+                    Some(i) => {
+                        self.start += i + 1;
+                        self.skipping = false;
+                        continue;
+                    }
+                    None => self.start = self.buf.len(),
+                }
+            } else if let Some(i) = newline {
+                self.hand_out(i, i + 1);
+                return Ok(true);
+            } else if pending.len() >= LINE_LIMIT {
+                self.hand_out(LINE_LIMIT, LINE_LIMIT);
+                self.skipping = true;
+                return Ok(true);
+            }
+            if self.read_more().await? == 0 {
+                let rest = self.buf.len() - self.start;
+                if rest == 0 || self.skipping {
+                    self.skipping = false;
+                    return Ok(false);
+                }
+                self.hand_out(rest, rest);
+                return Ok(true);
+            }
+        }
+    }
+
+    /// The line the last [`Reader::next_line`] returned.
+    pub fn line(&self) -> &[u8] {
+        &self.buf[self.line.clone()]
+    }
+
+    /// Hands out `len` bytes from `start` (CR and LF at its end cut off) and moves past `used`.
+    fn hand_out(&mut self, len: usize, used: usize) {
+        let mut end = self.start + len;
+        while end > self.start && matches!(self.buf[end - 1], b'\r' | b'\n') {
+            end -= 1;
+        }
+        self.line = self.start..end;
+        self.start += used;
+    }
+
+    /// Reads once into the buffer (made for the read, given back when the read finds nothing
+    /// and nothing is kept); the number of bytes read, 0 at EOF.
+    async fn read_more(&mut self) -> std::io::Result<usize> {
+        // What was handed out is dropped before reading more.
+        self.buf.drain(..self.start);
+        self.start = 0;
+        self.line = 0..0;
+        std::future::poll_fn(|cx| {
+            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
+                self.buf.reserve(READ_CHUNK);
+            }
+            let read = {
+                let fut = self.inner.read_buf(&mut self.buf);
+                let mut fut = std::pin::pin!(fut);
+                fut.as_mut().poll(cx)
+            };
+            if read.is_pending() && self.buf.is_empty() {
+                self.buf = Vec::new();
+            }
+            read
+        })
+        .await
+    }
 }
 
 /// A boxed writer so plain TCP and TLS look alike.
@@ -106,138 +206,61 @@ async fn tls(
     Ok((reader(r), Box::new(w)))
 }
 
-/// Reads one line (without CRLF); `Ok(None)` at EOF. Lines over the limit are read to their end
-/// and returned truncated, so a hostile server cannot grow our buffer without bound.
-pub async fn read_line(reader: &mut Reader, buf: &mut Vec<u8>) -> std::io::Result<Option<()>> {
-    buf.clear();
-    loop {
-        let available = reader.fill_buf().await?;
-        if available.is_empty() {
-            return Ok(if buf.is_empty() { None } else { Some(()) });
-        }
-        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
-            Some(i) => (&available[..=i], true),
-            None => (available, false),
-        };
-        let room = (MAX_LINE_BYTES + 2).saturating_sub(buf.len());
-        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        let used = chunk.len();
-        reader.consume(used);
-        if done {
-            while matches!(buf.last(), Some(b'\n' | b'\r')) {
-                buf.pop();
-            }
-            return Ok(Some(()));
-        }
-    }
-}
-
-/// Writes queued lines, pacing them through the flood control; ends when the queue closes or
-/// the socket fails. Lines already queued go out in one write (a busy chat costs one syscall
-/// per batch, not per line) as long as the flood control has tokens for them.
-pub async fn writer_task(
-    mut writer: Writer,
-    mut lines: mpsc::UnboundedReceiver<String>,
-    flood: Arc<FloodControl>,
-    written: Arc<AtomicU64>,
-) {
-    /// Flush once a batch is this big.
-    const BATCH_BYTES: usize = 16 * 1024;
-    // Allocated at the first write, not by every idle connection up front.
-    let mut buf: Vec<u8> = Vec::new();
-    let mut count = 0u64;
-    while let Some(first) = lines.recv().await {
-        let mut next = Some(first);
-        while let Some(line) = next.take() {
-            // Answers to pings, our keepalive and QUIT must not wait behind a backlog (a
-            // paced paste would otherwise look like a ping timeout); everything else is paced.
-            let urgent = line.starts_with("PONG ") || line.starts_with("QUIT") || line == KEEPALIVE;
-            if !urgent && flood.try_acquire().is_err() {
-                // Out of tokens: send what we have before waiting for the next one.
-                if !flush(&mut writer, &mut buf, &mut count, &written).await {
-                    return;
-                }
-                flood.acquire().await;
-            }
-            buf.extend(line.bytes().filter(|b| !matches!(b, b'\r' | b'\n' | b'\0')));
-            buf.extend_from_slice(b"\r\n");
-            count += 1;
-            if buf.len() < BATCH_BYTES {
-                next = lines.try_recv().ok();
-            }
-        }
-        if !flush(&mut writer, &mut buf, &mut count, &written).await {
-            return;
-        }
-    }
-    let _ = writer.shutdown().await;
-}
-
-/// Writes the batch; `false` if the socket failed.
-async fn flush(
-    writer: &mut Writer,
-    buf: &mut Vec<u8>,
-    count: &mut u64,
-    written: &AtomicU64,
-) -> bool {
-    if buf.is_empty() {
-        return true;
-    }
-    if let Err(e) = writer.write_all(buf).await {
-        tracing::debug!(error = %e, "IRC write failed");
-        return false;
-    }
-    written.fetch_add(*count, Ordering::Relaxed);
-    buf.clear();
-    *count = 0;
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
-    use tokio::io::AsyncReadExt;
+    use tokio::io::AsyncWriteExt;
 
     #[tokio::test]
-    async fn batches_queued_lines_strips_breaks_and_counts_them() {
-        let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
-        let (tx, rx) = mpsc::unbounded_channel();
-        for line in ["PRIVMSG #a :one", "PRIVMSG #a :two\r\nQUIT", "PING :x"] {
-            tx.send(line.to_owned()).unwrap();
+    async fn lines_without_crlf_and_a_last_line_without_newline() {
+        let mut r = reader(&b"PING :a\r\nNOTICE x :b\nlast"[..]);
+        let mut got = Vec::new();
+        while r.next_line().await.unwrap() {
+            got.push(String::from_utf8(r.line().to_vec()).unwrap());
         }
-        drop(tx);
-        let written = Arc::new(AtomicU64::new(0));
-        let flood = Arc::new(FloodControl::new(100, 100.0));
-        writer_task(Box::new(ours), rx, flood, written.clone()).await;
-        let mut out = String::new();
-        theirs.read_to_string(&mut out).await.unwrap();
-        assert_eq!(out, "PRIVMSG #a :one\r\nPRIVMSG #a :twoQUIT\r\nPING :x\r\n");
-        assert_eq!(written.load(Ordering::Relaxed), 3);
+        assert_eq!(got, ["PING :a", "NOTICE x :b", "last"]);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn paced_lines_wait_for_tokens_but_pongs_do_not() {
+    #[tokio::test]
+    async fn an_overlong_line_is_truncated_and_the_next_one_read_whole() {
+        let mut input = vec![b'x'; MAX_LINE_BYTES * 3];
+        input.extend_from_slice(b"\r\nPING :after\r\n");
+        let mut r = reader(std::io::Cursor::new(input));
+        assert!(r.next_line().await.unwrap());
+        assert_eq!(r.line().len(), MAX_LINE_BYTES + 2);
+        assert!(r.next_line().await.unwrap());
+        assert_eq!(r.line(), b"PING :after");
+    }
+
+    /// A `select!` that drops the read while a long line has only partly arrived must not
+    /// lose the part already consumed from the buffer.
+    #[tokio::test]
+    async fn a_read_cancelled_mid_line_loses_nothing() {
         let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
-        let (tx, rx) = mpsc::unbounded_channel();
-        let written = Arc::new(AtomicU64::new(0));
-        let flood = Arc::new(FloodControl::new(1, 1.0));
-        let task = tokio::spawn(writer_task(Box::new(ours), rx, flood, written.clone()));
-        tx.send("PRIVMSG #a :one".into()).unwrap();
-        tx.send("PRIVMSG #a :two".into()).unwrap();
-        tx.send("PONG :urgent".into()).unwrap();
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        // The first line went at once; the second waits for its token.
-        assert_eq!(written.load(Ordering::Relaxed), 1);
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        assert_eq!(written.load(Ordering::Relaxed), 3);
-        drop(tx);
-        task.await.unwrap();
-        let mut out = String::new();
-        theirs.read_to_string(&mut out).await.unwrap();
-        assert!(
-            out.starts_with("PRIVMSG #a :one\r\nPRIVMSG #a :two\r\n"),
-            "{out}"
-        );
+        let mut r = reader(ours);
+        let long = "y".repeat(3 * READ_CHUNK);
+        theirs.write_all(long.as_bytes()).await.unwrap();
+        // The read takes the first fills and then waits for the rest: cancel it there.
+        let cancelled = tokio::time::timeout(Duration::from_millis(50), r.next_line()).await;
+        assert!(cancelled.is_err());
+        theirs.write_all(b"z\r\n").await.unwrap();
+        assert!(r.next_line().await.unwrap());
+        assert_eq!(r.line(), format!("{long}z").as_bytes());
+    }
+
+    #[tokio::test]
+    async fn an_idle_reader_keeps_no_buffer() {
+        let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
+        let mut r = reader(ours);
+        theirs.write_all(b"PING :one\r\n").await.unwrap();
+        assert!(r.next_line().await.unwrap());
+        assert_eq!(r.line(), b"PING :one");
+        let waiting = tokio::time::timeout(Duration::from_millis(20), r.next_line()).await;
+        assert!(waiting.is_err());
+        assert_eq!(r.buf.capacity(), 0);
+        theirs.write_all(b"PING :two\r\n").await.unwrap();
+        assert!(r.next_line().await.unwrap());
+        assert_eq!(r.line(), b"PING :two");
     }
 }

@@ -4,16 +4,26 @@
 //! channels with its nick restored. Callers talk to it through [`Conn`], which never blocks on
 //! another connection: every connection has its own task and queues.
 //!
+//! One task per connection, and only one: reading, commands, the flood-paced writing
+//! ([`outbox`]) and timers share its `select!` loop, its buffers exist only while bytes wait in
+//! them, and its owner's work runs in a task of its own only while there are events
+//! ([`EventSink`]). An idle puppet connection costs about 8.5 KiB (see the IRC README).
+//!
 //! Requests that expect an answer ([`Conn::request`]) carry a [`Matcher`] that the task offers
 //! every incoming line; messages are confirmed by a `PING` sent right after them, so an error
 //! numeric (404, 401, …) for the message arrives before its `PONG` and is reported.
 
 pub mod caps;
 mod echo;
+mod events;
 pub(crate) mod io;
+mod outbox;
 mod session;
+mod settings;
 
+pub use events::{ConnEvent, EventSink};
 pub use io::load_ca_file;
+pub use settings::{Auth, ConnConfig, Pooled};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,93 +32,11 @@ use std::time::Duration;
 
 use ferrybridge_core::tasks::Tasks;
 use irc::proto::{Command, Message};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use crate::backoff::ConnectLimiter;
-use crate::client_cert::ClientCert;
-use crate::config::ServerConfig;
-use crate::identd::IdentRegistry;
 use crate::ids::fold;
 use crate::numerics::IrcFailure;
-
-/// How a connection authenticates.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Auth {
-    /// SASL PLAIN with this account name.
-    Sasl { account: String, password: String },
-    /// The connection password (`PASS`).
-    ServerPassword(String),
-    /// `PRIVMSG NickServ :IDENTIFY` after registration.
-    NickServ { account: String, password: String },
-    /// SASL EXTERNAL: the server identifies us by the client certificate
-    /// ([`ConnConfig::client_cert`]) we present over TLS.
-    External,
-}
-
-impl Auth {
-    /// The SASL mechanism this authentication uses, if any: the one place that chooses it.
-    pub fn sasl_mechanism(&self) -> Option<&'static str> {
-        match self {
-            Auth::Sasl { .. } => Some("PLAIN"),
-            Auth::External => Some("EXTERNAL"),
-            _ => None,
-        }
-    }
-}
-
-/// Everything needed to (re)connect.
-#[derive(Clone, Debug)]
-pub struct ConnConfig {
-    /// The network's name in the config (for logs).
-    pub network: String,
-    pub server: ServerConfig,
-    /// The nick to register with (and restore after a reconnect).
-    pub nick: String,
-    pub ident: String,
-    pub realname: String,
-    pub auth: Option<Auth>,
-    /// Whether the owner wants messages said in channels (the network's bot, which relays
-    /// them); puppets do not, and skip them unparsed.
-    pub channel_messages: bool,
-    /// Lines the flood-paced writer may hold before a confirmed send (a Matrix message) is
-    /// refused with [`IrcFailure::BackedUp`] (`limits.remote_backlog`).
-    pub backlog_cap: usize,
-    /// The connection pool that owns the socket, if one is configured.
-    pub pool: Option<Pooled>,
-    /// The certificate presented when the server is TLS (CertFP, SASL EXTERNAL).
-    pub client_cert: Option<Arc<ClientCert>>,
-    /// Where the connection registers its ident for the built-in identd, when it runs.
-    pub identd: Option<IdentRegistry>,
-}
-
-/// Where a pooled connection's socket lives: the pool, under a key stable across restarts.
-#[derive(Clone)]
-pub struct Pooled {
-    pub client: Arc<crate::pool::PoolClient>,
-    pub key: crate::pool::ConnKey,
-}
-
-impl std::fmt::Debug for Pooled {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Pooled").field(&self.key.as_str()).finish()
-    }
-}
-
-/// What a connection reports to its owner.
-#[derive(Clone, Debug)]
-pub enum ConnEvent {
-    /// Registered (001) under this nick.
-    Registered { nick: String },
-    /// A line no pending request claimed. Boxed: each connection's event channel allocates
-    /// its first block of 32 events up front, and an unboxed line made that 7.5 KiB.
-    Message(Box<Message>),
-    /// A connection-level failure (SASL refused, nick refused, banned, …).
-    Failure(IrcFailure),
-    /// Our nick changed.
-    NickChanged { old: String, new: String },
-    /// The connection dropped; it reconnects by itself unless quit.
-    Disconnected { reason: String },
-}
 
 /// What a [`Matcher`] makes of an incoming line.
 #[derive(Debug, PartialEq, Eq)]
@@ -149,6 +77,11 @@ pub(crate) enum Cmd {
     Detach,
 }
 
+/// The command queue of a connection: futures' unbounded channel, which allocates per command
+/// rather than a block of 32 up front as tokio's does (1.5 KiB for every idle puppet).
+type CmdSender = futures::channel::mpsc::UnboundedSender<Cmd>;
+pub(crate) type CmdReceiver = futures::channel::mpsc::UnboundedReceiver<Cmd>;
+
 /// A channel this connection is (or should be, after a reconnect) in.
 #[derive(Clone, Debug, Default)]
 pub struct ChannelEntry {
@@ -185,10 +118,15 @@ pub(crate) struct Shared {
     /// Lines handed to the writer and lines it has written: their difference is the backlog
     /// the flood control is still pacing, which must not count against a request's timeout.
     pub queued: AtomicU64,
-    pub written: Arc<AtomicU64>,
+    pub written: AtomicU64,
     /// Set by [`Conn::detach`] before the task hears of it: a pooled stream that ends now is
     /// the bridge stopping, not a lost connection.
     pub detaching: std::sync::atomic::AtomicBool,
+    /// Numbers the PINGs that confirm sends.
+    pub confirmations: AtomicU64,
+    /// Taken by [`Conn::join`]: a second join of a channel while the first is in flight waits
+    /// for it rather than sending another JOIN, whose echo the first would take.
+    pub joins: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
@@ -207,13 +145,9 @@ impl Shared {
 /// A handle on one connection; cheap to clone.
 #[derive(Clone)]
 pub struct Conn {
-    cmd: mpsc::UnboundedSender<Cmd>,
+    cmd: CmdSender,
     shared: Arc<Shared>,
     registered: watch::Receiver<bool>,
-    counter: Arc<AtomicU64>,
-    /// Taken by [`Conn::join`]: a second join of a channel while the first is in flight waits
-    /// for it rather than sending another JOIN, whose echo the first would take.
-    joins: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Conn {
@@ -221,10 +155,21 @@ impl Conn {
     pub fn spawn(
         config: ConnConfig,
         limiter: ConnectLimiter,
-        events: mpsc::UnboundedSender<ConnEvent>,
+        events: impl EventSink,
         tasks: &Tasks,
     ) -> Conn {
-        let (cmd, cmd_rx) = mpsc::unbounded_channel();
+        Self::spawn_with(config, limiter, tasks, |_| events)
+    }
+
+    /// [`Conn::spawn`] for an owner that needs the connection's handle to handle its events:
+    /// `sink` gets it before the task starts, so no event can come before the owner is ready.
+    pub fn spawn_with<S: EventSink>(
+        config: ConnConfig,
+        limiter: ConnectLimiter,
+        tasks: &Tasks,
+        sink: impl FnOnce(&Conn) -> S,
+    ) -> Conn {
+        let (cmd, cmd_rx) = futures::channel::mpsc::unbounded();
         let (reg_tx, reg_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
             state: Mutex::new(ConnState {
@@ -233,24 +178,22 @@ impl Conn {
             }),
             registered: reg_tx,
             queued: AtomicU64::new(0),
-            written: Arc::new(AtomicU64::new(0)),
+            written: AtomicU64::new(0),
             detaching: Default::default(),
+            confirmations: AtomicU64::new(0),
+            joins: Default::default(),
         });
-        tasks.spawn(session::run(
-            config,
-            limiter,
-            events,
-            cmd_rx,
-            shared.clone(),
-            tasks.clone(),
-        ));
-        Conn {
+        let conn = Conn {
             cmd,
-            shared,
+            shared: shared.clone(),
             registered: reg_rx,
-            counter: Arc::new(AtomicU64::new(0)),
-            joins: Arc::default(),
-        }
+        };
+        let events = sink(&conn);
+        tasks.spawn(async move {
+            session::run(config, limiter, &events, cmd_rx, shared).await;
+            events.deliver(ConnEvent::Closed);
+        });
+        conn
     }
 
     /// A copy of what the connection knows.
@@ -300,7 +243,7 @@ impl Conn {
 
     /// Sends lines without waiting for an answer.
     pub fn send(&self, lines: Vec<String>) {
-        let _ = self.cmd.send(Cmd::Send {
+        let _ = self.cmd.unbounded_send(Cmd::Send {
             lines,
             waiter: None,
         });
@@ -346,7 +289,7 @@ impl Conn {
         };
         let queued = self
             .cmd
-            .send(Cmd::Send {
+            .unbounded_send(Cmd::Send {
                 lines,
                 waiter: Some(Box::new(waiter)),
             })
@@ -398,7 +341,7 @@ impl Conn {
         lines: Vec<String>,
         timeout: Duration,
     ) -> impl std::future::Future<Output = Result<(), IrcFailure>> + Send + 'static {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let n = self.shared.confirmations.fetch_add(1, Ordering::Relaxed);
         let token = format!("fbc{n}");
         let mut all = lines;
         all.push(format!("PING :{token}"));
@@ -443,7 +386,7 @@ impl Conn {
         if self.in_channel(channel) {
             return Ok(());
         }
-        let _one_at_a_time = self.joins.lock().await;
+        let _one_at_a_time = self.shared.joins.lock().await;
         let stored_key = {
             let mut st = self.shared.lock();
             let entry = st.channels.entry(folded.clone()).or_default();
@@ -539,19 +482,21 @@ impl Conn {
 
     /// Quits and ends the task.
     pub fn quit(&self, reason: &str) {
-        let _ = self.cmd.send(Cmd::Quit(reason.to_owned()));
+        let _ = self.cmd.unbounded_send(Cmd::Quit(reason.to_owned()));
     }
 
     /// Ends the task without QUIT, leaving a pooled socket connected for the next bridge
     /// process; the lines already read are still handed on. Without a pool, a quit.
     pub fn detach(&self) {
         self.shared.detaching.store(true, Ordering::Relaxed);
-        let _ = self.cmd.send(Cmd::Detach);
+        let _ = self.cmd.unbounded_send(Cmd::Detach);
     }
 
     /// Reconnects now (with a new config, e.g. new credentials).
     pub fn reconnect(&self, config: Option<ConnConfig>) {
-        let _ = self.cmd.send(Cmd::Reconnect(config.map(Box::new)));
+        let _ = self
+            .cmd
+            .unbounded_send(Cmd::Reconnect(config.map(Box::new)));
     }
 }
 

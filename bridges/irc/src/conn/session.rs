@@ -4,12 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use ferrybridge_core::tasks::Tasks;
 use irc::proto::{Command, Message};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::io::{self, Reader};
+use super::outbox::Outbox;
 use crate::pool::track::SocketState;
 
 mod attach;
@@ -19,7 +18,9 @@ mod ircv3;
 const QUIT_FLUSH: Duration = Duration::from_secs(2);
 /// How long a detaching connection reads what the pool already sent.
 const DETACH_DRAIN: Duration = Duration::from_secs(5);
-use super::{Auth, Cmd, ConnConfig, ConnEvent, Shared, Step, Waiter};
+use futures::StreamExt;
+
+use super::{Auth, Cmd, CmdReceiver, ConnConfig, ConnEvent, EventSink, Shared, Step, Waiter};
 use crate::backoff::{Backoff, ConnectLimiter};
 use crate::flood::FloodControl;
 use crate::ids::fold;
@@ -46,10 +47,9 @@ enum End {
 pub(super) async fn run(
     mut config: ConnConfig,
     limiter: ConnectLimiter,
-    events: mpsc::UnboundedSender<ConnEvent>,
-    mut cmds: mpsc::UnboundedReceiver<Cmd>,
+    events: &dyn EventSink,
+    mut cmds: CmdReceiver,
     shared: Arc<Shared>,
-    tasks: Tasks,
 ) {
     let mut backoff = Backoff::new(
         Duration::from_secs(1),
@@ -68,9 +68,11 @@ pub(super) async fn run(
             };
             // Lives as long as the socket: the identd answers for it meanwhile.
             let mut ident_lease = None;
-            match attach::open(&config, &shared, &mut ident_lease).await {
+            // Boxed: connecting (TLS handshake, pool attach) is the biggest state of this task,
+            // and a task's future is as big as its biggest state for the connection's lifetime.
+            match Box::pin(attach::open(&config, &shared, &mut ident_lease)).await {
                 Ok((reader, writer, resumed)) => {
-                    let mut session = Session::new(&config, &events, &shared, writer, &tasks);
+                    let mut session = Session::new(&config, events, &shared, writer);
                     session
                         .serve(reader, &mut cmds, Some(permit), resumed)
                         .await
@@ -95,7 +97,7 @@ pub(super) async fn run(
             End::Lost(reason) => {
                 tracing::info!(network = %config.network, nick = %config.nick, %reason, "IRC connection lost");
                 shared.lock().last_error = Some(reason.clone());
-                let _ = events.send(ConnEvent::Disconnected { reason });
+                events.deliver(ConnEvent::Disconnected { reason });
                 backoff.on_disconnect(started.elapsed());
                 // "Equal jitter": at least half the ceiling, so quick refusals during an
                 // outage do not race the ceiling up; the wait stays within about twice the
@@ -125,8 +127,8 @@ pub(super) async fn run(
 
 /// Handles commands while disconnected: requests fail at once (never silently), quit/reconnect
 /// end the wait. Returns `Lost` after a plain send, so the caller keeps waiting.
-async fn idle(cmds: &mut mpsc::UnboundedReceiver<Cmd>) -> End {
-    match cmds.recv().await {
+async fn idle(cmds: &mut CmdReceiver) -> End {
+    match cmds.next().await {
         None | Some(Cmd::Quit(_)) | Some(Cmd::Detach) => End::Quit,
         Some(Cmd::Reconnect(c)) => End::Reconnect(c),
         Some(Cmd::Send { waiter, .. }) => {
@@ -142,9 +144,9 @@ async fn idle(cmds: &mut mpsc::UnboundedReceiver<Cmd>) -> End {
 
 struct Session<'a> {
     config: &'a ConnConfig,
-    events: &'a mpsc::UnboundedSender<ConnEvent>,
+    events: &'a dyn EventSink,
     shared: &'a Arc<Shared>,
-    out: mpsc::UnboundedSender<String>,
+    out: Outbox,
     waiters: Vec<Waiter>,
     registered: bool,
     nick: String,
@@ -160,19 +162,16 @@ struct Session<'a> {
 impl<'a> Session<'a> {
     fn new(
         config: &'a ConnConfig,
-        events: &'a mpsc::UnboundedSender<ConnEvent>,
+        events: &'a dyn EventSink,
         shared: &'a Arc<Shared>,
         writer: io::Writer,
-        tasks: &Tasks,
     ) -> Self {
-        let (out, rx) = mpsc::unbounded_channel();
-        let flood = Arc::new(FloodControl::from_config(&config.server.flood));
+        let out = Outbox::new(writer, FloodControl::from_config(&config.server.flood));
         // A new socket starts with an empty backlog, whatever the old one left unwritten.
         let queued = shared.queued.load(std::sync::atomic::Ordering::Relaxed);
         shared
             .written
             .store(queued, std::sync::atomic::Ordering::Relaxed);
-        tasks.spawn(io::writer_task(writer, rx, flood, shared.written.clone()));
         let nick = {
             let st = shared.lock();
             if st.desired_nick.is_empty() {
@@ -198,32 +197,24 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Waits until the writer has written every queued line (the QUIT included), at most
-    /// `max`: a paced backlog is not worth holding a shutdown for.
-    fn flushed(&self, max: Duration) -> impl Future<Output = ()> + Send + 'static {
-        let shared = self.shared.clone();
-        async move {
-            use std::sync::atomic::Ordering::Relaxed;
-            let deadline = Instant::now() + max;
-            while shared.written.load(Relaxed) < shared.queued.load(Relaxed)
-                && Instant::now() < deadline
-            {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }
+    /// Writes every queued line (the QUIT included), at most for `max`: a paced backlog is not
+    /// worth holding a shutdown for.
+    async fn flushed(&mut self, max: Duration) {
+        // Boxed like connecting: a rare state should not size every idle connection's task.
+        Box::pin(self.out.drain(max, &self.shared.written)).await;
     }
 
-    fn send(&self, line: impl Into<String>) {
+    fn send(&mut self, line: impl Into<String>) {
         self.shared
             .queued
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let _ = self.out.send(line.into());
+        self.out.push(line.into());
     }
 
     async fn serve(
         &mut self,
         mut reader: Reader,
-        cmds: &mut mpsc::UnboundedReceiver<Cmd>,
+        cmds: &mut CmdReceiver,
         mut permit: Option<crate::backoff::ConnectPermit>,
         resumed: Option<SocketState>,
     ) -> End {
@@ -241,7 +232,6 @@ impl<'a> Session<'a> {
         let started = Instant::now();
         let mut last_seen = Instant::now();
         let mut pinged = false;
-        let mut buf = Vec::with_capacity(512);
         loop {
             let deadline = if let Some(d) = detaching {
                 d
@@ -255,19 +245,21 @@ impl<'a> Session<'a> {
             } else {
                 started + REGISTER_TIMEOUT
             };
+            let (busy, next_token) = (self.out.busy(), self.out.next_token());
             tokio::select! {
-                read = io::read_line(&mut reader, &mut buf) => match read {
-                    Ok(Some(())) => {
+                read = reader.next_line() => match read {
+                    Ok(true) => {
+                        let buf = reader.line();
                         last_seen = Instant::now();
                         pinged = false;
-                        if is_server_banner(&buf)
+                        if is_server_banner(buf)
                             || (!self.config.channel_messages
-                                && is_channel_chatter(&buf)
-                                && !self.may_be_own_echo(&buf))
+                                && is_channel_chatter(buf)
+                                && !self.may_be_own_echo(buf))
                         {
                             continue;
                         }
-                        match parse_line(&buf) {
+                        match parse_line(buf) {
                             Ok(parsed) => {
                                 if let Some(end) = self.handle(parsed.message) {
                                     self.fail_waiters();
@@ -280,11 +272,11 @@ impl<'a> Session<'a> {
                             Err(e) => tracing::debug!(error = %e, "ignoring malformed IRC line"),
                         }
                     }
-                    Ok(None) if detaching.is_some() || self.shared.detaching.load(std::sync::atomic::Ordering::Relaxed) => return End::Quit,
-                    Ok(None) => { self.fail_waiters(); return End::Lost("connection closed by the server".into()); }
+                    Ok(false) if detaching.is_some() || self.shared.detaching.load(std::sync::atomic::Ordering::Relaxed) => return End::Quit,
+                    Ok(false) => { self.fail_waiters(); return End::Lost("connection closed by the server".into()); }
                     Err(e) => { self.fail_waiters(); return End::Lost(format!("read error: {e}")); }
                 },
-                cmd = cmds.recv(), if detaching.is_none() => match cmd {
+                cmd = cmds.next(), if detaching.is_none() => match cmd {
                     Some(Cmd::Detach) if self.config.pool.is_some() => {
                         self.fail_waiters();
                         detaching = Some(Instant::now() + DETACH_DRAIN);
@@ -322,7 +314,21 @@ impl<'a> Session<'a> {
                         for l in lines { self.send(l); }
                     }
                 },
-                _ = tokio::time::sleep_until(deadline) => {
+                wrote = self.out.progress(&self.shared.written), if busy => {
+                    if let Err(e) = wrote {
+                        self.fail_waiters();
+                        return End::Lost(format!("write error: {e}"));
+                    }
+                }
+                // One timer for both the next flood token and the deadline: each is a timer
+                // entry in every idle connection's task.
+                _ = tokio::time::sleep_until(next_token.map_or(deadline, |t| t.min(deadline))) => {
+                    if next_token.is_some() {
+                        self.out.fill();
+                    }
+                    if Instant::now() < deadline {
+                        continue;
+                    }
                     if detaching.is_some() {
                         return End::Quit;
                     }
@@ -363,7 +369,7 @@ impl<'a> Session<'a> {
     }
 
     fn event(&self, e: ConnEvent) {
-        let _ = self.events.send(e);
+        self.events.deliver(e);
     }
 
     /// Handles one line; `Some` ends the session.

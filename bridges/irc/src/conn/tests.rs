@@ -2,6 +2,9 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::config::ServerConfig;
 
 use super::*;
 
@@ -23,7 +26,7 @@ fn refuses_only_at_the_cap() {
 pub(super) fn test_config(server: ServerConfig) -> ConnConfig {
     ConnConfig {
         network: "test".into(),
-        server,
+        server: Arc::new(server),
         nick: "tester".into(),
         ident: "tester".into(),
         realname: "tester".into(),

@@ -275,7 +275,6 @@ impl PoolClient {
     ) {
         let (r, mut w) = tokio::io::split(stream);
         let mut reader: Reader = io::reader(r);
-        let mut buf = Vec::with_capacity(512);
         let (mut inbound, mut outbound) = (true, true);
         while inbound || outbound {
             tokio::select! {
@@ -301,9 +300,9 @@ impl PoolClient {
                         inbound = false;
                     }
                 },
-                line = io::read_line(&mut reader, &mut buf), if outbound => match line {
-                    Ok(Some(())) => {
-                        let _ = self.commands.send(Command::Send { key: key.clone(), generation, lines: vec![buf.clone()] });
+                line = reader.next_line(), if outbound => match line {
+                    Ok(true) => {
+                        let _ = self.commands.send(Command::Send { key: key.clone(), generation, lines: vec![reader.line().to_vec()] });
                     }
                     _ => outbound = false,
                 },

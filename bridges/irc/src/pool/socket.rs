@@ -71,19 +71,19 @@ pub(super) async fn run(
                 generation,
             }));
             let mut state = SocketState::default();
-            let mut buf = Vec::with_capacity(512);
             let mut last_seen = Instant::now();
             let mut pinged = false;
             loop {
                 let deadline = last_seen + QUIET;
                 tokio::select! {
-                    read = io::read_line(&mut reader, &mut buf) => match read {
-                        Ok(Some(())) => {
+                    read = reader.next_line() => match read {
+                        Ok(true) => {
+                            let buf = reader.line();
                             last_seen = Instant::now();
                             pinged = false;
-                            let word = command_word(&buf);
+                            let word = command_word(buf);
                             if word == b"PING" {
-                                if writer.write_all(&pong_for(&buf)).await.is_err() {
+                                if writer.write_all(&pong_for(buf)).await.is_err() {
                                     break "write error".to_owned();
                                 }
                                 continue;
@@ -95,17 +95,17 @@ pub(super) async fn run(
                                 word,
                                 b"001" | b"NICK" | b"JOIN" | b"PART" | b"KICK" | b"CAP"
                             )
-                                && let Ok(parsed) = parse_line(&buf)
+                                && let Ok(parsed) = parse_line(buf)
                                 && state.on_incoming(&parsed.message)
                             {
                                 let _ = out.send(Out::State(key.clone(), generation, state.clone()));
                             }
-                            if !channel_messages && is_channel_chatter(&buf) {
+                            if !channel_messages && is_channel_chatter(buf) {
                                 continue;
                             }
-                            let _ = out.send(Out::Event(Event::Lines { key: key.clone(), generation, lines: vec![buf.clone()] }));
+                            let _ = out.send(Out::Event(Event::Lines { key: key.clone(), generation, lines: vec![buf.to_vec()] }));
                         }
-                        Ok(None) => break "connection closed by the server".to_owned(),
+                        Ok(false) => break "connection closed by the server".to_owned(),
                         Err(e) => break format!("read error: {e}"),
                     },
                     batch = lines.recv() => {

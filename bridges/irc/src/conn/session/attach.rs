@@ -4,6 +4,7 @@
 use super::super::{ConnConfig, ConnEvent, Shared};
 use super::Session;
 use super::io::{self, Reader};
+use crate::config::ServerConfig;
 use crate::pool::track::SocketState;
 
 /// A socket to the server: our own, or the pool's (maybe taken over registered; the pool
@@ -16,7 +17,7 @@ pub(super) async fn open(
     match &config.pool {
         Some(p) => {
             let spec = crate::pool::wire::SocketSpec {
-                server: config.server.clone(),
+                server: ServerConfig::clone(&config.server),
                 channel_messages: config.channel_messages,
                 client_cert_pem: config.client_cert.as_ref().map(|c| c.to_pem()),
                 ident: config.ident.clone(),
