@@ -294,6 +294,9 @@ pub struct MatrixEvent {
     /// came between the send and the bookkeeping. A network that can ask whether it already
     /// has the message (by an ID derived from `event_id`) should, before sending it again.
     pub maybe_delivered: bool,
+    /// In a group portal, the login of `sender` to speak through, when they chose one
+    /// (`use-login`); `None`: the network picks. Networks with one login per user ignore it.
+    pub login: Option<crate::ids::LoginSlot>,
 }
 
 /// What a Matrix user did in a portal.

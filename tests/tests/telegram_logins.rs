@@ -1,8 +1,9 @@
 //! Several Telegram logins per Matrix user, through Synapse on the fake network: `login` adds
 //! one, `list-logins` numbers them, each login's private chats are portals of their own (the
 //! same contact seen by two accounts is two rooms), messages go out through the login whose
-//! chat it is, `--login N` picks the login a command uses, they all come back after a restart,
-//! `logout N` ends one, and the same account twice is refused.
+//! chat it is, `--login N` picks the login a command uses, `use-login N` the one that speaks in
+//! a group both accounts are in, they all come back after a restart, `logout N` ends one, and
+//! the same account twice is refused.
 
 mod telegram_common;
 
@@ -94,6 +95,9 @@ async fn two_accounts_have_their_own_chats_and_survive_a_restart() -> Result<()>
     ferrybridge_tests::wait_until(T, || async { sent_text(&world, ME, "phone answer") }).await?;
     assert!(!sent_text(&world, ME, "work answer"));
     assert!(!sent_text(&world, ME2, "phone answer"));
+    // A private chat belongs to its login: there is nothing to choose.
+    let refused = command(&alice, &dm, &format!("use-login 2 {first}")).await?;
+    assert!(refused.contains("is a private chat"), "{refused}");
 
     // A group only the second account is in: Alice's messages there go out through it.
     world.add_chat(TgChat {
@@ -183,5 +187,61 @@ async fn the_same_account_twice_is_refused_and_the_first_login_stays() -> Result
         list.contains("1. Alice (+4412345678) (connected)") && !list.contains("2."),
         "{list}"
     );
+    Ok(())
+}
+
+/// Both accounts are in one group: the network picks the first (the one that delivered the
+/// group), `use-login 2` makes Alice speak there as her second account, `use-login default`
+/// gives the choice back; private chats and unknown logins are refused with a reason.
+#[tokio::test]
+async fn use_login_picks_the_account_in_a_group_both_are_in() -> Result<()> {
+    let world = world();
+    world.add_account(PHONE2, work(), "54321", None);
+    world.add_chat(TgChat {
+        chat: ChatRef::group(WORK_GROUP),
+        title: "Both of us".into(),
+        about: None,
+        photo: None,
+        members: vec![user(ME, "Alice", "4412345678", "alice_tg"), work(), bob()],
+        last_message_at: None,
+    });
+    let env = env(&world).await?;
+    let alice = env.user("alice").await?;
+    let dm = bot_dm(&env, &alice).await?;
+    login(&alice, &dm).await?;
+    login_work(&alice, &dm).await?;
+    world
+        .inject(
+            ME,
+            TgUpdate::NewMessage(incoming(1, ChatRef::group(WORK_GROUP), bob(), "hello both")),
+        )
+        .await;
+    let group = accept(&alice).await?;
+    wait_text(&alice, &group, "hello both").await?;
+    alice.send_text(&group, "picked for me").await?;
+    ferrybridge_tests::wait_until(T, || async { sent_text(&world, ME, "picked for me") }).await?;
+
+    let shown = command(&alice, &dm, &format!("use-login {group}")).await?;
+    assert!(shown.contains("Telegram picks"), "{shown}");
+    let set = command(&alice, &dm, &format!("use-login 2 {group}")).await?;
+    assert_eq!(
+        set,
+        format!("You speak in {group} through login 2 (Alice Work (+4412345679)) from now on.")
+    );
+    alice.send_text(&group, "as work").await?;
+    ferrybridge_tests::wait_until(T, || async { sent_text(&world, ME2, "as work") }).await?;
+    assert!(!sent_text(&world, ME, "as work"));
+    let shown = command(&alice, &dm, &format!("use-login {group}")).await?;
+    assert!(shown.contains("through login 2"), "{shown}");
+
+    let none = command(&alice, &dm, &format!("use-login 3 {group}")).await?;
+    assert!(none.contains("You have no login 3"), "{none}");
+    let bad = command(&alice, &dm, &format!("use-login two {group}")).await?;
+    assert!(bad.contains("not a login number"), "{bad}");
+    let back = command(&alice, &dm, &format!("use-login default {group}")).await?;
+    assert!(back.contains("picks which of your logins"), "{back}");
+    alice.send_text(&group, "picked again").await?;
+    ferrybridge_tests::wait_until(T, || async { sent_text(&world, ME, "picked again") }).await?;
+    assert!(!sent_text(&world, ME2, "picked again"));
     Ok(())
 }

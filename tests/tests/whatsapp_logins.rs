@@ -1,8 +1,8 @@
 //! Several linked WhatsApp accounts per Matrix user, through Synapse on the fake network:
 //! `login` links another, `list-logins` numbers them, each account's private chats are
 //! portals of their own, messages go out from the account whose chat it is, `--login N` picks
-//! the account a command uses, both come back after a restart, `logout N` ends one, and the
-//! same account twice is refused.
+//! the account a command uses, `use-login N` the one that speaks in a group both are in, both
+//! come back after a restart, `logout N` ends one, and the same account twice is refused.
 
 mod whatsapp_common;
 
@@ -176,5 +176,53 @@ async fn the_same_account_twice_is_refused_and_the_first_stays() -> Result<()> {
         list.contains("1. +447000000001 (connected)") && !list.contains("2."),
         "{list}"
     );
+    Ok(())
+}
+
+/// Both numbers are in one group: the first known member speaks unless Alice chooses with
+/// `use-login N`, and `use-login default` gives the choice back.
+#[tokio::test]
+async fn use_login_picks_the_number_in_a_group_both_are_in() -> Result<()> {
+    let wa = world();
+    wa.add_contact(WORK, "Work");
+    let sessions = tempfile::tempdir()?;
+    let (_env, alice, dm): (BridgeEnv<_>, _, _) = logged_in(&wa, sessions.path()).await?;
+    link(&wa, &alice, &dm, WORK).await?;
+    let both = ChatJid::Group("1203-10".into());
+    wa.add_group(GroupInfo {
+        jid: both.clone(),
+        subject: "Both of us".into(),
+        description: None,
+        participants: vec![phone(ME), phone(WORK), phone(BOB)],
+        picture: None,
+    });
+    wa.inject(
+        &phone(ME),
+        incoming("b1", both.clone(), BOB, text("hello both")),
+    )
+    .await;
+    let room = accept_invite(&alice).await?;
+    alice
+        .wait_for(&room, T, |ev| {
+            ferrybridge_tests::text_body(ev) == Some("hello both")
+        })
+        .await?;
+    alice.send_text(&room, "picked for me").await?;
+    ferrybridge_tests::wait_until(T, || async { sent_text(&wa, ME, "picked for me") }).await?;
+
+    let set = command(&alice, &dm, &format!("use-login 2 {room}")).await?;
+    assert_eq!(
+        set,
+        format!("You speak in {room} through login 2 (+447000000002) from now on.")
+    );
+    alice.send_text(&room, "as work").await?;
+    ferrybridge_tests::wait_until(T, || async { sent_text(&wa, WORK, "as work") }).await?;
+    assert!(!sent_text(&wa, ME, "as work"));
+
+    let back = command(&alice, &dm, &format!("use-login default {room}")).await?;
+    assert!(back.contains("picks which of your logins"), "{back}");
+    alice.send_text(&room, "picked again").await?;
+    ferrybridge_tests::wait_until(T, || async { sent_text(&wa, ME, "picked again") }).await?;
+    assert!(!sent_text(&wa, WORK, "picked again"));
     Ok(())
 }

@@ -74,16 +74,21 @@ impl TelegramBridge {
     }
 
     /// The login a Matrix message of `user` in `key`'s chat goes out through: the direct
-    /// chat's own login; in a group, the first of the user's logins known to be in it (it had
+    /// chat's own login; in a group, the one the user `chosen` (`use-login`) while it exists,
+    /// else the first of the user's logins known to be in it (it had
     /// the portal in this run), else the first Telegram shows the group to (remembered), else
     /// their first.
     pub(crate) async fn sending_session(
         &self,
         user: &OwnedUserId,
         key: &PortalKey,
+        chosen: Option<LoginSlot>,
     ) -> Option<Arc<UserSession>> {
         if key.receiver.as_ref() == Some(user) {
             return self.logins.at(user, key.login);
+        }
+        if let Some(session) = chosen.and_then(|slot| self.logins.at(user, slot)) {
+            return Some(session);
         }
         let sessions = self.logins.of(user);
         let chat = key.chat.as_str();
@@ -413,7 +418,10 @@ impl Bridge for TelegramBridge {
         portal: &Portal,
         event: MatrixEvent,
     ) -> Result<Delivered, DeliveryError> {
-        let Some(session) = self.sending_session(&event.sender, portal.key()).await else {
+        let Some(session) = self
+            .sending_session(&event.sender, portal.key(), event.login)
+            .await
+        else {
             return Err(self.not_connected(&event.sender));
         };
         crate::relay_out::deliver(self, &self.host, &session, portal, event).await

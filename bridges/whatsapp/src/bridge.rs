@@ -144,15 +144,22 @@ impl Inner {
     }
 
     /// The login a Matrix message of `user` in `key`'s chat goes out through: the direct
-    /// chat's own login; in a group, the first of the user's linked accounts in it.
+    /// chat's own login; in a group, the one the user `chosen` (`use-login`) while it is
+    /// linked, else the first of the user's linked accounts in it.
     pub async fn sending_session(
         &self,
         user: &OwnedUserId,
         key: &PortalKey,
+        chosen: Option<LoginSlot>,
     ) -> Option<(UserLogin, Session)> {
         if key.receiver.as_ref() == Some(user) {
             let login = UserLogin::new(user.clone(), key.login);
             return self.sessions.get(&login).map(|s| (login, s));
+        }
+        if let Some(login) = chosen.map(|slot| UserLogin::new(user.clone(), slot))
+            && let Some(session) = self.sessions.get(&login)
+        {
+            return Some((login, session));
         }
         let mut mine = self.sessions.of(user);
         if mine.len() > 1

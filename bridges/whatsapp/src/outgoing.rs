@@ -39,7 +39,10 @@ pub async fn deliver(
 ) -> Result<Delivered, DeliveryError> {
     let chat =
         ChatJid::from_remote(&portal.key().chat).map_err(|e| DeliveryError::permanent(e.0))?;
-    let Some((_, session)) = inner.sending_session(&event.sender, portal.key()).await else {
+    let Some((_, session)) = inner
+        .sending_session(&event.sender, portal.key(), event.login)
+        .await
+    else {
         return Err(not_connected(inner, &event.sender));
     };
     let net = &session.net;

@@ -10,6 +10,7 @@ mod backfill;
 mod cache;
 mod create;
 mod expiry;
+pub mod login_choice;
 pub mod queue;
 mod remote;
 mod spaces;

@@ -126,12 +126,14 @@ impl Router {
             _ => {}
         }
         for (sender, kind) in changes {
+            let login = self.chosen_login(&portal, &sender).await;
             let event = MatrixEvent {
                 event_id: local_event_id(),
                 sender,
                 kind,
                 sent_at: None,
                 maybe_delivered: false,
+                login,
             };
             if let Err(e) = self.core.network.handle_matrix_event(&portal, event).await {
                 // Typing and receipts are best effort: a failure is not worth a notice.

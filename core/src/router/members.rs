@@ -67,6 +67,7 @@ impl Router {
                 },
                 sent_at: event.origin_server_ts,
                 maybe_delivered: event.replayed,
+                login: self.chosen_login(portal, &event.sender).await,
             };
             match self.handle_with_retry(portal, invite).await {
                 Ok(Delivered::Ignored) => {

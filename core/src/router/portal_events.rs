@@ -119,6 +119,7 @@ impl Router {
                 | MatrixEventKind::Edit { .. }
                 | MatrixEventKind::Reaction { .. }
         );
+        let login = self.chosen_login(&portal, &sender).await;
         let matrix_event = MatrixEvent {
             event_id: event.event_id.clone(),
             sender,
@@ -126,6 +127,7 @@ impl Router {
             sent_at: event.origin_server_ts,
             // Replayed and not in the message map (checked above).
             maybe_delivered: event.replayed,
+            login,
         };
         let remote_id = match self.handle_with_retry(&portal, matrix_event).await {
             Ok(Delivered::As(id)) => id,

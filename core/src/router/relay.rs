@@ -1,10 +1,13 @@
-//! Relay mode in the router: a portal member without a login of their own talks through the
-//! login of the portal's relay, their display name in front (see [`crate::relay`]).
+//! Who speaks on the network for a Matrix event. Relay mode: a portal member without a login of
+//! their own talks through the login of the portal's relay, their display name in front (see
+//! [`crate::relay`]). A user with several logins speaks in a group through the one they chose
+//! (see [`crate::portal::login_choice`]).
 
 use ruma::{OwnedUserId, UserId};
 
 use super::{RawEvent, Router};
 use crate::events::MatrixEventKind;
+use crate::ids::LoginSlot;
 use crate::portal::Portal;
 
 impl Router {
@@ -49,6 +52,21 @@ impl Router {
         };
         // A relay whose login is gone relays nothing: the sender hears they must log in.
         (relay != event.sender && network.whoami(&relay).await.is_some()).then_some(relay)
+    }
+
+    /// The login `user` chose to speak through in `portal` (`use-login`): only group portals of
+    /// networks with several logins per user have a choice; a private portal is its login's.
+    pub(super) async fn chosen_login(&self, portal: &Portal, user: &UserId) -> Option<LoginSlot> {
+        if !self.core.capabilities.multiple_logins || portal.key().receiver.is_some() {
+            return None;
+        }
+        match crate::portal::login_choice::get(self.host.store(), portal.key(), user).await {
+            Ok(slot) => slot,
+            Err(e) => {
+                tracing::warn!(portal = %portal.key(), %user, error = %e, "cannot read the chosen login; the network picks");
+                None
+            }
+        }
     }
 
     /// `user`'s display name in the portal room, else their localpart.

@@ -10,6 +10,7 @@ mod ping;
 mod plumb;
 mod relay;
 mod unlink;
+mod use_login;
 mod version;
 
 use std::sync::Arc;
@@ -35,6 +36,9 @@ pub fn core_commands(caps: &Capabilities) -> Vec<Arc<dyn Command>> {
         list.push(Arc::new(ping::Ping));
         list.push(Arc::new(relay::SetRelay));
         list.push(Arc::new(relay::UnsetRelay));
+        if caps.multiple_logins {
+            list.push(Arc::new(use_login::UseLogin));
+        }
     }
     list
 }
