@@ -159,19 +159,8 @@ mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
 
-    /// Drives the outbox the way the session does, until nothing is left to write.
-    async fn run(out: &mut Outbox, written: &AtomicU64) {
-        loop {
-            if out.busy() {
-                out.progress(written).await.unwrap();
-            } else if let Some(at) = out.next_token() {
-                tokio::time::sleep_until(at).await;
-                out.fill();
-            } else {
-                return;
-            }
-        }
-    }
+    /// Long enough for every test's paced lines.
+    const ALL: Duration = Duration::from_secs(3600);
 
     #[tokio::test]
     async fn batches_queued_lines_strips_breaks_and_counts_them() {
@@ -181,7 +170,7 @@ mod tests {
             out.push(line.to_owned());
         }
         let written = AtomicU64::new(0);
-        run(&mut out, &written).await;
+        out.drain(ALL, &written).await;
         assert_eq!(written.load(Ordering::Relaxed), 3);
         drop(out);
         let mut got = String::new();
@@ -201,7 +190,7 @@ mod tests {
         assert!(waited > Duration::from_millis(900), "{waited:?}");
         let written = AtomicU64::new(0);
         let start = Instant::now();
-        run(&mut out, &written).await;
+        out.drain(ALL, &written).await;
         assert!(start.elapsed() >= Duration::from_millis(900));
         assert_eq!(written.load(Ordering::Relaxed), 3);
         drop(out);
@@ -245,7 +234,7 @@ mod tests {
         let mut out = Outbox::new(Box::new(ours), FloodControl::new(10, 10.0));
         out.push("PRIVMSG #a :hello".into());
         let written = AtomicU64::new(0);
-        run(&mut out, &written).await;
+        out.drain(ALL, &written).await;
         assert_eq!(out.batch.capacity(), 0);
         assert_eq!(out.waiting.capacity(), 0);
     }

@@ -10,6 +10,9 @@ use crate::seam::LoginInfo;
 
 pub struct ListLogins;
 
+/// What the login commands answer a user without a login.
+pub(super) const NOT_LOGGED_IN: &str = "You are not logged in. Send `login` to link your account.";
+
 const SPEC: CommandSpec = CommandSpec {
     name: "list-logins",
     aliases: &["logins"],
@@ -28,9 +31,7 @@ impl Command for ListLogins {
     async fn run(&self, ctx: &CommandContext, _args: Vec<String>) -> Result<Reply, CommandError> {
         let logins = ctx.network.logins(&ctx.sender).await;
         if logins.is_empty() {
-            return Ok(Reply::text(
-                "You are not logged in. Send `login` to link your account.",
-            ));
+            return Ok(Reply::text(NOT_LOGGED_IN));
         }
         let states = ctx.host.connection_states().of_user(&ctx.sender);
         let network = ctx.host.network_name();

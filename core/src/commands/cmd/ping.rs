@@ -26,7 +26,7 @@ impl Command for Ping {
     async fn run(&self, ctx: &CommandContext, _args: Vec<String>) -> Result<Reply, CommandError> {
         let logins = ctx.network.logins(&ctx.sender).await;
         let mut text = match logins.as_slice() {
-            [] => "You are not logged in. Send `login` to link your account.".to_owned(),
+            [] => super::list_logins::NOT_LOGGED_IN.to_owned(),
             [one] => format!("You are logged in as {}.", one.account),
             many => format!(
                 "You are logged in as:\n{}",

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 
-use super::list_logins::numbered;
+use super::list_logins::{NOT_LOGGED_IN, numbered};
 use super::room_arg;
 use crate::commands::{
     Command, CommandContext, CommandError, CommandSpec, PermissionLevel, Reply, Section,
@@ -32,7 +32,7 @@ enum Choice {
     Login(LoginSlot),
 }
 
-/// `[N|default] !room:server`, in either order of the two words.
+/// `[N|default] !room:server`.
 fn parse(args: &[String]) -> Result<(Choice, &String), CommandError> {
     let usage = || CommandError::Usage("use-login [N|default] !room:server".into());
     match args {
@@ -103,7 +103,7 @@ impl Command for UseLogin {
             Choice::Login(slot) => {
                 let Some(login) = logins.iter().find(|l| l.slot == slot) else {
                     return Err(CommandError::Failed(if logins.is_empty() {
-                        "You are not logged in. Send `login` to link your account.".into()
+                        NOT_LOGGED_IN.into()
                     } else {
                         format!(
                             "You have no login {slot}. Your logins:\n{}",
