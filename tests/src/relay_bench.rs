@@ -1,6 +1,6 @@
 //! Pieces every relay benchmark uses (`irc_relay_bench`, `xmpp_relay_bench`): transactions PUT
 //! to the appservice endpoint, numbered message events, latency percentiles and the homeserver
-//! side of latency runs, memory readings.
+//! side of latency runs, memory and CPU readings.
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,56 @@ pub fn rss_kib() -> u64 {
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
         .map(|pages| pages * 4)
         .unwrap_or(0)
+}
+
+/// CPU seconds (user + system) used so far by process `pid` ("self" for this one); 0 when
+/// `/proc` cannot tell (the process ended).
+pub fn cpu_secs(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may hold spaces): utime and stime are the
+            // 12th and 13th, in clock ticks (100 per second on Linux).
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
+/// CPU used by this process (bridge, stand-in homeserver and the benchmark's own clients) and
+/// by the peer server during a phase, so a benchmark can say which side is the limit.
+pub struct PhaseCpu {
+    peer_name: &'static str,
+    peer_pid: String,
+    this: f64,
+    peer: f64,
+}
+
+impl PhaseCpu {
+    /// Starts counting; `peer_name` labels the peer server `peer_pid` in the report.
+    pub fn begin(peer_name: &'static str, peer_pid: u32) -> Self {
+        let peer_pid = peer_pid.to_string();
+        Self {
+            peer_name,
+            this: cpu_secs("self"),
+            peer: cpu_secs(&peer_pid),
+            peer_pid,
+        }
+    }
+
+    /// CPU since [`PhaseCpu::begin`], in total and per message.
+    pub fn report(&self, messages: usize) -> String {
+        let this = cpu_secs("self") - self.this;
+        let peer = cpu_secs(&self.peer_pid) - self.peer;
+        let per = |s: f64| s * 1000.0 / messages.max(1) as f64;
+        format!(
+            "CPU: this process {this:.1} s ({:.3} ms/msg), {} {peer:.1} s ({:.3} ms/msg)",
+            per(this),
+            self.peer_name,
+            per(peer)
+        )
+    }
 }
 
 /// Polls `done` every millisecond; panics with `what` after `limit` (a benchmark that stalls is

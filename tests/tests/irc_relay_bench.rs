@@ -32,7 +32,7 @@ use ferrybridge_irc::{IrcBridge, IrcConfig};
 use ferrybridge_tests::bench_hs::BenchHomeserver;
 use ferrybridge_tests::free_port;
 use ferrybridge_tests::relay_bench::{
-    Transactions, homeserver_latencies, message, percentiles, wait_for,
+    PhaseCpu, Transactions, homeserver_latencies, message, percentiles, wait_for,
 };
 use listener::Listener;
 use support::Ircd;
@@ -141,6 +141,8 @@ async fn relay_throughput_and_latency() {
 
     // Matrix → IRC throughput, 50-event transactions.
     let base = watcher.count();
+    let inspircd = *ircd.pids().first().expect("InspIRCd is running");
+    let used = PhaseCpu::begin("InspIRCd", inspircd);
     let start = Instant::now();
     for (t, chunk) in (0..n).collect::<Vec<_>>().chunks(50).enumerate() {
         let events = chunk
@@ -159,13 +161,16 @@ async fn relay_throughput_and_latency() {
     let secs = start.elapsed().as_secs_f64();
     println!(
         "BENCH irc matrix_to_irc_throughput={:.0} msg/s ({n} messages in 50-event transactions \
-         from {SENDERS} puppets, all on IRC in {secs:.2} s; transactions accepted in {accepted:.2} s)",
-        n as f64 / secs
+         from {SENDERS} puppets, all on IRC in {secs:.2} s; transactions accepted in {accepted:.2} s; \
+         {})",
+        n as f64 / secs,
+        used.report(n)
     );
 
     // IRC → Matrix throughput: TALKERS clients write their share as fast as they can.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = hs.sent();
+    let used = PhaseCpu::begin("InspIRCd", inspircd);
     let start = Instant::now();
     let mut writes = Vec::new();
     for (t, talker) in talkers.iter().enumerate() {
@@ -187,8 +192,9 @@ async fn relay_throughput_and_latency() {
     let secs = start.elapsed().as_secs_f64();
     println!(
         "BENCH irc irc_to_matrix_throughput={:.0} msg/s ({n} messages from {TALKERS} IRC \
-         clients, all at the homeserver in {secs:.2} s)",
-        n as f64 / secs
+         clients, all at the homeserver in {secs:.2} s; {})",
+        n as f64 / secs,
+        used.report(n)
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
 

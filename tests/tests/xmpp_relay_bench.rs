@@ -35,7 +35,7 @@ use ferrybridge_core::ids::PortalKey;
 use ferrybridge_tests::bench_hs::BenchHomeserver;
 use ferrybridge_tests::free_port;
 use ferrybridge_tests::relay_bench::{
-    Transactions, event_id, homeserver_latencies, message, percentiles, rss_kib, wait_for,
+    PhaseCpu, Transactions, event_id, homeserver_latencies, message, percentiles, rss_kib, wait_for,
 };
 use ferrybridge_tests::xmpp::{Occupant, Prosody, SECRET};
 use ferrybridge_xmpp::{XmppBridge, XmppConfig};
@@ -43,47 +43,6 @@ use serde_json::json;
 
 const ROOM: &str = "bench@conference.localhost";
 const PUPPET_ROOMS: usize = 10;
-
-/// CPU seconds (user + system) used so far by process `pid` ("self" for this one).
-fn cpu_secs(pid: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            // Fields after the command name (which may hold spaces): utime and stime are the
-            // 12th and 13th, in clock ticks (100 per second on Linux).
-            let rest = s.rsplit_once(')')?.1;
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
-        })
-        .unwrap_or(0.0)
-}
-
-/// CPU seconds of this process and of Prosody since `since` (a previous [`cpu`]).
-struct Cpu {
-    bridge: f64,
-    prosody: f64,
-}
-
-fn cpu(prosody: &Prosody) -> Cpu {
-    Cpu {
-        bridge: cpu_secs("self"),
-        prosody: cpu_secs(&prosody.pid().to_string()),
-    }
-}
-
-impl Cpu {
-    /// CPU used since `self`, in total and per message.
-    fn since(&self, prosody: &Prosody, messages: usize) -> String {
-        let now = cpu(prosody);
-        let (b, p) = (now.bridge - self.bridge, now.prosody - self.prosody);
-        let per = |s: f64| s * 1000.0 / messages as f64;
-        format!(
-            "CPU: this process {b:.1} s ({:.2} ms/msg), Prosody {p:.1} s ({:.2} ms/msg)",
-            per(b),
-            per(p)
-        )
-    }
-}
 
 fn member_join(user: &str, room: &str) -> serde_json::Value {
     json!({"event_id": event_id("join"), "room_id": room, "sender": user, "state_key": user,
@@ -236,7 +195,7 @@ async fn relay_throughput_latency_and_puppet_memory() {
 
     // Matrix → MUC throughput, 50-event transactions.
     let base = watcher.count();
-    let used = cpu(&prosody);
+    let used = PhaseCpu::begin("Prosody", prosody.pid());
     let start = Instant::now();
     for (t, chunk) in (0..n).collect::<Vec<_>>().chunks(50).enumerate() {
         let events = chunk
@@ -275,13 +234,13 @@ async fn relay_throughput_latency_and_puppet_memory() {
          {drained:.2} s = {:.0} msg/s; {})",
         n as f64 / secs,
         n as f64 / drained,
-        used.since(&prosody, n)
+        used.report(n)
     );
 
     // MUC → Matrix throughput: the talkers write their share as fast as they can.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = hs.sent();
-    let used = cpu(&prosody);
+    let used = PhaseCpu::begin("Prosody", prosody.pid());
     let start = Instant::now();
     let mut writes = Vec::new();
     for (t, talker) in talkers.iter().enumerate() {
@@ -305,7 +264,7 @@ async fn relay_throughput_latency_and_puppet_memory() {
         "BENCH xmpp muc_to_matrix_throughput={:.0} msg/s ({n} messages from {n_talkers} MUC \
          occupants, all at the homeserver in {secs:.2} s; {})",
         n as f64 / secs,
-        used.since(&prosody, n)
+        used.report(n)
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
 

@@ -106,6 +106,11 @@ impl Ircd {
         Ok(())
     }
 
+    /// InspIRCd's process ID (then Atheme's, when services run).
+    pub fn pids(&self) -> &[u32] {
+        &self.pids
+    }
+
     /// Kills the servers (as a crash would) and starts them again on the same ports.
     pub async fn restart(&mut self) -> Result<()> {
         self.kill();
