@@ -9,27 +9,13 @@ use ruma::OwnedUserId;
 use tokio::sync::mpsc;
 
 use crate::connections::{Announcement, ConnectionStates, LoginKey};
-use crate::events::{RemoteEvent, RemoteEventKind};
+use crate::events::RemoteEvent;
 use crate::ghost::Ghosts;
 use crate::matrix::MatrixClient;
 use crate::portal::Portals;
 use crate::seam::ConnectionState;
 use crate::store::Store;
 use crate::tasks::Tasks;
-
-/// A remote event on its way to its portal queue, with its journal row if it has one.
-pub(crate) struct Incoming {
-    pub event: RemoteEvent,
-    pub journal: Option<i64>,
-}
-
-/// Typing and read receipts are not worth a database write: stale after a restart anyway.
-fn is_ephemeral(event: &RemoteEvent) -> bool {
-    matches!(
-        event.kind,
-        RemoteEventKind::Typing { .. } | RemoteEventKind::ReadReceipt { .. }
-    )
-}
 
 /// What a network may use of the core. Cheap to clone.
 #[derive(Clone)]
@@ -53,7 +39,7 @@ pub(crate) struct HostInner {
     pub media_links: crate::media_links::MediaLinks,
     pub limits: crate::config::LimitsConfig,
     /// Remote events on their way to the portal queues (bounded: `limits.remote_queue_depth`).
-    pub remote: mpsc::Sender<Incoming>,
+    pub remote: mpsc::Sender<RemoteEvent>,
     pub tasks: Tasks,
     pub states: ConnectionStates,
     pub relays: crate::relay::Relays,
@@ -63,35 +49,18 @@ pub(crate) struct HostInner {
 }
 
 impl BridgeHost {
-    /// Hands a remote event to the core, which queues it on its portal's ordered queue.
-    /// The event is journaled first (typing and read receipts excepted), so once this returns a
-    /// crash of the bridge does not lose it: it is replayed at the next start. Waits while the
-    /// core is `limits.remote_queue_depth` events behind (backpressure into the remote
-    /// connection: it reads no more until the core caught up). Events of one caller keep their
-    /// order.
+    /// Hands a remote event to the core, which journals it (typing and read receipts excepted)
+    /// and queues it on its portal's ordered queue. The journal takes everything handed over
+    /// while its previous commit ran in one commit (`portal::intake`), so a network that hands
+    /// over events one by one pays no database round trip each; a crash of the bridge loses
+    /// what was handed over but not yet committed (the last milliseconds, like the bytes still
+    /// in a socket), and replays everything journaled at the next start. Waits while the core
+    /// is `limits.remote_queue_depth` events behind (backpressure into the remote connection:
+    /// it reads no more until the core caught up). Events of one caller keep their order.
     pub async fn send(&self, event: RemoteEvent) {
-        let journal = if is_ephemeral(&event) {
-            None
-        } else {
-            match self.inner.store.journal_remote(&event).await {
-                Ok(id) => Some(id),
-                Err(e) => {
-                    // Still delivered from memory; only a crash before it is posted loses it.
-                    tracing::error!(error = %e, portal = %event.portal, "could not journal a remote event");
-                    None
-                }
-            }
-        };
-        if self
-            .inner
-            .remote
-            .send(Incoming { event, journal })
-            .await
-            .is_err()
-        {
-            // Only after shutdown, when nothing is delivered any more; a journaled event is
-            // replayed at the next start.
-            tracing::warn!("remote event arrived after shutdown; left for the next start");
+        if self.inner.remote.send(event).await.is_err() {
+            // Only after shutdown, when nothing is delivered any more.
+            tracing::warn!("remote event arrived after shutdown; not delivered");
         }
     }
     /// The store (for the network's key-value area, secrets and login state).

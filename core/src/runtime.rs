@@ -17,13 +17,13 @@ use crate::config::{Config, ConfigError};
 use crate::context::Core;
 use crate::crypto::Crypto;
 use crate::ghost::Ghosts;
-use crate::host::{BridgeHost, HostInner, Incoming};
+use crate::host::{BridgeHost, HostInner};
 use crate::matrix::{MatrixClient, MatrixError};
 use crate::network::Network;
 use crate::permissions::Permissions;
 use crate::portal::Portals;
 use crate::router::Router;
-use crate::store::{JournaledEvent, SecretKey, Store, StoreError};
+use crate::store::{SecretKey, Store, StoreError};
 use crate::tasks::Tasks;
 use crate::templates::Template;
 
@@ -275,12 +275,14 @@ where
             "replaying remote events received before the restart"
         );
     }
-    tasks.spawn(intake(
+    // Not cancelled: it journals what is still in the channel when the tasks are.
+    tasks.spawn_uncancelled(crate::portal::intake(
         journaled,
         remote_rx,
         portals.clone(),
         network.clone(),
         limits.remote_queue_depth.max(1),
+        tasks.clone(),
     ));
 
     // Bind before connecting anything, so a taken port fails the start at once.
@@ -361,28 +363,6 @@ where
         server,
         _metrics: metrics,
     })
-}
-
-/// Moves remote events onto their portal queues in order, waiting while a portal's queue is
-/// full: first what an earlier run journaled but did not apply, then the network's bounded
-/// channel.
-async fn intake(
-    journaled: Vec<JournaledEvent>,
-    mut events: mpsc::Receiver<Incoming>,
-    portals: Portals,
-    network: Network,
-    depth: usize,
-) {
-    for JournaledEvent { id, event } in journaled {
-        portals
-            .queue_remote(event, Some(id), network.clone(), depth)
-            .await;
-    }
-    while let Some(Incoming { event, journal }) = events.recv().await {
-        portals
-            .queue_remote(event, journal, network.clone(), depth)
-            .await;
-    }
 }
 
 /// The secrets key from `bridge.secrets_key_file` or `bridge.secrets_key`.

@@ -216,7 +216,7 @@ impl Portals {
                 portal: key.clone(),
                 kind,
             };
-            match self.apply_to(portal, event).await {
+            match self.apply_to(portal, event, None).await {
                 Ok(()) => posted += 1,
                 Err(e) => {
                     tracing::warn!(portal = %key, error = %e, "a backfilled event could not be posted")

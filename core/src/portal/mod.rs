@@ -3,18 +3,21 @@
 //! serialised by a per-key lock, and the store's unique constraints back that up.
 //!
 //! Every event of a portal, from either side, runs on the portal's ordered queue
-//! ([`queue::OrderedQueues`]); `remote.rs` applies remote events to Matrix; `expiry.rs` redacts
+//! ([`queue::OrderedQueues`]); `intake.rs` puts remote events on them, `remote.rs` applies
+//! them to Matrix; `expiry.rs` redacts
 //! disappearing messages when their timer runs out.
 
 mod backfill;
 mod cache;
 mod create;
 mod expiry;
+mod intake;
 pub mod login_choice;
 pub mod queue;
 mod remote;
 mod spaces;
 
+pub(crate) use intake::intake;
 pub(crate) use remote::now_ms;
 
 use std::collections::HashMap;
@@ -23,11 +26,10 @@ use std::time::Duration;
 
 use ruma::{OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomAliasId, UserId};
 
-use crate::events::RemoteEvent;
 use crate::ghost::{GhostError, Ghosts};
 use crate::ids::{PortalKey, PortalKind};
 use crate::matrix::{MatrixClient, MatrixError};
-use crate::network::{Network, NetworkHandle};
+use crate::network::NetworkHandle;
 use crate::seam::{BridgeError, NetworkInfo};
 use crate::store::{PortalRow, Store, StoreError};
 
@@ -349,29 +351,6 @@ impl Portals {
         let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let localpart = template.render_localpart(&refs).ok()?;
         RoomAliasId::parse(format!("#{localpart}:{}", self.inner.domain)).ok()
-    }
-
-    /// Queues a remote event on its portal's queue, waiting while that queue already holds
-    /// `depth` jobs (so one flooding chat cannot fill memory; others go on). Its journal row,
-    /// if any, is finished once it was applied (or failed for good).
-    pub(crate) async fn queue_remote(
-        &self,
-        event: RemoteEvent,
-        journal: Option<i64>,
-        network: Network,
-        depth: usize,
-    ) {
-        let this = self.clone();
-        let key = QueueKey::Portal(event.portal.clone());
-        self.inner.queues.wait_below(&key, depth).await;
-        self.inner.queues.push(key, async move {
-            this.apply_remote(event, &*network).await;
-            if let Some(id) = journal {
-                // In the next group commit; the store's writer logs a failure (the event is
-                // then replayed, and skipped if the message map has it).
-                drop(this.inner.store.finish_remote(id));
-            }
-        });
     }
 
     /// The portal rooms gathered in `user`'s personal space (none when spaces are off).

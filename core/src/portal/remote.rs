@@ -11,7 +11,7 @@ use crate::matrix::Intent;
 use crate::media_cap::refused_content;
 use crate::metrics::{self, Direction, FailureReason};
 use crate::network::NetworkHandle;
-use crate::store::{MessageRow, Write};
+use crate::store::{EarlyLookup, MessageRow, Write};
 
 /// The Matrix transaction ID a remote message (or reaction) is posted under: the same for
 /// every attempt, so a message replayed from the journal after a crash that came between
@@ -40,10 +40,16 @@ fn remote_txn(portal: &PortalKey, id: &RemoteMessageId) -> OwnedTransactionId {
 impl Portals {
     /// Applies one remote event; runs on the portal's queue. Failures are logged: there is no
     /// remote sender to notify, and the queue must go on.
-    pub(super) async fn apply_remote(&self, event: RemoteEvent, network: &dyn NetworkHandle) {
+    /// `early`: the message map lookup made when a message was queued.
+    pub(super) async fn apply_remote(
+        &self,
+        event: RemoteEvent,
+        early: Option<EarlyLookup>,
+        network: &dyn NetworkHandle,
+    ) {
         let key = event.portal.clone();
         let id = self.inner.info.id;
-        match self.try_apply_remote(event, network).await {
+        match self.try_apply_remote(event, early, network).await {
             Ok(()) => metrics::event_bridged(id, Direction::NetworkToMatrix),
             Err(e) => {
                 metrics::delivery_failed(id, failure_reason(&e));
@@ -55,6 +61,7 @@ impl Portals {
     async fn try_apply_remote(
         &self,
         event: RemoteEvent,
+        early: Option<EarlyLookup>,
         network: &dyn NetworkHandle,
     ) -> Result<(), PortalError> {
         let inner = &self.inner;
@@ -84,14 +91,16 @@ impl Portals {
         };
         // Before the portal's first event in this run: what it missed meanwhile.
         self.catch_up(&portal, network).await;
-        self.apply_to(&portal, event).await
+        self.apply_to(&portal, event, early).await
     }
 
-    /// Applies a remote event to an existing portal (live, replayed or backfilled).
+    /// Applies a remote event to an existing portal (live, replayed or backfilled); `early`
+    /// is a message map lookup made before its turn, if any.
     pub(super) async fn apply_to(
         &self,
         portal: &Portal,
         event: RemoteEvent,
+        early: Option<EarlyLookup>,
     ) -> Result<(), PortalError> {
         let inner = &self.inner;
         let room = portal.room_id().clone();
@@ -103,12 +112,7 @@ impl Portals {
                 reply_to,
                 sent_at,
             } => {
-                if inner
-                    .store
-                    .message_by_remote(portal.key(), &id)
-                    .await?
-                    .is_some()
-                {
+                if inner.store.is_bridged(portal.key(), &id, early).await? {
                     tracing::debug!(portal = %portal.key(), message = %id, "already bridged; skipping replay");
                     return Ok(());
                 }
@@ -172,12 +176,7 @@ impl Portals {
                 key,
             } => {
                 // A replayed reaction that was posted before the crash.
-                if inner
-                    .store
-                    .message_by_remote(portal.key(), &id)
-                    .await?
-                    .is_some()
-                {
+                if inner.store.is_bridged(portal.key(), &id, early).await? {
                     return Ok(());
                 }
                 let Some(original) = self.event_for(portal, &target).await? else {

@@ -18,6 +18,7 @@ use futures::FutureExt as _;
 use ruma::OwnedEventId;
 use tokio::sync::{mpsc, oneshot};
 
+use super::recent::{EarlyLookup, Recent};
 use super::{Durability, MessageRow, Store, StoreError};
 use crate::ids::{PortalKey, RemoteMessageId};
 
@@ -31,6 +32,9 @@ pub enum Write {
     /// Delete an applied remote journal row.
     FinishRemote(i64),
 }
+
+/// Without a write for this long, the writer forgets the keys it committed (see `recent`).
+const IDLE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Most writes applied in one database transaction.
 const MAX_BATCH: usize = 512;
@@ -50,11 +54,13 @@ pub(crate) struct Bookkeeper {
 }
 
 /// Message-map rows queued but not committed, by event ID and by remote ID (with a count, as
-/// the same row may be queued twice).
+/// the same row may be queued twice), and the keys committed lately (under the same lock, so a
+/// row moving from one to the other is never in neither).
 #[derive(Default)]
 struct Pending {
     by_event: HashMap<OwnedEventId, (MessageRow, usize)>,
     by_remote: HashMap<(PortalKey, RemoteMessageId), OwnedEventId>,
+    recent: Recent,
 }
 
 impl Pending {
@@ -111,7 +117,7 @@ impl Bookkeeper {
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.pending)
     }
 
     /// Queues `writes` for the next commit, in order after everything queued before.
@@ -164,6 +170,40 @@ impl Bookkeeper {
         let event = pending.by_remote.get(&(portal.clone(), remote.clone()))?;
         pending.by_event.get(event).map(|(row, _)| row.clone())
     }
+
+    /// The number of the last commit, taken before an early lookup reads the database.
+    pub(super) fn mark(&self) -> u64 {
+        self.pending().recent.mark()
+    }
+
+    /// Whether an early lookup of `portal`/`remote` still holds (`None`: ask the database).
+    pub(super) fn settles(
+        &self,
+        lookup: EarlyLookup,
+        portal: &PortalKey,
+        remote: &RemoteMessageId,
+    ) -> Option<bool> {
+        let pending = self.pending();
+        if !pending.by_remote.is_empty()
+            && pending
+                .by_remote
+                .contains_key(&(portal.clone(), remote.clone()))
+        {
+            return Some(true);
+        }
+        pending.recent.settles(lookup, portal, remote)
+    }
+
+    /// Notes a row written to the database outside the writer.
+    pub(super) fn committed_elsewhere(&self, row: &MessageRow) {
+        self.pending()
+            .recent
+            .committed([(&row.portal, &row.remote_id)]);
+    }
+}
+
+fn lock(pending: &Mutex<Pending>) -> std::sync::MutexGuard<'_, Pending> {
+    pending.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The writer task: takes what is queued, commits it as one transaction, answers the callers.
@@ -173,7 +213,15 @@ async fn writer(
     pending: Arc<Mutex<Pending>>,
 ) {
     let mut batch: Vec<Request> = Vec::new();
-    while let Some(first) = rx.recv().await {
+    loop {
+        let first = match tokio::time::timeout(IDLE, rx.recv()).await {
+            Ok(Some(first)) => first,
+            Ok(None) => return,
+            Err(_) => {
+                lock(&pending).recent.forget_all();
+                continue;
+            }
+        };
         let mut writes = first.writes.len();
         batch.push(first);
         while writes < MAX_BATCH {
@@ -210,14 +258,19 @@ async fn writer(
         };
         drop(all);
         {
-            let mut pending = pending.lock().unwrap_or_else(|p| p.into_inner());
-            for request in &batch {
+            let mut pending = lock(&pending);
+            let mut committed = Vec::new();
+            for (request, result) in batch.iter().zip(&results) {
                 for w in &request.writes {
                     if let Write::Message(row) = w {
                         pending.remove(row);
+                        if result.is_ok() {
+                            committed.push((&row.portal, &row.remote_id));
+                        }
                     }
                 }
             }
+            pending.recent.committed(committed);
         }
         for (mut request, result) in batch.drain(..).zip(results) {
             if let Err(e) = &result {

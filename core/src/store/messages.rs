@@ -1,12 +1,17 @@
 //! The message map: remote message ID ↔ Matrix event ID, for replies, edits and redactions.
 
+use std::collections::{HashMap, HashSet};
+
 use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::decode;
-use super::{Committed, Store, StoreError, Write};
+use super::{Committed, EarlyLookup, Store, StoreError, Write};
 use crate::ids::{PortalKey, RemoteChatId, RemoteMessageId, RemoteUserId};
+
+/// Most remote IDs in one early lookup query.
+const EARLY_PER_QUERY: usize = 64;
 
 /// One bridged message: remote ID ↔ Matrix event ID, for replies, edits and redactions.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,7 +62,9 @@ impl Store {
     /// is ignored and returns `false`.
     pub async fn insert_message(&self, msg: &MessageRow) -> Result<bool, StoreError> {
         let _timer = crate::metrics::db_timer("insert_message");
-        insert_message_on(self.pool(), msg).await
+        let inserted = insert_message_on(self.pool(), msg).await?;
+        self.inner.bookkeeper.committed_elsewhere(msg);
+        Ok(inserted)
     }
 
     /// Finishes an inbox event and records the message it was delivered as, in one group
@@ -87,6 +94,79 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         row.as_ref().map(from_row).transpose()
+    }
+
+    /// Looks remote messages up in the message map ahead of their turn on their portal queues,
+    /// so the lookups overlap what runs before them, and many take one query per portal;
+    /// [`Store::is_bridged`] completes each at its turn. Answers in the order of `keys`.
+    pub async fn look_up_early(
+        &self,
+        keys: &[(&PortalKey, &RemoteMessageId)],
+    ) -> Result<Vec<EarlyLookup>, StoreError> {
+        let after_commit = self.inner.bookkeeper.mark();
+        let mut found: HashSet<(&PortalKey, &RemoteMessageId)> = HashSet::new();
+        let mut by_portal: HashMap<&PortalKey, Vec<&RemoteMessageId>> = HashMap::new();
+        for &(portal, remote) in keys {
+            if self
+                .inner
+                .bookkeeper
+                .pending_by_remote(portal, remote)
+                .is_some()
+            {
+                found.insert((portal, remote));
+            } else {
+                by_portal.entry(portal).or_default().push(remote);
+            }
+        }
+        let _timer = (!by_portal.is_empty()).then(|| crate::metrics::db_timer("look_up_early"));
+        for (portal, remotes) in by_portal {
+            for chunk in remotes.chunks(EARLY_PER_QUERY) {
+                // Padded with the last ID to a power of two: few statement shapes to prepare.
+                let len = chunk.len().next_power_of_two().min(EARLY_PER_QUERY);
+                let list: Vec<String> = (3..len + 3).map(|i| format!("${i}")).collect();
+                let sql = format!(
+                    "SELECT remote_id FROM messages WHERE chat = $1 AND receiver = $2 \
+                     AND remote_id IN ({})",
+                    list.join(", ")
+                );
+                let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+                    .bind(portal.chat.as_str())
+                    .bind(decode::receiver_to_db(portal));
+                for i in 0..len {
+                    query = query.bind(chunk[i.min(chunk.len() - 1)].as_str());
+                }
+                let known: HashSet<String> =
+                    query.fetch_all(self.pool()).await?.into_iter().collect();
+                for &remote in chunk {
+                    if known.contains(remote.as_str()) {
+                        found.insert((portal, remote));
+                    }
+                }
+            }
+        }
+        Ok(keys
+            .iter()
+            .map(|key| EarlyLookup {
+                after_commit,
+                found: found.contains(key),
+            })
+            .collect())
+    }
+
+    /// Whether a remote message is in the message map (bridged already). With an early lookup,
+    /// answered from memory unless something committed since may have recorded it.
+    pub async fn is_bridged(
+        &self,
+        portal: &PortalKey,
+        remote: &RemoteMessageId,
+        early: Option<EarlyLookup>,
+    ) -> Result<bool, StoreError> {
+        if let Some(known) =
+            early.and_then(|lookup| self.inner.bookkeeper.settles(lookup, portal, remote))
+        {
+            return Ok(known);
+        }
+        Ok(self.message_by_remote(portal, remote).await?.is_some())
     }
 
     /// The newest message of `portal` by timestamp (where its history continues). Reads the

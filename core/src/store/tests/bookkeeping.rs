@@ -97,3 +97,45 @@ async fn a_failing_write_does_not_fail_its_batch() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_early_lookup_learns_of_rows_committed_after_it() {
+    for_each_backend(async |db| {
+        let store = db.connect().await;
+        store.bookkeep(vec![Write::Message(row(0))]).await.unwrap();
+        let keys: Vec<_> = (0..3).map(row).collect();
+        let refs: Vec<_> = keys.iter().map(|r| (&r.portal, &r.remote_id)).collect();
+        let early = store.look_up_early(&refs).await.unwrap();
+        assert_eq!(
+            early.iter().map(|e| e.found).collect::<Vec<_>>(),
+            [true, false, false]
+        );
+        // r1 is recorded and committed after the lookup read the database: still known.
+        store.bookkeep(vec![Write::Message(row(1))]).await.unwrap();
+        for (n, lookup) in early.iter().enumerate() {
+            let bridged = store
+                .is_bridged(&keys[n].portal, &keys[n].remote_id, Some(*lookup))
+                .await
+                .unwrap();
+            assert_eq!(bridged, n < 2, "r{n}");
+        }
+        // r2 queued, not committed yet: known too.
+        drop(store.bookkeep(vec![Write::Message(row(2))]));
+        assert!(
+            store
+                .is_bridged(&keys[2].portal, &keys[2].remote_id, Some(early[2]))
+                .await
+                .unwrap()
+        );
+        // Without an early lookup, the database (or the queued rows) answer.
+        store.flush().await.unwrap();
+        let unknown = row(9);
+        assert!(
+            !store
+                .is_bridged(&unknown.portal, &unknown.remote_id, None)
+                .await
+                .unwrap()
+        );
+    })
+    .await;
+}

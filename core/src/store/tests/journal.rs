@@ -93,3 +93,24 @@ async fn an_unreadable_row_is_dropped_not_fatal() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn many_events_journal_in_order_in_one_call() {
+    for_each_backend(async |db| {
+        let store = db.connect().await;
+        // More than one multi-row insert: the IDs must still follow the events' order.
+        let events: Vec<RemoteEvent> = (0..150).map(message).collect();
+        let refs: Vec<&RemoteEvent> = events.iter().collect();
+        let ids = store.journal_remote_many(&refs).await.unwrap();
+        assert_eq!(ids.len(), 150);
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        let few = store.journal_remote_many(&refs[..3]).await.unwrap();
+        assert!(few[0] > ids[149] && few.windows(2).all(|w| w[0] < w[1]));
+        let pending = store.pending_remote().await.unwrap();
+        let bodies: Vec<String> = pending.iter().map(|j| body(&j.event)).collect();
+        let expected: Vec<String> = (0..150).chain(0..3).map(|n| format!("line {n}")).collect();
+        assert_eq!(bodies, expected);
+        assert_eq!(pending[149].id, ids[149]);
+    })
+    .await;
+}
