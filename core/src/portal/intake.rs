@@ -70,9 +70,6 @@ pub(crate) async fn intake(
                 () = tasks.cancelled() => break 'run,
             }
         }
-        if taken.capacity() > BATCH {
-            taken.shrink_to(BATCH);
-        }
     }
     while let Ok(event) = events.try_recv() {
         taken.push(event);

@@ -82,8 +82,9 @@ impl Recent {
         }
     }
 
-    /// Whether `lookup` (of `portal`/`remote`, not found then) still holds: `Some(false)` when
-    /// no commit since recorded the key, `None` when that cannot be told from memory.
+    /// Whether the message `lookup` was made for is bridged, as far as committed rows tell:
+    /// `Some(true)` if the lookup found it, `Some(false)` if no commit since may have recorded
+    /// it, `None` when memory cannot tell (ask the database).
     pub(super) fn settles(
         &self,
         lookup: EarlyLookup,
