@@ -64,6 +64,13 @@ struct Pending {
 }
 
 impl Pending {
+    fn has_remote(&self, portal: &PortalKey, remote: &RemoteMessageId) -> bool {
+        !self.by_remote.is_empty()
+            && self
+                .by_remote
+                .contains_key(&(portal.clone(), remote.clone()))
+    }
+
     fn add(&mut self, row: &MessageRow) {
         self.by_event
             .entry(row.event_id.clone())
@@ -184,14 +191,15 @@ impl Bookkeeper {
         remote: &RemoteMessageId,
     ) -> Option<bool> {
         let pending = self.pending();
-        if !pending.by_remote.is_empty()
-            && pending
-                .by_remote
-                .contains_key(&(portal.clone(), remote.clone()))
-        {
+        if pending.has_remote(portal, remote) {
             return Some(true);
         }
         pending.recent.settles(lookup, portal, remote)
+    }
+
+    /// Whether a message-map row for `portal`/`remote` is queued (no row copied).
+    pub(super) fn is_pending(&self, portal: &PortalKey, remote: &RemoteMessageId) -> bool {
+        self.pending().has_remote(portal, remote)
     }
 
     /// Notes a row written to the database outside the writer.
@@ -326,7 +334,7 @@ impl Store {
 }
 
 /// `len` rounded up to a power of two, at most `cap` (`len` ≤ `cap`).
-fn padded(len: usize, cap: usize) -> usize {
+pub(super) fn padded(len: usize, cap: usize) -> usize {
     len.next_power_of_two().min(cap)
 }
 

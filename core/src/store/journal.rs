@@ -1,6 +1,6 @@
 //! The remote journal: events a network handed to the core, written (many to a commit, see
-//! `portal::intake`) before they are queued and deleted once applied to Matrix. What a crash leaves here is replayed at the next start, in
-//! order, ahead of anything new; a replayed message already in the message map is skipped, so
+//! `portal::intake`) before they are queued and deleted once applied to Matrix. What a crash
+//! leaves here is replayed at the next start, in order, ahead of anything new; a replayed message already in the message map is skipped, so
 //! a crash after posting but before the delete does not post it twice.
 //!
 //! Commits are relaxed (see `durability`): they survive a crash of the process, which is what

@@ -107,12 +107,7 @@ impl Store {
         let mut found: HashSet<(&PortalKey, &RemoteMessageId)> = HashSet::new();
         let mut by_portal: HashMap<&PortalKey, Vec<&RemoteMessageId>> = HashMap::new();
         for &(portal, remote) in keys {
-            if self
-                .inner
-                .bookkeeper
-                .pending_by_remote(portal, remote)
-                .is_some()
-            {
+            if self.inner.bookkeeper.is_pending(portal, remote) {
                 found.insert((portal, remote));
             } else {
                 by_portal.entry(portal).or_default().push(remote);
@@ -121,8 +116,8 @@ impl Store {
         let _timer = (!by_portal.is_empty()).then(|| crate::metrics::db_timer("look_up_early"));
         for (portal, remotes) in by_portal {
             for chunk in remotes.chunks(EARLY_PER_QUERY) {
-                // Padded with the last ID to a power of two: few statement shapes to prepare.
-                let len = chunk.len().next_power_of_two().min(EARLY_PER_QUERY);
+                // Padded with the last ID: few statement shapes to prepare.
+                let len = super::bookkeeping::padded(chunk.len(), EARLY_PER_QUERY);
                 let list: Vec<String> = (3..len + 3).map(|i| format!("${i}")).collect();
                 let sql = format!(
                     "SELECT remote_id FROM messages WHERE chat = $1 AND receiver = $2 \
