@@ -19,6 +19,7 @@ use ruma::OwnedEventId;
 use tokio::sync::{mpsc, oneshot};
 
 use super::recent::{EarlyLookup, Recent};
+use super::statistics::FirstAnalysis;
 use super::{Durability, MessageRow, Store, StoreError};
 use crate::ids::{PortalKey, RemoteMessageId};
 
@@ -221,6 +222,7 @@ async fn writer(
     pending: Arc<Mutex<Pending>>,
 ) {
     let mut batch: Vec<Request> = Vec::new();
+    let mut first_analysis = FirstAnalysis::default();
     loop {
         let first = match tokio::time::timeout(IDLE, rx.recv()).await {
             Ok(Some(first)) => first,
@@ -265,7 +267,7 @@ async fn writer(
             }
         };
         drop(all);
-        {
+        let recorded = {
             let mut pending = lock(&pending);
             let mut committed = Vec::new();
             for (request, result) in batch.iter().zip(&results) {
@@ -278,8 +280,11 @@ async fn writer(
                     }
                 }
             }
+            let recorded = committed.len();
             pending.recent.committed(committed);
-        }
+            recorded
+        };
+        first_analysis.committed(&store, recorded).await;
         for (mut request, result) in batch.drain(..).zip(results) {
             if let Err(e) = &result {
                 tracing::error!(error = %e, writes = ?request.writes, "bookkeeping writes failed; their events may be delivered again after a restart");

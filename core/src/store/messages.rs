@@ -13,6 +13,17 @@ use crate::ids::{PortalKey, RemoteChatId, RemoteMessageId, RemoteUserId};
 /// Most remote IDs in one early lookup query.
 const EARLY_PER_QUERY: usize = 64;
 
+/// The early lookup of `ids` remote IDs in one portal: `$1` chat, `$2` receiver, `$3`… the
+/// IDs. (PostgreSQL answers it with one probe of the primary key per ID once it has
+/// statistics for the table; see `statistics`.)
+pub(super) fn early_lookup_sql(ids: usize) -> String {
+    let list: Vec<String> = (3..ids + 3).map(|i| format!("${i}")).collect();
+    format!(
+        "SELECT remote_id FROM messages WHERE chat = $1 AND receiver = $2 AND remote_id IN ({})",
+        list.join(", ")
+    )
+}
+
 /// One bridged message: remote ID ↔ Matrix event ID, for replies, edits and redactions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageRow {
@@ -118,12 +129,7 @@ impl Store {
             for chunk in remotes.chunks(EARLY_PER_QUERY) {
                 // Padded with the last ID: few statement shapes to prepare.
                 let len = super::bookkeeping::padded(chunk.len(), EARLY_PER_QUERY);
-                let list: Vec<String> = (3..len + 3).map(|i| format!("${i}")).collect();
-                let sql = format!(
-                    "SELECT remote_id FROM messages WHERE chat = $1 AND receiver = $2 \
-                     AND remote_id IN ({})",
-                    list.join(", ")
-                );
+                let sql = early_lookup_sql(len);
                 let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
                     .bind(portal.chat.as_str())
                     .bind(decode::receiver_to_db(portal));

@@ -30,6 +30,7 @@ mod pool;
 mod portals;
 mod recent;
 pub mod secrets;
+mod statistics;
 mod txns;
 mod users;
 

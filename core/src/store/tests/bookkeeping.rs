@@ -2,9 +2,11 @@
 //! written by the next flush, survive a restart of the store, and one failing write does not
 //! fail the others batched with it.
 
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+
 use super::{event, for_each_backend};
 use crate::ids::{PortalKey, RemoteMessageId};
-use crate::store::{MessageRow, TxnOutcome, Write};
+use crate::store::{Backend, MessageRow, TxnOutcome, Write};
 
 fn row(n: usize) -> MessageRow {
     MessageRow {
@@ -136,6 +138,45 @@ async fn an_early_lookup_learns_of_rows_committed_after_it() {
                 .await
                 .unwrap()
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_early_lookup_probes_the_key_once_the_table_has_grown() {
+    for_each_backend(async |db| {
+        let store = db.connect().await;
+        // Enough rows for the store's own first analysis (see `statistics`).
+        let rows: Vec<_> = (0..2_000).map(|n| Write::Message(row(n))).collect();
+        store.bookkeep(rows).await.unwrap();
+        let keys: Vec<_> = [5, 1_999, 2_000, 7].map(row).into_iter().collect();
+        let refs: Vec<_> = keys.iter().map(|r| (&r.portal, &r.remote_id)).collect();
+        let early = store.look_up_early(&refs).await.unwrap();
+        assert_eq!(
+            early.iter().map(|e| e.found).collect::<Vec<_>>(),
+            [true, true, false, true]
+        );
+        if db.backend != Backend::Postgres {
+            return;
+        }
+        // The plan PostgreSQL caches for the statement: one index probe per ID, not a filter
+        // over the portal's 2,000 rows (what it chose before the table had statistics).
+        let mut conn = PgConnection::connect(&db.uri).await.unwrap();
+        let sql = crate::store::messages::early_lookup_sql(4);
+        for statement in [
+            "SET plan_cache_mode = force_generic_plan".to_owned(),
+            format!("PREPARE early (text, text, text, text, text, text) AS {sql}"),
+        ] {
+            conn.execute(AssertSqlSafe(statement)).await.unwrap();
+        }
+        let plan: Vec<String> =
+            sqlx::query_scalar("EXPLAIN EXECUTE early ('chat', '', 'r5', 'r1999', 'r2000', 'r7')")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("remote_id = ANY"), "{plan}");
+        assert!(!plan.contains("Filter"), "{plan}");
     })
     .await;
 }
